@@ -1,0 +1,334 @@
+//! The conformance suite every backend runs (feature `conformance`).
+//!
+//! Free async functions that exercise any [`ImageStore`], [`Fleet`] and [`TrafficRouter`]
+//! through the traits alone and panic with a message when the backend breaks the contract.
+//! Backend differences (which images exist, which ids are surely unknown) are passed in a
+//! [`Fixture`]. Each function cleans up what it creates, except [`full_deployment`], which
+//! leaves the service's final fleet serving.
+//!
+//! ```no_run
+//! # async fn demo(backends: immutable_core::conformance::Backends,
+//! #               fixture: immutable_core::conformance::Fixture) {
+//! immutable_core::conformance::run_all(&backends, &fixture).await;
+//! # }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{
+    DeploymentId, DeploymentRequest, Engine, Error, Fleet, FleetId, FleetInfo, FleetSpec,
+    ImageId, ImageRef, ImageStore, InMemoryStore, InstanceState, Routing, ServiceName, Settings,
+    TargetId, TrafficRouter,
+};
+
+/// The backends under test.
+#[derive(Debug, Clone)]
+pub struct Backends {
+    /// The image catalog.
+    pub images: Arc<dyn ImageStore>,
+    /// The fleet backend.
+    pub fleet: Arc<dyn Fleet>,
+    /// The router.
+    pub router: Arc<dyn TrafficRouter>,
+}
+
+impl Backends {
+    /// One value implementing all three traits, shared.
+    pub fn from_one<T: ImageStore + Fleet + TrafficRouter + Clone>(backend: T) -> Self {
+        Backends {
+            images: Arc::new(backend.clone()),
+            fleet: Arc::new(backend.clone()),
+            router: Arc::new(backend),
+        }
+    }
+}
+
+/// Ids that surely name nothing, in the backend's own formats.
+#[derive(Debug, Clone)]
+pub struct UnknownIds {
+    /// An image id.
+    pub image: ImageId,
+    /// A fleet id.
+    pub fleet: FleetId,
+    /// A target id.
+    pub target: TargetId,
+}
+
+/// What the suite may use on the backend.
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    /// The service the suite deploys; its entry point must exist and serve nothing at first.
+    pub service: ServiceName,
+    /// An image of the service.
+    pub v1: ImageRef,
+    /// A second image of the service.
+    pub v2: ImageRef,
+    /// Instances per fleet.
+    pub capacity: u32,
+    /// Engine settings for [`full_deployment`]; the suite's own waits poll at its interval.
+    pub settings: Settings,
+    /// How long the suite waits for instances to run.
+    pub wait_timeout: Duration,
+    /// Surely unknown ids.
+    pub unknown: UnknownIds,
+    /// A second service and one of its images, to check that one service never touches
+    /// another's resources.
+    pub other: Option<(ServiceName, ImageRef)>,
+}
+
+/// Runs every check, [`full_deployment`] last.
+pub async fn run_all(b: &Backends, f: &Fixture) {
+    unknown_ids_are_not_found(b, f).await;
+    launch_is_idempotent(b, f).await;
+    terminate_is_idempotent(b, f).await;
+    weights_are_set_in_one_call(b, f).await;
+    refuses_to_detach_serving_target(b, f).await;
+    other_services_are_not_touched(b, f).await;
+    full_deployment(b, f).await;
+}
+
+fn expect_not_found<T: std::fmt::Debug>(what: &str, r: crate::Result<T>) {
+    match r {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!("{what}: expected Error::NotFound, got {other:?}"),
+    }
+}
+
+async fn resolve(b: &Backends, f: &Fixture, r: &ImageRef) -> crate::Image {
+    b.images
+        .resolve(&f.service, r)
+        .await
+        .unwrap_or_else(|e| panic!("resolving {r}: {e}"))
+}
+
+async fn launch(b: &Backends, service: &ServiceName, image: &ImageId, capacity: u32) -> FleetInfo {
+    let spec = FleetSpec::new(service.clone(), DeploymentId::generate(), image.clone(), capacity);
+    b.fleet
+        .launch(&spec)
+        .await
+        .unwrap_or_else(|e| panic!("launch: {e}"))
+}
+
+/// Polls until no instance of the fleet is pending.
+async fn wait_running(b: &Backends, f: &Fixture, service: &ServiceName, fleet: &FleetId) -> FleetInfo {
+    let deadline = tokio::time::Instant::now() + f.wait_timeout;
+    loop {
+        let info = b
+            .fleet
+            .describe(service, fleet)
+            .await
+            .unwrap_or_else(|e| panic!("describe {fleet}: {e}"));
+        if info.count(InstanceState::Pending) == 0 {
+            return info;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fleet {fleet} still has pending instances after {:?}",
+            f.wait_timeout
+        );
+        tokio::time::sleep(f.settings.poll_interval).await;
+    }
+}
+
+async fn cleanup(b: &Backends, service: &ServiceName, target: Option<&TargetId>, fleet: &FleetId) {
+    if let Some(t) = target {
+        b.router
+            .detach(service, t)
+            .await
+            .unwrap_or_else(|e| panic!("cleanup: detach {t}: {e}"));
+    }
+    b.fleet
+        .terminate(service, fleet)
+        .await
+        .unwrap_or_else(|e| panic!("cleanup: terminate {fleet}: {e}"));
+}
+
+/// Unknown ids give [`Error::NotFound`] from every trait.
+pub async fn unknown_ids_are_not_found(b: &Backends, f: &Fixture) {
+    let s = &f.service;
+    let u = &f.unknown;
+    expect_not_found("resolve unknown image id", b.images.resolve(s, &ImageRef::Id(u.image.clone())).await);
+    expect_not_found(
+        "resolve unknown image name",
+        b.images
+            .resolve(s, &ImageRef::name(format!("no-such-image-{}", DeploymentId::generate())))
+            .await,
+    );
+    expect_not_found("label unknown image", b.images.label(s, &u.image, &Default::default()).await);
+    expect_not_found("retire unknown image", b.images.retire(s, &u.image).await);
+    expect_not_found("describe unknown fleet", b.fleet.describe(s, &u.fleet).await);
+    expect_not_found("terminate unknown fleet", b.fleet.terminate(s, &u.fleet).await);
+    expect_not_found("health of unknown target", b.router.health(s, &u.target).await);
+    expect_not_found("detach unknown target", b.router.detach(s, &u.target).await);
+}
+
+/// Launching the same key twice returns the same fleet and launches nothing more.
+pub async fn launch_is_idempotent(b: &Backends, f: &Fixture) {
+    let image = resolve(b, f, &f.v1).await;
+    let spec = FleetSpec::new(f.service.clone(), DeploymentId::generate(), image.id, f.capacity);
+    let first = b.fleet.launch(&spec).await.expect("first launch");
+    let second = b.fleet.launch(&spec).await.expect("second launch of the same key");
+    assert_eq!(first.id, second.id, "a second launch of one key made a second fleet");
+    let fleets = b.fleet.list(&f.service).await.expect("list fleets");
+    let same_key: Vec<_> = fleets.iter().filter(|x| x.key == spec.key).collect();
+    assert_eq!(same_key.len(), 1, "list shows {} fleets for one key", same_key.len());
+    let live = same_key[0].instances.iter().filter(|i| i.state.is_live()).count();
+    assert_eq!(live, f.capacity as usize, "the fleet has {live} live instances, not {}", f.capacity);
+    assert_eq!(same_key[0].image, spec.image);
+    cleanup(b, &f.service, None, &first.id).await;
+}
+
+/// Terminating twice succeeds, and a terminated fleet is no longer listed.
+pub async fn terminate_is_idempotent(b: &Backends, f: &Fixture) {
+    let image = resolve(b, f, &f.v1).await;
+    let fleet = launch(b, &f.service, &image.id, f.capacity).await;
+    b.fleet.terminate(&f.service, &fleet.id).await.expect("terminate");
+    b.fleet
+        .terminate(&f.service, &fleet.id)
+        .await
+        .expect("terminating a terminated fleet must succeed");
+    let listed = b.fleet.list(&f.service).await.expect("list fleets");
+    assert!(
+        listed.iter().all(|x| x.id != fleet.id),
+        "terminated fleet {} is still listed",
+        fleet.id
+    );
+    match b.fleet.describe(&f.service, &fleet.id).await {
+        Ok(info) => assert!(!info.is_live(), "terminated fleet still has live instances: {info:?}"),
+        Err(Error::NotFound { .. }) => {}
+        Err(e) => panic!("describe of a terminated fleet: {e}"),
+    }
+}
+
+/// [`TrafficRouter::set_weights`] applies a whole split at once, and reads it back.
+pub async fn weights_are_set_in_one_call(b: &Backends, f: &Fixture) {
+    let s = &f.service;
+    let before = b.router.routing(s).await.expect("read routing");
+    let image = resolve(b, f, &f.v1).await;
+    let fa = launch(b, s, &image.id, f.capacity).await;
+    let fb = launch(b, s, &image.id, f.capacity).await;
+    let fa = wait_running(b, f, s, &fa.id).await;
+    let fb = wait_running(b, f, s, &fb.id).await;
+    let ta = b.router.attach(&fa).await.expect("attach a");
+    let ta2 = b.router.attach(&fa).await.expect("attach a again");
+    assert_eq!(ta.id, ta2.id, "attach is not idempotent per fleet");
+    let tb = b.router.attach(&fb).await.expect("attach b");
+    assert_eq!(b.router.routing(s).await.expect("routing"), before, "attach changed routing");
+    let targets = b.router.targets(s).await.expect("targets");
+    for t in [&ta, &tb] {
+        assert!(targets.iter().any(|x| x.id == t.id && x.fleet == t.fleet), "{} not listed", t.id);
+    }
+
+    let split = Routing::new([(ta.id.clone(), 30), (tb.id.clone(), 70)]).expect("split");
+    b.router.set_weights(s, &split).await.expect("set 30/70");
+    assert_eq!(b.router.routing(s).await.expect("routing"), split);
+    let all_b = Routing::all_to(&tb.id);
+    b.router.set_weights(s, &all_b).await.expect("set 0/100");
+    assert_eq!(b.router.routing(s).await.expect("routing"), all_b);
+
+    b.router.set_weights(s, &before).await.expect("restore routing");
+    cleanup(b, s, Some(&ta.id), &fa.id).await;
+    cleanup(b, s, Some(&tb.id), &fb.id).await;
+}
+
+/// The target that takes traffic cannot be detached (I2).
+pub async fn refuses_to_detach_serving_target(b: &Backends, f: &Fixture) {
+    let s = &f.service;
+    let before = b.router.routing(s).await.expect("read routing");
+    let image = resolve(b, f, &f.v1).await;
+    let fleet = launch(b, s, &image.id, f.capacity).await;
+    let fleet = wait_running(b, f, s, &fleet.id).await;
+    let target = b.router.attach(&fleet).await.expect("attach");
+    b.router
+        .set_weights(s, &Routing::all_to(&target.id))
+        .await
+        .expect("route to it");
+    match b.router.detach(s, &target.id).await {
+        Err(Error::Conflict { .. }) => {}
+        other => panic!("detaching the serving target: expected Error::Conflict, got {other:?}"),
+    }
+    let targets = b.router.targets(s).await.expect("targets");
+    assert!(targets.iter().any(|t| t.id == target.id), "the serving target vanished");
+    assert_eq!(b.router.routing(s).await.expect("routing"), Routing::all_to(&target.id));
+    b.router.set_weights(s, &before).await.expect("restore routing");
+    cleanup(b, s, Some(&target.id), &fleet.id).await;
+}
+
+/// One service's calls never touch another service's fleets, targets or images (I6).
+pub async fn other_services_are_not_touched(b: &Backends, f: &Fixture) {
+    let Some((other, other_image)) = &f.other else {
+        return;
+    };
+    let s = &f.service;
+    let image = b
+        .images
+        .resolve(other, other_image)
+        .await
+        .unwrap_or_else(|e| panic!("resolving {other_image}: {e}"));
+    let fleet = launch(b, other, &image.id, 1).await;
+    let refused = |what: &str, r: crate::Result<()>| match r {
+        Err(Error::NotOwned { .. } | Error::NotFound { .. }) => {}
+        other => panic!("{what} of another service's resource: expected NotOwned or NotFound, got {other:?}"),
+    };
+    refused("terminate", b.fleet.terminate(s, &fleet.id).await);
+    refused("describe", b.fleet.describe(s, &fleet.id).await.map(|_| ()));
+    refused("retire image", b.images.retire(s, &image.id).await);
+    assert!(
+        b.fleet.list(s).await.expect("list").iter().all(|x| x.id != fleet.id),
+        "another service's fleet is listed as ours"
+    );
+    let info = wait_running(b, f, other, &fleet.id).await;
+    assert_eq!(info.count(InstanceState::Running), 1, "another service's fleet was touched");
+    assert!(
+        b.images.list(other).await.expect("list images").iter().any(|i| i.id == image.id),
+        "another service's image was retired"
+    );
+    b.fleet.terminate(other, &fleet.id).await.expect("cleanup");
+}
+
+/// v1 then v2 through the [`Engine`]: afterwards exactly one fleet, of v2, serves all traffic,
+/// and the v1 fleet and target are gone.
+pub async fn full_deployment(b: &Backends, f: &Fixture) {
+    let s = &f.service;
+    let engine = Engine::builder()
+        .images_shared(Arc::clone(&b.images))
+        .fleet_shared(Arc::clone(&b.fleet))
+        .router_shared(Arc::clone(&b.router))
+        .store(InMemoryStore::new())
+        .settings(f.settings.clone())
+        .build()
+        .expect("engine");
+    let request = |image: &ImageRef| {
+        DeploymentRequest::new(s.as_str(), image.clone())
+            .capacity(f.capacity)
+            .bake_time(f.settings.poll_interval)
+            .health_timeout(f.wait_timeout)
+    };
+    let first = engine.deploy(request(&f.v1)).await.expect("deploy v1");
+    assert!(first.succeeded(), "v1 did not succeed: {:?}", first.outcome);
+    let v1_fleet = first.record.green.fleet.clone().expect("v1 fleet");
+    let v1_target = first.record.green.target.clone().expect("v1 target");
+
+    let second = engine.deploy(request(&f.v2)).await.expect("deploy v2");
+    assert!(second.succeeded(), "v2 did not succeed: {:?}", second.outcome);
+    let v2_fleet = second.record.green.fleet.clone().expect("v2 fleet");
+    let v2_target = second.record.green.target.clone().expect("v2 target");
+    let v2_image = resolve(b, f, &f.v2).await;
+
+    let routing = b.router.routing(s).await.expect("routing");
+    assert_eq!(routing, Routing::all_to(&v2_target), "traffic is not all on v2");
+    let fleets = b.fleet.list(s).await.expect("list fleets");
+    assert_eq!(fleets.len(), 1, "expected only the v2 fleet, found {fleets:?}");
+    assert_eq!(fleets[0].id, v2_fleet);
+    assert_eq!(fleets[0].image, v2_image.id);
+    assert_eq!(fleets[0].count(InstanceState::Running), f.capacity as usize);
+    let targets = b.router.targets(s).await.expect("targets");
+    assert!(targets.iter().all(|t| t.id != v1_target), "the v1 target is still attached");
+    assert!(targets.iter().any(|t| t.id == v2_target));
+    match b.fleet.describe(s, &v1_fleet).await {
+        Ok(info) => assert!(!info.is_live(), "the v1 fleet still runs"),
+        Err(Error::NotFound { .. }) => {}
+        Err(e) => panic!("describe v1 fleet: {e}"),
+    }
+}

@@ -1,0 +1,297 @@
+//! The replace-and-swap engine: a resumable state machine over the three backend traits.
+//!
+//! # Expected flow
+//! 1. **Plan** ([`Engine::deploy`]): validate the request, resolve the image, take the service's
+//!    lease, find the fleet that serves now (blue), create the record.
+//! 2. **Provision**: launch the green fleet, idempotent by the deployment id.
+//! 3. **Attach**: wait for its instances to run, then register them as a new target that
+//!    takes no traffic.
+//! 4. **Await healthy**: until `min_healthy` instances pass health checks, or the health
+//!    timeout rolls back.
+//! 5. **Shift**: the strategy's steps; each weight change is one routing call, made only when
+//!    green has `min_healthy` healthy instances.
+//! 6. **Bake**: blue stays up for `bake_time`, the fast-rollback window, while green's health
+//!    is watched.
+//! 7. **Retire**: detach (drain) and terminate blue, mark the image promoted, apply image
+//!    retention.
+//! 8. **Done**: release the lease.
+//!
+//! Any failure before Retire rolls back: traffic returns to blue in one routing call if it had
+//! moved, green is detached and terminated, and the reason is recorded.
+//!
+//! # Guarantees
+//! Each phase observes the world, takes one idempotent action and persists the record, so a
+//! deployment cut off at any point continues from its record with [`Engine::resume`]. Traffic
+//! only moves to a target with `min_healthy` healthy instances (I1); the serving fleet is never
+//! detached or terminated (I2); a finished deployment leaves exactly one serving fleet and
+//! nothing it created behind (I3); one deployment per service runs at a time (I5).
+//!
+//! # Assumptions
+//! Backends honour the guarantees their traits document: idempotent launch by key, idempotent
+//! terminate, atomic weight changes, and ownership tags (I6).
+//!
+//! # Caveats
+//! Waits are polls; a deployment takes up to one poll interval longer than each wait it makes.
+//!
+//! # Errors
+//! Bad input is [`Error::InvalidInput`] naming the field, before anything is created. A busy
+//! service is [`Error::Locked`]. A failure of the store, or of a cleanup call after its retries,
+//! returns the error with the record left at its phase, ready for [`Engine::resume`].
+
+mod phase;
+pub(crate) mod record;
+mod runner;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::event::EventBus;
+use crate::{
+    Clock, Error, Event, Fleet, ImageStore, InMemoryStore, Result, RetryPolicy, StateStore,
+    TokioClock, TrafficRouter,
+};
+
+/// Engine-wide settings. Per-deployment settings live in [`DeploymentRequest`](crate::DeploymentRequest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Settings {
+    /// How often waits poll the backends. Default 5 s.
+    pub poll_interval: Duration,
+    /// How long the new fleet's instances may take to reach running. Default 10 minutes.
+    pub launch_timeout: Duration,
+    /// Retries of retryable errors on forward steps.
+    pub retry: RetryPolicy,
+    /// Retries of cleanup calls (rollback and retire), which retry any error but
+    /// [`Error::NotFound`]: giving up on a cleanup leaks resources. Default 10 attempts.
+    pub cleanup_retry: RetryPolicy,
+    /// Images of the service kept by retention: the newest this many, plus any in use and the
+    /// one replaced by the last deployment. Default 3.
+    pub keep_images: usize,
+    /// How long a service lease lasts unless renewed; the engine renews it every third of
+    /// this. Default 60 s.
+    pub lease_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            poll_interval: Duration::from_secs(5),
+            launch_timeout: Duration::from_secs(600),
+            retry: RetryPolicy::default(),
+            cleanup_retry: RetryPolicy::default().with_max_attempts(10),
+            keep_images: 3,
+            lease_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Settings {
+    /// Sets the poll interval.
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Sets the launch timeout.
+    pub fn with_launch_timeout(mut self, timeout: Duration) -> Self {
+        self.launch_timeout = timeout;
+        self
+    }
+
+    /// Sets the retry policy of forward steps.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the retry policy of cleanup calls.
+    pub fn with_cleanup_retry(mut self, retry: RetryPolicy) -> Self {
+        self.cleanup_retry = retry;
+        self
+    }
+
+    /// Sets how many images retention keeps.
+    pub fn with_keep_images(mut self, keep: usize) -> Self {
+        self.keep_images = keep;
+        self
+    }
+
+    /// Sets the lease time-to-live.
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.poll_interval.is_zero() {
+            return Err(Error::invalid("poll_interval", "must be above zero"));
+        }
+        if self.lease_ttl < Duration::from_secs(3) {
+            return Err(Error::invalid("lease_ttl", "must be at least 3 s"));
+        }
+        if self.keep_images == 0 {
+            return Err(Error::invalid(
+                "keep_images",
+                "must be at least 1: the image being deployed is always kept",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Runs deployments. Cheap to clone; clones share backends, store, settings and subscribers.
+///
+/// ```
+/// # async fn demo(cloud: impl immutable_core::ImageStore + immutable_core::Fleet
+/// #     + immutable_core::TrafficRouter + Clone) -> immutable_core::Result<()> {
+/// use immutable_core::{DeploymentRequest, Engine, ImageRef};
+///
+/// let engine = Engine::builder()
+///     .images(cloud.clone())
+///     .fleet(cloud.clone())
+///     .router(cloud)
+///     .build()?;
+/// let report = engine.deploy(DeploymentRequest::new("web", ImageRef::name("web-v2"))).await?;
+/// assert!(report.succeeded());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    images: Arc<dyn ImageStore>,
+    fleet: Arc<dyn Fleet>,
+    router: Arc<dyn TrafficRouter>,
+    store: Arc<dyn StateStore>,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    events: EventBus,
+}
+
+/// Builds an [`Engine`].
+#[derive(Debug, Default)]
+#[must_use]
+pub struct EngineBuilder {
+    images: Option<Arc<dyn ImageStore>>,
+    fleet: Option<Arc<dyn Fleet>>,
+    router: Option<Arc<dyn TrafficRouter>>,
+    store: Option<Arc<dyn StateStore>>,
+    settings: Settings,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl EngineBuilder {
+    /// The image catalog.
+    pub fn images(self, images: impl ImageStore) -> Self {
+        self.images_shared(Arc::new(images))
+    }
+
+    /// The image catalog, shared.
+    pub fn images_shared(mut self, images: Arc<dyn ImageStore>) -> Self {
+        self.images = Some(images);
+        self
+    }
+
+    /// The fleet backend.
+    pub fn fleet(self, fleet: impl Fleet) -> Self {
+        self.fleet_shared(Arc::new(fleet))
+    }
+
+    /// The fleet backend, shared.
+    pub fn fleet_shared(mut self, fleet: Arc<dyn Fleet>) -> Self {
+        self.fleet = Some(fleet);
+        self
+    }
+
+    /// The traffic router.
+    pub fn router(self, router: impl TrafficRouter) -> Self {
+        self.router_shared(Arc::new(router))
+    }
+
+    /// The traffic router, shared.
+    pub fn router_shared(mut self, router: Arc<dyn TrafficRouter>) -> Self {
+        self.router = Some(router);
+        self
+    }
+
+    /// The journal and lock. Default: an [`InMemoryStore`].
+    pub fn store(self, store: impl StateStore) -> Self {
+        self.store_shared(Arc::new(store))
+    }
+
+    /// The journal and lock, shared.
+    pub fn store_shared(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Engine settings.
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The clock for records and events. Default: a [`TokioClock`].
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Builds the engine.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming a missing backend (`images`, `fleet`, `router`) or a bad
+    /// setting.
+    pub fn build(self) -> Result<Engine> {
+        self.settings.validate()?;
+        let missing = |what: &str| Error::invalid(what, "is required: set it on the builder");
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                images: self.images.ok_or_else(|| missing("images"))?,
+                fleet: self.fleet.ok_or_else(|| missing("fleet"))?,
+                router: self.router.ok_or_else(|| missing("router"))?,
+                store: self
+                    .store
+                    .unwrap_or_else(|| Arc::new(InMemoryStore::new())),
+                settings: self.settings,
+                clock: self.clock.unwrap_or_else(|| Arc::new(TokioClock::new())),
+                events: EventBus::default(),
+            }),
+        })
+    }
+}
+
+impl Engine {
+    /// Starts building an engine.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// Calls `f` with every event of every deployment this engine runs, in order, on the task
+    /// running the deployment. Keep it quick; send the event elsewhere for slow work.
+    pub fn subscribe(&self, f: impl Fn(&Event) + Send + Sync + 'static) {
+        self.inner.events.subscribe(Arc::new(f));
+    }
+
+    /// A channel that receives every event of every deployment this engine runs.
+    pub fn events(&self) -> tokio::sync::mpsc::UnboundedReceiver<Event> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.subscribe(move |e| {
+            let _ = tx.send(e.clone());
+        });
+        rx
+    }
+
+    /// The journal and lock.
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.inner.store
+    }
+
+    /// The engine's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+}

@@ -1,0 +1,352 @@
+//! What each phase does: observe, act once, persist.
+
+use std::collections::BTreeSet;
+use std::time::SystemTime;
+
+use tracing::instrument;
+
+use super::runner::{Run, Stop, roll_back};
+use crate::service::tags;
+use crate::{
+    EventKind, FleetKey, FleetSpec, HealthState, ImageId, InstanceState, Labels, Phase, Result,
+    Routing, Step, TargetId,
+};
+
+impl Run<'_> {
+    /// Launches the green fleet; the deployment id is the idempotency key.
+    #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
+    pub(super) async fn provision(&mut self) -> Result<(), Stop> {
+        let spec = FleetSpec::new(
+            self.rec.service().clone(),
+            self.rec.id.clone(),
+            self.rec.image.id.clone(),
+            self.rec.spec.capacity,
+        );
+        let fleet = self
+            .call("launch fleet", || self.engine.fleet.launch(&spec))
+            .await
+            .map_err(roll_back("launching the new fleet"))?;
+        self.rec.green.fleet = Some(fleet.id.clone());
+        self.emit(EventKind::FleetLaunched {
+            fleet: fleet.id,
+            instances: fleet.instances.len(),
+        });
+        self.advance(Phase::Attach, None).await?;
+        Ok(())
+    }
+
+    /// Waits for the green instances to run, then attaches them as a target taking no traffic.
+    #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
+    pub(super) async fn attach(&mut self) -> Result<(), Stop> {
+        let service = self.rec.service().clone();
+        let fleet_id = self.green_fleet()?;
+        let deadline = self.rec.phase_started_at + self.engine.settings.launch_timeout;
+        let min_healthy = self.rec.spec.min_healthy as usize;
+        let fleet = loop {
+            let fleet = self
+                .call("describe fleet", || self.engine.fleet.describe(&service, &fleet_id))
+                .await
+                .map_err(roll_back("describing the new fleet"))?;
+            let running = fleet.count(InstanceState::Running);
+            if fleet.count(InstanceState::Pending) == 0 {
+                if running < min_healthy {
+                    return Err(Stop::RollBack(format!(
+                        "only {running} of {} instances of the new fleet are running; \
+                         {min_healthy} must be",
+                        self.rec.spec.capacity
+                    )));
+                }
+                break fleet;
+            }
+            if self.left_until(deadline).is_zero() {
+                return Err(Stop::RollBack(format!(
+                    "launch timeout: {running} of {} instances running after {:?}",
+                    self.rec.spec.capacity, self.engine.settings.launch_timeout
+                )));
+            }
+            self.sleep_toward(deadline, self.engine.settings.poll_interval)
+                .await;
+        };
+        let target = self
+            .call("attach target", || self.engine.router.attach(&fleet))
+            .await
+            .map_err(roll_back("attaching the new fleet"))?;
+        self.rec.green.target = Some(target.id.clone());
+        self.emit(EventKind::TargetAttached { target: target.id });
+        self.advance(Phase::AwaitHealthy, None).await?;
+        Ok(())
+    }
+
+    /// Waits until `min_healthy` green instances pass health checks, or rolls back at the
+    /// health timeout.
+    #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
+    pub(super) async fn await_healthy(&mut self) -> Result<(), Stop> {
+        let target = self.green_target()?;
+        let deadline = self.rec.phase_started_at + self.rec.spec.health_timeout;
+        let needed = self.rec.spec.min_healthy as usize;
+        let mut last = None;
+        loop {
+            let report = self
+                .call("read health", || {
+                    self.engine.router.health(self.rec.service(), &target)
+                })
+                .await
+                .map_err(roll_back("reading the new fleet's health"))?;
+            let healthy = report.healthy();
+            if last != Some(healthy) {
+                last = Some(healthy);
+                self.emit(EventKind::HealthProgress {
+                    target: target.clone(),
+                    healthy,
+                    needed,
+                    total: report.instances.len(),
+                });
+            }
+            if healthy >= needed {
+                break;
+            }
+            if self.left_until(deadline).is_zero() {
+                return Err(Stop::RollBack(format!(
+                    "health timeout: {healthy} of {} instances healthy after {:?} ({} unhealthy), \
+                     {needed} needed",
+                    report.instances.len(),
+                    self.rec.spec.health_timeout,
+                    report.count(HealthState::Unhealthy),
+                )));
+            }
+            self.sleep_toward(deadline, self.engine.settings.poll_interval)
+                .await;
+        }
+        self.rec.step = 0;
+        self.advance(Phase::Shift, None).await?;
+        Ok(())
+    }
+
+    /// Walks the strategy's steps from the recorded step index.
+    #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
+    pub(super) async fn shift(&mut self) -> Result<(), Stop> {
+        let green = self.green_target()?;
+        let blue = self.rec.blue.as_ref().map(|b| b.target.clone());
+        while let Some(step) = self.rec.spec.strategy.steps().get(self.rec.step).cloned() {
+            self.emit(EventKind::StepStarted {
+                index: self.rec.step,
+                step: step.clone(),
+            });
+            match step {
+                Step::Shift { percent } => {
+                    self.ensure_green_healthy(&green, "before shifting traffic").await?;
+                    let routing = Routing::split(blue.as_ref(), &green, percent)?;
+                    self.call("set weights", || {
+                        self.engine.router.set_weights(self.rec.service(), &routing)
+                    })
+                    .await
+                    .map_err(roll_back("shifting traffic"))?;
+                    self.emit(EventKind::WeightsSet { routing });
+                }
+                Step::Pause { duration } => {
+                    self.watch_until(&green, self.rec.phase_started_at + duration)
+                        .await?;
+                }
+            }
+            self.rec.step += 1;
+            self.rec.phase_started_at = self.now();
+            self.persist().await?;
+        }
+        self.advance(Phase::Bake, None).await?;
+        Ok(())
+    }
+
+    /// Keeps blue for the bake time, watching green's health.
+    #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
+    pub(super) async fn bake(&mut self) -> Result<(), Stop> {
+        let green = self.green_target()?;
+        self.watch_until(&green, self.rec.phase_started_at + self.rec.spec.bake_time)
+            .await?;
+        self.advance(Phase::Retire, None).await?;
+        Ok(())
+    }
+
+    /// Detaches and terminates blue, marks the image promoted, applies retention.
+    #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
+    pub(super) async fn retire(&mut self) -> Result<()> {
+        let service = self.rec.service().clone();
+        if let Some(blue) = self.rec.blue.clone() {
+            self.cleanup("detach old target", || {
+                self.engine.router.detach(&service, &blue.target)
+            })
+            .await?;
+            self.emit(EventKind::TargetDetached {
+                target: blue.target.clone(),
+            });
+            self.cleanup("terminate old fleet", || {
+                self.engine.fleet.terminate(&service, &blue.fleet)
+            })
+            .await?;
+            self.emit(EventKind::FleetTerminated {
+                fleet: blue.fleet.clone(),
+            });
+            if !self.rec.retired.fleets.contains(&blue.fleet) {
+                self.rec.retired.fleets.push(blue.fleet);
+                self.rec.retired.targets.push(blue.target);
+            }
+        }
+        if self.rec.image.service.as_ref() == Some(&service) {
+            let labels = Labels::from([(tags::PROMOTED.to_owned(), self.rec.id.to_string())]);
+            self.cleanup("label image", || {
+                self.engine.images.label(&service, &self.rec.image.id, &labels)
+            })
+            .await?;
+        }
+        self.apply_retention().await?;
+        self.advance(Phase::Done, None).await?;
+        let fleet = self.green_fleet().map_err(|_| {
+            crate::Error::conflict("a finished deployment has no fleet in its record")
+        })?;
+        self.emit(EventKind::Completed {
+            fleet,
+            image: self.rec.image.id.clone(),
+        });
+        Ok(())
+    }
+
+    /// Routes traffic back to blue if it had moved, then detaches and terminates green.
+    #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
+    pub(super) async fn roll_back(&mut self) -> Result<()> {
+        let service = self.rec.service().clone();
+        let engine = self.engine;
+        if self.rec.green.fleet.is_none() {
+            // The launch may have happened without its result being recorded.
+            let key = FleetKey::from(&self.rec.id);
+            let fleets = self
+                .cleanup_read("list fleets", || engine.fleet.list(&service))
+                .await?;
+            self.rec.green.fleet = fleets.into_iter().find(|f| f.key == key).map(|f| f.id);
+        }
+        if let (None, Some(fleet)) = (&self.rec.green.target, &self.rec.green.fleet) {
+            let targets = self
+                .cleanup_read("list targets", || engine.router.targets(&service))
+                .await?;
+            self.rec.green.target = targets
+                .into_iter()
+                .find(|t| &t.fleet == fleet)
+                .map(|t| t.id);
+        }
+        if let Some(target) = self.rec.green.target.clone() {
+            let routing = self
+                .cleanup_read("read routing", || engine.router.routing(&service))
+                .await?;
+            if routing.weight(&target) > 0 {
+                let back = match &self.rec.blue {
+                    Some(blue) => Routing::all_to(&blue.target),
+                    None => Routing::empty(),
+                };
+                self.cleanup("route back", || engine.router.set_weights(&service, &back))
+                    .await?;
+                self.emit(EventKind::WeightsSet { routing: back });
+            }
+            self.cleanup("detach new target", || engine.router.detach(&service, &target))
+                .await?;
+            self.emit(EventKind::TargetDetached { target });
+        }
+        if let Some(fleet) = self.rec.green.fleet.clone() {
+            self.cleanup("terminate new fleet", || {
+                engine.fleet.terminate(&service, &fleet)
+            })
+            .await?;
+            self.emit(EventKind::FleetTerminated { fleet });
+        }
+        let reason = self.rec.rollback_reason.clone().unwrap_or_default();
+        self.advance(Phase::RolledBack, None).await?;
+        self.emit(EventKind::RolledBack { reason });
+        Ok(())
+    }
+
+    /// Retires the service's images beyond the newest `keep_images`, keeping any in use, the
+    /// one just deployed and the one it replaced.
+    async fn apply_retention(&mut self) -> Result<()> {
+        let service = self.rec.service().clone();
+        let engine = self.engine;
+        let mut images = self
+            .cleanup_read("list images", || engine.images.list(&service))
+            .await?;
+        let fleets = self
+            .cleanup_read("list fleets", || engine.fleet.list(&service))
+            .await?;
+        let mut keep: BTreeSet<ImageId> = fleets.into_iter().map(|f| f.image).collect();
+        keep.insert(self.rec.image.id.clone());
+        if let Some(blue) = &self.rec.blue {
+            keep.insert(blue.image.clone());
+        }
+        images.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        for image in images.into_iter().skip(engine.settings.keep_images) {
+            if keep.contains(&image.id) {
+                continue;
+            }
+            match self
+                .cleanup("retire image", || engine.images.retire(&service, &image.id))
+                .await
+            {
+                Ok(_) => {
+                    self.emit(EventKind::ImageRetired {
+                        image: image.id.clone(),
+                    });
+                    if !self.rec.retired.images.contains(&image.id) {
+                        self.rec.retired.images.push(image.id);
+                    }
+                }
+                // An instance outside our fleets still uses it; retention leaves it be.
+                Err(crate::Error::Conflict { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until `deadline`, rolling back if green drops below `min_healthy`.
+    async fn watch_until(&self, green: &TargetId, deadline: SystemTime) -> Result<(), Stop> {
+        loop {
+            self.ensure_green_healthy(green, "while watching the new fleet")
+                .await?;
+            if self.left_until(deadline).is_zero() {
+                return Ok(());
+            }
+            self.sleep_toward(deadline, self.engine.settings.poll_interval)
+                .await;
+        }
+    }
+
+    /// Invariant I1: traffic goes only to a target with `min_healthy` healthy instances.
+    async fn ensure_green_healthy(&self, green: &TargetId, when: &str) -> Result<(), Stop> {
+        let report = self
+            .call("read health", || {
+                self.engine.router.health(self.rec.service(), green)
+            })
+            .await
+            .map_err(roll_back("reading the new fleet's health"))?;
+        let needed = self.rec.spec.min_healthy as usize;
+        if report.healthy() < needed {
+            return Err(Stop::RollBack(format!(
+                "the new fleet has {} of {} instances healthy {when}, {needed} needed",
+                report.healthy(),
+                report.instances.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn green_fleet(&self) -> Result<crate::FleetId, Stop> {
+        self.rec
+            .green
+            .fleet
+            .clone()
+            .ok_or_else(|| Stop::RollBack("the record has no new fleet".into()))
+    }
+
+    fn green_target(&self) -> Result<TargetId, Stop> {
+        self.rec
+            .green
+            .target
+            .clone()
+            .ok_or_else(|| Stop::RollBack("the record has no new target".into()))
+    }
+}

@@ -1,0 +1,338 @@
+//! The deployment record: everything needed to resume a deployment, persisted after every
+//! phase change.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    DeploymentId, Error, FleetId, Image, ImageId, ImageRef, Result, ServiceName, Strategy,
+    TargetId,
+};
+
+/// Where a deployment is. Persisted; the engine resumes from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Phase {
+    /// Validate, resolve the image, take the lease, find the serving fleet. Never persisted
+    /// as the current phase: the record is created at its end.
+    Plan,
+    /// Launch the new (green) fleet.
+    Provision,
+    /// Wait for its instances to run, then attach it as a target taking no traffic.
+    Attach,
+    /// Wait until `min_healthy` of its instances pass health checks.
+    AwaitHealthy,
+    /// Walk the strategy's steps from the record's step index.
+    Shift,
+    /// Keep the old fleet for the fast-rollback window, watching the new one.
+    Bake,
+    /// Detach and terminate the old fleet, apply image retention.
+    Retire,
+    /// Finished: the new fleet serves.
+    Done,
+    /// Routing back to the old fleet and removing the new one.
+    RollingBack,
+    /// Finished: the old fleet serves, nothing of the new one remains.
+    RolledBack,
+}
+
+impl Phase {
+    /// Done or rolled back.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Phase::Done | Phase::RolledBack)
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Plan => "plan",
+            Phase::Provision => "provision",
+            Phase::Attach => "attach",
+            Phase::AwaitHealthy => "await_healthy",
+            Phase::Shift => "shift",
+            Phase::Bake => "bake",
+            Phase::Retire => "retire",
+            Phase::Done => "done",
+            Phase::RollingBack => "rolling_back",
+            Phase::RolledBack => "rolled_back",
+        })
+    }
+}
+
+/// What to deploy, and how.
+///
+/// ```
+/// use std::time::Duration;
+/// use immutable_core::{DeploymentRequest, ImageRef};
+///
+/// let request = DeploymentRequest::new("web", ImageRef::name("web-v2"))
+///     .capacity(4)
+///     .min_healthy(3)
+///     .bake_time(Duration::from_secs(600));
+/// assert_eq!(request.capacity, 4);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeploymentRequest {
+    /// The service; validated by [`ServiceName::new`].
+    pub service: String,
+    /// The image to deploy.
+    pub image: ImageRef,
+    /// Instances in the new fleet. Default 2.
+    pub capacity: u32,
+    /// Healthy instances the new fleet needs before it takes traffic. Defaults to `capacity`.
+    pub min_healthy: Option<u32>,
+    /// How traffic moves. Default [`Strategy::blue_green`].
+    pub strategy: Strategy,
+    /// How long the new fleet may take to become healthy before the deployment rolls back.
+    /// Default 10 minutes.
+    pub health_timeout: Duration,
+    /// How long the old fleet is kept after the switch, for a fast rollback. Default 15 minutes.
+    pub bake_time: Duration,
+}
+
+impl DeploymentRequest {
+    /// A request with defaults for everything but the service and the image.
+    pub fn new(service: impl Into<String>, image: ImageRef) -> Self {
+        DeploymentRequest {
+            service: service.into(),
+            image,
+            capacity: 2,
+            min_healthy: None,
+            strategy: Strategy::blue_green(),
+            health_timeout: Duration::from_secs(600),
+            bake_time: Duration::from_secs(900),
+        }
+    }
+
+    /// Sets the capacity.
+    pub fn capacity(mut self, capacity: u32) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Sets the healthy instances needed before traffic moves.
+    pub fn min_healthy(mut self, min_healthy: u32) -> Self {
+        self.min_healthy = Some(min_healthy);
+        self
+    }
+
+    /// Sets the strategy.
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Sets the health timeout.
+    pub fn health_timeout(mut self, timeout: Duration) -> Self {
+        self.health_timeout = timeout;
+        self
+    }
+
+    /// Sets the bake time.
+    pub fn bake_time(mut self, bake_time: Duration) -> Self {
+        self.bake_time = bake_time;
+        self
+    }
+
+    /// Checks every field; nothing is touched.
+    pub(crate) fn validate(&self) -> Result<DeploymentSpec> {
+        let service = ServiceName::new(self.service.clone())?;
+        if self.capacity == 0 {
+            return Err(Error::invalid("capacity", "must be at least 1"));
+        }
+        let min_healthy = self.min_healthy.unwrap_or(self.capacity);
+        if min_healthy == 0 {
+            return Err(Error::invalid("min_healthy", "must be at least 1"));
+        }
+        if min_healthy > self.capacity {
+            return Err(Error::invalid(
+                "min_healthy",
+                format!("is {min_healthy}, above the capacity of {}", self.capacity),
+            ));
+        }
+        match &self.image {
+            ImageRef::Id(id) if id.as_str().is_empty() => {
+                return Err(Error::invalid("image", "id must not be empty"));
+            }
+            ImageRef::Name(name) if name.is_empty() => {
+                return Err(Error::invalid("image", "name must not be empty"));
+            }
+            _ => {}
+        }
+        self.strategy.validate()?;
+        Ok(DeploymentSpec {
+            service,
+            image: self.image.clone(),
+            capacity: self.capacity,
+            min_healthy,
+            strategy: self.strategy.clone(),
+            health_timeout: self.health_timeout,
+            bake_time: self.bake_time,
+        })
+    }
+}
+
+/// A validated request, as persisted in the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeploymentSpec {
+    /// The service.
+    pub service: ServiceName,
+    /// The image as requested.
+    pub image: ImageRef,
+    /// Instances in the new fleet.
+    pub capacity: u32,
+    /// Healthy instances needed before traffic moves.
+    pub min_healthy: u32,
+    /// How traffic moves.
+    pub strategy: Strategy,
+    /// Health timeout.
+    #[serde(with = "crate::serde_duration")]
+    pub health_timeout: Duration,
+    /// Bake time.
+    #[serde(with = "crate::serde_duration")]
+    pub bake_time: Duration,
+}
+
+/// The fleet that served when the deployment began.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blue {
+    /// Its fleet.
+    pub fleet: FleetId,
+    /// Its target.
+    pub target: TargetId,
+    /// Its image, kept by retention for rollback.
+    pub image: ImageId,
+}
+
+/// What the deployment created, as far as it got.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Green {
+    /// The new fleet, once launched.
+    pub fleet: Option<FleetId>,
+    /// Its target, once attached.
+    pub target: Option<TargetId>,
+}
+
+/// One line of a deployment's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// When.
+    pub at: SystemTime,
+    /// The phase entered.
+    pub phase: Phase,
+    /// Why, when there is more to say.
+    pub note: Option<String>,
+}
+
+/// What the retire phase removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retired {
+    /// Fleets terminated.
+    pub fleets: Vec<FleetId>,
+    /// Targets detached.
+    pub targets: Vec<TargetId>,
+    /// Images retired by retention.
+    pub images: Vec<ImageId>,
+}
+
+/// A deployment, as persisted by a [`StateStore`](crate::StateStore).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeploymentRecord {
+    /// The deployment's id.
+    pub id: DeploymentId,
+    /// The store's version of this record: 0 before it is first saved.
+    pub version: u64,
+    /// The validated request.
+    pub spec: DeploymentSpec,
+    /// The resolved image.
+    pub image: Image,
+    /// The fleet that served at the start, if any.
+    pub blue: Option<Blue>,
+    /// What this deployment created.
+    pub green: Green,
+    /// The current phase.
+    pub phase: Phase,
+    /// The next strategy step to run, in [`Phase::Shift`].
+    pub step: usize,
+    /// When the current phase (or, in [`Phase::Shift`], the current step) began; deadlines of
+    /// waits count from here, so a resumed wait does not start over.
+    pub phase_started_at: SystemTime,
+    /// Why the deployment is rolling back.
+    pub rollback_reason: Option<String>,
+    /// What the retire phase removed.
+    pub retired: Retired,
+    /// When the deployment began.
+    pub created_at: SystemTime,
+    /// Every phase entered.
+    pub history: Vec<HistoryEntry>,
+}
+
+impl DeploymentRecord {
+    /// The deployment's service.
+    pub fn service(&self) -> &ServiceName {
+        &self.spec.service
+    }
+
+    /// Moves to `phase`, noting why.
+    pub(crate) fn enter(&mut self, phase: Phase, at: SystemTime, note: Option<String>) {
+        self.phase = phase;
+        self.phase_started_at = at;
+        self.history.push(HistoryEntry { at, phase, note });
+    }
+
+    /// How the deployment ended, once it has.
+    pub fn outcome(&self) -> Option<Outcome> {
+        match self.phase {
+            Phase::Done => Some(Outcome::Succeeded),
+            Phase::RolledBack => Some(Outcome::RolledBack {
+                reason: self.rollback_reason.clone().unwrap_or_default(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// How long the deployment took (or has taken until its last phase change).
+    pub fn duration(&self) -> Duration {
+        self.history
+            .last()
+            .and_then(|h| h.at.duration_since(self.created_at).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// How a deployment ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[must_use]
+pub enum Outcome {
+    /// The new fleet serves; the old one is retired.
+    Succeeded,
+    /// The old fleet serves; nothing of the new one remains.
+    RolledBack {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The result of [`Engine::deploy`](crate::Engine::deploy): how it ended, and the final record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Report {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The final record.
+    pub record: DeploymentRecord,
+}
+
+impl Report {
+    /// Whether the new fleet serves.
+    pub fn succeeded(&self) -> bool {
+        self.outcome == Outcome::Succeeded
+    }
+}

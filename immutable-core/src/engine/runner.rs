@@ -1,0 +1,413 @@
+//! Starting, resuming and driving deployments; the lease keeper; the calls every phase makes.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use tracing::Instrument;
+
+use super::{Engine, Inner};
+use crate::engine::record::{Blue, Green, Retired};
+use crate::{
+    DeploymentId, DeploymentRecord, DeploymentRequest, Error, Event, EventKind, Lease, Outcome,
+    Phase, Report, Result, ServiceName,
+};
+
+/// Why a phase stopped short.
+pub(super) enum Stop {
+    /// Roll back, for this reason.
+    RollBack(String),
+    /// Give up with the record where it is, resumable.
+    Fatal(Error),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Stop::Fatal(e)
+    }
+}
+
+/// Turns a failed forward call into a rollback.
+pub(super) fn roll_back(what: &'static str) -> impl FnOnce(Error) -> Stop {
+    move |e| Stop::RollBack(format!("{what} failed: {e}"))
+}
+
+/// One deployment being driven.
+pub(super) struct Run<'a> {
+    pub(super) engine: &'a Inner,
+    pub(super) rec: DeploymentRecord,
+}
+
+impl Engine {
+    /// Deploys an image: plans, then drives the deployment to [`Phase::Done`] or
+    /// [`Phase::RolledBack`].
+    ///
+    /// Returns `Ok` with the [`Outcome`] once the deployment has ended either way.
+    ///
+    /// # Errors
+    /// - [`Error::InvalidInput`] naming the field, for bad input or an image that does not
+    ///   resolve; nothing is created.
+    /// - [`Error::Locked`] at once if another deployment of the service holds its lease.
+    /// - [`Error::Conflict`] if an unfinished deployment of the service exists (resume it), or
+    ///   the service's traffic is split between several targets.
+    /// - Any error that stops the deployment with its record left resumable.
+    pub async fn deploy(&self, request: DeploymentRequest) -> Result<Report> {
+        let spec = request.validate()?;
+        let id = DeploymentId::generate();
+        let span = tracing::info_span!("deploy", deployment = %id, service = %spec.service);
+        async move {
+            let inner = &*self.inner;
+            let now = inner.clock.now();
+            inner.emit_for(&id, &spec.service, EventKind::PhaseEntered { phase: Phase::Plan });
+            let image = inner
+                .call(&id, &spec.service, "resolve image", || {
+                    inner.images.resolve(&spec.service, &spec.image)
+                })
+                .await
+                .map_err(|e| match e {
+                    Error::NotFound { .. } => Error::invalid(
+                        "image",
+                        format!("no image of service `{}` matches {}", spec.service, spec.image),
+                    ),
+                    other => other,
+                })?;
+            let lease = inner.acquire_lease(&spec.service, &id).await?;
+            let planned = async {
+                inner.refuse_unfinished(&spec.service).await?;
+                let blue = inner.discover_blue(&id, &spec.service).await?;
+                let mut rec = DeploymentRecord {
+                    id: id.clone(),
+                    version: 0,
+                    image,
+                    blue,
+                    green: Green::default(),
+                    phase: Phase::Plan,
+                    step: 0,
+                    phase_started_at: now,
+                    rollback_reason: None,
+                    retired: Retired::default(),
+                    created_at: now,
+                    history: Vec::new(),
+                    spec,
+                };
+                rec.enter(Phase::Plan, now, None);
+                rec.enter(Phase::Provision, inner.clock.now(), None);
+                inner.store.save(&mut rec).await?;
+                inner.emit_for(
+                    &id,
+                    rec.service(),
+                    EventKind::Planned {
+                        image: rec.image.id.clone(),
+                        capacity: rec.spec.capacity,
+                        blue: rec.blue.as_ref().map(|b| b.fleet.clone()),
+                    },
+                );
+                Ok(rec)
+            }
+            .await;
+            match planned {
+                Ok(rec) => inner.run(rec, lease).await,
+                Err(e) => {
+                    let _ = inner.store.release_lease(&lease).await;
+                    Err(e)
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Continues a deployment from its record, with this engine's backends and store.
+    ///
+    /// A finished deployment returns its report at once. An unfinished one takes the service's
+    /// lease (waiting for nobody: a live lease gives [`Error::Locked`], an expired one is taken
+    /// over) and re-runs its current phase, which is safe because every phase is idempotent.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown id, [`Error::Locked`] while another run holds the
+    /// lease, and any error that stops the deployment again.
+    pub async fn resume(&self, id: &DeploymentId) -> Result<Report> {
+        let inner = &*self.inner;
+        let rec = inner.store.load(id).await?;
+        let span = tracing::info_span!("resume", deployment = %id, service = %rec.service());
+        async move {
+            if let Some(outcome) = rec.outcome() {
+                return Ok(Report {
+                    outcome,
+                    record: rec,
+                });
+            }
+            let lease = inner.acquire_lease(rec.service(), &rec.id).await?;
+            inner.run(rec, lease).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Resumes every unfinished deployment in the store, one after the other, and returns each
+    /// one's result.
+    pub async fn resume_unfinished(&self) -> Result<Vec<(DeploymentId, Result<Report>)>> {
+        let unfinished: Vec<_> = self
+            .inner
+            .store
+            .list(None)
+            .await?
+            .into_iter()
+            .filter(|r| !r.phase.is_terminal())
+            .map(|r| r.id)
+            .collect();
+        let mut results = Vec::with_capacity(unfinished.len());
+        for id in unfinished {
+            let result = self.resume(&id).await;
+            results.push((id, result));
+        }
+        Ok(results)
+    }
+}
+
+impl Inner {
+    pub(super) fn emit_for(&self, id: &DeploymentId, service: &ServiceName, kind: EventKind) {
+        self.events.emit(&Event {
+            deployment: id.clone(),
+            service: service.clone(),
+            at: self.clock.now(),
+            kind,
+        });
+    }
+
+    /// A backend call under the retry policy, with retries reported as events.
+    pub(super) async fn call<T, F, Fut>(
+        &self,
+        id: &DeploymentId,
+        service: &ServiceName,
+        operation: &'static str,
+        op: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        self.settings
+            .retry
+            .run(op, |attempt, error, backoff| {
+                self.emit_for(id, service, retrying(operation, attempt, error, backoff));
+            })
+            .await
+    }
+
+    async fn acquire_lease(&self, service: &ServiceName, id: &DeploymentId) -> Result<Lease> {
+        let holder = format!("engine-{}", ulid::Ulid::new().to_string().to_lowercase());
+        let grant = self
+            .store
+            .acquire_lease(service, id, &holder, self.settings.lease_ttl)
+            .await?;
+        if let Some(old) = grant.replaced {
+            self.emit_for(
+                id,
+                service,
+                EventKind::LeaseTakenOver {
+                    previous_holder: old.holder,
+                    previous_deployment: old.deployment,
+                },
+            );
+        }
+        Ok(grant.lease)
+    }
+
+    /// Renews the lease every third of its time-to-live; returns only when it is lost.
+    async fn keep_lease(&self, mut lease: Lease) -> Error {
+        let ttl = self.settings.lease_ttl;
+        loop {
+            tokio::time::sleep(ttl / 3).await;
+            match self
+                .settings
+                .retry
+                .run(|| self.store.renew_lease(&lease, ttl), |_, _, _| {})
+                .await
+            {
+                Ok(renewed) => lease = renewed,
+                Err(e) => return e,
+            }
+        }
+    }
+
+    async fn refuse_unfinished(&self, service: &ServiceName) -> Result<()> {
+        let records = self.store.list(Some(service)).await?;
+        match records.iter().find(|r| !r.phase.is_terminal()) {
+            Some(r) => Err(Error::conflict(format!(
+                "deployment {} of service `{service}` is unfinished (phase {}); \
+                 resume it with Engine::resume before deploying again",
+                r.id, r.phase
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Finds the fleet that takes all of the service's traffic now, if any.
+    async fn discover_blue(&self, id: &DeploymentId, service: &ServiceName) -> Result<Option<Blue>> {
+        let routing = self
+            .call(id, service, "read routing", || self.router.routing(service))
+            .await?;
+        if routing.is_empty() {
+            return Ok(None);
+        }
+        let Some(target) = routing.sole_target() else {
+            return Err(Error::conflict(format!(
+                "traffic of service `{service}` is split ({routing}); an earlier deployment \
+                 did not finish: resume it, or route all traffic to one target first"
+            )));
+        };
+        let targets = self
+            .call(id, service, "list targets", || self.router.targets(service))
+            .await?;
+        let Some(target) = targets.into_iter().find(|t| &t.id == target) else {
+            return Err(Error::conflict(format!(
+                "service `{service}` routes to target {target}, which lacks the service's \
+                 ownership tags; the SDK will not replace what it does not own"
+            )));
+        };
+        let fleet = self
+            .call(id, service, "describe fleet", || {
+                self.fleet.describe(service, &target.fleet)
+            })
+            .await?;
+        Ok(Some(Blue {
+            fleet: fleet.id,
+            target: target.id,
+            image: fleet.image,
+        }))
+    }
+
+    /// Drives `rec` to its end with the lease kept alive, then releases the lease.
+    async fn run(&self, rec: DeploymentRecord, lease: Lease) -> Result<Report> {
+        let mut run = Run { engine: self, rec };
+        let result = tokio::select! {
+            outcome = run.drive() => outcome,
+            lost = self.keep_lease(lease.clone()) => Err(lost),
+        };
+        let _ = self.store.release_lease(&lease).await;
+        result.map(|outcome| Report {
+            outcome,
+            record: run.rec,
+        })
+    }
+}
+
+pub(super) fn retrying(operation: &str, attempt: u32, error: &Error, backoff: Duration) -> EventKind {
+    EventKind::Retrying {
+        operation: operation.to_owned(),
+        attempt,
+        error: error.to_string(),
+        backoff,
+    }
+}
+
+impl Run<'_> {
+    async fn drive(&mut self) -> Result<Outcome> {
+        loop {
+            let phase = self.rec.phase;
+            let step = match phase {
+                Phase::Done | Phase::RolledBack => {
+                    return Ok(self.rec.outcome().expect("terminal phases have an outcome"));
+                }
+                Phase::RollingBack => self.roll_back().await.map_err(Stop::Fatal),
+                Phase::Plan | Phase::Provision => self.provision().await,
+                Phase::Attach => self.attach().await,
+                Phase::AwaitHealthy => self.await_healthy().await,
+                Phase::Shift => self.shift().await,
+                Phase::Bake => self.bake().await,
+                Phase::Retire => self.retire().await.map_err(Stop::Fatal),
+            };
+            match step {
+                Ok(()) => {}
+                Err(Stop::Fatal(e)) => return Err(e),
+                Err(Stop::RollBack(reason)) => {
+                    self.rec.rollback_reason = Some(reason.clone());
+                    self.emit(EventKind::RollbackStarted {
+                        reason: reason.clone(),
+                    });
+                    self.advance(Phase::RollingBack, Some(reason)).await?;
+                }
+            }
+        }
+    }
+
+    pub(super) fn emit(&self, kind: EventKind) {
+        self.engine.emit_for(&self.rec.id, self.rec.service(), kind);
+    }
+
+    pub(super) fn now(&self) -> SystemTime {
+        self.engine.clock.now()
+    }
+
+    /// Enters `phase` and persists the record.
+    pub(super) async fn advance(&mut self, phase: Phase, note: Option<String>) -> Result<()> {
+        let now = self.now();
+        self.rec.enter(phase, now, note);
+        self.engine.store.save(&mut self.rec).await?;
+        self.emit(EventKind::PhaseEntered { phase });
+        Ok(())
+    }
+
+    /// Persists the record without a phase change.
+    pub(super) async fn persist(&mut self) -> Result<()> {
+        self.engine.store.save(&mut self.rec).await
+    }
+
+    /// A forward backend call under the retry policy.
+    pub(super) async fn call<T, F, Fut>(&self, operation: &'static str, op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        self.engine
+            .call(&self.rec.id, self.rec.service(), operation, op)
+            .await
+    }
+
+    /// A cleanup call: retried on any error but `NotFound`, which counts as done.
+    pub(super) async fn cleanup<F, Fut>(&self, operation: &'static str, op: F) -> Result<bool>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        let result = self
+            .engine
+            .settings
+            .cleanup_retry
+            .run_if(op, |e| !e.is_not_found(), |attempt, error, backoff| {
+                self.emit(retrying(operation, attempt, error, backoff));
+            })
+            .await;
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A read during cleanup, retried like [`cleanup`](Self::cleanup).
+    pub(super) async fn cleanup_read<T, F, Fut>(&self, operation: &'static str, op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        self.engine
+            .settings
+            .cleanup_retry
+            .run_if(op, |e| !e.is_not_found(), |attempt, error, backoff| {
+                self.emit(retrying(operation, attempt, error, backoff));
+            })
+            .await
+    }
+
+    /// Sleeps until `deadline` on the engine's clock, or for `at_most`, whichever is sooner.
+    pub(super) async fn sleep_toward(&self, deadline: SystemTime, at_most: Duration) {
+        let left = deadline.duration_since(self.now()).unwrap_or_default();
+        tokio::time::sleep(left.min(at_most)).await;
+    }
+
+    /// Time left until `deadline` on the engine's clock.
+    pub(super) fn left_until(&self, deadline: SystemTime) -> Duration {
+        deadline.duration_since(self.now()).unwrap_or_default()
+    }
+}

@@ -1,0 +1,219 @@
+//! Typed events of a deployment, delivered to subscribers and to tracing.
+
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{DeploymentId, FleetId, ImageId, Phase, Routing, ServiceName, Step, TargetId};
+
+/// Something that happened in a deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// The deployment.
+    pub deployment: DeploymentId,
+    /// Its service.
+    pub service: ServiceName,
+    /// When, on the engine's clock (virtual under a paused tokio clock).
+    pub at: SystemTime,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A deployment was planned and its record created.
+    Planned {
+        /// The image to deploy.
+        image: ImageId,
+        /// Instances to launch.
+        capacity: u32,
+        /// The fleet serving now, if any.
+        blue: Option<FleetId>,
+    },
+    /// The deployment entered a phase.
+    PhaseEntered {
+        /// The phase.
+        phase: Phase,
+    },
+    /// The new fleet was launched.
+    FleetLaunched {
+        /// The fleet.
+        fleet: FleetId,
+        /// How many instances it has.
+        instances: usize,
+    },
+    /// The new fleet was attached to the entry point.
+    TargetAttached {
+        /// The target.
+        target: TargetId,
+    },
+    /// The count of healthy instances of a target changed.
+    HealthProgress {
+        /// The target.
+        target: TargetId,
+        /// Healthy instances.
+        healthy: usize,
+        /// Healthy instances needed.
+        needed: usize,
+        /// Instances registered.
+        total: usize,
+    },
+    /// A strategy step started.
+    StepStarted {
+        /// Its index in the strategy.
+        index: usize,
+        /// The step.
+        step: Step,
+    },
+    /// The service's routing was replaced.
+    WeightsSet {
+        /// The new split.
+        routing: Routing,
+    },
+    /// A retryable error; the call will be repeated.
+    Retrying {
+        /// The backend operation.
+        operation: String,
+        /// The attempt that failed (from 1).
+        attempt: u32,
+        /// The error.
+        error: String,
+        /// The wait before the next attempt.
+        #[serde(with = "crate::serde_duration")]
+        backoff: Duration,
+    },
+    /// A rollback began.
+    RollbackStarted {
+        /// Why.
+        reason: String,
+    },
+    /// The old fleet's target was detached.
+    TargetDetached {
+        /// The target.
+        target: TargetId,
+    },
+    /// A fleet was terminated.
+    FleetTerminated {
+        /// The fleet.
+        fleet: FleetId,
+    },
+    /// An image was retired by the retention policy.
+    ImageRetired {
+        /// The image.
+        image: ImageId,
+    },
+    /// The rollback finished: the old fleet serves, nothing of the new one remains.
+    RolledBack {
+        /// Why it rolled back.
+        reason: String,
+    },
+    /// The deployment finished: the new fleet serves, the old one is retired.
+    Completed {
+        /// The fleet now serving.
+        fleet: FleetId,
+        /// Its image.
+        image: ImageId,
+    },
+    /// An expired lease of another holder was taken over.
+    LeaseTakenOver {
+        /// The holder whose lease expired.
+        previous_holder: String,
+        /// The deployment it was running.
+        previous_deployment: DeploymentId,
+    },
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventKind::Planned {
+                image,
+                capacity,
+                blue,
+            } => match blue {
+                Some(b) => write!(f, "planned: {capacity} x {image}, replacing fleet {b}"),
+                None => write!(f, "planned: {capacity} x {image}, first deployment"),
+            },
+            EventKind::PhaseEntered { phase } => write!(f, "phase {phase}"),
+            EventKind::FleetLaunched { fleet, instances } => {
+                write!(f, "launched fleet {fleet} ({instances} instances)")
+            }
+            EventKind::TargetAttached { target } => write!(f, "attached target {target}"),
+            EventKind::HealthProgress {
+                target,
+                healthy,
+                needed,
+                total,
+            } => write!(f, "{target}: {healthy}/{total} healthy ({needed} needed)"),
+            EventKind::StepStarted { index, step } => write!(f, "step {index}: {step:?}"),
+            EventKind::WeightsSet { routing } => write!(f, "routing: {routing}"),
+            EventKind::Retrying {
+                operation,
+                attempt,
+                error,
+                backoff,
+            } => write!(f, "retrying {operation} (attempt {attempt} failed: {error}; waiting {backoff:?})"),
+            EventKind::RollbackStarted { reason } => write!(f, "rolling back: {reason}"),
+            EventKind::TargetDetached { target } => write!(f, "detached target {target}"),
+            EventKind::FleetTerminated { fleet } => write!(f, "terminated fleet {fleet}"),
+            EventKind::ImageRetired { image } => write!(f, "retired image {image}"),
+            EventKind::RolledBack { reason } => write!(f, "rolled back: {reason}"),
+            EventKind::Completed { fleet, image } => {
+                write!(f, "done: fleet {fleet} of {image} serves")
+            }
+            EventKind::LeaseTakenOver {
+                previous_holder,
+                previous_deployment,
+            } => write!(
+                f,
+                "took over the expired lease of {previous_holder} (deployment {previous_deployment})"
+            ),
+        }
+    }
+}
+
+type Subscriber = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// Fans events out to subscribers, in order, synchronously.
+#[derive(Clone, Default)]
+pub(crate) struct EventBus {
+    subscribers: Arc<RwLock<Vec<Subscriber>>>,
+}
+
+impl fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.subscribers.read().map(|s| s.len()).unwrap_or(0);
+        f.debug_struct("EventBus").field("subscribers", &n).finish()
+    }
+}
+
+impl EventBus {
+    pub(crate) fn subscribe(&self, f: Subscriber) {
+        self.subscribers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(f);
+    }
+
+    pub(crate) fn emit(&self, event: &Event) {
+        tracing::info!(
+            deployment = %event.deployment,
+            service = %event.service,
+            "{}",
+            event.kind
+        );
+        let subscribers = self
+            .subscribers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for s in subscribers {
+            s(event);
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Fleets: groups of identical instances launched from one image, and the [`Fleet`] trait.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::service::string_id;
+use crate::{DeploymentId, ImageId, Result, ServiceName};
+
+string_id!(
+    /// A fleet's id, unique within the provider account.
+    FleetId
+);
+
+string_id!(
+    /// An instance's id.
+    InstanceId
+);
+
+string_id!(
+    /// The idempotency key of a launch: launching a key that exists returns that fleet.
+    ///
+    /// The engine uses the deployment id, so one deployment has at most one fleet.
+    FleetKey
+);
+
+impl From<&DeploymentId> for FleetKey {
+    fn from(value: &DeploymentId) -> Self {
+        FleetKey::new(value.as_str())
+    }
+}
+
+/// What to launch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FleetSpec {
+    /// The owning service; written as an ownership tag on every instance.
+    pub service: ServiceName,
+    /// The idempotency key.
+    pub key: FleetKey,
+    /// The deployment launching the fleet; written as a tag.
+    pub deployment: DeploymentId,
+    /// The image every instance boots from.
+    pub image: ImageId,
+    /// How many instances.
+    pub capacity: u32,
+}
+
+impl FleetSpec {
+    /// A spec keyed by the deployment id.
+    pub fn new(service: ServiceName, deployment: DeploymentId, image: ImageId, capacity: u32) -> Self {
+        FleetSpec {
+            key: FleetKey::from(&deployment),
+            service,
+            deployment,
+            image,
+            capacity,
+        }
+    }
+}
+
+/// The lifecycle state of one instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum InstanceState {
+    /// Booting.
+    Pending,
+    /// Running.
+    Running,
+    /// Shutting down or stopping.
+    Stopping,
+    /// Stopped; it can serve no traffic.
+    Stopped,
+    /// Gone, or going.
+    Terminated,
+}
+
+impl InstanceState {
+    /// Pending or running: the instance counts toward the fleet.
+    pub fn is_live(self) -> bool {
+        matches!(self, InstanceState::Pending | InstanceState::Running)
+    }
+}
+
+/// One instance of a fleet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    /// The provider's id.
+    pub id: InstanceId,
+    /// Its state.
+    pub state: InstanceState,
+}
+
+/// A fleet as observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FleetInfo {
+    /// The fleet's id.
+    pub id: FleetId,
+    /// The owning service.
+    pub service: ServiceName,
+    /// The launch's idempotency key.
+    pub key: FleetKey,
+    /// The deployment that launched it.
+    pub deployment: DeploymentId,
+    /// The image its instances run.
+    pub image: ImageId,
+    /// How many instances were asked for.
+    pub capacity: u32,
+    /// Its instances, terminated ones included while the provider still reports them.
+    pub instances: Vec<Instance>,
+}
+
+impl FleetInfo {
+    /// Builds a fleet description (for backends).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: FleetId,
+        service: ServiceName,
+        key: FleetKey,
+        deployment: DeploymentId,
+        image: ImageId,
+        capacity: u32,
+        instances: Vec<Instance>,
+    ) -> Self {
+        FleetInfo {
+            id,
+            service,
+            key,
+            deployment,
+            image,
+            capacity,
+            instances,
+        }
+    }
+
+    /// How many instances are in `state`.
+    pub fn count(&self, state: InstanceState) -> usize {
+        self.instances.iter().filter(|i| i.state == state).count()
+    }
+
+    /// Whether any instance is pending or running.
+    pub fn is_live(&self) -> bool {
+        self.instances.iter().any(|i| i.state.is_live())
+    }
+}
+
+/// Groups of identical instances launched from one image.
+///
+/// There is deliberately no way to change a running fleet: to change anything, launch a new one.
+///
+/// # Guarantees expected of an implementation
+/// - [`launch`](Fleet::launch) is idempotent by `(service, key)`: launching a key that exists
+///   returns that fleet and launches nothing.
+/// - [`terminate`](Fleet::terminate) is idempotent: terminating a terminated fleet succeeds.
+/// - Every call is scoped to the service: a fleet without the service's ownership tags is
+///   [`Error::NotOwned`](crate::Error::NotOwned) or invisible, never modified (I6).
+/// - Unknown ids give [`Error::NotFound`](crate::Error::NotFound).
+#[async_trait]
+pub trait Fleet: Debug + Send + Sync + 'static {
+    /// Launches `spec.capacity` instances of `spec.image`, or returns the fleet already launched
+    /// under `spec.key`.
+    async fn launch(&self, spec: &FleetSpec) -> Result<FleetInfo>;
+
+    /// Describes one of the service's fleets.
+    async fn describe(&self, service: &ServiceName, fleet: &FleetId) -> Result<FleetInfo>;
+
+    /// Every live fleet of the service, found by its ownership tags.
+    async fn list(&self, service: &ServiceName) -> Result<Vec<FleetInfo>>;
+
+    /// Terminates every instance of one of the service's fleets.
+    async fn terminate(&self, service: &ServiceName, fleet: &FleetId) -> Result<()>;
+}

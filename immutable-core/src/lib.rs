@@ -1,0 +1,89 @@
+//! # immutable-core
+//!
+//! The provider-agnostic core of **immutable**, an SDK for blue-green swaps of immutable server
+//! fleets: never change a deployed server; build a new image, start a new fleet from it, verify
+//! it, move traffic to it, keep the old fleet for a fast-rollback window, then retire it.
+//!
+//! This crate holds the three backend traits ([`ImageStore`], [`Fleet`], [`TrafficRouter`]),
+//! the resumable [`Engine`], rollout [`Strategy`]s, the journal and lock ([`StateStore`] with
+//! [`InMemoryStore`] and [`FileStore`]), typed [`Event`]s, and, behind the `conformance`
+//! feature, the suite every backend runs.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> immutable_core::Result<()> {
+//! use immutable_core::{DeploymentRequest, Engine, ImageRef};
+//! use immutable_mock::MockCloud;
+//!
+//! // Any backend will do: the in-memory MockCloud here, immutable-aws in production.
+//! let cloud = MockCloud::new();
+//! cloud.add_image("web", "web-v1");
+//! let engine = Engine::builder()
+//!     .images(cloud.clone())
+//!     .fleet(cloud.clone())
+//!     .router(cloud.clone())
+//!     .build()?;
+//! let report = engine
+//!     .deploy(DeploymentRequest::new("web", ImageRef::name("web-v1")).capacity(2))
+//!     .await?;
+//! assert!(report.succeeded());
+//! # Ok(()) }
+//! ```
+//!
+//! The engine's phases, guarantees and caveats are documented on the [`engine`] module.
+
+mod clock;
+pub mod engine;
+mod error;
+mod event;
+mod fleet;
+mod image;
+mod retry;
+mod router;
+mod serde_duration;
+mod service;
+mod store;
+mod strategy;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use clock::{Clock, TokioClock};
+pub use engine::record::{
+    Blue, DeploymentRecord, DeploymentRequest, DeploymentSpec, Green, HistoryEntry, Outcome,
+    Phase, Report, Retired,
+};
+pub use engine::{Engine, EngineBuilder, Settings};
+pub use error::{BoxError, Error, ResourceKind, Result};
+pub use event::{Event, EventKind};
+pub use fleet::{Fleet, FleetId, FleetInfo, FleetKey, FleetSpec, Instance, InstanceId, InstanceState};
+pub use image::{Image, ImageId, ImageRef, ImageStore, Labels};
+pub use retry::RetryPolicy;
+pub use router::{HealthReport, HealthState, InstanceHealth, Routing, Target, TargetId, TrafficRouter};
+pub use service::{DeploymentId, ServiceName, tags};
+pub use store::{FileStore, InMemoryStore, Lease, LeaseGrant, StateStore};
+pub use strategy::{Step, Strategy};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn assert_bounds<T: ?Sized + Send + Sync + std::fmt::Debug + 'static>() {}
+
+    #[test]
+    fn traits_are_object_safe_and_shareable() {
+        assert_bounds::<dyn ImageStore>();
+        assert_bounds::<dyn Fleet>();
+        assert_bounds::<dyn TrafficRouter>();
+        assert_bounds::<dyn StateStore>();
+        let _: Option<Arc<dyn ImageStore>> = None;
+        let _: Option<Arc<dyn Fleet>> = None;
+        let _: Option<Arc<dyn TrafficRouter>> = None;
+        fn is_send<T: Send>(_: T) {}
+        let engine: Option<Engine> = None;
+        if let Some(e) = engine {
+            is_send(async move { e.deploy(DeploymentRequest::new("x", ImageRef::name("y"))).await });
+        }
+    }
+}

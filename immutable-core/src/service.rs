@@ -1,0 +1,170 @@
+//! Service names, deployment ids and the ownership tags every backend writes.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The tag keys that mark a resource as owned by a service (invariant I6).
+///
+/// Every backend writes these on what it creates and reads them before it touches anything:
+/// a resource without [`tags::SERVICE`] equal to the service is never modified.
+pub mod tags {
+    /// The owning service's name.
+    pub const SERVICE: &str = "immutable:service";
+    /// The fleet a resource belongs to.
+    pub const FLEET: &str = "immutable:fleet";
+    /// The deployment that created the resource.
+    pub const DEPLOYMENT: &str = "immutable:deployment";
+    /// Marks resources created by this SDK.
+    pub const MANAGED_BY: &str = "immutable:managed-by";
+    /// The value of [`MANAGED_BY`].
+    pub const MANAGED_BY_VALUE: &str = "immutable";
+    /// Set on an image once a deployment of it succeeded: the deployment id.
+    pub const PROMOTED: &str = "immutable:promoted";
+}
+
+/// A service: the unit that owns one entry point, its fleets and its images.
+///
+/// Names are 1 to 64 characters of ASCII letters, digits, `-`, `_` and `.`, so that they fit
+/// in tags, file names and provider resource names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ServiceName(String);
+
+impl ServiceName {
+    /// Validates and wraps a service name.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the field `service` when the name is empty, too long or
+    /// holds other characters.
+    pub fn new(name: impl Into<String>) -> Result<Self> {
+        let name = name.into();
+        if name.is_empty() {
+            return Err(Error::invalid("service", "must not be empty"));
+        }
+        if name.len() > 64 {
+            return Err(Error::invalid(
+                "service",
+                format!("must be at most 64 characters, got {}", name.len()),
+            ));
+        }
+        if let Some(c) = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        {
+            return Err(Error::invalid(
+                "service",
+                format!("may hold only ASCII letters, digits, '-', '_' and '.', found {c:?}"),
+            ));
+        }
+        Ok(ServiceName(name))
+    }
+
+    /// The name as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ServiceName {
+    type Error = Error;
+    fn try_from(value: String) -> Result<Self> {
+        ServiceName::new(value)
+    }
+}
+
+impl From<ServiceName> for String {
+    fn from(value: ServiceName) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for ServiceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+macro_rules! string_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps a provider id.
+            pub fn new(id: impl Into<String>) -> Self {
+                $name(id.into())
+            }
+
+            /// The id as a string.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(value: &str) -> Self {
+                $name(value.to_owned())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(value: String) -> Self {
+                $name(value)
+            }
+        }
+    };
+}
+pub(crate) use string_id;
+
+string_id!(
+    /// A deployment's id: a ULID, sortable by creation time.
+    DeploymentId
+);
+
+impl DeploymentId {
+    /// A fresh, unique id.
+    pub fn generate() -> Self {
+        DeploymentId(ulid::Ulid::new().to_string().to_lowercase())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_names_are_validated() {
+        assert!(ServiceName::new("web-api_1.prod").is_ok());
+        for bad in ["", "has space", "slash/y", &"x".repeat(65)] {
+            match ServiceName::new(bad) {
+                Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "service"),
+                other => panic!("{bad:?} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn service_names_are_validated_when_deserialized() {
+        assert!(serde_json::from_str::<ServiceName>("\"ok\"").is_ok());
+        assert!(serde_json::from_str::<ServiceName>("\"\"").is_err());
+    }
+
+    #[test]
+    fn deployment_ids_are_unique_and_lowercase() {
+        let a = DeploymentId::generate();
+        let b = DeploymentId::generate();
+        assert_ne!(a, b);
+        assert_eq!(a.as_str(), a.as_str().to_lowercase());
+    }
+}

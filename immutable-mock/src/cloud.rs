@@ -1,0 +1,602 @@
+//! The shared, deterministic state behind every mock backend.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use immutable_core::{
+    DeploymentId, Error, FleetId, FleetKey, HealthState, Image, ImageId, InstanceId,
+    InstanceState, Labels, ResourceKind, Result, Routing, ServiceName, TargetId, tags,
+};
+use tokio::time::Instant;
+
+use crate::fault::{Fault, Op, Script, take_fault};
+
+/// Virtual durations of the mock's cloud. Every wait is on tokio's clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timings {
+    /// From launch to running. Default 30 s.
+    pub boot: Duration,
+    /// From registration (or boot, if later) to passing health checks. Default 20 s.
+    pub health_check: Duration,
+    /// How long detaching a target drains it. Default 10 s.
+    pub drain: Duration,
+    /// How long a weight change takes to take effect. Default zero.
+    pub routing_delay: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Timings {
+            boot: Duration::from_secs(30),
+            health_check: Duration::from_secs(20),
+            drain: Duration::from_secs(10),
+            routing_delay: Duration::ZERO,
+        }
+    }
+}
+
+impl Timings {
+    /// Everything happens at once: for benches, and tests about logic rather than time.
+    pub fn instant() -> Self {
+        Timings {
+            boot: Duration::ZERO,
+            health_check: Duration::ZERO,
+            drain: Duration::ZERO,
+            routing_delay: Duration::ZERO,
+        }
+    }
+}
+
+/// One call made to the mock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// The operation.
+    pub op: Op,
+    /// The service it was made for, when it names one.
+    pub service: Option<String>,
+    /// Virtual time since the cloud was created.
+    pub at: Duration,
+    /// The fault injected into it, if any.
+    pub fault: Option<Fault>,
+}
+
+/// An in-memory cloud that implements [`ImageStore`](immutable_core::ImageStore),
+/// [`Fleet`](immutable_core::Fleet) and [`TrafficRouter`](immutable_core::TrafficRouter) over
+/// one shared state. Clones share that state. Ids come from one counter, so runs are
+/// deterministic; time is tokio's, so tests under `start_paused` run in virtual time.
+#[derive(Debug, Clone)]
+pub struct MockCloud {
+    pub(crate) state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct MockImage {
+    pub(crate) image: Image,
+    pub(crate) unhealthy: bool,
+    pub(crate) retired: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct MockFleet {
+    pub(crate) id: FleetId,
+    pub(crate) tags: Labels,
+    pub(crate) key: FleetKey,
+    pub(crate) image: ImageId,
+    pub(crate) capacity: u32,
+    pub(crate) instances: Vec<InstanceId>,
+}
+
+#[derive(Debug)]
+pub(crate) struct MockInstance {
+    pub(crate) image: ImageId,
+    pub(crate) launched_at: Instant,
+    /// Stopped or terminated by a call or by a scripted kill.
+    pub(crate) ended: Option<InstanceState>,
+}
+
+#[derive(Debug)]
+pub(crate) struct MockTarget {
+    pub(crate) fleet: FleetId,
+    pub(crate) tags: Labels,
+    pub(crate) registered: BTreeMap<InstanceId, Registration>,
+    pub(crate) deleted: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Registration {
+    pub(crate) at: Instant,
+    pub(crate) draining: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RouteState {
+    pub(crate) current: Routing,
+    pub(crate) pending: Option<(Instant, Routing)>,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) epoch: Instant,
+    pub(crate) timings: Timings,
+    next_id: u64,
+    pub(crate) images: BTreeMap<ImageId, MockImage>,
+    pub(crate) fleets: BTreeMap<FleetId, MockFleet>,
+    pub(crate) instances: BTreeMap<InstanceId, MockInstance>,
+    pub(crate) targets: BTreeMap<TargetId, MockTarget>,
+    pub(crate) routes: BTreeMap<ServiceName, RouteState>,
+    pub(crate) previews: BTreeMap<ServiceName, TargetId>,
+    pub(crate) scripts: Vec<Script>,
+    pub(crate) calls: Vec<Call>,
+    pub(crate) max_instances: Option<usize>,
+}
+
+impl Default for MockCloud {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MockCloud {
+    /// An empty cloud with [`Timings::default`].
+    pub fn new() -> Self {
+        Self::with_timings(Timings::default())
+    }
+
+    /// An empty cloud with the given timings.
+    pub fn with_timings(timings: Timings) -> Self {
+        MockCloud {
+            state: Arc::new(Mutex::new(State {
+                epoch: Instant::now(),
+                timings,
+                next_id: 0,
+                images: BTreeMap::new(),
+                fleets: BTreeMap::new(),
+                instances: BTreeMap::new(),
+                targets: BTreeMap::new(),
+                routes: BTreeMap::new(),
+                previews: BTreeMap::new(),
+                scripts: Vec::new(),
+                calls: Vec::new(),
+                max_instances: None,
+            })),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Logs a call and injects its scripted fault, if any.
+    pub(crate) fn enter(&self, op: Op, service: Option<&ServiceName>) -> Result<MutexGuard<'_, State>> {
+        let mut state = self.lock();
+        let fault = take_fault(&mut state.scripts, op);
+        let at = state.epoch.elapsed();
+        state.calls.push(Call {
+            op,
+            service: service.map(ToString::to_string),
+            at,
+            fault,
+        });
+        match fault {
+            Some(f) => Err(f.error(op)),
+            None => Ok(state),
+        }
+    }
+
+    /// Registers an image owned by `service` (carrying its ownership tag). Images are created
+    /// one virtual second apart, in call order, so "newest" is deterministic.
+    ///
+    /// # Panics
+    /// If `service` is not a valid [`ServiceName`].
+    pub fn add_image(&self, service: &str, name: &str) -> ImageId {
+        self.add_image_with_labels(service, name, Labels::new())
+    }
+
+    /// Registers an image owned by `service` with extra labels.
+    ///
+    /// # Panics
+    /// If `service` is not a valid [`ServiceName`].
+    pub fn add_image_with_labels(&self, service: &str, name: &str, mut labels: Labels) -> ImageId {
+        let service = ServiceName::new(service).expect("a valid service name");
+        labels.insert(tags::SERVICE.into(), service.to_string());
+        labels.insert(tags::MANAGED_BY.into(), tags::MANAGED_BY_VALUE.into());
+        self.insert_image(name, Some(service), labels)
+    }
+
+    /// Registers an image without ownership tags: deployments may launch it by id or name,
+    /// but the SDK never labels or retires it.
+    pub fn add_foreign_image(&self, name: &str) -> ImageId {
+        self.insert_image(name, None, Labels::new())
+    }
+
+    fn insert_image(&self, name: &str, service: Option<ServiceName>, labels: Labels) -> ImageId {
+        let mut s = self.lock();
+        let n = s.next();
+        let id = ImageId::new(format!("ami-{n:06}"));
+        let image = Image {
+            id: id.clone(),
+            name: name.to_owned(),
+            service,
+            labels,
+            created_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + n),
+        };
+        s.images.insert(
+            id.clone(),
+            MockImage {
+                image,
+                unhealthy: false,
+                retired: false,
+            },
+        );
+        id
+    }
+
+    /// Launches `count` running instances of `image` without ownership tags, as another team's
+    /// fleet would be; returns its id. The SDK must never touch it (I6).
+    pub fn add_foreign_fleet(&self, image: &ImageId, count: u32) -> FleetId {
+        let mut s = self.lock();
+        let n = s.next();
+        let id = FleetId::new(format!("fleet-{n:06}"));
+        let now = Instant::now() - s.timings.boot;
+        let instances: Vec<_> = (0..count).map(|_| s.new_instance(image, now)).collect();
+        s.fleets.insert(
+            id.clone(),
+            MockFleet {
+                id: id.clone(),
+                tags: Labels::new(),
+                key: FleetKey::new(format!("foreign-{n}")),
+                image: image.clone(),
+                capacity: count,
+                instances,
+            },
+        );
+        id
+    }
+
+    /// Makes every instance booted from `image` fail its health checks.
+    pub fn boot_unhealthy(&self, image: &ImageId) {
+        if let Some(i) = self.lock().images.get_mut(image) {
+            i.unhealthy = true;
+        }
+    }
+
+    /// Terminates one instance, as a hardware failure would.
+    pub fn kill_instance(&self, instance: &InstanceId) {
+        if let Some(i) = self.lock().instances.get_mut(instance) {
+            i.ended = Some(InstanceState::Terminated);
+        }
+    }
+
+    /// Stops one instance: it stays in its fleet but can serve nothing.
+    pub fn stop_instance(&self, instance: &InstanceId) {
+        if let Some(i) = self.lock().instances.get_mut(instance) {
+            i.ended = Some(InstanceState::Stopped);
+        }
+    }
+
+    /// Fails the next `n` calls of `op` with `fault`.
+    pub fn fail_next(&self, op: Op, n: u32, fault: Fault) {
+        self.lock().scripts.push(Script {
+            op,
+            skip: 0,
+            remaining: n,
+            fault,
+        });
+    }
+
+    /// Fails the `nth` call of `op` from now (1 is the next one) with `fault`.
+    pub fn fail_call(&self, op: Op, nth: u32, fault: Fault) {
+        self.lock().scripts.push(Script {
+            op,
+            skip: nth.saturating_sub(1),
+            remaining: 1,
+            fault,
+        });
+    }
+
+    /// Removes every scripted fault not yet used.
+    pub fn clear_faults(&self) {
+        self.lock().scripts.clear();
+    }
+
+    /// Limits the live instances of the whole cloud; launches beyond it fail.
+    pub fn set_max_instances(&self, max: Option<usize>) {
+        self.lock().max_instances = max;
+    }
+
+    /// Changes the timings from now on.
+    pub fn set_timings(&self, timings: Timings) {
+        self.lock().timings = timings;
+    }
+
+    /// Every call made so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// How many calls of `op` were made so far.
+    pub fn call_count(&self, op: Op) -> usize {
+        self.lock().calls.iter().filter(|c| c.op == op).count()
+    }
+
+    /// Forgets the call log.
+    pub fn clear_calls(&self) {
+        self.lock().calls.clear();
+    }
+
+    /// A copy of the whole state, for assertions.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut s = self.lock();
+        s.settle_routes();
+        let now = Instant::now();
+        Snapshot {
+            images: s
+                .images
+                .values()
+                .filter(|i| !i.retired)
+                .map(|i| i.image.clone())
+                .collect(),
+            retired_images: s
+                .images
+                .values()
+                .filter(|i| i.retired)
+                .map(|i| i.image.id.clone())
+                .collect(),
+            fleets: s
+                .fleets
+                .values()
+                .map(|f| FleetSnapshot {
+                    id: f.id.clone(),
+                    service: owner(&f.tags),
+                    tags: f.tags.clone(),
+                    image: f.image.clone(),
+                    instances: f
+                        .instances
+                        .iter()
+                        .map(|i| (i.clone(), s.instance_state(i, now)))
+                        .collect(),
+                })
+                .collect(),
+            targets: s
+                .targets
+                .iter()
+                .filter(|(_, t)| !t.deleted)
+                .map(|(id, t)| TargetSnapshot {
+                    id: id.clone(),
+                    fleet: t.fleet.clone(),
+                    service: owner(&t.tags),
+                    healthy: t
+                        .registered
+                        .keys()
+                        .filter(|i| s.health_of(t, i, now) == HealthState::Healthy)
+                        .count(),
+                    registered: t.registered.keys().cloned().collect(),
+                })
+                .collect(),
+            routing: s
+                .routes
+                .iter()
+                .map(|(svc, r)| (svc.clone(), r.current.clone()))
+                .collect(),
+            previews: s.previews.clone(),
+        }
+    }
+}
+
+pub(crate) fn owner(tags: &Labels) -> Option<ServiceName> {
+    tags.get(tags::SERVICE)
+        .and_then(|s| ServiceName::new(s.clone()).ok())
+}
+
+pub(crate) fn ownership_tags(service: &ServiceName, fleet: &FleetId, deployment: &DeploymentId) -> Labels {
+    Labels::from([
+        (tags::SERVICE.to_owned(), service.to_string()),
+        (tags::FLEET.to_owned(), fleet.to_string()),
+        (tags::DEPLOYMENT.to_owned(), deployment.to_string()),
+        (tags::MANAGED_BY.to_owned(), tags::MANAGED_BY_VALUE.to_owned()),
+    ])
+}
+
+impl State {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub(crate) fn new_instance(&mut self, image: &ImageId, launched_at: Instant) -> InstanceId {
+        let id = InstanceId::new(format!("i-{:06}", self.next()));
+        self.instances.insert(
+            id.clone(),
+            MockInstance {
+                image: image.clone(),
+                launched_at,
+                ended: None,
+            },
+        );
+        id
+    }
+
+    pub(crate) fn instance_state(&self, id: &InstanceId, now: Instant) -> InstanceState {
+        match self.instances.get(id) {
+            None => InstanceState::Terminated,
+            Some(i) => match i.ended {
+                Some(state) => state,
+                None if now >= i.launched_at + self.timings.boot => InstanceState::Running,
+                None => InstanceState::Pending,
+            },
+        }
+    }
+
+    pub(crate) fn health_of(&self, target: &MockTarget, id: &InstanceId, now: Instant) -> HealthState {
+        let Some(reg) = target.registered.get(id) else {
+            return HealthState::Unavailable;
+        };
+        if reg.draining {
+            return HealthState::Draining;
+        }
+        let Some(instance) = self.instances.get(id) else {
+            return HealthState::Unavailable;
+        };
+        match self.instance_state(id, now) {
+            InstanceState::Pending => return HealthState::Initial,
+            InstanceState::Running => {}
+            _ => return HealthState::Unavailable,
+        }
+        let checks_from = reg.at.max(instance.launched_at + self.timings.boot);
+        if now < checks_from + self.timings.health_check {
+            return HealthState::Initial;
+        }
+        if self.images.get(&instance.image).is_some_and(|i| i.unhealthy) {
+            HealthState::Unhealthy
+        } else {
+            HealthState::Healthy
+        }
+    }
+
+    /// Applies routing changes whose propagation delay has passed.
+    pub(crate) fn settle_routes(&mut self) {
+        let now = Instant::now();
+        for r in self.routes.values_mut() {
+            if let Some((when, _)) = &r.pending
+                && *when <= now {
+                    r.current = r.pending.take().expect("checked").1;
+                }
+        }
+    }
+
+    pub(crate) fn owned_fleet(&self, service: &ServiceName, id: &FleetId) -> Result<&MockFleet> {
+        let fleet = self
+            .fleets
+            .get(id)
+            .ok_or_else(|| Error::not_found(ResourceKind::Fleet, id.as_str()))?;
+        check_owner(&fleet.tags, service, ResourceKind::Fleet, id.as_str())?;
+        Ok(fleet)
+    }
+
+    pub(crate) fn owned_target(&self, service: &ServiceName, id: &TargetId) -> Result<&MockTarget> {
+        let target = self
+            .targets
+            .get(id)
+            .filter(|t| !t.deleted)
+            .ok_or_else(|| Error::not_found(ResourceKind::Target, id.as_str()))?;
+        check_owner(&target.tags, service, ResourceKind::Target, id.as_str())?;
+        Ok(target)
+    }
+
+    pub(crate) fn live_instances(&self) -> usize {
+        let now = Instant::now();
+        self.instances
+            .keys()
+            .filter(|i| self.instance_state(i, now).is_live())
+            .count()
+    }
+}
+
+pub(crate) fn check_owner(tags: &Labels, service: &ServiceName, kind: ResourceKind, id: &str) -> Result<()> {
+    if owner(tags).as_ref() == Some(service) {
+        Ok(())
+    } else {
+        Err(Error::NotOwned {
+            kind,
+            id: id.to_owned(),
+            service: service.to_string(),
+        })
+    }
+}
+
+/// A copy of the mock's whole state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// Images not retired.
+    pub images: Vec<Image>,
+    /// Images retired.
+    pub retired_images: Vec<ImageId>,
+    /// Every fleet ever launched, with its instances' states.
+    pub fleets: Vec<FleetSnapshot>,
+    /// Targets not deleted.
+    pub targets: Vec<TargetSnapshot>,
+    /// Each service's routing.
+    pub routing: BTreeMap<ServiceName, Routing>,
+    /// Each service's preview target.
+    pub previews: BTreeMap<ServiceName, TargetId>,
+}
+
+/// A fleet in a [`Snapshot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FleetSnapshot {
+    /// Its id.
+    pub id: FleetId,
+    /// Its owner, from its tags; `None` for a foreign fleet.
+    pub service: Option<ServiceName>,
+    /// Its tags.
+    pub tags: Labels,
+    /// Its image.
+    pub image: ImageId,
+    /// Its instances and their states.
+    pub instances: Vec<(InstanceId, InstanceState)>,
+}
+
+impl FleetSnapshot {
+    /// Whether any instance is pending or running.
+    pub fn is_live(&self) -> bool {
+        self.instances.iter().any(|(_, s)| s.is_live())
+    }
+
+    /// How many instances are pending or running.
+    pub fn live_instances(&self) -> usize {
+        self.instances.iter().filter(|(_, s)| s.is_live()).count()
+    }
+}
+
+/// A target in a [`Snapshot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TargetSnapshot {
+    /// Its id.
+    pub id: TargetId,
+    /// Its fleet.
+    pub fleet: FleetId,
+    /// Its owner, from its tags.
+    pub service: Option<ServiceName>,
+    /// Registered instances.
+    pub registered: Vec<InstanceId>,
+    /// How many of them pass health checks.
+    pub healthy: usize,
+}
+
+impl Snapshot {
+    /// The service's fleets with a live instance.
+    pub fn live_fleets(&self, service: &ServiceName) -> Vec<&FleetSnapshot> {
+        self.fleets
+            .iter()
+            .filter(|f| f.service.as_ref() == Some(service) && f.is_live())
+            .collect()
+    }
+
+    /// The service's targets.
+    pub fn targets_of(&self, service: &ServiceName) -> Vec<&TargetSnapshot> {
+        self.targets
+            .iter()
+            .filter(|t| t.service.as_ref() == Some(service))
+            .collect()
+    }
+
+    /// The service's routing (empty if it never had any).
+    pub fn routing_of(&self, service: &ServiceName) -> Routing {
+        self.routing.get(service).cloned().unwrap_or_default()
+    }
+
+    /// One target by id.
+    pub fn target(&self, id: &TargetId) -> Option<&TargetSnapshot> {
+        self.targets.iter().find(|t| &t.id == id)
+    }
+
+    /// One fleet by id.
+    pub fn fleet(&self, id: &FleetId) -> Option<&FleetSnapshot> {
+        self.fleets.iter().find(|f| &f.id == id)
+    }
+}

@@ -1,0 +1,107 @@
+use async_trait::async_trait;
+use immutable_core::{
+    Error, Fleet, FleetId, FleetInfo, FleetSpec, Instance, InstanceState, ResourceKind, Result,
+    ServiceName,
+};
+use tokio::time::Instant;
+
+use crate::cloud::{MockCloud, MockFleet, State, owner, ownership_tags};
+use crate::fault::Op;
+
+fn info(s: &State, fleet: &MockFleet, service: &ServiceName) -> FleetInfo {
+    let now = Instant::now();
+    let deployment = fleet
+        .tags
+        .get(immutable_core::tags::DEPLOYMENT)
+        .cloned()
+        .unwrap_or_default();
+    FleetInfo::new(
+        fleet.id.clone(),
+        service.clone(),
+        fleet.key.clone(),
+        deployment.into(),
+        fleet.image.clone(),
+        fleet.capacity,
+        fleet
+            .instances
+            .iter()
+            .map(|i| Instance {
+                id: i.clone(),
+                state: s.instance_state(i, now),
+            })
+            .collect(),
+    )
+}
+
+#[async_trait]
+impl Fleet for MockCloud {
+    async fn launch(&self, spec: &FleetSpec) -> Result<FleetInfo> {
+        let mut s = self.enter(Op::Launch, Some(&spec.service))?;
+        if spec.capacity == 0 {
+            return Err(Error::invalid("capacity", "must be at least 1"));
+        }
+        if let Some(existing) = s
+            .fleets
+            .values()
+            .find(|f| f.key == spec.key && owner(&f.tags).as_ref() == Some(&spec.service))
+        {
+            return Ok(info(&s, existing, &spec.service));
+        }
+        if s.images.get(&spec.image).is_none_or(|i| i.retired) {
+            return Err(Error::not_found(ResourceKind::Image, spec.image.as_str()));
+        }
+        if let Some(max) = s.max_instances {
+            let live = s.live_instances();
+            if live + spec.capacity as usize > max {
+                return Err(Error::provider(format!(
+                    "insufficient capacity: {live} of {max} instances in use, {} asked for",
+                    spec.capacity
+                )));
+            }
+        }
+        let n = s.next();
+        let id = FleetId::new(format!("fleet-{n:06}"));
+        let now = Instant::now();
+        let instances = (0..spec.capacity)
+            .map(|_| s.new_instance(&spec.image, now))
+            .collect();
+        let fleet = MockFleet {
+            id: id.clone(),
+            tags: ownership_tags(&spec.service, &id, &spec.deployment),
+            key: spec.key.clone(),
+            image: spec.image.clone(),
+            capacity: spec.capacity,
+            instances,
+        };
+        let out = info(&s, &fleet, &spec.service);
+        s.fleets.insert(id, fleet);
+        Ok(out)
+    }
+
+    async fn describe(&self, service: &ServiceName, fleet: &FleetId) -> Result<FleetInfo> {
+        let s = self.enter(Op::Describe, Some(service))?;
+        let f = s.owned_fleet(service, fleet)?;
+        Ok(info(&s, f, service))
+    }
+
+    async fn list(&self, service: &ServiceName) -> Result<Vec<FleetInfo>> {
+        let s = self.enter(Op::ListFleets, Some(service))?;
+        Ok(s.fleets
+            .values()
+            .filter(|f| owner(&f.tags).as_ref() == Some(service))
+            .map(|f| info(&s, f, service))
+            .filter(FleetInfo::is_live)
+            .collect())
+    }
+
+    async fn terminate(&self, service: &ServiceName, fleet: &FleetId) -> Result<()> {
+        let mut s = self.enter(Op::Terminate, Some(service))?;
+        let instances = s.owned_fleet(service, fleet)?.instances.clone();
+        for i in instances {
+            if let Some(inst) = s.instances.get_mut(&i) {
+                inst.ended = Some(InstanceState::Terminated);
+            }
+        }
+        Ok(())
+    }
+}

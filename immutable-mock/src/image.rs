@@ -1,0 +1,86 @@
+use async_trait::async_trait;
+use immutable_core::{
+    Error, Image, ImageId, ImageRef, ImageStore, Labels, ResourceKind, Result, ServiceName,
+};
+use tokio::time::Instant;
+
+use crate::cloud::{MockCloud, check_owner};
+use crate::fault::Op;
+
+#[async_trait]
+impl ImageStore for MockCloud {
+    async fn resolve(&self, service: &ServiceName, reference: &ImageRef) -> Result<Image> {
+        let s = self.enter(Op::ResolveImage, Some(service))?;
+        let live = || s.images.values().filter(|i| !i.retired).map(|i| &i.image);
+        match reference {
+            ImageRef::Id(id) => live()
+                .find(|i| &i.id == id)
+                .cloned()
+                .ok_or_else(|| Error::not_found(ResourceKind::Image, id.as_str())),
+            ImageRef::Name(name) => {
+                let matches: Vec<_> = live().filter(|i| &i.name == name).collect();
+                match matches.as_slice() {
+                    [] => Err(Error::not_found(ResourceKind::Image, name.as_str())),
+                    [one] => Ok((*one).clone()),
+                    many => Err(Error::invalid(
+                        "image",
+                        format!("name `{name}` matches {} images; use an id", many.len()),
+                    )),
+                }
+            }
+            ImageRef::Newest(labels) => live()
+                .filter(|i| i.service.as_ref() == Some(service))
+                .filter(|i| labels.iter().all(|(k, v)| i.labels.get(k) == Some(v)))
+                .max_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)))
+                .cloned()
+                .ok_or_else(|| Error::not_found(ResourceKind::Image, reference.to_string())),
+            _ => Err(Error::invalid("image", "unsupported image reference")),
+        }
+    }
+
+    async fn list(&self, service: &ServiceName) -> Result<Vec<Image>> {
+        let s = self.enter(Op::ListImages, Some(service))?;
+        Ok(s.images
+            .values()
+            .filter(|i| !i.retired && i.image.service.as_ref() == Some(service))
+            .map(|i| i.image.clone())
+            .collect())
+    }
+
+    async fn label(&self, service: &ServiceName, image: &ImageId, labels: &Labels) -> Result<()> {
+        let mut s = self.enter(Op::LabelImage, Some(service))?;
+        let i = s
+            .images
+            .get_mut(image)
+            .filter(|i| !i.retired)
+            .ok_or_else(|| Error::not_found(ResourceKind::Image, image.as_str()))?;
+        check_owner(&i.image.labels, service, ResourceKind::Image, image.as_str())?;
+        i.image
+            .labels
+            .extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Ok(())
+    }
+
+    async fn retire(&self, service: &ServiceName, image: &ImageId) -> Result<()> {
+        let mut s = self.enter(Op::RetireImage, Some(service))?;
+        let i = s
+            .images
+            .get(image)
+            .filter(|i| !i.retired)
+            .ok_or_else(|| Error::not_found(ResourceKind::Image, image.as_str()))?;
+        check_owner(&i.image.labels, service, ResourceKind::Image, image.as_str())?;
+        let now = Instant::now();
+        let users = s
+            .instances
+            .iter()
+            .filter(|(id, inst)| &inst.image == image && s.instance_state(id, now).is_live())
+            .count();
+        if users > 0 {
+            return Err(Error::conflict(format!(
+                "image {image} is used by {users} live instances; terminate them first"
+            )));
+        }
+        s.images.get_mut(image).expect("checked above").retired = true;
+        Ok(())
+    }
+}

@@ -1,0 +1,150 @@
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use immutable_core::{
+    Error, FleetInfo, HealthReport, InstanceHealth, ResourceKind, Result, Routing, ServiceName,
+    Target, TargetId, TrafficRouter,
+};
+use tokio::time::Instant;
+
+use crate::cloud::{MockCloud, MockTarget, Registration, RouteState, check_owner, owner};
+use crate::fault::Op;
+
+fn target_of(id: &TargetId, t: &MockTarget, service: &ServiceName) -> Target {
+    Target::new(id.clone(), t.fleet.clone(), service.clone())
+}
+
+#[async_trait]
+impl TrafficRouter for MockCloud {
+    async fn attach(&self, fleet: &FleetInfo) -> Result<Target> {
+        let mut s = self.enter(Op::Attach, Some(&fleet.service))?;
+        let service = &fleet.service;
+        let owned = s.owned_fleet(service, &fleet.id)?;
+        let instances = owned.instances.clone();
+        let fleet_tags = owned.tags.clone();
+        if let Some((id, t)) = s
+            .targets
+            .iter()
+            .find(|(_, t)| !t.deleted && t.fleet == fleet.id)
+        {
+            check_owner(&t.tags, service, ResourceKind::Target, id.as_str())?;
+            return Ok(target_of(id, t, service));
+        }
+        let id = TargetId::new(format!("tg-{:06}", s.next()));
+        let now = Instant::now();
+        let registered = instances
+            .into_iter()
+            .filter(|i| s.instance_state(i, now).is_live())
+            .map(|i| (i, Registration { at: now, draining: false }))
+            .collect();
+        let target = MockTarget {
+            fleet: fleet.id.clone(),
+            tags: fleet_tags,
+            registered,
+            deleted: false,
+        };
+        let out = target_of(&id, &target, service);
+        s.targets.insert(id, target);
+        Ok(out)
+    }
+
+    async fn targets(&self, service: &ServiceName) -> Result<Vec<Target>> {
+        let s = self.enter(Op::Targets, Some(service))?;
+        Ok(s.targets
+            .iter()
+            .filter(|(_, t)| !t.deleted && owner(&t.tags).as_ref() == Some(service))
+            .map(|(id, t)| target_of(id, t, service))
+            .collect())
+    }
+
+    async fn health(&self, service: &ServiceName, target: &TargetId) -> Result<HealthReport> {
+        let s = self.enter(Op::Health, Some(service))?;
+        let t = s.owned_target(service, target)?;
+        let now = Instant::now();
+        Ok(HealthReport {
+            target: target.clone(),
+            instances: t
+                .registered
+                .keys()
+                .map(|i| InstanceHealth {
+                    instance: i.clone(),
+                    state: s.health_of(t, i, now),
+                    reason: None,
+                })
+                .collect(),
+        })
+    }
+
+    async fn routing(&self, service: &ServiceName) -> Result<Routing> {
+        let mut s = self.enter(Op::Routing, Some(service))?;
+        s.settle_routes();
+        Ok(s.routes
+            .get(service)
+            .map(|r| r.current.clone())
+            .unwrap_or_default())
+    }
+
+    async fn set_weights(&self, service: &ServiceName, routing: &Routing) -> Result<()> {
+        let mut s = self.enter(Op::SetWeights, Some(service))?;
+        for target in routing.weights().keys() {
+            s.owned_target(service, target)?;
+        }
+        s.settle_routes();
+        let delay = s.timings.routing_delay;
+        let route = s.routes.entry(service.clone()).or_insert_with(RouteState::default);
+        if delay.is_zero() {
+            route.current = routing.clone();
+            route.pending = None;
+        } else {
+            route.pending = Some((Instant::now() + delay, routing.clone()));
+        }
+        Ok(())
+    }
+
+    async fn preview(&self, service: &ServiceName, target: Option<&TargetId>) -> Result<()> {
+        let mut s = self.enter(Op::Preview, Some(service))?;
+        match target {
+            Some(t) => {
+                s.owned_target(service, t)?;
+                s.previews.insert(service.clone(), t.clone());
+            }
+            None => {
+                s.previews.remove(service);
+            }
+        }
+        Ok(())
+    }
+
+    async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
+        let drain = {
+            let mut s = self.enter(Op::Detach, Some(service))?;
+            s.owned_target(service, target)?;
+            s.settle_routes();
+            if let Some(route) = s.routes.get(service) {
+                let pending = route.pending.as_ref().map_or(0, |(_, r)| r.weight(target));
+                if route.current.weight(target) > 0 || pending > 0 {
+                    return Err(Error::conflict(format!(
+                        "target {target} takes traffic of service `{service}`; \
+                         route it elsewhere before detaching it"
+                    )));
+                }
+            }
+            if s.previews.get(service) == Some(target) {
+                s.previews.remove(service);
+            }
+            let t = s.targets.get_mut(target).expect("checked above");
+            for r in t.registered.values_mut() {
+                r.draining = true;
+            }
+            s.timings.drain
+        };
+        tokio::time::sleep(drain).await;
+        let mut s = self.lock();
+        if let Some(t) = s.targets.get_mut(target) {
+            t.deleted = true;
+            t.registered = BTreeMap::new();
+        }
+        Ok(())
+    }
+}
+
