@@ -9,6 +9,16 @@ pub trait Clock: Debug + Send + Sync + 'static {
     fn now(&self) -> SystemTime;
 }
 
+/// The system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
 /// Wall-clock time anchored when it is created and advanced by [`tokio::time::Instant`].
 ///
 /// In a normal runtime this is the system clock (it does not follow later adjustments of the

@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    DeploymentId, DeploymentRequest, Engine, Error, Fleet, FleetId, FleetInfo, FleetSpec,
-    ImageId, ImageRef, ImageStore, InMemoryStore, InstanceState, Routing, ServiceName, Settings,
-    TargetId, TrafficRouter,
+    DeploymentId, DeploymentRequest, Engine, Error, Fleet, FleetId, FleetInfo, FleetSpec, ImageId,
+    ImageRef, ImageStore, InMemoryStore, InstanceState, Routing, ServiceName, Settings, TargetId,
+    TrafficRouter,
 };
 
 /// The backends under test.
@@ -103,7 +103,12 @@ async fn resolve(b: &Backends, f: &Fixture, r: &ImageRef) -> crate::Image {
 }
 
 async fn launch(b: &Backends, service: &ServiceName, image: &ImageId, capacity: u32) -> FleetInfo {
-    let spec = FleetSpec::new(service.clone(), DeploymentId::generate(), image.clone(), capacity);
+    let spec = FleetSpec::new(
+        service.clone(),
+        DeploymentId::generate(),
+        image.clone(),
+        capacity,
+    );
     b.fleet
         .launch(&spec)
         .await
@@ -111,7 +116,12 @@ async fn launch(b: &Backends, service: &ServiceName, image: &ImageId, capacity: 
 }
 
 /// Polls until no instance of the fleet is pending.
-async fn wait_running(b: &Backends, f: &Fixture, service: &ServiceName, fleet: &FleetId) -> FleetInfo {
+async fn wait_running(
+    b: &Backends,
+    f: &Fixture,
+    service: &ServiceName,
+    fleet: &FleetId,
+) -> FleetInfo {
     let deadline = tokio::time::Instant::now() + f.wait_timeout;
     loop {
         let info = b
@@ -148,33 +158,76 @@ async fn cleanup(b: &Backends, service: &ServiceName, target: Option<&TargetId>,
 pub async fn unknown_ids_are_not_found(b: &Backends, f: &Fixture) {
     let s = &f.service;
     let u = &f.unknown;
-    expect_not_found("resolve unknown image id", b.images.resolve(s, &ImageRef::Id(u.image.clone())).await);
+    expect_not_found(
+        "resolve unknown image id",
+        b.images.resolve(s, &ImageRef::Id(u.image.clone())).await,
+    );
     expect_not_found(
         "resolve unknown image name",
         b.images
-            .resolve(s, &ImageRef::name(format!("no-such-image-{}", DeploymentId::generate())))
+            .resolve(
+                s,
+                &ImageRef::name(format!("no-such-image-{}", DeploymentId::generate())),
+            )
             .await,
     );
-    expect_not_found("label unknown image", b.images.label(s, &u.image, &Default::default()).await);
+    expect_not_found(
+        "label unknown image",
+        b.images.label(s, &u.image, &Default::default()).await,
+    );
     expect_not_found("retire unknown image", b.images.retire(s, &u.image).await);
-    expect_not_found("describe unknown fleet", b.fleet.describe(s, &u.fleet).await);
-    expect_not_found("terminate unknown fleet", b.fleet.terminate(s, &u.fleet).await);
-    expect_not_found("health of unknown target", b.router.health(s, &u.target).await);
+    expect_not_found(
+        "describe unknown fleet",
+        b.fleet.describe(s, &u.fleet).await,
+    );
+    expect_not_found(
+        "terminate unknown fleet",
+        b.fleet.terminate(s, &u.fleet).await,
+    );
+    expect_not_found(
+        "health of unknown target",
+        b.router.health(s, &u.target).await,
+    );
     expect_not_found("detach unknown target", b.router.detach(s, &u.target).await);
 }
 
 /// Launching the same key twice returns the same fleet and launches nothing more.
 pub async fn launch_is_idempotent(b: &Backends, f: &Fixture) {
     let image = resolve(b, f, &f.v1).await;
-    let spec = FleetSpec::new(f.service.clone(), DeploymentId::generate(), image.id, f.capacity);
+    let spec = FleetSpec::new(
+        f.service.clone(),
+        DeploymentId::generate(),
+        image.id,
+        f.capacity,
+    );
     let first = b.fleet.launch(&spec).await.expect("first launch");
-    let second = b.fleet.launch(&spec).await.expect("second launch of the same key");
-    assert_eq!(first.id, second.id, "a second launch of one key made a second fleet");
+    let second = b
+        .fleet
+        .launch(&spec)
+        .await
+        .expect("second launch of the same key");
+    assert_eq!(
+        first.id, second.id,
+        "a second launch of one key made a second fleet"
+    );
     let fleets = b.fleet.list(&f.service).await.expect("list fleets");
     let same_key: Vec<_> = fleets.iter().filter(|x| x.key == spec.key).collect();
-    assert_eq!(same_key.len(), 1, "list shows {} fleets for one key", same_key.len());
-    let live = same_key[0].instances.iter().filter(|i| i.state.is_live()).count();
-    assert_eq!(live, f.capacity as usize, "the fleet has {live} live instances, not {}", f.capacity);
+    assert_eq!(
+        same_key.len(),
+        1,
+        "list shows {} fleets for one key",
+        same_key.len()
+    );
+    let live = same_key[0]
+        .instances
+        .iter()
+        .filter(|i| i.state.is_live())
+        .count();
+    assert_eq!(
+        live, f.capacity as usize,
+        "the fleet has {live} live instances, not {}",
+        f.capacity
+    );
     assert_eq!(same_key[0].image, spec.image);
     cleanup(b, &f.service, None, &first.id).await;
 }
@@ -183,7 +236,10 @@ pub async fn launch_is_idempotent(b: &Backends, f: &Fixture) {
 pub async fn terminate_is_idempotent(b: &Backends, f: &Fixture) {
     let image = resolve(b, f, &f.v1).await;
     let fleet = launch(b, &f.service, &image.id, f.capacity).await;
-    b.fleet.terminate(&f.service, &fleet.id).await.expect("terminate");
+    b.fleet
+        .terminate(&f.service, &fleet.id)
+        .await
+        .expect("terminate");
     b.fleet
         .terminate(&f.service, &fleet.id)
         .await
@@ -195,7 +251,10 @@ pub async fn terminate_is_idempotent(b: &Backends, f: &Fixture) {
         fleet.id
     );
     match b.fleet.describe(&f.service, &fleet.id).await {
-        Ok(info) => assert!(!info.is_live(), "terminated fleet still has live instances: {info:?}"),
+        Ok(info) => assert!(
+            !info.is_live(),
+            "terminated fleet still has live instances: {info:?}"
+        ),
         Err(Error::NotFound { .. }) => {}
         Err(e) => panic!("describe of a terminated fleet: {e}"),
     }
@@ -214,10 +273,18 @@ pub async fn weights_are_set_in_one_call(b: &Backends, f: &Fixture) {
     let ta2 = b.router.attach(&fa).await.expect("attach a again");
     assert_eq!(ta.id, ta2.id, "attach is not idempotent per fleet");
     let tb = b.router.attach(&fb).await.expect("attach b");
-    assert_eq!(b.router.routing(s).await.expect("routing"), before, "attach changed routing");
+    assert_eq!(
+        b.router.routing(s).await.expect("routing"),
+        before,
+        "attach changed routing"
+    );
     let targets = b.router.targets(s).await.expect("targets");
     for t in [&ta, &tb] {
-        assert!(targets.iter().any(|x| x.id == t.id && x.fleet == t.fleet), "{} not listed", t.id);
+        assert!(
+            targets.iter().any(|x| x.id == t.id && x.fleet == t.fleet),
+            "{} not listed",
+            t.id
+        );
     }
 
     let split = Routing::new([(ta.id.clone(), 30), (tb.id.clone(), 70)]).expect("split");
@@ -227,7 +294,10 @@ pub async fn weights_are_set_in_one_call(b: &Backends, f: &Fixture) {
     b.router.set_weights(s, &all_b).await.expect("set 0/100");
     assert_eq!(b.router.routing(s).await.expect("routing"), all_b);
 
-    b.router.set_weights(s, &before).await.expect("restore routing");
+    b.router
+        .set_weights(s, &before)
+        .await
+        .expect("restore routing");
     cleanup(b, s, Some(&ta.id), &fa.id).await;
     cleanup(b, s, Some(&tb.id), &fb.id).await;
 }
@@ -249,9 +319,18 @@ pub async fn refuses_to_detach_serving_target(b: &Backends, f: &Fixture) {
         other => panic!("detaching the serving target: expected Error::Conflict, got {other:?}"),
     }
     let targets = b.router.targets(s).await.expect("targets");
-    assert!(targets.iter().any(|t| t.id == target.id), "the serving target vanished");
-    assert_eq!(b.router.routing(s).await.expect("routing"), Routing::all_to(&target.id));
-    b.router.set_weights(s, &before).await.expect("restore routing");
+    assert!(
+        targets.iter().any(|t| t.id == target.id),
+        "the serving target vanished"
+    );
+    assert_eq!(
+        b.router.routing(s).await.expect("routing"),
+        Routing::all_to(&target.id)
+    );
+    b.router
+        .set_weights(s, &before)
+        .await
+        .expect("restore routing");
     cleanup(b, s, Some(&target.id), &fleet.id).await;
 }
 
@@ -269,19 +348,35 @@ pub async fn other_services_are_not_touched(b: &Backends, f: &Fixture) {
     let fleet = launch(b, other, &image.id, 1).await;
     let refused = |what: &str, r: crate::Result<()>| match r {
         Err(Error::NotOwned { .. } | Error::NotFound { .. }) => {}
-        other => panic!("{what} of another service's resource: expected NotOwned or NotFound, got {other:?}"),
+        other => panic!(
+            "{what} of another service's resource: expected NotOwned or NotFound, got {other:?}"
+        ),
     };
     refused("terminate", b.fleet.terminate(s, &fleet.id).await);
     refused("describe", b.fleet.describe(s, &fleet.id).await.map(|_| ()));
     refused("retire image", b.images.retire(s, &image.id).await);
     assert!(
-        b.fleet.list(s).await.expect("list").iter().all(|x| x.id != fleet.id),
+        b.fleet
+            .list(s)
+            .await
+            .expect("list")
+            .iter()
+            .all(|x| x.id != fleet.id),
         "another service's fleet is listed as ours"
     );
     let info = wait_running(b, f, other, &fleet.id).await;
-    assert_eq!(info.count(InstanceState::Running), 1, "another service's fleet was touched");
+    assert_eq!(
+        info.count(InstanceState::Running),
+        1,
+        "another service's fleet was touched"
+    );
     assert!(
-        b.images.list(other).await.expect("list images").iter().any(|i| i.id == image.id),
+        b.images
+            .list(other)
+            .await
+            .expect("list images")
+            .iter()
+            .any(|i| i.id == image.id),
         "another service's image was retired"
     );
     b.fleet.terminate(other, &fleet.id).await.expect("cleanup");
@@ -311,20 +406,35 @@ pub async fn full_deployment(b: &Backends, f: &Fixture) {
     let v1_target = first.record.green.target.clone().expect("v1 target");
 
     let second = engine.deploy(request(&f.v2)).await.expect("deploy v2");
-    assert!(second.succeeded(), "v2 did not succeed: {:?}", second.outcome);
+    assert!(
+        second.succeeded(),
+        "v2 did not succeed: {:?}",
+        second.outcome
+    );
     let v2_fleet = second.record.green.fleet.clone().expect("v2 fleet");
     let v2_target = second.record.green.target.clone().expect("v2 target");
     let v2_image = resolve(b, f, &f.v2).await;
 
     let routing = b.router.routing(s).await.expect("routing");
-    assert_eq!(routing, Routing::all_to(&v2_target), "traffic is not all on v2");
+    assert_eq!(
+        routing,
+        Routing::all_to(&v2_target),
+        "traffic is not all on v2"
+    );
     let fleets = b.fleet.list(s).await.expect("list fleets");
-    assert_eq!(fleets.len(), 1, "expected only the v2 fleet, found {fleets:?}");
+    assert_eq!(
+        fleets.len(),
+        1,
+        "expected only the v2 fleet, found {fleets:?}"
+    );
     assert_eq!(fleets[0].id, v2_fleet);
     assert_eq!(fleets[0].image, v2_image.id);
     assert_eq!(fleets[0].count(InstanceState::Running), f.capacity as usize);
     let targets = b.router.targets(s).await.expect("targets");
-    assert!(targets.iter().all(|t| t.id != v1_target), "the v1 target is still attached");
+    assert!(
+        targets.iter().all(|t| t.id != v1_target),
+        "the v1 target is still attached"
+    );
     assert!(targets.iter().any(|t| t.id == v2_target));
     match b.fleet.describe(s, &v1_fleet).await {
         Ok(info) => assert!(!info.is_live(), "the v1 fleet still runs"),

@@ -247,6 +247,9 @@ mod tests {
     #[test]
     fn invalid_input_names_the_field() {
         let e = Error::invalid("capacity", "must be at least 1");
-        assert_eq!(e.to_string(), "invalid input: `capacity` must be at least 1");
+        assert_eq!(
+            e.to_string(),
+            "invalid input: `capacity` must be at least 1"
+        );
     }
 }

@@ -157,7 +157,10 @@ impl fmt::Display for EventKind {
                 attempt,
                 error,
                 backoff,
-            } => write!(f, "retrying {operation} (attempt {attempt} failed: {error}; waiting {backoff:?})"),
+            } => write!(
+                f,
+                "retrying {operation} (attempt {attempt} failed: {error}; waiting {backoff:?})"
+            ),
             EventKind::RollbackStarted { reason } => write!(f, "rolling back: {reason}"),
             EventKind::TargetDetached { target } => write!(f, "detached target {target}"),
             EventKind::FleetTerminated { fleet } => write!(f, "terminated fleet {fleet}"),
@@ -182,7 +185,8 @@ type Subscriber = Arc<dyn Fn(&Event) + Send + Sync>;
 /// Fans events out to subscribers, in order, synchronously.
 #[derive(Clone, Default)]
 pub(crate) struct EventBus {
-    subscribers: Arc<RwLock<Vec<Subscriber>>>,
+    /// Copy-on-write, so a subscriber may subscribe another without deadlocking.
+    subscribers: Arc<RwLock<Arc<Vec<Subscriber>>>>,
 }
 
 impl fmt::Debug for EventBus {
@@ -194,10 +198,10 @@ impl fmt::Debug for EventBus {
 
 impl EventBus {
     pub(crate) fn subscribe(&self, f: Subscriber) {
-        self.subscribers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(f);
+        let mut guard = self.subscribers.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = Vec::clone(&guard);
+        next.push(f);
+        *guard = Arc::new(next);
     }
 
     pub(crate) fn emit(&self, event: &Event) {
@@ -207,12 +211,8 @@ impl EventBus {
             "{}",
             event.kind
         );
-        let subscribers = self
-            .subscribers
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        for s in subscribers {
+        let subscribers = Arc::clone(&self.subscribers.read().unwrap_or_else(|e| e.into_inner()));
+        for s in subscribers.iter() {
             s(event);
         }
     }

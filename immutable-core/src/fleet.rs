@@ -49,7 +49,12 @@ pub struct FleetSpec {
 
 impl FleetSpec {
     /// A spec keyed by the deployment id.
-    pub fn new(service: ServiceName, deployment: DeploymentId, image: ImageId, capacity: u32) -> Self {
+    pub fn new(
+        service: ServiceName,
+        deployment: DeploymentId,
+        image: ImageId,
+        capacity: u32,
+    ) -> Self {
         FleetSpec {
             key: FleetKey::from(&deployment),
             service,

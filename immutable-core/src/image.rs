@@ -42,8 +42,15 @@ impl ImageRef {
     }
 
     /// The newest of the service's images carrying all `labels`.
-    pub fn newest<K: Into<String>, V: Into<String>>(labels: impl IntoIterator<Item = (K, V)>) -> Self {
-        ImageRef::Newest(labels.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    pub fn newest<K: Into<String>, V: Into<String>>(
+        labels: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        ImageRef::Newest(
+            labels
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 }
 

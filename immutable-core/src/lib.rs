@@ -10,7 +10,7 @@
 //! feature, the suite every backend runs.
 //!
 //! ```
-//! # #[tokio::main(flavor = "current_thread")]
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> immutable_core::Result<()> {
 //! use immutable_core::{DeploymentRequest, Engine, ImageRef};
 //! use immutable_mock::MockCloud;
@@ -48,18 +48,22 @@ mod strategy;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use clock::{Clock, TokioClock};
+pub use clock::{Clock, SystemClock, TokioClock};
 pub use engine::record::{
-    Blue, DeploymentRecord, DeploymentRequest, DeploymentSpec, Green, HistoryEntry, Outcome,
-    Phase, Report, Retired,
+    Blue, DeploymentRecord, DeploymentRequest, DeploymentSpec, Green, HistoryEntry, Outcome, Phase,
+    Report, Retired,
 };
 pub use engine::{Engine, EngineBuilder, Settings};
 pub use error::{BoxError, Error, ResourceKind, Result};
 pub use event::{Event, EventKind};
-pub use fleet::{Fleet, FleetId, FleetInfo, FleetKey, FleetSpec, Instance, InstanceId, InstanceState};
+pub use fleet::{
+    Fleet, FleetId, FleetInfo, FleetKey, FleetSpec, Instance, InstanceId, InstanceState,
+};
 pub use image::{Image, ImageId, ImageRef, ImageStore, Labels};
 pub use retry::RetryPolicy;
-pub use router::{HealthReport, HealthState, InstanceHealth, Routing, Target, TargetId, TrafficRouter};
+pub use router::{
+    HealthReport, HealthState, InstanceHealth, Routing, Target, TargetId, TrafficRouter,
+};
 pub use service::{DeploymentId, ServiceName, tags};
 pub use store::{FileStore, InMemoryStore, Lease, LeaseGrant, StateStore};
 pub use strategy::{Step, Strategy};
@@ -83,7 +87,15 @@ mod tests {
         fn is_send<T: Send>(_: T) {}
         let engine: Option<Engine> = None;
         if let Some(e) = engine {
-            is_send(async move { e.deploy(DeploymentRequest::new("x", ImageRef::name("y"))).await });
+            is_send(async move {
+                e.deploy(DeploymentRequest::new("x", ImageRef::name("y")))
+                    .await
+            });
         }
     }
 }
+
+/// The README's examples run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -63,7 +63,11 @@ impl RetryPolicy {
 
     /// Runs `op` until it succeeds, fails with an error that is not retryable, or runs out of
     /// attempts; `on_retry(attempt, error, backoff)` is told of each retry.
-    pub async fn run<T, F, Fut>(&self, op: F, on_retry: impl FnMut(u32, &Error, Duration)) -> Result<T>
+    pub async fn run<T, F, Fut>(
+        &self,
+        op: F,
+        on_retry: impl FnMut(u32, &Error, Duration),
+    ) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
@@ -106,14 +110,24 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let p = RetryPolicy::default().with_backoff(Duration::from_millis(100), Duration::from_secs(1));
+        let p =
+            RetryPolicy::default().with_backoff(Duration::from_millis(100), Duration::from_secs(1));
         for _ in 0..100 {
             let b1 = p.backoff(1);
-            assert!(b1 >= Duration::from_millis(50) && b1 <= Duration::from_millis(100), "{b1:?}");
+            assert!(
+                b1 >= Duration::from_millis(50) && b1 <= Duration::from_millis(100),
+                "{b1:?}"
+            );
             let b3 = p.backoff(3);
-            assert!(b3 >= Duration::from_millis(200) && b3 <= Duration::from_millis(400), "{b3:?}");
+            assert!(
+                b3 >= Duration::from_millis(200) && b3 <= Duration::from_millis(400),
+                "{b3:?}"
+            );
             let b30 = p.backoff(30);
-            assert!(b30 >= Duration::from_millis(500) && b30 <= Duration::from_secs(1), "{b30:?}");
+            assert!(
+                b30 >= Duration::from_millis(500) && b30 <= Duration::from_secs(1),
+                "{b30:?}"
+            );
         }
     }
 

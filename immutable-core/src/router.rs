@@ -124,7 +124,10 @@ impl Routing {
     /// `from` to take the rest.
     pub fn split(from: Option<&TargetId>, to: &TargetId, percent: u32) -> Result<Self> {
         if percent > 100 {
-            return Err(Error::invalid("weights", format!("{percent} is above 100 percent")));
+            return Err(Error::invalid(
+                "weights",
+                format!("{percent} is above 100 percent"),
+            ));
         }
         match from {
             Some(from) => Routing::new([(from.clone(), 100 - percent), (to.clone(), percent)]),
@@ -235,7 +238,10 @@ mod tests {
         assert!(matches!(err, Error::InvalidInput { ref field, .. } if field == "weights"));
         let split = Routing::split(Some(&a), &b, 10).unwrap();
         assert_eq!((split.weight(&a), split.weight(&b)), (90, 10));
-        assert_eq!(Routing::split(Some(&a), &b, 100).unwrap().sole_target(), Some(&b));
+        assert_eq!(
+            Routing::split(Some(&a), &b, 100).unwrap().sole_target(),
+            Some(&b)
+        );
         assert!(Routing::split(None, &b, 50).is_err());
         assert_eq!(Routing::split(None, &b, 100).unwrap(), Routing::all_to(&b));
     }

@@ -13,5 +13,7 @@ pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D
     text.strip_suffix('s')
         .and_then(|n| n.parse::<f64>().ok())
         .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-        .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not a duration such as \"90s\"")))
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!("`{text}` is not a duration such as \"90s\""))
+        })
 }

@@ -95,7 +95,10 @@ impl Strategy {
         if last != Some(100) {
             return Err(Error::invalid(
                 "strategy",
-                format!("`{}` must end by shifting 100 % to the new fleet", self.name),
+                format!(
+                    "`{}` must end by shifting 100 % to the new fleet",
+                    self.name
+                ),
             ));
         }
         Ok(())

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use immutable_core::{
-    DeploymentId, Error, FleetId, FleetKey, HealthState, Image, ImageId, InstanceId,
-    InstanceState, Labels, ResourceKind, Result, Routing, ServiceName, TargetId, tags,
+    DeploymentId, Error, FleetId, FleetKey, HealthState, Image, ImageId, InstanceId, InstanceState,
+    Labels, ResourceKind, Result, Routing, ServiceName, TargetId, tags,
 };
 use tokio::time::Instant;
 
@@ -169,7 +169,11 @@ impl MockCloud {
     }
 
     /// Logs a call and injects its scripted fault, if any.
-    pub(crate) fn enter(&self, op: Op, service: Option<&ServiceName>) -> Result<MutexGuard<'_, State>> {
+    pub(crate) fn enter(
+        &self,
+        op: Op,
+        service: Option<&ServiceName>,
+    ) -> Result<MutexGuard<'_, State>> {
         let mut state = self.lock();
         let fault = take_fault(&mut state.scripts, op);
         let at = state.epoch.elapsed();
@@ -390,12 +394,19 @@ pub(crate) fn owner(tags: &Labels) -> Option<ServiceName> {
         .and_then(|s| ServiceName::new(s.clone()).ok())
 }
 
-pub(crate) fn ownership_tags(service: &ServiceName, fleet: &FleetId, deployment: &DeploymentId) -> Labels {
+pub(crate) fn ownership_tags(
+    service: &ServiceName,
+    fleet: &FleetId,
+    deployment: &DeploymentId,
+) -> Labels {
     Labels::from([
         (tags::SERVICE.to_owned(), service.to_string()),
         (tags::FLEET.to_owned(), fleet.to_string()),
         (tags::DEPLOYMENT.to_owned(), deployment.to_string()),
-        (tags::MANAGED_BY.to_owned(), tags::MANAGED_BY_VALUE.to_owned()),
+        (
+            tags::MANAGED_BY.to_owned(),
+            tags::MANAGED_BY_VALUE.to_owned(),
+        ),
     ])
 }
 
@@ -429,7 +440,12 @@ impl State {
         }
     }
 
-    pub(crate) fn health_of(&self, target: &MockTarget, id: &InstanceId, now: Instant) -> HealthState {
+    pub(crate) fn health_of(
+        &self,
+        target: &MockTarget,
+        id: &InstanceId,
+        now: Instant,
+    ) -> HealthState {
         let Some(reg) = target.registered.get(id) else {
             return HealthState::Unavailable;
         };
@@ -448,7 +464,11 @@ impl State {
         if now < checks_from + self.timings.health_check {
             return HealthState::Initial;
         }
-        if self.images.get(&instance.image).is_some_and(|i| i.unhealthy) {
+        if self
+            .images
+            .get(&instance.image)
+            .is_some_and(|i| i.unhealthy)
+        {
             HealthState::Unhealthy
         } else {
             HealthState::Healthy
@@ -460,9 +480,10 @@ impl State {
         let now = Instant::now();
         for r in self.routes.values_mut() {
             if let Some((when, _)) = &r.pending
-                && *when <= now {
-                    r.current = r.pending.take().expect("checked").1;
-                }
+                && *when <= now
+            {
+                r.current = r.pending.take().expect("checked").1;
+            }
         }
     }
 
@@ -494,7 +515,12 @@ impl State {
     }
 }
 
-pub(crate) fn check_owner(tags: &Labels, service: &ServiceName, kind: ResourceKind, id: &str) -> Result<()> {
+pub(crate) fn check_owner(
+    tags: &Labels,
+    service: &ServiceName,
+    kind: ResourceKind,
+    id: &str,
+) -> Result<()> {
     if owner(tags).as_ref() == Some(service) {
         Ok(())
     } else {

@@ -54,7 +54,12 @@ impl ImageStore for MockCloud {
             .get_mut(image)
             .filter(|i| !i.retired)
             .ok_or_else(|| Error::not_found(ResourceKind::Image, image.as_str()))?;
-        check_owner(&i.image.labels, service, ResourceKind::Image, image.as_str())?;
+        check_owner(
+            &i.image.labels,
+            service,
+            ResourceKind::Image,
+            image.as_str(),
+        )?;
         i.image
             .labels
             .extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -68,7 +73,12 @@ impl ImageStore for MockCloud {
             .get(image)
             .filter(|i| !i.retired)
             .ok_or_else(|| Error::not_found(ResourceKind::Image, image.as_str()))?;
-        check_owner(&i.image.labels, service, ResourceKind::Image, image.as_str())?;
+        check_owner(
+            &i.image.labels,
+            service,
+            ResourceKind::Image,
+            image.as_str(),
+        )?;
         let now = Instant::now();
         let users = s
             .instances

@@ -35,7 +35,15 @@ impl TrafficRouter for MockCloud {
         let registered = instances
             .into_iter()
             .filter(|i| s.instance_state(i, now).is_live())
-            .map(|i| (i, Registration { at: now, draining: false }))
+            .map(|i| {
+                (
+                    i,
+                    Registration {
+                        at: now,
+                        draining: false,
+                    },
+                )
+            })
             .collect();
         let target = MockTarget {
             fleet: fleet.id.clone(),
@@ -91,7 +99,10 @@ impl TrafficRouter for MockCloud {
         }
         s.settle_routes();
         let delay = s.timings.routing_delay;
-        let route = s.routes.entry(service.clone()).or_insert_with(RouteState::default);
+        let route = s
+            .routes
+            .entry(service.clone())
+            .or_insert_with(RouteState::default);
         if delay.is_zero() {
             route.current = routing.clone();
             route.pending = None;
@@ -147,4 +158,3 @@ impl TrafficRouter for MockCloud {
         Ok(())
     }
 }
-

@@ -22,7 +22,10 @@ fn fixture(cloud: &MockCloud) -> Fixture {
             fleet: "fleet-999999".into(),
             target: "tg-999999".into(),
         },
-        other: Some((ServiceName::new("billing").unwrap(), ImageRef::name("billing-v1"))),
+        other: Some((
+            ServiceName::new("billing").unwrap(),
+            ImageRef::name("billing-v1"),
+        )),
     }
 }
 

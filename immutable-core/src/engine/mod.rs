@@ -253,9 +253,7 @@ impl EngineBuilder {
                 images: self.images.ok_or_else(|| missing("images"))?,
                 fleet: self.fleet.ok_or_else(|| missing("fleet"))?,
                 router: self.router.ok_or_else(|| missing("router"))?,
-                store: self
-                    .store
-                    .unwrap_or_else(|| Arc::new(InMemoryStore::new())),
+                store: self.store.unwrap_or_else(|| Arc::new(InMemoryStore::new())),
                 settings: self.settings,
                 clock: self.clock.unwrap_or_else(|| Arc::new(TokioClock::new())),
                 events: EventBus::default(),

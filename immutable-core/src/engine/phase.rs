@@ -44,7 +44,9 @@ impl Run<'_> {
         let min_healthy = self.rec.spec.min_healthy as usize;
         let fleet = loop {
             let fleet = self
-                .call("describe fleet", || self.engine.fleet.describe(&service, &fleet_id))
+                .call("describe fleet", || {
+                    self.engine.fleet.describe(&service, &fleet_id)
+                })
                 .await
                 .map_err(roll_back("describing the new fleet"))?;
             let running = fleet.count(InstanceState::Running);
@@ -134,7 +136,8 @@ impl Run<'_> {
             });
             match step {
                 Step::Shift { percent } => {
-                    self.ensure_green_healthy(&green, "before shifting traffic").await?;
+                    self.ensure_green_healthy(&green, "before shifting traffic")
+                        .await?;
                     let routing = Routing::split(blue.as_ref(), &green, percent)?;
                     self.call("set weights", || {
                         self.engine.router.set_weights(self.rec.service(), &routing)
@@ -193,7 +196,9 @@ impl Run<'_> {
         if self.rec.image.service.as_ref() == Some(&service) {
             let labels = Labels::from([(tags::PROMOTED.to_owned(), self.rec.id.to_string())]);
             self.cleanup("label image", || {
-                self.engine.images.label(&service, &self.rec.image.id, &labels)
+                self.engine
+                    .images
+                    .label(&service, &self.rec.image.id, &labels)
             })
             .await?;
         }
@@ -244,8 +249,10 @@ impl Run<'_> {
                     .await?;
                 self.emit(EventKind::WeightsSet { routing: back });
             }
-            self.cleanup("detach new target", || engine.router.detach(&service, &target))
-                .await?;
+            self.cleanup("detach new target", || {
+                engine.router.detach(&service, &target)
+            })
+            .await?;
             self.emit(EventKind::TargetDetached { target });
         }
         if let Some(fleet) = self.rec.green.fleet.clone() {

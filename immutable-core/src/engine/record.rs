@@ -7,8 +7,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    DeploymentId, Error, FleetId, Image, ImageId, ImageRef, Result, ServiceName, Strategy,
-    TargetId,
+    DeploymentId, Error, FleetId, Image, ImageId, ImageRef, Result, ServiceName, Strategy, TargetId,
 };
 
 /// Where a deployment is. Persisted; the engine resumes from it.

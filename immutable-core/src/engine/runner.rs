@@ -57,7 +57,11 @@ impl Engine {
         async move {
             let inner = &*self.inner;
             let now = inner.clock.now();
-            inner.emit_for(&id, &spec.service, EventKind::PhaseEntered { phase: Phase::Plan });
+            inner.emit_for(
+                &id,
+                &spec.service,
+                EventKind::PhaseEntered { phase: Phase::Plan },
+            );
             let image = inner
                 .call(&id, &spec.service, "resolve image", || {
                     inner.images.resolve(&spec.service, &spec.image)
@@ -66,7 +70,10 @@ impl Engine {
                 .map_err(|e| match e {
                     Error::NotFound { .. } => Error::invalid(
                         "image",
-                        format!("no image of service `{}` matches {}", spec.service, spec.image),
+                        format!(
+                            "no image of service `{}` matches {}",
+                            spec.service, spec.image
+                        ),
                     ),
                     other => other,
                 })?;
@@ -149,10 +156,9 @@ impl Engine {
         let unfinished: Vec<_> = self
             .inner
             .store
-            .list(None)
+            .unfinished(None)
             .await?
             .into_iter()
-            .filter(|r| !r.phase.is_terminal())
             .map(|r| r.id)
             .collect();
         let mut results = Vec::with_capacity(unfinished.len());
@@ -231,8 +237,8 @@ impl Inner {
     }
 
     async fn refuse_unfinished(&self, service: &ServiceName) -> Result<()> {
-        let records = self.store.list(Some(service)).await?;
-        match records.iter().find(|r| !r.phase.is_terminal()) {
+        let records = self.store.unfinished(Some(service)).await?;
+        match records.first() {
             Some(r) => Err(Error::conflict(format!(
                 "deployment {} of service `{service}` is unfinished (phase {}); \
                  resume it with Engine::resume before deploying again",
@@ -243,7 +249,11 @@ impl Inner {
     }
 
     /// Finds the fleet that takes all of the service's traffic now, if any.
-    async fn discover_blue(&self, id: &DeploymentId, service: &ServiceName) -> Result<Option<Blue>> {
+    async fn discover_blue(
+        &self,
+        id: &DeploymentId,
+        service: &ServiceName,
+    ) -> Result<Option<Blue>> {
         let routing = self
             .call(id, service, "read routing", || self.router.routing(service))
             .await?;
@@ -292,7 +302,12 @@ impl Inner {
     }
 }
 
-pub(super) fn retrying(operation: &str, attempt: u32, error: &Error, backoff: Duration) -> EventKind {
+pub(super) fn retrying(
+    operation: &str,
+    attempt: u32,
+    error: &Error,
+    backoff: Duration,
+) -> EventKind {
     EventKind::Retrying {
         operation: operation.to_owned(),
         attempt,
@@ -374,9 +389,13 @@ impl Run<'_> {
             .engine
             .settings
             .cleanup_retry
-            .run_if(op, |e| !e.is_not_found(), |attempt, error, backoff| {
-                self.emit(retrying(operation, attempt, error, backoff));
-            })
+            .run_if(
+                op,
+                |e| !e.is_not_found(),
+                |attempt, error, backoff| {
+                    self.emit(retrying(operation, attempt, error, backoff));
+                },
+            )
             .await;
         match result {
             Ok(()) => Ok(true),
@@ -394,9 +413,13 @@ impl Run<'_> {
         self.engine
             .settings
             .cleanup_retry
-            .run_if(op, |e| !e.is_not_found(), |attempt, error, backoff| {
-                self.emit(retrying(operation, attempt, error, backoff));
-            })
+            .run_if(
+                op,
+                |e| !e.is_not_found(),
+                |attempt, error, backoff| {
+                    self.emit(retrying(operation, attempt, error, backoff));
+                },
+            )
             .await
     }
 

@@ -2,14 +2,16 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Lease, LeaseGrant, StateStore, grant_lease, renewed_lease, version_conflict};
-use crate::{DeploymentId, DeploymentRecord, Error, ResourceKind, Result, ServiceName};
+use crate::{
+    Clock, DeploymentId, DeploymentRecord, Error, ResourceKind, Result, ServiceName, SystemClock,
+};
 
 /// A [`StateStore`] in a directory: the embedded default for a deploy tool on one machine.
 ///
@@ -24,6 +26,7 @@ use crate::{DeploymentId, DeploymentRecord, Error, ResourceKind, Result, Service
 #[derive(Debug, Clone)]
 pub struct FileStore {
     root: Arc<PathBuf>,
+    clock: Arc<dyn Clock>,
 }
 
 impl FileStore {
@@ -44,7 +47,15 @@ impl FileStore {
         }
         Ok(FileStore {
             root: Arc::new(root),
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// Uses `clock` for lease expiry instead of the system clock (for tests in virtual time;
+    /// processes sharing a directory must share a clock).
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
     }
 
     /// The store's directory.
@@ -81,7 +92,11 @@ fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
 
 fn record_path(root: &Path, id: &DeploymentId) -> Result<PathBuf> {
     let s = id.as_str();
-    if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if s.is_empty()
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Err(Error::invalid(
             "deployment",
             format!("`{s}` is not a deployment id (letters, digits, '-' and '_')"),
@@ -118,11 +133,17 @@ fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let dir = path.parent().expect("store paths have a parent");
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("record"),
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("record"),
         std::process::id()
     ));
-    let bytes = serde_json::to_vec_pretty(value)
-        .map_err(|e| Error::store(format!("cannot encode {}", path.display()), Some(Box::new(e) as _)))?;
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| {
+        Error::store(
+            format!("cannot encode {}", path.display()),
+            Some(Box::new(e) as _),
+        )
+    })?;
     let mut file = File::create(&tmp).map_err(|e| io_error("cannot create", &tmp, e))?;
     file.write_all(&bytes)
         .and_then(|()| file.sync_all())
@@ -144,7 +165,10 @@ impl StateStore for FileStore {
                 let stored: Option<DeploymentRecord> = read_json(&path, "deployment record")?;
                 match stored.map(|r| r.version) {
                     None if next.version != 0 => {
-                        return Err(Error::not_found(ResourceKind::Deployment, next.id.to_string()));
+                        return Err(Error::not_found(
+                            ResourceKind::Deployment,
+                            next.id.to_string(),
+                        ));
                     }
                     Some(_) if next.version == 0 => {
                         return Err(Error::AlreadyExists {
@@ -182,16 +206,19 @@ impl StateStore for FileStore {
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
                 .filter(|p| {
                     p.extension().is_some_and(|x| x == "json")
-                        && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                        && !p
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
                 })
                 .collect();
             paths.sort();
             let mut records = Vec::new();
             for path in paths {
                 if let Some(r) = read_json::<DeploymentRecord>(&path, "deployment record")?
-                    && service.as_ref().is_none_or(|s| r.service() == s) {
-                        records.push(r);
-                    }
+                    && service.as_ref().is_none_or(|s| r.service() == s)
+                {
+                    records.push(r);
+                }
             }
             Ok(records)
         })
@@ -205,18 +232,13 @@ impl StateStore for FileStore {
         holder: &str,
         ttl: Duration,
     ) -> Result<LeaseGrant> {
-        let (service, deployment, holder) = (service.clone(), deployment.clone(), holder.to_owned());
+        let (service, deployment, holder) =
+            (service.clone(), deployment.clone(), holder.to_owned());
+        let now = self.clock.now();
         self.locked(move |root| {
             let path = lease_path(root, &service);
             let existing: Option<Lease> = read_json(&path, "lease")?;
-            let grant = grant_lease(
-                existing.as_ref(),
-                &service,
-                &deployment,
-                &holder,
-                ttl,
-                SystemTime::now(),
-            )?;
+            let grant = grant_lease(existing.as_ref(), &service, &deployment, &holder, ttl, now)?;
             write_json_atomic(&path, &grant.lease)?;
             Ok(grant)
         })
@@ -225,10 +247,11 @@ impl StateStore for FileStore {
 
     async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease> {
         let lease = lease.clone();
+        let now = self.clock.now();
         self.locked(move |root| {
             let path = lease_path(root, &lease.service);
             let existing: Option<Lease> = read_json(&path, "lease")?;
-            let renewed = renewed_lease(existing.as_ref(), &lease, ttl, SystemTime::now())?;
+            let renewed = renewed_lease(existing.as_ref(), &lease, ttl, now)?;
             write_json_atomic(&path, &renewed)?;
             Ok(renewed)
         })

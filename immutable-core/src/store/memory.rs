@@ -33,6 +33,12 @@ impl InMemoryStore {
         }
     }
 
+    /// Uses `clock` for lease expiry.
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -51,7 +57,10 @@ impl StateStore for InMemoryStore {
         let stored = state.records.get(&record.id).map(|r| r.version);
         match stored {
             None if record.version != 0 => {
-                return Err(Error::not_found(ResourceKind::Deployment, record.id.to_string()));
+                return Err(Error::not_found(
+                    ResourceKind::Deployment,
+                    record.id.to_string(),
+                ));
             }
             Some(_) if record.version == 0 => {
                 return Err(Error::AlreadyExists {
@@ -85,6 +94,16 @@ impl StateStore for InMemoryStore {
             .collect())
     }
 
+    async fn unfinished(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
+        Ok(self
+            .lock()
+            .records
+            .values()
+            .filter(|r| !r.phase.is_terminal() && service.is_none_or(|s| r.service() == s))
+            .cloned()
+            .collect())
+    }
+
     async fn acquire_lease(
         &self,
         service: &ServiceName,
@@ -107,7 +126,12 @@ impl StateStore for InMemoryStore {
 
     async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease> {
         let mut state = self.lock();
-        let renewed = renewed_lease(state.leases.get(&lease.service), lease, ttl, self.clock.now())?;
+        let renewed = renewed_lease(
+            state.leases.get(&lease.service),
+            lease,
+            ttl,
+            self.clock.now(),
+        )?;
         state.leases.insert(lease.service.clone(), renewed.clone());
         Ok(renewed)
     }

@@ -58,6 +58,16 @@ pub trait StateStore: Debug + Send + Sync + 'static {
     /// Every record, or the service's, oldest first.
     async fn list(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>>;
 
+    /// The unfinished records (neither done nor rolled back), or the service's, oldest first.
+    ///
+    /// The default filters [`list`](StateStore::list); stores with many finished records
+    /// should answer it without reading them all.
+    async fn unfinished(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
+        let mut records = self.list(service).await?;
+        records.retain(|r| !r.phase.is_terminal());
+        Ok(records)
+    }
+
     /// Takes the service's lease for `ttl`: granted when it is free, expired, or already
     /// `holder`'s; [`Error::Locked`] otherwise.
     async fn acquire_lease(
@@ -106,7 +116,12 @@ fn grant_lease(
     })
 }
 
-fn renewed_lease(existing: Option<&Lease>, lease: &Lease, ttl: Duration, now: SystemTime) -> Result<Lease> {
+fn renewed_lease(
+    existing: Option<&Lease>,
+    lease: &Lease,
+    ttl: Duration,
+    now: SystemTime,
+) -> Result<Lease> {
     match existing {
         Some(l) if l.holder == lease.holder => Ok(Lease {
             expires_at: now + ttl,
@@ -130,4 +145,211 @@ fn version_conflict(record: &DeploymentRecord, stored: u64) -> Error {
          another engine is advancing it",
         record.id, record.version
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::engine::record::{Green, Retired};
+    use crate::{DeploymentRequest, Image, ImageId, ImageRef, Phase, TokioClock};
+
+    fn record(service: &str) -> DeploymentRecord {
+        let spec = DeploymentRequest::new(service, ImageRef::name("v1"))
+            .validate()
+            .unwrap();
+        DeploymentRecord {
+            id: DeploymentId::generate(),
+            version: 0,
+            image: Image {
+                id: ImageId::new("ami-1"),
+                name: "v1".into(),
+                service: Some(spec.service.clone()),
+                labels: Default::default(),
+                created_at: SystemTime::UNIX_EPOCH,
+            },
+            spec,
+            blue: None,
+            green: Green::default(),
+            phase: Phase::Provision,
+            step: 0,
+            phase_started_at: SystemTime::UNIX_EPOCH,
+            rollback_reason: None,
+            retired: Retired::default(),
+            created_at: SystemTime::UNIX_EPOCH,
+            history: Vec::new(),
+        }
+    }
+
+    /// The contract every bundled store meets.
+    async fn store_contract(store: &dyn StateStore) {
+        let mut a = record("web");
+        store.save(&mut a).await.unwrap();
+        assert_eq!(a.version, 1);
+        assert_eq!(store.load(&a.id).await.unwrap(), a);
+
+        let mut stale = a.clone();
+        a.phase = Phase::Attach;
+        store.save(&mut a).await.unwrap();
+        assert_eq!(a.version, 2);
+        stale.phase = Phase::RollingBack;
+        assert!(matches!(
+            store.save(&mut stale).await,
+            Err(Error::Conflict { .. })
+        ));
+        assert_eq!(store.load(&a.id).await.unwrap().phase, Phase::Attach);
+
+        let mut again = a.clone();
+        again.version = 0;
+        assert!(matches!(
+            store.save(&mut again).await,
+            Err(Error::AlreadyExists { .. })
+        ));
+
+        let mut b = record("billing");
+        store.save(&mut b).await.unwrap();
+        let web = ServiceName::new("web").unwrap();
+        let listed = store.list(Some(&web)).await.unwrap();
+        assert_eq!(
+            listed.iter().map(|r| &r.id).collect::<Vec<_>>(),
+            vec![&a.id]
+        );
+        assert_eq!(store.list(None).await.unwrap().len(), 2);
+
+        match store.load(&DeploymentId::generate()).await {
+            Err(Error::NotFound {
+                kind: ResourceKind::Deployment,
+                ..
+            }) => {}
+            other => panic!("unknown id: {other:?}"),
+        }
+    }
+
+    /// Lease rules, in virtual time.
+    async fn lease_contract(store: &dyn StateStore) {
+        let web = ServiceName::new("web").unwrap();
+        let (d1, d2) = (DeploymentId::generate(), DeploymentId::generate());
+        let ttl = Duration::from_secs(30);
+        let g1 = store.acquire_lease(&web, &d1, "one", ttl).await.unwrap();
+        assert!(g1.replaced.is_none());
+        match store.acquire_lease(&web, &d2, "two", ttl).await {
+            Err(Error::Locked {
+                holder, deployment, ..
+            }) => {
+                assert_eq!(holder, "one");
+                assert_eq!(deployment, d1.to_string());
+            }
+            other => panic!("a live lease was taken: {other:?}"),
+        }
+        // Renewal keeps it alive past its first expiry.
+        tokio::time::advance(Duration::from_secs(20)).await;
+        let renewed = store.renew_lease(&g1.lease, ttl).await.unwrap();
+        assert!(renewed.expires_at > g1.lease.expires_at);
+        tokio::time::advance(Duration::from_secs(20)).await;
+        assert!(store.acquire_lease(&web, &d2, "two", ttl).await.is_err());
+        // Once expired, another holder takes it over and learns whose it was.
+        tokio::time::advance(Duration::from_secs(31)).await;
+        let g2 = store.acquire_lease(&web, &d2, "two", ttl).await.unwrap();
+        assert_eq!(g2.replaced.unwrap().holder, "one");
+        assert!(matches!(
+            store.renew_lease(&renewed, ttl).await,
+            Err(Error::Locked { .. })
+        ));
+        // Releasing someone else's lease does nothing; releasing your own frees it.
+        store.release_lease(&renewed).await.unwrap();
+        assert!(store.acquire_lease(&web, &d1, "three", ttl).await.is_err());
+        store.release_lease(&g2.lease).await.unwrap();
+        store.acquire_lease(&web, &d1, "three", ttl).await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn in_memory_store_meets_the_contract() {
+        store_contract(&InMemoryStore::new()).await;
+        lease_contract(&InMemoryStore::new()).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn file_store_meets_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        store_contract(&FileStore::open(dir.path().join("a")).unwrap()).await;
+        let clock = TokioClock::new();
+        lease_contract(
+            &FileStore::open(dir.path().join("b"))
+                .unwrap()
+                .with_clock(clock),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn two_file_stores_on_one_directory_share_records_and_leases() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = FileStore::open(dir.path()).unwrap();
+        let two = FileStore::open(dir.path()).unwrap();
+        let mut r = record("web");
+        one.save(&mut r).await.unwrap();
+        assert_eq!(two.load(&r.id).await.unwrap(), r);
+        let web = ServiceName::new("web").unwrap();
+        let ttl = Duration::from_secs(60);
+        one.acquire_lease(&web, &r.id, "one", ttl).await.unwrap();
+        assert!(matches!(
+            two.acquire_lease(&web, &r.id, "two", ttl).await,
+            Err(Error::Locked { .. })
+        ));
+        // Writes leave no temporary files behind.
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("deployments"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, vec![format!("{}.json", r.id)]);
+    }
+
+    #[tokio::test]
+    async fn a_corrupted_record_is_an_error_naming_the_file_and_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).unwrap();
+        let mut r = record("web");
+        store.save(&mut r).await.unwrap();
+        let path = dir
+            .path()
+            .join("deployments")
+            .join(format!("{}.json", r.id));
+        let full = std::fs::read(&path).unwrap();
+        for broken in [
+            &full[..full.len() / 2],
+            b"not json".as_slice(),
+            b"".as_slice(),
+        ] {
+            std::fs::write(&path, broken).unwrap();
+            for result in [
+                store.load(&r.id).await.map(|_| ()),
+                store.list(None).await.map(|_| ()),
+                store.save(&mut r.clone()).await,
+            ] {
+                match result {
+                    Err(Error::Store { message, .. }) => {
+                        assert!(message.contains(&path.display().to_string()), "{message}");
+                        assert!(message.contains("corrupted"), "{message}");
+                    }
+                    other => panic!("expected a store error, got {other:?}"),
+                }
+            }
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                broken,
+                "the broken file was modified"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn ids_that_are_not_file_names_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).unwrap();
+        match store.load(&DeploymentId::new("../../etc/passwd")).await {
+            Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "deployment"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -1,0 +1,1 @@
+//! Criterion benches of the immutable SDK; run them with `cargo bench -p immutable-benches`.

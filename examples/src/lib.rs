@@ -1,0 +1,1 @@
+//! Runnable examples of the immutable SDK; see the `[[example]]` entries.

@@ -1,0 +1,180 @@
+//! A mock world for engine tests, and the invariant checks they share.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use immutable_core::{
+    DeploymentRequest, Engine, Event, FleetId, ImageId, ImageRef, InMemoryStore, ServiceName,
+    Settings,
+};
+use immutable_mock::{MockCloud, Snapshot, Timings};
+
+pub const CAPACITY: u32 = 3;
+pub const MIN_HEALTHY: u32 = 2;
+
+pub struct World {
+    pub cloud: MockCloud,
+    pub store: InMemoryStore,
+    pub engine: Engine,
+    /// Same cloud and store, but retention keeps every image: deploying v1 with it leaves
+    /// web-v0 for the v2 deployment to retire.
+    pub setup_engine: Engine,
+    pub web: ServiceName,
+    /// web-v0 .. web-v3, oldest first.
+    pub images: Vec<ImageId>,
+    pub foreign_image: ImageId,
+    pub foreign_fleet: FleetId,
+    pub events: Arc<Mutex<Vec<Event>>>,
+    /// Invariant violations seen by the watcher after any event.
+    pub violations: Arc<Mutex<Vec<String>>>,
+}
+
+pub fn settings() -> Settings {
+    Settings::default()
+        .with_poll_interval(Duration::from_secs(5))
+        .with_keep_images(2)
+}
+
+pub fn world() -> World {
+    world_with(settings(), Timings::default())
+}
+
+pub fn world_with(settings: Settings, timings: Timings) -> World {
+    let cloud = MockCloud::with_timings(timings);
+    let images = (0..4)
+        .map(|i| cloud.add_image("web", &format!("web-v{i}")))
+        .collect();
+    let foreign_image = cloud.add_foreign_image("team-b-base");
+    let foreign_fleet = cloud.add_foreign_fleet(&foreign_image, 2);
+    let store = InMemoryStore::new();
+    let build = |settings: Settings| {
+        Engine::builder()
+            .images(cloud.clone())
+            .fleet(cloud.clone())
+            .router(cloud.clone())
+            .store(store.clone())
+            .settings(settings)
+            .build()
+            .unwrap()
+    };
+    let setup_engine = build(settings.clone().with_keep_images(100));
+    let engine = build(settings);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let violations = Arc::new(Mutex::new(Vec::new()));
+    let web = ServiceName::new("web").unwrap();
+    {
+        let events = Arc::clone(&events);
+        let violations = Arc::clone(&violations);
+        let cloud = cloud.clone();
+        let web = web.clone();
+        engine.subscribe(move |e| {
+            events.lock().unwrap().push(e.clone());
+            if let Err(v) = serving_invariants(&cloud.snapshot(), &web) {
+                violations
+                    .lock()
+                    .unwrap()
+                    .push(format!("after {}: {v}", e.kind));
+            }
+        });
+    }
+    World {
+        cloud,
+        store,
+        engine,
+        setup_engine,
+        web,
+        images,
+        foreign_image,
+        foreign_fleet,
+        events,
+        violations,
+    }
+}
+
+pub fn request(version: u32) -> DeploymentRequest {
+    DeploymentRequest::new("web", ImageRef::name(format!("web-v{version}")))
+        .capacity(CAPACITY)
+        .min_healthy(MIN_HEALTHY)
+        .bake_time(Duration::from_secs(60))
+        .health_timeout(Duration::from_secs(300))
+}
+
+/// I1 and I2 at one instant: every target that takes traffic exists, its fleet is live, and
+/// it has `MIN_HEALTHY` healthy instances.
+pub fn serving_invariants(snap: &Snapshot, web: &ServiceName) -> Result<(), String> {
+    for (target, weight) in snap.routing_of(web).weights() {
+        let Some(t) = snap.target(target) else {
+            return Err(format!(
+                "I2: target {target} takes {weight}% but was detached"
+            ));
+        };
+        let live = snap.fleet(&t.fleet).map_or(0, |f| f.live_instances());
+        if live == 0 {
+            return Err(format!(
+                "I2: target {target} takes {weight}% but its fleet is terminated"
+            ));
+        }
+        if t.healthy < MIN_HEALTHY as usize {
+            return Err(format!(
+                "I1: target {target} takes {weight}% with {} healthy instances",
+                t.healthy
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl World {
+    pub fn take_events(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.events.lock().unwrap())
+    }
+
+    /// I3 and I6 once a deployment has ended, plus I1/I2 as watched all along: exactly one
+    /// fleet of the service is live, it alone takes all traffic, its target is the service's
+    /// only target, and the foreign fleet and image are untouched.
+    pub fn assert_settled(&self, image: &ImageId) {
+        let snap = self.cloud.snapshot();
+        let violations = self.violations.lock().unwrap().clone();
+        assert!(
+            violations.is_empty(),
+            "invariants broken during the run: {violations:#?}"
+        );
+        serving_invariants(&snap, &self.web).unwrap();
+        let live = snap.live_fleets(&self.web);
+        assert_eq!(
+            live.len(),
+            1,
+            "I3: expected one live fleet, found {live:#?}"
+        );
+        assert_eq!(&live[0].image, image, "the live fleet runs the wrong image");
+        assert_eq!(live[0].live_instances(), CAPACITY as usize);
+        let targets = snap.targets_of(&self.web);
+        assert_eq!(
+            targets.len(),
+            1,
+            "I3: expected one target, found {targets:#?}"
+        );
+        assert_eq!(targets[0].fleet, live[0].id);
+        let routing = snap.routing_of(&self.web);
+        assert_eq!(
+            routing.sole_target(),
+            Some(&targets[0].id),
+            "I3: routing is {routing}"
+        );
+        self.assert_foreign_untouched(&snap);
+    }
+
+    pub fn assert_foreign_untouched(&self, snap: &Snapshot) {
+        let foreign = snap.fleet(&self.foreign_fleet).unwrap();
+        assert_eq!(
+            foreign.live_instances(),
+            2,
+            "I6: the foreign fleet was touched"
+        );
+        assert!(
+            snap.images.iter().any(|i| i.id == self.foreign_image),
+            "I6: the foreign image was retired"
+        );
+    }
+}

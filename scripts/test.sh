@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace. On first use it creates a Python venv with a pinned
+# moto[server] (the AWS API emulator the immutable-aws tests start on loopback), outside the
+# clone so later runs and other clones reuse it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MOTO_VERSION=5.2.5
+venv="${IMMUTABLE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/immutable/venv-moto-$MOTO_VERSION}"
+if [ ! -x "$venv/bin/moto_server" ]; then
+  echo "test.sh: creating $venv with moto[server]==$MOTO_VERSION" >&2
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+export IMMUTABLE_MOTO_SERVER="$venv/bin/moto_server"
+
+# --show-output prints what the fault-injection and crash tests report (points covered).
+cargo test --workspace --all-features --locked "$@" -- --show-output
