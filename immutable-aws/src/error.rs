@@ -1,0 +1,212 @@
+//! AWS errors mapped into the core's [`Error`], where they arise.
+//!
+//! Throttling and 5xx are retryable; not-found codes become [`Error::NotFound`]; validation
+//! errors become [`Error::InvalidInput`]; "in use" and wrong-state codes become
+//! [`Error::Conflict`]; authorization failures name the IAM policy to fix.
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use immutable_core::{Error, ResourceKind};
+
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "SlowDown",
+    "EC2ThrottledException",
+    "PriorRequestNotComplete",
+];
+
+const TRANSIENT: &[&str] = &[
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "Unavailable",
+    "InsufficientInstanceCapacity",
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
+
+const INVALID: &[&str] = &[
+    "ValidationError",
+    "ValidationException",
+    "InvalidParameter",
+    "InvalidParameterValue",
+    "InvalidParameterCombination",
+    "MissingParameter",
+    "InvalidConfigurationRequest",
+    "InvalidAMIID.Malformed",
+    "InvalidInstanceID.Malformed",
+    "InvalidSubnetID.Malformed",
+    "InvalidGroupId.Malformed",
+    "InvalidTarget",
+    "InvalidLaunchTemplateName.MalformedException",
+    "InvalidLaunchTemplateId.Malformed",
+];
+
+const CONFLICT: &[&str] = &[
+    "ResourceInUse",
+    "ResourceInUseException",
+    "IncorrectState",
+    "IncorrectInstanceState",
+    "DependencyViolation",
+    "ConditionalCheckFailedException",
+    "DuplicateTargetGroupName",
+];
+
+const DENIED: &[&str] = &[
+    "UnauthorizedOperation",
+    "AccessDenied",
+    "AccessDeniedException",
+    "AuthFailure",
+    "OperationNotPermitted",
+];
+
+/// What a call was about, for the error it may produce.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Call<'a> {
+    /// The AWS operation, e.g. `RunInstances`.
+    pub(crate) operation: &'static str,
+    /// The resource it concerns.
+    pub(crate) kind: ResourceKind,
+    /// Its id, as the caller named it.
+    pub(crate) id: &'a str,
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn new(operation: &'static str, kind: ResourceKind, id: &'a str) -> Self {
+        Call {
+            operation,
+            kind,
+            id,
+        }
+    }
+}
+
+fn is_not_found(code: &str) -> bool {
+    code.ends_with("NotFound")
+        || code.ends_with(".NotFound")
+        || code.ends_with("NotFoundException")
+        || code == "InvalidAMIID.Unavailable"
+}
+
+/// Classifies an error code and HTTP status.
+pub(crate) fn classify(
+    call: Call<'_>,
+    code: Option<&str>,
+    message: Option<&str>,
+    status: Option<u16>,
+    source: immutable_core::BoxError,
+) -> Error {
+    let code_str = code.unwrap_or("Unknown");
+    let message = format!(
+        "{} failed: {code_str}: {}",
+        call.operation,
+        message.unwrap_or("no message")
+    );
+    let source = Some(source);
+    match code {
+        Some(c) if THROTTLING.contains(&c) => Error::Throttled { message, source },
+        Some(c) if is_not_found(c) => Error::not_found(call.kind, call.id),
+        Some(c) if INVALID.contains(&c) => Error::InvalidInput {
+            field: format!("{} request", call.operation),
+            reason: message,
+        },
+        Some(c) if CONFLICT.contains(&c) => Error::Conflict { message },
+        Some(c) if DENIED.contains(&c) => Error::Provider {
+            message: format!(
+                "{message} (grant the IAM actions listed in the immutable-aws docs, \
+                 section \"IAM policy\")"
+            ),
+            source,
+        },
+        Some(c) if TRANSIENT.contains(&c) => Error::Transient { message, source },
+        _ if status == Some(429) => Error::Throttled { message, source },
+        _ if status.is_some_and(|s| s >= 500) => Error::Transient { message, source },
+        _ => Error::Provider { message, source },
+    }
+}
+
+/// Maps an SDK error of one call.
+pub(crate) fn map_sdk<E>(call: Call<'_>, err: SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match err {
+        SdkError::ServiceError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            let e = ctx.into_err();
+            let code = e.code().map(str::to_owned);
+            let msg = e.message().map(str::to_owned);
+            classify(call, code.as_deref(), msg.as_deref(), Some(status), Box::new(e))
+        }
+        SdkError::TimeoutError(_) => Error::Transient {
+            message: format!("{} timed out", call.operation),
+            source: Some(Box::new(err)),
+        },
+        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => Error::Transient {
+            message: format!("{} could not reach AWS: {err}", call.operation),
+            source: Some(Box::new(err)),
+        },
+        other => Error::Provider {
+            message: format!("{} failed: {other}", call.operation),
+            source: Some(Box::new(other)),
+        },
+    }
+}
+
+/// Maps results of SDK calls.
+pub(crate) trait MapAws<T> {
+    /// Maps the error with what the call was about.
+    fn aws(self, call: Call<'_>) -> Result<T, Error>;
+}
+
+impl<T, E> MapAws<T> for Result<T, SdkError<E, HttpResponse>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn aws(self, call: Call<'_>) -> Result<T, Error> {
+        self.map_err(|e| map_sdk(call, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(code: &str, status: u16) -> Error {
+        classify(
+            Call::new("Op", ResourceKind::Image, "ami-1"),
+            Some(code),
+            Some("m"),
+            Some(status),
+            "x".into(),
+        )
+    }
+
+    #[test]
+    fn codes_are_classified() {
+        assert!(matches!(c("RequestLimitExceeded", 503), Error::Throttled { .. }));
+        assert!(matches!(c("Throttling", 400), Error::Throttled { .. }));
+        assert!(matches!(c("Whatever", 429), Error::Throttled { .. }));
+        assert!(matches!(c("InternalError", 500), Error::Transient { .. }));
+        assert!(matches!(c("Whatever", 502), Error::Transient { .. }));
+        assert!(matches!(c("InvalidAMIID.NotFound", 400), Error::NotFound { .. }));
+        assert!(matches!(c("TargetGroupNotFound", 400), Error::NotFound { .. }));
+        assert!(matches!(c("ValidationError", 400), Error::InvalidInput { .. }));
+        assert!(matches!(c("ResourceInUse", 400), Error::Conflict { .. }));
+        match c("UnauthorizedOperation", 403) {
+            Error::Provider { message, .. } => assert!(message.contains("IAM policy")),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(c("Whatever", 400), Error::Provider { .. }));
+        assert!(c("Throttling", 400).is_retryable());
+        assert!(!c("ValidationError", 400).is_retryable());
+    }
+}

@@ -1,0 +1,258 @@
+//! [`ImageStore`] on EC2 AMIs.
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{Filter, Tag};
+use aws_smithy_types::date_time::Format;
+use immutable_core::{
+    Error, Image, ImageId, ImageRef, ImageStore, Labels, ResourceKind, Result, ServiceName, tags,
+};
+
+use crate::AwsClients;
+use crate::error::{Call, MapAws};
+
+/// The service's AMIs: those tagged `immutable:service=<service>`.
+///
+/// - `resolve` by id looks at any AMI the account can launch; by name, at the owners given
+///   (default `self`); `Newest` at the service's AMIs carrying every label as a tag.
+/// - `retire` deregisters the AMI and deletes its EBS snapshots, refusing an AMI without the
+///   service's tag ([`Error::NotOwned`]) or one a pending or running instance still uses
+///   ([`Error::Conflict`]).
+#[derive(Debug, Clone)]
+pub struct AwsImageStore {
+    ec2: aws_sdk_ec2::Client,
+    owners: Vec<String>,
+}
+
+pub(crate) fn filter(name: &str, values: &[&str]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.iter().map(|v| (*v).to_owned()).collect()))
+        .build()
+}
+
+pub(crate) fn tag_filter(key: &str, value: &str) -> Filter {
+    filter(&format!("tag:{key}"), &[value])
+}
+
+pub(crate) fn labels_of(tags: &[Tag]) -> Labels {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .collect()
+}
+
+fn to_image(img: &aws_sdk_ec2::types::Image) -> Option<Image> {
+    let labels = labels_of(img.tags());
+    let created_at = img
+        .creation_date()
+        .and_then(|d| aws_smithy_types::DateTime::from_str(d, Format::DateTime).ok())
+        .and_then(|d| SystemTime::try_from(d).ok())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    Some(Image {
+        id: ImageId::new(img.image_id()?),
+        name: img.name().unwrap_or_default().to_owned(),
+        service: labels
+            .get(tags::SERVICE)
+            .and_then(|s| ServiceName::new(s.clone()).ok()),
+        labels,
+        created_at,
+    })
+}
+
+impl AwsImageStore {
+    /// An image store over the given clients, looking up names among the account's own AMIs.
+    pub fn new(clients: &AwsClients) -> Self {
+        Self::from_client(clients.ec2.clone())
+    }
+
+    /// An image store over one EC2 client.
+    pub fn from_client(ec2: aws_sdk_ec2::Client) -> Self {
+        AwsImageStore {
+            ec2,
+            owners: vec!["self".to_owned()],
+        }
+    }
+
+    /// The AMI owners searched by name and by labels: `self`, account ids, or aliases such as
+    /// `amazon`.
+    pub fn with_owners<S: Into<String>>(mut self, owners: impl IntoIterator<Item = S>) -> Self {
+        self.owners = owners.into_iter().map(Into::into).collect();
+        self
+    }
+
+    async fn describe(&self, ids: Vec<String>, filters: Vec<Filter>, what: &str) -> Result<Vec<Image>> {
+        let by_id = !ids.is_empty();
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let mut req = self
+                .ec2
+                .describe_images()
+                .set_filters(Some(filters.clone()))
+                .set_next_token(token.take());
+            if by_id {
+                req = req.set_image_ids(Some(ids.clone()));
+            } else {
+                req = req.set_owners(Some(self.owners.clone())).max_results(1000);
+            }
+            let page = req
+                .send()
+                .await
+                .aws(Call::new("DescribeImages", ResourceKind::Image, what))?;
+            out.extend(page.images().iter().filter_map(to_image));
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn owned(&self, service: &ServiceName, image: &ImageId) -> Result<Image> {
+        let found = self
+            .describe(vec![image.to_string()], Vec::new(), image.as_str())
+            .await?;
+        let img = found
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::not_found(ResourceKind::Image, image.as_str()))?;
+        if img.service.as_ref() != Some(service) {
+            return Err(Error::NotOwned {
+                kind: ResourceKind::Image,
+                id: image.to_string(),
+                service: service.to_string(),
+            });
+        }
+        Ok(img)
+    }
+}
+
+#[async_trait]
+impl ImageStore for AwsImageStore {
+    async fn resolve(&self, service: &ServiceName, reference: &ImageRef) -> Result<Image> {
+        match reference {
+            ImageRef::Id(id) => self
+                .describe(vec![id.to_string()], Vec::new(), id.as_str())
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::not_found(ResourceKind::Image, id.as_str())),
+            ImageRef::Name(name) => {
+                let found = self
+                    .describe(Vec::new(), vec![filter("name", &[name])], name)
+                    .await?;
+                match found.len() {
+                    0 => Err(Error::not_found(ResourceKind::Image, name.as_str())),
+                    1 => Ok(found.into_iter().next().expect("one")),
+                    n => Err(Error::invalid(
+                        "image",
+                        format!("name `{name}` matches {n} AMIs; use an id"),
+                    )),
+                }
+            }
+            ImageRef::Newest(labels) => {
+                let mut filters = vec![tag_filter(tags::SERVICE, service.as_str())];
+                filters.extend(labels.iter().map(|(k, v)| tag_filter(k, v)));
+                let what = reference.to_string();
+                self.describe(Vec::new(), filters, &what)
+                    .await?
+                    .into_iter()
+                    .max_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)))
+                    .ok_or_else(|| Error::not_found(ResourceKind::Image, what))
+            }
+            other => Err(Error::invalid(
+                "image",
+                format!("unsupported image reference {other}"),
+            )),
+        }
+    }
+
+    async fn list(&self, service: &ServiceName) -> Result<Vec<Image>> {
+        self.describe(
+            Vec::new(),
+            vec![tag_filter(tags::SERVICE, service.as_str())],
+            service.as_str(),
+        )
+        .await
+    }
+
+    async fn label(&self, service: &ServiceName, image: &ImageId, labels: &Labels) -> Result<()> {
+        self.owned(service, image).await?;
+        if labels.is_empty() {
+            return Ok(());
+        }
+        self.ec2
+            .create_tags()
+            .resources(image.as_str())
+            .set_tags(Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .aws(Call::new("CreateTags", ResourceKind::Image, image.as_str()))?;
+        Ok(())
+    }
+
+    async fn retire(&self, service: &ServiceName, image: &ImageId) -> Result<()> {
+        self.owned(service, image).await?;
+        let call = Call::new("DescribeInstances", ResourceKind::Image, image.as_str());
+        let users = self
+            .ec2
+            .describe_instances()
+            .filters(filter("image-id", &[image.as_str()]))
+            .filters(filter("instance-state-name", &["pending", "running"]))
+            .max_results(5)
+            .send()
+            .await
+            .aws(call)?;
+        let in_use: Vec<_> = users
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter_map(|i| i.instance_id())
+            .collect();
+        if !in_use.is_empty() {
+            return Err(Error::conflict(format!(
+                "AMI {image} is used by running instances ({}); terminate them first",
+                in_use.join(", ")
+            )));
+        }
+        // Read the snapshots before deregistering: afterwards the AMI is gone.
+        let described = self
+            .ec2
+            .describe_images()
+            .image_ids(image.as_str())
+            .send()
+            .await
+            .aws(Call::new("DescribeImages", ResourceKind::Image, image.as_str()))?;
+        let snapshots: Vec<String> = described
+            .images()
+            .iter()
+            .flat_map(|i| i.block_device_mappings())
+            .filter_map(|m| m.ebs()?.snapshot_id().map(str::to_owned))
+            .collect();
+        self.ec2
+            .deregister_image()
+            .image_id(image.as_str())
+            .send()
+            .await
+            .aws(Call::new("DeregisterImage", ResourceKind::Image, image.as_str()))?;
+        for snapshot in snapshots {
+            match self
+                .ec2
+                .delete_snapshot()
+                .snapshot_id(&snapshot)
+                .send()
+                .await
+                .aws(Call::new("DeleteSnapshot", ResourceKind::Image, &snapshot))
+            {
+                Ok(_) | Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,361 @@
+//! moto's server, started per test on a free loopback port, and a small AWS world on it.
+#![allow(dead_code, unreachable_pub, clippy::print_stderr)]
+
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, FixedResponseActionConfig};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_types::config_bag::ConfigBag;
+use immutable_aws::{AwsClients, AwsConfig, AwsFleet, AwsImageStore, AwsRouter, EntryPoint, TargetGroupSettings};
+use immutable_core::{ImageId, Settings, tags};
+
+/// A moto server process, killed on drop.
+pub struct Moto {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("IMMUTABLE_MOTO_SERVER") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let cache = std::env::var_os("XDG_CACHE_HOME").map_or(home.join(".cache"), PathBuf::from);
+    cache.join("immutable/venv-moto-5.2.5/bin/moto_server")
+}
+
+impl Moto {
+    /// Starts moto's server on a free port and waits until it accepts connections. Panics
+    /// (never skips) when it cannot.
+    pub fn start() -> Moto {
+        let bin = moto_binary();
+        assert!(
+            bin.exists(),
+            "moto_server not found at {}: run ./scripts/test.sh, which installs it, or set \
+             IMMUTABLE_MOTO_SERVER",
+            bin.display()
+        );
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let mut child = Command::new(&bin)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(status)) = child.try_wait() {
+                    eprintln!("moto exited early ({status}) on port {port}; retrying");
+                    break;
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Moto {
+                        child,
+                        url: format!("http://127.0.0.1:{port}"),
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("moto's server did not start");
+    }
+}
+
+/// Counts AWS operations by name.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(pub Arc<Mutex<Vec<String>>>);
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(m) = cfg.load::<Metadata>() {
+            self.0.lock().unwrap().push(m.name().to_owned());
+        }
+        Ok(())
+    }
+}
+
+impl CallCounter {
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+
+    pub fn counts(calls: &[String]) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for c in calls {
+            *m.entry(c.clone()).or_default() += 1;
+        }
+        m
+    }
+}
+
+/// A VPC with two subnets, an ALB with a listener that serves a fixed 503 at first, and
+/// clients that count their calls.
+pub struct World {
+    pub moto: Moto,
+    pub clients: AwsClients,
+    pub calls: CallCounter,
+    pub vpc: String,
+    pub subnets: Vec<String>,
+    pub listener: String,
+    pub preview_listener: String,
+    pub base_image: String,
+}
+
+pub const SERVICE: &str = "web";
+
+pub fn engine_settings() -> Settings {
+    Settings::default()
+        .with_poll_interval(Duration::from_millis(200))
+        .with_lease_ttl(Duration::from_secs(30))
+}
+
+impl World {
+    pub async fn new() -> World {
+        let moto = Moto::start();
+        let plain = AwsConfig::from_env()
+            .with_region("us-east-1")
+            .with_endpoint_url(&moto.url)
+            .with_static_credentials("testing", "testing")
+            .load()
+            .await;
+        let calls = CallCounter::default();
+        let clients = AwsClients {
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&plain.sdk)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(
+                aws_sdk_elasticloadbalancingv2::config::Builder::from(&plain.sdk)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            sdk: plain.sdk.clone(),
+        };
+        let ec2 = &plain.ec2;
+        let elb = &plain.elbv2;
+        let vpc = ec2
+            .create_vpc()
+            .cidr_block("10.0.0.0/16")
+            .send()
+            .await
+            .unwrap()
+            .vpc()
+            .unwrap()
+            .vpc_id()
+            .unwrap()
+            .to_owned();
+        let mut subnets = Vec::new();
+        for (i, az) in ["us-east-1a", "us-east-1b"].iter().enumerate() {
+            let s = ec2
+                .create_subnet()
+                .vpc_id(&vpc)
+                .cidr_block(format!("10.0.{}.0/24", i + 1))
+                .availability_zone(*az)
+                .send()
+                .await
+                .unwrap();
+            subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_owned());
+        }
+        let lb = elb
+            .create_load_balancer()
+            .name("web-alb")
+            .set_subnets(Some(subnets.clone()))
+            .send()
+            .await
+            .unwrap()
+            .load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_owned();
+        let fixed = Action::builder()
+            .r#type(ActionTypeEnum::FixedResponse)
+            .fixed_response_config(FixedResponseActionConfig::builder().status_code("503").build())
+            .build();
+        let mut listeners = Vec::new();
+        for port in [80, 8080] {
+            let l = elb
+                .create_listener()
+                .load_balancer_arn(&lb)
+                .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+                .port(port)
+                .default_actions(fixed.clone())
+                .send()
+                .await
+                .unwrap();
+            listeners.push(l.listeners()[0].listener_arn().unwrap().to_owned());
+        }
+        let base_image = ec2
+            .describe_images()
+            .owners("amazon")
+            .send()
+            .await
+            .unwrap()
+            .images()[0]
+            .image_id()
+            .unwrap()
+            .to_owned();
+        World {
+            moto,
+            clients,
+            calls,
+            vpc,
+            subnets,
+            listener: listeners[0].clone(),
+            preview_listener: listeners[1].clone(),
+            base_image,
+        }
+    }
+
+    pub fn ec2(&self) -> &aws_sdk_ec2::Client {
+        &self.clients.ec2
+    }
+
+    pub fn elb(&self) -> &aws_sdk_elasticloadbalancingv2::Client {
+        &self.clients.elbv2
+    }
+
+    /// Bakes an AMI owned by `service` (from a throwaway instance, as a build pipeline would).
+    pub async fn bake_image(&self, service: &str, name: &str) -> ImageId {
+        let ec2 = self.ec2();
+        let builder = ec2
+            .run_instances()
+            .image_id(&self.base_image)
+            .min_count(1)
+            .max_count(1)
+            .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+            .send()
+            .await
+            .unwrap();
+        let instance = builder.instances()[0].instance_id().unwrap().to_owned();
+        let image = ec2
+            .create_image()
+            .instance_id(&instance)
+            .name(name)
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Image)
+                    .tags(Tag::builder().key(tags::SERVICE).value(service).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .image_id()
+            .unwrap()
+            .to_owned();
+        ec2.terminate_instances().instance_ids(instance).send().await.unwrap();
+        ImageId::new(image)
+    }
+
+    pub fn images(&self) -> AwsImageStore {
+        AwsImageStore::new(&self.clients)
+    }
+
+    pub fn fleet(&self) -> AwsFleet {
+        AwsFleet::builder(&self.clients)
+            .instance_type("t3.micro")
+            .subnets(self.subnets.clone())
+            .page_size(5)
+            .build()
+            .unwrap()
+    }
+
+    pub fn entry_point(&self) -> EntryPoint {
+        EntryPoint::listener(&self.listener)
+            .with_preview_listener(&self.preview_listener)
+            .with_target_group(
+                TargetGroupSettings::http(80, &self.vpc).with_health_check_path("/health"),
+            )
+    }
+
+    pub fn router(&self) -> AwsRouter {
+        AwsRouter::builder(&self.clients)
+            .service(SERVICE, self.entry_point())
+            .service("billing", EntryPoint::listener(&self.preview_listener))
+            .drain_poll_interval(Duration::from_millis(100))
+            .build()
+            .unwrap()
+    }
+
+    /// Instance ids of a state, by tag filter.
+    pub async fn instances(&self, filters: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut req = self.ec2().describe_instances();
+        for (k, v) in filters {
+            req = req.filters(
+                aws_sdk_ec2::types::Filter::builder().name(*k).values(*v).build(),
+            );
+        }
+        req.send()
+            .await
+            .unwrap()
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .map(|i| {
+                (
+                    i.instance_id().unwrap().to_owned(),
+                    i.state().unwrap().name().unwrap().as_str().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Target group ARNs of the account.
+    pub async fn target_groups(&self) -> Vec<String> {
+        self.elb()
+            .describe_target_groups()
+            .send()
+            .await
+            .unwrap()
+            .target_groups()
+            .iter()
+            .map(|g| g.target_group_arn().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The target groups the listener forwards to, with weights.
+    pub async fn listener_forwards(&self, listener: &str) -> Vec<(String, i32)> {
+        let out = self
+            .elb()
+            .describe_listeners()
+            .listener_arns(listener)
+            .send()
+            .await
+            .unwrap();
+        out.listeners()[0]
+            .default_actions()
+            .iter()
+            .filter_map(|a| a.forward_config())
+            .flat_map(|f| f.target_groups())
+            .map(|t| (t.target_group_arn().unwrap().to_owned(), t.weight().unwrap_or(1)))
+            .collect()
+    }
+}
