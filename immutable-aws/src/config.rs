@@ -118,7 +118,8 @@ impl AwsConfig {
             loader = loader.profile_name(profile);
         }
         if let Some((id, secret)) = self.credentials {
-            loader = loader.credentials_provider(Credentials::new(id, secret, None, None, "static"));
+            loader =
+                loader.credentials_provider(Credentials::new(id, secret, None, None, "static"));
         }
         let sdk = loader.load().await;
         AwsClients {

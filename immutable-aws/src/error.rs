@@ -144,7 +144,13 @@ where
             let e = ctx.into_err();
             let code = e.code().map(str::to_owned);
             let msg = e.message().map(str::to_owned);
-            classify(call, code.as_deref(), msg.as_deref(), Some(status), Box::new(e))
+            classify(
+                call,
+                code.as_deref(),
+                msg.as_deref(),
+                Some(status),
+                Box::new(e),
+            )
         }
         SdkError::TimeoutError(_) => Error::Transient {
             message: format!("{} timed out", call.operation),
@@ -192,14 +198,26 @@ mod tests {
 
     #[test]
     fn codes_are_classified() {
-        assert!(matches!(c("RequestLimitExceeded", 503), Error::Throttled { .. }));
+        assert!(matches!(
+            c("RequestLimitExceeded", 503),
+            Error::Throttled { .. }
+        ));
         assert!(matches!(c("Throttling", 400), Error::Throttled { .. }));
         assert!(matches!(c("Whatever", 429), Error::Throttled { .. }));
         assert!(matches!(c("InternalError", 500), Error::Transient { .. }));
         assert!(matches!(c("Whatever", 502), Error::Transient { .. }));
-        assert!(matches!(c("InvalidAMIID.NotFound", 400), Error::NotFound { .. }));
-        assert!(matches!(c("TargetGroupNotFound", 400), Error::NotFound { .. }));
-        assert!(matches!(c("ValidationError", 400), Error::InvalidInput { .. }));
+        assert!(matches!(
+            c("InvalidAMIID.NotFound", 400),
+            Error::NotFound { .. }
+        ));
+        assert!(matches!(
+            c("TargetGroupNotFound", 400),
+            Error::NotFound { .. }
+        ));
+        assert!(matches!(
+            c("ValidationError", 400),
+            Error::InvalidInput { .. }
+        ));
         assert!(matches!(c("ResourceInUse", 400), Error::Conflict { .. }));
         match c("UnauthorizedOperation", 403) {
             Error::Provider { message, .. } => assert!(message.contains("IAM policy")),

@@ -40,9 +40,9 @@ pub enum LaunchTemplate {
 /// - `launch` first looks the key up by tag, so launching twice launches once (moto ignores
 ///   `ClientToken`; real AWS honours the token this backend sends too). A fleet short of its
 ///   capacity is topped up.
-/// - Instances are spread round-robin over the subnets. When a subnet's call fails or returns
-///   fewer instances than asked (a partial launch), the shortfall is asked of the subnets that
-///   worked; if it still cannot be filled, `launch` fails with [`Error::Provider`] naming each
+/// - Instances are spread round-robin over the subnets, one all-or-nothing `RunInstances` per
+///   subnet. When a subnet's call fails (a partial launch of the fleet), its share is asked of
+///   the subnets that worked; if it still cannot be filled, `launch` fails with [`Error::Provider`] naming each
 ///   subnet's error. The launched instances keep their tags, so the engine's rollback finds and
 ///   terminates them.
 /// - Reads are paginated (`page_size`, 5 to 1000); terminations go in batches of 1,000.
@@ -153,7 +153,10 @@ impl AwsFleetBuilder {
             return Err(Error::invalid("subnets", "must not hold an empty id"));
         }
         if s.security_groups.iter().any(String::is_empty) {
-            return Err(Error::invalid("security_groups", "must not hold an empty id"));
+            return Err(Error::invalid(
+                "security_groups",
+                "must not hold an empty id",
+            ));
         }
         if !(5..=1000).contains(&s.page_size) {
             return Err(Error::invalid(
@@ -341,7 +344,9 @@ impl AwsFleet {
             .ec2
             .run_instances()
             .image_id(spec.image.as_str())
-            .min_count(1)
+            // All or nothing per subnet: a subnet short of capacity fails the call, and its
+            // share is asked of the other subnets.
+            .min_count(count as i32)
             .max_count(count as i32)
             .client_token(token)
             .tag_specifications(tag_spec(ResourceType::Instance))
@@ -369,10 +374,10 @@ impl AwsFleet {
             };
             req = req.launch_template(lt.set_version(s.template_version.clone()).build());
         }
-        let out = req
-            .send()
-            .await
-            .aws(Call::new("RunInstances", ResourceKind::Fleet, id.as_str()))?;
+        let out =
+            req.send()
+                .await
+                .aws(Call::new("RunInstances", ResourceKind::Fleet, id.as_str()))?;
         Ok(out
             .instances()
             .iter()
@@ -381,7 +386,10 @@ impl AwsFleet {
                     id: InstanceId::new(i.instance_id()?),
                     state: instance_state(i.state().and_then(|s| s.name())),
                     image: spec.image.clone(),
-                    subnet: i.subnet_id().map(str::to_owned).or(subnet.map(str::to_owned)),
+                    subnet: i
+                        .subnet_id()
+                        .map(str::to_owned)
+                        .or(subnet.map(str::to_owned)),
                     tags: Labels::new(),
                 })
             })
@@ -389,9 +397,16 @@ impl AwsFleet {
     }
 
     /// The fleet's instances in every state, checked for ownership.
-    async fn fleet_instances(&self, service: &ServiceName, fleet: &FleetId) -> Result<Vec<Described>> {
+    async fn fleet_instances(
+        &self,
+        service: &ServiceName,
+        fleet: &FleetId,
+    ) -> Result<Vec<Described>> {
         let found = self
-            .instances(vec![tag_filter(tags::FLEET, fleet.as_str())], fleet.as_str())
+            .instances(
+                vec![tag_filter(tags::FLEET, fleet.as_str())],
+                fleet.as_str(),
+            )
             .await?;
         if found.is_empty() {
             return Err(Error::not_found(ResourceKind::Fleet, fleet.as_str()));
@@ -445,7 +460,8 @@ impl Fleet for AwsFleet {
                         worked.push(subnet.clone());
                         have.extend(new);
                     }
-                    Err(e) => failures.push((subnet.clone().unwrap_or_else(|| "default subnet".into()), e)),
+                    Err(e) => failures
+                        .push((subnet.clone().unwrap_or_else(|| "default subnet".into()), e)),
                 }
             }
             // Ask the subnets that worked for the shortfall.
@@ -463,14 +479,16 @@ impl Fleet for AwsFleet {
             let launched = have.len() as u32;
             if launched < spec.capacity {
                 if launched == 0 {
-                    return Err(failures.into_iter().next().map(|(_, e)| e).unwrap_or_else(|| {
-                        Error::provider(format!("RunInstances launched nothing for fleet {id}"))
-                    }));
+                    return Err(failures
+                        .into_iter()
+                        .next()
+                        .map(|(_, e)| e)
+                        .unwrap_or_else(|| {
+                            Error::provider(format!("RunInstances launched nothing for fleet {id}"))
+                        }));
                 }
-                let detail: Vec<String> = failures
-                    .iter()
-                    .map(|(s, e)| format!("{s}: {e}"))
-                    .collect();
+                let detail: Vec<String> =
+                    failures.iter().map(|(s, e)| format!("{s}: {e}")).collect();
                 return Err(Error::provider(format!(
                     "partial launch of fleet {id}: {launched} of {} instances ({}); the launched \
                      instances keep their tags: terminate the fleet, or launch again to top it up",
@@ -529,7 +547,11 @@ impl Fleet for AwsFleet {
                 .set_instance_ids(Some(batch.to_vec()))
                 .send()
                 .await
-                .aws(Call::new("TerminateInstances", ResourceKind::Fleet, fleet.as_str()))?;
+                .aws(Call::new(
+                    "TerminateInstances",
+                    ResourceKind::Fleet,
+                    fleet.as_str(),
+                ))?;
         }
         Ok(())
     }
@@ -544,7 +566,11 @@ mod tests {
         let subnets = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
         assert_eq!(
             spread(7, &subnets, &[]),
-            vec![(Some("a".into()), 3), (Some("b".into()), 2), (Some("c".into()), 2)]
+            vec![
+                (Some("a".into()), 3),
+                (Some("b".into()), 2),
+                (Some("c".into()), 2)
+            ]
         );
         let have = vec![Described {
             id: "i-1".into(),

@@ -38,7 +38,12 @@ pub(crate) fn tag_filter(key: &str, value: &str) -> Filter {
 
 pub(crate) fn labels_of(tags: &[Tag]) -> Labels {
     tags.iter()
-        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
         .collect()
 }
 
@@ -81,7 +86,12 @@ impl AwsImageStore {
         self
     }
 
-    async fn describe(&self, ids: Vec<String>, filters: Vec<Filter>, what: &str) -> Result<Vec<Image>> {
+    async fn describe(
+        &self,
+        ids: Vec<String>,
+        filters: Vec<Filter>,
+        what: &str,
+    ) -> Result<Vec<Image>> {
         let by_id = !ids.is_empty();
         let mut out = Vec::new();
         let mut token = None;
@@ -96,10 +106,10 @@ impl AwsImageStore {
             } else {
                 req = req.set_owners(Some(self.owners.clone())).max_results(1000);
             }
-            let page = req
-                .send()
-                .await
-                .aws(Call::new("DescribeImages", ResourceKind::Image, what))?;
+            let page =
+                req.send()
+                    .await
+                    .aws(Call::new("DescribeImages", ResourceKind::Image, what))?;
             out.extend(page.images().iter().filter_map(to_image));
             match page.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_owned()),
@@ -227,7 +237,11 @@ impl ImageStore for AwsImageStore {
             .image_ids(image.as_str())
             .send()
             .await
-            .aws(Call::new("DescribeImages", ResourceKind::Image, image.as_str()))?;
+            .aws(Call::new(
+                "DescribeImages",
+                ResourceKind::Image,
+                image.as_str(),
+            ))?;
         let snapshots: Vec<String> = described
             .images()
             .iter()
@@ -239,7 +253,11 @@ impl ImageStore for AwsImageStore {
             .image_id(image.as_str())
             .send()
             .await
-            .aws(Call::new("DeregisterImage", ResourceKind::Image, image.as_str()))?;
+            .aws(Call::new(
+                "DeregisterImage",
+                ResourceKind::Image,
+                image.as_str(),
+            ))?;
         for snapshot in snapshots {
             match self
                 .ec2

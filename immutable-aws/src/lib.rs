@@ -1,8 +1,4 @@
-//! # immutable-aws
-//!
-//! The AWS backend of [immutable](immutable_core): [`AwsImageStore`] on EC2 AMIs, [`AwsFleet`]
-//! on EC2 instances and [`AwsRouter`] on an Application Load Balancer listener, so the same
-//! engine that runs on the mock deploys real fleets.
+#![doc = include_str!("../README.md")]
 
 mod config;
 mod error;

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, FixedResponseActionConfig, ForwardActionConfig, Matcher,
-    ProtocolEnum, Tag, TargetDescription, TargetGroupAttribute, TargetGroupTuple,
-    TargetHealthStateEnum, TargetTypeEnum,
+    Action, ActionTypeEnum, FixedResponseActionConfig, ForwardActionConfig, Matcher, ProtocolEnum,
+    Tag, TargetDescription, TargetGroupAttribute, TargetGroupTuple, TargetHealthStateEnum,
+    TargetTypeEnum,
 };
 use immutable_core::{
     Error, FleetId, FleetInfo, HealthReport, HealthState, InstanceHealth, InstanceState,
@@ -219,14 +219,24 @@ impl AwsRouterBuilder {
 
 /// `imm-<service prefix>-<16 hex digits>`: at most 32 characters, letters, digits and hyphens.
 pub(crate) fn target_group_name(service: &ServiceName, fleet: &FleetId) -> String {
-    format!("{}{:016x}", name_prefix(service), fnv1a(&format!("{service}/{fleet}")))
+    format!(
+        "{}{:016x}",
+        name_prefix(service),
+        fnv1a(&format!("{service}/{fleet}"))
+    )
 }
 
 fn name_prefix(service: &ServiceName) -> String {
     let cleaned: String = service
         .as_str()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .take(11)
         .collect();
     format!("imm-{}-", cleaned.trim_matches('-'))
@@ -263,7 +273,10 @@ fn routing_of(actions: &[Action]) -> Routing {
             .target_groups()
             .iter()
             .filter_map(|t| {
-                Some((t.target_group_arn()?.to_owned(), t.weight().unwrap_or(1).max(0) as u32))
+                Some((
+                    t.target_group_arn()?.to_owned(),
+                    t.weight().unwrap_or(1).max(0) as u32,
+                ))
             })
             .collect(),
         _ => match last.target_group_arn() {
@@ -311,23 +324,25 @@ fn with_routing(current: &[Action], routing: &Routing) -> Vec<Action> {
                     .build(),
             )
     } else {
-        Action::builder().r#type(ActionTypeEnum::Forward).forward_config(
-            ForwardActionConfig::builder()
-                .set_target_groups(Some(
-                    routing
-                        .weights()
-                        .iter()
-                        .map(|(t, w)| {
-                            TargetGroupTuple::builder()
-                                .target_group_arn(t.as_str())
-                                .weight(*w as i32)
-                                .build()
-                        })
-                        .collect(),
-                ))
-                .set_target_group_stickiness_config(stickiness)
-                .build(),
-        )
+        Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .forward_config(
+                ForwardActionConfig::builder()
+                    .set_target_groups(Some(
+                        routing
+                            .weights()
+                            .iter()
+                            .map(|(t, w)| {
+                                TargetGroupTuple::builder()
+                                    .target_group_arn(t.as_str())
+                                    .weight(*w as i32)
+                                    .build()
+                            })
+                            .collect(),
+                    ))
+                    .set_target_group_stickiness_config(stickiness)
+                    .build(),
+            )
     };
     let new = new.set_order(order).build();
     match terminal {
@@ -389,7 +404,11 @@ impl AwsRouter {
             .listener_arns(listener)
             .send()
             .await
-            .aws(Call::new("DescribeListeners", ResourceKind::EntryPoint, listener))?;
+            .aws(Call::new(
+                "DescribeListeners",
+                ResourceKind::EntryPoint,
+                listener,
+            ))?;
         let l = out
             .listeners()
             .first()
@@ -420,7 +439,11 @@ impl AwsRouter {
             .set_default_actions(Some(actions))
             .send()
             .await
-            .aws(Call::new("ModifyListener", ResourceKind::EntryPoint, listener))?;
+            .aws(Call::new(
+                "ModifyListener",
+                ResourceKind::EntryPoint,
+                listener,
+            ))?;
         Ok(())
     }
 
@@ -446,10 +469,16 @@ impl AwsRouter {
                 .set_resource_arns(Some(batch.to_vec()))
                 .send()
                 .await
-                .aws(Call::new("DescribeTags", ResourceKind::Target, &batch.join(",")))?;
+                .aws(Call::new(
+                    "DescribeTags",
+                    ResourceKind::Target,
+                    &batch.join(","),
+                ))?;
             let mut cache = self.owners.lock().unwrap_or_else(|e| e.into_inner());
             for d in out.tag_descriptions() {
-                let Some(arn) = d.resource_arn() else { continue };
+                let Some(arn) = d.resource_arn() else {
+                    continue;
+                };
                 let owner = d
                     .tags()
                     .iter()
@@ -476,19 +505,27 @@ impl AwsRouter {
                         .target_group_arns(target.as_str())
                         .send()
                         .await
-                        .aws(Call::new("DescribeTargetGroups", ResourceKind::Target, target.as_str()))?;
+                        .aws(Call::new(
+                            "DescribeTargetGroups",
+                            ResourceKind::Target,
+                            target.as_str(),
+                        ))?;
                 }
                 Err(Error::NotOwned {
-                kind: ResourceKind::Target,
-                id: target.to_string(),
-                service: service.to_string(),
+                    kind: ResourceKind::Target,
+                    id: target.to_string(),
+                    service: service.to_string(),
                 })
             }
         }
     }
 
     /// The settings of a new group: configured, or copied from the group that serves most.
-    async fn group_settings(&self, service: &ServiceName, entry: &EntryPoint) -> Result<TargetGroupSettings> {
+    async fn group_settings(
+        &self,
+        service: &ServiceName,
+        entry: &EntryPoint,
+    ) -> Result<TargetGroupSettings> {
         if let Some(s) = &entry.target_group {
             return Ok(s.clone());
         }
@@ -533,7 +570,9 @@ impl AwsRouter {
             .map(Duration::from_secs);
         let defaults = TargetGroupSettings::http(80, "");
         Ok(TargetGroupSettings {
-            protocol: g.protocol().map_or(defaults.protocol, |p| p.as_str().to_owned()),
+            protocol: g
+                .protocol()
+                .map_or(defaults.protocol, |p| p.as_str().to_owned()),
             port: g.port().unwrap_or(defaults.port),
             vpc_id: g.vpc_id().unwrap_or_default().to_owned(),
             health_check_path: g
@@ -549,7 +588,9 @@ impl AwsRouter {
             health_check_timeout_seconds: g
                 .health_check_timeout_seconds()
                 .unwrap_or(defaults.health_check_timeout_seconds),
-            healthy_threshold: g.healthy_threshold_count().unwrap_or(defaults.healthy_threshold),
+            healthy_threshold: g
+                .healthy_threshold_count()
+                .unwrap_or(defaults.healthy_threshold),
             unhealthy_threshold: g
                 .unhealthy_threshold_count()
                 .unwrap_or(defaults.unhealthy_threshold),
@@ -569,7 +610,11 @@ impl AwsRouter {
             .target_group_arn(target.as_str())
             .send()
             .await
-            .aws(Call::new("DescribeTargetHealth", ResourceKind::Target, target.as_str()))?;
+            .aws(Call::new(
+                "DescribeTargetHealth",
+                ResourceKind::Target,
+                target.as_str(),
+            ))?;
         Ok(out
             .target_health_descriptions()
             .iter()
@@ -593,13 +638,12 @@ impl TrafficRouter for AwsRouter {
         let service = &fleet.service;
         let entry = self.entry(service)?;
         let name = target_group_name(service, &fleet.id);
-        let existing = self
-            .elb
-            .describe_target_groups()
-            .names(&name)
-            .send()
-            .await;
-        let arn = match existing.aws(Call::new("DescribeTargetGroups", ResourceKind::Target, &name)) {
+        let existing = self.elb.describe_target_groups().names(&name).send().await;
+        let arn = match existing.aws(Call::new(
+            "DescribeTargetGroups",
+            ResourceKind::Target,
+            &name,
+        )) {
             Ok(out) => out
                 .target_groups()
                 .first()
@@ -664,7 +708,11 @@ impl TrafficRouter for AwsRouter {
                         )
                         .send()
                         .await
-                        .aws(Call::new("ModifyTargetGroupAttributes", ResourceKind::Target, &arn))?;
+                        .aws(Call::new(
+                            "ModifyTargetGroupAttributes",
+                            ResourceKind::Target,
+                            &arn,
+                        ))?;
                 }
                 arn
             }
@@ -684,7 +732,11 @@ impl TrafficRouter for AwsRouter {
                 .await
                 .aws(Call::new("RegisterTargets", ResourceKind::Target, &arn))?;
         }
-        Ok(Target::new(TargetId::new(arn), fleet.id.clone(), service.clone()))
+        Ok(Target::new(
+            TargetId::new(arn),
+            fleet.id.clone(),
+            service.clone(),
+        ))
     }
 
     async fn targets(&self, service: &ServiceName) -> Result<Vec<Target>> {
@@ -700,11 +752,18 @@ impl TrafficRouter for AwsRouter {
                 .set_marker(marker.take())
                 .send()
                 .await
-                .aws(Call::new("DescribeTargetGroups", ResourceKind::Target, service.as_str()))?;
+                .aws(Call::new(
+                    "DescribeTargetGroups",
+                    ResourceKind::Target,
+                    service.as_str(),
+                ))?;
             candidates.extend(
                 out.target_groups()
                     .iter()
-                    .filter(|g| g.target_group_name().is_some_and(|n| n.starts_with(&prefix)))
+                    .filter(|g| {
+                        g.target_group_name()
+                            .is_some_and(|n| n.starts_with(&prefix))
+                    })
                     .filter_map(|g| g.target_group_arn().map(str::to_owned)),
             );
             match out.next_marker() {
@@ -728,7 +787,11 @@ impl TrafficRouter for AwsRouter {
                 .set_resource_arns(Some(batch.to_vec()))
                 .send()
                 .await
-                .aws(Call::new("DescribeTags", ResourceKind::Target, service.as_str()))?;
+                .aws(Call::new(
+                    "DescribeTags",
+                    ResourceKind::Target,
+                    service.as_str(),
+                ))?;
             for d in out.tag_descriptions() {
                 if let (Some(arn), Some(fleet)) = (
                     d.resource_arn(),
@@ -742,7 +805,11 @@ impl TrafficRouter for AwsRouter {
             .into_iter()
             .filter_map(|arn| {
                 let fleet = fleets.remove(&arn)?;
-                Some(Target::new(TargetId::new(arn), FleetId::new(fleet), service.clone()))
+                Some(Target::new(
+                    TargetId::new(arn),
+                    FleetId::new(fleet),
+                    service.clone(),
+                ))
             })
             .collect())
     }
@@ -766,7 +833,8 @@ impl TrafficRouter for AwsRouter {
             self.ensure_owned(service, target).await?;
         }
         let current = self.actions(entry).await?;
-        self.write_actions(entry, with_routing(&current, routing)).await
+        self.write_actions(entry, with_routing(&current, routing))
+            .await
     }
 
     async fn preview(&self, service: &ServiceName, target: Option<&TargetId>) -> Result<()> {
@@ -785,7 +853,8 @@ impl TrafficRouter for AwsRouter {
             None => Routing::empty(),
         };
         let current = self.listener_actions(listener).await?;
-        self.write_listener(listener, with_routing(&current, &routing)).await
+        self.write_listener(listener, with_routing(&current, &routing))
+            .await
     }
 
     async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
@@ -819,7 +888,11 @@ impl TrafficRouter for AwsRouter {
                 .set_targets(Some(batch.to_vec()))
                 .send()
                 .await
-                .aws(Call::new("DeregisterTargets", ResourceKind::Target, target.as_str()))?;
+                .aws(Call::new(
+                    "DeregisterTargets",
+                    ResourceKind::Target,
+                    target.as_str(),
+                ))?;
         }
         if !registered.is_empty() {
             let attrs = self
@@ -859,7 +932,11 @@ impl TrafficRouter for AwsRouter {
             .target_group_arn(target.as_str())
             .send()
             .await
-            .aws(Call::new("DeleteTargetGroup", ResourceKind::Target, target.as_str()))?;
+            .aws(Call::new(
+                "DeleteTargetGroup",
+                ResourceKind::Target,
+                target.as_str(),
+            ))?;
         self.owners
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -878,8 +955,14 @@ mod tests {
         let f = FleetId::new("fleet-01jabcdefghjkmnpqrstvwxyz0");
         let n = target_group_name(&s, &f);
         assert!(n.len() <= 32, "{n}");
-        assert!(n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "{n}");
-        assert!(!n.ends_with('-') && n.starts_with("imm-checkout-ap-"), "{n}");
+        assert!(
+            n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            "{n}"
+        );
+        assert!(
+            !n.ends_with('-') && n.starts_with("imm-checkout-ap-"),
+            "{n}"
+        );
         assert_eq!(n, target_group_name(&s, &f));
         assert_ne!(n, target_group_name(&s, &FleetId::new("fleet-2")));
     }
@@ -894,7 +977,10 @@ mod tests {
                         weights
                             .iter()
                             .map(|(a, w)| {
-                                TargetGroupTuple::builder().target_group_arn(*a).weight(*w).build()
+                                TargetGroupTuple::builder()
+                                    .target_group_arn(*a)
+                                    .weight(*w)
+                                    .build()
                             })
                             .collect(),
                     ))
@@ -910,7 +996,10 @@ mod tests {
         assert_eq!(r.weight(&"b".into()), 75);
         let r = routing_of(&[forward(&[("a", 1), ("b", 1), ("c", 1)])]);
         assert_eq!(r.weights().values().sum::<u32>(), 100);
-        let auth = Action::builder().r#type(ActionTypeEnum::AuthenticateOidc).order(1).build();
+        let auth = Action::builder()
+            .r#type(ActionTypeEnum::AuthenticateOidc)
+            .order(1)
+            .build();
         let target = Routing::new([("x".into(), 10), ("y".into(), 90)]).unwrap();
         let written = with_routing(&[auth.clone(), forward(&[("a", 1)])], &target);
         assert_eq!(written.len(), 2);

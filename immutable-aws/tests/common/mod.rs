@@ -10,12 +10,15 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, FixedResponseActionConfig};
+use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use immutable_aws::{AwsClients, AwsConfig, AwsFleet, AwsImageStore, AwsRouter, EntryPoint, TargetGroupSettings};
+use immutable_aws::{
+    AwsClients, AwsConfig, AwsFleet, AwsImageStore, AwsRouter, EntryPoint, TargetGroupSettings,
+};
 use immutable_core::{ImageId, Settings, tags};
 
 /// A moto server process, killed on drop.
@@ -35,7 +38,9 @@ fn moto_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("IMMUTABLE_MOTO_SERVER") {
         return PathBuf::from(p);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let cache = std::env::var_os("XDG_CACHE_HOME").map_or(home.join(".cache"), PathBuf::from);
     cache.join("immutable/venv-moto-5.2.5/bin/moto_server")
 }
@@ -52,7 +57,11 @@ impl Moto {
             bin.display()
         );
         for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
             let mut child = Command::new(&bin)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdout(Stdio::null())
@@ -89,14 +98,14 @@ impl Intercept for CallCounter {
         "CallCounter"
     }
 
-    fn read_before_execution(
+    fn read_before_serialization(
         &self,
         _ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Some(m) = cfg.load::<Metadata>() {
-            self.0.lock().unwrap().push(m.name().to_owned());
-        }
+        let name = cfg.load::<Metadata>().map_or("unknown", |m| m.name());
+        self.0.lock().unwrap().push(name.to_owned());
         Ok(())
     }
 }
@@ -177,7 +186,7 @@ impl World {
             let s = ec2
                 .create_subnet()
                 .vpc_id(&vpc)
-                .cidr_block(format!("10.0.{}.0/24", i + 1))
+                .cidr_block(format!("10.0.{}.0/20", 16 * (i + 1)))
                 .availability_zone(*az)
                 .send()
                 .await
@@ -197,7 +206,11 @@ impl World {
             .to_owned();
         let fixed = Action::builder()
             .r#type(ActionTypeEnum::FixedResponse)
-            .fixed_response_config(FixedResponseActionConfig::builder().status_code("503").build())
+            .fixed_response_config(
+                FixedResponseActionConfig::builder()
+                    .status_code("503")
+                    .build(),
+            )
             .build();
         let mut listeners = Vec::new();
         for port in [80, 8080] {
@@ -271,7 +284,11 @@ impl World {
             .image_id()
             .unwrap()
             .to_owned();
-        ec2.terminate_instances().instance_ids(instance).send().await.unwrap();
+        ec2.terminate_instances()
+            .instance_ids(instance)
+            .send()
+            .await
+            .unwrap();
         ImageId::new(image)
     }
 
@@ -310,7 +327,10 @@ impl World {
         let mut req = self.ec2().describe_instances();
         for (k, v) in filters {
             req = req.filters(
-                aws_sdk_ec2::types::Filter::builder().name(*k).values(*v).build(),
+                aws_sdk_ec2::types::Filter::builder()
+                    .name(*k)
+                    .values(*v)
+                    .build(),
             );
         }
         req.send()
@@ -355,7 +375,12 @@ impl World {
             .iter()
             .filter_map(|a| a.forward_config())
             .flat_map(|f| f.target_groups())
-            .map(|t| (t.target_group_arn().unwrap().to_owned(), t.weight().unwrap_or(1)))
+            .map(|t| {
+                (
+                    t.target_group_arn().unwrap().to_owned(),
+                    t.weight().unwrap_or(1),
+                )
+            })
             .collect()
     }
 }

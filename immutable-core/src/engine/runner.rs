@@ -108,6 +108,13 @@ impl Engine {
                         blue: rec.blue.as_ref().map(|b| b.fleet.clone()),
                     },
                 );
+                inner.emit_for(
+                    &id,
+                    rec.service(),
+                    EventKind::PhaseEntered {
+                        phase: Phase::Provision,
+                    },
+                );
                 Ok(rec)
             }
             .await;

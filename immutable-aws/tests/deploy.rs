@@ -1,0 +1,254 @@
+//! End-to-end deployments through the engine on moto's EC2 and ELBv2.
+#![allow(clippy::print_stdout)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use immutable_core::{
+    DeploymentRequest, Engine, EventKind, ImageRef, InMemoryStore, Outcome, Phase, tags,
+};
+
+fn engine(w: &World) -> Engine {
+    Engine::builder()
+        .images(w.images())
+        .fleet(w.fleet())
+        .router(w.router())
+        .store(InMemoryStore::new())
+        .settings(engine_settings())
+        .build()
+        .unwrap()
+}
+
+fn request(image: &str, capacity: u32) -> DeploymentRequest {
+    DeploymentRequest::new(SERVICE, ImageRef::name(image))
+        .capacity(capacity)
+        .bake_time(Duration::from_millis(500))
+        .health_timeout(Duration::from_secs(3))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_to_v2_on_ec2_and_an_alb() {
+    let w = World::new().await;
+    let v1 = w.bake_image(SERVICE, "web-v1").await;
+    let v2 = w.bake_image(SERVICE, "web-v2").await;
+    let engine = engine(&w);
+
+    let first = engine.deploy(request("web-v1", 3)).await.unwrap();
+    assert!(first.succeeded(), "{:?}", first.outcome);
+    let old_group = first.record.green.target.clone().unwrap().to_string();
+    let old_fleet = first.record.green.fleet.clone().unwrap().to_string();
+    assert_eq!(
+        w.listener_forwards(&w.listener).await,
+        vec![(old_group.clone(), 100)]
+    );
+
+    let second = engine.deploy(request("web-v2", 3)).await.unwrap();
+    assert!(second.succeeded(), "{:?}", second.outcome);
+    let new_group = second.record.green.target.clone().unwrap().to_string();
+    let new_fleet = second.record.green.fleet.clone().unwrap().to_string();
+
+    // The listener forwards only to the new group.
+    assert_eq!(
+        w.listener_forwards(&w.listener).await,
+        vec![(new_group.clone(), 100)]
+    );
+    // The old group is deleted; the new one is the only group left.
+    assert_eq!(w.target_groups().await, vec![new_group.clone()]);
+    // The old instances are terminated.
+    let old = w.instances(&[("tag:immutable:fleet", &old_fleet)]).await;
+    assert_eq!(old.len(), 3);
+    assert!(old.iter().all(|(_, s)| s == "terminated"), "{old:?}");
+    // Exactly `capacity` new instances run, tagged, from v2, across both subnets.
+    let running = w
+        .instances(&[
+            ("tag:immutable:service", SERVICE),
+            ("instance-state-name", "running"),
+        ])
+        .await;
+    assert_eq!(running.len(), 3, "{running:?}");
+    let described = w
+        .ec2()
+        .describe_instances()
+        .set_instance_ids(Some(running.iter().map(|(i, _)| i.clone()).collect()))
+        .send()
+        .await
+        .unwrap();
+    let mut subnets = std::collections::BTreeSet::new();
+    for i in described.reservations().iter().flat_map(|r| r.instances()) {
+        let t: BTreeMap<_, _> = i
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap(), t.value().unwrap()))
+            .collect();
+        assert_eq!(t.get(tags::SERVICE), Some(&SERVICE));
+        assert_eq!(t.get(tags::FLEET), Some(&new_fleet.as_str()));
+        assert_eq!(t.get(tags::DEPLOYMENT), Some(&second.record.id.as_str()));
+        assert_eq!(i.image_id(), Some(v2.as_str()));
+        subnets.insert(i.subnet_id().unwrap().to_owned());
+    }
+    assert_eq!(
+        subnets.len(),
+        2,
+        "instances were not spread over both subnets"
+    );
+    // v1 is kept for rollback; v2 is marked promoted.
+    let images = w
+        .ec2()
+        .describe_images()
+        .image_ids(v1.as_str())
+        .image_ids(v2.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(images.images().len(), 2);
+    let v2_tags: Vec<_> = images
+        .images()
+        .iter()
+        .find(|i| i.image_id() == Some(v2.as_str()))
+        .unwrap()
+        .tags()
+        .iter()
+        .map(|t| t.key().unwrap().to_owned())
+        .collect();
+    assert!(v2_tags.contains(&tags::PROMOTED.to_owned()), "{v2_tags:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_instances_never_become_healthy_and_the_deployment_rolls_back() {
+    let w = World::new().await;
+    w.bake_image(SERVICE, "web-v1").await;
+    w.bake_image(SERVICE, "web-v2").await;
+    let engine = engine(&w);
+    let first = engine.deploy(request("web-v1", 2)).await.unwrap();
+    assert!(first.succeeded());
+    let listener_before = w.listener_forwards(&w.listener).await;
+
+    // Stop the new instances as soon as they are registered: the ALB reports them unused.
+    let ec2 = w.ec2().clone();
+    let fleet = Arc::new(Mutex::new(None));
+    let seen = fleet.clone();
+    engine.subscribe(move |e| match &e.kind {
+        EventKind::FleetLaunched { fleet, .. } => *seen.lock().unwrap() = Some(fleet.to_string()),
+        EventKind::TargetAttached { .. } => {
+            let fleet = seen.lock().unwrap().clone().unwrap();
+            let ec2 = ec2.clone();
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(async move {
+                    let out = ec2
+                        .describe_instances()
+                        .filters(
+                            aws_sdk_ec2::types::Filter::builder()
+                                .name("tag:immutable:fleet")
+                                .values(&fleet)
+                                .build(),
+                        )
+                        .send()
+                        .await
+                        .unwrap();
+                    let ids: Vec<String> = out
+                        .reservations()
+                        .iter()
+                        .flat_map(|r| r.instances())
+                        .map(|i| i.instance_id().unwrap().to_owned())
+                        .collect();
+                    ec2.stop_instances()
+                        .set_instance_ids(Some(ids))
+                        .send()
+                        .await
+                        .unwrap();
+                })
+            });
+        }
+        _ => {}
+    });
+    let report = engine.deploy(request("web-v2", 2)).await.unwrap();
+    match &report.outcome {
+        Outcome::RolledBack { reason } => assert!(reason.contains("health timeout"), "{reason}"),
+        other => panic!("expected a rollback, got {other:?}"),
+    }
+    // The listener is unchanged, the new instances are terminated, the new group is deleted.
+    assert_eq!(w.listener_forwards(&w.listener).await, listener_before);
+    let new_fleet = fleet.lock().unwrap().clone().unwrap();
+    let new = w.instances(&[("tag:immutable:fleet", &new_fleet)]).await;
+    assert_eq!(new.len(), 2);
+    assert!(new.iter().all(|(_, s)| s == "terminated"), "{new:?}");
+    let new_group = report.record.green.target.clone().unwrap().to_string();
+    let groups = w.target_groups().await;
+    assert!(
+        !groups.contains(&new_group),
+        "the new group was not deleted: {groups:?}"
+    );
+    assert_eq!(
+        groups,
+        vec![first.record.green.target.clone().unwrap().to_string()]
+    );
+}
+
+/// AWS calls of a v1 -> v2 deployment, per phase.
+async fn calls_per_phase(capacity: u32) -> BTreeMap<String, BTreeMap<String, usize>> {
+    let w = World::new().await;
+    w.bake_image(SERVICE, "web-v1").await;
+    w.bake_image(SERVICE, "web-v2").await;
+    let engine = engine(&w);
+    let first = engine.deploy(request("web-v1", capacity)).await.unwrap();
+    assert!(first.succeeded(), "{:?}", first.outcome);
+    w.calls.take();
+    let per_phase: Arc<Mutex<BTreeMap<String, BTreeMap<String, usize>>>> = Arc::default();
+    let calls = w.calls.clone();
+    let sink = per_phase.clone();
+    let current = Arc::new(Mutex::new(Phase::Plan.to_string()));
+    engine.subscribe(move |e| {
+        if let EventKind::PhaseEntered { phase } = e.kind {
+            let mut cur = current.lock().unwrap();
+            let bucket = std::mem::replace(&mut *cur, phase.to_string());
+            let mut sink = sink.lock().unwrap();
+            let entry = sink.entry(bucket).or_default();
+            for (op, n) in CallCounter::counts(&calls.take()) {
+                *entry.entry(op).or_default() += n;
+            }
+        }
+    });
+    assert!(
+        engine
+            .deploy(request("web-v2", capacity))
+            .await
+            .unwrap()
+            .succeeded()
+    );
+    let mut out = per_phase.lock().unwrap().clone();
+    // Calls after the last phase change (the lease release makes none).
+    let rest = CallCounter::counts(&w.calls.take());
+    if !rest.is_empty() {
+        out.insert("after done".into(), rest);
+    }
+    // Polls depend on timing, not on fleet size: count them once per wait.
+    for (phase, ops) in out.iter_mut() {
+        if matches!(phase.as_str(), "attach" | "await_healthy" | "bake") {
+            for op in ["DescribeInstances", "DescribeTargetHealth"] {
+                if let Some(n) = ops.get_mut(op) {
+                    *n = (*n).min(1);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_calls_do_not_grow_with_fleet_size() {
+    let small = calls_per_phase(2).await;
+    let large = calls_per_phase(1000).await;
+    for (phase, ops) in &large {
+        println!("{phase:>14}: {ops:?}");
+    }
+    assert_eq!(
+        small, large,
+        "calls per phase differ between 2 and 1,000 instances"
+    );
+    let total: usize = large.values().flat_map(|o| o.values()).sum();
+    println!("total AWS calls of a v1 -> v2 deployment (one poll per wait): {total}");
+}
