@@ -2,7 +2,7 @@
 #![allow(dead_code, unreachable_pub, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -46,8 +46,8 @@ fn moto_binary() -> PathBuf {
 }
 
 impl Moto {
-    /// Starts moto's server on a free port and waits until it accepts connections. Panics
-    /// (never skips) when it cannot.
+    /// Starts moto's server on a port it picks itself (so parallel tests never race for one)
+    /// and waits until it says where it listens. Panics (never skips) when it cannot.
     pub fn start() -> Moto {
         let bin = moto_binary();
         assert!(
@@ -56,36 +56,47 @@ impl Moto {
              IMMUTABLE_MOTO_SERVER",
             bin.display()
         );
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let mut child = Command::new(&bin)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(status)) = child.try_wait() {
-                    eprintln!("moto exited early ({status}) on port {port}; retrying");
-                    break;
+        let mut child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Werkzeug announces its address on stderr, then logs every request there: keep
+        // draining it so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(url) = line.split("Running on ").nth(1) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(url.trim().to_owned());
+                    }
                 }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Moto {
-                        child,
-                        url: format!("http://127.0.0.1:{port}"),
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(50));
             }
-            let _ = child.kill();
-            let _ = child.wait();
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => {
+                let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                    assert!(
+                        Instant::now() < deadline,
+                        "moto announced {url} but does not answer"
+                    );
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Moto { child, url }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait();
+                panic!("moto's server did not start within 60 s ({status:?})");
+            }
         }
-        panic!("moto's server did not start");
     }
 }
 
