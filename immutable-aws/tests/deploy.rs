@@ -252,3 +252,71 @@ async fn aws_calls_do_not_grow_with_fleet_size() {
     let total: usize = large.values().flat_map(|o| o.values()).sum();
     println!("total AWS calls of a v1 -> v2 deployment (one poll per wait): {total}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_weights_land_on_the_alb_listener_one_call_per_step() {
+    use immutable_core::Steps;
+    let w = World::new().await;
+    w.bake_image(SERVICE, "web-v1").await;
+    w.bake_image(SERVICE, "web-v2").await;
+    let engine = engine(&w);
+    let first = engine.deploy(request("web-v1", 2)).await.unwrap();
+    let blue = first.record.green.target.clone().unwrap().to_string();
+
+    // After each weight change, read the listener back through the AWS API.
+    let elb = w.elb().clone();
+    let listener = w.listener.clone();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    engine.subscribe(move |e| {
+        if let EventKind::WeightsSet { .. } = e.kind {
+            let (elb, listener, sink) = (elb.clone(), listener.clone(), sink.clone());
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(async move {
+                    let out = elb
+                        .describe_listeners()
+                        .listener_arns(&listener)
+                        .send()
+                        .await
+                        .unwrap();
+                    let mut weights: Vec<(String, i32)> = out.listeners()[0]
+                        .default_actions()
+                        .iter()
+                        .filter_map(|a| a.forward_config())
+                        .flat_map(|f| f.target_groups())
+                        .map(|t| {
+                            (
+                                t.target_group_arn().unwrap().to_owned(),
+                                t.weight().unwrap(),
+                            )
+                        })
+                        .collect();
+                    weights.sort();
+                    sink.lock().unwrap().push(weights);
+                })
+            });
+        }
+    });
+    w.calls.take();
+    let canary = Steps::canary([10, 50, 100], Duration::from_millis(300));
+    let report = engine
+        .deploy(request("web-v2", 2).strategy(canary))
+        .await
+        .unwrap();
+    assert!(report.succeeded(), "{:?}", report.outcome);
+    let green = report.record.green.target.clone().unwrap().to_string();
+    let by_group = |v: &Vec<(String, i32)>| {
+        let get = |arn: &str| v.iter().find(|(a, _)| a == arn).map_or(0, |(_, w)| *w);
+        (get(&blue), get(&green))
+    };
+    let splits: Vec<_> = seen.lock().unwrap().iter().map(by_group).collect();
+    assert_eq!(splits, [(90, 10), (50, 50), (0, 100)]);
+    let modifies = w
+        .calls
+        .take()
+        .iter()
+        .filter(|c| *c == "ModifyListener")
+        .count();
+    // One per weight step on the live listener, plus routing and clearing the preview listener.
+    assert_eq!(modifies, 3 + 2, "one ModifyListener per weight step");
+}

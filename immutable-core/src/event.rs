@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DeploymentId, FleetId, ImageId, Phase, Routing, ServiceName, Step, TargetId};
+use crate::{
+    CheckOutcome, DeploymentId, FleetId, ImageId, Phase, Routing, ServiceName, Step, TargetId,
+};
 
 /// Something that happened in a deployment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +72,54 @@ pub enum EventKind {
         /// The step.
         step: Step,
     },
+    /// A strategy step finished.
+    StepFinished {
+        /// Its index.
+        index: usize,
+        /// How it went, when there is more to say.
+        note: Option<String>,
+    },
+    /// The preview entry point now routes to the new fleet.
+    PreviewRouted {
+        /// The new fleet's target.
+        target: TargetId,
+    },
+    /// A preview step found no preview entry point and was skipped.
+    PreviewSkipped {
+        /// What the router said.
+        reason: String,
+    },
+    /// A check ran.
+    CheckResult {
+        /// The check's name.
+        name: String,
+        /// Its outcome.
+        outcome: CheckOutcome,
+    },
+    /// The deployment waits for approval through its
+    /// [`DeploymentHandle`](crate::DeploymentHandle).
+    ApprovalRequested {
+        /// The approval step's index.
+        index: usize,
+        /// How long before its timeout policy applies.
+        #[serde(with = "crate::serde_duration")]
+        timeout: Duration,
+    },
+    /// An approval was given.
+    Approved,
+    /// The deployment was rejected at an approval gate.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+    /// An approval timed out and the policy is to keep waiting.
+    ApprovalOverdue {
+        /// How long it has waited.
+        #[serde(with = "crate::serde_duration")]
+        waited: Duration,
+    },
+    /// An operator promoted the deployment: remaining waits are skipped.
+    Promoted,
     /// The service's routing was replaced.
     WeightsSet {
         /// The new split.
@@ -150,7 +200,31 @@ impl fmt::Display for EventKind {
                 needed,
                 total,
             } => write!(f, "{target}: {healthy}/{total} healthy ({needed} needed)"),
-            EventKind::StepStarted { index, step } => write!(f, "step {index}: {step:?}"),
+            EventKind::StepStarted { index, step } => {
+                write!(f, "step {index}: {}", step_text(step))
+            }
+            EventKind::StepFinished { index, note } => match note {
+                Some(n) => write!(f, "step {index} done: {n}"),
+                None => write!(f, "step {index} done"),
+            },
+            EventKind::PreviewRouted { target } => write!(f, "preview routes to {target}"),
+            EventKind::PreviewSkipped { reason } => write!(f, "preview skipped: {reason}"),
+            EventKind::CheckResult { name, outcome } => match outcome {
+                CheckOutcome::Pass => write!(f, "check {name}: pass"),
+                CheckOutcome::Fail { reason } => write!(f, "check {name}: FAIL: {reason}"),
+            },
+            EventKind::ApprovalRequested { index, timeout } => {
+                write!(
+                    f,
+                    "step {index}: waiting for approval (timeout {timeout:?})"
+                )
+            }
+            EventKind::Approved => f.write_str("approved"),
+            EventKind::Rejected { reason } => write!(f, "rejected: {reason}"),
+            EventKind::ApprovalOverdue { waited } => {
+                write!(f, "approval overdue after {waited:?}; still waiting")
+            }
+            EventKind::Promoted => f.write_str("promoted: skipping the remaining waits"),
             EventKind::WeightsSet { routing } => write!(f, "routing: {routing}"),
             EventKind::Retrying {
                 operation,
@@ -177,6 +251,16 @@ impl fmt::Display for EventKind {
                 "took over the expired lease of {previous_holder} (deployment {previous_deployment})"
             ),
         }
+    }
+}
+
+fn step_text(step: &Step) -> String {
+    match step {
+        Step::Shift { percent } => format!("shift {percent} %"),
+        Step::Pause { duration } => format!("pause {duration:?}"),
+        Step::Checks { names } => format!("checks {}", names.join(", ")),
+        Step::Approval { timeout, .. } => format!("approval (timeout {timeout:?})"),
+        Step::Preview => "preview".to_owned(),
     }
 }
 

@@ -5,7 +5,8 @@
 //! it, move traffic to it, keep the old fleet for a fast-rollback window, then retire it.
 //!
 //! This crate holds the three backend traits ([`ImageStore`], [`Fleet`], [`TrafficRouter`]),
-//! the resumable [`Engine`], rollout [`Strategy`]s, the journal and lock ([`StateStore`] with
+//! the resumable [`Engine`], rollout strategies ([`Steps`] presets and the [`Strategy`] trait),
+//! [`Check`]s, the journal and lock ([`StateStore`] with
 //! [`InMemoryStore`] and [`FileStore`]), typed [`Event`]s, and, behind the `conformance`
 //! feature, the suite every backend runs.
 //!
@@ -32,6 +33,7 @@
 //!
 //! The engine's phases, guarantees and caveats are documented on the [`engine`] module.
 
+mod check;
 mod clock;
 pub mod engine;
 mod error;
@@ -48,12 +50,15 @@ mod strategy;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+#[cfg(feature = "http-check")]
+pub use check::HttpCheck;
+pub use check::{Check, CheckContext, CheckOutcome, HealthRatioCheck};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use engine::record::{
     Blue, DeploymentRecord, DeploymentRequest, DeploymentSpec, Green, HistoryEntry, Outcome, Phase,
     Report, Retired,
 };
-pub use engine::{Engine, EngineBuilder, Settings};
+pub use engine::{DeploymentHandle, Engine, EngineBuilder, RollbackReport, Settings};
 pub use error::{BoxError, Error, ResourceKind, Result};
 pub use event::{Event, EventKind};
 pub use fleet::{
@@ -66,7 +71,7 @@ pub use router::{
 };
 pub use service::{DeploymentId, ServiceName, tags};
 pub use store::{FileStore, InMemoryStore, Lease, LeaseGrant, StateStore};
-pub use strategy::{Step, Strategy};
+pub use strategy::{OnTimeout, Progress, Step, StepRecord, Steps, Strategy, StrategySpec};
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,27 @@
-//! Rollout strategies as data: a list of steps the engine walks, one persisted index at a time.
+//! Rollout strategies: step lists as data, and the [`Strategy`] trait for strategies that
+//! choose their next step from observed progress.
+//!
+//! The engine asks a strategy for one step at a time, records the step before running it and
+//! records its outcome after, so a resumed deployment continues at the same step.
 
+use std::fmt::Debug;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
+
+/// What the engine does when an approval is not given in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OnTimeout {
+    /// Roll the deployment back.
+    RollBack,
+    /// Say so in an event, and keep waiting.
+    KeepWaiting,
+}
 
 /// One step of a rollout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,49 +35,171 @@ pub enum Step {
         percent: u32,
     },
     /// Wait, watching the new fleet's health; a drop below `min_healthy` rolls back.
+    /// [`DeploymentHandle::promote`](crate::DeploymentHandle::promote) ends it early.
     Pause {
         /// How long.
         #[serde(with = "crate::serde_duration")]
         duration: Duration,
     },
+    /// Run the named checks (registered on the engine); any failure rolls back.
+    Checks {
+        /// Check names.
+        names: Vec<String>,
+    },
+    /// Wait until the embedding tool approves or rejects through a
+    /// [`DeploymentHandle`](crate::DeploymentHandle).
+    Approval {
+        /// How long to wait before `on_timeout` applies.
+        #[serde(with = "crate::serde_duration")]
+        timeout: Duration,
+        /// What happens then.
+        on_timeout: OnTimeout,
+    },
+    /// Point the service's preview entry point at the new fleet, so it can be tested before it
+    /// takes live traffic. Skipped, with an event, when the router has no preview entry point.
+    Preview,
 }
 
-/// A named list of steps.
+impl Step {
+    /// A shift to `percent`.
+    pub fn shift(percent: u32) -> Self {
+        Step::Shift { percent }
+    }
+
+    /// A pause.
+    pub fn pause(duration: Duration) -> Self {
+        Step::Pause { duration }
+    }
+
+    /// Named checks.
+    pub fn checks<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Self {
+        Step::Checks {
+            names: names.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// An approval gate.
+    pub fn approval(timeout: Duration, on_timeout: OnTimeout) -> Self {
+        Step::Approval {
+            timeout,
+            on_timeout,
+        }
+    }
+}
+
+/// A step the deployment has finished, and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// The step.
+    pub step: Step,
+    /// A note on how it went (check results, "skipped", "promoted").
+    pub note: Option<String>,
+}
+
+/// What a strategy sees when it chooses the next step.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Progress<'a> {
+    /// Index of the step to choose (steps taken so far).
+    pub index: usize,
+    /// Percent of traffic on the new fleet now.
+    pub weight: u32,
+    /// The steps taken, in order.
+    pub taken: &'a [StepRecord],
+    /// Healthy instances of the new fleet, as last read.
+    pub healthy: usize,
+    /// Instances registered behind the new fleet's target, as last read.
+    pub registered: usize,
+    /// Time since the rollout began.
+    pub elapsed: Duration,
+}
+
+/// Chooses a deployment's steps.
 ///
-/// # Examples
+/// The engine calls [`next_step`](Strategy::next_step) once per step, persists the answer, runs
+/// it, and asks again; `Ok(None)` ends the rollout, which must by then have 100 % on the new
+/// fleet or the deployment rolls back. For a deployment to resume correctly after a crash, the
+/// answer should depend only on the [`Progress`] (and on what the strategy itself can observe).
+///
+/// Step lists ([`Steps`]) implement it; implement it yourself to decide from observed
+/// progress, for example an error budget. Register custom strategies by name with
+/// [`EngineBuilder::strategy`](crate::EngineBuilder::strategy), so a fresh engine resuming the
+/// deployment finds them again.
+#[async_trait]
+pub trait Strategy: Debug + Send + Sync + 'static {
+    /// The next step, or `None` when the rollout is complete.
+    async fn next_step(&self, progress: &Progress<'_>) -> Result<Option<Step>>;
+}
+
+/// A fixed list of steps: the presets, or your own.
+///
 /// ```
 /// use std::time::Duration;
-/// use immutable_core::{Step, Strategy};
+/// use immutable_core::{Step, Steps};
 ///
-/// let canary = Strategy::from_steps("canary", vec![
-///     Step::Shift { percent: 10 },
-///     Step::Pause { duration: Duration::from_secs(300) },
-///     Step::Shift { percent: 100 },
-/// ]).unwrap();
-/// assert_eq!(canary.steps().len(), 3);
+/// let canary = Steps::canary([10, 50, 100], Duration::from_secs(300))
+///     .with_checks(["smoke-preview"], ["error-rate"]);
+/// assert_eq!(canary.steps()[0], Step::Preview);
+/// assert_eq!(canary.steps()[1], Step::checks(["smoke-preview"]));
+/// assert_eq!(canary.steps()[2], Step::shift(10));
+/// assert_eq!(canary.steps()[3], Step::checks(["error-rate"]));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Strategy {
+pub struct Steps {
     name: String,
     steps: Vec<Step>,
 }
 
-impl Strategy {
-    /// Everything at once: one step to 100 %.
+impl Steps {
+    /// Verify on the preview entry point, then move 100 % at once.
     pub fn blue_green() -> Self {
-        Strategy {
+        Steps {
             name: "blue_green".into(),
-            steps: vec![Step::Shift { percent: 100 }],
+            steps: vec![Step::Preview, Step::shift(100)],
+        }
+    }
+
+    /// Preview, then each weight in turn with a pause after every one but the last.
+    ///
+    /// A last weight below 100 is followed by a shift to 100.
+    pub fn canary(weights: impl IntoIterator<Item = u32>, pause: Duration) -> Self {
+        let mut weights: Vec<u32> = weights.into_iter().collect();
+        if weights.last() != Some(&100) {
+            weights.push(100);
+        }
+        let mut steps = vec![Step::Preview];
+        for (i, w) in weights.iter().enumerate() {
+            steps.push(Step::shift(*w));
+            if i + 1 < weights.len() {
+                steps.push(Step::pause(pause));
+            }
+        }
+        Steps {
+            name: "canary".into(),
+            steps,
+        }
+    }
+
+    /// Preview, then `percent` more every `interval` until 100 %.
+    pub fn linear(percent: u32, interval: Duration) -> Self {
+        let percent = percent.clamp(1, 100);
+        let weights: Vec<u32> = (1..)
+            .map(|i| (i * percent).min(100))
+            .take_while(|w| *w < 100)
+            .chain([100])
+            .collect();
+        Steps {
+            name: "linear".into(),
+            ..Steps::canary(weights, interval)
         }
     }
 
     /// A custom step list.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] on the field `strategy` when there are no steps, a shift is
-    /// outside 1 to 100 %, or the last shift does not reach 100 %.
+    /// See [`validate`](Self::validate).
     pub fn from_steps(name: impl Into<String>, steps: Vec<Step>) -> Result<Self> {
-        let s = Strategy {
+        let s = Steps {
             name: name.into(),
             steps,
         };
@@ -68,7 +207,49 @@ impl Strategy {
         Ok(s)
     }
 
-    /// The strategy's name, for events and records.
+    /// Adds checks: `before` right after the preview (against the preview entry point, before
+    /// any live traffic moves; at the start when there is no preview step), `after` after
+    /// every shift (the last one included: the post-promotion verification).
+    pub fn with_checks<A, B>(mut self, before: A, after: B) -> Self
+    where
+        A: IntoIterator,
+        A::Item: Into<String>,
+        B: IntoIterator,
+        B::Item: Into<String>,
+    {
+        let before: Vec<String> = before.into_iter().map(Into::into).collect();
+        let after: Vec<String> = after.into_iter().map(Into::into).collect();
+        let mut steps = Vec::new();
+        if !before.is_empty() && self.steps.first() != Some(&Step::Preview) {
+            steps.push(Step::checks(before.clone()));
+        }
+        for step in self.steps {
+            let is_shift = matches!(step, Step::Shift { .. });
+            let is_preview = step == Step::Preview;
+            steps.push(step);
+            if is_preview && !before.is_empty() {
+                steps.push(Step::checks(before.clone()));
+            }
+            if is_shift && !after.is_empty() {
+                steps.push(Step::checks(after.clone()));
+            }
+        }
+        self.steps = steps;
+        self
+    }
+
+    /// Adds an approval gate before the first shift.
+    pub fn with_approval(mut self, timeout: Duration, on_timeout: OnTimeout) -> Self {
+        let at = self
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::Shift { .. }))
+            .unwrap_or(self.steps.len());
+        self.steps.insert(at, Step::approval(timeout, on_timeout));
+        self
+    }
+
+    /// The list's name, for events and records.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -78,18 +259,37 @@ impl Strategy {
         &self.steps
     }
 
-    /// Checks the invariants [`from_steps`](Self::from_steps) documents.
+    /// Checks that shifts are within 1 to 100 %, the last shift reaches 100 %, check lists
+    /// are not empty, and approvals have a timeout.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] on the field `strategy`.
     pub fn validate(&self) -> Result<()> {
         let mut last = None;
         for (i, step) in self.steps.iter().enumerate() {
-            if let Step::Shift { percent } = step {
-                if !(1..=100).contains(percent) {
+            match step {
+                Step::Shift { percent } if !(1..=100).contains(percent) => {
                     return Err(Error::invalid(
                         "strategy",
                         format!("step {i} shifts {percent} %, outside 1 to 100"),
                     ));
                 }
-                last = Some(*percent);
+                Step::Shift { percent } => last = Some(*percent),
+                Step::Checks { names }
+                    if names.is_empty() || names.iter().any(String::is_empty) =>
+                {
+                    return Err(Error::invalid(
+                        "strategy",
+                        format!("step {i} names no check"),
+                    ));
+                }
+                Step::Approval { timeout, .. } if timeout.is_zero() => {
+                    return Err(Error::invalid(
+                        "strategy",
+                        format!("step {i} is an approval without a timeout"),
+                    ));
+                }
+                _ => {}
             }
         }
         if last != Some(100) {
@@ -103,11 +303,56 @@ impl Strategy {
         }
         Ok(())
     }
+
+    /// Every check the list names.
+    pub fn check_names(&self) -> impl Iterator<Item = &str> {
+        self.steps.iter().flat_map(|s| match s {
+            Step::Checks { names } => names.iter().map(String::as_str).collect::<Vec<_>>(),
+            _ => Vec::new(),
+        })
+    }
 }
 
-impl Default for Strategy {
+impl Default for Steps {
     fn default() -> Self {
-        Strategy::blue_green()
+        Steps::blue_green()
+    }
+}
+
+#[async_trait]
+impl Strategy for Steps {
+    async fn next_step(&self, progress: &Progress<'_>) -> Result<Option<Step>> {
+        Ok(self.steps.get(progress.index).cloned())
+    }
+}
+
+/// How a deployment names its strategy, as persisted in its record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StrategySpec {
+    /// A step list, stored whole.
+    Steps(Steps),
+    /// A strategy registered on the engine under this name.
+    Named(String),
+}
+
+impl StrategySpec {
+    /// A strategy registered with [`EngineBuilder::strategy`](crate::EngineBuilder::strategy).
+    pub fn named(name: impl Into<String>) -> Self {
+        StrategySpec::Named(name.into())
+    }
+}
+
+impl From<Steps> for StrategySpec {
+    fn from(steps: Steps) -> Self {
+        StrategySpec::Steps(steps)
+    }
+}
+
+impl Default for StrategySpec {
+    fn default() -> Self {
+        StrategySpec::Steps(Steps::blue_green())
     }
 }
 
@@ -115,35 +360,80 @@ impl Default for Strategy {
 mod tests {
     use super::*;
 
+    fn shifts(s: &Steps) -> Vec<u32> {
+        s.steps()
+            .iter()
+            .filter_map(|s| match s {
+                Step::Shift { percent } => Some(*percent),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
-    fn strategies_must_reach_100_percent() {
-        assert!(Strategy::blue_green().validate().is_ok());
+    fn presets_end_at_100_percent() {
+        let m = Duration::from_secs(60);
+        assert_eq!(shifts(&Steps::blue_green()), [100]);
+        assert_eq!(shifts(&Steps::canary([10, 50, 100], m)), [10, 50, 100]);
+        assert_eq!(shifts(&Steps::canary([5], m)), [5, 100]);
+        assert_eq!(shifts(&Steps::linear(30, m)), [30, 60, 90, 100]);
+        assert_eq!(shifts(&Steps::linear(25, m)), [25, 50, 75, 100]);
+        let c = Steps::canary([10, 50, 100], m);
+        assert_eq!(
+            c.steps()
+                .iter()
+                .filter(|s| matches!(s, Step::Pause { .. }))
+                .count(),
+            2
+        );
+        for s in [Steps::blue_green(), c, Steps::linear(7, m)] {
+            s.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn bad_step_lists_are_refused() {
         for steps in [
             vec![],
-            vec![Step::Shift { percent: 50 }],
-            vec![Step::Shift { percent: 0 }, Step::Shift { percent: 100 }],
-            vec![Step::Shift { percent: 101 }],
+            vec![Step::shift(50)],
+            vec![Step::shift(0), Step::shift(100)],
+            vec![Step::shift(101)],
+            vec![Step::checks(Vec::<String>::new()), Step::shift(100)],
+            vec![
+                Step::approval(Duration::ZERO, OnTimeout::RollBack),
+                Step::shift(100),
+            ],
         ] {
-            let err = Strategy::from_steps("x", steps).unwrap_err();
+            let err = Steps::from_steps("x", steps).unwrap_err();
             assert!(matches!(err, Error::InvalidInput { ref field, .. } if field == "strategy"));
         }
     }
 
     #[test]
+    fn checks_and_approvals_are_placed() {
+        let s = Steps::blue_green()
+            .with_checks(["pre"], ["post"])
+            .with_approval(Duration::from_secs(60), OnTimeout::RollBack);
+        assert_eq!(
+            s.steps(),
+            [
+                Step::Preview,
+                Step::checks(["pre"]),
+                Step::approval(Duration::from_secs(60), OnTimeout::RollBack),
+                Step::shift(100),
+                Step::checks(["post"]),
+            ]
+        );
+        assert_eq!(s.check_names().collect::<Vec<_>>(), ["pre", "post"]);
+    }
+
+    #[test]
     fn steps_round_trip_through_json() {
-        let s = Strategy::from_steps(
-            "canary",
-            vec![
-                Step::Shift { percent: 10 },
-                Step::Pause {
-                    duration: Duration::from_millis(1500),
-                },
-                Step::Shift { percent: 100 },
-            ],
-        )
-        .unwrap();
+        let s: StrategySpec = Steps::canary([10, 100], Duration::from_millis(1500))
+            .with_approval(Duration::from_secs(9), OnTimeout::KeepWaiting)
+            .into();
         let json = serde_json::to_string(&s).unwrap();
         assert!(json.contains("\"duration\":\"1.5s\""), "{json}");
-        assert_eq!(serde_json::from_str::<Strategy>(&json).unwrap(), s);
+        assert_eq!(serde_json::from_str::<StrategySpec>(&json).unwrap(), s);
     }
 }

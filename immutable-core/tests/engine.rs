@@ -93,7 +93,7 @@ async fn first_deployment_then_v1_to_v2() {
             Phase::Provision,
             Phase::Attach,
             Phase::AwaitHealthy,
-            Phase::Shift,
+            Phase::Rollout,
             Phase::Bake,
             Phase::Retire,
             Phase::Done

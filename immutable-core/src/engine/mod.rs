@@ -8,13 +8,17 @@
 //!    takes no traffic.
 //! 4. **Await healthy**: until `min_healthy` instances pass health checks, or the health
 //!    timeout rolls back.
-//! 5. **Shift**: the strategy's steps; each weight change is one routing call, made only when
-//!    green has `min_healthy` healthy instances.
+//! 5. **Rollout**: the strategy's steps (preview, checks, shifts, pauses, approval gates);
+//!    each weight change is one routing call, made only when green has `min_healthy` healthy
+//!    instances. Each step is recorded before it runs and after it ends.
 //! 6. **Bake**: blue stays up for `bake_time`, the fast-rollback window, while green's health
 //!    is watched.
 //! 7. **Retire**: detach (drain) and terminate blue, mark the image promoted, apply image
 //!    retention.
 //! 8. **Done**: release the lease.
+//!
+//! Operators steer a running deployment through a [`DeploymentHandle`] (approve, reject,
+//! promote, abort), and [`Engine::rollback`] goes back to what served before.
 //!
 //! Any failure before Retire rolls back: traffic returns to blue in one routing call if it had
 //! moved, green is detached and terminated, and the reason is recorded.
@@ -38,17 +42,23 @@
 //! service is [`Error::Locked`]. A failure of the store, or of a cleanup call after its retries,
 //! returns the error with the record left at its phase, ready for [`Engine::resume`].
 
+mod control;
 mod phase;
 pub(crate) mod record;
 mod runner;
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use control::Control;
+pub use control::DeploymentHandle;
+pub use runner::RollbackReport;
 
 use crate::event::EventBus;
 use crate::{
-    Clock, Error, Event, Fleet, ImageStore, InMemoryStore, Result, RetryPolicy, StateStore,
-    TokioClock, TrafficRouter,
+    Check, Clock, DeploymentId, Error, Event, Fleet, ImageStore, InMemoryStore, Result,
+    RetryPolicy, StateStore, Strategy, TokioClock, TrafficRouter,
 };
 
 /// Engine-wide settings. Per-deployment settings live in [`DeploymentRequest`](crate::DeploymentRequest).
@@ -169,6 +179,10 @@ struct Inner {
     settings: Settings,
     clock: Arc<dyn Clock>,
     events: EventBus,
+    checks: BTreeMap<String, Arc<dyn Check>>,
+    strategies: BTreeMap<String, Arc<dyn Strategy>>,
+    /// Deployments running in this process, for their handles.
+    controls: Mutex<HashMap<DeploymentId, Arc<Control>>>,
 }
 
 /// Builds an [`Engine`].
@@ -181,9 +195,25 @@ pub struct EngineBuilder {
     store: Option<Arc<dyn StateStore>>,
     settings: Settings,
     clock: Option<Arc<dyn Clock>>,
+    checks: BTreeMap<String, Arc<dyn Check>>,
+    strategies: BTreeMap<String, Arc<dyn Strategy>>,
 }
 
 impl EngineBuilder {
+    /// Registers a check under `name`, for [`Step::Checks`](crate::Step::Checks).
+    pub fn check(mut self, name: impl Into<String>, check: impl Check) -> Self {
+        self.checks.insert(name.into(), Arc::new(check));
+        self
+    }
+
+    /// Registers a custom strategy under `name`, for
+    /// [`StrategySpec::Named`](crate::StrategySpec::Named). A deployment resumed by another
+    /// engine finds its strategy by this name, so register it there too.
+    pub fn strategy(mut self, name: impl Into<String>, strategy: impl Strategy) -> Self {
+        self.strategies.insert(name.into(), Arc::new(strategy));
+        self
+    }
+
     /// The image catalog.
     pub fn images(self, images: impl ImageStore) -> Self {
         self.images_shared(Arc::new(images))
@@ -257,6 +287,9 @@ impl EngineBuilder {
                 settings: self.settings,
                 clock: self.clock.unwrap_or_else(|| Arc::new(TokioClock::new())),
                 events: EventBus::default(),
+                checks: self.checks,
+                strategies: self.strategies,
+                controls: Mutex::default(),
             }),
         })
     }
@@ -291,5 +324,25 @@ impl Engine {
     /// The engine's settings.
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// A handle on a deployment running in this engine, to approve, reject, promote or abort
+    /// it. The deployment's id is in every [`Event`].
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if no such deployment is running here.
+    pub fn handle(&self, deployment: &DeploymentId) -> Result<DeploymentHandle> {
+        let controls = self
+            .inner
+            .controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let control = controls.get(deployment).cloned().ok_or_else(|| {
+            Error::not_found(crate::ResourceKind::Deployment, deployment.to_string())
+        })?;
+        Ok(DeploymentHandle {
+            id: deployment.clone(),
+            control,
+        })
     }
 }

@@ -1,15 +1,15 @@
 //! What each phase does: observe, act once, persist.
 
 use std::collections::BTreeSet;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tracing::instrument;
 
-use super::runner::{Run, Stop, roll_back};
+use super::runner::{Run, Stop, aborted, roll_back};
 use crate::service::tags;
 use crate::{
-    EventKind, FleetKey, FleetSpec, HealthState, ImageId, InstanceState, Labels, Phase, Result,
-    Routing, Step, TargetId,
+    CheckContext, CheckOutcome, Error, EventKind, FleetKey, FleetSpec, HealthState, ImageId,
+    InstanceState, Labels, OnTimeout, Phase, Progress, Result, Routing, Step, StepRecord, TargetId,
 };
 
 impl Run<'_> {
@@ -66,8 +66,8 @@ impl Run<'_> {
                     self.rec.spec.capacity, self.engine.settings.launch_timeout
                 )));
             }
-            self.sleep_toward(deadline, self.engine.settings.poll_interval)
-                .await;
+            self.wait(deadline, self.engine.settings.poll_interval)
+                .await?;
         };
         let target = self
             .call("attach target", || self.engine.router.attach(&fleet))
@@ -116,56 +116,244 @@ impl Run<'_> {
                     report.count(HealthState::Unhealthy),
                 )));
             }
-            self.sleep_toward(deadline, self.engine.settings.poll_interval)
-                .await;
+            self.wait(deadline, self.engine.settings.poll_interval)
+                .await?;
         }
         self.rec.step = 0;
-        self.advance(Phase::Shift, None).await?;
+        self.advance(Phase::Rollout, None).await?;
         Ok(())
     }
 
-    /// Walks the strategy's steps from the recorded step index.
+    /// Walks the strategy's steps from the recorded step index. A step is recorded before it
+    /// runs and its outcome after, so a resumed rollout re-runs only the step it was in.
     #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
-    pub(super) async fn shift(&mut self) -> Result<(), Stop> {
+    pub(super) async fn rollout(&mut self) -> Result<(), Stop> {
         let green = self.green_target()?;
-        let blue = self.rec.blue.as_ref().map(|b| b.target.clone());
-        while let Some(step) = self.rec.spec.strategy.steps().get(self.rec.step).cloned() {
+        let strategy = self
+            .engine
+            .strategy_for(&self.rec.spec.strategy)
+            .map_err(|e| Stop::RollBack(format!("cannot run the strategy: {e}")))?;
+        let started = self
+            .rec
+            .history
+            .last()
+            .map_or(self.rec.created_at, |h| h.at);
+        loop {
+            self.check_abort()?;
+            let step = match self.rec.current_step.clone() {
+                Some(step) => step,
+                None => {
+                    let (healthy, registered) = self.last_health.unwrap_or_default();
+                    let progress = Progress {
+                        index: self.rec.step,
+                        weight: self.rec.weight,
+                        taken: &self.rec.steps_taken,
+                        healthy,
+                        registered,
+                        elapsed: self.now().duration_since(started).unwrap_or_default(),
+                    };
+                    let next = strategy
+                        .next_step(&progress)
+                        .await
+                        .map_err(|e| Stop::RollBack(format!("the strategy failed: {e}")))?;
+                    let Some(step) = next else { break };
+                    self.rec.current_step = Some(step.clone());
+                    self.rec.phase_started_at = self.now();
+                    self.persist().await?;
+                    step
+                }
+            };
             self.emit(EventKind::StepStarted {
                 index: self.rec.step,
                 step: step.clone(),
             });
-            match step {
-                Step::Shift { percent } => {
-                    self.ensure_green_healthy(&green, "before shifting traffic")
-                        .await?;
-                    let routing = Routing::split(blue.as_ref(), &green, percent)?;
-                    self.call("set weights", || {
-                        self.engine.router.set_weights(self.rec.service(), &routing)
-                    })
-                    .await
-                    .map_err(roll_back("shifting traffic"))?;
-                    self.emit(EventKind::WeightsSet { routing });
-                }
-                Step::Pause { duration } => {
-                    self.watch_until(&green, self.rec.phase_started_at + duration)
-                        .await?;
-                }
-            }
+            let note = self.run_step(&step, &green).await?;
+            self.emit(EventKind::StepFinished {
+                index: self.rec.step,
+                note: note.clone(),
+            });
+            self.rec.steps_taken.push(StepRecord { step, note });
             self.rec.step += 1;
-            self.rec.phase_started_at = self.now();
+            self.rec.current_step = None;
             self.persist().await?;
+        }
+        if self.rec.weight != 100 {
+            return Err(Stop::RollBack(format!(
+                "the strategy ended with {} % of traffic on the new fleet, not 100 %",
+                self.rec.weight
+            )));
         }
         self.advance(Phase::Bake, None).await?;
         Ok(())
     }
 
-    /// Keeps blue for the bake time, watching green's health.
+    async fn run_step(&mut self, step: &Step, green: &TargetId) -> Result<Option<String>, Stop> {
+        let service = self.rec.service().clone();
+        match step {
+            Step::Shift { percent } => {
+                self.ensure_green_healthy(green, "before shifting traffic")
+                    .await?;
+                // A first deployment has no old fleet to share traffic with: all of it goes.
+                let (routing, percent, note) = match &self.rec.blue {
+                    Some(blue) => (
+                        Routing::split(Some(&blue.target), green, *percent)?,
+                        *percent,
+                        None,
+                    ),
+                    None => (
+                        Routing::all_to(green),
+                        100,
+                        (*percent < 100)
+                            .then(|| "first deployment: all traffic at once".to_owned()),
+                    ),
+                };
+                self.call("set weights", || {
+                    self.engine.router.set_weights(&service, &routing)
+                })
+                .await
+                .map_err(roll_back("shifting traffic"))?;
+                self.rec.weight = percent;
+                self.emit(EventKind::WeightsSet { routing });
+                Ok(note)
+            }
+            Step::Pause { duration } => {
+                let cut_short = self
+                    .watch_until(green, self.rec.phase_started_at + *duration)
+                    .await?;
+                Ok(cut_short.then(|| "promoted: pause skipped".to_owned()))
+            }
+            Step::Checks { names } => {
+                for name in names {
+                    self.run_check(name, green).await?;
+                }
+                Ok(Some(format!("passed: {}", names.join(", "))))
+            }
+            Step::Approval {
+                timeout,
+                on_timeout,
+            } => self.await_approval(*timeout, *on_timeout).await.map(Some),
+            Step::Preview => {
+                let result = self
+                    .call("route preview", || {
+                        self.engine.router.preview(&service, Some(green))
+                    })
+                    .await;
+                match result {
+                    Ok(()) => {
+                        self.rec.previewed = true;
+                        self.emit(EventKind::PreviewRouted {
+                            target: green.clone(),
+                        });
+                        Ok(None)
+                    }
+                    // No preview entry point on this router: nothing to route.
+                    Err(Error::InvalidInput { reason, .. }) => {
+                        self.emit(EventKind::PreviewSkipped {
+                            reason: reason.clone(),
+                        });
+                        Ok(Some(format!("skipped: {reason}")))
+                    }
+                    Err(e) => Err(roll_back("routing the preview")(e)),
+                }
+            }
+        }
+    }
+
+    async fn run_check(&self, name: &str, green: &TargetId) -> Result<(), Stop> {
+        let Some(check) = self.engine.checks.get(name) else {
+            return Err(Stop::RollBack(format!(
+                "check `{name}` is not registered on this engine"
+            )));
+        };
+        let ctx = CheckContext {
+            deployment: &self.rec.id,
+            service: self.rec.service(),
+            target: green,
+            weight: self.rec.weight,
+            router: self.engine.router.as_ref(),
+        };
+        let outcome = tokio::select! {
+            outcome = check.run(&ctx) => outcome,
+            reason = self.aborted() => return Err(aborted(reason)),
+        };
+        self.emit(EventKind::CheckResult {
+            name: name.to_owned(),
+            outcome: outcome.clone(),
+        });
+        match outcome {
+            CheckOutcome::Pass => Ok(()),
+            CheckOutcome::Fail { reason } => Err(Stop::RollBack(format!(
+                "check `{name}` failed with {} % of traffic on the new fleet: {reason}",
+                self.rec.weight
+            ))),
+        }
+    }
+
+    async fn await_approval(
+        &mut self,
+        timeout: Duration,
+        on_timeout: OnTimeout,
+    ) -> Result<String, Stop> {
+        let deadline = self.rec.phase_started_at + timeout;
+        self.emit(EventKind::ApprovalRequested {
+            index: self.rec.step,
+            timeout,
+        });
+        let mut overdue = false;
+        loop {
+            let c = self.control.commands();
+            if let Some(reason) = c.aborted {
+                return Err(aborted(reason));
+            }
+            if let Some(reason) = c.rejected {
+                self.emit(EventKind::Rejected {
+                    reason: reason.clone(),
+                });
+                return Err(Stop::RollBack(format!("rejected at approval: {reason}")));
+            }
+            if c.approvals > self.approvals_used {
+                self.approvals_used += 1;
+                self.emit(EventKind::Approved);
+                return Ok("approved".into());
+            }
+            if c.promoted {
+                return Ok("promoted".into());
+            }
+            if !overdue && self.left_until(deadline).is_zero() {
+                match on_timeout {
+                    OnTimeout::RollBack => {
+                        return Err(Stop::RollBack(format!(
+                            "approval not given within {timeout:?}"
+                        )));
+                    }
+                    _ => {
+                        overdue = true;
+                        self.emit(EventKind::ApprovalOverdue { waited: timeout });
+                    }
+                }
+            }
+            let mut rx = self.control.tx.subscribe();
+            let wait = if overdue {
+                Duration::MAX
+            } else {
+                self.left_until(deadline)
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = rx.changed() => {}
+            }
+        }
+    }
+
+    /// Keeps blue for the bake time (the fast-rollback window), watching green's health.
     #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
     pub(super) async fn bake(&mut self) -> Result<(), Stop> {
         let green = self.green_target()?;
-        self.watch_until(&green, self.rec.phase_started_at + self.rec.spec.bake_time)
+        let cut_short = self
+            .watch_until(&green, self.rec.phase_started_at + self.rec.spec.bake_time)
             .await?;
-        self.advance(Phase::Retire, None).await?;
+        let note = cut_short.then(|| "promoted: bake skipped".to_owned());
+        self.advance(Phase::Retire, note).await?;
         Ok(())
     }
 
@@ -173,6 +361,17 @@ impl Run<'_> {
     #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
     pub(super) async fn retire(&mut self) -> Result<()> {
         let service = self.rec.service().clone();
+        if self.rec.previewed {
+            match self
+                .cleanup("clear preview", || {
+                    self.engine.router.preview(&service, None)
+                })
+                .await
+            {
+                Ok(_) | Err(crate::Error::InvalidInput { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         if let Some(blue) = self.rec.blue.clone() {
             self.cleanup("detach old target", || {
                 self.engine.router.detach(&service, &blue.target)
@@ -309,21 +508,26 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Waits until `deadline`, rolling back if green drops below `min_healthy`.
-    async fn watch_until(&self, green: &TargetId, deadline: SystemTime) -> Result<(), Stop> {
+    /// Waits until `deadline`, rolling back if green drops below `min_healthy` or the
+    /// deployment is aborted. Returns `true` if a promotion cut the wait short.
+    async fn watch_until(&mut self, green: &TargetId, deadline: SystemTime) -> Result<bool, Stop> {
         loop {
             self.ensure_green_healthy(green, "while watching the new fleet")
                 .await?;
-            if self.left_until(deadline).is_zero() {
-                return Ok(());
+            if self.control.commands().promoted {
+                self.emit(EventKind::Promoted);
+                return Ok(true);
             }
-            self.sleep_toward(deadline, self.engine.settings.poll_interval)
-                .await;
+            if self.left_until(deadline).is_zero() {
+                return Ok(false);
+            }
+            self.wait(deadline, self.engine.settings.poll_interval)
+                .await?;
         }
     }
 
     /// Invariant I1: traffic goes only to a target with `min_healthy` healthy instances.
-    async fn ensure_green_healthy(&self, green: &TargetId, when: &str) -> Result<(), Stop> {
+    async fn ensure_green_healthy(&mut self, green: &TargetId, when: &str) -> Result<(), Stop> {
         let report = self
             .call("read health", || {
                 self.engine.router.health(self.rec.service(), green)
@@ -331,6 +535,7 @@ impl Run<'_> {
             .await
             .map_err(roll_back("reading the new fleet's health"))?;
         let needed = self.rec.spec.min_healthy as usize;
+        self.last_health = Some((report.healthy(), report.instances.len()));
         if report.healthy() < needed {
             return Err(Stop::RollBack(format!(
                 "the new fleet has {} of {} instances healthy {when}, {needed} needed",

@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    DeploymentId, Error, FleetId, Image, ImageId, ImageRef, Result, ServiceName, Strategy, TargetId,
+    DeploymentId, Error, FleetId, Image, ImageId, ImageRef, Result, ServiceName, Step, StepRecord,
+    StrategySpec, TargetId,
 };
 
 /// Where a deployment is. Persisted; the engine resumes from it.
@@ -24,8 +25,9 @@ pub enum Phase {
     Attach,
     /// Wait until `min_healthy` of its instances pass health checks.
     AwaitHealthy,
-    /// Walk the strategy's steps from the record's step index.
-    Shift,
+    /// Walk the strategy's steps (preview, checks, shifts, pauses, approvals) from the
+    /// record's step index.
+    Rollout,
     /// Keep the old fleet for the fast-rollback window, watching the new one.
     Bake,
     /// Detach and terminate the old fleet, apply image retention.
@@ -52,7 +54,7 @@ impl fmt::Display for Phase {
             Phase::Provision => "provision",
             Phase::Attach => "attach",
             Phase::AwaitHealthy => "await_healthy",
-            Phase::Shift => "shift",
+            Phase::Rollout => "rollout",
             Phase::Bake => "bake",
             Phase::Retire => "retire",
             Phase::Done => "done",
@@ -85,8 +87,8 @@ pub struct DeploymentRequest {
     pub capacity: u32,
     /// Healthy instances the new fleet needs before it takes traffic. Defaults to `capacity`.
     pub min_healthy: Option<u32>,
-    /// How traffic moves. Default [`Strategy::blue_green`].
-    pub strategy: Strategy,
+    /// How traffic moves. Default [`Steps::blue_green`](crate::Steps::blue_green).
+    pub strategy: StrategySpec,
     /// How long the new fleet may take to become healthy before the deployment rolls back.
     /// Default 10 minutes.
     pub health_timeout: Duration,
@@ -102,7 +104,7 @@ impl DeploymentRequest {
             image,
             capacity: 2,
             min_healthy: None,
-            strategy: Strategy::blue_green(),
+            strategy: StrategySpec::default(),
             health_timeout: Duration::from_secs(600),
             bake_time: Duration::from_secs(900),
         }
@@ -121,8 +123,8 @@ impl DeploymentRequest {
     }
 
     /// Sets the strategy.
-    pub fn strategy(mut self, strategy: Strategy) -> Self {
-        self.strategy = strategy;
+    pub fn strategy(mut self, strategy: impl Into<StrategySpec>) -> Self {
+        self.strategy = strategy.into();
         self
     }
 
@@ -163,7 +165,9 @@ impl DeploymentRequest {
             }
             _ => {}
         }
-        self.strategy.validate()?;
+        if let StrategySpec::Steps(steps) = &self.strategy {
+            steps.validate()?;
+        }
         Ok(DeploymentSpec {
             service,
             image: self.image.clone(),
@@ -189,7 +193,7 @@ pub struct DeploymentSpec {
     /// Healthy instances needed before traffic moves.
     pub min_healthy: u32,
     /// How traffic moves.
-    pub strategy: Strategy,
+    pub strategy: StrategySpec,
     /// Health timeout.
     #[serde(with = "crate::serde_duration")]
     pub health_timeout: Duration,
@@ -258,10 +262,18 @@ pub struct DeploymentRecord {
     pub green: Green,
     /// The current phase.
     pub phase: Phase,
-    /// The next strategy step to run, in [`Phase::Shift`].
+    /// Steps finished, in [`Phase::Rollout`]: the index of the next one.
     pub step: usize,
-    /// When the current phase (or, in [`Phase::Shift`], the current step) began; deadlines of
-    /// waits count from here, so a resumed wait does not start over.
+    /// The step started and not yet finished, as the strategy chose it.
+    pub current_step: Option<Step>,
+    /// The steps finished, with their outcomes.
+    pub steps_taken: Vec<StepRecord>,
+    /// Percent of live traffic on the new fleet, as last set.
+    pub weight: u32,
+    /// Whether the preview entry point was pointed at the new fleet.
+    pub previewed: bool,
+    /// When the current phase (or, in [`Phase::Rollout`], the current step) began; deadlines
+    /// of waits count from here, so a resumed wait does not start over.
     pub phase_started_at: SystemTime,
     /// Why the deployment is rolling back.
     pub rollback_reason: Option<String>,

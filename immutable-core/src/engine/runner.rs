@@ -5,11 +5,14 @@ use std::time::{Duration, SystemTime};
 
 use tracing::Instrument;
 
+use std::sync::Arc;
+
+use super::control::Control;
 use super::{Engine, Inner};
-use crate::engine::record::{Blue, Green, Retired};
+use crate::engine::record::{Blue, DeploymentSpec, Green, Retired};
 use crate::{
-    DeploymentId, DeploymentRecord, DeploymentRequest, Error, Event, EventKind, Lease, Outcome,
-    Phase, Report, Result, ServiceName,
+    DeploymentId, DeploymentRecord, DeploymentRequest, Error, Event, EventKind, ImageRef, Lease,
+    Outcome, Phase, Report, Result, ServiceName, Steps, Strategy, StrategySpec,
 };
 
 /// Why a phase stopped short.
@@ -26,6 +29,11 @@ impl From<Error> for Stop {
     }
 }
 
+/// The rollback an operator's abort causes.
+pub(super) fn aborted(reason: String) -> Stop {
+    Stop::RollBack(format!("aborted by the operator: {reason}"))
+}
+
 /// Turns a failed forward call into a rollback.
 pub(super) fn roll_back(what: &'static str) -> impl FnOnce(Error) -> Stop {
     move |e| Stop::RollBack(format!("{what} failed: {e}"))
@@ -35,6 +43,58 @@ pub(super) fn roll_back(what: &'static str) -> impl FnOnce(Error) -> Stop {
 pub(super) struct Run<'a> {
     pub(super) engine: &'a Inner,
     pub(super) rec: DeploymentRecord,
+    pub(super) control: Arc<Control>,
+    /// Approvals consumed by this run's approval steps.
+    pub(super) approvals_used: u64,
+    /// Healthy and registered instances of the new fleet, as last read.
+    pub(super) last_health: Option<(usize, usize)>,
+}
+
+/// Registers a deployment's control while it runs here; finishes and removes it when the run
+/// ends, however it ends (a dropped future included).
+struct ControlGuard<'a> {
+    inner: &'a Inner,
+    id: DeploymentId,
+    control: Arc<Control>,
+}
+
+impl<'a> ControlGuard<'a> {
+    fn new(inner: &'a Inner, id: &DeploymentId) -> Self {
+        let control = Control::new();
+        inner
+            .controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), Arc::clone(&control));
+        ControlGuard {
+            inner,
+            id: id.clone(),
+            control,
+        }
+    }
+}
+
+impl Drop for ControlGuard<'_> {
+    fn drop(&mut self) {
+        self.control.finish();
+        self.inner
+            .controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
+}
+
+/// What [`Engine::rollback`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RollbackReport {
+    /// The latest deployment was still running (baking, say): it was aborted, traffic went
+    /// back to the old fleet in one routing call, and the new fleet was removed.
+    RoutedBack(Report),
+    /// The latest deployment had finished and its old fleet was retired: the previous image
+    /// was deployed again.
+    Redeployed(Report),
 }
 
 impl Engine {
@@ -52,10 +112,12 @@ impl Engine {
     /// - Any error that stops the deployment with its record left resumable.
     pub async fn deploy(&self, request: DeploymentRequest) -> Result<Report> {
         let spec = request.validate()?;
+        self.inner.strategy_for(&spec.strategy)?;
         let id = DeploymentId::generate();
         let span = tracing::info_span!("deploy", deployment = %id, service = %spec.service);
         async move {
             let inner = &*self.inner;
+            let guard = ControlGuard::new(inner, &id);
             let now = inner.clock.now();
             inner.emit_for(
                 &id,
@@ -89,6 +151,10 @@ impl Engine {
                     green: Green::default(),
                     phase: Phase::Plan,
                     step: 0,
+                    current_step: None,
+                    steps_taken: Vec::new(),
+                    weight: 0,
+                    previewed: false,
                     phase_started_at: now,
                     rollback_reason: None,
                     retired: Retired::default(),
@@ -119,7 +185,7 @@ impl Engine {
             }
             .await;
             match planned {
-                Ok(rec) => inner.run(rec, lease).await,
+                Ok(rec) => inner.run(rec, lease, Arc::clone(&guard.control)).await,
                 Err(e) => {
                     let _ = inner.store.release_lease(&lease).await;
                     Err(e)
@@ -150,11 +216,80 @@ impl Engine {
                     record: rec,
                 });
             }
+            let guard = ControlGuard::new(inner, &rec.id);
             let lease = inner.acquire_lease(rec.service(), &rec.id).await?;
-            inner.run(rec, lease).await
+            inner.run(rec, lease, Arc::clone(&guard.control)).await
         }
         .instrument(span)
         .await
+    }
+
+    /// Rolls a service back to the fleet or image that served before its latest deployment.
+    ///
+    /// - While that deployment still runs in this engine (its old fleet still bakes, say), it
+    ///   is aborted: traffic returns to the old fleet in one routing call and the new fleet is
+    ///   removed. This waits for the rollback to finish.
+    /// - Once it has finished and retired the old fleet, the previous image is deployed again
+    ///   with the same capacity and settings, all at once.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a bad service name; [`Error::Conflict`] when there is
+    /// nothing to roll back to (no deployment, a first deployment, or one that already rolled
+    /// back) or the latest deployment runs in another process; any error of the redeployment.
+    pub async fn rollback(&self, service: &str) -> Result<RollbackReport> {
+        let service = ServiceName::new(service)?;
+        let latest = self
+            .inner
+            .store
+            .list(Some(&service))
+            .await?
+            .into_iter()
+            .max_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)))
+            .ok_or_else(|| {
+                Error::conflict(format!(
+                    "service `{service}` has no deployment to roll back"
+                ))
+            })?;
+        if !latest.phase.is_terminal() {
+            let handle = self.handle(&latest.id).map_err(|_| {
+                Error::conflict(format!(
+                    "deployment {} of `{service}` is unfinished but does not run in this \
+                     engine; resume it here first",
+                    latest.id
+                ))
+            })?;
+            handle.abort("rollback requested")?;
+            handle.finished().await;
+            let record = self.inner.store.load(&latest.id).await?;
+            let outcome = record.outcome().ok_or_else(|| {
+                Error::conflict(format!(
+                    "deployment {} stopped in phase {} before its rollback finished; resume it",
+                    record.id, record.phase
+                ))
+            })?;
+            return Ok(RollbackReport::RoutedBack(Report { outcome, record }));
+        }
+        if latest.phase == Phase::RolledBack {
+            return Err(Error::conflict(format!(
+                "the latest deployment {} of `{service}` already rolled back; the fleet it \
+                 replaced still serves",
+                latest.id
+            )));
+        }
+        let Some(blue) = &latest.blue else {
+            return Err(Error::conflict(format!(
+                "deployment {} was the first of `{service}`: there is nothing before it",
+                latest.id
+            )));
+        };
+        let spec: &DeploymentSpec = &latest.spec;
+        let request = DeploymentRequest::new(service.as_str(), ImageRef::Id(blue.image.clone()))
+            .capacity(spec.capacity)
+            .min_healthy(spec.min_healthy)
+            .strategy(Steps::blue_green())
+            .health_timeout(spec.health_timeout)
+            .bake_time(spec.bake_time);
+        Ok(RollbackReport::Redeployed(self.deploy(request).await?))
     }
 
     /// Resumes every unfinished deployment in the store, one after the other, and returns each
@@ -178,6 +313,27 @@ impl Engine {
 }
 
 impl Inner {
+    /// The strategy a spec names, with every check it names registered.
+    pub(super) fn strategy_for(&self, spec: &StrategySpec) -> Result<Arc<dyn Strategy>> {
+        match spec {
+            StrategySpec::Steps(steps) => {
+                if let Some(missing) = steps.check_names().find(|n| !self.checks.contains_key(*n)) {
+                    return Err(Error::invalid(
+                        "strategy",
+                        format!("check `{missing}` is not registered on the engine"),
+                    ));
+                }
+                Ok(Arc::new(steps.clone()))
+            }
+            StrategySpec::Named(name) => self.strategies.get(name).cloned().ok_or_else(|| {
+                Error::invalid(
+                    "strategy",
+                    format!("strategy `{name}` is not registered on the engine"),
+                )
+            }),
+        }
+    }
+
     pub(super) fn emit_for(&self, id: &DeploymentId, service: &ServiceName, kind: EventKind) {
         self.events.emit(&Event {
             deployment: id.clone(),
@@ -295,8 +451,19 @@ impl Inner {
     }
 
     /// Drives `rec` to its end with the lease kept alive, then releases the lease.
-    async fn run(&self, rec: DeploymentRecord, lease: Lease) -> Result<Report> {
-        let mut run = Run { engine: self, rec };
+    async fn run(
+        &self,
+        rec: DeploymentRecord,
+        lease: Lease,
+        control: Arc<Control>,
+    ) -> Result<Report> {
+        let mut run = Run {
+            engine: self,
+            rec,
+            control,
+            approvals_used: 0,
+            last_health: None,
+        };
         let result = tokio::select! {
             outcome = run.drive() => outcome,
             lost = self.keep_lease(lease.clone()) => Err(lost),
@@ -335,7 +502,7 @@ impl Run<'_> {
                 Phase::Plan | Phase::Provision => self.provision().await,
                 Phase::Attach => self.attach().await,
                 Phase::AwaitHealthy => self.await_healthy().await,
-                Phase::Shift => self.shift().await,
+                Phase::Rollout => self.rollout().await,
                 Phase::Bake => self.bake().await,
                 Phase::Retire => self.retire().await.map_err(Stop::Fatal),
             };
@@ -430,10 +597,38 @@ impl Run<'_> {
             .await
     }
 
-    /// Sleeps until `deadline` on the engine's clock, or for `at_most`, whichever is sooner.
-    pub(super) async fn sleep_toward(&self, deadline: SystemTime, at_most: Duration) {
+    /// Sleeps until `deadline` on the engine's clock, or for `at_most`, whichever is sooner,
+    /// waking early on an operator command; an abort stops the phase.
+    pub(super) async fn wait(&self, deadline: SystemTime, at_most: Duration) -> Result<(), Stop> {
+        self.check_abort()?;
         let left = deadline.duration_since(self.now()).unwrap_or_default();
-        tokio::time::sleep(left.min(at_most)).await;
+        let mut rx = self.control.tx.subscribe();
+        tokio::select! {
+            _ = tokio::time::sleep(left.min(at_most)) => {}
+            _ = rx.changed() => {}
+        }
+        self.check_abort()
+    }
+
+    /// Stops with a rollback if an operator aborted the deployment.
+    pub(super) fn check_abort(&self) -> Result<(), Stop> {
+        match self.control.commands().aborted {
+            Some(reason) => Err(aborted(reason)),
+            None => Ok(()),
+        }
+    }
+
+    /// Resolves, with the reason, once an operator aborts the deployment.
+    pub(super) async fn aborted(&self) -> String {
+        let mut rx = self.control.tx.subscribe();
+        let reason = rx
+            .wait_for(|c| c.aborted.is_some())
+            .await
+            .map(|c| c.aborted.clone().unwrap_or_default());
+        match reason {
+            Ok(reason) => reason,
+            Err(_) => std::future::pending().await,
+        }
     }
 
     /// Time left until `deadline` on the engine's clock.
