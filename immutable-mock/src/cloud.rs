@@ -69,6 +69,7 @@ pub struct Call {
 #[derive(Debug, Clone)]
 pub struct MockCloud {
     pub(crate) state: Arc<Mutex<State>>,
+    crashed: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 #[derive(Debug)]
@@ -130,6 +131,8 @@ pub(crate) struct State {
     pub(crate) scripts: Vec<Script>,
     pub(crate) calls: Vec<Call>,
     pub(crate) max_instances: Option<usize>,
+    /// Length of the call log at which the call in flight never returns.
+    pub(crate) crash_after: Option<usize>,
 }
 
 impl Default for MockCloud {
@@ -160,7 +163,9 @@ impl MockCloud {
                 scripts: Vec::new(),
                 calls: Vec::new(),
                 max_instances: None,
+                crash_after: None,
             })),
+            crashed: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
     }
 
@@ -298,6 +303,39 @@ impl MockCloud {
             remaining: 1,
             fault,
         });
+    }
+
+    /// Simulates the caller dying `n` calls from now (1 is the next call): that call takes
+    /// effect, then never returns, and [`crashed`](Self::crashed) resolves. Drop the caller's
+    /// future then, as a crash would, and resume with a fresh engine. Fires once.
+    pub fn crash_after_call(&self, n: usize) {
+        let mut s = self.lock();
+        s.crash_after = Some(s.calls.len() + n.max(1));
+        self.crashed.send_replace(false);
+    }
+
+    /// Resolves once the call chosen by [`crash_after_call`](Self::crash_after_call) has taken
+    /// effect.
+    pub async fn crashed(&self) {
+        let mut rx = self.crashed.subscribe();
+        let _ = rx.wait_for(|c| *c).await;
+    }
+
+    /// Passes a call's result through the crash point.
+    pub(crate) async fn finish<T>(&self, result: Result<T>) -> Result<T> {
+        let crash = {
+            let mut s = self.lock();
+            let hit = s.crash_after == Some(s.calls.len());
+            if hit {
+                s.crash_after = None;
+            }
+            hit
+        };
+        if crash {
+            self.crashed.send_replace(true);
+            std::future::pending::<()>().await;
+        }
+        result
     }
 
     /// Removes every scripted fault not yet used.

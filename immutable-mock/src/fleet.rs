@@ -1,6 +1,5 @@
-use async_trait::async_trait;
 use immutable_core::{
-    Error, Fleet, FleetId, FleetInfo, FleetSpec, Instance, InstanceState, ResourceKind, Result,
+    Error, FleetId, FleetInfo, FleetSpec, Instance, InstanceState, ResourceKind, Result,
     ServiceName,
 };
 use tokio::time::Instant;
@@ -33,9 +32,8 @@ fn info(s: &State, fleet: &MockFleet, service: &ServiceName) -> FleetInfo {
     )
 }
 
-#[async_trait]
-impl Fleet for MockCloud {
-    async fn launch(&self, spec: &FleetSpec) -> Result<FleetInfo> {
+impl MockCloud {
+    pub(crate) async fn do_launch(&self, spec: &FleetSpec) -> Result<FleetInfo> {
         let mut s = self.enter(Op::Launch, Some(&spec.service))?;
         if spec.capacity == 0 {
             return Err(Error::invalid("capacity", "must be at least 1"));
@@ -78,13 +76,17 @@ impl Fleet for MockCloud {
         Ok(out)
     }
 
-    async fn describe(&self, service: &ServiceName, fleet: &FleetId) -> Result<FleetInfo> {
+    pub(crate) async fn do_describe(
+        &self,
+        service: &ServiceName,
+        fleet: &FleetId,
+    ) -> Result<FleetInfo> {
         let s = self.enter(Op::Describe, Some(service))?;
         let f = s.owned_fleet(service, fleet)?;
         Ok(info(&s, f, service))
     }
 
-    async fn list(&self, service: &ServiceName) -> Result<Vec<FleetInfo>> {
+    pub(crate) async fn do_list_fleets(&self, service: &ServiceName) -> Result<Vec<FleetInfo>> {
         let s = self.enter(Op::ListFleets, Some(service))?;
         Ok(s.fleets
             .values()
@@ -94,7 +96,7 @@ impl Fleet for MockCloud {
             .collect())
     }
 
-    async fn terminate(&self, service: &ServiceName, fleet: &FleetId) -> Result<()> {
+    pub(crate) async fn do_terminate(&self, service: &ServiceName, fleet: &FleetId) -> Result<()> {
         let mut s = self.enter(Op::Terminate, Some(service))?;
         let instances = s.owned_fleet(service, fleet)?.instances.clone();
         for i in instances {

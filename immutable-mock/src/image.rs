@@ -1,15 +1,15 @@
-use async_trait::async_trait;
-use immutable_core::{
-    Error, Image, ImageId, ImageRef, ImageStore, Labels, ResourceKind, Result, ServiceName,
-};
+use immutable_core::{Error, Image, ImageId, ImageRef, Labels, ResourceKind, Result, ServiceName};
 use tokio::time::Instant;
 
 use crate::cloud::{MockCloud, check_owner};
 use crate::fault::Op;
 
-#[async_trait]
-impl ImageStore for MockCloud {
-    async fn resolve(&self, service: &ServiceName, reference: &ImageRef) -> Result<Image> {
+impl MockCloud {
+    pub(crate) async fn do_resolve(
+        &self,
+        service: &ServiceName,
+        reference: &ImageRef,
+    ) -> Result<Image> {
         let s = self.enter(Op::ResolveImage, Some(service))?;
         let live = || s.images.values().filter(|i| !i.retired).map(|i| &i.image);
         match reference {
@@ -38,7 +38,7 @@ impl ImageStore for MockCloud {
         }
     }
 
-    async fn list(&self, service: &ServiceName) -> Result<Vec<Image>> {
+    pub(crate) async fn do_list_images(&self, service: &ServiceName) -> Result<Vec<Image>> {
         let s = self.enter(Op::ListImages, Some(service))?;
         Ok(s.images
             .values()
@@ -47,7 +47,12 @@ impl ImageStore for MockCloud {
             .collect())
     }
 
-    async fn label(&self, service: &ServiceName, image: &ImageId, labels: &Labels) -> Result<()> {
+    pub(crate) async fn do_label(
+        &self,
+        service: &ServiceName,
+        image: &ImageId,
+        labels: &Labels,
+    ) -> Result<()> {
         let mut s = self.enter(Op::LabelImage, Some(service))?;
         let i = s
             .images
@@ -66,7 +71,7 @@ impl ImageStore for MockCloud {
         Ok(())
     }
 
-    async fn retire(&self, service: &ServiceName, image: &ImageId) -> Result<()> {
+    pub(crate) async fn do_retire(&self, service: &ServiceName, image: &ImageId) -> Result<()> {
         let mut s = self.enter(Op::RetireImage, Some(service))?;
         let i = s
             .images

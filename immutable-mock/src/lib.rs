@@ -47,6 +47,7 @@ mod fault;
 mod fleet;
 mod image;
 mod router;
+mod traits;
 
 pub use cloud::{Call, FleetSnapshot, MockCloud, Snapshot, TargetSnapshot, Timings};
 pub use fault::{Fault, Op};

@@ -1,9 +1,8 @@
 use std::collections::BTreeMap;
 
-use async_trait::async_trait;
 use immutable_core::{
     Error, FleetInfo, HealthReport, InstanceHealth, ResourceKind, Result, Routing, ServiceName,
-    Target, TargetId, TrafficRouter,
+    Target, TargetId,
 };
 use tokio::time::Instant;
 
@@ -14,9 +13,8 @@ fn target_of(id: &TargetId, t: &MockTarget, service: &ServiceName) -> Target {
     Target::new(id.clone(), t.fleet.clone(), service.clone())
 }
 
-#[async_trait]
-impl TrafficRouter for MockCloud {
-    async fn attach(&self, fleet: &FleetInfo) -> Result<Target> {
+impl MockCloud {
+    pub(crate) async fn do_attach(&self, fleet: &FleetInfo) -> Result<Target> {
         let mut s = self.enter(Op::Attach, Some(&fleet.service))?;
         let service = &fleet.service;
         let owned = s.owned_fleet(service, &fleet.id)?;
@@ -56,7 +54,7 @@ impl TrafficRouter for MockCloud {
         Ok(out)
     }
 
-    async fn targets(&self, service: &ServiceName) -> Result<Vec<Target>> {
+    pub(crate) async fn do_targets(&self, service: &ServiceName) -> Result<Vec<Target>> {
         let s = self.enter(Op::Targets, Some(service))?;
         Ok(s.targets
             .iter()
@@ -65,7 +63,11 @@ impl TrafficRouter for MockCloud {
             .collect())
     }
 
-    async fn health(&self, service: &ServiceName, target: &TargetId) -> Result<HealthReport> {
+    pub(crate) async fn do_health(
+        &self,
+        service: &ServiceName,
+        target: &TargetId,
+    ) -> Result<HealthReport> {
         let s = self.enter(Op::Health, Some(service))?;
         let t = s.owned_target(service, target)?;
         let now = Instant::now();
@@ -83,7 +85,7 @@ impl TrafficRouter for MockCloud {
         })
     }
 
-    async fn routing(&self, service: &ServiceName) -> Result<Routing> {
+    pub(crate) async fn do_routing(&self, service: &ServiceName) -> Result<Routing> {
         let mut s = self.enter(Op::Routing, Some(service))?;
         s.settle_routes();
         Ok(s.routes
@@ -92,7 +94,11 @@ impl TrafficRouter for MockCloud {
             .unwrap_or_default())
     }
 
-    async fn set_weights(&self, service: &ServiceName, routing: &Routing) -> Result<()> {
+    pub(crate) async fn do_set_weights(
+        &self,
+        service: &ServiceName,
+        routing: &Routing,
+    ) -> Result<()> {
         let mut s = self.enter(Op::SetWeights, Some(service))?;
         for target in routing.weights().keys() {
             s.owned_target(service, target)?;
@@ -112,7 +118,11 @@ impl TrafficRouter for MockCloud {
         Ok(())
     }
 
-    async fn preview(&self, service: &ServiceName, target: Option<&TargetId>) -> Result<()> {
+    pub(crate) async fn do_preview(
+        &self,
+        service: &ServiceName,
+        target: Option<&TargetId>,
+    ) -> Result<()> {
         let mut s = self.enter(Op::Preview, Some(service))?;
         match target {
             Some(t) => {
@@ -126,7 +136,7 @@ impl TrafficRouter for MockCloud {
         Ok(())
     }
 
-    async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
+    pub(crate) async fn do_detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
         let drain = {
             let mut s = self.enter(Op::Detach, Some(service))?;
             s.owned_target(service, target)?;
