@@ -58,7 +58,9 @@ pub use engine::record::{
     Blue, DeploymentRecord, DeploymentRequest, DeploymentSpec, Green, HistoryEntry, Outcome, Phase,
     Report, Retired,
 };
-pub use engine::{DeploymentHandle, Engine, EngineBuilder, RollbackReport, Settings};
+pub use engine::{
+    DeploymentHandle, Engine, EngineBuilder, GcMode, GcReport, RollbackReport, Settings,
+};
 pub use error::{BoxError, Error, ResourceKind, Result};
 pub use event::{Event, EventKind};
 pub use fleet::{

@@ -43,6 +43,7 @@
 //! returns the error with the record left at its phase, ready for [`Engine::resume`].
 
 mod control;
+mod gc;
 mod phase;
 pub(crate) mod record;
 mod runner;
@@ -53,6 +54,7 @@ use std::time::Duration;
 
 use control::Control;
 pub use control::DeploymentHandle;
+pub use gc::{GcMode, GcReport};
 pub use runner::RollbackReport;
 
 use crate::event::EventBus;

@@ -1,0 +1,112 @@
+//! Orphan cleanup: what carries a service's ownership tags but no unfinished record references.
+
+use std::collections::BTreeSet;
+
+use super::Engine;
+use crate::{DeploymentId, FleetId, FleetKey, Result, ServiceName, TargetId};
+
+/// Whether [`Engine::gc`] only reports or also removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GcMode {
+    /// Report the orphans; touch nothing.
+    DryRun,
+    /// Detach the orphan targets and terminate the orphan fleets.
+    Remove,
+}
+
+/// What [`Engine::gc`] found, and whether it removed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GcReport {
+    /// Orphan fleets: the service's, not serving, not referenced by an unfinished deployment.
+    pub fleets: Vec<FleetId>,
+    /// Orphan targets, likewise.
+    pub targets: Vec<TargetId>,
+    /// Whether they were removed.
+    pub removed: bool,
+}
+
+impl Engine {
+    /// Finds the service's fleets and targets that no unfinished deployment references and
+    /// that take no traffic (left by a lost record, or by hand), and with
+    /// [`GcMode::Remove`] removes them: targets are detached (drained, then deleted), fleets
+    /// terminated.
+    ///
+    /// Only resources carrying the service's ownership tags are ever listed, so nothing else
+    /// is touched (I6); the serving fleet and target are never orphans (I2); resources of an
+    /// unfinished deployment are left for [`resume`](Engine::resume). It holds the service's
+    /// lease while it runs, so no deployment starts meanwhile.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for a bad service name,
+    /// [`Error::Locked`](crate::Error::Locked) while a deployment runs, and backend errors.
+    pub async fn gc(&self, service: &str, mode: GcMode) -> Result<GcReport> {
+        let service = ServiceName::new(service)?;
+        let inner = &*self.inner;
+        let lease = inner.acquire_lease(&service, &DeploymentId::generate()).await?;
+        let result = self.collect(&service, mode).await;
+        let _ = inner.store.release_lease(&lease).await;
+        result
+    }
+
+    async fn collect(&self, service: &ServiceName, mode: GcMode) -> Result<GcReport> {
+        let inner = &*self.inner;
+        let retry = |e: &crate::Error| e.is_retryable();
+        let quiet = |_: u32, _: &crate::Error, _| {};
+        let unfinished = inner.store.unfinished(Some(service)).await?;
+        let mut keep_fleets: BTreeSet<FleetId> = BTreeSet::new();
+        let mut keep_targets: BTreeSet<TargetId> = BTreeSet::new();
+        let keys: BTreeSet<FleetKey> = unfinished.iter().map(|r| FleetKey::from(&r.id)).collect();
+        for r in &unfinished {
+            keep_fleets.extend(r.green.fleet.iter().cloned());
+            keep_targets.extend(r.green.target.iter().cloned());
+            if let Some(b) = &r.blue {
+                keep_fleets.insert(b.fleet.clone());
+                keep_targets.insert(b.target.clone());
+            }
+        }
+        let policy = &inner.settings.retry;
+        let routing = policy.run_if(|| inner.router.routing(service), retry, quiet).await?;
+        let targets = policy.run_if(|| inner.router.targets(service), retry, quiet).await?;
+        let fleets = policy.run_if(|| inner.fleet.list(service), retry, quiet).await?;
+        for t in &targets {
+            if routing.weight(&t.id) > 0 {
+                keep_targets.insert(t.id.clone());
+                keep_fleets.insert(t.fleet.clone());
+            }
+        }
+        let orphan_targets: Vec<TargetId> = targets
+            .iter()
+            .filter(|t| !keep_targets.contains(&t.id))
+            .map(|t| t.id.clone())
+            .collect();
+        let orphan_fleets: Vec<FleetId> = fleets
+            .iter()
+            .filter(|f| !keep_fleets.contains(&f.id) && !keys.contains(&f.key))
+            .map(|f| f.id.clone())
+            .collect();
+        if mode == GcMode::Remove {
+            let cleanup = &inner.settings.cleanup_retry;
+            let any = |e: &crate::Error| !e.is_not_found();
+            for t in &orphan_targets {
+                ignore_not_found(cleanup.run_if(|| inner.router.detach(service, t), any, quiet).await)?;
+            }
+            for f in &orphan_fleets {
+                ignore_not_found(cleanup.run_if(|| inner.fleet.terminate(service, f), any, quiet).await)?;
+            }
+        }
+        Ok(GcReport {
+            fleets: orphan_fleets,
+            targets: orphan_targets,
+            removed: mode == GcMode::Remove,
+        })
+    }
+}
+
+fn ignore_not_found(r: Result<()>) -> Result<()> {
+    match r {
+        Err(e) if e.is_not_found() => Ok(()),
+        other => other,
+    }
+}
