@@ -14,12 +14,13 @@
 //! ```
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use crate::engine::record::{Green, Retired};
 use crate::{
-    DeploymentId, DeploymentRequest, Engine, Error, Fleet, FleetId, FleetInfo, FleetSpec, ImageId,
-    ImageRef, ImageStore, InMemoryStore, InstanceState, Routing, ServiceName, Settings, TargetId,
-    TrafficRouter,
+    DeploymentId, DeploymentRecord, DeploymentRequest, Engine, Error, Fleet, FleetId, FleetInfo,
+    FleetSpec, Image, ImageId, ImageRef, ImageStore, InMemoryStore, InstanceState, ManualClock,
+    Phase, ResourceKind, Routing, ServiceName, Settings, StateStore, TargetId, TrafficRouter,
 };
 
 /// The backends under test.
@@ -441,4 +442,144 @@ pub async fn full_deployment(b: &Backends, f: &Fixture) {
         Err(Error::NotFound { .. }) => {}
         Err(e) => panic!("describe v1 fleet: {e}"),
     }
+}
+
+/// A deployment record of `service`, never saved yet, for store tests.
+///
+/// # Panics
+/// If `service` is not a valid service name.
+pub fn sample_record(service: &str) -> DeploymentRecord {
+    let spec = DeploymentRequest::new(service, ImageRef::name("v1"))
+        .validate()
+        .expect("a valid request");
+    DeploymentRecord {
+        id: DeploymentId::generate(),
+        version: 0,
+        image: Image {
+            id: ImageId::new("ami-1"),
+            name: "v1".into(),
+            service: Some(spec.service.clone()),
+            labels: Default::default(),
+            created_at: SystemTime::UNIX_EPOCH,
+        },
+        spec,
+        blue: None,
+        green: Green::default(),
+        phase: Phase::Provision,
+        step: 0,
+        current_step: None,
+        steps_taken: Vec::new(),
+        weight: 0,
+        previewed: false,
+        phase_started_at: SystemTime::UNIX_EPOCH,
+        rollback_reason: None,
+        retired: Retired::default(),
+        created_at: SystemTime::UNIX_EPOCH,
+        history: Vec::new(),
+    }
+}
+
+/// Records: versioned compare-and-swap, listing by service, unfinished records, `NotFound`.
+/// Expects an empty store.
+pub async fn store_contract(store: &dyn StateStore) {
+    let mut a = sample_record("web");
+    store.save(&mut a).await.expect("first save");
+    assert_eq!(a.version, 1, "a first save makes version 1");
+    assert_eq!(
+        store.load(&a.id).await.expect("load"),
+        a,
+        "load returns what was saved"
+    );
+
+    let mut stale = a.clone();
+    a.phase = Phase::Attach;
+    store.save(&mut a).await.expect("second save");
+    assert_eq!(a.version, 2);
+    stale.phase = Phase::RollingBack;
+    match store.save(&mut stale).await {
+        Err(Error::Conflict { .. }) => {}
+        other => panic!("saving a stale version: expected Conflict, got {other:?}"),
+    }
+    assert_eq!(store.load(&a.id).await.expect("load").phase, Phase::Attach);
+
+    let mut again = a.clone();
+    again.version = 0;
+    match store.save(&mut again).await {
+        Err(Error::AlreadyExists { .. }) => {}
+        other => panic!("a second first save: expected AlreadyExists, got {other:?}"),
+    }
+
+    let mut b = sample_record("billing");
+    b.phase = Phase::Done;
+    store.save(&mut b).await.expect("save b");
+    let web = ServiceName::new("web").expect("name");
+    let listed = store.list(Some(&web)).await.expect("list");
+    assert_eq!(
+        listed.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        vec![&a.id]
+    );
+    assert_eq!(store.list(None).await.expect("list").len(), 2);
+    let unfinished = store.unfinished(None).await.expect("unfinished");
+    assert_eq!(
+        unfinished.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        vec![&a.id]
+    );
+
+    match store.load(&DeploymentId::generate()).await {
+        Err(Error::NotFound {
+            kind: ResourceKind::Deployment,
+            ..
+        }) => {}
+        other => panic!("unknown id: expected NotFound, got {other:?}"),
+    }
+}
+
+/// Leases: exclusive while live, renewable, taken over once expired (naming the previous
+/// holder), released only by their holder. `clock` must be the store's lease clock.
+pub async fn lease_contract(store: &dyn StateStore, clock: &ManualClock) {
+    let web = ServiceName::new("web").expect("name");
+    let (d1, d2) = (DeploymentId::generate(), DeploymentId::generate());
+    let ttl = Duration::from_secs(30);
+    let g1 = store
+        .acquire_lease(&web, &d1, "one", ttl)
+        .await
+        .expect("acquire");
+    assert!(g1.replaced.is_none());
+    match store.acquire_lease(&web, &d2, "two", ttl).await {
+        Err(Error::Locked {
+            holder, deployment, ..
+        }) => {
+            assert_eq!(holder, "one");
+            assert_eq!(deployment, d1.to_string());
+        }
+        other => panic!("a live lease was taken: {other:?}"),
+    }
+    // Renewal keeps it alive past its first expiry.
+    clock.advance(Duration::from_secs(20));
+    let renewed = store.renew_lease(&g1.lease, ttl).await.expect("renew");
+    assert!(renewed.expires_at > g1.lease.expires_at);
+    clock.advance(Duration::from_secs(20));
+    assert!(
+        store.acquire_lease(&web, &d2, "two", ttl).await.is_err(),
+        "a renewed lease was taken"
+    );
+    // Once expired, another holder takes it over and learns whose it was.
+    clock.advance(Duration::from_secs(31));
+    let g2 = store
+        .acquire_lease(&web, &d2, "two", ttl)
+        .await
+        .expect("takeover");
+    assert_eq!(g2.replaced.expect("the replaced lease").holder, "one");
+    match store.renew_lease(&renewed, ttl).await {
+        Err(Error::Locked { .. }) => {}
+        other => panic!("renewing a lost lease: expected Locked, got {other:?}"),
+    }
+    // Releasing someone else's lease does nothing; releasing your own frees it.
+    store.release_lease(&renewed).await.expect("release");
+    assert!(store.acquire_lease(&web, &d1, "three", ttl).await.is_err());
+    store.release_lease(&g2.lease).await.expect("release");
+    store
+        .acquire_lease(&web, &d1, "three", ttl)
+        .await
+        .expect("acquire after release");
 }

@@ -47,13 +47,13 @@ mod service;
 mod store;
 mod strategy;
 
-#[cfg(feature = "conformance")]
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
 #[cfg(feature = "http-check")]
 pub use check::HttpCheck;
 pub use check::{Check, CheckContext, CheckOutcome, HealthRatioCheck};
-pub use clock::{Clock, SystemClock, TokioClock};
+pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use engine::record::{
     Blue, DeploymentRecord, DeploymentRequest, DeploymentSpec, Green, HistoryEntry, Outcome, Phase,
     Report, Retired,

@@ -83,7 +83,13 @@ impl StateStore for CrashingStore {
     async fn list(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
         self.inner.list(service).await
     }
-    async fn acquire_lease(&self, s: &ServiceName, d: &DeploymentId, h: &str, ttl: Duration) -> Result<LeaseGrant> {
+    async fn acquire_lease(
+        &self,
+        s: &ServiceName,
+        d: &DeploymentId,
+        h: &str,
+        ttl: Duration,
+    ) -> Result<LeaseGrant> {
         self.inner.acquire_lease(s, d, h, ttl).await
     }
     async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease> {
@@ -127,11 +133,19 @@ fn engine(cloud: &MockCloud, store: &CrashingStore, keep: usize) -> Engine {
         .unwrap()
 }
 
-fn watch(engine: &Engine, cloud: &MockCloud, web: &ServiceName, violations: &Arc<Mutex<Vec<String>>>) {
+fn watch(
+    engine: &Engine,
+    cloud: &MockCloud,
+    web: &ServiceName,
+    violations: &Arc<Mutex<Vec<String>>>,
+) {
     let (cloud, web, violations) = (cloud.clone(), web.clone(), violations.clone());
     engine.subscribe(move |e| {
         if let Err(v) = serving_invariants(&cloud.snapshot(), &web) {
-            violations.lock().unwrap().push(format!("after {}: {v}", e.kind));
+            violations
+                .lock()
+                .unwrap()
+                .push(format!("after {}: {v}", e.kind));
         }
     });
 }
@@ -145,18 +159,27 @@ struct Run {
 
 async fn run(crash: Option<CrashPoint>) -> Run {
     let cloud = MockCloud::with_timings(Timings::default());
-    let images: Vec<ImageId> = (0..4).map(|i| cloud.add_image("web", &format!("web-v{i}"))).collect();
+    let images: Vec<ImageId> = (0..4)
+        .map(|i| cloud.add_image("web", &format!("web-v{i}")))
+        .collect();
     let foreign_image = cloud.add_foreign_image("team-b-base");
     let foreign_fleet = cloud.add_foreign_fleet(&foreign_image, 2);
     let store = CrashingStore::new();
     let web = ServiceName::new("web").unwrap();
     let violations = Arc::new(Mutex::new(Vec::new()));
 
-    assert!(engine(&cloud, &store, 100).deploy(request(1)).await.unwrap().succeeded());
+    assert!(
+        engine(&cloud, &store, 100)
+            .deploy(request(1))
+            .await
+            .unwrap()
+            .succeeded()
+    );
     cloud.clear_calls();
     let saves_before = store.saves();
 
-    let canary = Steps::canary([10, 50, 100], Duration::from_secs(300)).with_checks(["pre"], ["post"]);
+    let canary =
+        Steps::canary([10, 50, 100], Duration::from_secs(300)).with_checks(["pre"], ["post"]);
     let first = engine(&cloud, &store, 2);
     watch(&first, &cloud, &web, &violations);
     match crash {
@@ -180,10 +203,26 @@ async fn run(crash: Option<CrashPoint>) -> Run {
         loop {
             let unfinished = store.inner.list(Some(&web)).await.unwrap();
             let resumed = if unfinished.iter().any(|r| !r.phase.is_terminal()) {
-                second.resume_unfinished().await.unwrap().into_iter().map(|(_, r)| r.map(|_| ())).collect()
-            } else if unfinished.iter().filter(|r| r.spec.image == request(2).image).count() == 0 {
+                second
+                    .resume_unfinished()
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|(_, r)| r.map(|_| ()))
+                    .collect()
+            } else if unfinished
+                .iter()
+                .filter(|r| r.spec.image == request(2).image)
+                .count()
+                == 0
+            {
                 // The crash came before the record was written: the tool deploys again.
-                vec![second.deploy(request(2).strategy(canary.clone())).await.map(|_| ())]
+                vec![
+                    second
+                        .deploy(request(2).strategy(canary.clone()))
+                        .await
+                        .map(|_| ()),
+                ]
             } else {
                 vec![]
             };
@@ -207,20 +246,45 @@ async fn run(crash: Option<CrashPoint>) -> Run {
     assert!(violations.is_empty(), "{crash:?}: {violations:#?}");
     let live = snap.live_fleets(&web);
     let serving = snap.routing_of(&web).sole_target().cloned();
-    let serving_fleet = serving.as_ref().and_then(|t| snap.target(t)).map(|t| t.fleet.clone());
+    let serving_fleet = serving
+        .as_ref()
+        .and_then(|t| snap.target(t))
+        .map(|t| t.fleet.clone());
     let foreign = snap.fleet(&foreign_fleet).unwrap();
-    assert_eq!(foreign.live_instances(), 2, "{crash:?}: I6: the foreign fleet was touched");
-    assert!(snap.images.iter().any(|i| i.id == foreign_image), "{crash:?}: I6");
+    assert_eq!(
+        foreign.live_instances(),
+        2,
+        "{crash:?}: I6: the foreign fleet was touched"
+    );
+    assert!(
+        snap.images.iter().any(|i| i.id == foreign_image),
+        "{crash:?}: I6"
+    );
     let end = EndState {
-        serving_image: live.first().map(|f| f.image.clone()).unwrap_or_else(|| images[0].clone()),
+        serving_image: live
+            .first()
+            .map(|f| f.image.clone())
+            .unwrap_or_else(|| images[0].clone()),
         live_fleets: live.len(),
         live_instances: live.iter().map(|f| f.live_instances()).sum(),
         targets: snap.targets_of(&web).len(),
         routing_to_serving_fleet: live.len() == 1 && serving_fleet.as_ref() == Some(&live[0].id),
-        images: snap.images.iter().filter(|i| i.service.is_some()).map(|i| i.id.clone()).collect(),
+        images: snap
+            .images
+            .iter()
+            .filter(|i| i.service.is_some())
+            .map(|i| i.id.clone())
+            .collect(),
         retired_images: snap.retired_images.iter().cloned().collect(),
         previews: snap.previews.len(),
-        unfinished_records: store.inner.list(None).await.unwrap().iter().filter(|r| !r.phase.is_terminal()).count(),
+        unfinished_records: store
+            .inner
+            .list(None)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| !r.phase.is_terminal())
+            .count(),
     };
     Run {
         end,
@@ -238,7 +302,12 @@ async fn a_crash_at_any_call_or_write_resumes_to_the_same_end_state() {
     assert_eq!(reference.end.targets, 1);
     assert!(reference.end.routing_to_serving_fleet);
     assert_eq!(reference.end.unfinished_records, 0);
-    assert!(reference.calls > 30 && reference.saves > 10, "{} calls, {} saves", reference.calls, reference.saves);
+    assert!(
+        reference.calls > 30 && reference.saves > 10,
+        "{} calls, {} saves",
+        reference.calls,
+        reference.saves
+    );
 
     let mut points = Vec::new();
     points.extend((1..=reference.calls).map(CrashPoint::AfterCall));
@@ -246,7 +315,10 @@ async fn a_crash_at_any_call_or_write_resumes_to_the_same_end_state() {
     let mut takeovers = 0;
     for point in &points {
         let crashed = run(Some(*point)).await;
-        assert_eq!(crashed.end, reference.end, "{point:?}: I4: a different end state");
+        assert_eq!(
+            crashed.end, reference.end,
+            "{point:?}: I4: a different end state"
+        );
         takeovers += usize::from(crashed.took_over);
     }
     assert!(takeovers > 0, "no resume ever took an expired lease over");

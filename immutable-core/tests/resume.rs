@@ -25,7 +25,15 @@ async fn a_live_lease_is_not_taken_over_but_an_expired_one_is() {
         _ = w.engine.deploy(request(2)) => panic!("not cut off"),
         _ = w.cloud.crashed() => {}
     }
-    let id = w.store.list(None).await.unwrap().into_iter().find(|r| !r.phase.is_terminal()).unwrap().id;
+    let id = w
+        .store
+        .list(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| !r.phase.is_terminal())
+        .unwrap()
+        .id;
     let fresh = Engine::builder()
         .images(w.cloud.clone())
         .fleet(w.cloud.clone())
@@ -69,7 +77,9 @@ async fn an_unknown_deployment_is_not_found() {
 async fn a_corrupted_record_stops_resume_with_the_file_named() {
     let dir = tempfile::tempdir().unwrap();
     // Leases follow the virtual clock here, so the dead run's lease expires in virtual time.
-    let store = FileStore::open(dir.path()).unwrap().with_clock(TokioClock::new());
+    let store = FileStore::open(dir.path())
+        .unwrap()
+        .with_clock(TokioClock::new());
     let w = world();
     let engine = file_engine(&w, &store);
     assert!(engine.deploy(request(1)).await.unwrap().succeeded());
@@ -88,7 +98,10 @@ async fn a_corrupted_record_stops_resume_with_the_file_named() {
 
     for result in [
         file_engine(&w, &store).resume(&id).await.map(|_| ()),
-        file_engine(&w, &store).resume_unfinished().await.map(|_| ()),
+        file_engine(&w, &store)
+            .resume_unfinished()
+            .await
+            .map(|_| ()),
         file_engine(&w, &store).deploy(request(2)).await.map(|_| ()),
     ] {
         match result {

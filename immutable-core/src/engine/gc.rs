@@ -44,7 +44,9 @@ impl Engine {
     pub async fn gc(&self, service: &str, mode: GcMode) -> Result<GcReport> {
         let service = ServiceName::new(service)?;
         let inner = &*self.inner;
-        let lease = inner.acquire_lease(&service, &DeploymentId::generate()).await?;
+        let lease = inner
+            .acquire_lease(&service, &DeploymentId::generate())
+            .await?;
         let result = self.collect(&service, mode).await;
         let _ = inner.store.release_lease(&lease).await;
         result
@@ -67,9 +69,15 @@ impl Engine {
             }
         }
         let policy = &inner.settings.retry;
-        let routing = policy.run_if(|| inner.router.routing(service), retry, quiet).await?;
-        let targets = policy.run_if(|| inner.router.targets(service), retry, quiet).await?;
-        let fleets = policy.run_if(|| inner.fleet.list(service), retry, quiet).await?;
+        let routing = policy
+            .run_if(|| inner.router.routing(service), retry, quiet)
+            .await?;
+        let targets = policy
+            .run_if(|| inner.router.targets(service), retry, quiet)
+            .await?;
+        let fleets = policy
+            .run_if(|| inner.fleet.list(service), retry, quiet)
+            .await?;
         for t in &targets {
             if routing.weight(&t.id) > 0 {
                 keep_targets.insert(t.id.clone());
@@ -90,10 +98,18 @@ impl Engine {
             let cleanup = &inner.settings.cleanup_retry;
             let any = |e: &crate::Error| !e.is_not_found();
             for t in &orphan_targets {
-                ignore_not_found(cleanup.run_if(|| inner.router.detach(service, t), any, quiet).await)?;
+                ignore_not_found(
+                    cleanup
+                        .run_if(|| inner.router.detach(service, t), any, quiet)
+                        .await,
+                )?;
             }
             for f in &orphan_fleets {
-                ignore_not_found(cleanup.run_if(|| inner.fleet.terminate(service, f), any, quiet).await)?;
+                ignore_not_found(
+                    cleanup
+                        .run_if(|| inner.fleet.terminate(service, f), any, quiet)
+                        .await,
+                )?;
             }
         }
         Ok(GcReport {

@@ -363,7 +363,11 @@ impl Inner {
             .await
     }
 
-    pub(super) async fn acquire_lease(&self, service: &ServiceName, id: &DeploymentId) -> Result<Lease> {
+    pub(super) async fn acquire_lease(
+        &self,
+        service: &ServiceName,
+        id: &DeploymentId,
+    ) -> Result<Lease> {
         let holder = format!("engine-{}", ulid::Ulid::new().to_string().to_lowercase());
         let grant = self
             .store

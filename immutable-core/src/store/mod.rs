@@ -152,138 +152,25 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::engine::record::{Green, Retired};
-    use crate::{DeploymentRequest, Image, ImageId, ImageRef, Phase, TokioClock};
+    use crate::ManualClock;
+    use crate::conformance::{lease_contract, sample_record as record, store_contract};
 
-    fn record(service: &str) -> DeploymentRecord {
-        let spec = DeploymentRequest::new(service, ImageRef::name("v1"))
-            .validate()
-            .unwrap();
-        DeploymentRecord {
-            id: DeploymentId::generate(),
-            version: 0,
-            image: Image {
-                id: ImageId::new("ami-1"),
-                name: "v1".into(),
-                service: Some(spec.service.clone()),
-                labels: Default::default(),
-                created_at: SystemTime::UNIX_EPOCH,
-            },
-            spec,
-            blue: None,
-            green: Green::default(),
-            phase: Phase::Provision,
-            step: 0,
-            current_step: None,
-            steps_taken: Vec::new(),
-            weight: 0,
-            previewed: false,
-            phase_started_at: SystemTime::UNIX_EPOCH,
-            rollback_reason: None,
-            retired: Retired::default(),
-            created_at: SystemTime::UNIX_EPOCH,
-            history: Vec::new(),
-        }
-    }
-
-    /// The contract every bundled store meets.
-    async fn store_contract(store: &dyn StateStore) {
-        let mut a = record("web");
-        store.save(&mut a).await.unwrap();
-        assert_eq!(a.version, 1);
-        assert_eq!(store.load(&a.id).await.unwrap(), a);
-
-        let mut stale = a.clone();
-        a.phase = Phase::Attach;
-        store.save(&mut a).await.unwrap();
-        assert_eq!(a.version, 2);
-        stale.phase = Phase::RollingBack;
-        assert!(matches!(
-            store.save(&mut stale).await,
-            Err(Error::Conflict { .. })
-        ));
-        assert_eq!(store.load(&a.id).await.unwrap().phase, Phase::Attach);
-
-        let mut again = a.clone();
-        again.version = 0;
-        assert!(matches!(
-            store.save(&mut again).await,
-            Err(Error::AlreadyExists { .. })
-        ));
-
-        let mut b = record("billing");
-        store.save(&mut b).await.unwrap();
-        let web = ServiceName::new("web").unwrap();
-        let listed = store.list(Some(&web)).await.unwrap();
-        assert_eq!(
-            listed.iter().map(|r| &r.id).collect::<Vec<_>>(),
-            vec![&a.id]
-        );
-        assert_eq!(store.list(None).await.unwrap().len(), 2);
-
-        match store.load(&DeploymentId::generate()).await {
-            Err(Error::NotFound {
-                kind: ResourceKind::Deployment,
-                ..
-            }) => {}
-            other => panic!("unknown id: {other:?}"),
-        }
-    }
-
-    /// Lease rules, in virtual time.
-    async fn lease_contract(store: &dyn StateStore) {
-        let web = ServiceName::new("web").unwrap();
-        let (d1, d2) = (DeploymentId::generate(), DeploymentId::generate());
-        let ttl = Duration::from_secs(30);
-        let g1 = store.acquire_lease(&web, &d1, "one", ttl).await.unwrap();
-        assert!(g1.replaced.is_none());
-        match store.acquire_lease(&web, &d2, "two", ttl).await {
-            Err(Error::Locked {
-                holder, deployment, ..
-            }) => {
-                assert_eq!(holder, "one");
-                assert_eq!(deployment, d1.to_string());
-            }
-            other => panic!("a live lease was taken: {other:?}"),
-        }
-        // Renewal keeps it alive past its first expiry.
-        tokio::time::advance(Duration::from_secs(20)).await;
-        let renewed = store.renew_lease(&g1.lease, ttl).await.unwrap();
-        assert!(renewed.expires_at > g1.lease.expires_at);
-        tokio::time::advance(Duration::from_secs(20)).await;
-        assert!(store.acquire_lease(&web, &d2, "two", ttl).await.is_err());
-        // Once expired, another holder takes it over and learns whose it was.
-        tokio::time::advance(Duration::from_secs(31)).await;
-        let g2 = store.acquire_lease(&web, &d2, "two", ttl).await.unwrap();
-        assert_eq!(g2.replaced.unwrap().holder, "one");
-        assert!(matches!(
-            store.renew_lease(&renewed, ttl).await,
-            Err(Error::Locked { .. })
-        ));
-        // Releasing someone else's lease does nothing; releasing your own frees it.
-        store.release_lease(&renewed).await.unwrap();
-        assert!(store.acquire_lease(&web, &d1, "three", ttl).await.is_err());
-        store.release_lease(&g2.lease).await.unwrap();
-        store.acquire_lease(&web, &d1, "three", ttl).await.unwrap();
-    }
-
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn in_memory_store_meets_the_contract() {
         store_contract(&InMemoryStore::new()).await;
-        lease_contract(&InMemoryStore::new()).await;
+        let clock = ManualClock::new(SystemTime::UNIX_EPOCH);
+        lease_contract(&InMemoryStore::new().with_clock(clock.clone()), &clock).await;
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn file_store_meets_the_contract() {
         let dir = tempfile::tempdir().unwrap();
         store_contract(&FileStore::open(dir.path().join("a")).unwrap()).await;
-        let clock = TokioClock::new();
-        lease_contract(
-            &FileStore::open(dir.path().join("b"))
-                .unwrap()
-                .with_clock(clock),
-        )
-        .await;
+        let clock = ManualClock::new(SystemTime::UNIX_EPOCH);
+        let store = FileStore::open(dir.path().join("b"))
+            .unwrap()
+            .with_clock(clock.clone());
+        lease_contract(&store, &clock).await;
     }
 
     #[tokio::test]
