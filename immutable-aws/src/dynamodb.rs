@@ -30,6 +30,27 @@ type Item = HashMap<String, AttributeValue>;
 /// The table needs only its key; [`create_table`](DynamoStore::create_table) makes one with
 /// on-demand billing. IAM actions: `dynamodb:GetItem`, `PutItem`, `DeleteItem`, `Scan`
 /// (and `CreateTable`, `DescribeTable` for `create_table`).
+///
+/// ```no_run
+/// # async fn demo() -> immutable_core::Result<()> {
+/// use immutable_aws::{AwsConfig, AwsFleet, AwsImageStore, AwsRouter, DynamoStore, EntryPoint};
+/// use immutable_core::Engine;
+///
+/// let clients = AwsConfig::from_env().load().await;
+/// let store = DynamoStore::new(&clients, "immutable-deployments");
+/// store.create_table().await?; // once
+/// let engine = Engine::builder()
+///     .images(AwsImageStore::new(&clients))
+///     .fleet(AwsFleet::builder(&clients).instance_type("t3.small").build()?)
+///     .router(AwsRouter::builder(&clients).service("web", EntryPoint::listener("arn:...")).build()?)
+///     .store(store)
+///     .build()?;
+/// // Any runner may now resume what another left unfinished.
+/// for (id, result) in engine.resume_unfinished().await? {
+///     println!("{id}: {:?}", result.map(|r| r.outcome));
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
