@@ -73,6 +73,7 @@ async fn by_hand(cloud: &MockCloud, capacity: u32) {
     let green = Fleet::describe(cloud, &web, &green.id).await.unwrap();
     let target = cloud.attach(&green).await.unwrap();
     assert!(cloud.health(&web, &target.id).await.unwrap().healthy() >= capacity as usize);
+    cloud.preview(&web, Some(&target.id)).await.unwrap();
     assert!(cloud.health(&web, &target.id).await.unwrap().healthy() >= capacity as usize);
     cloud
         .set_weights(
@@ -82,6 +83,7 @@ async fn by_hand(cloud: &MockCloud, capacity: u32) {
         .await
         .unwrap();
     assert!(cloud.health(&web, &target.id).await.unwrap().healthy() >= capacity as usize);
+    cloud.preview(&web, None).await.unwrap();
     cloud.detach(&web, &blue_target).await.unwrap();
     cloud.terminate(&web, &blue_fleet.id).await.unwrap();
     let labels = Labels::from([(tags::PROMOTED.to_owned(), "x".to_owned())]);

@@ -31,7 +31,7 @@ pub mod tags {
 /// in tags, file names and provider resource names.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ServiceName(String);
+pub struct ServiceName(std::sync::Arc<str>);
 
 impl ServiceName {
     /// Validates and wraps a service name.
@@ -59,7 +59,7 @@ impl ServiceName {
                 format!("may hold only ASCII letters, digits, '-', '_' and '.', found {c:?}"),
             ));
         }
-        Ok(ServiceName(name))
+        Ok(ServiceName(name.into()))
     }
 
     /// The name as a string.
@@ -77,7 +77,7 @@ impl TryFrom<String> for ServiceName {
 
 impl From<ServiceName> for String {
     fn from(value: ServiceName) -> Self {
-        value.0
+        value.0.to_string()
     }
 }
 
@@ -92,12 +92,12 @@ macro_rules! string_id {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub struct $name(::std::sync::Arc<str>);
 
         impl $name {
             /// Wraps a provider id.
             pub fn new(id: impl Into<String>) -> Self {
-                $name(id.into())
+                $name(id.into().into())
             }
 
             /// The id as a string.
@@ -114,13 +114,13 @@ macro_rules! string_id {
 
         impl From<&str> for $name {
             fn from(value: &str) -> Self {
-                $name(value.to_owned())
+                $name(value.into())
             }
         }
 
         impl From<String> for $name {
             fn from(value: String) -> Self {
-                $name(value)
+                $name(value.into())
             }
         }
     };
@@ -135,7 +135,7 @@ string_id!(
 impl DeploymentId {
     /// A fresh, unique id.
     pub fn generate() -> Self {
-        DeploymentId(ulid::Ulid::new().to_string().to_lowercase())
+        DeploymentId(ulid::Ulid::new().to_string().to_lowercase().into())
     }
 }
 

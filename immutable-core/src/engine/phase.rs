@@ -9,7 +9,8 @@ use super::runner::{Run, Stop, aborted, roll_back};
 use crate::service::tags;
 use crate::{
     CheckContext, CheckOutcome, Error, EventKind, FleetKey, FleetSpec, HealthState, ImageId,
-    InstanceState, Labels, OnTimeout, Phase, Progress, Result, Routing, Step, StepRecord, TargetId,
+    InstanceState, Labels, OnTimeout, Phase, Progress, Result, Routing, Step, StepRecord,
+    StrategySpec, TargetId,
 };
 
 impl Run<'_> {
@@ -157,9 +158,12 @@ impl Run<'_> {
                         .await
                         .map_err(|e| Stop::RollBack(format!("the strategy failed: {e}")))?;
                     let Some(step) = next else { break };
-                    self.rec.current_step = Some(step.clone());
-                    self.rec.phase_started_at = self.now();
-                    self.persist().await?;
+                    // A step list gives the same step for the same index after a resume; only a
+                    // custom strategy's choice must be recorded before it runs.
+                    if matches!(self.rec.spec.strategy, StrategySpec::Named(_)) {
+                        self.rec.current_step = Some(step.clone());
+                        self.persist().await?;
+                    }
                     step
                 }
             };
@@ -175,6 +179,8 @@ impl Run<'_> {
             self.rec.steps_taken.push(StepRecord { step, note });
             self.rec.step += 1;
             self.rec.current_step = None;
+            // The next step's waits count from here.
+            self.rec.phase_started_at = self.now();
             self.persist().await?;
         }
         if self.rec.weight != 100 {
