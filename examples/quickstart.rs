@@ -41,8 +41,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let clock_start = tokio::time::Instant::now();
     let since_start = move |at: SystemTime| at.duration_since(start).unwrap_or_default();
     engine.subscribe(move |event| {
-        // Only the step-by-step progress; retries and phase entries are shown too.
-        if matches!(event.kind, EventKind::StepStarted { .. }) {
+        // A step's end says nothing new unless it carries a note.
+        if matches!(event.kind, EventKind::StepFinished { note: None, .. }) {
             return;
         }
         println!("[{}] {}", clock(since_start(event.at)), event.kind);

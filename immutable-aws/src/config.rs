@@ -140,3 +140,22 @@ pub struct AwsClients {
     /// The resolved configuration, for further clients (DynamoDB, say).
     pub sdk: aws_types::SdkConfig,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_credentials() {
+        let c = AwsConfig::from_env()
+            .with_region("eu-west-1")
+            .with_static_credentials("AKIAEXAMPLEKEY", "very-secret-value");
+        let shown = format!("{c:?}");
+        assert!(shown.contains("eu-west-1"), "{shown}");
+        assert!(
+            !shown.contains("AKIAEXAMPLEKEY") && !shown.contains("very-secret-value"),
+            "{shown}"
+        );
+        assert!(shown.contains("redacted"), "{shown}");
+    }
+}

@@ -118,14 +118,30 @@ impl AwsImageStore {
         }
     }
 
-    async fn owned(&self, service: &ServiceName, image: &ImageId) -> Result<Image> {
-        let found = self
-            .describe(vec![image.to_string()], Vec::new(), image.as_str())
-            .await?;
-        let img = found
-            .into_iter()
-            .next()
+    /// One of the service's images, with its EBS snapshots.
+    async fn owned(&self, service: &ServiceName, image: &ImageId) -> Result<(Image, Vec<String>)> {
+        let described = self
+            .ec2
+            .describe_images()
+            .image_ids(image.as_str())
+            .send()
+            .await
+            .aws(Call::new(
+                "DescribeImages",
+                ResourceKind::Image,
+                image.as_str(),
+            ))?;
+        let raw = described
+            .images()
+            .first()
             .ok_or_else(|| Error::not_found(ResourceKind::Image, image.as_str()))?;
+        let snapshots = raw
+            .block_device_mappings()
+            .iter()
+            .filter_map(|m| m.ebs()?.snapshot_id().map(str::to_owned))
+            .collect();
+        let img =
+            to_image(raw).ok_or_else(|| Error::not_found(ResourceKind::Image, image.as_str()))?;
         if img.service.as_ref() != Some(service) {
             return Err(Error::NotOwned {
                 kind: ResourceKind::Image,
@@ -133,7 +149,7 @@ impl AwsImageStore {
                 service: service.to_string(),
             });
         }
-        Ok(img)
+        Ok((img, snapshots))
     }
 }
 
@@ -207,7 +223,8 @@ impl ImageStore for AwsImageStore {
     }
 
     async fn retire(&self, service: &ServiceName, image: &ImageId) -> Result<()> {
-        self.owned(service, image).await?;
+        // Read the snapshots now: once deregistered, the AMI no longer names them.
+        let (_, snapshots) = self.owned(service, image).await?;
         let call = Call::new("DescribeInstances", ResourceKind::Image, image.as_str());
         let users = self
             .ec2
@@ -230,24 +247,6 @@ impl ImageStore for AwsImageStore {
                 in_use.join(", ")
             )));
         }
-        // Read the snapshots before deregistering: afterwards the AMI is gone.
-        let described = self
-            .ec2
-            .describe_images()
-            .image_ids(image.as_str())
-            .send()
-            .await
-            .aws(Call::new(
-                "DescribeImages",
-                ResourceKind::Image,
-                image.as_str(),
-            ))?;
-        let snapshots: Vec<String> = described
-            .images()
-            .iter()
-            .flat_map(|i| i.block_device_mappings())
-            .filter_map(|m| m.ebs()?.snapshot_id().map(str::to_owned))
-            .collect();
         self.ec2
             .deregister_image()
             .image_id(image.as_str())

@@ -551,23 +551,7 @@ impl AwsRouter {
             .target_groups()
             .first()
             .ok_or_else(|| Error::not_found(ResourceKind::Target, live.as_str()))?;
-        let attrs = self
-            .elb
-            .describe_target_group_attributes()
-            .target_group_arn(live.as_str())
-            .send()
-            .await
-            .aws(Call::new(
-                "DescribeTargetGroupAttributes",
-                ResourceKind::Target,
-                live.as_str(),
-            ))?;
-        let delay = attrs
-            .attributes()
-            .iter()
-            .find(|a| a.key() == Some(DEREGISTRATION_DELAY))
-            .and_then(|a| a.value()?.parse().ok())
-            .map(Duration::from_secs);
+        let delay = self.deregistration_delay(live).await?;
         let defaults = TargetGroupSettings::http(80, "");
         Ok(TargetGroupSettings {
             protocol: g
@@ -600,6 +584,27 @@ impl AwsRouter {
                 .map_or(defaults.matcher, str::to_owned),
             deregistration_delay: delay,
         })
+    }
+
+    /// A group's deregistration delay, if it reports one.
+    async fn deregistration_delay(&self, target: &TargetId) -> Result<Option<Duration>> {
+        let attrs = self
+            .elb
+            .describe_target_group_attributes()
+            .target_group_arn(target.as_str())
+            .send()
+            .await
+            .aws(Call::new(
+                "DescribeTargetGroupAttributes",
+                ResourceKind::Target,
+                target.as_str(),
+            ))?;
+        Ok(attrs
+            .attributes()
+            .iter()
+            .find(|a| a.key() == Some(DEREGISTRATION_DELAY))
+            .and_then(|a| a.value()?.parse().ok())
+            .map(Duration::from_secs))
     }
 
     /// The registered instances of a group, with their health.
@@ -895,23 +900,10 @@ impl TrafficRouter for AwsRouter {
                 ))?;
         }
         if !registered.is_empty() {
-            let attrs = self
-                .elb
-                .describe_target_group_attributes()
-                .target_group_arn(target.as_str())
-                .send()
-                .await
-                .aws(Call::new(
-                    "DescribeTargetGroupAttributes",
-                    ResourceKind::Target,
-                    target.as_str(),
-                ))?;
-            let delay = attrs
-                .attributes()
-                .iter()
-                .find(|a| a.key() == Some(DEREGISTRATION_DELAY))
-                .and_then(|a| a.value()?.parse().ok())
-                .map_or(Duration::from_secs(300), Duration::from_secs);
+            let delay = self
+                .deregistration_delay(target)
+                .await?
+                .unwrap_or(Duration::from_secs(300));
             // Connections drain for at most the delay; then the group can go.
             let deadline = tokio::time::Instant::now() + delay + self.drain_poll;
             loop {

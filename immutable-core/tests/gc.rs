@@ -37,7 +37,7 @@ async fn gc_reports_then_removes_orphans_and_nothing_else() {
     let before = w.cloud.snapshot();
     w.cloud.clear_calls();
 
-    let report = w.engine.gc("web", GcMode::DryRun).await.unwrap();
+    let report = w.engine.gc("web").await.unwrap();
     assert_eq!(report.fleets, vec![orphan.id.clone()]);
     assert_eq!(report.targets, vec![orphan_target.id.clone()]);
     assert!(!report.removed);
@@ -47,7 +47,7 @@ async fn gc_reports_then_removes_orphans_and_nothing_else() {
     );
     assert_eq!(w.cloud.snapshot(), before);
 
-    let report = w.engine.gc("web", GcMode::Remove).await.unwrap();
+    let report = w.engine.gc_with("web", GcMode::Remove).await.unwrap();
     assert!(report.removed);
     let snap = w.cloud.snapshot();
     assert!(
@@ -64,7 +64,7 @@ async fn gc_reports_then_removes_orphans_and_nothing_else() {
     );
     w.assert_settled(&w.images[1]);
     // Nothing is left to find.
-    let again = w.engine.gc("web", GcMode::DryRun).await.unwrap();
+    let again = w.engine.gc("web").await.unwrap();
     assert!(again.fleets.is_empty() && again.targets.is_empty());
 }
 
@@ -83,7 +83,7 @@ async fn gc_leaves_an_unfinished_deployment_to_resume() {
     }
     assert_eq!(w.cloud.call_count(Op::Launch), 1);
     tokio::time::sleep(settings().lease_ttl).await;
-    let report = w.engine.gc("web", GcMode::Remove).await.unwrap();
+    let report = w.engine.gc_with("web", GcMode::Remove).await.unwrap();
     assert!(
         report.fleets.is_empty(),
         "gc took the unfinished deployment's fleet: {report:?}"
@@ -99,7 +99,7 @@ async fn gc_leaves_an_unfinished_deployment_to_resume() {
 async fn gc_waits_for_no_deployment_and_names_bad_services() {
     let w = world();
     assert!(matches!(
-        w.engine.gc("", GcMode::DryRun).await,
+        w.engine.gc("").await,
         Err(Error::InvalidInput { .. })
     ));
     let engine = w.engine.clone();
@@ -111,7 +111,7 @@ async fn gc_waits_for_no_deployment_and_names_bad_services() {
         immutable_core::EventKind::FleetLaunched { .. }
     ) {}
     assert!(matches!(
-        w.engine.gc("web", GcMode::Remove).await,
+        w.engine.gc_with("web", GcMode::Remove).await,
         Err(Error::Locked { .. })
     ));
     assert!(running.await.unwrap().unwrap().succeeded());

@@ -5,17 +5,18 @@ use std::collections::BTreeSet;
 use super::Engine;
 use crate::{DeploymentId, FleetId, FleetKey, Result, ServiceName, TargetId};
 
-/// Whether [`Engine::gc`] only reports or also removes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether [`Engine::gc_with`] only reports or also removes. The default reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum GcMode {
     /// Report the orphans; touch nothing.
+    #[default]
     DryRun,
     /// Detach the orphan targets and terminate the orphan fleets.
     Remove,
 }
 
-/// What [`Engine::gc`] found, and whether it removed it.
+/// What [`Engine::gc`] or [`Engine::gc_with`] found, and whether it removed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GcReport {
@@ -28,6 +29,15 @@ pub struct GcReport {
 }
 
 impl Engine {
+    /// Reports the service's orphans without touching anything: a dry run of
+    /// [`gc_with`](Self::gc_with).
+    ///
+    /// # Errors
+    /// As [`gc_with`](Self::gc_with).
+    pub async fn gc(&self, service: &str) -> Result<GcReport> {
+        self.gc_with(service, GcMode::DryRun).await
+    }
+
     /// Finds the service's fleets and targets that no unfinished deployment references and
     /// that take no traffic (left by a lost record, or by hand), and with
     /// [`GcMode::Remove`] removes them: targets are detached (drained, then deleted), fleets
@@ -41,7 +51,7 @@ impl Engine {
     /// # Errors
     /// [`Error::InvalidInput`](crate::Error::InvalidInput) for a bad service name,
     /// [`Error::Locked`](crate::Error::Locked) while a deployment runs, and backend errors.
-    pub async fn gc(&self, service: &str, mode: GcMode) -> Result<GcReport> {
+    pub async fn gc_with(&self, service: &str, mode: GcMode) -> Result<GcReport> {
         let service = ServiceName::new(service)?;
         let inner = &*self.inner;
         let lease = inner
