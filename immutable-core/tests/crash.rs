@@ -27,7 +27,8 @@ impl Check for Pass {
     }
 }
 
-/// A store whose n-th record write takes effect and then never returns.
+/// A store whose n-th write (record save, or lease acquire, renew or release) takes effect and
+/// then never returns.
 #[derive(Debug, Clone)]
 struct CrashingStore {
     inner: InMemoryStore,
@@ -44,24 +45,21 @@ impl CrashingStore {
         }
     }
 
-    fn crash_after_save(&self, n: usize) {
+    fn crash_after_write(&self, n: usize) {
         let mut s = self.saves.lock().unwrap();
         s.1 = Some(s.0 + n);
     }
 
-    fn saves(&self) -> usize {
+    fn writes(&self) -> usize {
         self.saves.lock().unwrap().0
     }
 
     async fn crashed(&self) {
         let _ = self.crashed.subscribe().wait_for(|c| *c).await;
     }
-}
 
-#[async_trait]
-impl StateStore for CrashingStore {
-    async fn save(&self, record: &mut DeploymentRecord) -> Result<()> {
-        self.inner.save(record).await?;
+    /// Counts a write that took effect, and hangs if it is the chosen one.
+    async fn after_write(&self) {
         let crash = {
             let mut s = self.saves.lock().unwrap();
             s.0 += 1;
@@ -75,6 +73,14 @@ impl StateStore for CrashingStore {
             self.crashed.send_replace(true);
             std::future::pending::<()>().await;
         }
+    }
+}
+
+#[async_trait]
+impl StateStore for CrashingStore {
+    async fn save(&self, record: &mut DeploymentRecord) -> Result<()> {
+        self.inner.save(record).await?;
+        self.after_write().await;
         Ok(())
     }
     async fn load(&self, id: &DeploymentId) -> Result<DeploymentRecord> {
@@ -90,20 +96,26 @@ impl StateStore for CrashingStore {
         h: &str,
         ttl: Duration,
     ) -> Result<LeaseGrant> {
-        self.inner.acquire_lease(s, d, h, ttl).await
+        let grant = self.inner.acquire_lease(s, d, h, ttl).await?;
+        self.after_write().await;
+        Ok(grant)
     }
     async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease> {
-        self.inner.renew_lease(lease, ttl).await
+        let renewed = self.inner.renew_lease(lease, ttl).await?;
+        self.after_write().await;
+        Ok(renewed)
     }
     async fn release_lease(&self, lease: &Lease) -> Result<()> {
-        self.inner.release_lease(lease).await
+        self.inner.release_lease(lease).await?;
+        self.after_write().await;
+        Ok(())
     }
 }
 
 #[derive(Debug, Clone, Copy)]
 enum CrashPoint {
     AfterCall(usize),
-    AfterSave(usize),
+    AfterWrite(usize),
 }
 
 /// What the world looks like at the end; ids of things created along the way are left out.
@@ -153,7 +165,7 @@ fn watch(
 struct Run {
     end: EndState,
     calls: usize,
-    saves: usize,
+    writes: usize,
     took_over: bool,
 }
 
@@ -176,7 +188,7 @@ async fn run(crash: Option<CrashPoint>) -> Run {
             .succeeded()
     );
     cloud.clear_calls();
-    let saves_before = store.saves();
+    let writes_before = store.writes();
 
     let canary =
         Steps::canary([10, 50, 100], Duration::from_secs(300)).with_checks(["pre"], ["post"]);
@@ -184,7 +196,7 @@ async fn run(crash: Option<CrashPoint>) -> Run {
     watch(&first, &cloud, &web, &violations);
     match crash {
         Some(CrashPoint::AfterCall(n)) => cloud.crash_after_call(n),
-        Some(CrashPoint::AfterSave(n)) => store.crash_after_save(n),
+        Some(CrashPoint::AfterWrite(n)) => store.crash_after_write(n),
         None => {}
     }
     let finished = tokio::select! {
@@ -289,7 +301,7 @@ async fn run(crash: Option<CrashPoint>) -> Run {
     Run {
         end,
         calls: cloud.calls().len(),
-        saves: store.saves() - saves_before,
+        writes: store.writes() - writes_before,
         took_over,
     }
 }
@@ -303,15 +315,15 @@ async fn a_crash_at_any_call_or_write_resumes_to_the_same_end_state() {
     assert!(reference.end.routing_to_serving_fleet);
     assert_eq!(reference.end.unfinished_records, 0);
     assert!(
-        reference.calls > 30 && reference.saves > 10,
+        reference.calls > 30 && reference.writes > 10,
         "{} calls, {} saves",
         reference.calls,
-        reference.saves
+        reference.writes
     );
 
     let mut points = Vec::new();
     points.extend((1..=reference.calls).map(CrashPoint::AfterCall));
-    points.extend((1..=reference.saves).map(CrashPoint::AfterSave));
+    points.extend((1..=reference.writes).map(CrashPoint::AfterWrite));
     let mut takeovers = 0;
     for point in &points {
         let crashed = run(Some(*point)).await;
@@ -323,9 +335,9 @@ async fn a_crash_at_any_call_or_write_resumes_to_the_same_end_state() {
     }
     assert!(takeovers > 0, "no resume ever took an expired lease over");
     println!(
-        "crash points covered: {} ({} backend calls, {} record writes); {takeovers} resumes took over an expired lease",
+        "crash points covered: {} ({} backend calls, {} store writes: records and leases); {takeovers} resumes took over an expired lease",
         points.len(),
         reference.calls,
-        reference.saves
+        reference.writes
     );
 }
