@@ -279,6 +279,7 @@ impl Run<'_> {
             router: self.engine.router.as_ref(),
         };
         let outcome = tokio::select! {
+            biased;
             outcome = check.run(&ctx) => outcome,
             reason = self.aborted() => return Err(aborted(reason)),
         };
@@ -345,6 +346,7 @@ impl Run<'_> {
                 self.left_until(deadline)
             };
             tokio::select! {
+                biased;
                 _ = tokio::time::sleep(wait) => {}
                 _ = rx.changed() => {}
             }

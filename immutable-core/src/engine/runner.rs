@@ -469,6 +469,7 @@ impl Inner {
             last_health: None,
         };
         let result = tokio::select! {
+            biased;
             outcome = run.drive() => outcome,
             lost = self.keep_lease(lease.clone()) => Err(lost),
         };
@@ -608,6 +609,7 @@ impl Run<'_> {
         let left = deadline.duration_since(self.now()).unwrap_or_default();
         let mut rx = self.control.tx.subscribe();
         tokio::select! {
+            biased;
             _ = tokio::time::sleep(left.min(at_most)) => {}
             _ = rx.changed() => {}
         }
