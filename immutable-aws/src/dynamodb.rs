@@ -9,6 +9,8 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
     ScalarAttributeType,
 };
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use immutable_core::{
     Clock, DeploymentId, DeploymentRecord, Error, Lease, LeaseGrant, ResourceKind, Result,
     ServiceName, StateStore, SystemClock,
@@ -64,6 +66,12 @@ fn s(v: impl Into<String>) -> AttributeValue {
 
 fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
+}
+
+/// Whether a conditional write was refused because its condition did not hold.
+fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error().and_then(ProvideErrorMetadata::code)
+        == Some("ConditionalCheckFailedException")
 }
 
 fn millis(t: SystemTime) -> u128 {
@@ -287,10 +295,7 @@ impl StateStore for DynamoStore {
                 record.version = next.version;
                 Ok(())
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if condition_failed(&e) => {
                 match self.get(&pk, ResourceKind::Deployment).await? {
                     Some(_) if record.version == 0 => Err(Error::AlreadyExists {
                         kind: ResourceKind::Deployment,
@@ -387,10 +392,7 @@ impl StateStore for DynamoStore {
                 };
                 Ok(LeaseGrant { lease, replaced })
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if condition_failed(&e) => {
                 Err(self.locked(service, self.get(&pk, ResourceKind::Lease).await?)?)
             }
             Err(e) => Err(e).aws(Call::new("PutItem", ResourceKind::Lease, &pk)),
@@ -414,10 +416,7 @@ impl StateStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(renewed),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if condition_failed(&e) => {
                 Err(self.locked(&lease.service, self.get(&pk, ResourceKind::Lease).await?)?)
             }
             Err(e) => Err(e).aws(Call::new("PutItem", ResourceKind::Lease, &pk)),
@@ -437,12 +436,7 @@ impl StateStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => Err(e).aws(Call::new("DeleteItem", ResourceKind::Lease, &pk)),
         }
     }

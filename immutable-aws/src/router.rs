@@ -148,8 +148,8 @@ pub struct AwsRouter {
     elb: aws_sdk_elasticloadbalancingv2::Client,
     services: Arc<BTreeMap<ServiceName, EntryPoint>>,
     drain_poll: Duration,
-    /// Target group ARN -> owning service, as read from its tags (tags never change).
-    owners: Arc<Mutex<HashMap<String, Option<ServiceName>>>>,
+    /// Target group ARN -> its ownership tags, as read once (they never change).
+    owners: Arc<Mutex<HashMap<String, GroupTags>>>,
 }
 
 /// Builds an [`AwsRouter`].
@@ -215,6 +215,15 @@ impl AwsRouterBuilder {
             owners: Arc::default(),
         })
     }
+}
+
+/// The ownership tags of one target group.
+#[derive(Debug, Clone, Default)]
+struct GroupTags {
+    /// The service it belongs to; `None` for a group without the tag.
+    owner: Option<ServiceName>,
+    /// The fleet behind it.
+    fleet: Option<FleetId>,
 }
 
 /// `imm-<service prefix>-<16 hex digits>`: at most 32 characters, letters, digits and hyphens.
@@ -447,8 +456,8 @@ impl AwsRouter {
         Ok(())
     }
 
-    /// Reads the owners of target groups from their tags, 20 per call, caching them.
-    async fn owners_of(&self, arns: &[String]) -> Result<HashMap<String, Option<ServiceName>>> {
+    /// Reads the ownership tags of target groups, 20 per call, caching them.
+    async fn group_tags(&self, arns: &[String]) -> Result<HashMap<String, GroupTags>> {
         let mut known = HashMap::new();
         let mut missing = Vec::new();
         {
@@ -479,13 +488,18 @@ impl AwsRouter {
                 let Some(arn) = d.resource_arn() else {
                     continue;
                 };
-                let owner = d
-                    .tags()
-                    .iter()
-                    .find(|t| t.key() == Some(tags::SERVICE))
-                    .and_then(|t| ServiceName::new(t.value().unwrap_or_default()).ok());
-                cache.insert(arn.to_owned(), owner.clone());
-                known.insert(arn.to_owned(), owner);
+                let tag = |key: &str| {
+                    d.tags()
+                        .iter()
+                        .find(|t| t.key() == Some(key))
+                        .and_then(|t| t.value())
+                };
+                let found = GroupTags {
+                    owner: tag(tags::SERVICE).and_then(|v| ServiceName::new(v).ok()),
+                    fleet: tag(tags::FLEET).map(FleetId::from),
+                };
+                cache.insert(arn.to_owned(), found.clone());
+                known.insert(arn.to_owned(), found);
             }
         }
         Ok(known)
@@ -493,8 +507,8 @@ impl AwsRouter {
 
     /// Refuses a target group that does not exist or is not the service's (I6).
     async fn ensure_owned(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
-        let owners = self.owners_of(&[target.to_string()]).await?;
-        match owners.get(target.as_str()) {
+        let tags = self.group_tags(&[target.to_string()]).await?;
+        match tags.get(target.as_str()).map(|t| &t.owner) {
             None => Err(Error::not_found(ResourceKind::Target, target.as_str())),
             Some(Some(owner)) if owner == service => Ok(()),
             Some(owner) => {
@@ -700,7 +714,13 @@ impl TrafficRouter for AwsRouter {
                 self.owners
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert(arn.clone(), Some(service.clone()));
+                    .insert(
+                        arn.clone(),
+                        GroupTags {
+                            owner: Some(service.clone()),
+                            fleet: Some(fleet.id.clone()),
+                        },
+                    );
                 if let Some(delay) = s.deregistration_delay {
                     self.elb
                         .modify_target_group_attributes()
@@ -776,45 +796,16 @@ impl TrafficRouter for AwsRouter {
                 _ => break,
             }
         }
-        let owners = self.owners_of(&candidates).await?;
-        let mut fleets = HashMap::new();
-        // Fleet ids come from the tags too; read them for the service's groups only.
-        for batch in candidates
-            .iter()
-            .filter(|a| owners.get(*a).is_some_and(|o| o.as_ref() == Some(service)))
-            .cloned()
-            .collect::<Vec<_>>()
-            .chunks(DESCRIBE_TAGS_BATCH)
-        {
-            let out = self
-                .elb
-                .describe_tags()
-                .set_resource_arns(Some(batch.to_vec()))
-                .send()
-                .await
-                .aws(Call::new(
-                    "DescribeTags",
-                    ResourceKind::Target,
-                    service.as_str(),
-                ))?;
-            for d in out.tag_descriptions() {
-                if let (Some(arn), Some(fleet)) = (
-                    d.resource_arn(),
-                    d.tags().iter().find(|t| t.key() == Some(tags::FLEET)),
-                ) {
-                    fleets.insert(arn.to_owned(), fleet.value().unwrap_or_default().to_owned());
-                }
-            }
-        }
+        let tags = self.group_tags(&candidates).await?;
         Ok(candidates
             .into_iter()
             .filter_map(|arn| {
-                let fleet = fleets.remove(&arn)?;
-                Some(Target::new(
-                    TargetId::new(arn),
-                    FleetId::new(fleet),
-                    service.clone(),
-                ))
+                let t = tags.get(&arn)?;
+                if t.owner.as_ref() != Some(service) {
+                    return None;
+                }
+                let fleet = t.fleet.clone()?;
+                Some(Target::new(TargetId::new(arn), fleet, service.clone()))
             })
             .collect())
     }

@@ -273,25 +273,7 @@ async fn canary_weights_land_on_the_alb_listener_one_call_per_step() {
             let (elb, listener, sink) = (elb.clone(), listener.clone(), sink.clone());
             tokio::task::block_in_place(|| {
                 tokio::runtime::Handle::current().block_on(async move {
-                    let out = elb
-                        .describe_listeners()
-                        .listener_arns(&listener)
-                        .send()
-                        .await
-                        .unwrap();
-                    let mut weights: Vec<(String, i32)> = out.listeners()[0]
-                        .default_actions()
-                        .iter()
-                        .filter_map(|a| a.forward_config())
-                        .flat_map(|f| f.target_groups())
-                        .map(|t| {
-                            (
-                                t.target_group_arn().unwrap().to_owned(),
-                                t.weight().unwrap(),
-                            )
-                        })
-                        .collect();
-                    weights.sort();
+                    let weights = listener_forwards(&elb, &listener).await;
                     sink.lock().unwrap().push(weights);
                 })
             });

@@ -16,7 +16,6 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::engine::record::{Green, Retired};
 use crate::{
     DeploymentId, DeploymentRecord, DeploymentRequest, Engine, Error, Fleet, FleetId, FleetInfo,
     FleetSpec, Image, ImageId, ImageRef, ImageStore, InMemoryStore, InstanceState, ManualClock,
@@ -452,31 +451,22 @@ pub fn sample_record(service: &str) -> DeploymentRecord {
     let spec = DeploymentRequest::new(service, ImageRef::name("v1"))
         .validate()
         .expect("a valid request");
-    DeploymentRecord {
-        id: DeploymentId::generate(),
-        version: 0,
-        image: Image {
-            id: ImageId::new("ami-1"),
-            name: "v1".into(),
-            service: Some(spec.service.clone()),
-            labels: Default::default(),
-            created_at: SystemTime::UNIX_EPOCH,
-        },
-        spec,
-        blue: None,
-        green: Green::default(),
-        phase: Phase::Provision,
-        step: 0,
-        current_step: None,
-        steps_taken: Vec::new(),
-        weight: 0,
-        previewed: false,
-        phase_started_at: SystemTime::UNIX_EPOCH,
-        rollback_reason: None,
-        retired: Retired::default(),
+    let image = Image {
+        id: ImageId::new("ami-1"),
+        name: "v1".into(),
+        service: Some(spec.service.clone()),
+        labels: Default::default(),
         created_at: SystemTime::UNIX_EPOCH,
-        history: Vec::new(),
-    }
+    };
+    let mut rec = DeploymentRecord::new(
+        DeploymentId::generate(),
+        spec,
+        image,
+        None,
+        SystemTime::UNIX_EPOCH,
+    );
+    rec.enter(Phase::Provision, SystemTime::UNIX_EPOCH, None);
+    rec
 }
 
 /// Records: versioned compare-and-swap, listing by service, unfinished records, `NotFound`.

@@ -170,12 +170,12 @@ struct Run {
 }
 
 async fn run(crash: Option<CrashPoint>) -> Run {
-    let cloud = MockCloud::with_timings(Timings::default());
-    let images: Vec<ImageId> = (0..4)
-        .map(|i| cloud.add_image("web", &format!("web-v{i}")))
-        .collect();
-    let foreign_image = cloud.add_foreign_image("team-b-base");
-    let foreign_fleet = cloud.add_foreign_fleet(&foreign_image, 2);
+    let Seeded {
+        cloud,
+        images,
+        foreign_image,
+        foreign_fleet,
+    } = seeded_cloud(Timings::default());
     let store = CrashingStore::new();
     let web = ServiceName::new("web").unwrap();
     let violations = Arc::new(Mutex::new(Vec::new()));

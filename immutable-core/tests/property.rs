@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use immutable_core::{Engine, Error, EventKind, ImageId, Phase, ServiceName, Steps};
-use immutable_mock::{Fault, MockCloud, Op, Snapshot};
+use immutable_mock::{Fault, MockCloud, Op, Snapshot, Timings};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 
@@ -128,12 +128,12 @@ fn watch(
 }
 
 async fn run(s: &Scenario, with_crash: bool) -> End {
-    let cloud = MockCloud::new();
-    let images: Vec<ImageId> = (0..4)
-        .map(|i| cloud.add_image("web", &format!("web-v{i}")))
-        .collect();
-    let foreign_image = cloud.add_foreign_image("team-b-base");
-    let foreign_fleet = cloud.add_foreign_fleet(&foreign_image, 2);
+    let Seeded {
+        cloud,
+        images,
+        foreign_image,
+        foreign_fleet,
+    } = seeded_cloud(Timings::default());
     let store = immutable_core::InMemoryStore::new();
     let web = ServiceName::new("web").unwrap();
     assert!(

@@ -81,13 +81,7 @@ fn canary() -> Steps {
 async fn a_canary_with_five_minute_pauses_runs_in_virtual_time() {
     let w = world();
     assert!(w.engine.deploy(request(1)).await.unwrap().succeeded());
-    let blue = w
-        .cloud
-        .snapshot()
-        .routing_of(&w.web)
-        .sole_target()
-        .unwrap()
-        .clone();
+    let blue = w.serving_target();
     w.take_events();
     w.cloud.clear_calls();
     let real = std::time::Instant::now();
@@ -130,13 +124,7 @@ async fn a_check_failing_at_50_percent_returns_all_traffic_in_one_call() {
     let w = world();
     let engine = engine_with(&w, |b| b.check("error-rate", FailsAt { at: 50 }));
     assert!(engine.deploy(request(1)).await.unwrap().succeeded());
-    let blue = w
-        .cloud
-        .snapshot()
-        .routing_of(&w.web)
-        .sole_target()
-        .unwrap()
-        .clone();
+    let blue = w.serving_target();
     w.take_events();
     w.cloud.clear_calls();
 
@@ -441,13 +429,7 @@ async fn abort_in_the_middle_of_a_canary_rolls_back_in_one_call() {
 async fn rollback_while_baking_is_one_routing_call() {
     let w = world();
     assert!(w.engine.deploy(request(1)).await.unwrap().succeeded());
-    let v1_target = w
-        .cloud
-        .snapshot()
-        .routing_of(&w.web)
-        .sole_target()
-        .unwrap()
-        .clone();
+    let v1_target = w.serving_target();
     let engine = w.engine.clone();
     let mut events = w.engine.events();
     let running = tokio::spawn(async move {

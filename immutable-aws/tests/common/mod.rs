@@ -374,24 +374,32 @@ impl World {
 
     /// The target groups the listener forwards to, with weights.
     pub async fn listener_forwards(&self, listener: &str) -> Vec<(String, i32)> {
-        let out = self
-            .elb()
-            .describe_listeners()
-            .listener_arns(listener)
-            .send()
-            .await
-            .unwrap();
-        out.listeners()[0]
-            .default_actions()
-            .iter()
-            .filter_map(|a| a.forward_config())
-            .flat_map(|f| f.target_groups())
-            .map(|t| {
-                (
-                    t.target_group_arn().unwrap().to_owned(),
-                    t.weight().unwrap_or(1),
-                )
-            })
-            .collect()
+        listener_forwards(self.elb(), listener).await
     }
+}
+
+/// The target groups a listener's default action forwards to, with their weights, read
+/// through the AWS API.
+pub async fn listener_forwards(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    listener: &str,
+) -> Vec<(String, i32)> {
+    let out = elb
+        .describe_listeners()
+        .listener_arns(listener)
+        .send()
+        .await
+        .unwrap();
+    out.listeners()[0]
+        .default_actions()
+        .iter()
+        .filter_map(|a| a.forward_config())
+        .flat_map(|f| f.target_groups())
+        .map(|t| {
+            (
+                t.target_group_arn().unwrap().to_owned(),
+                t.weight().unwrap_or(1),
+            )
+        })
+        .collect()
 }

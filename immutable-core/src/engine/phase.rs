@@ -339,17 +339,12 @@ impl Run<'_> {
                     }
                 }
             }
-            let mut rx = self.control.tx.subscribe();
             let wait = if overdue {
                 Duration::MAX
             } else {
                 self.left_until(deadline)
             };
-            tokio::select! {
-                biased;
-                _ = tokio::time::sleep(wait) => {}
-                _ = rx.changed() => {}
-            }
+            self.sleep_or_command(wait).await;
         }
     }
 

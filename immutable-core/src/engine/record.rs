@@ -286,6 +286,37 @@ pub struct DeploymentRecord {
 }
 
 impl DeploymentRecord {
+    /// A record entering [`Phase::Plan`] at `now`, not stored yet (version 0).
+    pub(crate) fn new(
+        id: DeploymentId,
+        spec: DeploymentSpec,
+        image: Image,
+        blue: Option<Blue>,
+        now: SystemTime,
+    ) -> Self {
+        let mut rec = DeploymentRecord {
+            id,
+            version: 0,
+            spec,
+            image,
+            blue,
+            green: Green::default(),
+            phase: Phase::Plan,
+            step: 0,
+            current_step: None,
+            steps_taken: Vec::new(),
+            weight: 0,
+            previewed: false,
+            phase_started_at: now,
+            rollback_reason: None,
+            retired: Retired::default(),
+            created_at: now,
+            history: Vec::new(),
+        };
+        rec.enter(Phase::Plan, now, None);
+        rec
+    }
+
     /// The deployment's service.
     pub fn service(&self) -> &ServiceName {
         &self.spec.service

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::control::Control;
 use super::{Engine, Inner};
-use crate::engine::record::{Blue, DeploymentSpec, Green, Retired};
+use crate::engine::record::{Blue, DeploymentSpec};
 use crate::{
     DeploymentId, DeploymentRecord, DeploymentRequest, Error, Event, EventKind, ImageRef, Lease,
     Outcome, Phase, Report, Result, ServiceName, Steps, Strategy, StrategySpec,
@@ -143,26 +143,7 @@ impl Engine {
             let planned = async {
                 inner.refuse_unfinished(&spec.service).await?;
                 let blue = inner.discover_blue(&id, &spec.service).await?;
-                let mut rec = DeploymentRecord {
-                    id: id.clone(),
-                    version: 0,
-                    image,
-                    blue,
-                    green: Green::default(),
-                    phase: Phase::Plan,
-                    step: 0,
-                    current_step: None,
-                    steps_taken: Vec::new(),
-                    weight: 0,
-                    previewed: false,
-                    phase_started_at: now,
-                    rollback_reason: None,
-                    retired: Retired::default(),
-                    created_at: now,
-                    history: Vec::new(),
-                    spec,
-                };
-                rec.enter(Phase::Plan, now, None);
+                let mut rec = DeploymentRecord::new(id.clone(), spec, image, blue, now);
                 rec.enter(Phase::Provision, inner.clock.now(), None);
                 inner.store.save(&mut rec).await?;
                 inner.emit_for(
@@ -558,32 +539,20 @@ impl Run<'_> {
             .await
     }
 
-    /// A cleanup call: retried on any error but `NotFound`, which counts as done.
-    pub(super) async fn cleanup<F, Fut>(&self, operation: &'static str, op: F) -> Result<bool>
+    /// A cleanup call: retried on any error but `NotFound`, which counts as done (the thing to
+    /// remove is already gone).
+    pub(super) async fn cleanup<F, Fut>(&self, operation: &'static str, op: F) -> Result<()>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<()>>,
     {
-        let result = self
-            .engine
-            .settings
-            .cleanup_retry
-            .run_if(
-                op,
-                |e| !e.is_not_found(),
-                |attempt, error, backoff| {
-                    self.emit(retrying(operation, attempt, error, backoff));
-                },
-            )
-            .await;
-        match result {
-            Ok(()) => Ok(true),
-            Err(e) if e.is_not_found() => Ok(false),
-            Err(e) => Err(e),
+        match self.cleanup_read(operation, op).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
         }
     }
 
-    /// A read during cleanup, retried like [`cleanup`](Self::cleanup).
+    /// A read during cleanup, retried on any error but `NotFound`.
     pub(super) async fn cleanup_read<T, F, Fut>(&self, operation: &'static str, op: F) -> Result<T>
     where
         F: FnMut() -> Fut,
@@ -602,17 +571,22 @@ impl Run<'_> {
             .await
     }
 
+    /// Sleeps for `duration`, or until an operator command arrives.
+    pub(super) async fn sleep_or_command(&self, duration: Duration) {
+        let mut rx = self.control.tx.subscribe();
+        tokio::select! {
+            biased;
+            _ = tokio::time::sleep(duration) => {}
+            _ = rx.changed() => {}
+        }
+    }
+
     /// Sleeps until `deadline` on the engine's clock, or for `at_most`, whichever is sooner,
     /// waking early on an operator command; an abort stops the phase.
     pub(super) async fn wait(&self, deadline: SystemTime, at_most: Duration) -> Result<(), Stop> {
         self.check_abort()?;
-        let left = deadline.duration_since(self.now()).unwrap_or_default();
-        let mut rx = self.control.tx.subscribe();
-        tokio::select! {
-            biased;
-            _ = tokio::time::sleep(left.min(at_most)) => {}
-            _ = rx.changed() => {}
-        }
+        self.sleep_or_command(self.left_until(deadline).min(at_most))
+            .await;
         self.check_abort()
     }
 

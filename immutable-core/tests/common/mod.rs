@@ -40,13 +40,37 @@ pub fn world() -> World {
     world_with(settings(), Timings::default())
 }
 
-pub fn world_with(settings: Settings, timings: Timings) -> World {
+/// A cloud with images web-v0 .. web-v3 of "web", and another team's untagged image and
+/// fleet (which the SDK must never touch).
+pub struct Seeded {
+    pub cloud: MockCloud,
+    pub images: Vec<ImageId>,
+    pub foreign_image: ImageId,
+    pub foreign_fleet: FleetId,
+}
+
+pub fn seeded_cloud(timings: Timings) -> Seeded {
     let cloud = MockCloud::with_timings(timings);
     let images = (0..4)
         .map(|i| cloud.add_image("web", &format!("web-v{i}")))
         .collect();
     let foreign_image = cloud.add_foreign_image("team-b-base");
     let foreign_fleet = cloud.add_foreign_fleet(&foreign_image, 2);
+    Seeded {
+        cloud,
+        images,
+        foreign_image,
+        foreign_fleet,
+    }
+}
+
+pub fn world_with(settings: Settings, timings: Timings) -> World {
+    let Seeded {
+        cloud,
+        images,
+        foreign_image,
+        foreign_fleet,
+    } = seeded_cloud(timings);
     let store = InMemoryStore::new();
     let build = |settings: Settings| {
         Engine::builder()
@@ -126,6 +150,16 @@ pub fn serving_invariants(snap: &Snapshot, web: &ServiceName) -> Result<(), Stri
 }
 
 impl World {
+    /// The target that takes all of the service's traffic now.
+    pub fn serving_target(&self) -> immutable_core::TargetId {
+        self.cloud
+            .snapshot()
+            .routing_of(&self.web)
+            .sole_target()
+            .expect("one target serves")
+            .clone()
+    }
+
     pub fn take_events(&self) -> Vec<Event> {
         std::mem::take(&mut *self.events.lock().unwrap())
     }
