@@ -6,7 +6,7 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{DeploymentId, ServiceName, TargetId, TrafficRouter};
+use crate::{DeploymentId, ImageId, ServiceName, TargetId, TrafficRouter};
 
 #[cfg(feature = "http-check")]
 mod http;
@@ -27,6 +27,8 @@ pub struct CheckContext<'a> {
     pub weight: u32,
     /// The service's router, to read health or routing.
     pub router: &'a dyn TrafficRouter,
+    /// The image the new fleet runs, when known (always, inside the engine).
+    pub image: Option<&'a ImageId>,
 }
 
 impl<'a> CheckContext<'a> {
@@ -44,7 +46,14 @@ impl<'a> CheckContext<'a> {
             target,
             weight,
             router,
+            image: None,
         }
+    }
+
+    /// The same context, naming the image the new fleet runs.
+    pub fn with_image(mut self, image: &'a ImageId) -> Self {
+        self.image = Some(image);
+        self
     }
 }
 

@@ -277,6 +277,7 @@ impl Run<'_> {
             target: green,
             weight: self.rec.weight,
             router: self.engine.router.as_ref(),
+            image: Some(&self.rec.image.id),
         };
         let outcome = tokio::select! {
             biased;
