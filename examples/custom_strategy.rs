@@ -147,8 +147,5 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn show(outcome: Outcome) {
-    match outcome {
-        Outcome::Succeeded => println!("=> succeeded"),
-        Outcome::RolledBack { reason } => println!("=> rolled back: {reason}"),
-    }
+    println!("=> {outcome}");
 }

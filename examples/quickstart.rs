@@ -8,7 +8,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use immutable_core::{DeploymentRequest, Engine, EventKind, ImageRef, Outcome, Report, TokioClock};
+use immutable_core::{DeploymentRequest, Engine, EventKind, ImageRef, Report, TokioClock};
 use immutable_mock::MockCloud;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -64,10 +64,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 fn summary(cloud: &MockCloud, reports: &[Report], took: Duration) {
     println!("\n=== summary ===");
     for r in reports {
-        let outcome = match &r.outcome {
-            Outcome::Succeeded => "succeeded".to_owned(),
-            Outcome::RolledBack { reason } => format!("rolled back: {reason}"),
-        };
+        let outcome = &r.outcome;
         println!(
             "deployment {} of {}: {outcome} in {} (virtual)",
             r.record.id,

@@ -178,8 +178,8 @@ async fn deploy(
                 .map(|f| f.to_string())
                 .unwrap_or_default()
         ),
-        Outcome::RolledBack { reason } => {
-            return Err(format!("deployment {} rolled back: {reason}", report.record.id).into());
+        other => {
+            return Err(format!("deployment {}: {other}", report.record.id).into());
         }
     }
     Ok(())

@@ -1,7 +1,6 @@
 //! A [`StateStore`] on DynamoDB, for deploy runners on many machines (feature `dynamodb`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -12,8 +11,8 @@ use aws_sdk_dynamodb::types::{
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use immutable_core::{
-    Clock, DeploymentId, DeploymentRecord, Error, Lease, LeaseGrant, ResourceKind, Result,
-    ServiceName, StateStore, SystemClock,
+    DeploymentId, DeploymentRecord, Error, Lease, LeaseGrant, ResourceKind, Result, ServiceName,
+    StateStore,
 };
 
 use crate::AwsClients;
@@ -57,7 +56,6 @@ type Item = HashMap<String, AttributeValue>;
 pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
-    clock: Arc<dyn Clock>,
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -117,14 +115,7 @@ impl DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
-            clock: Arc::new(SystemClock),
         }
-    }
-
-    /// Uses `clock` for lease expiry instead of the system clock (for tests).
-    pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
     }
 
     /// Creates the table (on-demand billing) if it does not exist, and waits until it is
@@ -362,8 +353,8 @@ impl StateStore for DynamoStore {
         deployment: &DeploymentId,
         holder: &str,
         ttl: Duration,
+        now: SystemTime,
     ) -> Result<LeaseGrant> {
-        let now = self.clock.now();
         let lease = Lease {
             service: service.clone(),
             deployment: deployment.clone(),
@@ -399,9 +390,9 @@ impl StateStore for DynamoStore {
         }
     }
 
-    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease> {
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration, now: SystemTime) -> Result<Lease> {
         let renewed = Lease {
-            expires_at: self.clock.now() + ttl,
+            expires_at: now + ttl,
             ..lease.clone()
         };
         let pk = format!("lease#{}", lease.service);

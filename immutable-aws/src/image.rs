@@ -164,9 +164,19 @@ impl ImageStore for AwsImageStore {
                 .next()
                 .ok_or_else(|| Error::not_found(ResourceKind::Image, id.as_str())),
             ImageRef::Name(name) => {
-                let found = self
+                let named = self
                     .describe(Vec::new(), vec![filter("name", &[name])], name)
                     .await?;
+                // The service's own AMIs first; an AMI of no service (a shared base)
+                // otherwise; never another service's.
+                let (own, rest): (Vec<_>, Vec<_>) = named
+                    .into_iter()
+                    .partition(|i| i.service.as_ref() == Some(service));
+                let found = if own.is_empty() {
+                    rest.into_iter().filter(|i| i.service.is_none()).collect()
+                } else {
+                    own
+                };
                 match found.len() {
                     0 => Err(Error::not_found(ResourceKind::Image, name.as_str())),
                     1 => Ok(found.into_iter().next().expect("one")),
@@ -242,10 +252,10 @@ impl ImageStore for AwsImageStore {
             .filter_map(|i| i.instance_id())
             .collect();
         if !in_use.is_empty() {
-            return Err(Error::conflict(format!(
-                "AMI {image} is used by running instances ({}); terminate them first",
-                in_use.join(", ")
-            )));
+            return Err(Error::ImageInUse {
+                image: image.to_string(),
+                users: in_use.len(),
+            });
         }
         self.ec2
             .deregister_image()

@@ -836,9 +836,12 @@ impl TrafficRouter for AwsRouter {
     async fn preview(&self, service: &ServiceName, target: Option<&TargetId>) -> Result<()> {
         let entry = self.entry(service)?;
         let Some(listener) = &entry.preview_listener else {
-            return Err(Error::invalid(
+            return Err(Error::not_supported(
                 "preview",
-                format!("service `{service}` has no preview listener configured"),
+                format!(
+                    "service `{service}` has no preview listener configured \
+                     (EntryPoint::with_preview_listener)"
+                ),
             ));
         };
         let routing = match target {

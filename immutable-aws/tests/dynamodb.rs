@@ -32,19 +32,15 @@ async fn the_dynamodb_store_meets_the_store_contract() {
     let moto = Moto::start();
     store_contract(&store(&moto, "records").await).await;
     let clock = ManualClock::new(SystemTime::now());
-    lease_contract(
-        &store(&moto, "leases").await.with_clock(clock.clone()),
-        &clock,
-    )
-    .await;
+    lease_contract(&store(&moto, "leases").await, &clock).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deployment_journaled_in_dynamodb_resumes_on_another_engine() {
     let moto = Moto::start();
     let table = store(&moto, "deployments").await;
-    let clock = ManualClock::new(SystemTime::now());
-    let table = table.with_clock(clock.clone());
+    // Wall time that a test can move forward, as a long wait between the two runners would.
+    let clock = Ahead::default();
     let cloud = MockCloud::with_timings(immutable_mock::Timings::instant());
     cloud.add_image("web", "web-v1");
     let engine = |store: DynamoStore| {
@@ -53,6 +49,7 @@ async fn a_deployment_journaled_in_dynamodb_resumes_on_another_engine() {
             .fleet(cloud.clone())
             .router(cloud.clone())
             .store(store)
+            .clock(clock.clone())
             .build()
             .unwrap()
     };
@@ -81,4 +78,20 @@ async fn a_deployment_journaled_in_dynamodb_resumes_on_another_engine() {
     assert_eq!(cloud.snapshot().live_fleets(&web).len(), 1);
     assert!(table.unfinished(None).await.unwrap().is_empty());
     assert_eq!(table.load(&open[0].id).await.unwrap(), report.record);
+}
+
+/// The system clock, moved forward by [`Ahead::advance`].
+#[derive(Debug, Clone, Default)]
+struct Ahead(std::sync::Arc<std::sync::Mutex<Duration>>);
+
+impl Ahead {
+    fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl immutable_core::Clock for Ahead {
+    fn now(&self) -> SystemTime {
+        SystemTime::now() + *self.0.lock().unwrap()
+    }
 }

@@ -130,7 +130,7 @@ async fn an_ami_in_use_or_of_another_service_is_not_retired() {
         .unwrap();
     assert!(matches!(
         w.images().retire(&web, &v1).await,
-        Err(Error::Conflict { .. })
+        Err(Error::ImageInUse { .. })
     ));
     assert!(matches!(
         w.images().retire(&web, &other).await,

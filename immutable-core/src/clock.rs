@@ -46,32 +46,40 @@ impl Clock for ManualClock {
     }
 }
 
-/// Wall-clock time anchored when it is created and advanced by [`tokio::time::Instant`].
+/// Wall-clock time that follows tokio's clock.
 ///
-/// In a normal runtime this is the system clock (it does not follow later adjustments of the
-/// system clock); under `start_paused` it advances with virtual time, so a 30-minute bake is
-/// recorded as 30 minutes.
+/// [`TokioClock::new`] maps tokio's clock to wall time through one origin read once per
+/// process: in a normal runtime that is the system clock (not following later adjustments of
+/// it); under `start_paused` it advances with virtual time, so a 30-minute bake is recorded as
+/// 30 minutes. Every such clock in a process reads the same time, so two engines that resume
+/// each other agree on leases and deadlines without sharing a clock by hand.
+///
+/// [`TokioClock::starting_at`] anchors it at a given wall time instead, for deterministic
+/// timestamps in examples and tests.
 #[derive(Debug, Clone)]
 pub struct TokioClock {
-    wall: SystemTime,
+    anchor: Option<SystemTime>,
     mono: tokio::time::Instant,
 }
 
 impl TokioClock {
-    /// Anchors the clock at the current system time.
+    /// The system clock, shifted by tokio's virtual time when it is paused.
     pub fn new() -> Self {
-        Self::starting_at(SystemTime::now())
-    }
-
-    /// Anchors the clock at `wall`, for deterministic timestamps in tests.
-    pub fn starting_at(wall: SystemTime) -> Self {
         TokioClock {
-            wall,
+            anchor: None,
             mono: tokio::time::Instant::now(),
         }
     }
 
-    /// Time elapsed on tokio's clock since the anchor.
+    /// A clock reading `wall` now and advancing with tokio's clock.
+    pub fn starting_at(wall: SystemTime) -> Self {
+        TokioClock {
+            anchor: Some(wall),
+            mono: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Time elapsed on tokio's clock since the clock was created.
     pub fn elapsed(&self) -> Duration {
         self.mono.elapsed()
     }
@@ -85,6 +93,35 @@ impl Default for TokioClock {
 
 impl Clock for TokioClock {
     fn now(&self) -> SystemTime {
-        self.wall + self.mono.elapsed()
+        if let Some(wall) = self.anchor {
+            return wall + self.mono.elapsed();
+        }
+        let (wall, real) = *ORIGIN.get_or_init(|| (SystemTime::now(), std::time::Instant::now()));
+        let tokio_now = tokio::time::Instant::now().into_std();
+        match tokio_now.checked_duration_since(real) {
+            Some(after) => wall + after,
+            None => wall - real.duration_since(tokio_now),
+        }
+    }
+}
+
+/// The wall and monotonic times read once per process, so that every [`TokioClock::new`]
+/// maps tokio's clock to wall time the same way, to the nanosecond.
+static ORIGIN: std::sync::OnceLock<(SystemTime, std::time::Instant)> = std::sync::OnceLock::new();
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn clocks_made_at_different_times_agree_under_virtual_time() {
+        let early = TokioClock::new();
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        let late = TokioClock::new();
+        let (a, b) = (early.now(), late.now());
+        assert_eq!(a, b, "clocks made an hour apart disagree");
+        let before = early.now();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(early.now().duration_since(before).unwrap(), Duration::from_secs(60));
     }
 }

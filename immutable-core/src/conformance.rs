@@ -17,9 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::{
-    DeploymentId, DeploymentRecord, DeploymentRequest, Engine, Error, Fleet, FleetId, FleetInfo,
-    FleetSpec, Image, ImageId, ImageRef, ImageStore, InMemoryStore, InstanceState, ManualClock,
-    Phase, ResourceKind, Routing, ServiceName, Settings, StateStore, TargetId, TrafficRouter,
+    Clock, DeploymentId, DeploymentRecord, DeploymentRequest, Engine, Error, Fleet, FleetId,
+    FleetInfo, FleetSpec, Image, ImageId, ImageRef, ImageStore, InMemoryStore, InstanceState,
+    ManualClock, Phase, ResourceKind, Routing, ServiceName, Settings, StateStore, TargetId,
+    TrafficRouter,
 };
 
 /// The backends under test.
@@ -525,17 +526,21 @@ pub async fn store_contract(store: &dyn StateStore) {
 }
 
 /// Leases: exclusive while live, renewable, taken over once expired (naming the previous
-/// holder), released only by their holder. `clock` must be the store's lease clock.
+/// holder), released only by their holder. Time is `clock`'s, handed to every call as the
+/// engine hands its own.
 pub async fn lease_contract(store: &dyn StateStore, clock: &ManualClock) {
     let web = ServiceName::new("web").expect("name");
     let (d1, d2) = (DeploymentId::generate(), DeploymentId::generate());
     let ttl = Duration::from_secs(30);
     let g1 = store
-        .acquire_lease(&web, &d1, "one", ttl)
+        .acquire_lease(&web, &d1, "one", ttl, clock.now())
         .await
         .expect("acquire");
     assert!(g1.replaced.is_none());
-    match store.acquire_lease(&web, &d2, "two", ttl).await {
+    match store
+        .acquire_lease(&web, &d2, "two", ttl, clock.now())
+        .await
+    {
         Err(Error::Locked {
             holder, deployment, ..
         }) => {
@@ -546,30 +551,41 @@ pub async fn lease_contract(store: &dyn StateStore, clock: &ManualClock) {
     }
     // Renewal keeps it alive past its first expiry.
     clock.advance(Duration::from_secs(20));
-    let renewed = store.renew_lease(&g1.lease, ttl).await.expect("renew");
+    let renewed = store
+        .renew_lease(&g1.lease, ttl, clock.now())
+        .await
+        .expect("renew");
     assert!(renewed.expires_at > g1.lease.expires_at);
     clock.advance(Duration::from_secs(20));
     assert!(
-        store.acquire_lease(&web, &d2, "two", ttl).await.is_err(),
+        store
+            .acquire_lease(&web, &d2, "two", ttl, clock.now())
+            .await
+            .is_err(),
         "a renewed lease was taken"
     );
     // Once expired, another holder takes it over and learns whose it was.
     clock.advance(Duration::from_secs(31));
     let g2 = store
-        .acquire_lease(&web, &d2, "two", ttl)
+        .acquire_lease(&web, &d2, "two", ttl, clock.now())
         .await
         .expect("takeover");
     assert_eq!(g2.replaced.expect("the replaced lease").holder, "one");
-    match store.renew_lease(&renewed, ttl).await {
+    match store.renew_lease(&renewed, ttl, clock.now()).await {
         Err(Error::Locked { .. }) => {}
         other => panic!("renewing a lost lease: expected Locked, got {other:?}"),
     }
     // Releasing someone else's lease does nothing; releasing your own frees it.
     store.release_lease(&renewed).await.expect("release");
-    assert!(store.acquire_lease(&web, &d1, "three", ttl).await.is_err());
+    assert!(
+        store
+            .acquire_lease(&web, &d1, "three", ttl, clock.now())
+            .await
+            .is_err()
+    );
     store.release_lease(&g2.lease).await.expect("release");
     store
-        .acquire_lease(&web, &d1, "three", ttl)
+        .acquire_lease(&web, &d1, "three", ttl, clock.now())
         .await
         .expect("acquire after release");
 }

@@ -89,6 +89,47 @@ pub enum Error {
         message: String,
     },
 
+    /// The backend cannot do this at all (it has no preview entry point, say). A capability
+    /// missing, not a failure: the engine skips optional steps on this variant only.
+    #[error("not supported: {operation}: {message}")]
+    NotSupported {
+        /// The operation asked for.
+        operation: String,
+        /// What the backend lacks, and how to provide it if it can be configured.
+        message: String,
+    },
+
+    /// Retiring an image was refused because live instances still run it.
+    #[error("image `{image}` is used by {users} live instance(s); terminate them first")]
+    ImageInUse {
+        /// The image.
+        image: String,
+        /// How many live instances run it.
+        users: usize,
+    },
+
+    /// An operator rollback was refused because the old fleet cannot take the traffic back:
+    /// it has fewer healthy instances than the deployment's `min_healthy` (invariant I1).
+    /// Nothing was changed.
+    #[error(
+        "service `{service}`: the old fleet behind target {target} has {healthy} healthy \
+         instance(s), {needed} needed, so traffic cannot return to it; the new fleet keeps \
+         serving. Redeploy the previous image {image} as a new fleet with \
+         `Engine::rollback_with(\"{service}\", RollbackMode::Redeploy)`"
+    )]
+    BlueUnhealthy {
+        /// The service.
+        service: String,
+        /// The old fleet's target.
+        target: String,
+        /// The old fleet's image, which a redeployment would launch.
+        image: String,
+        /// Its healthy instances.
+        healthy: usize,
+        /// Healthy instances needed before traffic may move to it.
+        needed: usize,
+    },
+
     /// Bad input; nothing was created or destroyed.
     #[error("invalid input: `{field}` {reason}")]
     InvalidInput {
@@ -187,6 +228,14 @@ impl Error {
         Error::InvalidInput {
             field: field.into(),
             reason: reason.into(),
+        }
+    }
+
+    /// Builds [`Error::NotSupported`].
+    pub fn not_supported(operation: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::NotSupported {
+            operation: operation.into(),
+            message: message.into(),
         }
     }
 

@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    CheckOutcome, DeploymentId, FleetId, ImageId, Phase, Routing, ServiceName, Step, TargetId,
+    CheckOutcome, DeploymentId, FleetId, ImageId, OnBlueLost, Phase, RollbackCause, Routing,
+    ServiceName, Step, Stranded, TargetId,
 };
 
 /// Something that happened in a deployment.
@@ -140,7 +141,19 @@ pub enum EventKind {
     /// A rollback began.
     RollbackStarted {
         /// Why.
-        reason: String,
+        cause: RollbackCause,
+    },
+    /// The old fleet dropped below `min_healthy` during the bake: a rollback can no longer
+    /// route traffic back to it (unless it recovers). Emitted once per deployment.
+    RollbackWindowLost {
+        /// The old fleet's target.
+        target: TargetId,
+        /// Its healthy instances.
+        healthy: usize,
+        /// Healthy instances needed.
+        needed: u32,
+        /// What the deployment does about it.
+        policy: OnBlueLost,
     },
     /// The old fleet's target was detached.
     TargetDetached {
@@ -160,7 +173,16 @@ pub enum EventKind {
     /// The rollback finished: the old fleet serves, nothing of the new one remains.
     RolledBack {
         /// Why it rolled back.
-        reason: String,
+        cause: RollbackCause,
+    },
+    /// A rollback could not route traffic back, because the old fleet had fewer than
+    /// `min_healthy` healthy instances: the deployment stopped with traffic where it is
+    /// healthiest and both fleets kept ([`Phase::Stopped`]).
+    Stopped {
+        /// Why the rollback was needed.
+        cause: RollbackCause,
+        /// How the fleets stood.
+        stranded: Stranded,
     },
     /// The deployment finished: the new fleet serves, the old one is retired.
     Completed {
@@ -235,11 +257,28 @@ impl fmt::Display for EventKind {
                 f,
                 "retrying {operation} (attempt {attempt} failed: {error}; waiting {backoff:?})"
             ),
-            EventKind::RollbackStarted { reason } => write!(f, "rolling back: {reason}"),
+            EventKind::RollbackStarted { cause } => write!(f, "rolling back: {cause}"),
+            EventKind::RollbackWindowLost {
+                target,
+                healthy,
+                needed,
+                policy,
+            } => write!(
+                f,
+                "fast-rollback window lost: the old fleet's target {target} has {healthy} \
+                 healthy instance(s), {needed} needed ({})",
+                match policy {
+                    OnBlueLost::KeepBaking => "baking on",
+                    OnBlueLost::RetireBlue => "retiring it now",
+                }
+            ),
             EventKind::TargetDetached { target } => write!(f, "detached target {target}"),
             EventKind::FleetTerminated { fleet } => write!(f, "terminated fleet {fleet}"),
             EventKind::ImageRetired { image } => write!(f, "retired image {image}"),
-            EventKind::RolledBack { reason } => write!(f, "rolled back: {reason}"),
+            EventKind::RolledBack { cause } => write!(f, "rolled back: {cause}"),
+            EventKind::Stopped { cause, stranded } => {
+                write!(f, "STOPPED without a way back ({cause}): {stranded}")
+            }
             EventKind::Completed { fleet, image } => {
                 write!(f, "done: fleet {fleet} of {image} serves")
             }

@@ -83,14 +83,16 @@ pub struct Image {
 /// The catalog of immutable images.
 ///
 /// # Guarantees expected of an implementation
-/// - [`retire`](ImageStore::retire) refuses, with [`Error::Conflict`](crate::Error::Conflict),
+/// - [`retire`](ImageStore::retire) refuses, with [`Error::ImageInUse`](crate::Error::ImageInUse),
 ///   to retire an image that a live instance of the service still uses, and refuses, with
 ///   [`Error::NotOwned`](crate::Error::NotOwned), an image without the service's ownership tag.
 /// - Unknown ids give [`Error::NotFound`](crate::Error::NotFound).
 #[async_trait]
 pub trait ImageStore: Debug + Send + Sync + 'static {
-    /// Resolves a reference to one image. [`ImageRef::Newest`] looks only at the service's
-    /// images; ids and names may name any image the account can launch.
+    /// Resolves a reference to one image. Ids may name any image the account can launch.
+    /// Names and [`ImageRef::Newest`] are scoped to the service: a name resolves to the
+    /// service's own image of that name, or, when the service has none, to an image without
+    /// any service's ownership tag (a shared base image); never to another service's image.
     async fn resolve(&self, service: &ServiceName, reference: &ImageRef) -> Result<Image>;
 
     /// The service's images (those carrying its ownership tag), in no particular order.

@@ -40,6 +40,7 @@ mod error;
 mod event;
 mod fleet;
 mod image;
+pub mod limits;
 mod retry;
 mod router;
 mod serde_duration;
@@ -59,7 +60,8 @@ pub use engine::record::{
     Report, Retired,
 };
 pub use engine::{
-    DeploymentHandle, Engine, EngineBuilder, GcMode, GcReport, RollbackReport, Settings,
+    DeploymentHandle, Engine, EngineBuilder, GcMode, GcReport, OnBlueLost, RollbackCause,
+    RollbackMode, RollbackReport, Settings, Stranded,
 };
 pub use error::{BoxError, Error, ResourceKind, Result};
 pub use event::{Event, EventKind};

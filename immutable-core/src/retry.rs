@@ -46,6 +46,32 @@ impl RetryPolicy {
         self
     }
 
+    /// Refuses attempts or backoffs outside [`limits`](crate::limits), naming `field`.
+    pub(crate) fn validate(&self, field: &str) -> Result<()> {
+        crate::limits::count(
+            &format!("{field}.max_attempts"),
+            self.max_attempts,
+            1,
+            crate::limits::MAX_RETRY_ATTEMPTS,
+        )?;
+        crate::limits::duration(
+            &format!("{field}.max_backoff"),
+            self.max_backoff,
+            Duration::ZERO,
+            crate::limits::MAX_BACKOFF,
+        )?;
+        if self.initial_backoff > self.max_backoff {
+            return Err(Error::invalid(
+                format!("{field}.initial_backoff"),
+                format!(
+                    "is {:?}, above max_backoff {:?}",
+                    self.initial_backoff, self.max_backoff
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Never retries.
     pub fn none() -> Self {
         RetryPolicy::default().with_max_attempts(1)

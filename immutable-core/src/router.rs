@@ -212,10 +212,14 @@ pub trait TrafficRouter: Debug + Send + Sync + 'static {
     /// Points the service's preview entry point at `target` (or at nothing), so a candidate can
     /// be tested before it takes live traffic.
     ///
-    /// The default has no preview entry point and says so.
+    /// A router without a preview entry point answers [`Error::NotSupported`], and only that:
+    /// the engine then skips the preview step. Any other error (a misconfigured preview
+    /// listener, say) rolls the deployment back, since checks meant for the candidate would
+    /// otherwise probe whatever the preview entry point still points at. The default has no
+    /// preview entry point.
     async fn preview(&self, service: &ServiceName, target: Option<&TargetId>) -> Result<()> {
         let _ = target;
-        Err(Error::invalid(
+        Err(Error::not_supported(
             "preview",
             format!("service `{service}` has no preview entry point configured on this router"),
         ))

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::{Error, Result, limits};
 
 /// What the engine does when an approval is not given in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,6 +289,18 @@ impl Steps {
                         format!("step {i} is an approval without a timeout"),
                     ));
                 }
+                Step::Approval { timeout, .. } => limits::duration(
+                    &format!("strategy.steps[{i}].timeout"),
+                    *timeout,
+                    limits::MIN_APPROVAL_TIMEOUT,
+                    limits::MAX_APPROVAL_TIMEOUT,
+                )?,
+                Step::Pause { duration } => limits::duration(
+                    &format!("strategy.steps[{i}].duration"),
+                    *duration,
+                    limits::MIN_PAUSE,
+                    limits::MAX_PAUSE,
+                )?,
                 _ => {}
             }
         }

@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use common::*;
@@ -95,13 +95,14 @@ impl StateStore for CrashingStore {
         d: &DeploymentId,
         h: &str,
         ttl: Duration,
+        now: SystemTime,
     ) -> Result<LeaseGrant> {
-        let grant = self.inner.acquire_lease(s, d, h, ttl).await?;
+        let grant = self.inner.acquire_lease(s, d, h, ttl, now).await?;
         self.after_write().await;
         Ok(grant)
     }
-    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease> {
-        let renewed = self.inner.renew_lease(lease, ttl).await?;
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration, now: SystemTime) -> Result<Lease> {
+        let renewed = self.inner.renew_lease(lease, ttl, now).await?;
         self.after_write().await;
         Ok(renewed)
     }

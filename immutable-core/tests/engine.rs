@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use immutable_core::{
-    DeploymentRequest, Error, EventKind, ImageRef, Outcome, Phase, StateStore, tags,
+    DeploymentRequest, Error, EventKind, ImageRef, Outcome, Phase, RollbackCause, StateStore, tags,
 };
 use immutable_mock::{Fault, Op, Timings};
 
@@ -114,7 +114,14 @@ async fn unhealthy_v2_rolls_back_at_the_health_timeout() {
     let report = w.engine.deploy(request(2)).await.unwrap();
 
     match &report.outcome {
-        Outcome::RolledBack { reason } => assert!(reason.contains("health timeout"), "{reason}"),
+        Outcome::RolledBack {
+            cause:
+                RollbackCause::HealthTimeout {
+                    healthy: 0,
+                    unhealthy: 3,
+                    ..
+                },
+        } => {}
         other => panic!("expected a rollback, got {other:?}"),
     }
     assert!(
@@ -277,7 +284,14 @@ async fn transient_errors_beyond_the_retry_budget_roll_back() {
     w.cloud.fail_next(Op::Attach, 100, Fault::Transient);
     let report = w.engine.deploy(request(2)).await.unwrap();
     match report.outcome {
-        Outcome::RolledBack { reason } => assert!(reason.contains("attaching"), "{reason}"),
+        Outcome::RolledBack {
+            cause:
+                RollbackCause::ProviderError {
+                    phase: Phase::Attach,
+                    operation,
+                    ..
+                },
+        } => assert_eq!(operation, "attaching the new fleet"),
         other => panic!("{other:?}"),
     }
     // The default policy makes 8 attempts, then gives up.

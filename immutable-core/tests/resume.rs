@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use immutable_core::{DeploymentId, Engine, Error, EventKind, FileStore, StateStore, TokioClock};
+use immutable_core::{DeploymentId, Engine, Error, EventKind, FileStore, StateStore};
 
 fn file_engine(w: &World, store: &FileStore) -> Engine {
     Engine::builder()
@@ -76,10 +76,9 @@ async fn an_unknown_deployment_is_not_found() {
 #[tokio::test(start_paused = true)]
 async fn a_corrupted_record_stops_resume_with_the_file_named() {
     let dir = tempfile::tempdir().unwrap();
-    // Leases follow the virtual clock here, so the dead run's lease expires in virtual time.
-    let store = FileStore::open(dir.path())
-        .unwrap()
-        .with_clock(TokioClock::new());
+    // Leases follow the engine's (virtual) clock, so the dead run's lease expires in virtual
+    // time without the test sharing a clock with the store.
+    let store = FileStore::open(dir.path()).unwrap();
     let w = world();
     let engine = file_engine(&w, &store);
     assert!(engine.deploy(request(1)).await.unwrap().succeeded());

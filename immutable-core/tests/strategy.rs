@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use common::*;
 use immutable_core::{
     Check, CheckContext, CheckOutcome, DeploymentRequest, Engine, Error, Event, EventKind,
-    HealthRatioCheck, ImageRef, InMemoryStore, OnTimeout, Outcome, Progress, RollbackReport,
-    Routing, Step, Steps, Strategy, StrategySpec,
+    HealthRatioCheck, ImageRef, InMemoryStore, OnTimeout, Outcome, Progress, RollbackCause,
+    RollbackReport, Routing, Step, Steps, Strategy, StrategySpec,
 };
 use immutable_mock::{MockCloud, Op};
 
@@ -134,12 +134,9 @@ async fn a_check_failing_at_50_percent_returns_all_traffic_in_one_call() {
         .unwrap();
 
     match &report.outcome {
-        Outcome::RolledBack { reason } => {
-            assert!(
-                reason.contains("check `error-rate` failed with 50 %"),
-                "{reason}"
-            )
-        }
+        Outcome::RolledBack {
+            cause: RollbackCause::CheckFailed { check, weight, .. },
+        } => assert_eq!((check.as_str(), *weight), ("error-rate", 50)),
         other => panic!("expected a rollback, got {other:?}"),
     }
     let events = w.take_events();
@@ -225,19 +222,30 @@ async fn the_health_ratio_check_reads_the_new_fleets_health() {
             .unwrap()
             .succeeded()
     );
-    // Two of three v2 instances will fail their checks: 2 healthy of 3 < 100 %.
-    w.cloud.boot_unhealthy(&w.images[2]);
+    // One v2 instance dies once all three are healthy: 2 of 3 healthy is below the 100 % the
+    // check asks, while min_healthy (1) still lets the rollout start.
+    let (cloud, done) = (w.cloud.clone(), Arc::new(Mutex::new(false)));
+    engine.subscribe(move |e| {
+        if let EventKind::HealthProgress {
+            target, healthy: 3, ..
+        } = &e.kind
+            && !std::mem::replace(&mut *done.lock().unwrap(), true)
+        {
+            let snap = cloud.snapshot();
+            cloud.kill_instance(&snap.target(target).unwrap().registered[0]);
+        }
+    });
     let report = engine
-        .deploy(
-            request(2)
-                .min_healthy(1)
-                .health_timeout(Duration::from_secs(60))
-                .strategy(steps),
-        )
+        .deploy(request(2).min_healthy(1).strategy(steps))
         .await
         .unwrap();
     match report.outcome {
-        Outcome::RolledBack { reason } => assert!(reason.contains("healthy"), "{reason}"),
+        Outcome::RolledBack {
+            cause: RollbackCause::CheckFailed { check, reason, .. },
+        } => assert_eq!(
+            (check.as_str(), reason.contains("2 of 3")),
+            ("healthy", true)
+        ),
         other => panic!("{other:?}"),
     }
 }
@@ -289,7 +297,9 @@ async fn approval_gates_approve_reject_and_time_out() {
         .await
         .unwrap();
     match report.outcome {
-        Outcome::RolledBack { reason } => assert!(reason.contains("release manager"), "{reason}"),
+        Outcome::RolledBack {
+            cause: RollbackCause::ApprovalRejected { reason },
+        } => assert!(reason.contains("release manager"), "{reason}"),
         other => panic!("{other:?}"),
     }
     assert_eq!(w.cloud.call_count(Op::SetWeights), 0);
@@ -305,9 +315,9 @@ async fn approval_gates_approve_reject_and_time_out() {
         .await
         .unwrap();
     match report.outcome {
-        Outcome::RolledBack { reason } => {
-            assert!(reason.contains("approval not given"), "{reason}")
-        }
+        Outcome::RolledBack {
+            cause: RollbackCause::ApprovalOverdue { waited },
+        } => assert_eq!(waited, Duration::from_secs(3600)),
         other => panic!("{other:?}"),
     }
     assert!(start.elapsed() >= Duration::from_secs(3600));
@@ -407,12 +417,9 @@ async fn abort_in_the_middle_of_a_canary_rolls_back_in_one_call() {
         .await
         .unwrap();
     match report.outcome {
-        Outcome::RolledBack { reason } => {
-            assert!(
-                reason.contains("aborted by the operator: latency regression"),
-                "{reason}"
-            )
-        }
+        Outcome::RolledBack {
+            cause: RollbackCause::OperatorAbort { reason },
+        } => assert_eq!(reason, "latency regression"),
         other => panic!("{other:?}"),
     }
     assert_eq!(
@@ -579,57 +586,14 @@ async fn unregistered_checks_and_strategies_are_refused_up_front() {
 
 #[tokio::test(start_paused = true)]
 async fn a_router_without_preview_skips_the_preview_step() {
-    #[derive(Debug, Clone)]
-    struct NoPreview(MockCloud);
-    #[async_trait]
-    impl immutable_core::TrafficRouter for NoPreview {
-        async fn attach(
-            &self,
-            f: &immutable_core::FleetInfo,
-        ) -> immutable_core::Result<immutable_core::Target> {
-            self.0.attach(f).await
-        }
-        async fn targets(
-            &self,
-            s: &immutable_core::ServiceName,
-        ) -> immutable_core::Result<Vec<immutable_core::Target>> {
-            self.0.targets(s).await
-        }
-        async fn health(
-            &self,
-            s: &immutable_core::ServiceName,
-            t: &immutable_core::TargetId,
-        ) -> immutable_core::Result<immutable_core::HealthReport> {
-            self.0.health(s, t).await
-        }
-        async fn routing(
-            &self,
-            s: &immutable_core::ServiceName,
-        ) -> immutable_core::Result<Routing> {
-            self.0.routing(s).await
-        }
-        async fn set_weights(
-            &self,
-            s: &immutable_core::ServiceName,
-            r: &Routing,
-        ) -> immutable_core::Result<()> {
-            self.0.set_weights(s, r).await
-        }
-        async fn detach(
-            &self,
-            s: &immutable_core::ServiceName,
-            t: &immutable_core::TargetId,
-        ) -> immutable_core::Result<()> {
-            self.0.detach(s, t).await
-        }
-    }
     let cloud = MockCloud::new();
+    cloud.set_preview_supported(false);
     cloud.add_image("web", "web-v1");
     let events = Arc::new(Mutex::new(Vec::new()));
     let engine = Engine::builder()
         .images(cloud.clone())
         .fleet(cloud.clone())
-        .router(NoPreview(cloud.clone()))
+        .router(cloud.clone())
         .store(InMemoryStore::new())
         .build()
         .unwrap();

@@ -131,6 +131,8 @@ pub(crate) struct State {
     pub(crate) scripts: Vec<Script>,
     pub(crate) calls: Vec<Call>,
     pub(crate) max_instances: Option<usize>,
+    /// Whether services have a preview entry point.
+    pub(crate) has_preview: bool,
     /// Length of the call log at which the call in flight never returns.
     pub(crate) crash_after: Option<usize>,
 }
@@ -163,6 +165,7 @@ impl MockCloud {
                 scripts: Vec::new(),
                 calls: Vec::new(),
                 max_instances: None,
+                has_preview: true,
                 crash_after: None,
             })),
             crashed: Arc::new(tokio::sync::watch::Sender::new(false)),
@@ -341,6 +344,12 @@ impl MockCloud {
     /// Removes every scripted fault not yet used.
     pub fn clear_faults(&self) {
         self.lock().scripts.clear();
+    }
+
+    /// Removes (or restores) every service's preview entry point: `preview` then answers
+    /// [`Error::NotSupported`], as a router without one does.
+    pub fn set_preview_supported(&self, supported: bool) {
+        self.lock().has_preview = supported;
     }
 
     /// Limits the live instances of the whole cloud; launches beyond it fail.

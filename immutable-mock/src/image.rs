@@ -18,7 +18,19 @@ impl MockCloud {
                 .cloned()
                 .ok_or_else(|| Error::not_found(ResourceKind::Image, id.as_str())),
             ImageRef::Name(name) => {
-                let matches: Vec<_> = live().filter(|i| &i.name == name).collect();
+                // The service's own images first; an image of no service (a shared base)
+                // otherwise; never another service's.
+                let named: Vec<_> = live().filter(|i| &i.name == name).collect();
+                let own: Vec<_> = named
+                    .iter()
+                    .copied()
+                    .filter(|i| i.service.as_ref() == Some(service))
+                    .collect();
+                let matches = if own.is_empty() {
+                    named.into_iter().filter(|i| i.service.is_none()).collect()
+                } else {
+                    own
+                };
                 match matches.as_slice() {
                     [] => Err(Error::not_found(ResourceKind::Image, name.as_str())),
                     [one] => Ok((*one).clone()),
@@ -91,9 +103,10 @@ impl MockCloud {
             .filter(|(id, inst)| &inst.image == image && s.instance_state(id, now).is_live())
             .count();
         if users > 0 {
-            return Err(Error::conflict(format!(
-                "image {image} is used by {users} live instances; terminate them first"
-            )));
+            return Err(Error::ImageInUse {
+                image: image.to_string(),
+                users,
+            });
         }
         s.images.get_mut(image).expect("checked above").retired = true;
         Ok(())

@@ -124,6 +124,12 @@ impl MockCloud {
         target: Option<&TargetId>,
     ) -> Result<()> {
         let mut s = self.enter(Op::Preview, Some(service))?;
+        if !s.has_preview {
+            return Err(Error::not_supported(
+                "preview",
+                format!("the mock has no preview entry point for service `{service}`"),
+            ));
+        }
         match target {
             Some(t) => {
                 s.owned_target(service, t)?;

@@ -42,22 +42,27 @@
 //! service is [`Error::Locked`]. A failure of the store, or of a cleanup call after its retries,
 //! returns the error with the record left at its phase, ready for [`Engine::resume`].
 
+mod bake;
+mod cause;
 mod control;
 mod gc;
 mod phase;
 pub(crate) mod record;
+mod roll_back;
 mod runner;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use cause::{OnBlueLost, RollbackCause, Stranded};
 use control::Control;
 pub use control::DeploymentHandle;
 pub use gc::{GcMode, GcReport};
-pub use runner::RollbackReport;
+pub use roll_back::{RollbackMode, RollbackReport};
 
 use crate::event::EventBus;
+use crate::limits;
 use crate::{
     Check, Clock, DeploymentId, Error, Event, Fleet, ImageStore, InMemoryStore, Result,
     RetryPolicy, StateStore, Strategy, TokioClock, TrafficRouter,
@@ -134,20 +139,35 @@ impl Settings {
         self
     }
 
+    /// Checks every duration and count against [`limits`](crate::limits).
     fn validate(&self) -> Result<()> {
-        if self.poll_interval.is_zero() {
-            return Err(Error::invalid("poll_interval", "must be above zero"));
-        }
-        if self.lease_ttl < Duration::from_secs(3) {
-            return Err(Error::invalid("lease_ttl", "must be at least 3 s"));
-        }
+        limits::duration(
+            "poll_interval",
+            self.poll_interval,
+            limits::MIN_POLL_INTERVAL,
+            limits::MAX_POLL_INTERVAL,
+        )?;
+        limits::duration(
+            "launch_timeout",
+            self.launch_timeout,
+            limits::MIN_LAUNCH_TIMEOUT,
+            limits::MAX_LAUNCH_TIMEOUT,
+        )?;
+        limits::duration(
+            "lease_ttl",
+            self.lease_ttl,
+            limits::MIN_LEASE_TTL,
+            limits::MAX_LEASE_TTL,
+        )?;
         if self.keep_images == 0 {
             return Err(Error::invalid(
                 "keep_images",
                 "must be at least 1: the image being deployed is always kept",
             ));
         }
-        Ok(())
+        limits::count("keep_images", self.keep_images, 1, limits::MAX_KEEP_IMAGES)?;
+        self.retry.validate("retry")?;
+        self.cleanup_retry.validate("cleanup_retry")
     }
 }
 

@@ -5,11 +5,11 @@ use std::time::{Duration, SystemTime};
 
 use tracing::instrument;
 
-use super::runner::{Run, Stop, aborted, roll_back};
+use super::runner::{Run, Stop, aborted, provider_failure};
 use crate::service::tags;
 use crate::{
-    CheckContext, CheckOutcome, Error, EventKind, FleetKey, FleetSpec, HealthState, ImageId,
-    InstanceState, Labels, OnTimeout, Phase, Progress, Result, Routing, Step, StepRecord,
+    CheckContext, CheckOutcome, Error, EventKind, FleetSpec, HealthState, ImageId, InstanceState,
+    Labels, OnTimeout, Phase, Progress, Result, RollbackCause, Routing, Step, StepRecord,
     StrategySpec, TargetId,
 };
 
@@ -26,7 +26,10 @@ impl Run<'_> {
         let fleet = self
             .call("launch fleet", || self.engine.fleet.launch(&spec))
             .await
-            .map_err(roll_back("launching the new fleet"))?;
+            .map_err(provider_failure(
+                Phase::Provision,
+                "launching the new fleet",
+            ))?;
         self.rec.green.fleet = Some(fleet.id.clone());
         self.emit(EventKind::FleetLaunched {
             fleet: fleet.id,
@@ -49,23 +52,24 @@ impl Run<'_> {
                     self.engine.fleet.describe(&service, &fleet_id)
                 })
                 .await
-                .map_err(roll_back("describing the new fleet"))?;
+                .map_err(provider_failure(Phase::Attach, "describing the new fleet"))?;
             let running = fleet.count(InstanceState::Running);
             if fleet.count(InstanceState::Pending) == 0 {
                 if running < min_healthy {
-                    return Err(Stop::RollBack(format!(
-                        "only {running} of {} instances of the new fleet are running; \
-                         {min_healthy} must be",
-                        self.rec.spec.capacity
-                    )));
+                    return Err(Stop::RollBack(RollbackCause::TooFewRunning {
+                        running,
+                        capacity: self.rec.spec.capacity,
+                        needed: self.rec.spec.min_healthy,
+                    }));
                 }
                 break fleet;
             }
             if self.left_until(deadline).is_zero() {
-                return Err(Stop::RollBack(format!(
-                    "launch timeout: {running} of {} instances running after {:?}",
-                    self.rec.spec.capacity, self.engine.settings.launch_timeout
-                )));
+                return Err(Stop::RollBack(RollbackCause::LaunchTimeout {
+                    running,
+                    capacity: self.rec.spec.capacity,
+                    after: self.engine.settings.launch_timeout,
+                }));
             }
             self.wait(deadline, self.engine.settings.poll_interval)
                 .await?;
@@ -73,7 +77,7 @@ impl Run<'_> {
         let target = self
             .call("attach target", || self.engine.router.attach(&fleet))
             .await
-            .map_err(roll_back("attaching the new fleet"))?;
+            .map_err(provider_failure(Phase::Attach, "attaching the new fleet"))?;
         self.rec.green.target = Some(target.id.clone());
         self.emit(EventKind::TargetAttached { target: target.id });
         self.advance(Phase::AwaitHealthy, None).await?;
@@ -94,7 +98,10 @@ impl Run<'_> {
                     self.engine.router.health(self.rec.service(), &target)
                 })
                 .await
-                .map_err(roll_back("reading the new fleet's health"))?;
+                .map_err(provider_failure(
+                    Phase::AwaitHealthy,
+                    "reading the new fleet's health",
+                ))?;
             let healthy = report.healthy();
             if last != Some(healthy) {
                 last = Some(healthy);
@@ -109,13 +116,13 @@ impl Run<'_> {
                 break;
             }
             if self.left_until(deadline).is_zero() {
-                return Err(Stop::RollBack(format!(
-                    "health timeout: {healthy} of {} instances healthy after {:?} ({} unhealthy), \
-                     {needed} needed",
-                    report.instances.len(),
-                    self.rec.spec.health_timeout,
-                    report.count(HealthState::Unhealthy),
-                )));
+                return Err(Stop::RollBack(RollbackCause::HealthTimeout {
+                    healthy,
+                    unhealthy: report.count(HealthState::Unhealthy),
+                    total: report.instances.len(),
+                    needed: self.rec.spec.min_healthy,
+                    after: self.rec.spec.health_timeout,
+                }));
             }
             self.wait(deadline, self.engine.settings.poll_interval)
                 .await?;
@@ -133,7 +140,11 @@ impl Run<'_> {
         let strategy = self
             .engine
             .strategy_for(&self.rec.spec.strategy)
-            .map_err(|e| Stop::RollBack(format!("cannot run the strategy: {e}")))?;
+            .map_err(|e| {
+                Stop::RollBack(RollbackCause::StrategyFailed {
+                    error: e.to_string(),
+                })
+            })?;
         let started = self
             .rec
             .history
@@ -153,10 +164,11 @@ impl Run<'_> {
                         registered,
                         elapsed: self.now().duration_since(started).unwrap_or_default(),
                     };
-                    let next = strategy
-                        .next_step(&progress)
-                        .await
-                        .map_err(|e| Stop::RollBack(format!("the strategy failed: {e}")))?;
+                    let next = strategy.next_step(&progress).await.map_err(|e| {
+                        Stop::RollBack(RollbackCause::StrategyFailed {
+                            error: e.to_string(),
+                        })
+                    })?;
                     let Some(step) = next else { break };
                     // A step list gives the same step for the same index after a resume; only a
                     // custom strategy's choice must be recorded before it runs.
@@ -184,10 +196,9 @@ impl Run<'_> {
             self.persist().await?;
         }
         if self.rec.weight != 100 {
-            return Err(Stop::RollBack(format!(
-                "the strategy ended with {} % of traffic on the new fleet, not 100 %",
-                self.rec.weight
-            )));
+            return Err(Stop::RollBack(RollbackCause::StrategyIncomplete {
+                weight: self.rec.weight,
+            }));
         }
         self.advance(Phase::Bake, None).await?;
         Ok(())
@@ -197,8 +208,7 @@ impl Run<'_> {
         let service = self.rec.service().clone();
         match step {
             Step::Shift { percent } => {
-                self.ensure_green_healthy(green, "before shifting traffic")
-                    .await?;
+                self.ensure_green_healthy(green).await?;
                 // A first deployment has no old fleet to share traffic with: all of it goes.
                 let (routing, percent, note) = match &self.rec.blue {
                     Some(blue) => (
@@ -217,7 +227,7 @@ impl Run<'_> {
                     self.engine.router.set_weights(&service, &routing)
                 })
                 .await
-                .map_err(roll_back("shifting traffic"))?;
+                .map_err(provider_failure(Phase::Rollout, "shifting traffic"))?;
                 self.rec.weight = percent;
                 self.emit(EventKind::WeightsSet { routing });
                 Ok(note)
@@ -252,14 +262,16 @@ impl Run<'_> {
                         });
                         Ok(None)
                     }
-                    // No preview entry point on this router: nothing to route.
-                    Err(Error::InvalidInput { reason, .. }) => {
+                    // No preview entry point on this router: nothing to route. Any other error
+                    // (a misconfigured preview listener) rolls back: checks meant for the new
+                    // fleet would probe whatever the preview still points at.
+                    Err(Error::NotSupported { message, .. }) => {
                         self.emit(EventKind::PreviewSkipped {
-                            reason: reason.clone(),
+                            reason: message.clone(),
                         });
-                        Ok(Some(format!("skipped: {reason}")))
+                        Ok(Some(format!("skipped: {message}")))
                     }
-                    Err(e) => Err(roll_back("routing the preview")(e)),
+                    Err(e) => Err(provider_failure(Phase::Rollout, "routing the preview")(e)),
                 }
             }
         }
@@ -267,9 +279,9 @@ impl Run<'_> {
 
     async fn run_check(&self, name: &str, green: &TargetId) -> Result<(), Stop> {
         let Some(check) = self.engine.checks.get(name) else {
-            return Err(Stop::RollBack(format!(
-                "check `{name}` is not registered on this engine"
-            )));
+            return Err(Stop::RollBack(RollbackCause::CheckNotRegistered {
+                check: name.to_owned(),
+            }));
         };
         let ctx = CheckContext {
             deployment: &self.rec.id,
@@ -290,10 +302,11 @@ impl Run<'_> {
         });
         match outcome {
             CheckOutcome::Pass => Ok(()),
-            CheckOutcome::Fail { reason } => Err(Stop::RollBack(format!(
-                "check `{name}` failed with {} % of traffic on the new fleet: {reason}",
-                self.rec.weight
-            ))),
+            CheckOutcome::Fail { reason } => Err(Stop::RollBack(RollbackCause::CheckFailed {
+                check: name.to_owned(),
+                weight: self.rec.weight,
+                reason,
+            })),
         }
     }
 
@@ -317,7 +330,7 @@ impl Run<'_> {
                 self.emit(EventKind::Rejected {
                     reason: reason.clone(),
                 });
-                return Err(Stop::RollBack(format!("rejected at approval: {reason}")));
+                return Err(Stop::RollBack(RollbackCause::ApprovalRejected { reason }));
             }
             if c.approvals > self.approvals_used {
                 self.approvals_used += 1;
@@ -330,9 +343,9 @@ impl Run<'_> {
             if !overdue && self.left_until(deadline).is_zero() {
                 match on_timeout {
                     OnTimeout::RollBack => {
-                        return Err(Stop::RollBack(format!(
-                            "approval not given within {timeout:?}"
-                        )));
+                        return Err(Stop::RollBack(RollbackCause::ApprovalOverdue {
+                            waited: timeout,
+                        }));
                     }
                     _ => {
                         overdue = true;
@@ -349,18 +362,6 @@ impl Run<'_> {
         }
     }
 
-    /// Keeps blue for the bake time (the fast-rollback window), watching green's health.
-    #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
-    pub(super) async fn bake(&mut self) -> Result<(), Stop> {
-        let green = self.green_target()?;
-        let cut_short = self
-            .watch_until(&green, self.rec.phase_started_at + self.rec.spec.bake_time)
-            .await?;
-        let note = cut_short.then(|| "promoted: bake skipped".to_owned());
-        self.advance(Phase::Retire, note).await?;
-        Ok(())
-    }
-
     /// Detaches and terminates blue, marks the image promoted, applies retention.
     #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
     pub(super) async fn retire(&mut self) -> Result<()> {
@@ -372,7 +373,7 @@ impl Run<'_> {
                 })
                 .await
             {
-                Ok(_) | Err(crate::Error::InvalidInput { .. }) => {}
+                Ok(_) | Err(crate::Error::NotSupported { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -417,60 +418,6 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Routes traffic back to blue if it had moved, then detaches and terminates green.
-    #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
-    pub(super) async fn roll_back(&mut self) -> Result<()> {
-        let service = self.rec.service().clone();
-        let engine = self.engine;
-        if self.rec.green.fleet.is_none() {
-            // The launch may have happened without its result being recorded.
-            let key = FleetKey::from(&self.rec.id);
-            let fleets = self
-                .cleanup_read("list fleets", || engine.fleet.list(&service))
-                .await?;
-            self.rec.green.fleet = fleets.into_iter().find(|f| f.key == key).map(|f| f.id);
-        }
-        if let (None, Some(fleet)) = (&self.rec.green.target, &self.rec.green.fleet) {
-            let targets = self
-                .cleanup_read("list targets", || engine.router.targets(&service))
-                .await?;
-            self.rec.green.target = targets
-                .into_iter()
-                .find(|t| &t.fleet == fleet)
-                .map(|t| t.id);
-        }
-        if let Some(target) = self.rec.green.target.clone() {
-            let routing = self
-                .cleanup_read("read routing", || engine.router.routing(&service))
-                .await?;
-            if routing.weight(&target) > 0 {
-                let back = match &self.rec.blue {
-                    Some(blue) => Routing::all_to(&blue.target),
-                    None => Routing::empty(),
-                };
-                self.cleanup("route back", || engine.router.set_weights(&service, &back))
-                    .await?;
-                self.emit(EventKind::WeightsSet { routing: back });
-            }
-            self.cleanup("detach new target", || {
-                engine.router.detach(&service, &target)
-            })
-            .await?;
-            self.emit(EventKind::TargetDetached { target });
-        }
-        if let Some(fleet) = self.rec.green.fleet.clone() {
-            self.cleanup("terminate new fleet", || {
-                engine.fleet.terminate(&service, &fleet)
-            })
-            .await?;
-            self.emit(EventKind::FleetTerminated { fleet });
-        }
-        let reason = self.rec.rollback_reason.clone().unwrap_or_default();
-        self.advance(Phase::RolledBack, None).await?;
-        self.emit(EventKind::RolledBack { reason });
-        Ok(())
-    }
-
     /// Retires the service's images beyond the newest `keep_images`, keeping any in use, the
     /// one just deployed and the one it replaced.
     async fn apply_retention(&mut self) -> Result<()> {
@@ -504,8 +451,9 @@ impl Run<'_> {
                         self.rec.retired.images.push(image.id);
                     }
                 }
-                // An instance outside our fleets still uses it; retention leaves it be.
-                Err(crate::Error::Conflict { .. }) => {}
+                // An instance outside our fleets still uses it; retention leaves it be. Any other
+                // refusal stops retention with the record left at Retire, to resume.
+                Err(crate::Error::ImageInUse { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -516,8 +464,7 @@ impl Run<'_> {
     /// deployment is aborted. Returns `true` if a promotion cut the wait short.
     async fn watch_until(&mut self, green: &TargetId, deadline: SystemTime) -> Result<bool, Stop> {
         loop {
-            self.ensure_green_healthy(green, "while watching the new fleet")
-                .await?;
+            self.ensure_green_healthy(green).await?;
             if self.control.commands().promoted {
                 self.emit(EventKind::Promoted);
                 return Ok(true);
@@ -531,38 +478,42 @@ impl Run<'_> {
     }
 
     /// Invariant I1: traffic goes only to a target with `min_healthy` healthy instances.
-    async fn ensure_green_healthy(&mut self, green: &TargetId, when: &str) -> Result<(), Stop> {
+    pub(super) async fn ensure_green_healthy(&mut self, green: &TargetId) -> Result<(), Stop> {
         let report = self
             .call("read health", || {
                 self.engine.router.health(self.rec.service(), green)
             })
             .await
-            .map_err(roll_back("reading the new fleet's health"))?;
+            .map_err(provider_failure(
+                self.rec.phase,
+                "reading the new fleet's health",
+            ))?;
         let needed = self.rec.spec.min_healthy as usize;
         self.last_health = Some((report.healthy(), report.instances.len()));
         if report.healthy() < needed {
-            return Err(Stop::RollBack(format!(
-                "the new fleet has {} of {} instances healthy {when}, {needed} needed",
-                report.healthy(),
-                report.instances.len()
-            )));
+            return Err(Stop::RollBack(RollbackCause::NewFleetUnhealthy {
+                healthy: report.healthy(),
+                total: report.instances.len(),
+                needed: self.rec.spec.min_healthy,
+                phase: self.rec.phase,
+            }));
         }
         Ok(())
     }
 
-    fn green_fleet(&self) -> Result<crate::FleetId, Stop> {
-        self.rec
-            .green
-            .fleet
-            .clone()
-            .ok_or_else(|| Stop::RollBack("the record has no new fleet".into()))
+    pub(super) fn green_fleet(&self) -> Result<crate::FleetId, Stop> {
+        self.rec.green.fleet.clone().ok_or_else(|| {
+            Stop::RollBack(RollbackCause::RecordIncomplete {
+                missing: "new fleet".into(),
+            })
+        })
     }
 
-    fn green_target(&self) -> Result<TargetId, Stop> {
-        self.rec
-            .green
-            .target
-            .clone()
-            .ok_or_else(|| Stop::RollBack("the record has no new target".into()))
+    pub(super) fn green_target(&self) -> Result<TargetId, Stop> {
+        self.rec.green.target.clone().ok_or_else(|| {
+            Stop::RollBack(RollbackCause::RecordIncomplete {
+                missing: "new target".into(),
+            })
+        })
     }
 }

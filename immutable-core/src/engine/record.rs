@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use super::cause::{OnBlueLost, RollbackCause, Stranded};
+use crate::limits;
 use crate::{
     DeploymentId, Error, FleetId, Image, ImageId, ImageRef, Result, ServiceName, Step, StepRecord,
     StrategySpec, TargetId,
@@ -38,12 +40,16 @@ pub enum Phase {
     RollingBack,
     /// Finished: the old fleet serves, nothing of the new one remains.
     RolledBack,
+    /// Finished without a way back: a rollback was needed, but the old fleet had fewer than
+    /// `min_healthy` healthy instances, so traffic was left where it is healthiest and both
+    /// fleets were kept for the operator (see [`Stranded`]).
+    Stopped,
 }
 
 impl Phase {
-    /// Done or rolled back.
+    /// Done, rolled back or stopped.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Phase::Done | Phase::RolledBack)
+        matches!(self, Phase::Done | Phase::RolledBack | Phase::Stopped)
     }
 }
 
@@ -60,6 +66,7 @@ impl fmt::Display for Phase {
             Phase::Done => "done",
             Phase::RollingBack => "rolling_back",
             Phase::RolledBack => "rolled_back",
+            Phase::Stopped => "stopped",
         })
     }
 }
@@ -94,6 +101,9 @@ pub struct DeploymentRequest {
     pub health_timeout: Duration,
     /// How long the old fleet is kept after the switch, for a fast rollback. Default 15 minutes.
     pub bake_time: Duration,
+    /// What happens when the old fleet drops below `min_healthy` during the bake. Default
+    /// [`OnBlueLost::KeepBaking`].
+    pub on_blue_lost: OnBlueLost,
 }
 
 impl DeploymentRequest {
@@ -107,6 +117,7 @@ impl DeploymentRequest {
             strategy: StrategySpec::default(),
             health_timeout: Duration::from_secs(600),
             bake_time: Duration::from_secs(900),
+            on_blue_lost: OnBlueLost::default(),
         }
     }
 
@@ -140,12 +151,31 @@ impl DeploymentRequest {
         self
     }
 
-    /// Checks every field; nothing is touched.
+    /// Sets what happens when the old fleet is lost during the bake.
+    pub fn on_blue_lost(mut self, policy: OnBlueLost) -> Self {
+        self.on_blue_lost = policy;
+        self
+    }
+
+    /// Checks every field against [`limits`](crate::limits); nothing is touched.
     pub(crate) fn validate(&self) -> Result<DeploymentSpec> {
         let service = ServiceName::new(self.service.clone())?;
         if self.capacity == 0 {
             return Err(Error::invalid("capacity", "must be at least 1"));
         }
+        limits::count("capacity", self.capacity, 1, limits::MAX_CAPACITY)?;
+        limits::duration(
+            "health_timeout",
+            self.health_timeout,
+            limits::MIN_HEALTH_TIMEOUT,
+            limits::MAX_HEALTH_TIMEOUT,
+        )?;
+        limits::duration(
+            "bake_time",
+            self.bake_time,
+            Duration::ZERO,
+            limits::MAX_BAKE_TIME,
+        )?;
         let min_healthy = self.min_healthy.unwrap_or(self.capacity);
         if min_healthy == 0 {
             return Err(Error::invalid("min_healthy", "must be at least 1"));
@@ -176,6 +206,7 @@ impl DeploymentRequest {
             strategy: self.strategy.clone(),
             health_timeout: self.health_timeout,
             bake_time: self.bake_time,
+            on_blue_lost: self.on_blue_lost,
         })
     }
 }
@@ -200,6 +231,9 @@ pub struct DeploymentSpec {
     /// Bake time.
     #[serde(with = "crate::serde_duration")]
     pub bake_time: Duration,
+    /// What happens when the old fleet is lost during the bake.
+    #[serde(default)]
+    pub on_blue_lost: OnBlueLost,
 }
 
 /// The fleet that served when the deployment began.
@@ -275,8 +309,16 @@ pub struct DeploymentRecord {
     /// When the current phase (or, in [`Phase::Rollout`], the current step) began; deadlines
     /// of waits count from here, so a resumed wait does not start over.
     pub phase_started_at: SystemTime,
-    /// Why the deployment is rolling back.
-    pub rollback_reason: Option<String>,
+    /// Why the deployment is rolling back (or stopped when it could not).
+    pub rollback_cause: Option<RollbackCause>,
+    /// Set when a rollback could not route traffic back to the old fleet: how things stood.
+    /// The deployment then ends in [`Phase::Stopped`].
+    #[serde(default)]
+    pub stranded: Option<Stranded>,
+    /// When the old fleet dropped below `min_healthy` during the bake: the fast-rollback
+    /// window was lost then.
+    #[serde(default)]
+    pub blue_lost_at: Option<SystemTime>,
     /// What the retire phase removed.
     pub retired: Retired,
     /// When the deployment began.
@@ -308,7 +350,9 @@ impl DeploymentRecord {
             weight: 0,
             previewed: false,
             phase_started_at: now,
-            rollback_reason: None,
+            rollback_cause: None,
+            stranded: None,
+            blue_lost_at: None,
             retired: Retired::default(),
             created_at: now,
             history: Vec::new(),
@@ -334,10 +378,28 @@ impl DeploymentRecord {
         match self.phase {
             Phase::Done => Some(Outcome::Succeeded),
             Phase::RolledBack => Some(Outcome::RolledBack {
-                reason: self.rollback_reason.clone().unwrap_or_default(),
+                cause: self.cause(),
+            }),
+            Phase::Stopped => Some(Outcome::Stopped {
+                cause: self.cause(),
+                stranded: self.stranded.clone().unwrap_or(Stranded {
+                    blue_healthy: 0,
+                    green_healthy: 0,
+                    needed: self.spec.min_healthy,
+                    weight: self.weight,
+                }),
             }),
             _ => None,
         }
+    }
+
+    /// Why it rolled back (or stopped); a placeholder if the record lost it.
+    pub(crate) fn cause(&self) -> RollbackCause {
+        self.rollback_cause
+            .clone()
+            .unwrap_or_else(|| RollbackCause::RecordIncomplete {
+                missing: "rollback cause".into(),
+            })
     }
 
     /// How long the deployment took (or has taken until its last phase change).
@@ -358,8 +420,29 @@ pub enum Outcome {
     /// The old fleet serves; nothing of the new one remains.
     RolledBack {
         /// Why.
-        reason: String,
+        cause: RollbackCause,
     },
+    /// A rollback was needed but the old fleet could not take traffic back: traffic stays
+    /// where it is healthiest and both fleets are kept. Deploy a fixed image (it replaces the
+    /// fleet that serves) and let [`Engine::gc`](crate::Engine::gc) remove the other.
+    Stopped {
+        /// Why the rollback was needed.
+        cause: RollbackCause,
+        /// How the fleets stood.
+        stranded: Stranded,
+    },
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Succeeded => f.write_str("succeeded"),
+            Outcome::RolledBack { cause } => write!(f, "rolled back: {cause}"),
+            Outcome::Stopped { cause, stranded } => {
+                write!(f, "stopped without a way back ({cause}): {stranded}")
+            }
+        }
+    }
 }
 
 /// The result of [`Engine::deploy`](crate::Engine::deploy): how it ended, and the final record.

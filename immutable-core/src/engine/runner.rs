@@ -9,34 +9,44 @@ use std::sync::Arc;
 
 use super::control::Control;
 use super::{Engine, Inner};
-use crate::engine::record::{Blue, DeploymentSpec};
+use crate::engine::record::Blue;
 use crate::{
-    DeploymentId, DeploymentRecord, DeploymentRequest, Error, Event, EventKind, ImageRef, Lease,
-    Outcome, Phase, Report, Result, ServiceName, Steps, Strategy, StrategySpec,
+    DeploymentId, DeploymentRecord, DeploymentRequest, Error, Event, EventKind, Lease, Outcome,
+    Phase, Report, Result, RollbackCause, ServiceName, Strategy, StrategySpec,
 };
 
 /// Why a phase stopped short.
 pub(super) enum Stop {
-    /// Roll back, for this reason.
-    RollBack(String),
-    /// Give up with the record where it is, resumable.
-    Fatal(Error),
+    /// Roll back, for this cause.
+    RollBack(RollbackCause),
+    /// Return the error with the record left at its phase: resumable with
+    /// [`Engine::resume`], since every phase is idempotent.
+    Interrupted(Error),
 }
 
 impl From<Error> for Stop {
     fn from(e: Error) -> Self {
-        Stop::Fatal(e)
+        Stop::Interrupted(e)
     }
 }
 
 /// The rollback an operator's abort causes.
 pub(super) fn aborted(reason: String) -> Stop {
-    Stop::RollBack(format!("aborted by the operator: {reason}"))
+    Stop::RollBack(RollbackCause::OperatorAbort { reason })
 }
 
-/// Turns a failed forward call into a rollback.
-pub(super) fn roll_back(what: &'static str) -> impl FnOnce(Error) -> Stop {
-    move |e| Stop::RollBack(format!("{what} failed: {e}"))
+/// Turns a failed forward call in `phase` into a rollback.
+pub(super) fn provider_failure(
+    phase: Phase,
+    operation: &'static str,
+) -> impl FnOnce(Error) -> Stop {
+    move |e| {
+        Stop::RollBack(RollbackCause::ProviderError {
+            phase,
+            operation: operation.to_owned(),
+            error: e.to_string(),
+        })
+    }
 }
 
 /// One deployment being driven.
@@ -52,14 +62,14 @@ pub(super) struct Run<'a> {
 
 /// Registers a deployment's control while it runs here; finishes and removes it when the run
 /// ends, however it ends (a dropped future included).
-struct ControlGuard<'a> {
+pub(super) struct ControlGuard<'a> {
     inner: &'a Inner,
     id: DeploymentId,
     control: Arc<Control>,
 }
 
 impl<'a> ControlGuard<'a> {
-    fn new(inner: &'a Inner, id: &DeploymentId) -> Self {
+    pub(super) fn new(inner: &'a Inner, id: &DeploymentId) -> Self {
         let control = Control::new();
         inner
             .controls
@@ -83,18 +93,6 @@ impl Drop for ControlGuard<'_> {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.id);
     }
-}
-
-/// What [`Engine::rollback`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RollbackReport {
-    /// The latest deployment was still running (baking, say): it was aborted, traffic went
-    /// back to the old fleet in one routing call, and the new fleet was removed.
-    RoutedBack(Report),
-    /// The latest deployment had finished and its old fleet was retired: the previous image
-    /// was deployed again.
-    Redeployed(Report),
 }
 
 impl Engine {
@@ -205,74 +203,6 @@ impl Engine {
         .await
     }
 
-    /// Rolls a service back to the fleet or image that served before its latest deployment.
-    ///
-    /// - While that deployment still runs in this engine (its old fleet still bakes, say), it
-    ///   is aborted: traffic returns to the old fleet in one routing call and the new fleet is
-    ///   removed. This waits for the rollback to finish.
-    /// - Once it has finished and retired the old fleet, the previous image is deployed again
-    ///   with the same capacity and settings, all at once.
-    ///
-    /// # Errors
-    /// [`Error::InvalidInput`] for a bad service name; [`Error::Conflict`] when there is
-    /// nothing to roll back to (no deployment, a first deployment, or one that already rolled
-    /// back) or the latest deployment runs in another process; any error of the redeployment.
-    pub async fn rollback(&self, service: &str) -> Result<RollbackReport> {
-        let service = ServiceName::new(service)?;
-        let latest = self
-            .inner
-            .store
-            .list(Some(&service))
-            .await?
-            .into_iter()
-            .max_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)))
-            .ok_or_else(|| {
-                Error::conflict(format!(
-                    "service `{service}` has no deployment to roll back"
-                ))
-            })?;
-        if !latest.phase.is_terminal() {
-            let handle = self.handle(&latest.id).map_err(|_| {
-                Error::conflict(format!(
-                    "deployment {} of `{service}` is unfinished but does not run in this \
-                     engine; resume it here first",
-                    latest.id
-                ))
-            })?;
-            handle.abort("rollback requested")?;
-            handle.finished().await;
-            let record = self.inner.store.load(&latest.id).await?;
-            let outcome = record.outcome().ok_or_else(|| {
-                Error::conflict(format!(
-                    "deployment {} stopped in phase {} before its rollback finished; resume it",
-                    record.id, record.phase
-                ))
-            })?;
-            return Ok(RollbackReport::RoutedBack(Report { outcome, record }));
-        }
-        if latest.phase == Phase::RolledBack {
-            return Err(Error::conflict(format!(
-                "the latest deployment {} of `{service}` already rolled back; the fleet it \
-                 replaced still serves",
-                latest.id
-            )));
-        }
-        let Some(blue) = &latest.blue else {
-            return Err(Error::conflict(format!(
-                "deployment {} was the first of `{service}`: there is nothing before it",
-                latest.id
-            )));
-        };
-        let spec: &DeploymentSpec = &latest.spec;
-        let request = DeploymentRequest::new(service.as_str(), ImageRef::Id(blue.image.clone()))
-            .capacity(spec.capacity)
-            .min_healthy(spec.min_healthy)
-            .strategy(Steps::blue_green())
-            .health_timeout(spec.health_timeout)
-            .bake_time(spec.bake_time);
-        Ok(RollbackReport::Redeployed(self.deploy(request).await?))
-    }
-
     /// Resumes every unfinished deployment in the store, one after the other, and returns each
     /// one's result.
     pub async fn resume_unfinished(&self) -> Result<Vec<(DeploymentId, Result<Report>)>> {
@@ -352,7 +282,13 @@ impl Inner {
         let holder = format!("engine-{}", ulid::Ulid::new().to_string().to_lowercase());
         let grant = self
             .store
-            .acquire_lease(service, id, &holder, self.settings.lease_ttl)
+            .acquire_lease(
+                service,
+                id,
+                &holder,
+                self.settings.lease_ttl,
+                self.clock.now(),
+            )
             .await?;
         if let Some(old) = grant.replaced {
             self.emit_for(
@@ -375,7 +311,10 @@ impl Inner {
             match self
                 .settings
                 .retry
-                .run(|| self.store.renew_lease(&lease, ttl), |_, _, _| {})
+                .run(
+                    || self.store.renew_lease(&lease, ttl, self.clock.now()),
+                    |_, _, _| {},
+                )
                 .await
             {
                 Ok(renewed) => lease = renewed,
@@ -436,7 +375,7 @@ impl Inner {
     }
 
     /// Drives `rec` to its end with the lease kept alive, then releases the lease.
-    async fn run(
+    pub(super) async fn run(
         &self,
         rec: DeploymentRecord,
         lease: Lease,
@@ -481,26 +420,25 @@ impl Run<'_> {
         loop {
             let phase = self.rec.phase;
             let step = match phase {
-                Phase::Done | Phase::RolledBack => {
+                Phase::Done | Phase::RolledBack | Phase::Stopped => {
                     return Ok(self.rec.outcome().expect("terminal phases have an outcome"));
                 }
-                Phase::RollingBack => self.roll_back().await.map_err(Stop::Fatal),
+                Phase::RollingBack => self.roll_back().await.map_err(Stop::Interrupted),
                 Phase::Plan | Phase::Provision => self.provision().await,
                 Phase::Attach => self.attach().await,
                 Phase::AwaitHealthy => self.await_healthy().await,
                 Phase::Rollout => self.rollout().await,
                 Phase::Bake => self.bake().await,
-                Phase::Retire => self.retire().await.map_err(Stop::Fatal),
+                Phase::Retire => self.retire().await.map_err(Stop::Interrupted),
             };
             match step {
                 Ok(()) => {}
-                Err(Stop::Fatal(e)) => return Err(e),
-                Err(Stop::RollBack(reason)) => {
-                    self.rec.rollback_reason = Some(reason.clone());
-                    self.emit(EventKind::RollbackStarted {
-                        reason: reason.clone(),
-                    });
-                    self.advance(Phase::RollingBack, Some(reason)).await?;
+                Err(Stop::Interrupted(e)) => return Err(e),
+                Err(Stop::RollBack(cause)) => {
+                    let note = cause.to_string();
+                    self.rec.rollback_cause = Some(cause.clone());
+                    self.emit(EventKind::RollbackStarted { cause });
+                    self.advance(Phase::RollingBack, Some(note)).await?;
                 }
             }
         }

@@ -2,16 +2,14 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Lease, LeaseGrant, StateStore, grant_lease, renewed_lease, version_conflict};
-use crate::{
-    Clock, DeploymentId, DeploymentRecord, Error, ResourceKind, Result, ServiceName, SystemClock,
-};
+use crate::{DeploymentId, DeploymentRecord, Error, ResourceKind, Result, ServiceName};
 
 /// A [`StateStore`] in a directory: the embedded default for a deploy tool on one machine.
 ///
@@ -19,14 +17,14 @@ use crate::{
 /// goes to a temporary file that is fsynced and then renamed over the old one, so a crash
 /// leaves either the old or the new version, never a torn one. Every operation holds an
 /// exclusive lock on `<dir>/.lock`, so several processes on one machine may share the directory.
-/// Lease expiry uses the system clock.
+/// Lease expiry follows the caller's clock (the engine's), so processes sharing a directory
+/// should keep their clocks in step, as any lease over a file system assumes.
 ///
 /// A record that cannot be parsed is reported as [`Error::Store`] naming the file; it is never
 /// overwritten or silently replaced.
 #[derive(Debug, Clone)]
 pub struct FileStore {
     root: Arc<PathBuf>,
-    clock: Arc<dyn Clock>,
 }
 
 impl FileStore {
@@ -47,15 +45,7 @@ impl FileStore {
         }
         Ok(FileStore {
             root: Arc::new(root),
-            clock: Arc::new(SystemClock),
         })
-    }
-
-    /// Uses `clock` for lease expiry instead of the system clock (for tests in virtual time;
-    /// processes sharing a directory must share a clock).
-    pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
     }
 
     /// The store's directory.
@@ -231,10 +221,10 @@ impl StateStore for FileStore {
         deployment: &DeploymentId,
         holder: &str,
         ttl: Duration,
+        now: SystemTime,
     ) -> Result<LeaseGrant> {
         let (service, deployment, holder) =
             (service.clone(), deployment.clone(), holder.to_owned());
-        let now = self.clock.now();
         self.locked(move |root| {
             let path = lease_path(root, &service);
             let existing: Option<Lease> = read_json(&path, "lease")?;
@@ -245,9 +235,8 @@ impl StateStore for FileStore {
         .await
     }
 
-    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease> {
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration, now: SystemTime) -> Result<Lease> {
         let lease = lease.clone();
-        let now = self.clock.now();
         self.locked(move |root| {
             let path = lease_path(root, &lease.service);
             let existing: Option<Lease> = read_json(&path, "lease")?;

@@ -1,21 +1,18 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
 use super::{Lease, LeaseGrant, StateStore, grant_lease, renewed_lease, version_conflict};
-use crate::{
-    Clock, DeploymentId, DeploymentRecord, Error, ResourceKind, Result, ServiceName, TokioClock,
-};
+use crate::{DeploymentId, DeploymentRecord, Error, ResourceKind, Result, ServiceName};
 
 /// A [`StateStore`] in memory, for tests and single-process tools. Clones share state.
 ///
-/// Lease expiry follows tokio's clock, so lease tests run in virtual time.
-#[derive(Debug, Clone)]
+/// Lease expiry follows the caller's clock (the engine's), so lease tests run in virtual time.
+#[derive(Debug, Clone, Default)]
 pub struct InMemoryStore {
     state: Arc<Mutex<State>>,
-    clock: Arc<dyn Clock>,
 }
 
 #[derive(Debug, Default)]
@@ -27,26 +24,11 @@ struct State {
 impl InMemoryStore {
     /// An empty store.
     pub fn new() -> Self {
-        InMemoryStore {
-            state: Arc::default(),
-            clock: Arc::new(TokioClock::new()),
-        }
-    }
-
-    /// Uses `clock` for lease expiry.
-    pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
+        InMemoryStore::default()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Default for InMemoryStore {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -110,6 +92,7 @@ impl StateStore for InMemoryStore {
         deployment: &DeploymentId,
         holder: &str,
         ttl: Duration,
+        now: SystemTime,
     ) -> Result<LeaseGrant> {
         let mut state = self.lock();
         let grant = grant_lease(
@@ -118,20 +101,15 @@ impl StateStore for InMemoryStore {
             deployment,
             holder,
             ttl,
-            self.clock.now(),
+            now,
         )?;
         state.leases.insert(service.clone(), grant.lease.clone());
         Ok(grant)
     }
 
-    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease> {
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration, now: SystemTime) -> Result<Lease> {
         let mut state = self.lock();
-        let renewed = renewed_lease(
-            state.leases.get(&lease.service),
-            lease,
-            ttl,
-            self.clock.now(),
-        )?;
+        let renewed = renewed_lease(state.leases.get(&lease.service), lease, ttl, now)?;
         state.leases.insert(lease.service.clone(), renewed.clone());
         Ok(renewed)
     }

@@ -1,0 +1,73 @@
+//! The Bake phase: the old fleet stays up for the fast-rollback window while both fleets are
+//! watched, the new one for a rollback, the old one for the loss of the window.
+
+use tracing::instrument;
+
+use super::runner::{Run, Stop};
+use crate::{EventKind, OnBlueLost, Phase, Result};
+
+impl Run<'_> {
+    /// Keeps blue for the bake time, watching green's health (a drop below `min_healthy` rolls
+    /// back) and blue's (a drop below it loses the fast-rollback window, which the record
+    /// notes and [`OnBlueLost`] acts on).
+    #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
+    pub(super) async fn bake(&mut self) -> Result<(), Stop> {
+        let green = self.green_target()?;
+        let deadline = self.rec.phase_started_at + self.rec.spec.bake_time;
+        let note = loop {
+            self.ensure_green_healthy(&green).await?;
+            if self.control.commands().promoted {
+                self.emit(EventKind::Promoted);
+                break Some("promoted: bake skipped");
+            }
+            if self.left_until(deadline).is_zero() {
+                break None;
+            }
+            if self.blue_lost().await? && self.rec.spec.on_blue_lost == OnBlueLost::RetireBlue {
+                break Some("fast-rollback window lost: the old fleet is retired early");
+            }
+            self.wait(deadline, self.engine.settings.poll_interval)
+                .await?;
+        };
+        self.advance(Phase::Retire, note.map(str::to_owned)).await?;
+        Ok(())
+    }
+
+    /// Whether the old fleet has been lost: below `min_healthy` healthy instances now, or
+    /// at an earlier poll. The first time, the record notes it and an event says so.
+    ///
+    /// A failed read of the old fleet's health says nothing either way: the next poll reads
+    /// again. Its target gone counts as lost.
+    async fn blue_lost(&mut self) -> Result<bool> {
+        if self.rec.blue_lost_at.is_some() {
+            return Ok(true);
+        }
+        let Some(blue) = self.rec.blue.clone() else {
+            return Ok(false);
+        };
+        let service = self.rec.service().clone();
+        let healthy = match self
+            .call("read old fleet health", || {
+                self.engine.router.health(&service, &blue.target)
+            })
+            .await
+        {
+            Ok(report) => report.healthy(),
+            Err(e) if e.is_not_found() => 0,
+            Err(_) => return Ok(false),
+        };
+        let needed = self.rec.spec.min_healthy;
+        if healthy >= needed as usize {
+            return Ok(false);
+        }
+        self.rec.blue_lost_at = Some(self.now());
+        self.persist().await?;
+        self.emit(EventKind::RollbackWindowLost {
+            target: blue.target,
+            healthy,
+            needed,
+            policy: self.rec.spec.on_blue_lost,
+        });
+        Ok(true)
+    }
+}

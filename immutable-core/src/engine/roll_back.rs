@@ -1,0 +1,361 @@
+//! Going back: the RollingBack phase of a deployment, and [`Engine::rollback`], an operator's
+//! way back to what served before.
+//!
+//! Both obey I1 on the way back: traffic returns to the old fleet only if it has
+//! `min_healthy` healthy instances. A rollback that finds it below that does not route back;
+//! the deployment stops ([`Phase::Stopped`]) with traffic where it is healthiest and both
+//! fleets kept, and an operator's rollback is refused with [`Error::BlueUnhealthy`].
+
+use tracing::instrument;
+
+use super::Engine;
+use super::runner::Run;
+use crate::{
+    DeploymentRecord, DeploymentRequest, Error, EventKind, FleetKey, ImageRef, Phase, Report,
+    Result, Routing, ServiceName, Steps, Stranded, TargetId,
+};
+
+/// What [`Engine::rollback`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RollbackReport {
+    /// The latest deployment was still running (baking, say): it was aborted, traffic went
+    /// back to the old fleet in one routing call, and the new fleet was removed.
+    RoutedBack(Report),
+    /// The previous image was deployed again as a new fleet: the latest deployment had
+    /// retired the old fleet, or [`RollbackMode::Redeploy`] was asked for.
+    Redeployed(Report),
+    /// The latest deployment was aborted, but its old fleet was lost before the rollback
+    /// could route back to it: the deployment stopped ([`Phase::Stopped`]) with traffic where
+    /// it is healthiest. Redeploy the previous image with [`RollbackMode::Redeploy`].
+    Stopped(Report),
+}
+
+/// How [`Engine::rollback_with`] goes back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RollbackMode {
+    /// Route back to the old fleet while it still bakes (one routing call), refusing with
+    /// [`Error::BlueUnhealthy`] when it cannot take traffic; redeploy the previous image once
+    /// the old fleet was retired.
+    #[default]
+    Auto,
+    /// Deploy the previous image as a new fleet, all at once: the way back when the old fleet
+    /// was lost. A deployment still baking is first promoted (its old fleet cannot serve a
+    /// rollback, so it is retired), then replaced.
+    Redeploy,
+}
+
+impl Engine {
+    /// Rolls a service back to what served before its latest deployment, with
+    /// [`RollbackMode::Auto`].
+    ///
+    /// # Errors
+    /// As [`rollback_with`](Self::rollback_with).
+    pub async fn rollback(&self, service: &str) -> Result<RollbackReport> {
+        self.rollback_with(service, RollbackMode::Auto).await
+    }
+
+    /// Rolls a service back to the fleet or image that served before its latest deployment.
+    ///
+    /// - While that deployment still runs in this engine (its old fleet still bakes, say),
+    ///   [`RollbackMode::Auto`] first checks the old fleet's health, then aborts the
+    ///   deployment: traffic returns to the old fleet in one routing call and the new fleet is
+    ///   removed. This waits for the rollback to finish.
+    /// - Once that deployment has finished and retired the old fleet (or with
+    ///   [`RollbackMode::Redeploy`]), the previous image is deployed again with the same
+    ///   capacity and settings, all at once.
+    ///
+    /// # Errors
+    /// - [`Error::BlueUnhealthy`] when the old fleet has fewer than `min_healthy` healthy
+    ///   instances: nothing is changed, traffic and the new fleet are untouched. Redeploy the
+    ///   previous image with [`RollbackMode::Redeploy`].
+    /// - [`Error::InvalidInput`] for a bad service name.
+    /// - [`Error::Conflict`] when there is nothing to roll back to (no deployment, a first
+    ///   deployment, or one that already rolled back), when the latest deployment runs in
+    ///   another process, or when a redeployment is asked for before traffic has moved.
+    /// - Any error of the redeployment.
+    pub async fn rollback_with(&self, service: &str, mode: RollbackMode) -> Result<RollbackReport> {
+        let service = ServiceName::new(service)?;
+        let latest = self.latest(&service).await?;
+        if !latest.phase.is_terminal() {
+            return match mode {
+                RollbackMode::Auto => self.abort_running(&latest).await,
+                RollbackMode::Redeploy => {
+                    let finished = self.promote_running(&latest).await?;
+                    self.redeploy_previous(&finished).await
+                }
+            };
+        }
+        match latest.phase {
+            Phase::RolledBack => Err(Error::conflict(format!(
+                "the latest deployment {} of `{service}` already rolled back; the fleet it \
+                 replaced still serves",
+                latest.id
+            ))),
+            Phase::Stopped if mode == RollbackMode::Auto => Err(Error::conflict(format!(
+                "the latest deployment {} of `{service}` stopped without a way back ({}); \
+                 redeploy the previous image with RollbackMode::Redeploy",
+                latest.id,
+                latest
+                    .stranded
+                    .as_ref()
+                    .map_or_else(String::new, ToString::to_string)
+            ))),
+            _ => self.redeploy_previous(&latest).await,
+        }
+    }
+
+    /// The service's newest deployment.
+    async fn latest(&self, service: &ServiceName) -> Result<DeploymentRecord> {
+        self.inner
+            .store
+            .list(Some(service))
+            .await?
+            .into_iter()
+            .max_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)))
+            .ok_or_else(|| {
+                Error::conflict(format!(
+                    "service `{service}` has no deployment to roll back"
+                ))
+            })
+    }
+
+    /// Refuses unless the old fleet can take traffic back, then aborts the running
+    /// deployment and waits for its rollback.
+    async fn abort_running(&self, latest: &DeploymentRecord) -> Result<RollbackReport> {
+        let handle = self.running_handle(latest)?;
+        if let Some(blue) = &latest.blue
+            && latest.weight > 0
+        {
+            let service = latest.service();
+            let healthy = match self.inner.router.health(service, &blue.target).await {
+                Ok(report) => report.healthy(),
+                Err(e) if e.is_not_found() => 0,
+                Err(e) => return Err(e),
+            };
+            let needed = latest.spec.min_healthy as usize;
+            if healthy < needed {
+                return Err(Error::BlueUnhealthy {
+                    service: service.to_string(),
+                    target: blue.target.to_string(),
+                    image: blue.image.to_string(),
+                    healthy,
+                    needed,
+                });
+            }
+        }
+        handle.abort("rollback requested")?;
+        handle.finished().await;
+        let record = self.inner.store.load(&latest.id).await?;
+        let outcome = record.outcome().ok_or_else(|| {
+            Error::conflict(format!(
+                "deployment {} stopped in phase {} before its rollback finished; resume it",
+                record.id, record.phase
+            ))
+        })?;
+        let report = Report { outcome, record };
+        Ok(match report.record.phase {
+            Phase::Stopped => RollbackReport::Stopped(report),
+            _ => RollbackReport::RoutedBack(report),
+        })
+    }
+
+    /// Promotes a deployment that bakes in this engine and waits for it to finish, so that
+    /// its image can be replaced.
+    async fn promote_running(&self, latest: &DeploymentRecord) -> Result<DeploymentRecord> {
+        if latest.phase != Phase::Bake {
+            return Err(Error::conflict(format!(
+                "deployment {} of `{}` is in phase {}, before all traffic moved; abort it \
+                 (RollbackMode::Auto) instead of redeploying",
+                latest.id,
+                latest.service(),
+                latest.phase
+            )));
+        }
+        let handle = self.running_handle(latest)?;
+        handle.promote()?;
+        handle.finished().await;
+        let record = self.inner.store.load(&latest.id).await?;
+        if !record.phase.is_terminal() {
+            return Err(Error::conflict(format!(
+                "deployment {} stopped in phase {} before it finished; resume it",
+                record.id, record.phase
+            )));
+        }
+        Ok(record)
+    }
+
+    fn running_handle(&self, latest: &DeploymentRecord) -> Result<super::DeploymentHandle> {
+        self.handle(&latest.id).map_err(|_| {
+            Error::conflict(format!(
+                "deployment {} of `{}` is unfinished but does not run in this engine; resume \
+                 it here first",
+                latest.id,
+                latest.service()
+            ))
+        })
+    }
+
+    /// Deploys the image that served before `latest`, with its capacity and settings.
+    async fn redeploy_previous(&self, latest: &DeploymentRecord) -> Result<RollbackReport> {
+        let Some(blue) = &latest.blue else {
+            return Err(Error::conflict(format!(
+                "deployment {} was the first of `{}`: there is nothing before it",
+                latest.id,
+                latest.service()
+            )));
+        };
+        if latest.phase == Phase::RolledBack {
+            return Err(Error::conflict(format!(
+                "deployment {} rolled back: its old fleet serves already",
+                latest.id
+            )));
+        }
+        let spec = &latest.spec;
+        let request =
+            DeploymentRequest::new(spec.service.as_str(), ImageRef::Id(blue.image.clone()))
+                .capacity(spec.capacity)
+                .min_healthy(spec.min_healthy)
+                .strategy(Steps::blue_green())
+                .health_timeout(spec.health_timeout)
+                .bake_time(spec.bake_time)
+                .on_blue_lost(spec.on_blue_lost);
+        Ok(RollbackReport::Redeployed(self.deploy(request).await?))
+    }
+}
+
+impl Run<'_> {
+    /// Routes traffic back to blue if it had moved and blue can take it, then detaches and
+    /// terminates green. If blue cannot take it, stops instead ([`Phase::Stopped`]).
+    #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
+    pub(super) async fn roll_back(&mut self) -> Result<()> {
+        self.find_green().await?;
+        if let Some(target) = self.rec.green.target.clone() {
+            let service = self.rec.service().clone();
+            let engine = self.engine;
+            let routing = self
+                .cleanup_read("read routing", || engine.router.routing(&service))
+                .await?;
+            if routing.weight(&target) > 0
+                && let Some(stranded) = self.route_back(&routing, &target).await?
+            {
+                return self.stop(stranded).await;
+            }
+            self.cleanup("detach new target", || {
+                engine.router.detach(&service, &target)
+            })
+            .await?;
+            self.emit(EventKind::TargetDetached { target });
+        }
+        if let Some(fleet) = self.rec.green.fleet.clone() {
+            let service = self.rec.service().clone();
+            let engine = self.engine;
+            self.cleanup("terminate new fleet", || {
+                engine.fleet.terminate(&service, &fleet)
+            })
+            .await?;
+            self.emit(EventKind::FleetTerminated { fleet });
+        }
+        self.advance(Phase::RolledBack, None).await?;
+        self.emit(EventKind::RolledBack {
+            cause: self.rec.cause(),
+        });
+        Ok(())
+    }
+
+    /// Fills in green's fleet and target when the crash came before they were recorded.
+    async fn find_green(&mut self) -> Result<()> {
+        let service = self.rec.service().clone();
+        let engine = self.engine;
+        if self.rec.green.fleet.is_none() {
+            let key = FleetKey::from(&self.rec.id);
+            let fleets = self
+                .cleanup_read("list fleets", || engine.fleet.list(&service))
+                .await?;
+            self.rec.green.fleet = fleets.into_iter().find(|f| f.key == key).map(|f| f.id);
+        }
+        if let (None, Some(fleet)) = (&self.rec.green.target, &self.rec.green.fleet) {
+            let targets = self
+                .cleanup_read("list targets", || engine.router.targets(&service))
+                .await?;
+            self.rec.green.target = targets
+                .into_iter()
+                .find(|t| &t.fleet == fleet)
+                .map(|t| t.id);
+        }
+        Ok(())
+    }
+
+    /// Sends all traffic back to blue if blue has `min_healthy` healthy instances (I1), in one
+    /// routing call. Otherwise leaves traffic where it is healthiest (all of it on green if
+    /// green has `min_healthy` and traffic is split; as it is if not) and says how things
+    /// stand.
+    async fn route_back(
+        &mut self,
+        routing: &Routing,
+        green: &TargetId,
+    ) -> Result<Option<Stranded>> {
+        let service = self.rec.service().clone();
+        let engine = self.engine;
+        let needed = self.rec.spec.min_healthy;
+        let blue = self.rec.blue.as_ref().map(|b| b.target.clone());
+        let back = match &blue {
+            None => Routing::empty(),
+            Some(blue) => {
+                let blue_healthy = self.healthy(blue, "read old fleet health").await?;
+                if blue_healthy < needed as usize {
+                    let green_healthy = self.healthy(green, "read new fleet health").await?;
+                    let mut weight = routing.weight(green);
+                    if weight < 100 && green_healthy >= needed as usize {
+                        let all = Routing::all_to(green);
+                        self.cleanup("route to the healthier fleet", || {
+                            engine.router.set_weights(&service, &all)
+                        })
+                        .await?;
+                        self.emit(EventKind::WeightsSet { routing: all });
+                        weight = 100;
+                    }
+                    return Ok(Some(Stranded {
+                        blue_healthy,
+                        green_healthy,
+                        needed,
+                        weight,
+                    }));
+                }
+                Routing::all_to(blue)
+            }
+        };
+        self.cleanup("route back", || engine.router.set_weights(&service, &back))
+            .await?;
+        self.emit(EventKind::WeightsSet { routing: back });
+        Ok(None)
+    }
+
+    /// Healthy instances behind a target; a target gone has none.
+    async fn healthy(&self, target: &TargetId, operation: &'static str) -> Result<usize> {
+        let service = self.rec.service().clone();
+        let engine = self.engine;
+        match self
+            .cleanup_read(operation, || engine.router.health(&service, target))
+            .await
+        {
+            Ok(report) => Ok(report.healthy()),
+            Err(e) if e.is_not_found() => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Ends the deployment in [`Phase::Stopped`], keeping both fleets.
+    async fn stop(&mut self, stranded: Stranded) -> Result<()> {
+        self.rec.weight = stranded.weight;
+        self.rec.stranded = Some(stranded.clone());
+        self.advance(Phase::Stopped, Some(stranded.to_string()))
+            .await?;
+        self.emit(EventKind::Stopped {
+            cause: self.rec.cause(),
+            stranded,
+        });
+        Ok(())
+    }
+}
