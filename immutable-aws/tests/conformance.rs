@@ -15,6 +15,8 @@ async fn aws_passes_the_conformance_suite() {
     w.bake_image(SERVICE, "web-v1").await;
     w.bake_image(SERVICE, "web-v2").await;
     w.bake_image("billing", "billing-v1").await;
+    // Same name as web's (an AMI shared from another account, say): names are scoped.
+    w.bake_image("billing", "web-v1").await;
     let backends = Backends {
         images: Arc::new(w.images()),
         fleet: Arc::new(w.fleet()),

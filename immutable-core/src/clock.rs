@@ -122,6 +122,9 @@ mod tests {
         assert_eq!(a, b, "clocks made an hour apart disagree");
         let before = early.now();
         tokio::time::sleep(Duration::from_secs(60)).await;
-        assert_eq!(early.now().duration_since(before).unwrap(), Duration::from_secs(60));
+        assert_eq!(
+            early.now().duration_since(before).unwrap(),
+            Duration::from_secs(60)
+        );
     }
 }

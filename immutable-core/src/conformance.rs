@@ -86,6 +86,8 @@ pub async fn run_all(b: &Backends, f: &Fixture) {
     weights_are_set_in_one_call(b, f).await;
     refuses_to_detach_serving_target(b, f).await;
     other_services_are_not_touched(b, f).await;
+    image_names_are_scoped_to_the_service(b, f).await;
+    retire_refuses_an_image_in_use(b, f).await;
     full_deployment(b, f).await;
 }
 
@@ -381,6 +383,51 @@ pub async fn other_services_are_not_touched(b: &Backends, f: &Fixture) {
         "another service's image was retired"
     );
     b.fleet.terminate(other, &fleet.id).await.expect("cleanup");
+}
+
+/// An image name resolves to the service's own image, never to another service's image of the
+/// same name. For the check to bite, give `f.other`'s service an image named like `f.v1`.
+pub async fn image_names_are_scoped_to_the_service(b: &Backends, f: &Fixture) {
+    let ours = resolve(b, f, &f.v1).await;
+    assert_eq!(
+        ours.service.as_ref(),
+        Some(&f.service),
+        "{} resolved to another service's image",
+        f.v1
+    );
+    let Some((other, _)) = &f.other else {
+        return;
+    };
+    match b.images.resolve(other, &f.v1).await {
+        Ok(theirs) => {
+            assert_ne!(theirs.id, ours.id, "{} of {other} resolved to ours", f.v1);
+            assert_ne!(theirs.service.as_ref(), Some(&f.service));
+        }
+        Err(Error::NotFound { .. }) => {}
+        Err(e) => panic!("resolving {} for {other}: {e}", f.v1),
+    }
+}
+
+/// Retiring an image that a live fleet runs is [`Error::ImageInUse`], and changes nothing.
+pub async fn retire_refuses_an_image_in_use(b: &Backends, f: &Fixture) {
+    let s = &f.service;
+    let image = resolve(b, f, &f.v1).await;
+    let fleet = launch(b, s, &image.id, 1).await;
+    wait_running(b, f, s, &fleet.id).await;
+    match b.images.retire(s, &image.id).await {
+        Err(Error::ImageInUse { .. }) => {}
+        other => panic!("retiring an image in use: expected Error::ImageInUse, got {other:?}"),
+    }
+    assert!(
+        b.images
+            .list(s)
+            .await
+            .expect("list images")
+            .iter()
+            .any(|i| i.id == image.id),
+        "the image in use was retired"
+    );
+    cleanup(b, s, None, &fleet.id).await;
 }
 
 /// v1 then v2 through the [`Engine`]: afterwards exactly one fleet, of v2, serves all traffic,

@@ -21,12 +21,12 @@ pub const MIN_HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
 pub const MAX_HEALTH_TIMEOUT: Duration = DAY;
 /// Longest bake (the fast-rollback window); zero is allowed and retires the old fleet at once.
 pub const MAX_BAKE_TIME: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Shortest pause step.
-pub const MIN_PAUSE: Duration = Duration::from_secs(1);
+/// Shortest pause step (short pauses serve tests in real time; zero is refused).
+pub const MIN_PAUSE: Duration = Duration::from_millis(1);
 /// Longest pause step.
 pub const MAX_PAUSE: Duration = DAY;
 /// Shortest approval timeout.
-pub const MIN_APPROVAL_TIMEOUT: Duration = Duration::from_secs(1);
+pub const MIN_APPROVAL_TIMEOUT: Duration = Duration::from_millis(1);
 /// Longest approval timeout.
 pub const MAX_APPROVAL_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Shortest poll interval.

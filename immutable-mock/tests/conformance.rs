@@ -10,6 +10,8 @@ fn fixture(cloud: &MockCloud) -> Fixture {
     cloud.add_image("web", "web-v1");
     cloud.add_image("web", "web-v2");
     cloud.add_image("billing", "billing-v1");
+    // Same name as web's: names are scoped to their service.
+    cloud.add_image("billing", "web-v1");
     Fixture {
         service: ServiceName::new("web").unwrap(),
         v1: ImageRef::name("web-v1"),

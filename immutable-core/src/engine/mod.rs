@@ -12,7 +12,9 @@
 //!    each weight change is one routing call, made only when green has `min_healthy` healthy
 //!    instances. Each step is recorded before it runs and after it ends.
 //! 6. **Bake**: blue stays up for `bake_time`, the fast-rollback window, while green's health
-//!    is watched.
+//!    is watched (a drop rolls back) and blue's too (a drop loses the window:
+//!    [`EventKind::RollbackWindowLost`](crate::EventKind::RollbackWindowLost), then
+//!    [`OnBlueLost`] decides).
 //! 7. **Retire**: detach (drain) and terminate blue, mark the image promoted, apply image
 //!    retention.
 //! 8. **Done**: release the lease.
@@ -21,12 +23,16 @@
 //! promote, abort), and [`Engine::rollback`] goes back to what served before.
 //!
 //! Any failure before Retire rolls back: traffic returns to blue in one routing call if it had
-//! moved, green is detached and terminated, and the reason is recorded.
+//! moved, green is detached and terminated, and the [`RollbackCause`] is recorded. If blue has
+//! fewer than `min_healthy` healthy instances by then, traffic does not return to it: the
+//! deployment ends in [`Phase::Stopped`](crate::Phase::Stopped) with traffic where it is
+//! healthiest and both fleets kept.
 //!
 //! # Guarantees
 //! Each phase observes the world, takes one idempotent action and persists the record, so a
 //! deployment cut off at any point continues from its record with [`Engine::resume`]. Traffic
-//! only moves to a target with `min_healthy` healthy instances (I1); the serving fleet is never
+//! only moves to a target with `min_healthy` healthy instances, forward or back (I1); the
+//! serving fleet is never
 //! detached or terminated (I2); a finished deployment leaves exactly one serving fleet and
 //! nothing it created behind (I3); one deployment per service runs at a time (I5).
 //!
@@ -38,7 +44,8 @@
 //! Waits are polls; a deployment takes up to one poll interval longer than each wait it makes.
 //!
 //! # Errors
-//! Bad input is [`Error::InvalidInput`] naming the field, before anything is created. A busy
+//! Bad input, any duration or count outside [`limits`](crate::limits) included, is
+//! [`Error::InvalidInput`] naming the field, before anything is created. A busy
 //! service is [`Error::Locked`]. A failure of the store, or of a cleanup call after its retries,
 //! returns the error with the record left at its phase, ready for [`Engine::resume`].
 

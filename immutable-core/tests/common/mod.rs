@@ -85,23 +85,12 @@ pub fn world_with(settings: Settings, timings: Timings) -> World {
     let setup_engine = build(settings.clone().with_keep_images(100));
     let engine = build(settings);
     let events = Arc::new(Mutex::new(Vec::new()));
-    let violations = Arc::new(Mutex::new(Vec::new()));
     let web = ServiceName::new("web").unwrap();
     {
         let events = Arc::clone(&events);
-        let violations = Arc::clone(&violations);
-        let cloud = cloud.clone();
-        let web = web.clone();
-        engine.subscribe(move |e| {
-            events.lock().unwrap().push(e.clone());
-            if let Err(v) = serving_invariants(&cloud.snapshot(), &web) {
-                violations
-                    .lock()
-                    .unwrap()
-                    .push(format!("after {}: {v}", e.kind));
-            }
-        });
+        engine.subscribe(move |e| events.lock().unwrap().push(e.clone()));
     }
+    let violations = watch(&engine, &cloud, &web);
     World {
         cloud,
         store,
@@ -122,6 +111,49 @@ pub fn request(version: u32) -> DeploymentRequest {
         .min_healthy(MIN_HEALTHY)
         .bake_time(Duration::from_secs(60))
         .health_timeout(Duration::from_secs(300))
+}
+
+/// The one invariant watcher of the engine tests: after every event of `engine`,
+///
+/// - I1: every target whose share of traffic grew since the last event (in either direction,
+///   forward or back) has `MIN_HEALTHY` healthy instances;
+/// - I2: every target that takes traffic exists and its fleet has a live instance.
+///
+/// Violations are collected, with the event after which they were seen.
+pub fn watch(engine: &Engine, cloud: &MockCloud, web: &ServiceName) -> Arc<Mutex<Vec<String>>> {
+    let violations = Arc::new(Mutex::new(Vec::new()));
+    let (cloud, web, found) = (cloud.clone(), web.clone(), Arc::clone(&violations));
+    let last = Mutex::new(cloud.snapshot().routing_of(&web));
+    engine.subscribe(move |e| {
+        let snap = cloud.snapshot();
+        let routing = snap.routing_of(&web);
+        let mut last = last.lock().unwrap();
+        let mut problems = Vec::new();
+        for (target, weight) in routing.weights() {
+            match snap.target(target) {
+                None => problems.push(format!("I2: {target} takes {weight}% but was detached")),
+                Some(t) if snap.fleet(&t.fleet).is_none_or(|f| !f.is_live()) => problems.push(
+                    format!("I2: {target} takes {weight}% but its fleet is terminated"),
+                ),
+                Some(t) if *weight > last.weight(target) && t.healthy < MIN_HEALTHY as usize => {
+                    problems.push(format!(
+                        "I1: traffic moved to {target} ({}% -> {weight}%) with {} healthy",
+                        last.weight(target),
+                        t.healthy
+                    ))
+                }
+                _ => {}
+            }
+        }
+        *last = routing;
+        let mut found = found.lock().unwrap();
+        found.extend(
+            problems
+                .into_iter()
+                .map(|p| format!("after {}: {p}", e.kind)),
+        );
+    });
+    violations
 }
 
 /// I1 and I2 at one instant: every target that takes traffic exists, its fleet is live, and
