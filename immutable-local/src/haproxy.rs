@@ -64,8 +64,9 @@ pub struct EntryPoints {
 
 /// A running HAProxy: killed when dropped.
 ///
-/// The generated configuration gives each service a frontend and a backend named after it,
-/// and a `<service>-preview` pair, every frontend on its own loopback port. Backends balance
+/// The generated configuration gives each service a backend named after it (and a frontend
+/// `fe-<service>` feeding it), and a `<service>-preview` pair, every frontend on its own
+/// loopback port. Backends balance
 /// `roundrobin` (a dynamic algorithm, which `add server` requires) and check
 /// `GET <health path>`. For zero-failure swaps: `option redispatch` with `retries 3` moves a
 /// request whose connection fails to another server; `http-reuse safe` never sends a first
@@ -196,7 +197,7 @@ impl Haproxy {
         let _ = write!(
             c,
             "global\n  stats socket {} mode 600 level admin\n  stats timeout 30s\n  \
-             maxconn 20000\n\ndefaults\n  mode http\n  timeout connect 2s\n  \
+             maxconn 4096\n\ndefaults\n  mode http\n  timeout connect 2s\n  \
              timeout client 60s\n  timeout server 60s\n  timeout http-keep-alive 30s\n  \
              timeout queue 10s\n  option redispatch\n  retries 3\n  http-reuse safe\n\n",
             sock.display()
@@ -208,7 +209,7 @@ impl Haproxy {
             ] {
                 let _ = write!(
                     c,
-                    "frontend {name}\n  bind {addr}\n  default_backend {name}\n\n\
+                    "frontend fe-{name}\n  bind {addr}\n  default_backend {name}\n\n\
                      backend {name}\n  balance roundrobin\n  option httpchk GET {}\n  \
                      http-check expect status 200\n\n",
                     self.options.health_path

@@ -143,12 +143,13 @@ impl RuntimeApi {
 
     /// The servers of one backend, from `show stat`.
     pub(crate) async fn stats(&self, backend: &str) -> Result<Vec<ServerStat>> {
-        let out = self.request(&[format!("show stat {backend} 4 -1")]).await?;
-        parse_stats(&out)
+        // Servers of every proxy, filtered here: a frontend may share the backend's name.
+        let out = self.request(&["show stat -1 4 -1".into()]).await?;
+        parse_stats(&out, backend)
     }
 }
 
-fn parse_stats(out: &str) -> Result<Vec<ServerStat>> {
+fn parse_stats(out: &str, backend: &str) -> Result<Vec<ServerStat>> {
     let mut lines = out.lines().filter(|l| !l.trim().is_empty());
     let Some(header) = lines.next().and_then(|h| h.strip_prefix("# ")) else {
         return Err(Error::provider(format!(
@@ -158,7 +159,8 @@ fn parse_stats(out: &str) -> Result<Vec<ServerStat>> {
     };
     let cols: Vec<&str> = header.split(',').collect();
     let col = |name: &str| cols.iter().position(|c| *c == name);
-    let (Some(sv), Some(st), Some(cs), Some(cd), Some(sc)) = (
+    let (Some(px), Some(sv), Some(st), Some(cs), Some(cd), Some(sc)) = (
+        col("pxname"),
         col("svname"),
         col("status"),
         col("check_status"),
@@ -169,7 +171,7 @@ fn parse_stats(out: &str) -> Result<Vec<ServerStat>> {
     };
     Ok(lines
         .map(|l| l.split(',').collect::<Vec<_>>())
-        .filter(|f| f.len() > sv.max(st).max(cs).max(cd).max(sc))
+        .filter(|f| f.len() > px.max(sv).max(st).max(cs).max(cd).max(sc) && f[px] == backend)
         .map(|f| ServerStat {
             name: f[sv].to_owned(),
             status: f[st].to_owned(),
@@ -188,12 +190,13 @@ mod tests {
     fn show_stat_is_parsed_by_column_name() {
         let out = "# pxname,svname,scur,status,check_status,check_desc\n\
                    web,a-0,2,UP,L7OK,Layer7 check passed\n\
-                   web,a-1,0,DOWN,L7STS,Layer7 wrong status\n\n";
-        let rows = parse_stats(out).unwrap();
+                   web,a-1,0,DOWN,L7STS,Layer7 wrong status\n\
+                   web-preview,a-1,0,UP,L7OK,Layer7 check passed\n\n";
+        let rows = parse_stats(out, "web").unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].name, "a-0");
         assert_eq!(rows[0].sessions, 2);
         assert_eq!(rows[1].check_status, "L7STS");
-        assert!(parse_stats("Unknown command\n").is_err());
+        assert!(parse_stats("Unknown command\n", "web").is_err());
     }
 }
