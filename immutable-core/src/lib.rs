@@ -51,7 +51,7 @@ mod strategy;
 pub mod conformance;
 
 #[cfg(feature = "http-check")]
-pub use check::HttpCheck;
+pub use check::{CutoverCheck, HttpCheck};
 pub use check::{Check, CheckContext, CheckOutcome, HealthRatioCheck};
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use engine::record::{
