@@ -94,7 +94,8 @@ impl ProcessFleet {
         self
     }
 
-    /// How long terminate waits after SIGTERM before SIGKILL. Default 10 s.
+    /// How long terminate waits after SIGTERM before SIGKILL. Default 10 s. Zero sends SIGKILL
+    /// at once, with no SIGTERM: what a crash of every instance looks like.
     pub fn with_grace_period(mut self, grace: Duration) -> Self {
         Arc::make_mut(&mut self.settings).grace = grace;
         self
@@ -389,8 +390,10 @@ fn terminate_blocking(root: &Path, id: &FleetId, grace: Duration) -> Result<()> 
             .filter(ProcessId::is_alive)
             .collect()
     };
-    for p in alive(&state) {
-        p.signal(Signal::TERM);
+    if !grace.is_zero() {
+        for p in alive(&state) {
+            p.signal(Signal::TERM);
+        }
     }
     for (signal, wait) in [(None, grace), (Some(Signal::KILL), Duration::from_secs(5))] {
         if let Some(signal) = signal {

@@ -144,6 +144,9 @@ impl Inner {
 }
 
 /// One server's health as HAProxy's checks see it.
+///
+/// HAProxy starts a new server as `UP 1/2` before any check has run, so a server counts as
+/// healthy only once a check has passed: never checked is initial, whatever the status says.
 fn health_of(row: Option<&ServerStat>) -> (HealthState, Option<String>) {
     let Some(row) = row else {
         return (
@@ -151,17 +154,21 @@ fn health_of(row: Option<&ServerStat>) -> (HealthState, Option<String>) {
             Some("not in HAProxy (restarted? call HaproxyRouter::restore)".into()),
         );
     };
-    let passed = matches!(row.check_status.as_str(), "L4OK" | "L6OK" | "L7OK" | "L7OKC");
-    let never_checked = matches!(row.check_status.as_str(), "" | "INI");
+    // A check in progress is shown as `* <last result>`.
+    let check = row.check_status.trim_start_matches("* ");
+    let passed = matches!(check, "L4OK" | "L6OK" | "L7OK" | "L7OKC");
     let reason = (!row.check_desc.is_empty()).then(|| row.check_desc.clone());
     let status = row.status.as_str();
     let state = if status.starts_with("MAINT") {
         HealthState::Unavailable
     } else if status.starts_with("DRAIN") || status.starts_with("NOLB") {
         HealthState::Draining
-    } else if status == "no check" || (status.starts_with("UP") && (passed || status != "UP")) {
+    } else if matches!(check, "" | "INI") {
+        HealthState::Initial
+    } else if status.starts_with("UP") {
+        // `UP 1/2` after a failed check: it passed before and still takes traffic.
         HealthState::Healthy
-    } else if status.starts_with("UP") || never_checked || status.starts_with("DOWN ") {
+    } else if status.starts_with("DOWN") && passed {
         HealthState::Initial
     } else {
         HealthState::Unhealthy
@@ -347,7 +354,10 @@ mod tests {
     fn haproxy_states_map_to_health() {
         let h = |s, c| health_of(Some(&row(s, c))).0;
         assert_eq!(h("UP", "L7OK"), HealthState::Healthy);
+        assert_eq!(h("UP", "* L7OK"), HealthState::Healthy);
         assert_eq!(h("UP 1/2", "L7STS"), HealthState::Healthy);
+        // A new server, before its first check: HAProxy says `UP 1/2`.
+        assert_eq!(h("UP 1/2", "INI"), HealthState::Initial);
         assert_eq!(h("UP", "INI"), HealthState::Initial);
         assert_eq!(h("DOWN", "INI"), HealthState::Initial);
         assert_eq!(h("DOWN 1/2", "L7OK"), HealthState::Initial);

@@ -86,9 +86,9 @@ impl Lab {
     }
 
     /// Load on the service's live entry point: 4 keep-alive and 4 new-connection clients,
-    /// requests held 5 ms by the app so that some are always in flight.
+    /// requests held 20 ms by the app so that some are always in flight.
     pub fn load(&self, service: &str, max_requests: u64, max_time: Duration) -> RunningLoad {
-        LoadGen::new(format!("{}/?delay_ms=5", self.haproxy.url(service)))
+        LoadGen::new(format!("{}/?delay_ms=20", self.haproxy.url(service)))
             .keep_alive_clients(4)
             .new_connection_clients(4)
             .max_requests(max_requests)
@@ -143,4 +143,26 @@ impl Timeline {
             println!("  [{:>7.3}s] {}", at.duration_since(since).as_secs_f64(), e.kind);
         }
     }
+}
+
+/// Waits until the load has served `n` requests (bounded: 10 s).
+pub async fn warm_up(load: &RunningLoad, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while load.served() < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(load.served() >= n, "the load served only {} requests", load.served());
+}
+
+/// The acceptance assertions: no failed request, and every request sent after `since` was
+/// answered by `image`.
+pub fn assert_zero_downtime(name: &str, load: &immutable_local::LoadReport, image: &str, since: Instant) {
+    let after = load.images_since(since);
+    println!("{name}: {}", load.summary());
+    println!("{name}: answers to requests sent after the final shift, by image: {after:?}");
+    assert_eq!(load.failed(), 0, "{name}: {}", load.summary());
+    let (keep_alive, fresh) = load.by_connection_kind();
+    assert!(keep_alive > 0 && fresh > 0, "{name}: both client kinds must have run");
+    assert!(after.get(image).copied().unwrap_or(0) > 0, "{name}: nothing answered after the final shift");
+    assert_eq!(after.len(), 1, "{name}: after the final shift, answers came from {after:?}, not only {image}");
 }
