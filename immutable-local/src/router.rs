@@ -232,7 +232,6 @@ impl HaproxyRouterBuilder {
         let addresses = self
             .addresses
             .ok_or_else(|| Error::invalid("instances", "is required: set it on the builder"))?;
-        std::fs::create_dir_all(&state_dir).map_err(|e| io_error("cannot create", &state_dir, e))?;
         let api = RuntimeApi::new(&self.socket);
         api.verify().await?;
         let known = api.backends().await?;
@@ -249,6 +248,7 @@ impl HaproxyRouterBuilder {
             }
             services.insert(service, Backends { live, preview });
         }
+        std::fs::create_dir_all(&state_dir).map_err(|e| io_error("cannot create", &state_dir, e))?;
         Ok(HaproxyRouter {
             inner: Arc::new(Inner {
                 api,

@@ -116,7 +116,7 @@ impl RuntimeApi {
         }
         let info = self.request(&["show info".into()]).await.map_err(|e| {
             invalid(format!(
-                "{} does not answer as HAProxy's admin socket: {e}",
+                "{} is not an HAProxy admin socket: `show info` failed: {e}",
                 self.socket.display()
             ))
         })?;
