@@ -116,9 +116,14 @@ impl HaproxyRouter {
         }
     }
 
-    /// Runtime-API requests this router (and its clones) has sent.
+    /// Runtime-API requests this router (and its clones) has sent, reads (`show stat`) included.
     pub fn api_calls(&self) -> u64 {
         self.inner.api.requests()
+    }
+
+    /// Of [`api_calls`](Self::api_calls), the requests that changed HAProxy's state.
+    pub fn api_writes(&self) -> u64 {
+        self.inner.api.writes()
     }
 
     /// The dynamic servers HAProxy has now in the service's live backend.

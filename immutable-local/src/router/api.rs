@@ -17,6 +17,7 @@ const SUCCESS: &[&str] = &["New server registered.", "Server deleted."];
 pub(crate) struct RuntimeApi {
     socket: PathBuf,
     requests: AtomicU64,
+    writes: AtomicU64,
 }
 
 /// One server's row of `show stat`.
@@ -34,12 +35,18 @@ impl RuntimeApi {
         RuntimeApi {
             socket: socket.to_path_buf(),
             requests: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
         }
     }
 
     /// Requests sent so far.
     pub(crate) fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests that changed something, so far.
+    pub(crate) fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
     }
 
     /// Sends `commands` in one request and returns the raw answer.
@@ -87,6 +94,7 @@ impl RuntimeApi {
         if commands.is_empty() {
             return Ok(());
         }
+        self.writes.fetch_add(1, Ordering::Relaxed);
         let out = self.request(commands).await?;
         let refused: Vec<&str> = out
             .lines()
