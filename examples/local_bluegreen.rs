@@ -46,7 +46,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::create_dir_all(&src)?;
         std::fs::write(src.join("VERSION"), version)?;
         let image = images
-            .import(ImportRequest::new("web", version, &src, [exe.as_str(), "demo-app"]))
+            .import(ImportRequest::new(
+                "web",
+                version,
+                &src,
+                [exe.as_str(), "demo-app"],
+            ))
             .await?;
         println!("imported {version} as {}", image.id);
     }
@@ -54,7 +59,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _cleanup = KillOnDrop(fleet.clone());
     let haproxy = Haproxy::start(HaproxyOptions::new(["web"])).await?;
     let url = haproxy.url("web");
-    println!("HAProxy serves web on {url} (admin socket {})", haproxy.admin_socket().display());
+    println!(
+        "HAProxy serves web on {url} (admin socket {})",
+        haproxy.admin_socket().display()
+    );
     let router: HaproxyRouter = haproxy
         .router_builder()
         .state_dir(dir.path().join("router"))
@@ -89,7 +97,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     println!("\n=== deploying v1 ===");
-    engine.deploy(request("v1")).await?;
+    let first = engine.deploy(request("v1")).await?;
+    if !first.succeeded() {
+        return Err(format!("v1 did not deploy: {:?}", first.outcome).into());
+    }
     println!("\n=== deploying v2 under load ===");
     let load = LoadGen::new(format!("{url}/?delay_ms=10"))
         .keep_alive_clients(4)

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. On first use it creates a Python venv with a pinned
 # moto[server] (the AWS API emulator the immutable-aws tests start on loopback), outside the
-# clone so later runs and other clones reuse it.
+# clone so later runs and other clones reuse it, and installs HAProxy (Debian's package) for
+# the immutable-local tests, which fail rather than skip without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+command -v haproxy >/dev/null || { apt-get update && apt-get install -y haproxy; }
 
 MOTO_VERSION=5.2.5
 venv="${IMMUTABLE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/immutable/venv-moto-$MOTO_VERSION}"

@@ -13,15 +13,16 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use immutable_core::{
-    Error, Fleet, FleetId, FleetInfo, FleetSpec, InstanceId, ResourceKind, Result,
-    ServiceName,
+    Error, Fleet, FleetId, FleetInfo, FleetSpec, InstanceId, ResourceKind, Result, ServiceName,
 };
 use rustix::process::Signal;
 use sha2::{Digest, Sha256};
 
 use self::process::{ProcessId, Spawn};
 use self::state::{FleetState, InstanceRecord, all_fleets, fleets_dir, state_path};
-use crate::fsutil::{blocking, io_error, is_safe_component, lock_file, read_json, write_json_atomic};
+use crate::fsutil::{
+    blocking, io_error, is_safe_component, lock_file, read_json, write_json_atomic,
+};
 use crate::image::{LocalImageStore, Manifest, check_command};
 
 pub(crate) use process::log_tail;
@@ -131,7 +132,9 @@ impl ProcessFleet {
 
     /// The directory of one instance (working directory `work/`, `stdout.log`, `stderr.log`).
     pub fn instance_dir(&self, fleet: &FleetId, instance: &InstanceId) -> PathBuf {
-        fleets_dir(self.root()).join(fleet.as_str()).join(instance.as_str())
+        fleets_dir(self.root())
+            .join(fleet.as_str())
+            .join(instance.as_str())
     }
 
     /// SIGKILLs every recorded process of every fleet under the root, at once and without a
@@ -172,9 +175,10 @@ impl ProcessFleet {
     }
 
     async fn observe(&self, state: &FleetState) -> FleetInfo {
-        let probes = state.instances.iter().map(|i| async move {
-            i.process.is_alive() && accepts(i.addr()).await
-        });
+        let probes = state
+            .instances
+            .iter()
+            .map(|i| async move { i.process.is_alive() && accepts(i.addr()).await });
         state.observe(&futures::future::join_all(probes).await)
     }
 }
@@ -345,11 +349,7 @@ fn start_missing(
 }
 
 /// Fails if any new process exits within the startup window.
-fn watch_startup(
-    job: &LaunchJob,
-    dir: &Path,
-    children: &mut [(InstanceId, Child)],
-) -> Result<()> {
+fn watch_startup(job: &LaunchJob, dir: &Path, children: &mut [(InstanceId, Child)]) -> Result<()> {
     let until = Instant::now() + job.settings.startup_check;
     loop {
         for (id, child) in children.iter_mut() {
@@ -362,7 +362,11 @@ fn watch_startup(
                          stderr: {}",
                         job.spec.image,
                         job.manifest.command,
-                        if stderr.is_empty() { "(empty)" } else { &stderr }
+                        if stderr.is_empty() {
+                            "(empty)"
+                        } else {
+                            &stderr
+                        }
                     ),
                 ));
             }

@@ -24,13 +24,15 @@ pub(crate) fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_error("cannot read", path, e)),
     };
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::Provider {
-        message: format!(
-            "{what} {} is corrupted ({e}); it was left untouched: move it aside",
-            path.display()
-        ),
-        source: Some(Box::new(e) as BoxError),
-    })
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| Error::Provider {
+            message: format!(
+                "{what} {} is corrupted ({e}); it was left untouched: move it aside",
+                path.display()
+            ),
+            source: Some(Box::new(e) as BoxError),
+        })
 }
 
 /// Writes `value` to a temporary file beside `path`, fsyncs it, renames it over `path` and
@@ -72,10 +74,12 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T> + Send + 'static,
 {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Provider {
-        message: format!("a blocking task of the local backend failed: {e}"),
-        source: Some(Box::new(e) as BoxError),
-    })?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Provider {
+            message: format!("a blocking task of the local backend failed: {e}"),
+            source: Some(Box::new(e) as BoxError),
+        })?
 }
 
 /// Whether `s` is safe as one path component: ASCII letters, digits, `-`, `_` and `.`, not
@@ -84,7 +88,6 @@ pub(crate) fn is_safe_component(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with('.')
         && s.len() <= 128
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }

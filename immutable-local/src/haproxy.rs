@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use immutable_core::{BoxError, Error, Result, ServiceName};
 
+use crate::HaproxyRouter;
 use crate::fsutil::io_error;
 use crate::router::HaproxyRouterBuilder;
-use crate::HaproxyRouter;
 
 /// What to start: which services get a frontend, a backend and a preview pair.
 #[derive(Debug, Clone)]
@@ -150,7 +150,9 @@ impl Haproxy {
     /// # Panics
     /// If the service is not one of the options' services.
     pub fn url(&self, service: &str) -> String {
-        let e = self.entry_points(service).expect("a service of this HAProxy");
+        let e = self
+            .entry_points(service)
+            .expect("a service of this HAProxy");
         format!("http://{}", e.live)
     }
 
@@ -159,7 +161,9 @@ impl Haproxy {
     /// # Panics
     /// If the service is not one of the options' services.
     pub fn preview_url(&self, service: &str) -> String {
-        let e = self.entry_points(service).expect("a service of this HAProxy");
+        let e = self
+            .entry_points(service)
+            .expect("a service of this HAProxy");
         format!("http://{}", e.preview)
     }
 

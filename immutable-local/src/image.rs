@@ -214,7 +214,10 @@ fn import_blocking(root: &Path, service: ServiceName, request: ImportRequest) ->
     }
     let mut labels = request.labels;
     labels.insert(tags::SERVICE.to_owned(), service.to_string());
-    labels.insert(tags::MANAGED_BY.to_owned(), tags::MANAGED_BY_VALUE.to_owned());
+    labels.insert(
+        tags::MANAGED_BY.to_owned(),
+        tags::MANAGED_BY_VALUE.to_owned(),
+    );
     let m = Manifest {
         id: id.clone(),
         service,

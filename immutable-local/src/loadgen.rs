@@ -237,7 +237,10 @@ impl ClientRun {
             .get(self.shape.header.as_str())
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = resp.bytes().await.map_err(|e| format!("body failed: {e}"))?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| format!("body failed: {e}"))?;
         if !status.is_success() {
             let text = String::from_utf8_lossy(&body);
             return Err(format!("status {status}: {}", text.trim()));

@@ -253,7 +253,8 @@ impl HaproxyRouterBuilder {
             }
             services.insert(service, Backends { live, preview });
         }
-        std::fs::create_dir_all(&state_dir).map_err(|e| io_error("cannot create", &state_dir, e))?;
+        std::fs::create_dir_all(&state_dir)
+            .map_err(|e| io_error("cannot create", &state_dir, e))?;
         Ok(HaproxyRouter {
             inner: Arc::new(Inner {
                 api,

@@ -53,7 +53,11 @@ async fn crashing_image(dir: &Path, images: &LocalImageStore) -> immutable_core:
     let src = dir.join("crash");
     std::fs::create_dir_all(&src).unwrap();
     let script = src.join("start.sh");
-    std::fs::write(&script, "#!/bin/sh\necho cannot open config.toml >&2\nexit 3\n").unwrap();
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho cannot open config.toml >&2\nexit 3\n",
+    )
+    .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     images
         .import(ImportRequest::new("web", "crash", &src, ["./start.sh"]))
@@ -179,7 +183,10 @@ async fn unknown_ids_and_other_services_are_refused() {
     lab.import_demo("web", "web-only", false).await;
     // Names are scoped to the service: web has no `v1`, billing's is not web's.
     match lab.images.resolve(&web(), &ImageRef::name("v1")).await {
-        Err(Error::NotFound { kind: ResourceKind::Image, .. }) => {}
+        Err(Error::NotFound {
+            kind: ResourceKind::Image,
+            ..
+        }) => {}
         other => panic!("web resolved billing's name: {other:?}"),
     }
     assert!(matches!(
@@ -188,7 +195,12 @@ async fn unknown_ids_and_other_services_are_refused() {
     ));
     let fleet = lab
         .fleet
-        .launch(&FleetSpec::new(billing.clone(), DeploymentId::generate(), b1.id.clone(), 1))
+        .launch(&FleetSpec::new(
+            billing.clone(),
+            DeploymentId::generate(),
+            b1.id.clone(),
+            1,
+        ))
         .await
         .unwrap();
     assert!(matches!(
@@ -211,7 +223,9 @@ async fn unknown_ids_and_other_services_are_refused() {
     lab.fleet.terminate(&billing, &fleet.id).await.unwrap();
     lab.images.retire(&billing, &b1.id).await.unwrap();
     assert!(matches!(
-        lab.images.resolve(&billing, &ImageRef::id(b1.id.clone())).await,
+        lab.images
+            .resolve(&billing, &ImageRef::id(b1.id.clone()))
+            .await,
         Err(Error::NotFound { .. })
     ));
 }

@@ -54,10 +54,23 @@ async fn a_killed_deploy_tool_is_resumed_by_a_new_process_without_a_failed_reque
     let tool = Command::new(DEPLOY_TOOL)
         .args(["deploy", "--root", &root])
         .args(["--store", &store_dir.display().to_string()])
-        .args(["--socket", &lab.haproxy.admin_socket().display().to_string()])
-        .args(["--router-state", &lab.dir.path().join("router").display().to_string()])
+        .args([
+            "--socket",
+            &lab.haproxy.admin_socket().display().to_string(),
+        ])
+        .args([
+            "--router-state",
+            &lab.dir.path().join("router").display().to_string(),
+        ])
         .args(["--service", "web", "--image", "v2", "--capacity", "2"])
-        .args(["--canary", "10,50", "--pause-ms", "2000", "--bake-ms", "500"])
+        .args([
+            "--canary",
+            "10,50",
+            "--pause-ms",
+            "2000",
+            "--bake-ms",
+            "500",
+        ])
         .args(["--lease-ttl-s", "3", "--check-ms", "100"])
         .stdout(Stdio::null())
         .spawn()
@@ -81,7 +94,11 @@ async fn a_killed_deploy_tool_is_resumed_by_a_new_process_without_a_failed_reque
     tool.0.kill().unwrap();
     tool.0.wait().unwrap();
     let killed_at = start.elapsed();
-    let green = record.green.fleet.clone().expect("green fleet in the record");
+    let green = record
+        .green
+        .fleet
+        .clone()
+        .expect("green fleet in the record");
     println!(
         "deploy tool killed at {killed_at:.1?} in phase {} at {} %",
         record.phase, record.weight
@@ -110,12 +127,19 @@ async fn a_killed_deploy_tool_is_resumed_by_a_new_process_without_a_failed_reque
     timeline.print(start);
 
     assert!(report.succeeded(), "{:?}", report.outcome);
-    assert_eq!(report.record.green.fleet.as_ref(), Some(&green), "green was adopted");
+    assert_eq!(
+        report.record.green.fleet.as_ref(),
+        Some(&green),
+        "green was adopted"
+    );
     let fleets = lab.fleet.list(&web).await.unwrap();
     assert_eq!(fleets.len(), 1);
     assert_eq!(fleets[0].id, green);
     let gc = resumer.gc("web").await.unwrap();
-    assert!(gc.fleets.is_empty() && gc.targets.is_empty(), "orphans: {gc:?}");
+    assert!(
+        gc.fleets.is_empty() && gc.targets.is_empty(),
+        "orphans: {gc:?}"
+    );
     assert_eq!(lab.router.servers(&web).await.unwrap().len(), 2);
     let since = timeline.last_shift().expect("the resumed run's last shift");
     assert_zero_downtime("crash and resume", &load, v2.id.as_str(), since);

@@ -42,12 +42,26 @@ async fn a_restarted_haproxy_gets_its_routing_back() {
     assert_eq!(answered_by(&url).await, None, "no server after the restart");
 
     assert_eq!(lab.router.restore().await.unwrap(), 2);
-    assert_eq!(lab.router.restore().await.unwrap(), 0, "restore is idempotent");
+    assert_eq!(
+        lab.router.restore().await.unwrap(),
+        0,
+        "restore is idempotent"
+    );
     assert_eq!(lab.router.routing(&web).await.unwrap(), routing);
     let target = report.record.green.target.clone().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while lab.router.health(&web, &target).await.unwrap().count(HealthState::Healthy) < 2 {
-        assert!(Instant::now() < deadline, "restored servers never became healthy");
+    while lab
+        .router
+        .health(&web, &target)
+        .await
+        .unwrap()
+        .count(HealthState::Healthy)
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "restored servers never became healthy"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(answered_by(&url).await.as_deref(), Some(v1.id.as_str()));

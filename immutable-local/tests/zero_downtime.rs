@@ -83,7 +83,11 @@ async fn canary_10_50_100_verifies_each_cutover() {
         .map(|s| s.note.clone().unwrap_or_default())
         .collect();
     println!("canary: verified cutovers: {verified:?}");
-    assert_eq!(verified.len(), 3, "a verified cutover after each of the 3 shifts");
+    assert_eq!(
+        verified.len(),
+        3,
+        "a verified cutover after each of the 3 shifts"
+    );
     let since = timeline.last_shift().expect("a shift");
     assert_zero_downtime("canary 10/50/100", &load, v2.id.as_str(), since);
 }
@@ -162,7 +166,10 @@ async fn operator_rollback_during_bake_fails_no_request() {
     let load = load.stop().await;
 
     timeline.print(start);
-    assert!(matches!(rolled, RollbackReport::RoutedBack(_)), "{rolled:?}");
+    assert!(
+        matches!(rolled, RollbackReport::RoutedBack(_)),
+        "{rolled:?}"
+    );
     assert!(
         matches!(deployed.outcome, Outcome::RolledBack { .. }),
         "{:?}",

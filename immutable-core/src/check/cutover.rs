@@ -324,8 +324,14 @@ mod tests {
         let url = server(4).await;
         assert_eq!(run(&check(&url), 25, Some("new")).await, CheckOutcome::Pass);
         let all_new = server(1).await;
-        assert_eq!(run(&check(&all_new), 100, Some("new")).await, CheckOutcome::Pass);
-        assert_eq!(run(&check(&all_new), 0, Some("other")).await, CheckOutcome::Pass);
+        assert_eq!(
+            run(&check(&all_new), 100, Some("new")).await,
+            CheckOutcome::Pass
+        );
+        assert_eq!(
+            run(&check(&all_new), 0, Some("other")).await,
+            CheckOutcome::Pass
+        );
     }
 
     #[tokio::test]

@@ -79,14 +79,19 @@ async fn deploy(flags: &Flags) -> Result<bool, Box<dyn std::error::Error>> {
         Some(list) => {
             let weights: Result<Vec<u32>, _> = list.split(',').map(str::parse).collect();
             let pause = Duration::from_millis(num(flags, "pause-ms", 1000)?);
-            Steps::canary(weights.map_err(|_| "--canary takes percents like 10,50")?, pause).into()
+            Steps::canary(
+                weights.map_err(|_| "--canary takes percents like 10,50")?,
+                pause,
+            )
+            .into()
         }
         None => Steps::blue_green().into(),
     };
-    let request = DeploymentRequest::new(get(flags, "service")?, ImageRef::name(get(flags, "image")?))
-        .capacity(num(flags, "capacity", 2)? as u32)
-        .strategy(strategy)
-        .bake_time(Duration::from_millis(num(flags, "bake-ms", 1000)?));
+    let request =
+        DeploymentRequest::new(get(flags, "service")?, ImageRef::name(get(flags, "image")?))
+            .capacity(num(flags, "capacity", 2)? as u32)
+            .strategy(strategy)
+            .bake_time(Duration::from_millis(num(flags, "bake-ms", 1000)?));
     let report = engine.deploy(request).await?;
     println!("outcome: {:?}", report.outcome);
     Ok(report.succeeded())
@@ -113,7 +118,9 @@ async fn resume(flags: &Flags) -> Result<bool, Box<dyn std::error::Error>> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (command, rest) = args.split_first().map_or(("", &[][..]), |(c, r)| (c.as_str(), r));
+    let (command, rest) = args
+        .split_first()
+        .map_or(("", &[][..]), |(c, r)| (c.as_str(), r));
     let run = async {
         let flags = parse(rest)?;
         match command {

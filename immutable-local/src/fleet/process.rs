@@ -50,10 +50,10 @@ impl ProcessId {
         if !self.is_alive() {
             return;
         }
-        if let Some(pid) = Pid::from_raw(self.pid as i32) {
-            if rustix::process::kill_process_group(pid, signal).is_err() {
-                let _ = rustix::process::kill_process(pid, signal);
-            }
+        if let Some(pid) = Pid::from_raw(self.pid as i32)
+            && rustix::process::kill_process_group(pid, signal).is_err()
+        {
+            let _ = rustix::process::kill_process(pid, signal);
         }
     }
 }
@@ -138,7 +138,10 @@ mod tests {
             start_ticks: me.start_ticks + 1,
             ..me
         };
-        assert!(!reused.is_alive(), "a different start time is another process");
+        assert!(
+            !reused.is_alive(),
+            "a different start time is another process"
+        );
     }
 
     #[test]

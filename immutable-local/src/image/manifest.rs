@@ -184,7 +184,11 @@ pub(crate) fn set_writable(path: &Path, writable: bool) -> Result<()> {
     }
     let mut perms = meta.permissions();
     let mode = perms.mode();
-    perms.set_mode(if writable { mode | 0o200 } else { mode & !0o222 });
+    perms.set_mode(if writable {
+        mode | 0o200
+    } else {
+        mode & !0o222
+    });
     fs::set_permissions(path, perms).map_err(|e| io_error("cannot chmod", path, e))
 }
 

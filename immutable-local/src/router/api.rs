@@ -175,7 +175,9 @@ fn parse_stats(out: &str, backend: &str) -> Result<Vec<ServerStat>> {
         col("check_desc"),
         col("scur"),
     ) else {
-        return Err(Error::provider("HAProxy's `show stat` lacks expected columns"));
+        return Err(Error::provider(
+            "HAProxy's `show stat` lacks expected columns",
+        ));
     };
     Ok(lines
         .map(|l| l.split(',').collect::<Vec<_>>())

@@ -108,7 +108,11 @@ mod tests {
         let w: Vec<u32> = s.server_weights(&r).into_iter().map(|(_, w)| w).collect();
         assert_eq!(w, vec![115, 115, 13, 13]);
         let all_b = Routing::all_to(&TargetId::new("b"));
-        let w: Vec<u32> = s.server_weights(&all_b).into_iter().map(|(_, w)| w).collect();
+        let w: Vec<u32> = s
+            .server_weights(&all_b)
+            .into_iter()
+            .map(|(_, w)| w)
+            .collect();
         assert_eq!(w, vec![0, 0, 128, 128]);
     }
 }

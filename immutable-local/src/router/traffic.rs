@@ -124,8 +124,12 @@ impl Inner {
             tokio::time::sleep(self.poll).await;
         }
         for s in &target.servers {
-            self.delete(backend, s, deadline.max(Instant::now() + Duration::from_secs(2)))
-                .await?;
+            self.delete(
+                backend,
+                s,
+                deadline.max(Instant::now() + Duration::from_secs(2)),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -299,10 +303,12 @@ impl TrafficRouter for HaproxyRouter {
         if let Some(t) = target {
             inner.owned_target(service, &state, t).await?;
         }
-        if state.preview.as_ref() != target {
-            if let Some(old) = state.preview.clone().and_then(|t| state.target(&t).cloned()) {
-                inner.remove_now(preview, &old.servers).await?;
-            }
+        let old = state
+            .preview
+            .clone()
+            .and_then(|t| state.target(&t).cloned());
+        if let Some(old) = old.filter(|old| Some(&old.id) != target) {
+            inner.remove_now(preview, &old.servers).await?;
         }
         state.preview = target.cloned();
         inner.save(service, &state).await?;

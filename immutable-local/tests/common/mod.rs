@@ -140,7 +140,11 @@ impl Timeline {
             if matches!(e.kind, EventKind::StepFinished { note: None, .. }) {
                 continue;
             }
-            println!("  [{:>7.3}s] {}", at.duration_since(since).as_secs_f64(), e.kind);
+            println!(
+                "  [{:>7.3}s] {}",
+                at.duration_since(since).as_secs_f64(),
+                e.kind
+            );
         }
     }
 }
@@ -151,18 +155,37 @@ pub async fn warm_up(load: &RunningLoad, n: u64) {
     while load.served() < n && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(load.served() >= n, "the load served only {} requests", load.served());
+    assert!(
+        load.served() >= n,
+        "the load served only {} requests",
+        load.served()
+    );
 }
 
 /// The acceptance assertions: no failed request, and every request sent after `since` was
 /// answered by `image`.
-pub fn assert_zero_downtime(name: &str, load: &immutable_local::LoadReport, image: &str, since: Instant) {
+pub fn assert_zero_downtime(
+    name: &str,
+    load: &immutable_local::LoadReport,
+    image: &str,
+    since: Instant,
+) {
     let after = load.images_since(since);
     println!("{name}: {}", load.summary());
     println!("{name}: answers to requests sent after the final shift, by image: {after:?}");
     assert_eq!(load.failed(), 0, "{name}: {}", load.summary());
     let (keep_alive, fresh) = load.by_connection_kind();
-    assert!(keep_alive > 0 && fresh > 0, "{name}: both client kinds must have run");
-    assert!(after.get(image).copied().unwrap_or(0) > 0, "{name}: nothing answered after the final shift");
-    assert_eq!(after.len(), 1, "{name}: after the final shift, answers came from {after:?}, not only {image}");
+    assert!(
+        keep_alive > 0 && fresh > 0,
+        "{name}: both client kinds must have run"
+    );
+    assert!(
+        after.get(image).copied().unwrap_or(0) > 0,
+        "{name}: nothing answered after the final shift"
+    );
+    assert_eq!(
+        after.len(),
+        1,
+        "{name}: after the final shift, answers came from {after:?}, not only {image}"
+    );
 }
