@@ -16,7 +16,7 @@ use immutable_core::{
 };
 use immutable_local::demo::{DemoConfig, serve};
 use immutable_local::{
-    Haproxy, HaproxyOptions, HaproxyRouter, ImportRequest, LoadGen, LocalImageStore, ProcessFleet,
+    Haproxy, HaproxyOptions, ImportRequest, LoadGen, LocalImageStore, ProcessFleet,
 };
 
 /// Kills every instance when the example ends, however it ends.
@@ -40,21 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let dir = tempfile::tempdir()?;
     let images = LocalImageStore::open(dir.path().join("root"))?;
-    let exe = std::env::current_exe()?.display().to_string();
-    for version in ["v1", "v2"] {
-        let src = dir.path().join(version);
-        std::fs::create_dir_all(&src)?;
-        std::fs::write(src.join("VERSION"), version)?;
-        let image = images
-            .import(ImportRequest::new(
-                "web",
-                version,
-                &src,
-                [exe.as_str(), "demo-app"],
-            ))
-            .await?;
-        println!("imported {version} as {}", image.id);
-    }
+    import_versions(&images, dir.path()).await?;
     let fleet = ProcessFleet::open(&images)?.with_grace_period(Duration::from_secs(5));
     let _cleanup = KillOnDrop(fleet.clone());
     let haproxy = Haproxy::start(HaproxyOptions::new(["web"])).await?;
@@ -63,22 +49,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "HAProxy serves web on {url} (admin socket {})",
         haproxy.admin_socket().display()
     );
-    let router: HaproxyRouter = haproxy
+    let router = haproxy
         .router_builder()
         .state_dir(dir.path().join("router"))
         .instances(fleet.clone())
         .health_checks(Duration::from_millis(200), 2, 2)
         .build()
         .await?;
-    let cutover = CutoverCheck::new(&url)?
-        .samples(200)
-        .tolerance_percent(12)
-        .interval(Duration::from_millis(200));
     let engine = Engine::builder()
         .images(images)
         .fleet(fleet)
         .router(router.clone())
-        .check("cutover", cutover)
+        .check("cutover", cutover(&url)?)
         .settings(Settings::default().with_poll_interval(Duration::from_millis(100)))
         .build()?;
     let start = Instant::now();
@@ -113,6 +95,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let load = load.stop().await;
     summarize(&load, &report.outcome, router.api_calls() - calls);
     Ok(())
+}
+
+/// Two versions of the demo app (this program, run as `local_bluegreen demo-app`).
+async fn import_versions(
+    images: &LocalImageStore,
+    dir: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let exe = std::env::current_exe()?.display().to_string();
+    for version in ["v1", "v2"] {
+        let src = dir.join(version);
+        std::fs::create_dir_all(&src)?;
+        std::fs::write(src.join("VERSION"), version)?;
+        let request = ImportRequest::new("web", version, &src, [exe.as_str(), "demo-app"]);
+        let image = images.import(request).await?;
+        println!("imported {version} as {}", image.id);
+    }
+    Ok(())
+}
+
+/// After every shift: 200 requests, the new image's share within 12 points of the weight.
+fn cutover(url: &str) -> immutable_core::Result<CutoverCheck> {
+    Ok(CutoverCheck::new(url)?
+        .samples(200)
+        .tolerance_percent(12)
+        .interval(Duration::from_millis(200)))
 }
 
 fn summarize(load: &immutable_local::LoadReport, outcome: &immutable_core::Outcome, calls: u64) {

@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use common::{Lab, Timeline, assert_zero_downtime, settings, warm_up};
 use immutable_core::{
-    DeploymentRequest, Error, FileStore, Fleet, ImageRef, InstanceState, Phase, ServiceName,
-    StateStore,
+    DeploymentRecord, DeploymentRequest, Engine, Error, FileStore, Fleet, ImageRef, InstanceState,
+    Phase, Report, ServiceName, StateStore,
 };
 
 const DEPLOY_TOOL: &str = env!("CARGO_BIN_EXE_immutable-local-deploy");
+const LEASE: Duration = Duration::from_secs(3);
 
 /// Kills the deploy tool if the test ends first.
 struct ToolGuard(Child);
@@ -26,42 +27,14 @@ impl Drop for ToolGuard {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_deploy_tool_is_resumed_by_a_new_process_without_a_failed_request() {
-    let lab = Lab::start(&["web"]).await;
-    lab.import_demo("web", "v1", false).await;
-    let v2 = lab.import_demo("web", "v2", false).await;
-    let store_dir = lab.dir.path().join("store");
-    let store = FileStore::open(&store_dir).unwrap();
-    let lease = Duration::from_secs(3);
-    let engine = || {
-        lab.engine()
-            .store(store.clone())
-            .settings(settings().with_lease_ttl(lease))
-            .build()
-            .unwrap()
-    };
-    let first = engine()
-        .deploy(DeploymentRequest::new("web", ImageRef::name("v1")).bake_time(Duration::ZERO))
-        .await
-        .unwrap();
-    assert!(first.succeeded());
-
-    let start = Instant::now();
-    let load = lab.load("web", 200_000, Duration::from_secs(90));
-    warm_up(&load, 100).await;
-    let root = lab.images.root().display().to_string();
+/// Starts the deploy tool: v2 as a canary (10 %, 50 %, 2 s pauses), 3 s lease.
+fn start_tool(lab: &Lab, store: &FileStore) -> ToolGuard {
+    let path = |p: &std::path::Path| p.display().to_string();
     let tool = Command::new(DEPLOY_TOOL)
-        .args(["deploy", "--root", &root])
-        .args(["--store", &store_dir.display().to_string()])
-        .args([
-            "--socket",
-            &lab.haproxy.admin_socket().display().to_string(),
-        ])
-        .args([
-            "--router-state",
-            &lab.dir.path().join("router").display().to_string(),
-        ])
+        .args(["deploy", "--root", &path(lab.images.root())])
+        .args(["--store", &path(store.dir())])
+        .args(["--socket", &path(&lab.haproxy.admin_socket())])
+        .args(["--router-state", &path(&lab.dir.path().join("router"))])
         .args(["--service", "web", "--image", "v2", "--capacity", "2"])
         .args([
             "--canary",
@@ -75,53 +48,83 @@ async fn a_killed_deploy_tool_is_resumed_by_a_new_process_without_a_failed_reque
         .stdout(Stdio::null())
         .spawn()
         .expect("the deploy tool starts");
-    let mut tool = ToolGuard(tool);
+    ToolGuard(tool)
+}
 
-    // Kill it once the canary has moved traffic and pauses.
-    let web = ServiceName::new("web").unwrap();
+/// Waits until the tool's deployment has moved traffic (bounded: 30 s).
+async fn shifted(store: &FileStore, web: &ServiceName) -> DeploymentRecord {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let record = loop {
-        let unfinished = store.unfinished(Some(&web)).await.unwrap();
+    loop {
+        let unfinished = store.unfinished(Some(web)).await.unwrap();
         if let Some(r) = unfinished
             .into_iter()
             .find(|r| r.phase == Phase::Rollout && r.weight >= 10)
         {
-            break r;
+            return r;
         }
         assert!(Instant::now() < deadline, "the tool never shifted traffic");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Resumes the unfinished deployment once the dead run's lease has expired.
+async fn resume(engine: &Engine) -> Report {
+    let deadline = Instant::now() + LEASE * 5;
+    loop {
+        let mut results = engine.resume_unfinished().await.unwrap();
+        assert_eq!(results.len(), 1, "one unfinished deployment");
+        match results.remove(0).1 {
+            Err(Error::Locked { .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return other.expect("the resumed deployment"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_deploy_tool_is_resumed_by_a_new_process_without_a_failed_request() {
+    let lab = Lab::start(&["web"]).await;
+    lab.import_demo("web", "v1", false).await;
+    let v2 = lab.import_demo("web", "v2", false).await;
+    let store = FileStore::open(lab.dir.path().join("store")).unwrap();
+    let engine = || {
+        lab.engine()
+            .store(store.clone())
+            .settings(settings().with_lease_ttl(LEASE))
+            .build()
+            .unwrap()
     };
+    let v1 = DeploymentRequest::new("web", ImageRef::name("v1")).bake_time(Duration::ZERO);
+    assert!(engine().deploy(v1).await.unwrap().succeeded());
+
+    let start = Instant::now();
+    let load = lab.load("web", 200_000, Duration::from_secs(90));
+    warm_up(&load, 100).await;
+    let mut tool = start_tool(&lab, &store);
+    let web = ServiceName::new("web").unwrap();
+    let record = shifted(&store, &web).await;
     tool.0.kill().unwrap();
     tool.0.wait().unwrap();
-    let killed_at = start.elapsed();
     let green = record
         .green
         .fleet
         .clone()
         .expect("green fleet in the record");
     println!(
-        "deploy tool killed at {killed_at:.1?} in phase {} at {} %",
-        record.phase, record.weight
+        "deploy tool killed at {:.1?} in phase {} at {} %",
+        start.elapsed(),
+        record.phase,
+        record.weight
     );
-
     // The green processes outlived their parent.
     let survived = lab.fleet.describe(&web, &green).await.unwrap();
     assert_eq!(survived.count(InstanceState::Running), 2, "{survived:?}");
 
-    // A new process: a fresh engine over the same store; the dead run's lease expires first.
+    // A new process: a fresh engine over the same store.
     let resumer = engine();
     let timeline = Timeline::attach(&resumer);
-    let deadline = Instant::now() + lease * 5;
-    let report = loop {
-        let mut results = resumer.resume_unfinished().await.unwrap();
-        assert_eq!(results.len(), 1, "one unfinished deployment");
-        match results.remove(0).1 {
-            Err(Error::Locked { .. }) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            other => break other.expect("the resumed deployment"),
-        }
-    };
+    let report = resume(&resumer).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let load = load.stop().await;
     timeline.print(start);
