@@ -55,6 +55,15 @@ impl TrafficRouter for TimedRouter {
     }
 }
 
+/// Kills every instance when the bench ends, however it ends.
+struct KillOnDrop(ProcessFleet);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.0.kill_all();
+    }
+}
+
 struct Row {
     first_new: Duration,
     steady: (Duration, Duration),
@@ -94,6 +103,7 @@ async fn run() {
         images.import(req).await.unwrap();
     }
     let fleet = ProcessFleet::open(&images).unwrap();
+    let _cleanup = KillOnDrop(fleet.clone());
     let haproxy = Haproxy::start(HaproxyOptions::new(["web"]))
         .await
         .expect("haproxy must be installed: apt-get install haproxy");
@@ -131,7 +141,6 @@ async fn run() {
     for v in 1..=SWAPS {
         rows.push(swap(&engine, &router, &timed, &haproxy, request(v)).await);
     }
-    fleet.kill_all();
     print_table(&rows);
 }
 

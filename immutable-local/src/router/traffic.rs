@@ -284,7 +284,16 @@ impl TrafficRouter for HaproxyRouter {
             .map(|(s, w)| format!("set weight {}/{} {w}", backends.live, s.name))
             .collect();
         // Every weight in one request: HAProxy applies them back to back.
-        inner.api.write(&commands, &[]).await?;
+        inner.api.write(&commands, &[]).await.map_err(|e| match e {
+            Error::Provider { message, source } if message.contains(NO_SUCH) => Error::Provider {
+                message: format!(
+                    "{message} (HAProxy lost its dynamic servers: restarted or reloaded? \
+                     HaproxyRouter::restore puts them back)"
+                ),
+                source,
+            },
+            other => other,
+        })?;
         state.routing = routing.clone();
         inner.save(service, &state).await
     }
