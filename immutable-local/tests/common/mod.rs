@@ -86,9 +86,10 @@ impl Lab {
     }
 
     /// Load on the service's live entry point: 4 keep-alive and 4 new-connection clients,
-    /// requests held 20 ms by the app so that some are always in flight.
+    /// each request held 50 ms by the app, so that every client always has one in flight: a
+    /// swap that cuts in-flight requests fails some (the negative control shows it does).
     pub fn load(&self, service: &str, max_requests: u64, max_time: Duration) -> RunningLoad {
-        LoadGen::new(format!("{}/?delay_ms=20", self.haproxy.url(service)))
+        LoadGen::new(format!("{}/?delay_ms=50", self.haproxy.url(service)))
             .keep_alive_clients(4)
             .new_connection_clients(4)
             .max_requests(max_requests)
