@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. On first use it creates a Python venv with a pinned
 # moto[server] (the AWS API emulator the immutable-aws tests start on loopback), outside the
-# clone so later runs and other clones reuse it.
+# clone so later runs and other clones reuse it, and installs HAProxy (Debian's package) for
+# the immutable-local tests, which fail rather than skip without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
+  echo "test.sh: installing haproxy (Debian's package) for the immutable-local tests" >&2
+  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y haproxy
+fi
 
 MOTO_VERSION=5.2.5
 venv="${IMMUTABLE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/immutable/venv-moto-$MOTO_VERSION}"

@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 use crate::{DeploymentId, ImageId, ServiceName, TargetId, TrafficRouter};
 
 #[cfg(feature = "http-check")]
+mod cutover;
+#[cfg(feature = "http-check")]
 mod http;
+#[cfg(feature = "http-check")]
+pub use cutover::CutoverCheck;
 #[cfg(feature = "http-check")]
 pub use http::HttpCheck;
 

@@ -51,9 +51,9 @@ mod strategy;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
-#[cfg(feature = "http-check")]
-pub use check::HttpCheck;
 pub use check::{Check, CheckContext, CheckOutcome, HealthRatioCheck};
+#[cfg(feature = "http-check")]
+pub use check::{CutoverCheck, HttpCheck};
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use engine::record::{
     Blue, DeploymentRecord, DeploymentRequest, DeploymentSpec, Green, HistoryEntry, Outcome, Phase,

@@ -35,8 +35,8 @@ async fn cause_of(w: &World, report: &Report) -> RollbackCause {
             _ => None,
         })
         .collect();
-    assert_eq!(started, [cause.clone()]);
-    assert_eq!(ended, [cause.clone()]);
+    assert_eq!(started, std::slice::from_ref(cause));
+    assert_eq!(ended, std::slice::from_ref(cause));
     let stored = w.store.load(&report.record.id).await.unwrap();
     assert_eq!(stored.rollback_cause.as_ref(), Some(cause));
     cause.clone()

@@ -1,0 +1,154 @@
+//! OS processes: identity from `/proc/<pid>/stat` (pid plus start time, so a reused pid is
+//! never mistaken for an instance), signals to a whole session, free loopback ports, spawning
+//! in a new session.
+
+use std::fs::{self, File};
+use std::net::{SocketAddr, TcpListener};
+use std::ops::RangeInclusive;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use immutable_core::{BoxError, Error, Result};
+use rustix::process::{Pid, Signal};
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::io_error;
+
+/// A process as the kernel knows it: its pid and its start time in clock ticks since boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ProcessId {
+    pub(crate) pid: u32,
+    pub(crate) start_ticks: u64,
+}
+
+/// Fields of `/proc/<pid>/stat` after the command name: state, then start time (field 22).
+fn read_stat(pid: u32) -> Option<(char, u64)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields resume after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    let start = fields.get(19)?.parse().ok()?;
+    Some((state, start))
+}
+
+impl ProcessId {
+    /// The identity of a running process.
+    pub(crate) fn of(pid: u32) -> Option<Self> {
+        read_stat(pid).map(|(_, start_ticks)| ProcessId { pid, start_ticks })
+    }
+
+    /// Whether this very process still runs: same pid, same start time, not a zombie.
+    pub(crate) fn is_alive(&self) -> bool {
+        matches!(read_stat(self.pid), Some((state, start))
+            if start == self.start_ticks && !matches!(state, 'Z' | 'X' | 'x'))
+    }
+
+    /// Signals the process's whole session (its process group: the instance is the leader),
+    /// only if it is still this process.
+    pub(crate) fn signal(&self, signal: Signal) {
+        if !self.is_alive() {
+            return;
+        }
+        if let Some(pid) = Pid::from_raw(self.pid as i32)
+            && rustix::process::kill_process_group(pid, signal).is_err()
+        {
+            let _ = rustix::process::kill_process(pid, signal);
+        }
+    }
+}
+
+/// A free port on 127.0.0.1 within `range`, tried from a random start.
+pub(crate) fn free_port(range: &RangeInclusive<u16>) -> Result<u16> {
+    let (lo, hi) = (*range.start(), *range.end());
+    let span = u32::from(hi - lo) + 1;
+    let start = fastrand::u32(0..span);
+    for i in 0..span {
+        let port = lo + ((start + i) % span) as u16;
+        if TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(Error::invalid(
+        "port_range",
+        format!(
+            "no free port on 127.0.0.1 in {lo}-{hi}: all {span} are in use; widen \
+             ProcessFleet::with_port_range or free some"
+        ),
+    ))
+}
+
+/// What one instance is started with.
+pub(crate) struct Spawn<'a> {
+    pub(crate) program: &'a Path,
+    pub(crate) args: &'a [String],
+    pub(crate) dir: &'a Path,
+    pub(crate) env: Vec<(&'static str, String)>,
+}
+
+/// Starts the program in a new session (through `setsid`, which execs it in place, so the pid
+/// is the program's), with its own working directory and log files.
+pub(crate) fn spawn(s: Spawn<'_>) -> Result<Child> {
+    let work = s.dir.join("work");
+    fs::create_dir_all(&work).map_err(|e| io_error("cannot create", &work, e))?;
+    let log = |name: &str| {
+        let path = s.dir.join(name);
+        File::create(&path).map_err(|e| io_error("cannot create", &path, e))
+    };
+    let mut cmd = Command::new("setsid");
+    cmd.arg("--")
+        .arg(s.program)
+        .args(s.args)
+        .current_dir(&work)
+        .stdin(Stdio::null())
+        .stdout(log("stdout.log")?)
+        .stderr(log("stderr.log")?);
+    for (k, v) in s.env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            " (`setsid` from util-linux is needed to start instances in their own session)"
+        } else {
+            ""
+        };
+        Error::Provider {
+            message: format!("cannot start {}{hint}: {e}", s.program.display()),
+            source: Some(Box::new(e) as BoxError),
+        }
+    })
+}
+
+/// The last lines of a log file, for error messages.
+pub(crate) fn log_tail(path: &Path, lines: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    all[all.len().saturating_sub(lines)..].join(" | ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_is_known_by_pid_and_start_time() {
+        let me = ProcessId::of(std::process::id()).expect("own stat");
+        assert!(me.is_alive());
+        let reused = ProcessId {
+            start_ticks: me.start_ticks + 1,
+            ..me
+        };
+        assert!(
+            !reused.is_alive(),
+            "a different start time is another process"
+        );
+    }
+
+    #[test]
+    fn no_free_port_is_a_clear_error() {
+        let held = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        let err = free_port(&(port..=port)).unwrap_err();
+        assert!(err.to_string().contains("no free port"), "{err}");
+    }
+}

@@ -1,0 +1,116 @@
+//! A fleet's state file: `<root>/fleets/<fleet-id>/fleet.json`, written atomically.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use immutable_core::{
+    DeploymentId, FleetId, FleetInfo, FleetKey, ImageId, Instance, InstanceId, InstanceState,
+    Result, ServiceName,
+};
+use serde::{Deserialize, Serialize};
+
+use super::process::ProcessId;
+use crate::fsutil::{io_error, read_json};
+
+/// One instance as recorded when it was started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct InstanceRecord {
+    pub(crate) id: InstanceId,
+    pub(crate) process: ProcessId,
+    pub(crate) port: u16,
+    /// Its directory: working directory and logs.
+    pub(crate) dir: PathBuf,
+}
+
+impl InstanceRecord {
+    pub(crate) fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+}
+
+/// Everything known about one fleet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FleetState {
+    pub(crate) id: FleetId,
+    pub(crate) service: ServiceName,
+    pub(crate) key: FleetKey,
+    pub(crate) deployment: DeploymentId,
+    pub(crate) image: ImageId,
+    pub(crate) capacity: u32,
+    pub(crate) created: SystemTime,
+    /// Set once terminate was asked for; the fleet is never started again.
+    pub(crate) terminated: bool,
+    pub(crate) instances: Vec<InstanceRecord>,
+}
+
+impl FleetState {
+    /// The fleet as observed: a process that runs and accepts connections is running, one
+    /// that runs but does not listen yet is pending, one that is gone is terminated.
+    pub(crate) fn observe(&self, listening: &[bool]) -> FleetInfo {
+        let instances = self
+            .instances
+            .iter()
+            .zip(listening.iter().copied().chain(std::iter::repeat(false)))
+            .map(|(i, listens)| Instance {
+                id: i.id.clone(),
+                state: match (i.process.is_alive(), listens, self.terminated) {
+                    (false, _, _) => InstanceState::Terminated,
+                    (true, _, true) => InstanceState::Stopping,
+                    (true, true, false) => InstanceState::Running,
+                    (true, false, false) => InstanceState::Pending,
+                },
+            })
+            .collect();
+        FleetInfo::new(
+            self.id.clone(),
+            self.service.clone(),
+            self.key.clone(),
+            self.deployment.clone(),
+            self.image.clone(),
+            self.capacity,
+            instances,
+        )
+    }
+}
+
+pub(crate) fn fleets_dir(root: &Path) -> PathBuf {
+    root.join("fleets")
+}
+
+pub(crate) fn state_path(root: &Path, id: &FleetId) -> PathBuf {
+    fleets_dir(root).join(id.as_str()).join("fleet.json")
+}
+
+/// Every fleet state under the root.
+pub(crate) fn all_fleets(root: &Path) -> Result<Vec<FleetState>> {
+    let dir = fleets_dir(root);
+    let read = match fs::read_dir(&dir) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error("cannot list", &dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in read.flatten() {
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if let Some(s) = read_json::<FleetState>(&entry.path().join("fleet.json"), "fleet state")? {
+            out.push(s);
+        }
+    }
+    out.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+    Ok(out)
+}
+
+/// A live fleet under `root` running `image`, if any.
+/// The live processes that run `image`, across every fleet of the root.
+pub(crate) fn processes_using(root: &Path, image: &ImageId) -> Result<usize> {
+    Ok(all_fleets(root)?
+        .iter()
+        .filter(|f| &f.image == image)
+        .flat_map(|f| &f.instances)
+        .filter(|i| i.process.is_alive())
+        .count())
+}

@@ -1,0 +1,307 @@
+//! [`Haproxy`]: starts an HAProxy with a generated configuration on loopback ports, for tests
+//! and examples.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use immutable_core::{BoxError, Error, Result, ServiceName};
+
+use crate::HaproxyRouter;
+use crate::fsutil::io_error;
+use crate::router::HaproxyRouterBuilder;
+
+/// What to start: which services get a frontend, a backend and a preview pair.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HaproxyOptions {
+    /// The `haproxy` program. Default `haproxy` on `PATH`, else `/usr/sbin/haproxy` (where
+    /// Debian puts it, outside a normal user's `PATH`).
+    pub binary: PathBuf,
+    /// The services.
+    pub services: Vec<String>,
+    /// The path HAProxy's health checks request. Default `/health`.
+    pub health_path: String,
+    /// A directory for the configuration, the admin socket and the log; a temporary one
+    /// (removed on drop) when unset.
+    pub dir: Option<PathBuf>,
+}
+
+/// `haproxy` if `PATH` has it, else Debian's `/usr/sbin/haproxy` if that exists.
+fn default_binary() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("haproxy").is_file()));
+    let sbin = PathBuf::from("/usr/sbin/haproxy");
+    if !on_path && sbin.is_file() {
+        sbin
+    } else {
+        PathBuf::from("haproxy")
+    }
+}
+
+impl HaproxyOptions {
+    /// Options for `services`.
+    pub fn new<S: Into<String>>(services: impl IntoIterator<Item = S>) -> Self {
+        HaproxyOptions {
+            binary: default_binary(),
+            services: services.into_iter().map(Into::into).collect(),
+            health_path: "/health".into(),
+            dir: None,
+        }
+    }
+
+    /// Uses another `haproxy` program.
+    pub fn binary(mut self, binary: impl Into<PathBuf>) -> Self {
+        self.binary = binary.into();
+        self
+    }
+
+    /// Keeps the configuration, socket and log in `dir`.
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+}
+
+/// One service's entry points on 127.0.0.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryPoints {
+    /// The live frontend.
+    pub live: SocketAddr,
+    /// The preview frontend.
+    pub preview: SocketAddr,
+}
+
+/// A running HAProxy: killed when dropped.
+///
+/// The generated configuration gives each service a backend named after it (and a frontend
+/// `fe-<service>` feeding it), and a `<service>-preview` pair, every frontend on its own
+/// loopback port. Backends balance
+/// `roundrobin` (a dynamic algorithm, which `add server` requires) and check
+/// `GET <health path>`. For zero-failure swaps: `option redispatch` with `retries 3` moves a
+/// request whose connection fails to another server; `http-reuse safe` never sends a first
+/// request over a reused connection; client and server timeouts outlast any drain. Requests are
+/// not replayed once sent (no `retry-on` beyond connection failures), so a server killed with
+/// requests in flight fails them, which is what draining prevents.
+#[derive(Debug)]
+pub struct Haproxy {
+    child: Option<Child>,
+    options: HaproxyOptions,
+    dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    entry_points: BTreeMap<ServiceName, EntryPoints>,
+}
+
+impl Haproxy {
+    /// Writes the configuration and starts HAProxy, waiting (up to 10 s) until its admin
+    /// socket answers.
+    ///
+    /// # Errors
+    /// [`Error::Provider`] when HAProxy cannot start (the program is missing, say, or it
+    /// exits), naming the program and quoting its log; [`Error::InvalidInput`] for a bad
+    /// service name.
+    pub async fn start(options: HaproxyOptions) -> Result<Self> {
+        let (temp, dir) = match &options.dir {
+            Some(d) => {
+                std::fs::create_dir_all(d).map_err(|e| io_error("cannot create", d, e))?;
+                (None, d.clone())
+            }
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("immutable-haproxy-")
+                    .tempdir()
+                    .map_err(|e| io_error("cannot create", &std::env::temp_dir(), e))?;
+                let d = t.path().to_path_buf();
+                (Some(t), d)
+            }
+        };
+        let mut entry_points = BTreeMap::new();
+        for s in &options.services {
+            let service = ServiceName::new(s.clone())?;
+            entry_points.insert(
+                service,
+                EntryPoints {
+                    live: loopback_port()?,
+                    preview: loopback_port()?,
+                },
+            );
+        }
+        let mut haproxy = Haproxy {
+            child: None,
+            options,
+            dir,
+            _temp: temp,
+            entry_points,
+        };
+        haproxy.launch().await?;
+        Ok(haproxy)
+    }
+
+    /// The admin socket (level admin).
+    pub fn admin_socket(&self) -> PathBuf {
+        self.dir.join("admin.sock")
+    }
+
+    /// The directory of the configuration, socket and log.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A service's entry points.
+    pub fn entry_points(&self, service: &str) -> Option<EntryPoints> {
+        self.entry_points
+            .iter()
+            .find(|(s, _)| s.as_str() == service)
+            .map(|(_, e)| *e)
+    }
+
+    /// `http://<live entry point>`, for a service this HAProxy routes.
+    ///
+    /// # Panics
+    /// If the service is not one of the options' services.
+    pub fn url(&self, service: &str) -> String {
+        let e = self
+            .entry_points(service)
+            .expect("a service of this HAProxy");
+        format!("http://{}", e.live)
+    }
+
+    /// `http://<preview entry point>`.
+    ///
+    /// # Panics
+    /// If the service is not one of the options' services.
+    pub fn preview_url(&self, service: &str) -> String {
+        let e = self
+            .entry_points(service)
+            .expect("a service of this HAProxy");
+        format!("http://{}", e.preview)
+    }
+
+    /// A router builder for this HAProxy's admin socket and every service.
+    pub fn router_builder(&self) -> HaproxyRouterBuilder {
+        self.entry_points
+            .keys()
+            .fold(HaproxyRouter::builder(self.admin_socket()), |b, s| {
+                b.service(s.as_str())
+            })
+    }
+
+    /// Stops HAProxy and starts it again with the same configuration and ports: every
+    /// dynamic server is lost, as on a reload; [`HaproxyRouter::restore`] puts them back.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub async fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.launch().await
+    }
+
+    /// Kills HAProxy now.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_file(self.admin_socket());
+    }
+
+    fn config(&self) -> String {
+        let mut c = String::new();
+        let sock = self.admin_socket();
+        let _ = write!(
+            c,
+            "global\n  stats socket {} mode 600 level admin\n  stats timeout 30s\n  \
+             maxconn 4096\n\ndefaults\n  mode http\n  timeout connect 2s\n  \
+             timeout client 60s\n  timeout server 60s\n  timeout http-keep-alive 30s\n  \
+             timeout queue 10s\n  option redispatch\n  retries 3\n  http-reuse safe\n\n",
+            sock.display()
+        );
+        for (service, e) in &self.entry_points {
+            for (name, addr) in [
+                (service.to_string(), e.live),
+                (format!("{service}-preview"), e.preview),
+            ] {
+                let _ = write!(
+                    c,
+                    "frontend fe-{name}\n  bind {addr}\n  default_backend {name}\n\n\
+                     backend {name}\n  balance roundrobin\n  option httpchk GET {}\n  \
+                     http-check expect status 200\n\n",
+                    self.options.health_path
+                );
+            }
+        }
+        c
+    }
+
+    async fn launch(&mut self) -> Result<()> {
+        let cfg = self.dir.join("haproxy.cfg");
+        std::fs::write(&cfg, self.config()).map_err(|e| io_error("cannot write", &cfg, e))?;
+        let log_path = self.dir.join("haproxy.log");
+        let log = std::fs::File::create(&log_path)
+            .map_err(|e| io_error("cannot create", &log_path, e))?;
+        let err_log = log
+            .try_clone()
+            .map_err(|e| io_error("cannot open", &log_path, e))?;
+        let binary = &self.options.binary;
+        let child = Command::new(binary)
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err_log)
+            .spawn()
+            .map_err(|e| Error::Provider {
+                message: format!(
+                    "cannot start HAProxy `{}`: {e} (install it: apt-get install haproxy)",
+                    binary.display()
+                ),
+                source: Some(Box::new(e) as BoxError),
+            })?;
+        self.child = Some(child);
+        self.await_socket(&log_path).await
+    }
+
+    async fn await_socket(&mut self, log: &Path) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                return Err(Error::provider(format!(
+                    "HAProxy `{}` exited at start ({status}); its log: {}",
+                    self.options.binary.display(),
+                    crate::fleet::log_tail(log, 10)
+                )));
+            }
+            if crate::router::probe(self.admin_socket()).await {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                self.stop();
+                return Err(Error::provider(format!(
+                    "HAProxy `{}` did not open its admin socket within 10 s; its log: {}",
+                    self.options.binary.display(),
+                    crate::fleet::log_tail(log, 10)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn loopback_port() -> Result<SocketAddr> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| io_error("cannot bind", Path::new("127.0.0.1:0"), e))
+}

@@ -1,0 +1,47 @@
+//! # immutable-local
+//!
+//! The local backend of **immutable**: a real blue-green deployment on one machine, with real
+//! traffic. Images are artifact directories ([`LocalImageStore`]), instances are OS processes
+//! ([`ProcessFleet`]), and traffic goes through HAProxy, driven through its runtime API
+//! ([`HaproxyRouter`]). [`Haproxy`] starts an HAProxy for tests and examples, [`LoadGen`]
+//! sends bounded load through it, and [`demo`] is a tiny app to deploy.
+//!
+//! ```no_run
+//! # async fn demo() -> immutable_core::Result<()> {
+//! use immutable_core::{DeploymentRequest, Engine, ImageRef};
+//! use immutable_local::{Haproxy, HaproxyOptions, ImportRequest, LocalImageStore, ProcessFleet};
+//!
+//! let images = LocalImageStore::open("/var/lib/immutable")?;
+//! images
+//!     .import(ImportRequest::new("web", "web-v1", "./build/v1", ["./bin/server"]))
+//!     .await?;
+//! let fleet = ProcessFleet::open(&images)?;
+//! let haproxy = Haproxy::start(HaproxyOptions::new(["web"])).await?;
+//! let router = haproxy
+//!     .router_builder()
+//!     .state_dir("/var/lib/immutable/router")
+//!     .instances(fleet.clone())
+//!     .build()
+//!     .await?;
+//! let engine = Engine::builder().images(images).fleet(fleet).router(router).build()?;
+//! let report = engine
+//!     .deploy(DeploymentRequest::new("web", ImageRef::name("web-v1")))
+//!     .await?;
+//! assert!(report.succeeded());
+//! println!("serving on {}", haproxy.url("web"));
+//! # Ok(()) }
+//! ```
+
+pub mod demo;
+mod fleet;
+mod fsutil;
+mod haproxy;
+mod image;
+pub mod loadgen;
+mod router;
+
+pub use fleet::ProcessFleet;
+pub use haproxy::{EntryPoints, Haproxy, HaproxyOptions};
+pub use image::{ImportRequest, LocalImageStore};
+pub use loadgen::{LoadGen, LoadReport, RunningLoad, Sample};
+pub use router::{HaproxyRouter, HaproxyRouterBuilder, InstanceAddresses};

@@ -1,0 +1,212 @@
+//! HAProxy's runtime API over its admin unix socket: one request is one connection carrying
+//! one or more commands separated by `;`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use immutable_core::{BoxError, Error, Result};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+/// Answers of write commands that mean success.
+const SUCCESS: &[&str] = &["New server registered.", "Server deleted."];
+
+/// A client of one admin socket, counting its requests.
+#[derive(Debug)]
+pub(crate) struct RuntimeApi {
+    socket: PathBuf,
+    requests: AtomicU64,
+    writes: AtomicU64,
+}
+
+/// One server's row of `show stat`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ServerStat {
+    pub(crate) name: String,
+    pub(crate) status: String,
+    pub(crate) check_status: String,
+    pub(crate) check_desc: String,
+    pub(crate) sessions: u64,
+}
+
+impl RuntimeApi {
+    pub(crate) fn new(socket: &Path) -> Self {
+        RuntimeApi {
+            socket: socket.to_path_buf(),
+            requests: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+        }
+    }
+
+    /// Requests sent so far.
+    pub(crate) fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests that changed something, so far.
+    pub(crate) fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    /// Sends `commands` in one request and returns the raw answer.
+    pub(crate) async fn request(&self, commands: &[String]) -> Result<String> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let line = format!("{}\n", commands.join("; "));
+        let exchange = async {
+            let mut stream = UnixStream::connect(&self.socket).await?;
+            stream.write_all(line.as_bytes()).await?;
+            let mut out = String::new();
+            stream.read_to_string(&mut out).await?;
+            Ok::<_, std::io::Error>(out)
+        };
+        match tokio::time::timeout(Duration::from_secs(10), exchange).await {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(e)) => Err(self.io_error(e)),
+            Err(_) => Err(Error::Timeout {
+                what: format!("HAProxy's admin socket {}", self.socket.display()),
+                after: Duration::from_secs(10),
+            }),
+        }
+    }
+
+    /// A socket that is gone means HAProxy is not running (not retryable); a refused or cut
+    /// connection is transient.
+    fn io_error(&self, e: std::io::Error) -> Error {
+        let message = format!(
+            "HAProxy admin socket {} cannot be reached: {e}",
+            self.socket.display()
+        );
+        let source = Some(Box::new(e) as BoxError);
+        if self.socket.exists() {
+            Error::Transient { message, source }
+        } else {
+            Error::Provider {
+                message: format!("{message} (the socket is gone: is HAProxy running?)"),
+                source,
+            }
+        }
+    }
+
+    /// Sends write commands in one request; fails on any answer but success or one of the
+    /// `tolerated` messages, naming it.
+    pub(crate) async fn write(&self, commands: &[String], tolerated: &[&str]) -> Result<()> {
+        if commands.is_empty() {
+            return Ok(());
+        }
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        let out = self.request(commands).await?;
+        let refused: Vec<&str> = out
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !SUCCESS.contains(l))
+            .filter(|l| !tolerated.iter().any(|t| l.starts_with(t)))
+            .collect();
+        if refused.is_empty() {
+            return Ok(());
+        }
+        Err(Error::provider(format!(
+            "HAProxy refused `{}`: {}",
+            commands.join("; "),
+            refused.join(" ")
+        )))
+    }
+
+    /// Checks that the socket is HAProxy's admin socket, with admin level.
+    pub(crate) async fn verify(&self) -> Result<()> {
+        let invalid = |reason: String| Error::invalid("admin_socket", reason);
+        if !self.socket.exists() {
+            return Err(invalid(format!(
+                "{} does not exist: start HAProxy with `stats socket {} level admin`",
+                self.socket.display(),
+                self.socket.display()
+            )));
+        }
+        let info = self.request(&["show info".into()]).await.map_err(|e| {
+            invalid(format!(
+                "{} is not an HAProxy admin socket: `show info` failed: {e}",
+                self.socket.display()
+            ))
+        })?;
+        if !info.lines().any(|l| l.trim() == "Name: HAProxy") {
+            let head: String = info.chars().take(80).collect();
+            return Err(invalid(format!(
+                "{} is not an HAProxy admin socket: `show info` answered {head:?}",
+                self.socket.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The names of the proxies HAProxy knows.
+    pub(crate) async fn backends(&self) -> Result<Vec<String>> {
+        let out = self.request(&["show backend".into()]).await?;
+        Ok(out
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// The servers of one backend, from `show stat`.
+    pub(crate) async fn stats(&self, backend: &str) -> Result<Vec<ServerStat>> {
+        // Servers of every proxy, filtered here: a frontend may share the backend's name.
+        let out = self.request(&["show stat -1 4 -1".into()]).await?;
+        parse_stats(&out, backend)
+    }
+}
+
+fn parse_stats(out: &str, backend: &str) -> Result<Vec<ServerStat>> {
+    let mut lines = out.lines().filter(|l| !l.trim().is_empty());
+    let Some(header) = lines.next().and_then(|h| h.strip_prefix("# ")) else {
+        return Err(Error::provider(format!(
+            "HAProxy answered `show stat` with {:?}",
+            out.chars().take(80).collect::<String>()
+        )));
+    };
+    let cols: Vec<&str> = header.split(',').collect();
+    let col = |name: &str| cols.iter().position(|c| *c == name);
+    let (Some(px), Some(sv), Some(st), Some(cs), Some(cd), Some(sc)) = (
+        col("pxname"),
+        col("svname"),
+        col("status"),
+        col("check_status"),
+        col("check_desc"),
+        col("scur"),
+    ) else {
+        return Err(Error::provider(
+            "HAProxy's `show stat` lacks expected columns",
+        ));
+    };
+    Ok(lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f.len() > px.max(sv).max(st).max(cs).max(cd).max(sc) && f[px] == backend)
+        .map(|f| ServerStat {
+            name: f[sv].to_owned(),
+            status: f[st].to_owned(),
+            check_status: f[cs].to_owned(),
+            check_desc: f[cd].to_owned(),
+            sessions: f[sc].parse().unwrap_or(0),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn show_stat_is_parsed_by_column_name() {
+        let out = "# pxname,svname,scur,status,check_status,check_desc\n\
+                   web,a-0,2,UP,L7OK,Layer7 check passed\n\
+                   web,a-1,0,DOWN,L7STS,Layer7 wrong status\n\
+                   web-preview,a-1,0,UP,L7OK,Layer7 check passed\n\n";
+        let rows = parse_stats(out, "web").unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].name, "a-0");
+        assert_eq!(rows[0].sessions, 2);
+        assert_eq!(rows[1].check_status, "L7STS");
+        assert!(parse_stats("Unknown command\n", "web").is_err());
+    }
+}

@@ -1,0 +1,385 @@
+//! The [`TrafficRouter`] calls of [`HaproxyRouter`], and the server lifecycle behind them:
+//! add (in maintenance, weight 0), enable health, enable; drain, wait, delete.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use immutable_core::{
+    Error, FleetInfo, HealthReport, HealthState, InstanceHealth, Result, Routing, ServiceName,
+    Target, TargetId, TrafficRouter,
+};
+use tokio::time::Instant;
+
+use super::api::ServerStat;
+use super::state::{ServerState, ServiceState, TargetState};
+use super::{Backends, HaproxyRouter, Inner};
+
+/// HAProxy's answer to adding a server that exists.
+pub(super) const EXISTS: &str = "Already exists";
+/// HAProxy's answer for a server that does not exist.
+const NO_SUCH: &str = "No such server";
+/// HAProxy's refusal to delete a server that still has connections.
+const BUSY: &str = "Server still has connections";
+
+impl Inner {
+    /// Adds one server, in maintenance with `weight`, then starts its checks and enables it.
+    pub(super) fn add_commands(&self, backend: &str, s: &ServerState, weight: u32) -> Vec<String> {
+        let c = &self.checks;
+        let srv = format!("{backend}/{}", s.name);
+        vec![
+            format!(
+                "add server {srv} {} weight {weight} check inter {} rise {} fall {}",
+                s.addr,
+                c.interval.as_millis(),
+                c.rise,
+                c.fall
+            ),
+            format!("enable health {srv}"),
+            format!("enable server {srv}"),
+        ]
+    }
+
+    /// Points the preview backend at one target's servers (weight 1 each).
+    pub(super) async fn preview_add(
+        &self,
+        backends: &Backends,
+        state: &ServiceState,
+        target: &TargetId,
+    ) -> Result<()> {
+        let (Some(preview), Some(t)) = (&backends.preview, state.target(target)) else {
+            return Ok(());
+        };
+        let commands: Vec<String> = t
+            .servers
+            .iter()
+            .flat_map(|s| self.add_commands(preview, s, 1))
+            .collect();
+        self.api.write(&commands, &[EXISTS]).await
+    }
+
+    /// Deletes servers at once (maintenance, then delete), cutting their sessions if needed.
+    async fn remove_now(&self, backend: &str, servers: &[ServerState]) -> Result<()> {
+        for s in servers {
+            let srv = format!("{backend}/{}", s.name);
+            self.api
+                .write(
+                    &[
+                        format!("set server {srv} state maint"),
+                        format!("shutdown sessions server {srv}"),
+                    ],
+                    &[NO_SUCH],
+                )
+                .await?;
+            self.delete(backend, s, Instant::now() + Duration::from_secs(5))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes one server in maintenance, retrying while its last connections close.
+    async fn delete(&self, backend: &str, s: &ServerState, deadline: Instant) -> Result<()> {
+        let srv = format!("{backend}/{}", s.name);
+        let commands = [
+            format!("set server {srv} state maint"),
+            format!("del server {srv}"),
+        ];
+        loop {
+            match self.api.write(&commands, &[NO_SUCH]).await {
+                Err(Error::Provider { message, .. })
+                    if message.contains(BUSY) && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(self.poll).await;
+                }
+                Err(Error::Provider { message, .. }) if message.contains(BUSY) => {
+                    self.api
+                        .write(&[format!("shutdown sessions server {srv}")], &[NO_SUCH])
+                        .await?;
+                    tokio::time::sleep(self.poll).await;
+                    return self.api.write(&commands, &[NO_SUCH]).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Drains a target's servers: `state drain` in one request, waits (bounded) until none has
+    /// a session, then deletes each.
+    async fn drain_and_delete(&self, backend: &str, target: &TargetState) -> Result<()> {
+        let drain: Vec<String> = target
+            .servers
+            .iter()
+            .map(|s| format!("set server {backend}/{} state drain", s.name))
+            .collect();
+        self.api.write(&drain, &[NO_SUCH]).await?;
+        let deadline = Instant::now() + self.drain_timeout;
+        loop {
+            let rows = self.api.stats(backend).await?;
+            let busy = rows
+                .iter()
+                .filter(|r| target.servers.iter().any(|s| s.name == r.name))
+                .any(|r| r.sessions > 0);
+            if !busy || Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+        for s in &target.servers {
+            self.delete(
+                backend,
+                s,
+                deadline.max(Instant::now() + Duration::from_secs(2)),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn owned_target(
+        &self,
+        service: &ServiceName,
+        state: &ServiceState,
+        target: &TargetId,
+    ) -> Result<TargetState> {
+        match state.target(target) {
+            Some(t) => Ok(t.clone()),
+            None => Err(self.unknown_target(service, target).await),
+        }
+    }
+}
+
+/// One server's health as HAProxy's checks see it.
+///
+/// HAProxy starts a new server as `UP 1/2` before any check has run, so a server counts as
+/// healthy only once a check has passed: never checked is initial, whatever the status says.
+fn health_of(row: Option<&ServerStat>) -> (HealthState, Option<String>) {
+    let Some(row) = row else {
+        return (
+            HealthState::Unavailable,
+            Some("not in HAProxy (restarted? call HaproxyRouter::restore)".into()),
+        );
+    };
+    // A check in progress is shown as `* <last result>`.
+    let check = row.check_status.trim_start_matches("* ");
+    let passed = matches!(check, "L4OK" | "L6OK" | "L7OK" | "L7OKC");
+    let reason = (!row.check_desc.is_empty()).then(|| row.check_desc.clone());
+    let status = row.status.as_str();
+    let state = if status.starts_with("MAINT") {
+        HealthState::Unavailable
+    } else if status.starts_with("DRAIN") || status.starts_with("NOLB") {
+        HealthState::Draining
+    } else if matches!(check, "" | "INI") {
+        HealthState::Initial
+    } else if status.starts_with("UP") {
+        // `UP 1/2` after a failed check: it passed before and still takes traffic.
+        HealthState::Healthy
+    } else if status.starts_with("DOWN") && passed {
+        HealthState::Initial
+    } else {
+        HealthState::Unhealthy
+    };
+    (state, reason)
+}
+
+fn target_id(fleet: &FleetInfo) -> TargetId {
+    let fleet = fleet.id.as_str();
+    TargetId::new(format!("tg-{}", fleet.strip_prefix("fl-").unwrap_or(fleet)))
+}
+
+#[async_trait]
+impl TrafficRouter for HaproxyRouter {
+    async fn attach(&self, fleet: &FleetInfo) -> Result<Target> {
+        let inner = &*self.inner;
+        let backends = inner.backends(&fleet.service)?;
+        let _guard = inner.lock(&fleet.service).await;
+        let mut state = inner.load(&fleet.service).await?;
+        let id = target_id(fleet);
+        let target = match state.target(&id) {
+            Some(t) => t.clone(),
+            None => {
+                let addresses = inner.addresses.addresses(fleet).await?;
+                if addresses.is_empty() {
+                    return Err(Error::conflict(format!(
+                        "fleet {} has no live instance to attach",
+                        fleet.id
+                    )));
+                }
+                let t = TargetState {
+                    id: id.clone(),
+                    fleet: fleet.id.clone(),
+                    servers: addresses
+                        .into_iter()
+                        .map(|(instance, addr)| ServerState {
+                            name: instance.to_string(),
+                            instance,
+                            addr,
+                        })
+                        .collect(),
+                };
+                // Recorded before HAProxy learns of it, so a crash leaves nothing unrecorded.
+                state.targets.push(t.clone());
+                inner.save(&fleet.service, &state).await?;
+                t
+            }
+        };
+        let weights = state.server_weights(&state.routing);
+        let commands: Vec<String> = weights
+            .iter()
+            .filter(|(s, _)| target.servers.contains(s))
+            .flat_map(|(s, w)| inner.add_commands(&backends.live, s, *w))
+            .collect();
+        inner.api.write(&commands, &[EXISTS]).await?;
+        Ok(Target::new(id, fleet.id.clone(), fleet.service.clone()))
+    }
+
+    async fn targets(&self, service: &ServiceName) -> Result<Vec<Target>> {
+        self.inner.backends(service)?;
+        let state = self.inner.load(service).await?;
+        Ok(state
+            .targets
+            .into_iter()
+            .map(|t| Target::new(t.id, t.fleet, service.clone()))
+            .collect())
+    }
+
+    async fn health(&self, service: &ServiceName, target: &TargetId) -> Result<HealthReport> {
+        let inner = &*self.inner;
+        let backends = inner.backends(service)?;
+        let state = inner.load(service).await?;
+        let t = inner.owned_target(service, &state, target).await?;
+        let rows = inner.api.stats(&backends.live).await?;
+        let instances = t
+            .servers
+            .iter()
+            .map(|s| {
+                let (state, reason) = health_of(rows.iter().find(|r| r.name == s.name));
+                InstanceHealth {
+                    instance: s.instance.clone(),
+                    state,
+                    reason,
+                }
+            })
+            .collect();
+        Ok(HealthReport {
+            target: target.clone(),
+            instances,
+        })
+    }
+
+    async fn routing(&self, service: &ServiceName) -> Result<Routing> {
+        self.inner.backends(service)?;
+        Ok(self.inner.load(service).await?.routing)
+    }
+
+    async fn set_weights(&self, service: &ServiceName, routing: &Routing) -> Result<()> {
+        let inner = &*self.inner;
+        let backends = inner.backends(service)?;
+        let _guard = inner.lock(service).await;
+        let mut state = inner.load(service).await?;
+        for t in routing.weights().keys() {
+            inner.owned_target(service, &state, t).await?;
+        }
+        let commands: Vec<String> = state
+            .server_weights(routing)
+            .iter()
+            .map(|(s, w)| format!("set weight {}/{} {w}", backends.live, s.name))
+            .collect();
+        // Every weight in one request: HAProxy applies them back to back.
+        inner.api.write(&commands, &[]).await.map_err(|e| match e {
+            Error::Provider { message, source } if message.contains(NO_SUCH) => Error::Provider {
+                message: format!(
+                    "{message} (HAProxy lost its dynamic servers: restarted or reloaded? \
+                     HaproxyRouter::restore puts them back)"
+                ),
+                source,
+            },
+            other => other,
+        })?;
+        state.routing = routing.clone();
+        inner.save(service, &state).await
+    }
+
+    async fn preview(&self, service: &ServiceName, target: Option<&TargetId>) -> Result<()> {
+        let inner = &*self.inner;
+        let backends = inner.backends(service)?;
+        let Some(preview) = &backends.preview else {
+            return Err(Error::not_supported(
+                "preview",
+                format!("service `{service}` has no preview backend on this router"),
+            ));
+        };
+        let _guard = inner.lock(service).await;
+        let mut state = inner.load(service).await?;
+        if let Some(t) = target {
+            inner.owned_target(service, &state, t).await?;
+        }
+        let old = state
+            .preview
+            .clone()
+            .and_then(|t| state.target(&t).cloned());
+        if let Some(old) = old.filter(|old| Some(&old.id) != target) {
+            inner.remove_now(preview, &old.servers).await?;
+        }
+        state.preview = target.cloned();
+        inner.save(service, &state).await?;
+        if let Some(t) = target {
+            inner.preview_add(backends, &state, t).await?;
+        }
+        Ok(())
+    }
+
+    async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
+        let inner = &*self.inner;
+        let backends = inner.backends(service)?;
+        let _guard = inner.lock(service).await;
+        let mut state = inner.load(service).await?;
+        let t = inner.owned_target(service, &state, target).await?;
+        if state.routing.weight(target) > 0 {
+            return Err(Error::conflict(format!(
+                "target {target} takes {} % of service `{service}`'s traffic; move it away first",
+                state.routing.weight(target)
+            )));
+        }
+        if state.preview.as_ref() == Some(target) {
+            if let Some(preview) = &backends.preview {
+                inner.remove_now(preview, &t.servers).await?;
+            }
+            state.preview = None;
+        }
+        inner.drain_and_delete(&backends.live, &t).await?;
+        state.targets.retain(|x| &x.id != target);
+        inner.save(service, &state).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(status: &str, check: &str) -> ServerStat {
+        ServerStat {
+            name: "s".into(),
+            status: status.into(),
+            check_status: check.into(),
+            check_desc: String::new(),
+            sessions: 0,
+        }
+    }
+
+    #[test]
+    fn haproxy_states_map_to_health() {
+        let h = |s, c| health_of(Some(&row(s, c))).0;
+        assert_eq!(h("UP", "L7OK"), HealthState::Healthy);
+        assert_eq!(h("UP", "* L7OK"), HealthState::Healthy);
+        assert_eq!(h("UP 1/2", "L7STS"), HealthState::Healthy);
+        // A new server, before its first check: HAProxy says `UP 1/2`.
+        assert_eq!(h("UP 1/2", "INI"), HealthState::Initial);
+        assert_eq!(h("UP", "INI"), HealthState::Initial);
+        assert_eq!(h("DOWN", "INI"), HealthState::Initial);
+        assert_eq!(h("DOWN 1/2", "L7OK"), HealthState::Initial);
+        assert_eq!(h("DOWN", "L7STS"), HealthState::Unhealthy);
+        assert_eq!(h("DOWN", "L4CON"), HealthState::Unhealthy);
+        assert_eq!(h("DRAIN", "L7OK"), HealthState::Draining);
+        assert_eq!(h("MAINT", "L7OK"), HealthState::Unavailable);
+        assert_eq!(health_of(None).0, HealthState::Unavailable);
+    }
+}
