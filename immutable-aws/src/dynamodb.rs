@@ -243,9 +243,9 @@ impl DynamoStore {
             Some(item) => {
                 let held: Lease = parse(&item, "lease", &self.table)?;
                 Error::Locked {
-                    service: service.to_string(),
+                    service: service.clone(),
                     holder: held.holder,
-                    deployment: held.deployment.to_string(),
+                    deployment: held.deployment,
                 }
             }
             None => Error::not_found(ResourceKind::Lease, service.to_string()),
@@ -292,16 +292,15 @@ impl StateStore for DynamoStore {
                         kind: ResourceKind::Deployment,
                         id: record.id.to_string(),
                     }),
-                    Some(item) => Err(Error::conflict(format!(
-                        "deployment {} is at version {} in table {}, but this copy is at version \
-                         {}; another engine is advancing it",
-                        record.id,
-                        item.get("version")
+                    Some(item) => Err(Error::StaleVersion {
+                        deployment: record.id.clone(),
+                        stored: item
+                            .get("version")
                             .and_then(|v| v.as_n().ok())
-                            .map_or("?", |v| v),
-                        self.table,
-                        record.version
-                    ))),
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or_default(),
+                        ours: record.version,
+                    }),
                     None => Err(Error::not_found(
                         ResourceKind::Deployment,
                         record.id.to_string(),

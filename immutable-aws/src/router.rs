@@ -861,11 +861,10 @@ impl TrafficRouter for AwsRouter {
         self.ensure_owned(service, target).await?;
         let routing = routing_of(&self.actions(entry).await?);
         if routing.weight(target) > 0 {
-            return Err(Error::conflict(format!(
-                "target group {target} takes {}% of service `{service}`'s traffic; \
-                 route it elsewhere before detaching it",
-                routing.weight(target)
-            )));
+            return Err(Error::TargetServing {
+                service: service.clone(),
+                target: target.clone(),
+            });
         }
         if let Some(preview) = &entry.preview_listener {
             let actions = self.listener_actions(preview).await?;

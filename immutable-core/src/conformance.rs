@@ -318,8 +318,10 @@ pub async fn refuses_to_detach_serving_target(b: &Backends, f: &Fixture) {
         .await
         .expect("route to it");
     match b.router.detach(s, &target.id).await {
-        Err(Error::Conflict { .. }) => {}
-        other => panic!("detaching the serving target: expected Error::Conflict, got {other:?}"),
+        Err(Error::TargetServing { .. }) => {}
+        other => {
+            panic!("detaching the serving target: expected Error::TargetServing, got {other:?}")
+        }
     }
     let targets = b.router.targets(s).await.expect("targets");
     assert!(
@@ -535,8 +537,8 @@ pub async fn store_contract(store: &dyn StateStore) {
     assert_eq!(a.version, 2);
     stale.phase = Phase::RollingBack;
     match store.save(&mut stale).await {
-        Err(Error::Conflict { .. }) => {}
-        other => panic!("saving a stale version: expected Conflict, got {other:?}"),
+        Err(Error::StaleVersion { .. }) => {}
+        other => panic!("saving a stale version: expected StaleVersion, got {other:?}"),
     }
     assert_eq!(store.load(&a.id).await.expect("load").phase, Phase::Attach);
 
@@ -592,7 +594,7 @@ pub async fn lease_contract(store: &dyn StateStore, clock: &ManualClock) {
             holder, deployment, ..
         }) => {
             assert_eq!(holder, "one");
-            assert_eq!(deployment, d1.to_string());
+            assert_eq!(deployment, d1);
         }
         other => panic!("a live lease was taken: {other:?}"),
     }

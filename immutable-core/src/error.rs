@@ -1,6 +1,11 @@
 //! The one error type of the SDK, classified where a provider error is mapped.
 
+use std::fmt;
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{DeploymentId, ImageId, Phase, Routing, ServiceName, TargetId};
 
 /// A boxed error kept as the source of a provider failure.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -42,6 +47,52 @@ impl std::fmt::Display for ResourceKind {
     }
 }
 
+/// Why there is nothing to roll back to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NoRollback {
+    /// The service was never deployed.
+    NoDeployment,
+    /// Its latest deployment was its first: nothing served before it.
+    FirstDeployment {
+        /// That deployment.
+        deployment: DeploymentId,
+    },
+    /// Its latest deployment rolled back already: the fleet it replaced still serves.
+    AlreadyRolledBack {
+        /// That deployment.
+        deployment: DeploymentId,
+    },
+    /// Its latest deployment stopped without a way back (its old fleet was lost): redeploy
+    /// the previous image with `RollbackMode::Redeploy`.
+    OldFleetLost {
+        /// That deployment.
+        deployment: DeploymentId,
+    },
+}
+
+impl fmt::Display for NoRollback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoRollback::NoDeployment => f.write_str("it was never deployed"),
+            NoRollback::FirstDeployment { deployment } => write!(
+                f,
+                "deployment {deployment} was its first; nothing served before it"
+            ),
+            NoRollback::AlreadyRolledBack { deployment } => write!(
+                f,
+                "deployment {deployment} rolled back already; the fleet it replaced still serves"
+            ),
+            NoRollback::OldFleetLost { deployment } => write!(
+                f,
+                "deployment {deployment} stopped without a way back (its old fleet was lost); \
+                 redeploy the previous image with RollbackMode::Redeploy"
+            ),
+        }
+    }
+}
+
 /// Every error the SDK returns.
 ///
 /// Backends map their provider's errors into these variants where the provider error arises,
@@ -74,15 +125,124 @@ pub enum Error {
     )]
     Locked {
         /// The service.
-        service: String,
+        service: ServiceName,
         /// Who holds the lease.
         holder: String,
         /// The deployment that holds the lease.
-        deployment: String,
+        deployment: DeploymentId,
     },
 
-    /// The call conflicts with the current state, for example detaching the target that takes
-    /// traffic, retiring an image a live fleet uses, or saving a stale record version.
+    /// A record was saved from a stale copy: another engine advanced it meanwhile.
+    #[error(
+        "deployment {deployment} is at version {stored} in the store, but this copy is at \
+         version {ours}; another engine is advancing it"
+    )]
+    StaleVersion {
+        /// The deployment.
+        deployment: DeploymentId,
+        /// The version in the store.
+        stored: u64,
+        /// The version of the copy being saved.
+        ours: u64,
+    },
+
+    /// The service has a deployment that has not finished; it must be resumed (or finish)
+    /// before another starts.
+    #[error(
+        "deployment {deployment} of service `{service}` is unfinished (phase {phase}); resume \
+         it with Engine::resume before deploying again"
+    )]
+    UnfinishedDeployment {
+        /// The service.
+        service: ServiceName,
+        /// The unfinished deployment.
+        deployment: DeploymentId,
+        /// Where it stopped.
+        phase: Phase,
+    },
+
+    /// The service's traffic is split between several targets, so there is no one fleet to
+    /// replace.
+    #[error(
+        "traffic of service `{service}` is split ({routing}); an earlier deployment did not \
+         finish: resume it, or route all traffic to one target first"
+    )]
+    TrafficSplit {
+        /// The service.
+        service: ServiceName,
+        /// The split, as read.
+        routing: Routing,
+    },
+
+    /// The service's entry point routes to a target that lacks its ownership tags: the SDK
+    /// will not replace what it does not own (I6).
+    #[error(
+        "service `{service}` routes to target {target}, which lacks the service's ownership \
+         tags; the SDK will not replace what it does not own"
+    )]
+    ServingTargetNotOwned {
+        /// The service.
+        service: ServiceName,
+        /// The target it routes to.
+        target: TargetId,
+    },
+
+    /// A target that takes traffic cannot be detached (I2).
+    #[error(
+        "target {target} takes traffic of service `{service}`; route it elsewhere before \
+         detaching it"
+    )]
+    TargetServing {
+        /// The service.
+        service: ServiceName,
+        /// The target.
+        target: TargetId,
+    },
+
+    /// A command or a wait was addressed to a deployment that has finished.
+    #[error("deployment {deployment} has finished (phase {phase})")]
+    DeploymentFinished {
+        /// The deployment.
+        deployment: DeploymentId,
+        /// How it ended.
+        phase: Phase,
+    },
+
+    /// A rollback was asked for, but there is nothing to go back to.
+    #[error("service `{service}` has nothing to roll back to: {reason}")]
+    NothingToRollBack {
+        /// The service.
+        service: ServiceName,
+        /// Why.
+        reason: NoRollback,
+    },
+
+    /// The deployment runs in another process (or in none): a command that needs the running
+    /// deployment cannot reach it from here.
+    #[error(
+        "deployment {deployment} is unfinished (phase {phase}) but does not run in this \
+         engine; resume it here first"
+    )]
+    NotRunningHere {
+        /// The deployment.
+        deployment: DeploymentId,
+        /// Its phase, as stored.
+        phase: Phase,
+    },
+
+    /// The deployment is in a phase where the operation cannot apply.
+    #[error("deployment {deployment} is in phase {phase}: {reason}")]
+    WrongPhase {
+        /// The deployment.
+        deployment: DeploymentId,
+        /// Its phase.
+        phase: Phase,
+        /// Why the operation does not apply there, and what does.
+        reason: String,
+    },
+
+    /// The call conflicts with the provider's current state (a resource in use, say), for a
+    /// reason the SDK does not classify further.
     #[error("conflict: {message}")]
     Conflict {
         /// What conflicts, and what to do about it.
@@ -119,11 +279,11 @@ pub enum Error {
     )]
     BlueUnhealthy {
         /// The service.
-        service: String,
+        service: ServiceName,
         /// The old fleet's target.
-        target: String,
+        target: TargetId,
         /// The old fleet's image, which a redeployment would launch.
-        image: String,
+        image: ImageId,
         /// Its healthy instances.
         healthy: usize,
         /// Healthy instances needed before traffic may move to it.

@@ -63,7 +63,7 @@ pub use engine::{
     DeploymentHandle, Engine, EngineBuilder, GcMode, GcReport, OnBlueLost, RollbackCause,
     RollbackMode, RollbackReport, Settings, Stranded,
 };
-pub use error::{BoxError, Error, ResourceKind, Result};
+pub use error::{BoxError, Error, NoRollback, ResourceKind, Result};
 pub use event::{Event, EventKind};
 pub use fleet::{
     Fleet, FleetId, FleetInfo, FleetKey, FleetSpec, Instance, InstanceId, InstanceState,

@@ -316,7 +316,7 @@ async fn a_second_concurrent_deploy_is_locked_at_once() {
     let before = tokio::time::Instant::now();
     let second = w.engine.deploy(request(2)).await;
     match second {
-        Err(Error::Locked { service, .. }) => assert_eq!(service, "web"),
+        Err(Error::Locked { service, .. }) => assert_eq!(service.as_str(), "web"),
         other => panic!("expected Locked, got {other:?}"),
     }
     assert_eq!(

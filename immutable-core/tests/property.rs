@@ -245,7 +245,7 @@ async fn deploy_v2(
             assert!(healthy < needed, "{s:?}");
             report
         }
-        Some(Err(Error::Conflict { .. })) | None => report,
+        Some(Err(Error::NothingToRollBack { .. })) | None => report,
         Some(other) => panic!("{s:?}: operator rollback: {other:?}"),
     })
 }

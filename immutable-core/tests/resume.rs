@@ -45,7 +45,7 @@ async fn a_live_lease_is_not_taken_over_but_an_expired_one_is() {
     // The dead run's lease is still live: no takeover, and nothing is touched.
     w.cloud.clear_calls();
     match fresh.resume(&id).await {
-        Err(Error::Locked { deployment, .. }) => assert_eq!(deployment, id.to_string()),
+        Err(Error::Locked { deployment, .. }) => assert_eq!(deployment, id),
         other => panic!("expected Locked, got {other:?}"),
     }
     assert!(w.cloud.calls().is_empty());

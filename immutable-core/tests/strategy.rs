@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use common::*;
 use immutable_core::{
     Check, CheckContext, CheckOutcome, DeploymentRequest, Engine, Error, Event, EventKind,
-    HealthRatioCheck, ImageRef, InMemoryStore, OnTimeout, Outcome, Progress, RollbackCause,
+    HealthRatioCheck, ImageRef, InMemoryStore, OnTimeout, Outcome, Phase, Progress, RollbackCause,
     RollbackReport, Routing, Step, Steps, Strategy, StrategySpec,
 };
 use immutable_mock::{MockCloud, Op};
@@ -400,14 +400,15 @@ async fn abort_in_the_middle_of_a_canary_rolls_back_in_one_call() {
     let w = world();
     assert!(w.engine.deploy(request(1)).await.unwrap().succeeded());
     let e2 = w.engine.clone();
+    let kept = Arc::new(Mutex::new(None));
+    let keep = kept.clone();
     w.engine.subscribe(move |e| {
         if let EventKind::WeightsSet { routing } = &e.kind
             && routing.weights().values().any(|w| *w == 50)
         {
-            e2.handle(&e.deployment)
-                .unwrap()
-                .abort("latency regression")
-                .unwrap();
+            let handle = e2.handle(&e.deployment).unwrap();
+            handle.abort("latency regression").unwrap();
+            *keep.lock().unwrap() = Some(handle);
         }
     });
     w.cloud.clear_calls();
@@ -428,8 +429,13 @@ async fn abort_in_the_middle_of_a_canary_rolls_back_in_one_call() {
         "10 %, 50 %, and one call back"
     );
     w.assert_settled(&w.images[1]);
-    // A handle on a finished deployment refuses commands.
+    // A finished deployment has no handle, and one kept from before refuses commands.
     assert!(w.engine.handle(&report.record.id).is_err());
+    let handle = kept.lock().unwrap().take().unwrap();
+    match handle.approve() {
+        Err(Error::DeploymentFinished { phase, .. }) => assert_eq!(phase, Phase::RolledBack),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -488,7 +494,10 @@ async fn rollback_after_retirement_redeploys_the_previous_image() {
     assert!(fresh.engine.deploy(request(1)).await.unwrap().succeeded());
     assert!(matches!(
         fresh.engine.rollback("web").await,
-        Err(Error::Conflict { .. })
+        Err(Error::NothingToRollBack {
+            reason: immutable_core::NoRollback::FirstDeployment { .. },
+            ..
+        })
     ));
 }
 

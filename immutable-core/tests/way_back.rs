@@ -151,7 +151,10 @@ async fn blue_lost_then_green_unhealthy_stops_with_traffic_on_green() {
     // The way back from here is a redeployment of the previous image; gc removes the rest.
     assert!(matches!(
         w.engine.rollback("web").await,
-        Err(Error::Conflict { .. })
+        Err(Error::NothingToRollBack {
+            reason: immutable_core::NoRollback::OldFleetLost { .. },
+            ..
+        })
     ));
     let again = w
         .engine

@@ -150,10 +150,10 @@ impl MockCloud {
             if let Some(route) = s.routes.get(service) {
                 let pending = route.pending.as_ref().map_or(0, |(_, r)| r.weight(target));
                 if route.current.weight(target) > 0 || pending > 0 {
-                    return Err(Error::conflict(format!(
-                        "target {target} takes traffic of service `{service}`; \
-                         route it elsewhere before detaching it"
-                    )));
+                    return Err(Error::TargetServing {
+                        service: service.clone(),
+                        target: target.clone(),
+                    });
                 }
             }
             if s.previews.get(service) == Some(target) {

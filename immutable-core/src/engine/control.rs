@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::{DeploymentId, Error, Result};
+use crate::{DeploymentId, Error, Phase, Result};
 
 /// What operators have asked of one deployment so far.
 #[derive(Debug, Clone, Default)]
@@ -15,6 +15,8 @@ pub(crate) struct Commands {
     pub(crate) promoted: bool,
     pub(crate) aborted: Option<String>,
     pub(crate) finished: bool,
+    /// The phase the run here ended in, once it has.
+    pub(crate) ended_in: Option<Phase>,
 }
 
 #[derive(Debug)]
@@ -33,8 +35,12 @@ impl Control {
         self.tx.borrow().clone()
     }
 
-    pub(crate) fn finish(&self) {
-        self.tx.send_modify(|c| c.finished = true);
+    /// The run here ended, in `phase` if known (a dropped run does not say).
+    pub(crate) fn finish(&self, phase: Option<Phase>) {
+        self.tx.send_modify(|c| {
+            c.finished = true;
+            c.ended_in = c.ended_in.or(phase);
+        });
     }
 }
 
@@ -55,27 +61,29 @@ impl DeploymentHandle {
     }
 
     fn command(&self, f: impl FnOnce(&mut Commands)) -> Result<()> {
-        let mut refused = false;
-        self.control.tx.send_modify(|c| {
-            if c.finished {
-                refused = true;
-            } else {
-                f(c);
-            }
+        let mut refused = None;
+        self.control.tx.send_modify(|c| match c.finished {
+            true => refused = Some(c.ended_in),
+            false => f(c),
         });
-        if refused {
-            return Err(Error::conflict(format!(
-                "deployment {} has finished",
-                self.id
-            )));
+        match refused {
+            None => Ok(()),
+            Some(Some(phase)) if phase.is_terminal() => Err(Error::DeploymentFinished {
+                deployment: self.id.clone(),
+                phase,
+            }),
+            Some(phase) => Err(Error::NotRunningHere {
+                deployment: self.id.clone(),
+                phase: phase.unwrap_or(Phase::Plan),
+            }),
         }
-        Ok(())
     }
 
     /// Approves the current approval gate, or the next one if none waits yet.
     ///
     /// # Errors
-    /// [`Error::Conflict`] once the deployment has finished.
+    /// [`Error::DeploymentFinished`] once the deployment has finished, and
+    /// [`Error::NotRunningHere`] once its run here stopped short (resume it).
     pub fn approve(&self) -> Result<()> {
         self.command(|c| c.approvals += 1)
     }
@@ -83,7 +91,8 @@ impl DeploymentHandle {
     /// Rejects the deployment at its current or next approval gate: it rolls back.
     ///
     /// # Errors
-    /// [`Error::Conflict`] once the deployment has finished.
+    /// [`Error::DeploymentFinished`] once the deployment has finished, and
+    /// [`Error::NotRunningHere`] once its run here stopped short (resume it).
     pub fn reject(&self, reason: impl Into<String>) -> Result<()> {
         let reason = reason.into();
         self.command(|c| c.rejected = Some(reason))
@@ -92,7 +101,8 @@ impl DeploymentHandle {
     /// Skips every remaining pause, approval gate and the bake: the rollout continues at once.
     ///
     /// # Errors
-    /// [`Error::Conflict`] once the deployment has finished.
+    /// [`Error::DeploymentFinished`] once the deployment has finished, and
+    /// [`Error::NotRunningHere`] once its run here stopped short (resume it).
     pub fn promote(&self) -> Result<()> {
         self.command(|c| c.promoted = true)
     }
@@ -101,7 +111,8 @@ impl DeploymentHandle {
     /// old fleet in one routing call and the new fleet is removed.
     ///
     /// # Errors
-    /// [`Error::Conflict`] once the deployment has finished.
+    /// [`Error::DeploymentFinished`] once the deployment has finished, and
+    /// [`Error::NotRunningHere`] once its run here stopped short (resume it).
     pub fn abort(&self, reason: impl Into<String>) -> Result<()> {
         let reason = reason.into();
         self.command(|c| c.aborted = Some(reason))

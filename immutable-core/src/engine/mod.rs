@@ -44,7 +44,7 @@
 //! Waits are polls; a deployment takes up to one poll interval longer than each wait it makes.
 //!
 //! # Errors
-//! Bad input, any duration or count outside [`limits`](crate::limits) included, is
+//! Bad input, any duration or count outside [`limits`](mod@crate::limits) included, is
 //! [`Error::InvalidInput`] naming the field, before anything is created. A busy
 //! service is [`Error::Locked`]. A failure of the store, or of a cleanup call after its retries,
 //! returns the error with the record left at its phase, ready for [`Engine::resume`].

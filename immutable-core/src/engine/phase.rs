@@ -409,7 +409,10 @@ impl Run<'_> {
         self.apply_retention().await?;
         self.advance(Phase::Done, None).await?;
         let fleet = self.green_fleet().map_err(|_| {
-            crate::Error::conflict("a finished deployment has no fleet in its record")
+            crate::Error::store(
+                format!("the record of deployment {} has no new fleet", self.rec.id),
+                None,
+            )
         })?;
         self.emit(EventKind::Completed {
             fleet,

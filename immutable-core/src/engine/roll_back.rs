@@ -11,8 +11,8 @@ use tracing::instrument;
 use super::Engine;
 use super::runner::Run;
 use crate::{
-    DeploymentRecord, DeploymentRequest, Error, EventKind, FleetKey, ImageRef, Phase, Report,
-    Result, Routing, ServiceName, Steps, Stranded, TargetId,
+    DeploymentRecord, DeploymentRequest, Error, EventKind, FleetKey, ImageRef, NoRollback, Phase,
+    Report, Result, Routing, ServiceName, Steps, Stranded, TargetId,
 };
 
 /// What [`Engine::rollback`] did.
@@ -88,20 +88,18 @@ impl Engine {
             };
         }
         match latest.phase {
-            Phase::RolledBack => Err(Error::conflict(format!(
-                "the latest deployment {} of `{service}` already rolled back; the fleet it \
-                 replaced still serves",
-                latest.id
-            ))),
-            Phase::Stopped if mode == RollbackMode::Auto => Err(Error::conflict(format!(
-                "the latest deployment {} of `{service}` stopped without a way back ({}); \
-                 redeploy the previous image with RollbackMode::Redeploy",
-                latest.id,
-                latest
-                    .stranded
-                    .as_ref()
-                    .map_or_else(String::new, ToString::to_string)
-            ))),
+            Phase::RolledBack => Err(Error::NothingToRollBack {
+                service,
+                reason: NoRollback::AlreadyRolledBack {
+                    deployment: latest.id,
+                },
+            }),
+            Phase::Stopped if mode == RollbackMode::Auto => Err(Error::NothingToRollBack {
+                service,
+                reason: NoRollback::OldFleetLost {
+                    deployment: latest.id,
+                },
+            }),
             _ => self.redeploy_previous(&latest).await,
         }
     }
@@ -114,10 +112,9 @@ impl Engine {
             .await?
             .into_iter()
             .max_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)))
-            .ok_or_else(|| {
-                Error::conflict(format!(
-                    "service `{service}` has no deployment to roll back"
-                ))
+            .ok_or_else(|| Error::NothingToRollBack {
+                service: service.clone(),
+                reason: NoRollback::NoDeployment,
             })
     }
 
@@ -137,9 +134,9 @@ impl Engine {
             let needed = latest.spec.min_healthy as usize;
             if healthy < needed {
                 return Err(Error::BlueUnhealthy {
-                    service: service.to_string(),
-                    target: blue.target.to_string(),
-                    image: blue.image.to_string(),
+                    service: service.clone(),
+                    target: blue.target.clone(),
+                    image: blue.image.clone(),
                     healthy,
                     needed,
                 });
@@ -148,11 +145,9 @@ impl Engine {
         handle.abort("rollback requested")?;
         handle.finished().await;
         let record = self.inner.store.load(&latest.id).await?;
-        let outcome = record.outcome().ok_or_else(|| {
-            Error::conflict(format!(
-                "deployment {} stopped in phase {} before its rollback finished; resume it",
-                record.id, record.phase
-            ))
+        let outcome = record.outcome().ok_or_else(|| Error::NotRunningHere {
+            deployment: record.id.clone(),
+            phase: record.phase,
         })?;
         let report = Report { outcome, record };
         Ok(match report.record.phase {
@@ -165,52 +160,51 @@ impl Engine {
     /// its image can be replaced.
     async fn promote_running(&self, latest: &DeploymentRecord) -> Result<DeploymentRecord> {
         if latest.phase != Phase::Bake {
-            return Err(Error::conflict(format!(
-                "deployment {} of `{}` is in phase {}, before all traffic moved; abort it \
-                 (RollbackMode::Auto) instead of redeploying",
-                latest.id,
-                latest.service(),
-                latest.phase
-            )));
+            return Err(Error::WrongPhase {
+                deployment: latest.id.clone(),
+                phase: latest.phase,
+                reason: "a redeployment replaces a fleet that takes all traffic; before the \
+                         bake, abort the deployment (RollbackMode::Auto) instead"
+                    .into(),
+            });
         }
         let handle = self.running_handle(latest)?;
         handle.promote()?;
         handle.finished().await;
         let record = self.inner.store.load(&latest.id).await?;
         if !record.phase.is_terminal() {
-            return Err(Error::conflict(format!(
-                "deployment {} stopped in phase {} before it finished; resume it",
-                record.id, record.phase
-            )));
+            return Err(Error::NotRunningHere {
+                deployment: record.id.clone(),
+                phase: record.phase,
+            });
         }
         Ok(record)
     }
 
     fn running_handle(&self, latest: &DeploymentRecord) -> Result<super::DeploymentHandle> {
-        self.handle(&latest.id).map_err(|_| {
-            Error::conflict(format!(
-                "deployment {} of `{}` is unfinished but does not run in this engine; resume \
-                 it here first",
-                latest.id,
-                latest.service()
-            ))
+        self.handle(&latest.id).map_err(|_| Error::NotRunningHere {
+            deployment: latest.id.clone(),
+            phase: latest.phase,
         })
     }
 
     /// Deploys the image that served before `latest`, with its capacity and settings.
     async fn redeploy_previous(&self, latest: &DeploymentRecord) -> Result<RollbackReport> {
         let Some(blue) = &latest.blue else {
-            return Err(Error::conflict(format!(
-                "deployment {} was the first of `{}`: there is nothing before it",
-                latest.id,
-                latest.service()
-            )));
+            return Err(Error::NothingToRollBack {
+                service: latest.service().clone(),
+                reason: NoRollback::FirstDeployment {
+                    deployment: latest.id.clone(),
+                },
+            });
         };
         if latest.phase == Phase::RolledBack {
-            return Err(Error::conflict(format!(
-                "deployment {} rolled back: its old fleet serves already",
-                latest.id
-            )));
+            return Err(Error::NothingToRollBack {
+                service: latest.service().clone(),
+                reason: NoRollback::AlreadyRolledBack {
+                    deployment: latest.id.clone(),
+                },
+            });
         }
         let spec = &latest.spec;
         let request =

@@ -86,7 +86,7 @@ impl<'a> ControlGuard<'a> {
 
 impl Drop for ControlGuard<'_> {
     fn drop(&mut self) {
-        self.control.finish();
+        self.control.finish(None);
         self.inner
             .controls
             .lock()
@@ -326,11 +326,11 @@ impl Inner {
     async fn refuse_unfinished(&self, service: &ServiceName) -> Result<()> {
         let records = self.store.unfinished(Some(service)).await?;
         match records.first() {
-            Some(r) => Err(Error::conflict(format!(
-                "deployment {} of service `{service}` is unfinished (phase {}); \
-                 resume it with Engine::resume before deploying again",
-                r.id, r.phase
-            ))),
+            Some(r) => Err(Error::UnfinishedDeployment {
+                service: service.clone(),
+                deployment: r.id.clone(),
+                phase: r.phase,
+            }),
             None => Ok(()),
         }
     }
@@ -348,19 +348,19 @@ impl Inner {
             return Ok(None);
         }
         let Some(target) = routing.sole_target() else {
-            return Err(Error::conflict(format!(
-                "traffic of service `{service}` is split ({routing}); an earlier deployment \
-                 did not finish: resume it, or route all traffic to one target first"
-            )));
+            return Err(Error::TrafficSplit {
+                service: service.clone(),
+                routing,
+            });
         };
         let targets = self
             .call(id, service, "list targets", || self.router.targets(service))
             .await?;
         let Some(target) = targets.into_iter().find(|t| &t.id == target) else {
-            return Err(Error::conflict(format!(
-                "service `{service}` routes to target {target}, which lacks the service's \
-                 ownership tags; the SDK will not replace what it does not own"
-            )));
+            return Err(Error::ServingTargetNotOwned {
+                service: service.clone(),
+                target: target.clone(),
+            });
         };
         let fleet = self
             .call(id, service, "describe fleet", || {
@@ -394,6 +394,7 @@ impl Inner {
             lost = self.keep_lease(lease.clone()) => Err(lost),
         };
         let _ = self.store.release_lease(&lease).await;
+        run.control.finish(Some(run.rec.phase));
         result.map(|outcome| Report {
             outcome,
             record: run.rec,

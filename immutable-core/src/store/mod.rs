@@ -102,9 +102,9 @@ fn grant_lease(
         Some(l) if l.holder == holder => None,
         Some(l) if l.expires_at > now => {
             return Err(Error::Locked {
-                service: service.to_string(),
+                service: service.clone(),
                 holder: l.holder.clone(),
-                deployment: l.deployment.to_string(),
+                deployment: l.deployment.clone(),
             });
         }
         other => other.cloned(),
@@ -132,9 +132,9 @@ fn renewed_lease(
             ..l.clone()
         }),
         Some(l) => Err(Error::Locked {
-            service: lease.service.to_string(),
+            service: lease.service.clone(),
             holder: l.holder.clone(),
-            deployment: l.deployment.to_string(),
+            deployment: l.deployment.clone(),
         }),
         None => Err(Error::not_found(
             ResourceKind::Lease,
@@ -144,11 +144,11 @@ fn renewed_lease(
 }
 
 fn version_conflict(record: &DeploymentRecord, stored: u64) -> Error {
-    Error::conflict(format!(
-        "deployment {} is at version {stored} in the store, but this copy is at version {}; \
-         another engine is advancing it",
-        record.id, record.version
-    ))
+    Error::StaleVersion {
+        deployment: record.id.clone(),
+        stored,
+        ours: record.version,
+    }
 }
 
 #[cfg(test)]

@@ -334,10 +334,10 @@ impl TrafficRouter for HaproxyRouter {
         let mut state = inner.load(service).await?;
         let t = inner.owned_target(service, &state, target).await?;
         if state.routing.weight(target) > 0 {
-            return Err(Error::conflict(format!(
-                "target {target} takes {} % of service `{service}`'s traffic; move it away first",
-                state.routing.weight(target)
-            )));
+            return Err(Error::TargetServing {
+                service: service.clone(),
+                target: target.clone(),
+            });
         }
         if state.preview.as_ref() == Some(target) {
             if let Some(preview) = &backends.preview {
