@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 use crate::{
     Clock, DeploymentId, DeploymentRecord, DeploymentRequest, Engine, Error, Fleet, FleetId,
     FleetInfo, FleetSpec, Image, ImageId, ImageRef, ImageStore, InMemoryStore, InstanceState,
-    ManualClock, Phase, ResourceKind, Routing, ServiceName, Settings, StateStore, TargetId,
+    Lease, ManualClock, Phase, ResourceKind, Routing, ServiceName, Settings, StateStore, TargetId,
     TrafficRouter,
 };
 
@@ -624,15 +624,22 @@ pub async fn lease_contract(store: &dyn StateStore, clock: &ManualClock) {
         Err(Error::Locked { .. }) => {}
         other => panic!("renewing a lost lease: expected Locked, got {other:?}"),
     }
-    // Releasing someone else's lease does nothing; releasing your own frees it.
-    store.release_lease(&renewed).await.expect("release");
+    release_rules(store, clock, &renewed, &g2.lease).await;
+}
+
+/// Releasing someone else's lease does nothing; releasing your own frees it.
+async fn release_rules(store: &dyn StateStore, clock: &ManualClock, lost: &Lease, held: &Lease) {
+    let web = ServiceName::new("web").expect("name");
+    let d1 = DeploymentId::generate();
+    let ttl = Duration::from_secs(30);
+    store.release_lease(lost).await.expect("release");
     assert!(
         store
             .acquire_lease(&web, &d1, "three", ttl, clock.now())
             .await
             .is_err()
     );
-    store.release_lease(&g2.lease).await.expect("release");
+    store.release_lease(held).await.expect("release");
     store
         .acquire_lease(&web, &d1, "three", ttl, clock.now())
         .await

@@ -203,6 +203,24 @@ pub enum EventKind {
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            EventKind::RollbackStarted { .. }
+            | EventKind::RollbackWindowLost { .. }
+            | EventKind::TargetDetached { .. }
+            | EventKind::FleetTerminated { .. }
+            | EventKind::ImageRetired { .. }
+            | EventKind::RolledBack { .. }
+            | EventKind::Stopped { .. }
+            | EventKind::Completed { .. }
+            | EventKind::LeaseTakenOver { .. } => self.fmt_ending(f),
+            _ => self.fmt_forward(f),
+        }
+    }
+}
+
+impl EventKind {
+    /// The text of events on the way to the switch.
+    fn fmt_forward(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             EventKind::Planned {
                 image,
                 capacity,
@@ -257,6 +275,13 @@ impl fmt::Display for EventKind {
                 f,
                 "retrying {operation} (attempt {attempt} failed: {error}; waiting {backoff:?})"
             ),
+            other => other.fmt_ending(f),
+        }
+    }
+
+    /// The text of events on the way back, at the end, and of the lease.
+    fn fmt_ending(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             EventKind::RollbackStarted { cause } => write!(f, "rolling back: {cause}"),
             EventKind::RollbackWindowLost {
                 target,
@@ -289,6 +314,7 @@ impl fmt::Display for EventKind {
                 f,
                 "took over the expired lease of {previous_holder} (deployment {previous_deployment})"
             ),
+            other => write!(f, "{other:?}"),
         }
     }
 }

@@ -55,13 +55,10 @@ pub use check::{Check, CheckContext, CheckOutcome, HealthRatioCheck};
 #[cfg(feature = "http-check")]
 pub use check::{CutoverCheck, HttpCheck};
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
-pub use engine::record::{
-    Blue, DeploymentRecord, DeploymentRequest, DeploymentSpec, Green, HistoryEntry, Outcome, Phase,
-    Report, Retired,
-};
 pub use engine::{
-    DeploymentHandle, Engine, EngineBuilder, GcMode, GcReport, OnBlueLost, RollbackCause,
-    RollbackMode, RollbackReport, Settings, Stranded,
+    Blue, DeploymentHandle, DeploymentRecord, DeploymentRequest, DeploymentSpec, Engine,
+    EngineBuilder, GcMode, GcReport, Green, HistoryEntry, OnBlueLost, Outcome, Phase, Report,
+    Retired, RollbackCause, RollbackMode, RollbackReport, Settings, Stranded,
 };
 pub use error::{BoxError, Error, NoRollback, ResourceKind, Result};
 pub use event::{Event, EventKind};

@@ -3,7 +3,7 @@
 
 use tracing::instrument;
 
-use super::runner::{Run, Stop};
+use super::run::{Run, Stop};
 use crate::{EventKind, OnBlueLost, Phase, Result};
 
 impl Run<'_> {

@@ -121,6 +121,19 @@ pub enum RollbackCause {
 impl fmt::Display for RollbackCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            RollbackCause::LaunchTimeout { .. }
+            | RollbackCause::TooFewRunning { .. }
+            | RollbackCause::HealthTimeout { .. }
+            | RollbackCause::NewFleetUnhealthy { .. } => self.fmt_fleet(f),
+            _ => self.fmt_decision(f),
+        }
+    }
+}
+
+impl RollbackCause {
+    /// Causes the new fleet's instances gave.
+    fn fmt_fleet(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             RollbackCause::LaunchTimeout {
                 running,
                 capacity,
@@ -159,6 +172,13 @@ impl fmt::Display for RollbackCause {
                 "the new fleet has {healthy} of {total} instances healthy in phase {phase}, \
                  {needed} needed"
             ),
+            other => other.fmt_decision(f),
+        }
+    }
+
+    /// Causes a check, the strategy, an operator or a provider gave.
+    fn fmt_decision(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             RollbackCause::CheckFailed {
                 check,
                 weight,
@@ -192,6 +212,7 @@ impl fmt::Display for RollbackCause {
             RollbackCause::RecordIncomplete { missing } => {
                 write!(f, "the record has no {missing}")
             }
+            other => write!(f, "{other:?}"),
         }
     }
 }

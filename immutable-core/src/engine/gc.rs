@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::Engine;
-use crate::{DeploymentId, FleetId, FleetKey, Result, ServiceName, TargetId};
+use crate::{DeploymentId, DeploymentRecord, FleetId, FleetKey, Result, ServiceName, TargetId};
 
 /// Whether [`Engine::gc_with`] only reports or also removes. The default reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,18 +66,7 @@ impl Engine {
         let inner = &*self.inner;
         let retry = |e: &crate::Error| e.is_retryable();
         let quiet = |_: u32, _: &crate::Error, _| {};
-        let unfinished = inner.store.unfinished(Some(service)).await?;
-        let mut keep_fleets: BTreeSet<FleetId> = BTreeSet::new();
-        let mut keep_targets: BTreeSet<TargetId> = BTreeSet::new();
-        let keys: BTreeSet<FleetKey> = unfinished.iter().map(|r| FleetKey::from(&r.id)).collect();
-        for r in &unfinished {
-            keep_fleets.extend(r.green.fleet.iter().cloned());
-            keep_targets.extend(r.green.target.iter().cloned());
-            if let Some(b) = &r.blue {
-                keep_fleets.insert(b.fleet.clone());
-                keep_targets.insert(b.target.clone());
-            }
-        }
+        let mut keep = Keep::of(&inner.store.unfinished(Some(service)).await?);
         let policy = &inner.settings.retry;
         let routing = policy
             .run_if(|| inner.router.routing(service), retry, quiet)
@@ -88,45 +77,75 @@ impl Engine {
         let fleets = policy
             .run_if(|| inner.fleet.list(service), retry, quiet)
             .await?;
-        for t in &targets {
-            if routing.weight(&t.id) > 0 {
-                keep_targets.insert(t.id.clone());
-                keep_fleets.insert(t.fleet.clone());
-            }
+        for t in targets.iter().filter(|t| routing.weight(&t.id) > 0) {
+            keep.targets.insert(t.id.clone());
+            keep.fleets.insert(t.fleet.clone());
         }
-        let orphan_targets: Vec<TargetId> = targets
-            .iter()
-            .filter(|t| !keep_targets.contains(&t.id))
-            .map(|t| t.id.clone())
-            .collect();
-        let orphan_fleets: Vec<FleetId> = fleets
-            .iter()
-            .filter(|f| !keep_fleets.contains(&f.id) && !keys.contains(&f.key))
-            .map(|f| f.id.clone())
-            .collect();
-        if mode == GcMode::Remove {
-            let cleanup = &inner.settings.cleanup_retry;
-            let any = |e: &crate::Error| !e.is_not_found();
-            for t in &orphan_targets {
-                ignore_not_found(
-                    cleanup
-                        .run_if(|| inner.router.detach(service, t), any, quiet)
-                        .await,
-                )?;
-            }
-            for f in &orphan_fleets {
-                ignore_not_found(
-                    cleanup
-                        .run_if(|| inner.fleet.terminate(service, f), any, quiet)
-                        .await,
-                )?;
-            }
-        }
-        Ok(GcReport {
-            fleets: orphan_fleets,
-            targets: orphan_targets,
+        let report = GcReport {
+            targets: targets
+                .iter()
+                .filter(|t| !keep.targets.contains(&t.id))
+                .map(|t| t.id.clone())
+                .collect(),
+            fleets: fleets
+                .iter()
+                .filter(|f| !keep.fleets.contains(&f.id) && !keep.keys.contains(&f.key))
+                .map(|f| f.id.clone())
+                .collect(),
             removed: mode == GcMode::Remove,
-        })
+        };
+        if mode == GcMode::Remove {
+            self.remove(service, &report).await?;
+        }
+        Ok(report)
+    }
+
+    /// Detaches the orphan targets, then terminates the orphan fleets.
+    async fn remove(&self, service: &ServiceName, orphans: &GcReport) -> Result<()> {
+        let inner = &*self.inner;
+        let cleanup = &inner.settings.cleanup_retry;
+        let any = |e: &crate::Error| !e.is_not_found();
+        let quiet = |_: u32, _: &crate::Error, _| {};
+        for t in &orphans.targets {
+            ignore_not_found(
+                cleanup
+                    .run_if(|| inner.router.detach(service, t), any, quiet)
+                    .await,
+            )?;
+        }
+        for f in &orphans.fleets {
+            ignore_not_found(
+                cleanup
+                    .run_if(|| inner.fleet.terminate(service, f), any, quiet)
+                    .await,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// What unfinished deployments still need: their fleets and targets, old and new, and the
+/// launch keys of fleets they may have launched without recording them.
+#[derive(Default)]
+struct Keep {
+    fleets: BTreeSet<FleetId>,
+    targets: BTreeSet<TargetId>,
+    keys: BTreeSet<FleetKey>,
+}
+
+impl Keep {
+    fn of(unfinished: &[DeploymentRecord]) -> Self {
+        let mut keep = Keep::default();
+        for r in unfinished {
+            keep.keys.insert(FleetKey::from(&r.id));
+            keep.fleets.extend(r.green.fleet.iter().cloned());
+            keep.targets.extend(r.green.target.iter().cloned());
+            if let Some(b) = &r.blue {
+                keep.fleets.insert(b.fleet.clone());
+                keep.targets.insert(b.target.clone());
+            }
+        }
+        keep
     }
 }
 

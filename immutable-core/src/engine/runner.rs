@@ -1,64 +1,18 @@
-//! Starting, resuming and driving deployments; the lease keeper; the calls every phase makes.
+//! Starting and resuming deployments, and the driver that walks a deployment from phase to
+//! phase until it ends; each phase runs in the file named after it.
 
 use std::future::Future;
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
 
 use tracing::Instrument;
 
-use std::sync::Arc;
-
 use super::control::Control;
+use super::run::{Run, Stop, retrying};
 use super::{Engine, Inner};
-use crate::engine::record::Blue;
 use crate::{
     DeploymentId, DeploymentRecord, DeploymentRequest, Error, Event, EventKind, Lease, Outcome,
-    Phase, Report, Result, RollbackCause, ServiceName, Strategy, StrategySpec,
+    Phase, Report, Result, ServiceName, Strategy, StrategySpec,
 };
-
-/// Why a phase stopped short.
-pub(super) enum Stop {
-    /// Roll back, for this cause.
-    RollBack(RollbackCause),
-    /// Return the error with the record left at its phase: resumable with
-    /// [`Engine::resume`], since every phase is idempotent.
-    Interrupted(Error),
-}
-
-impl From<Error> for Stop {
-    fn from(e: Error) -> Self {
-        Stop::Interrupted(e)
-    }
-}
-
-/// The rollback an operator's abort causes.
-pub(super) fn aborted(reason: String) -> Stop {
-    Stop::RollBack(RollbackCause::OperatorAbort { reason })
-}
-
-/// Turns a failed forward call in `phase` into a rollback.
-pub(super) fn provider_failure(
-    phase: Phase,
-    operation: &'static str,
-) -> impl FnOnce(Error) -> Stop {
-    move |e| {
-        Stop::RollBack(RollbackCause::ProviderError {
-            phase,
-            operation: operation.to_owned(),
-            error: e.to_string(),
-        })
-    }
-}
-
-/// One deployment being driven.
-pub(super) struct Run<'a> {
-    pub(super) engine: &'a Inner,
-    pub(super) rec: DeploymentRecord,
-    pub(super) control: Arc<Control>,
-    /// Approvals consumed by this run's approval steps.
-    pub(super) approvals_used: u64,
-    /// Healthy and registered instances of the new fleet, as last read.
-    pub(super) last_health: Option<(usize, usize)>,
-}
 
 /// Registers a deployment's control while it runs here; finishes and removes it when the run
 /// ends, however it ends (a dropped future included).
@@ -97,16 +51,18 @@ impl Drop for ControlGuard<'_> {
 
 impl Engine {
     /// Deploys an image: plans, then drives the deployment to [`Phase::Done`] or
-    /// [`Phase::RolledBack`].
+    /// [`Phase::RolledBack`] (or [`Phase::Stopped`], when a rollback found no way back).
     ///
-    /// Returns `Ok` with the [`Outcome`] once the deployment has ended either way.
+    /// Returns `Ok` with the [`Outcome`](crate::Outcome) once the deployment has ended.
     ///
     /// # Errors
     /// - [`Error::InvalidInput`] naming the field, for bad input or an image that does not
     ///   resolve; nothing is created.
     /// - [`Error::Locked`] at once if another deployment of the service holds its lease.
-    /// - [`Error::Conflict`] if an unfinished deployment of the service exists (resume it), or
-    ///   the service's traffic is split between several targets.
+    /// - [`Error::UnfinishedDeployment`] if an unfinished deployment of the service exists
+    ///   (resume it), [`Error::TrafficSplit`] if the service's traffic is split between
+    ///   several targets, [`Error::ServingTargetNotOwned`] if it goes to a target the SDK
+    ///   does not own.
     /// - Any error that stops the deployment with its record left resumable.
     pub async fn deploy(&self, request: DeploymentRequest) -> Result<Report> {
         let spec = request.validate()?;
@@ -116,60 +72,8 @@ impl Engine {
         async move {
             let inner = &*self.inner;
             let guard = ControlGuard::new(inner, &id);
-            let now = inner.clock.now();
-            inner.emit_for(
-                &id,
-                &spec.service,
-                EventKind::PhaseEntered { phase: Phase::Plan },
-            );
-            let image = inner
-                .call(&id, &spec.service, "resolve image", || {
-                    inner.images.resolve(&spec.service, &spec.image)
-                })
-                .await
-                .map_err(|e| match e {
-                    Error::NotFound { .. } => Error::invalid(
-                        "image",
-                        format!(
-                            "no image of service `{}` matches {}",
-                            spec.service, spec.image
-                        ),
-                    ),
-                    other => other,
-                })?;
-            let lease = inner.acquire_lease(&spec.service, &id).await?;
-            let planned = async {
-                inner.refuse_unfinished(&spec.service).await?;
-                let blue = inner.discover_blue(&id, &spec.service).await?;
-                let mut rec = DeploymentRecord::new(id.clone(), spec, image, blue, now);
-                rec.enter(Phase::Provision, inner.clock.now(), None);
-                inner.store.save(&mut rec).await?;
-                inner.emit_for(
-                    &id,
-                    rec.service(),
-                    EventKind::Planned {
-                        image: rec.image.id.clone(),
-                        capacity: rec.spec.capacity,
-                        blue: rec.blue.as_ref().map(|b| b.fleet.clone()),
-                    },
-                );
-                inner.emit_for(
-                    &id,
-                    rec.service(),
-                    EventKind::PhaseEntered {
-                        phase: Phase::Provision,
-                    },
-                );
-                Ok(rec)
-            }
-            .await;
-            match planned {
-                Ok(rec) => inner.run(rec, lease, Arc::clone(&guard.control)).await,
-                Err(e) => {
-                    let _ = inner.store.release_lease(&lease).await;
-                    Err(e)
-                }
-            }
+            let (rec, lease) = inner.plan(&id, spec).await?;
+            inner.run(rec, lease, Arc::clone(&guard.control)).await
         }
         .instrument(span)
         .await
@@ -274,106 +178,6 @@ impl Inner {
             .await
     }
 
-    pub(super) async fn acquire_lease(
-        &self,
-        service: &ServiceName,
-        id: &DeploymentId,
-    ) -> Result<Lease> {
-        let holder = format!("engine-{}", ulid::Ulid::new().to_string().to_lowercase());
-        let grant = self
-            .store
-            .acquire_lease(
-                service,
-                id,
-                &holder,
-                self.settings.lease_ttl,
-                self.clock.now(),
-            )
-            .await?;
-        if let Some(old) = grant.replaced {
-            self.emit_for(
-                id,
-                service,
-                EventKind::LeaseTakenOver {
-                    previous_holder: old.holder,
-                    previous_deployment: old.deployment,
-                },
-            );
-        }
-        Ok(grant.lease)
-    }
-
-    /// Renews the lease every third of its time-to-live; returns only when it is lost.
-    async fn keep_lease(&self, mut lease: Lease) -> Error {
-        let ttl = self.settings.lease_ttl;
-        loop {
-            tokio::time::sleep(ttl / 3).await;
-            match self
-                .settings
-                .retry
-                .run(
-                    || self.store.renew_lease(&lease, ttl, self.clock.now()),
-                    |_, _, _| {},
-                )
-                .await
-            {
-                Ok(renewed) => lease = renewed,
-                Err(e) => return e,
-            }
-        }
-    }
-
-    async fn refuse_unfinished(&self, service: &ServiceName) -> Result<()> {
-        let records = self.store.unfinished(Some(service)).await?;
-        match records.first() {
-            Some(r) => Err(Error::UnfinishedDeployment {
-                service: service.clone(),
-                deployment: r.id.clone(),
-                phase: r.phase,
-            }),
-            None => Ok(()),
-        }
-    }
-
-    /// Finds the fleet that takes all of the service's traffic now, if any.
-    async fn discover_blue(
-        &self,
-        id: &DeploymentId,
-        service: &ServiceName,
-    ) -> Result<Option<Blue>> {
-        let routing = self
-            .call(id, service, "read routing", || self.router.routing(service))
-            .await?;
-        if routing.is_empty() {
-            return Ok(None);
-        }
-        let Some(target) = routing.sole_target() else {
-            return Err(Error::TrafficSplit {
-                service: service.clone(),
-                routing,
-            });
-        };
-        let targets = self
-            .call(id, service, "list targets", || self.router.targets(service))
-            .await?;
-        let Some(target) = targets.into_iter().find(|t| &t.id == target) else {
-            return Err(Error::ServingTargetNotOwned {
-                service: service.clone(),
-                target: target.clone(),
-            });
-        };
-        let fleet = self
-            .call(id, service, "describe fleet", || {
-                self.fleet.describe(service, &target.fleet)
-            })
-            .await?;
-        Ok(Some(Blue {
-            fleet: fleet.id,
-            target: target.id,
-            image: fleet.image,
-        }))
-    }
-
     /// Drives `rec` to its end with the lease kept alive, then releases the lease.
     pub(super) async fn run(
         &self,
@@ -399,20 +203,6 @@ impl Inner {
             outcome,
             record: run.rec,
         })
-    }
-}
-
-pub(super) fn retrying(
-    operation: &str,
-    attempt: u32,
-    error: &Error,
-    backoff: Duration,
-) -> EventKind {
-    EventKind::Retrying {
-        operation: operation.to_owned(),
-        attempt,
-        error: error.to_string(),
-        backoff,
     }
 }
 
@@ -443,115 +233,5 @@ impl Run<'_> {
                 }
             }
         }
-    }
-
-    pub(super) fn emit(&self, kind: EventKind) {
-        self.engine.emit_for(&self.rec.id, self.rec.service(), kind);
-    }
-
-    pub(super) fn now(&self) -> SystemTime {
-        self.engine.clock.now()
-    }
-
-    /// Enters `phase` and persists the record.
-    pub(super) async fn advance(&mut self, phase: Phase, note: Option<String>) -> Result<()> {
-        let now = self.now();
-        self.rec.enter(phase, now, note);
-        self.engine.store.save(&mut self.rec).await?;
-        self.emit(EventKind::PhaseEntered { phase });
-        Ok(())
-    }
-
-    /// Persists the record without a phase change.
-    pub(super) async fn persist(&mut self) -> Result<()> {
-        self.engine.store.save(&mut self.rec).await
-    }
-
-    /// A forward backend call under the retry policy.
-    pub(super) async fn call<T, F, Fut>(&self, operation: &'static str, op: F) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
-        self.engine
-            .call(&self.rec.id, self.rec.service(), operation, op)
-            .await
-    }
-
-    /// A cleanup call: retried on any error but `NotFound`, which counts as done (the thing to
-    /// remove is already gone).
-    pub(super) async fn cleanup<F, Fut>(&self, operation: &'static str, op: F) -> Result<()>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<()>>,
-    {
-        match self.cleanup_read(operation, op).await {
-            Err(e) if e.is_not_found() => Ok(()),
-            other => other,
-        }
-    }
-
-    /// A read during cleanup, retried on any error but `NotFound`.
-    pub(super) async fn cleanup_read<T, F, Fut>(&self, operation: &'static str, op: F) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
-        self.engine
-            .settings
-            .cleanup_retry
-            .run_if(
-                op,
-                |e| !e.is_not_found(),
-                |attempt, error, backoff| {
-                    self.emit(retrying(operation, attempt, error, backoff));
-                },
-            )
-            .await
-    }
-
-    /// Sleeps for `duration`, or until an operator command arrives.
-    pub(super) async fn sleep_or_command(&self, duration: Duration) {
-        let mut rx = self.control.tx.subscribe();
-        tokio::select! {
-            biased;
-            _ = tokio::time::sleep(duration) => {}
-            _ = rx.changed() => {}
-        }
-    }
-
-    /// Sleeps until `deadline` on the engine's clock, or for `at_most`, whichever is sooner,
-    /// waking early on an operator command; an abort stops the phase.
-    pub(super) async fn wait(&self, deadline: SystemTime, at_most: Duration) -> Result<(), Stop> {
-        self.check_abort()?;
-        self.sleep_or_command(self.left_until(deadline).min(at_most))
-            .await;
-        self.check_abort()
-    }
-
-    /// Stops with a rollback if an operator aborted the deployment.
-    pub(super) fn check_abort(&self) -> Result<(), Stop> {
-        match self.control.commands().aborted {
-            Some(reason) => Err(aborted(reason)),
-            None => Ok(()),
-        }
-    }
-
-    /// Resolves, with the reason, once an operator aborts the deployment.
-    pub(super) async fn aborted(&self) -> String {
-        let mut rx = self.control.tx.subscribe();
-        let reason = rx
-            .wait_for(|c| c.aborted.is_some())
-            .await
-            .map(|c| c.aborted.clone().unwrap_or_default());
-        match reason {
-            Ok(reason) => reason,
-            Err(_) => std::future::pending().await,
-        }
-    }
-
-    /// Time left until `deadline` on the engine's clock.
-    pub(super) fn left_until(&self, deadline: SystemTime) -> Duration {
-        deadline.duration_since(self.now()).unwrap_or_default()
     }
 }

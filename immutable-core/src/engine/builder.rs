@@ -1,0 +1,122 @@
+//! [`EngineBuilder`]: backends, store, clock, settings, and the checks and strategies a
+//! deployment may name.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use super::{Engine, Inner, Settings};
+use crate::event::EventBus;
+use crate::{
+    Check, Clock, Error, Fleet, ImageStore, InMemoryStore, Result, StateStore, Strategy,
+    TokioClock, TrafficRouter,
+};
+
+/// Builds an [`Engine`].
+#[derive(Debug, Default)]
+#[must_use]
+pub struct EngineBuilder {
+    images: Option<Arc<dyn ImageStore>>,
+    fleet: Option<Arc<dyn Fleet>>,
+    router: Option<Arc<dyn TrafficRouter>>,
+    store: Option<Arc<dyn StateStore>>,
+    settings: Settings,
+    clock: Option<Arc<dyn Clock>>,
+    checks: BTreeMap<String, Arc<dyn Check>>,
+    strategies: BTreeMap<String, Arc<dyn Strategy>>,
+}
+
+impl EngineBuilder {
+    /// Registers a check under `name`, for [`Step::Checks`](crate::Step::Checks).
+    pub fn check(mut self, name: impl Into<String>, check: impl Check) -> Self {
+        self.checks.insert(name.into(), Arc::new(check));
+        self
+    }
+
+    /// Registers a custom strategy under `name`, for
+    /// [`StrategySpec::Named`](crate::StrategySpec::Named). A deployment resumed by another
+    /// engine finds its strategy by this name, so register it there too.
+    pub fn strategy(mut self, name: impl Into<String>, strategy: impl Strategy) -> Self {
+        self.strategies.insert(name.into(), Arc::new(strategy));
+        self
+    }
+
+    /// The image catalog.
+    pub fn images(self, images: impl ImageStore) -> Self {
+        self.images_shared(Arc::new(images))
+    }
+
+    /// The image catalog, shared.
+    pub fn images_shared(mut self, images: Arc<dyn ImageStore>) -> Self {
+        self.images = Some(images);
+        self
+    }
+
+    /// The fleet backend.
+    pub fn fleet(self, fleet: impl Fleet) -> Self {
+        self.fleet_shared(Arc::new(fleet))
+    }
+
+    /// The fleet backend, shared.
+    pub fn fleet_shared(mut self, fleet: Arc<dyn Fleet>) -> Self {
+        self.fleet = Some(fleet);
+        self
+    }
+
+    /// The traffic router.
+    pub fn router(self, router: impl TrafficRouter) -> Self {
+        self.router_shared(Arc::new(router))
+    }
+
+    /// The traffic router, shared.
+    pub fn router_shared(mut self, router: Arc<dyn TrafficRouter>) -> Self {
+        self.router = Some(router);
+        self
+    }
+
+    /// The journal and lock. Default: an [`InMemoryStore`].
+    pub fn store(self, store: impl StateStore) -> Self {
+        self.store_shared(Arc::new(store))
+    }
+
+    /// The journal and lock, shared.
+    pub fn store_shared(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Engine settings.
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The clock for records and events. Default: a [`TokioClock`].
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Builds the engine.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming a missing backend (`images`, `fleet`, `router`) or a bad
+    /// setting.
+    pub fn build(self) -> Result<Engine> {
+        self.settings.validate()?;
+        let missing = |what: &str| Error::invalid(what, "is required: set it on the builder");
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                images: self.images.ok_or_else(|| missing("images"))?,
+                fleet: self.fleet.ok_or_else(|| missing("fleet"))?,
+                router: self.router.ok_or_else(|| missing("router"))?,
+                store: self.store.unwrap_or_else(|| Arc::new(InMemoryStore::new())),
+                settings: self.settings,
+                clock: self.clock.unwrap_or_else(|| Arc::new(TokioClock::new())),
+                events: EventBus::default(),
+                checks: self.checks,
+                strategies: self.strategies,
+                controls: Mutex::default(),
+            }),
+        })
+    }
+}

@@ -1,0 +1,113 @@
+//! The Retire phase: detach (drain) and terminate the old fleet, mark the image promoted,
+//! apply image retention.
+
+use std::collections::BTreeSet;
+
+use tracing::instrument;
+
+use super::run::Run;
+use crate::service::tags;
+use crate::{EventKind, ImageId, Labels, Phase, Result};
+
+impl Run<'_> {
+    /// Detaches and terminates blue, marks the image promoted, applies retention.
+    #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
+    pub(super) async fn retire(&mut self) -> Result<()> {
+        let service = self.rec.service().clone();
+        if self.rec.previewed {
+            match self
+                .cleanup("clear preview", || {
+                    self.engine.router.preview(&service, None)
+                })
+                .await
+            {
+                Ok(_) | Err(crate::Error::NotSupported { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(blue) = self.rec.blue.clone() {
+            self.cleanup("detach old target", || {
+                self.engine.router.detach(&service, &blue.target)
+            })
+            .await?;
+            self.emit(EventKind::TargetDetached {
+                target: blue.target.clone(),
+            });
+            self.cleanup("terminate old fleet", || {
+                self.engine.fleet.terminate(&service, &blue.fleet)
+            })
+            .await?;
+            self.emit(EventKind::FleetTerminated {
+                fleet: blue.fleet.clone(),
+            });
+            if !self.rec.retired.fleets.contains(&blue.fleet) {
+                self.rec.retired.fleets.push(blue.fleet);
+                self.rec.retired.targets.push(blue.target);
+            }
+        }
+        if self.rec.image.service.as_ref() == Some(&service) {
+            let labels = Labels::from([(tags::PROMOTED.to_owned(), self.rec.id.to_string())]);
+            self.cleanup("label image", || {
+                self.engine
+                    .images
+                    .label(&service, &self.rec.image.id, &labels)
+            })
+            .await?;
+        }
+        self.apply_retention().await?;
+        self.advance(Phase::Done, None).await?;
+        let fleet = self.green_fleet().map_err(|_| {
+            crate::Error::store(
+                format!("the record of deployment {} has no new fleet", self.rec.id),
+                None,
+            )
+        })?;
+        self.emit(EventKind::Completed {
+            fleet,
+            image: self.rec.image.id.clone(),
+        });
+        Ok(())
+    }
+
+    /// Retires the service's images beyond the newest `keep_images`, keeping any in use, the
+    /// one just deployed and the one it replaced.
+    async fn apply_retention(&mut self) -> Result<()> {
+        let service = self.rec.service().clone();
+        let engine = self.engine;
+        let mut images = self
+            .cleanup_read("list images", || engine.images.list(&service))
+            .await?;
+        let fleets = self
+            .cleanup_read("list fleets", || engine.fleet.list(&service))
+            .await?;
+        let mut keep: BTreeSet<ImageId> = fleets.into_iter().map(|f| f.image).collect();
+        keep.insert(self.rec.image.id.clone());
+        if let Some(blue) = &self.rec.blue {
+            keep.insert(blue.image.clone());
+        }
+        images.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        for image in images.into_iter().skip(engine.settings.keep_images) {
+            if keep.contains(&image.id) {
+                continue;
+            }
+            match self
+                .cleanup("retire image", || engine.images.retire(&service, &image.id))
+                .await
+            {
+                Ok(_) => {
+                    self.emit(EventKind::ImageRetired {
+                        image: image.id.clone(),
+                    });
+                    if !self.rec.retired.images.contains(&image.id) {
+                        self.rec.retired.images.push(image.id);
+                    }
+                }
+                // An instance outside our fleets still uses it; retention leaves it be. Any other
+                // refusal stops retention with the record left at Retire, to resume.
+                Err(crate::Error::ImageInUse { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,137 @@
+//! One deployment being driven: the [`Run`] every phase works on, why a phase stops short
+//! ([`Stop`]), and the calls every phase makes (events, record saves, backend calls under the
+//! retry policies).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::Inner;
+use super::control::Control;
+use crate::{DeploymentRecord, Error, EventKind, Phase, Result, RollbackCause};
+
+/// Why a phase stopped short.
+pub(super) enum Stop {
+    /// Roll back, for this cause.
+    RollBack(RollbackCause),
+    /// Return the error with the record left at its phase: resumable with
+    /// [`Engine::resume`], since every phase is idempotent.
+    Interrupted(Error),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Stop::Interrupted(e)
+    }
+}
+
+/// The rollback an operator's abort causes.
+pub(super) fn aborted(reason: String) -> Stop {
+    Stop::RollBack(RollbackCause::OperatorAbort { reason })
+}
+
+/// Turns a failed forward call in `phase` into a rollback.
+pub(super) fn provider_failure(
+    phase: Phase,
+    operation: &'static str,
+) -> impl FnOnce(Error) -> Stop {
+    move |e| {
+        Stop::RollBack(RollbackCause::ProviderError {
+            phase,
+            operation: operation.to_owned(),
+            error: e.to_string(),
+        })
+    }
+}
+
+/// One deployment being driven.
+pub(super) struct Run<'a> {
+    pub(super) engine: &'a Inner,
+    pub(super) rec: DeploymentRecord,
+    pub(super) control: Arc<Control>,
+    /// Approvals consumed by this run's approval steps.
+    pub(super) approvals_used: u64,
+    /// Healthy and registered instances of the new fleet, as last read.
+    pub(super) last_health: Option<(usize, usize)>,
+}
+
+pub(super) fn retrying(
+    operation: &str,
+    attempt: u32,
+    error: &Error,
+    backoff: Duration,
+) -> EventKind {
+    EventKind::Retrying {
+        operation: operation.to_owned(),
+        attempt,
+        error: error.to_string(),
+        backoff,
+    }
+}
+
+impl Run<'_> {
+    pub(super) fn emit(&self, kind: EventKind) {
+        self.engine.emit_for(&self.rec.id, self.rec.service(), kind);
+    }
+
+    pub(super) fn now(&self) -> SystemTime {
+        self.engine.clock.now()
+    }
+
+    /// Enters `phase` and persists the record.
+    pub(super) async fn advance(&mut self, phase: Phase, note: Option<String>) -> Result<()> {
+        let now = self.now();
+        self.rec.enter(phase, now, note);
+        self.engine.store.save(&mut self.rec).await?;
+        self.emit(EventKind::PhaseEntered { phase });
+        Ok(())
+    }
+
+    /// Persists the record without a phase change.
+    pub(super) async fn persist(&mut self) -> Result<()> {
+        self.engine.store.save(&mut self.rec).await
+    }
+
+    /// A forward backend call under the retry policy.
+    pub(super) async fn call<T, F, Fut>(&self, operation: &'static str, op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        self.engine
+            .call(&self.rec.id, self.rec.service(), operation, op)
+            .await
+    }
+
+    /// A cleanup call: retried on any error but `NotFound`, which counts as done (the thing to
+    /// remove is already gone).
+    pub(super) async fn cleanup<F, Fut>(&self, operation: &'static str, op: F) -> Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        match self.cleanup_read(operation, op).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// A read during cleanup, retried on any error but `NotFound`.
+    pub(super) async fn cleanup_read<T, F, Fut>(&self, operation: &'static str, op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        self.engine
+            .settings
+            .cleanup_retry
+            .run_if(
+                op,
+                |e| !e.is_not_found(),
+                |attempt, error, backoff| {
+                    self.emit(retrying(operation, attempt, error, backoff));
+                },
+            )
+            .await
+    }
+}

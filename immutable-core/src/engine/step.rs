@@ -1,0 +1,181 @@
+//! One strategy step: a weight shift, a pause, checks, an approval gate or the preview.
+
+use std::time::Duration;
+
+use super::run::{Run, Stop, aborted, provider_failure};
+use crate::{
+    CheckContext, CheckOutcome, Error, EventKind, OnTimeout, Phase, RollbackCause, Routing, Step,
+    TargetId,
+};
+
+impl Run<'_> {
+    /// Runs one step; its note says how it went, when there is more to say.
+    pub(super) async fn run_step(
+        &mut self,
+        step: &Step,
+        green: &TargetId,
+    ) -> Result<Option<String>, Stop> {
+        match step {
+            Step::Shift { percent } => self.shift(*percent, green).await,
+            Step::Pause { duration } => {
+                let cut_short = self
+                    .watch_until(green, self.rec.phase_started_at + *duration)
+                    .await?;
+                Ok(cut_short.then(|| "promoted: pause skipped".to_owned()))
+            }
+            Step::Checks { names } => {
+                for name in names {
+                    self.run_check(name, green).await?;
+                }
+                Ok(Some(format!("passed: {}", names.join(", "))))
+            }
+            Step::Approval {
+                timeout,
+                on_timeout,
+            } => self.await_approval(*timeout, *on_timeout).await.map(Some),
+            Step::Preview => self.route_preview(green).await,
+        }
+    }
+
+    /// Sends `percent` of traffic to green in one routing call, once green has `min_healthy`
+    /// healthy instances (I1). A first deployment has no old fleet to share traffic with: all
+    /// of it goes at once.
+    async fn shift(&mut self, percent: u32, green: &TargetId) -> Result<Option<String>, Stop> {
+        let service = self.rec.service().clone();
+        self.ensure_green_healthy(green).await?;
+        let (routing, percent, note) = match &self.rec.blue {
+            Some(blue) => (
+                Routing::split(Some(&blue.target), green, percent)?,
+                percent,
+                None,
+            ),
+            None => (
+                Routing::all_to(green),
+                100,
+                (percent < 100).then(|| "first deployment: all traffic at once".to_owned()),
+            ),
+        };
+        self.call("set weights", || {
+            self.engine.router.set_weights(&service, &routing)
+        })
+        .await
+        .map_err(provider_failure(Phase::Rollout, "shifting traffic"))?;
+        self.rec.weight = percent;
+        self.emit(EventKind::WeightsSet { routing });
+        Ok(note)
+    }
+
+    /// Points the preview entry point at green. A router without one answers
+    /// [`Error::NotSupported`] and the step is skipped; any other error (a misconfigured
+    /// preview listener) rolls back, since checks meant for the new fleet would probe
+    /// whatever the preview still points at.
+    async fn route_preview(&mut self, green: &TargetId) -> Result<Option<String>, Stop> {
+        let service = self.rec.service().clone();
+        let result = self
+            .call("route preview", || {
+                self.engine.router.preview(&service, Some(green))
+            })
+            .await;
+        match result {
+            Ok(()) => {
+                self.rec.previewed = true;
+                self.emit(EventKind::PreviewRouted {
+                    target: green.clone(),
+                });
+                Ok(None)
+            }
+            Err(Error::NotSupported { message, .. }) => {
+                self.emit(EventKind::PreviewSkipped {
+                    reason: message.clone(),
+                });
+                Ok(Some(format!("skipped: {message}")))
+            }
+            Err(e) => Err(provider_failure(Phase::Rollout, "routing the preview")(e)),
+        }
+    }
+
+    async fn run_check(&self, name: &str, green: &TargetId) -> Result<(), Stop> {
+        let Some(check) = self.engine.checks.get(name) else {
+            return Err(Stop::RollBack(RollbackCause::CheckNotRegistered {
+                check: name.to_owned(),
+            }));
+        };
+        let ctx = CheckContext {
+            deployment: &self.rec.id,
+            service: self.rec.service(),
+            target: green,
+            weight: self.rec.weight,
+            router: self.engine.router.as_ref(),
+            image: Some(&self.rec.image.id),
+        };
+        let outcome = tokio::select! {
+            biased;
+            outcome = check.run(&ctx) => outcome,
+            reason = self.aborted() => return Err(aborted(reason)),
+        };
+        self.emit(EventKind::CheckResult {
+            name: name.to_owned(),
+            outcome: outcome.clone(),
+        });
+        match outcome {
+            CheckOutcome::Pass => Ok(()),
+            CheckOutcome::Fail { reason } => Err(Stop::RollBack(RollbackCause::CheckFailed {
+                check: name.to_owned(),
+                weight: self.rec.weight,
+                reason,
+            })),
+        }
+    }
+
+    async fn await_approval(
+        &mut self,
+        timeout: Duration,
+        on_timeout: OnTimeout,
+    ) -> Result<String, Stop> {
+        let deadline = self.rec.phase_started_at + timeout;
+        self.emit(EventKind::ApprovalRequested {
+            index: self.rec.step,
+            timeout,
+        });
+        let mut overdue = false;
+        loop {
+            let c = self.control.commands();
+            if let Some(reason) = c.aborted {
+                return Err(aborted(reason));
+            }
+            if let Some(reason) = c.rejected {
+                self.emit(EventKind::Rejected {
+                    reason: reason.clone(),
+                });
+                return Err(Stop::RollBack(RollbackCause::ApprovalRejected { reason }));
+            }
+            if c.approvals > self.approvals_used {
+                self.approvals_used += 1;
+                self.emit(EventKind::Approved);
+                return Ok("approved".into());
+            }
+            if c.promoted {
+                return Ok("promoted".into());
+            }
+            if !overdue && self.left_until(deadline).is_zero() {
+                match on_timeout {
+                    OnTimeout::RollBack => {
+                        return Err(Stop::RollBack(RollbackCause::ApprovalOverdue {
+                            waited: timeout,
+                        }));
+                    }
+                    _ => {
+                        overdue = true;
+                        self.emit(EventKind::ApprovalOverdue { waited: timeout });
+                    }
+                }
+            }
+            let wait = if overdue {
+                Duration::MAX
+            } else {
+                self.left_until(deadline)
+            };
+            self.sleep_or_command(wait).await;
+        }
+    }
+}
