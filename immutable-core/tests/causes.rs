@@ -140,12 +140,8 @@ impl Strategy for Scripted {
 async fn scripted(steps: Vec<immutable_core::Result<Option<Step>>>) -> RollbackCause {
     let w = world();
     with_v1(&w).await;
-    let engine = Engine::builder()
-        .images(w.cloud.clone())
-        .fleet(w.cloud.clone())
-        .router(w.cloud.clone())
-        .store(w.store.clone())
-        .settings(settings())
+    let engine = w
+        .builder()
         .strategy("scripted", Scripted(Mutex::new(steps)))
         .build()
         .unwrap();

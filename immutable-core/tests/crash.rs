@@ -134,11 +134,7 @@ struct EndState {
 }
 
 fn engine(cloud: &MockCloud, store: &CrashingStore, keep: usize) -> Engine {
-    Engine::builder()
-        .images(cloud.clone())
-        .fleet(cloud.clone())
-        .router(cloud.clone())
-        .store(store.clone())
+    builder_on(cloud, store.clone())
         .settings(settings().with_keep_images(keep))
         .check("pre", Pass)
         .check("post", Pass)

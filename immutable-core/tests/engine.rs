@@ -446,14 +446,7 @@ async fn deploys_through_a_file_store() {
     let dir = tempfile::tempdir().unwrap();
     let w = world();
     let store = immutable_core::FileStore::open(dir.path()).unwrap();
-    let engine = immutable_core::Engine::builder()
-        .images(w.cloud.clone())
-        .fleet(w.cloud.clone())
-        .router(w.cloud.clone())
-        .store(store.clone())
-        .settings(settings())
-        .build()
-        .unwrap();
+    let engine = builder_on(&w.cloud, store.clone()).build().unwrap();
     let first = engine.deploy(request(1)).await.unwrap();
     let second = engine.deploy(request(2)).await.unwrap();
     assert!(first.succeeded() && second.succeeded());

@@ -111,11 +111,7 @@ struct End {
 }
 
 fn engine(cloud: &MockCloud, store: &immutable_core::InMemoryStore, keep: usize) -> Engine {
-    Engine::builder()
-        .images(cloud.clone())
-        .fleet(cloud.clone())
-        .router(cloud.clone())
-        .store(store.clone())
+    builder_on(cloud, store.clone())
         .settings(settings().with_keep_images(keep))
         .build()
         .unwrap()

@@ -6,14 +6,7 @@ use common::*;
 use immutable_core::{DeploymentId, Engine, Error, EventKind, FileStore, StateStore};
 
 fn file_engine(w: &World, store: &FileStore) -> Engine {
-    Engine::builder()
-        .images(w.cloud.clone())
-        .fleet(w.cloud.clone())
-        .router(w.cloud.clone())
-        .store(store.clone())
-        .settings(settings())
-        .build()
-        .unwrap()
+    builder_on(&w.cloud, store.clone()).build().unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -34,14 +27,7 @@ async fn a_live_lease_is_not_taken_over_but_an_expired_one_is() {
         .find(|r| !r.phase.is_terminal())
         .unwrap()
         .id;
-    let fresh = Engine::builder()
-        .images(w.cloud.clone())
-        .fleet(w.cloud.clone())
-        .router(w.cloud.clone())
-        .store(w.store.clone())
-        .settings(settings())
-        .build()
-        .unwrap();
+    let fresh = w.builder().build().unwrap();
     // The dead run's lease is still live: no takeover, and nothing is touched.
     w.cloud.clear_calls();
     match fresh.resume(&id).await {

@@ -50,14 +50,7 @@ fn engine_with(
     w: &World,
     f: impl FnOnce(immutable_core::EngineBuilder) -> immutable_core::EngineBuilder,
 ) -> Engine {
-    let engine = f(Engine::builder()
-        .images(w.cloud.clone())
-        .fleet(w.cloud.clone())
-        .router(w.cloud.clone())
-        .store(w.store.clone())
-        .settings(settings()))
-    .build()
-    .unwrap();
+    let engine = f(w.builder()).build().unwrap();
     let events = w.events.clone();
     engine.subscribe(move |e| events.lock().unwrap().push(e.clone()));
     engine
@@ -599,13 +592,7 @@ async fn a_router_without_preview_skips_the_preview_step() {
     cloud.set_preview_supported(false);
     cloud.add_image("web", "web-v1");
     let events = Arc::new(Mutex::new(Vec::new()));
-    let engine = Engine::builder()
-        .images(cloud.clone())
-        .fleet(cloud.clone())
-        .router(cloud.clone())
-        .store(InMemoryStore::new())
-        .build()
-        .unwrap();
+    let engine = builder_on(&cloud, InMemoryStore::new()).build().unwrap();
     let ev = events.clone();
     engine.subscribe(move |e| ev.lock().unwrap().push(e.kind.clone()));
     let report = engine

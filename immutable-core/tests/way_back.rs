@@ -259,12 +259,8 @@ async fn a_check_failing_with_blue_lost_mid_canary_sends_traffic_to_the_healthie
     let w = world();
     assert!(w.engine.deploy(request(1)).await.unwrap().succeeded());
     let blue = w.serving_target();
-    let engine = immutable_core::Engine::builder()
-        .images(w.cloud.clone())
-        .fleet(w.cloud.clone())
-        .router(w.cloud.clone())
-        .store(w.store.clone())
-        .settings(settings())
+    let engine = w
+        .builder()
         .check("error-rate", FailsFrom(50))
         .build()
         .unwrap();

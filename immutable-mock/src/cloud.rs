@@ -10,7 +10,7 @@ use immutable_core::{
 };
 use tokio::time::Instant;
 
-use crate::fault::{Fault, Op, Script, take_fault};
+use crate::fault::{CallOn, Fault, Matching, Op, Script, take_fault};
 
 /// Virtual durations of the mock's cloud. Every wait is on tokio's clock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +56,9 @@ pub struct Call {
     pub op: Op,
     /// The service it was made for, when it names one.
     pub service: Option<String>,
+    /// The resource it was made on (image, fleet or target id; the key of a launch), when it
+    /// names one.
+    pub resource: Option<String>,
     /// Virtual time since the cloud was created.
     pub at: Duration,
     /// The fault injected into it, if any.
@@ -182,12 +185,28 @@ impl MockCloud {
         op: Op,
         service: Option<&ServiceName>,
     ) -> Result<MutexGuard<'_, State>> {
+        self.enter_on(op, service, None)
+    }
+
+    /// Logs a call on one resource and injects its scripted fault, if any.
+    pub(crate) fn enter_on(
+        &self,
+        op: Op,
+        service: Option<&ServiceName>,
+        resource: Option<&str>,
+    ) -> Result<MutexGuard<'_, State>> {
         let mut state = self.lock();
-        let fault = take_fault(&mut state.scripts, op);
+        let on = CallOn {
+            op,
+            service: service.map(ServiceName::as_str),
+            resource,
+        };
+        let fault = take_fault(&mut state.scripts, on);
         let at = state.epoch.elapsed();
         state.calls.push(Call {
             op,
             service: service.map(ToString::to_string),
+            resource: resource.map(str::to_owned),
             at,
             fault,
         });
@@ -288,20 +307,21 @@ impl MockCloud {
         }
     }
 
-    /// Fails the next `n` calls of `op` with `fault`.
-    pub fn fail_next(&self, op: Op, n: u32, fault: Fault) {
+    /// Fails the next `n` calls of `op` (or of the calls it [matches](Matching)) with `fault`.
+    pub fn fail_next(&self, op: impl Into<Matching>, n: u32, fault: Fault) {
         self.lock().scripts.push(Script {
-            op,
+            matching: op.into(),
             skip: 0,
             remaining: n,
             fault,
         });
     }
 
-    /// Fails the `nth` call of `op` from now (1 is the next one) with `fault`.
-    pub fn fail_call(&self, op: Op, nth: u32, fault: Fault) {
+    /// Fails the `nth` call of `op` (or of the calls it [matches](Matching)) from now (1 is the
+    /// next one) with `fault`.
+    pub fn fail_call(&self, op: impl Into<Matching>, nth: u32, fault: Fault) {
         self.lock().scripts.push(Script {
-            op,
+            matching: op.into(),
             skip: nth.saturating_sub(1),
             remaining: 1,
             fault,
@@ -375,64 +395,6 @@ impl MockCloud {
     /// Forgets the call log.
     pub fn clear_calls(&self) {
         self.lock().calls.clear();
-    }
-
-    /// A copy of the whole state, for assertions.
-    pub fn snapshot(&self) -> Snapshot {
-        let mut s = self.lock();
-        s.settle_routes();
-        let now = Instant::now();
-        Snapshot {
-            images: s
-                .images
-                .values()
-                .filter(|i| !i.retired)
-                .map(|i| i.image.clone())
-                .collect(),
-            retired_images: s
-                .images
-                .values()
-                .filter(|i| i.retired)
-                .map(|i| i.image.id.clone())
-                .collect(),
-            fleets: s
-                .fleets
-                .values()
-                .map(|f| FleetSnapshot {
-                    id: f.id.clone(),
-                    service: owner(&f.tags),
-                    tags: f.tags.clone(),
-                    image: f.image.clone(),
-                    instances: f
-                        .instances
-                        .iter()
-                        .map(|i| (i.clone(), s.instance_state(i, now)))
-                        .collect(),
-                })
-                .collect(),
-            targets: s
-                .targets
-                .iter()
-                .filter(|(_, t)| !t.deleted)
-                .map(|(id, t)| TargetSnapshot {
-                    id: id.clone(),
-                    fleet: t.fleet.clone(),
-                    service: owner(&t.tags),
-                    healthy: t
-                        .registered
-                        .keys()
-                        .filter(|i| s.health_of(t, i, now) == HealthState::Healthy)
-                        .count(),
-                    registered: t.registered.keys().cloned().collect(),
-                })
-                .collect(),
-            routing: s
-                .routes
-                .iter()
-                .map(|(svc, r)| (svc.clone(), r.current.clone()))
-                .collect(),
-            previews: s.previews.clone(),
-        }
     }
 }
 
@@ -576,100 +538,5 @@ pub(crate) fn check_owner(
             id: id.to_owned(),
             service: service.to_string(),
         })
-    }
-}
-
-/// A copy of the mock's whole state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Snapshot {
-    /// Images not retired.
-    pub images: Vec<Image>,
-    /// Images retired.
-    pub retired_images: Vec<ImageId>,
-    /// Every fleet ever launched, with its instances' states.
-    pub fleets: Vec<FleetSnapshot>,
-    /// Targets not deleted.
-    pub targets: Vec<TargetSnapshot>,
-    /// Each service's routing.
-    pub routing: BTreeMap<ServiceName, Routing>,
-    /// Each service's preview target.
-    pub previews: BTreeMap<ServiceName, TargetId>,
-}
-
-/// A fleet in a [`Snapshot`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct FleetSnapshot {
-    /// Its id.
-    pub id: FleetId,
-    /// Its owner, from its tags; `None` for a foreign fleet.
-    pub service: Option<ServiceName>,
-    /// Its tags.
-    pub tags: Labels,
-    /// Its image.
-    pub image: ImageId,
-    /// Its instances and their states.
-    pub instances: Vec<(InstanceId, InstanceState)>,
-}
-
-impl FleetSnapshot {
-    /// Whether any instance is pending or running.
-    pub fn is_live(&self) -> bool {
-        self.instances.iter().any(|(_, s)| s.is_live())
-    }
-
-    /// How many instances are pending or running.
-    pub fn live_instances(&self) -> usize {
-        self.instances.iter().filter(|(_, s)| s.is_live()).count()
-    }
-}
-
-/// A target in a [`Snapshot`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TargetSnapshot {
-    /// Its id.
-    pub id: TargetId,
-    /// Its fleet.
-    pub fleet: FleetId,
-    /// Its owner, from its tags.
-    pub service: Option<ServiceName>,
-    /// Registered instances.
-    pub registered: Vec<InstanceId>,
-    /// How many of them pass health checks.
-    pub healthy: usize,
-}
-
-impl Snapshot {
-    /// The service's fleets with a live instance.
-    pub fn live_fleets(&self, service: &ServiceName) -> Vec<&FleetSnapshot> {
-        self.fleets
-            .iter()
-            .filter(|f| f.service.as_ref() == Some(service) && f.is_live())
-            .collect()
-    }
-
-    /// The service's targets.
-    pub fn targets_of(&self, service: &ServiceName) -> Vec<&TargetSnapshot> {
-        self.targets
-            .iter()
-            .filter(|t| t.service.as_ref() == Some(service))
-            .collect()
-    }
-
-    /// The service's routing (empty if it never had any).
-    pub fn routing_of(&self, service: &ServiceName) -> Routing {
-        self.routing.get(service).cloned().unwrap_or_default()
-    }
-
-    /// One target by id.
-    pub fn target(&self, id: &TargetId) -> Option<&TargetSnapshot> {
-        self.targets.iter().find(|t| &t.id == id)
-    }
-
-    /// One fleet by id.
-    pub fn fleet(&self, id: &FleetId) -> Option<&FleetSnapshot> {
-        self.fleets.iter().find(|f| &f.id == id)
     }
 }

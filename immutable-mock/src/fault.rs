@@ -108,20 +108,87 @@ impl Fault {
     }
 }
 
+/// Which calls a fault script applies to: every call of an operation, or only those made for
+/// one service, or on one resource (an image, fleet or target id; the launch key for
+/// [`Op::Launch`]). An [`Op`] converts into the first.
+///
+/// ```
+/// use immutable_mock::{Fault, Matching, MockCloud, Op};
+///
+/// let cloud = MockCloud::new();
+/// // Only the billing service's detaches fail; web's go through.
+/// cloud.fail_next(Matching::op(Op::Detach).service("billing"), 1, Fault::Provider);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matching {
+    op: Op,
+    service: Option<String>,
+    resource: Option<String>,
+}
+
+impl Matching {
+    /// Every call of `op`.
+    pub fn op(op: Op) -> Self {
+        Matching {
+            op,
+            service: None,
+            resource: None,
+        }
+    }
+
+    /// Only calls made for `service`.
+    pub fn service(mut self, service: impl Into<String>) -> Self {
+        self.service = Some(service.into());
+        self
+    }
+
+    /// Only calls on `resource` (its id, as a string).
+    pub fn resource(mut self, resource: impl ToString) -> Self {
+        self.resource = Some(resource.to_string());
+        self
+    }
+
+    fn matches(&self, call: &CallOn<'_>) -> bool {
+        self.op == call.op
+            && self
+                .service
+                .as_deref()
+                .is_none_or(|s| call.service == Some(s))
+            && self
+                .resource
+                .as_deref()
+                .is_none_or(|r| call.resource == Some(r))
+    }
+}
+
+impl From<Op> for Matching {
+    fn from(op: Op) -> Self {
+        Matching::op(op)
+    }
+}
+
+/// What a call was made on, for matching.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallOn<'a> {
+    pub(crate) op: Op,
+    pub(crate) service: Option<&'a str>,
+    pub(crate) resource: Option<&'a str>,
+}
+
 #[derive(Debug)]
 pub(crate) struct Script {
-    pub(crate) op: Op,
-    /// Calls of `op` to let through before failing.
+    pub(crate) matching: Matching,
+    /// Matching calls to let through before failing.
     pub(crate) skip: u32,
-    /// Calls of `op` to fail after that.
+    /// Matching calls to fail after that.
     pub(crate) remaining: u32,
     pub(crate) fault: Fault,
 }
 
-/// Counts one call of `op` against every script and returns the fault to inject, if any.
-pub(crate) fn take_fault(scripts: &mut Vec<Script>, op: Op) -> Option<Fault> {
+/// Counts one call against every script it matches and returns the fault to inject, if any.
+pub(crate) fn take_fault(scripts: &mut Vec<Script>, call: CallOn<'_>) -> Option<Fault> {
     let mut fault = None;
-    for s in scripts.iter_mut().filter(|s| s.op == op) {
+    for s in scripts.iter_mut().filter(|s| s.matching.matches(&call)) {
         if s.skip > 0 {
             s.skip -= 1;
         } else if s.remaining > 0 {
@@ -140,16 +207,67 @@ mod tests {
     #[test]
     fn scripts_skip_then_fail_then_expire() {
         let mut scripts = vec![Script {
-            op: Op::Launch,
+            matching: Op::Launch.into(),
             skip: 1,
             remaining: 2,
             fault: Fault::Throttled,
         }];
-        assert_eq!(take_fault(&mut scripts, Op::Health), None);
-        assert_eq!(take_fault(&mut scripts, Op::Launch), None);
-        assert_eq!(take_fault(&mut scripts, Op::Launch), Some(Fault::Throttled));
-        assert_eq!(take_fault(&mut scripts, Op::Launch), Some(Fault::Throttled));
-        assert_eq!(take_fault(&mut scripts, Op::Launch), None);
+        let call = |op| CallOn {
+            op,
+            service: Some("web"),
+            resource: None,
+        };
+        assert_eq!(take_fault(&mut scripts, call(Op::Health)), None);
+        assert_eq!(take_fault(&mut scripts, call(Op::Launch)), None);
+        assert_eq!(
+            take_fault(&mut scripts, call(Op::Launch)),
+            Some(Fault::Throttled)
+        );
+        assert_eq!(
+            take_fault(&mut scripts, call(Op::Launch)),
+            Some(Fault::Throttled)
+        );
+        assert_eq!(take_fault(&mut scripts, call(Op::Launch)), None);
+        assert!(scripts.is_empty());
+    }
+
+    #[test]
+    fn scripts_can_match_a_service_or_a_resource() {
+        let mut scripts = vec![
+            Script {
+                matching: Matching::op(Op::Detach).service("billing"),
+                skip: 0,
+                remaining: 1,
+                fault: Fault::Provider,
+            },
+            Script {
+                matching: Matching::op(Op::Health).resource("tg-2"),
+                skip: 0,
+                remaining: 1,
+                fault: Fault::Transient,
+            },
+        ];
+        let on = |op, service, resource| CallOn {
+            op,
+            service: Some(service),
+            resource: Some(resource),
+        };
+        assert_eq!(
+            take_fault(&mut scripts, on(Op::Detach, "web", "tg-1")),
+            None
+        );
+        assert_eq!(
+            take_fault(&mut scripts, on(Op::Health, "web", "tg-1")),
+            None
+        );
+        assert_eq!(
+            take_fault(&mut scripts, on(Op::Health, "web", "tg-2")),
+            Some(Fault::Transient)
+        );
+        assert_eq!(
+            take_fault(&mut scripts, on(Op::Detach, "billing", "tg-3")),
+            Some(Fault::Provider)
+        );
         assert!(scripts.is_empty());
     }
 }

@@ -34,7 +34,7 @@ fn info(s: &State, fleet: &MockFleet, service: &ServiceName) -> FleetInfo {
 
 impl MockCloud {
     pub(crate) async fn do_launch(&self, spec: &FleetSpec) -> Result<FleetInfo> {
-        let mut s = self.enter(Op::Launch, Some(&spec.service))?;
+        let mut s = self.enter_on(Op::Launch, Some(&spec.service), Some(spec.key.as_str()))?;
         if spec.capacity == 0 {
             return Err(Error::invalid("capacity", "must be at least 1"));
         }
@@ -81,7 +81,7 @@ impl MockCloud {
         service: &ServiceName,
         fleet: &FleetId,
     ) -> Result<FleetInfo> {
-        let s = self.enter(Op::Describe, Some(service))?;
+        let s = self.enter_on(Op::Describe, Some(service), Some(fleet.as_str()))?;
         let f = s.owned_fleet(service, fleet)?;
         Ok(info(&s, f, service))
     }
@@ -97,7 +97,7 @@ impl MockCloud {
     }
 
     pub(crate) async fn do_terminate(&self, service: &ServiceName, fleet: &FleetId) -> Result<()> {
-        let mut s = self.enter(Op::Terminate, Some(service))?;
+        let mut s = self.enter_on(Op::Terminate, Some(service), Some(fleet.as_str()))?;
         let instances = s.owned_fleet(service, fleet)?.instances.clone();
         for i in instances {
             if let Some(inst) = s.instances.get_mut(&i) {

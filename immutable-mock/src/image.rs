@@ -65,7 +65,7 @@ impl MockCloud {
         image: &ImageId,
         labels: &Labels,
     ) -> Result<()> {
-        let mut s = self.enter(Op::LabelImage, Some(service))?;
+        let mut s = self.enter_on(Op::LabelImage, Some(service), Some(image.as_str()))?;
         let i = s
             .images
             .get_mut(image)
@@ -84,7 +84,7 @@ impl MockCloud {
     }
 
     pub(crate) async fn do_retire(&self, service: &ServiceName, image: &ImageId) -> Result<()> {
-        let mut s = self.enter(Op::RetireImage, Some(service))?;
+        let mut s = self.enter_on(Op::RetireImage, Some(service), Some(image.as_str()))?;
         let i = s
             .images
             .get(image)

@@ -9,7 +9,9 @@
 //!   ([`Timings`]); under `#[tokio::test(start_paused = true)]` a 30-minute bake takes no real
 //!   time.
 //! - **Scripted faults**: fail the next N calls of an [`Op`], or exactly its n-th call, with a
-//!   chosen [`Fault`]; make an image boot unhealthy; kill or stop an instance; delay routing.
+//!   chosen [`Fault`], for every service or only those a [`Matching`] names (one service, one
+//!   resource); make an image boot unhealthy; kill or stop an instance; delay routing; switch
+//!   off the preview entry point ([`MockCloud::set_preview_supported`]).
 //! - **Assertions**: a [`Call`] log and a [`Snapshot`] of everything.
 //! - **Ownership**: resources carry the core's ownership tags, and foreign ones
 //!   ([`MockCloud::add_foreign_fleet`]) are refused with
@@ -47,7 +49,9 @@ mod fault;
 mod fleet;
 mod image;
 mod router;
+mod snapshot;
 mod traits;
 
-pub use cloud::{Call, FleetSnapshot, MockCloud, Snapshot, TargetSnapshot, Timings};
-pub use fault::{Fault, Op};
+pub use cloud::{Call, MockCloud, Timings};
+pub use fault::{Fault, Matching, Op};
+pub use snapshot::{FleetSnapshot, Snapshot, TargetSnapshot};

@@ -15,7 +15,7 @@ fn target_of(id: &TargetId, t: &MockTarget, service: &ServiceName) -> Target {
 
 impl MockCloud {
     pub(crate) async fn do_attach(&self, fleet: &FleetInfo) -> Result<Target> {
-        let mut s = self.enter(Op::Attach, Some(&fleet.service))?;
+        let mut s = self.enter_on(Op::Attach, Some(&fleet.service), Some(fleet.id.as_str()))?;
         let service = &fleet.service;
         let owned = s.owned_fleet(service, &fleet.id)?;
         let instances = owned.instances.clone();
@@ -68,7 +68,7 @@ impl MockCloud {
         service: &ServiceName,
         target: &TargetId,
     ) -> Result<HealthReport> {
-        let s = self.enter(Op::Health, Some(service))?;
+        let s = self.enter_on(Op::Health, Some(service), Some(target.as_str()))?;
         let t = s.owned_target(service, target)?;
         let now = Instant::now();
         Ok(HealthReport {
@@ -144,7 +144,7 @@ impl MockCloud {
 
     pub(crate) async fn do_detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
         let drain = {
-            let mut s = self.enter(Op::Detach, Some(service))?;
+            let mut s = self.enter_on(Op::Detach, Some(service), Some(target.as_str()))?;
             s.owned_target(service, target)?;
             s.settle_routes();
             if let Some(route) = s.routes.get(service) {

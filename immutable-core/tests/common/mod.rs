@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use immutable_core::{
-    DeploymentRequest, Engine, Event, FleetId, ImageId, ImageRef, InMemoryStore, ServiceName,
-    Settings,
+    DeploymentRequest, Engine, EngineBuilder, Event, FleetId, ImageId, ImageRef, InMemoryStore,
+    ServiceName, Settings, StateStore,
 };
 use immutable_mock::{MockCloud, Snapshot, Timings};
 
@@ -73,11 +73,7 @@ pub fn world_with(settings: Settings, timings: Timings) -> World {
     } = seeded_cloud(timings);
     let store = InMemoryStore::new();
     let build = |settings: Settings| {
-        Engine::builder()
-            .images(cloud.clone())
-            .fleet(cloud.clone())
-            .router(cloud.clone())
-            .store(store.clone())
+        builder_on(&cloud, store.clone())
             .settings(settings)
             .build()
             .unwrap()
@@ -103,6 +99,17 @@ pub fn world_with(settings: Settings, timings: Timings) -> World {
         events,
         violations,
     }
+}
+
+/// An engine builder over the mock cloud and `store`, with the tests' settings: the one way
+/// the engine tests build engines.
+pub fn builder_on(cloud: &MockCloud, store: impl StateStore) -> EngineBuilder {
+    Engine::builder()
+        .images(cloud.clone())
+        .fleet(cloud.clone())
+        .router(cloud.clone())
+        .store(store)
+        .settings(settings())
 }
 
 pub fn request(version: u32) -> DeploymentRequest {
@@ -182,6 +189,11 @@ pub fn serving_invariants(snap: &Snapshot, web: &ServiceName) -> Result<(), Stri
 }
 
 impl World {
+    /// A builder for another engine on this world's cloud and store.
+    pub fn builder(&self) -> EngineBuilder {
+        builder_on(&self.cloud, self.store.clone())
+    }
+
     /// The target that takes all of the service's traffic now.
     pub fn serving_target(&self) -> immutable_core::TargetId {
         self.cloud
