@@ -4,7 +4,12 @@
 //! through the traits alone and panic with a message when the backend breaks the contract.
 //! Backend differences (which images exist, which ids are surely unknown) are passed in a
 //! [`Fixture`]. Each function cleans up what it creates, except [`full_deployment`], which
-//! leaves the service's final fleet serving.
+//! leaves the service's final fleet serving (and [`labels_and_newest_resolve`], which leaves a
+//! label of its own on the fixture's images).
+//!
+//! The suite is a stable API: a function checks only what the traits document, new checks
+//! come as new functions called by [`run_all`], and a minor release never makes an existing
+//! check stricter than the documentation it tests.
 //!
 //! ```no_run
 //! # async fn demo(backends: immutable_core::conformance::Backends,
@@ -15,6 +20,12 @@
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+mod catalog;
+pub use catalog::{
+    detaching_a_deleted_target_is_not_found, labels_and_newest_resolve,
+    preview_routes_a_candidate_or_is_not_supported,
+};
 
 use crate::{
     Clock, DeploymentId, DeploymentRecord, DeploymentRequest, Engine, Error, Fleet, FleetId,
@@ -88,6 +99,9 @@ pub async fn run_all(b: &Backends, f: &Fixture) {
     other_services_are_not_touched(b, f).await;
     image_names_are_scoped_to_the_service(b, f).await;
     retire_refuses_an_image_in_use(b, f).await;
+    labels_and_newest_resolve(b, f).await;
+    detaching_a_deleted_target_is_not_found(b, f).await;
+    preview_routes_a_candidate_or_is_not_supported(b, f).await;
     full_deployment(b, f).await;
 }
 

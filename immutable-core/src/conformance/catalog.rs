@@ -1,0 +1,81 @@
+//! The guarantees of labels, `ImageRef::Newest`, detach and preview, for every backend.
+
+use super::{Backends, Fixture, cleanup, launch, resolve, wait_running};
+use crate::{DeploymentId, Error, ImageRef, Labels};
+
+/// [`ImageStore::label`](crate::ImageStore::label) adds labels that resolve and list see, and
+/// [`ImageRef::Newest`] picks the newest of the service's images carrying them.
+pub async fn labels_and_newest_resolve(b: &Backends, f: &Fixture) {
+    let s = &f.service;
+    let (v1, v2) = (resolve(b, f, &f.v1).await, resolve(b, f, &f.v2).await);
+    let (older, newer) = if v1.created_at <= v2.created_at {
+        (v1, v2)
+    } else {
+        (v2, v1)
+    };
+    let key = "immutable-conformance";
+    let run = DeploymentId::generate().to_string();
+    let label = Labels::from([(key.to_owned(), run.clone())]);
+    let newest = ImageRef::newest([(key, run.as_str())]);
+    match b.images.resolve(s, &newest).await {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!("newest with a label nobody has: expected NotFound, got {other:?}"),
+    }
+    b.images.label(s, &older.id, &label).await.expect("label");
+    let found = b.images.resolve(s, &newest).await.expect("newest");
+    assert_eq!(found.id, older.id, "the only labelled image is the newest");
+    assert_eq!(
+        found.labels.get(key),
+        Some(&run),
+        "label not visible on resolve"
+    );
+    b.images.label(s, &newer.id, &label).await.expect("label");
+    let found = b.images.resolve(s, &newest).await.expect("newest");
+    assert_eq!(
+        found.id, newer.id,
+        "newest must pick the newer labelled image"
+    );
+    let listed = b.images.list(s).await.expect("list images");
+    let listed = listed.iter().find(|i| i.id == newer.id).expect("listed");
+    assert_eq!(
+        listed.labels.get(key),
+        Some(&run),
+        "label not visible on list"
+    );
+}
+
+/// Detaching a target that is already gone is [`Error::NotFound`], which callers treat as done.
+pub async fn detaching_a_deleted_target_is_not_found(b: &Backends, f: &Fixture) {
+    let s = &f.service;
+    let image = resolve(b, f, &f.v1).await;
+    let fleet = launch(b, s, &image.id, 1).await;
+    let info = wait_running(b, f, s, &fleet.id).await;
+    let target = b.router.attach(&info).await.expect("attach");
+    b.router.detach(s, &target.id).await.expect("detach");
+    match b.router.detach(s, &target.id).await {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!("detaching a deleted target: expected NotFound, got {other:?}"),
+    }
+    cleanup(b, s, None, &fleet.id).await;
+}
+
+/// The preview entry point routes to a candidate and back to nothing, or the router says it
+/// has none with [`Error::NotSupported`], and only that.
+pub async fn preview_routes_a_candidate_or_is_not_supported(b: &Backends, f: &Fixture) {
+    let s = &f.service;
+    let image = resolve(b, f, &f.v1).await;
+    let fleet = launch(b, s, &image.id, 1).await;
+    let info = wait_running(b, f, s, &fleet.id).await;
+    let target = b.router.attach(&info).await.expect("attach");
+    match b.router.preview(s, Some(&target.id)).await {
+        Ok(()) => {
+            b.router.preview(s, None).await.expect("clear the preview");
+        }
+        Err(Error::NotSupported { .. }) => match b.router.preview(s, None).await {
+            Err(Error::NotSupported { .. }) => {}
+            other => panic!("clearing a preview that is not supported: {other:?}"),
+        },
+        Err(e) => panic!("preview: expected Ok or NotSupported, got {e:?}"),
+    }
+    cleanup(b, s, Some(&target.id), &fleet.id).await;
+}
