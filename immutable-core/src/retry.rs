@@ -20,6 +20,10 @@ pub struct RetryPolicy {
     pub initial_backoff: Duration,
     /// The longest single backoff.
     pub max_backoff: Duration,
+    /// Where the jitter comes from: `None` draws it at random; `Some(seed)` derives it from
+    /// the seed and the attempt, so retry timings repeat from run to run (under virtual time,
+    /// to the nanosecond).
+    pub jitter_seed: Option<u64>,
 }
 
 impl Default for RetryPolicy {
@@ -28,6 +32,7 @@ impl Default for RetryPolicy {
             max_attempts: 8,
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(20),
+            jitter_seed: None,
         }
     }
 }
@@ -72,6 +77,13 @@ impl RetryPolicy {
         Ok(())
     }
 
+    /// Derives the jitter from `seed` instead of drawing it at random, so that retry timings
+    /// repeat.
+    pub fn with_jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter_seed = Some(seed);
+        self
+    }
+
     /// Never retries.
     pub fn none() -> Self {
         RetryPolicy::default().with_max_attempts(1)
@@ -84,7 +96,11 @@ impl RetryPolicy {
             .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
         let cap = exp.min(self.max_backoff);
         let half = cap / 2;
-        half + cap.saturating_sub(half).mul_f64(fastrand::f64())
+        let unit = match self.jitter_seed {
+            Some(seed) => fastrand::Rng::with_seed(seed ^ u64::from(attempt)).f64(),
+            None => fastrand::f64(),
+        };
+        half + cap.saturating_sub(half).mul_f64(unit)
     }
 
     /// Runs `op` until it succeeds, fails with an error that is not retryable, or runs out of
@@ -133,6 +149,25 @@ impl RetryPolicy {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[test]
+    fn a_seeded_jitter_repeats_and_differs_by_seed() {
+        let a = RetryPolicy::default().with_jitter_seed(7);
+        let b = RetryPolicy::default().with_jitter_seed(7);
+        let c = RetryPolicy::default().with_jitter_seed(8);
+        let waits = |p: &RetryPolicy| (1..=6).map(|n| p.backoff(n)).collect::<Vec<_>>();
+        assert_eq!(waits(&a), waits(&b));
+        assert_ne!(waits(&a), waits(&c));
+        for (n, w) in waits(&a).into_iter().enumerate() {
+            let cap = a.initial_backoff.saturating_mul(1 << n).min(a.max_backoff);
+            assert!(
+                w >= cap / 2 && w <= cap,
+                "attempt {}: {w:?} outside [{:?}, {cap:?}]",
+                n + 1,
+                cap / 2
+            );
+        }
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

@@ -81,6 +81,12 @@ impl From<ServiceName> for String {
     }
 }
 
+impl From<&ServiceName> for String {
+    fn from(value: &ServiceName) -> Self {
+        value.0.to_string()
+    }
+}
+
 impl fmt::Display for ServiceName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -34,7 +34,7 @@ impl Engine {
     ///
     /// # Errors
     /// As [`gc_with`](Self::gc_with).
-    pub async fn gc(&self, service: &str) -> Result<GcReport> {
+    pub async fn gc(&self, service: impl Into<String>) -> Result<GcReport> {
         self.gc_with(service, GcMode::DryRun).await
     }
 
@@ -51,7 +51,7 @@ impl Engine {
     /// # Errors
     /// [`Error::InvalidInput`](crate::Error::InvalidInput) for a bad service name,
     /// [`Error::Locked`](crate::Error::Locked) while a deployment runs, and backend errors.
-    pub async fn gc_with(&self, service: &str, mode: GcMode) -> Result<GcReport> {
+    pub async fn gc_with(&self, service: impl Into<String>, mode: GcMode) -> Result<GcReport> {
         let service = ServiceName::new(service)?;
         let inner = &*self.inner;
         let lease = inner

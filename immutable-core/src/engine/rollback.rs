@@ -45,7 +45,7 @@ impl Engine {
     ///
     /// # Errors
     /// As [`rollback_with`](Self::rollback_with).
-    pub async fn rollback(&self, service: &str) -> Result<RollbackReport> {
+    pub async fn rollback(&self, service: impl Into<String>) -> Result<RollbackReport> {
         self.rollback_with(service, RollbackMode::Auto).await
     }
 
@@ -68,7 +68,11 @@ impl Engine {
     ///   deployment, or one that already rolled back), when the latest deployment runs in
     ///   another process, or when a redeployment is asked for before traffic has moved.
     /// - Any error of the redeployment.
-    pub async fn rollback_with(&self, service: &str, mode: RollbackMode) -> Result<RollbackReport> {
+    pub async fn rollback_with(
+        &self,
+        service: impl Into<String>,
+        mode: RollbackMode,
+    ) -> Result<RollbackReport> {
         let service = ServiceName::new(service)?;
         let latest = self.latest(&service).await?;
         if !latest.phase.is_terminal() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use immutable_core::{
     DeploymentRequest, Engine, EngineBuilder, Event, FleetId, ImageId, ImageRef, InMemoryStore,
-    ServiceName, Settings, StateStore,
+    RetryPolicy, ServiceName, Settings, StateStore,
 };
 use immutable_mock::{MockCloud, Snapshot, Timings};
 
@@ -30,10 +30,17 @@ pub struct World {
     pub violations: Arc<Mutex<Vec<String>>>,
 }
 
+/// Quick polls, two images kept, and seeded jitter, so that retry timings repeat.
 pub fn settings() -> Settings {
     Settings::default()
         .with_poll_interval(Duration::from_secs(5))
         .with_keep_images(2)
+        .with_retry(RetryPolicy::default().with_jitter_seed(1))
+        .with_cleanup_retry(
+            RetryPolicy::default()
+                .with_max_attempts(10)
+                .with_jitter_seed(2),
+        )
 }
 
 pub fn world() -> World {
