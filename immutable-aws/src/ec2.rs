@@ -1,7 +1,7 @@
-//! EC2 helpers shared by the image store and the fleet: filters, tags read and written, and the
-//! paginated `DescribeInstances`.
+//! EC2 helpers shared by the image store and the fleet: filters, tags read and written,
+//! instance states, and the paginated `DescribeInstances`.
 
-use aws_sdk_ec2::types::{Filter, InstanceStateName, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{Filter, InstanceStateName, Tag};
 use immutable_core::{ImageId, InstanceId, InstanceState, Labels, ResourceKind, Result};
 
 use crate::error::{Call, MapAws};
@@ -46,17 +46,6 @@ where
     tags.into_iter()
         .map(|(k, v)| Tag::builder().key(k.as_ref()).value(v.as_ref()).build())
         .collect()
-}
-
-/// Tags for a resource of type `resource` as `RunInstances` creates it.
-pub(crate) fn tag_specification(
-    resource: ResourceType,
-    tags: &[(&str, String)],
-) -> TagSpecification {
-    TagSpecification::builder()
-        .resource_type(resource)
-        .set_tags(Some(to_tags(tags.iter().map(|(k, v)| (k, v)))))
-        .build()
 }
 
 /// An EC2 instance state as the core sees it.

@@ -7,6 +7,7 @@ mod ec2;
 mod error;
 mod fleet;
 mod image;
+mod ownership;
 mod paginate;
 mod router;
 

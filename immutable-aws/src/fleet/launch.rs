@@ -2,15 +2,14 @@
 //! subnets that worked for what is still missing, and report a launch that falls short.
 
 use aws_sdk_ec2::operation::run_instances::builders::RunInstancesFluentBuilder;
-use aws_sdk_ec2::types::{
-    IamInstanceProfileSpecification, LaunchTemplateSpecification, ResourceType,
-};
+use aws_sdk_ec2::types::{IamInstanceProfileSpecification, LaunchTemplateSpecification};
 use immutable_core::{Error, FleetId, FleetInfo, FleetSpec, Labels, ResourceKind, Result, tags};
 
 use super::group::instance;
 use super::{AwsFleet, LaunchTemplate, fleet_id};
-use crate::ec2::{Described, instance_state, live_instances, tag_filter, tag_specification};
+use crate::ec2::{Described, instance_state, live_instances, tag_filter};
 use crate::error::{Call, MapAws};
+use crate::ownership::instance_tags;
 
 /// A launch under way: the fleet's instances so far and each failing subnet's error.
 struct Attempt<'a> {
@@ -60,18 +59,6 @@ impl Attempt<'_> {
         Ok(FleetInfo::new(self.id, spec.clone())
             .with_instances(self.have.into_iter().map(instance)))
     }
-}
-
-/// The tags of a fleet's instances and volumes: the ownership tags, the key and capacity a
-/// launch is looked up by, and a `Name` for the console.
-fn instance_tags(spec: &FleetSpec, id: &FleetId) -> Vec<(&'static str, String)> {
-    let mut all = Vec::from(tags::ownership(&spec.service, id, &spec.deployment));
-    all.extend([
-        (tags::FLEET_KEY, spec.key.to_string()),
-        (tags::CAPACITY, spec.capacity.to_string()),
-        ("Name", format!("{}-{}", spec.service, spec.key)),
-    ]);
-    all
 }
 
 /// How many instances each subnet gets: round-robin from the subnets holding fewest.
@@ -218,7 +205,6 @@ impl AwsFleet {
         subnet: Option<&str>,
     ) -> RunInstancesFluentBuilder {
         let s = &self.settings;
-        let tags = instance_tags(spec, id);
         let profile = s.iam_instance_profile.as_ref().map(|p| {
             let b = IamInstanceProfileSpecification::builder();
             if p.starts_with("arn:") {
@@ -241,8 +227,7 @@ impl AwsFleet {
         self.ec2
             .run_instances()
             .image_id(spec.image.as_str())
-            .tag_specifications(tag_specification(ResourceType::Instance, &tags))
-            .tag_specifications(tag_specification(ResourceType::Volume, &tags))
+            .set_tag_specifications(Some(instance_tags(spec, id)))
             .set_instance_type(s.instance_type.as_deref().map(Into::into))
             .set_subnet_id(subnet.map(str::to_owned))
             .set_key_name(s.key_name.clone())

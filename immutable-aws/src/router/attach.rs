@@ -5,25 +5,16 @@
 use std::time::Duration;
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    Matcher, ProtocolEnum, Tag, TargetDescription, TargetGroupAttribute, TargetTypeEnum,
+    Matcher, ProtocolEnum, TargetDescription, TargetGroupAttribute, TargetTypeEnum,
 };
-use immutable_core::{
-    Error, FleetInfo, InstanceState, ResourceKind, Result, Target, TargetId, tags,
-};
+use immutable_core::{Error, FleetInfo, InstanceState, ResourceKind, Result, Target, TargetId};
 
 use super::naming::target_group_name;
 use super::owners::GroupTags;
 use super::settings::DEREGISTRATION_DELAY;
 use super::{AwsRouter, EntryPoint, TARGETS_BATCH, TargetGroupSettings};
 use crate::error::{Call, MapAws, NotFoundIsNone};
-
-/// The fleet's ownership tags, as ELBv2 writes them on its target group.
-fn group_tags(fleet: &FleetInfo) -> Vec<Tag> {
-    tags::ownership(&fleet.service, &fleet.id, &fleet.deployment)
-        .iter()
-        .map(|(k, v)| Tag::builder().key(*k).value(v).build())
-        .collect()
-}
+use crate::ownership::target_group_tags;
 
 impl AwsRouter {
     /// Finds or creates the fleet's target group and registers its running instances.
@@ -112,7 +103,7 @@ impl AwsRouter {
             .healthy_threshold_count(s.healthy_threshold)
             .unhealthy_threshold_count(s.unhealthy_threshold)
             .matcher(Matcher::builder().http_code(&s.matcher).build())
-            .set_tags(Some(group_tags(fleet)))
+            .set_tags(Some(target_group_tags(fleet)))
             .send()
             .await
             .aws(Call::new("CreateTargetGroup", ResourceKind::Target, name))?;
