@@ -2,7 +2,8 @@
 //!
 //! Throttling and 5xx are retryable; not-found codes become [`Error::NotFound`]; validation
 //! errors become [`Error::InvalidInput`]; "in use" and wrong-state codes become
-//! [`Error::Conflict`]; authorization failures name the IAM policy to fix.
+//! [`Error::Conflict`]; authorization failures name the IAM policy to fix. Where "not found" is
+//! an answer (a resource already deleted), [`NotFoundIsNone`] says so once.
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -179,6 +180,23 @@ where
 {
     fn aws(self, call: Call<'_>) -> Result<T, Error> {
         self.map_err(|e| map_sdk(call, e))
+    }
+}
+
+/// "Not found" as an answer rather than a failure.
+pub(crate) trait NotFoundIsNone<T> {
+    /// `Ok(None)` for [`Error::NotFound`]: a resource already gone counts as deleted, a name
+    /// nothing answers to as nothing found.
+    fn none_if_not_found(self) -> Result<Option<T>, Error>;
+}
+
+impl<T> NotFoundIsNone<T> for Result<T, Error> {
+    fn none_if_not_found(self) -> Result<Option<T>, Error> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
 

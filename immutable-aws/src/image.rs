@@ -3,14 +3,16 @@
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{Filter, Tag};
+use aws_sdk_ec2::types::Filter;
 use aws_smithy_types::date_time::Format;
 use immutable_core::{
     Error, Image, ImageId, ImageRef, ImageStore, Labels, ResourceKind, Result, ServiceName, tags,
 };
 
 use crate::AwsClients;
-use crate::error::{Call, MapAws};
+use crate::ec2::{filter, labels_of, live_instances, tag_filter, to_tags};
+use crate::error::{Call, MapAws, NotFoundIsNone};
+use crate::paginate::all_pages;
 
 /// The service's AMIs: those tagged `immutable:service=<service>`.
 ///
@@ -23,28 +25,6 @@ use crate::error::{Call, MapAws};
 pub struct AwsImageStore {
     ec2: aws_sdk_ec2::Client,
     owners: Vec<String>,
-}
-
-pub(crate) fn filter(name: &str, values: &[&str]) -> Filter {
-    Filter::builder()
-        .name(name)
-        .set_values(Some(values.iter().map(|v| (*v).to_owned()).collect()))
-        .build()
-}
-
-pub(crate) fn tag_filter(key: &str, value: &str) -> Filter {
-    filter(&format!("tag:{key}"), &[value])
-}
-
-pub(crate) fn labels_of(tags: &[Tag]) -> Labels {
-    tags.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_owned(),
-                t.value().unwrap_or_default().to_owned(),
-            ))
-        })
-        .collect()
 }
 
 fn to_image(img: &aws_sdk_ec2::types::Image) -> Option<Image> {
@@ -92,30 +72,26 @@ impl AwsImageStore {
         filters: Vec<Filter>,
         what: &str,
     ) -> Result<Vec<Image>> {
-        let by_id = !ids.is_empty();
-        let mut out = Vec::new();
-        let mut token = None;
-        loop {
-            let mut req = self
+        let (ids, filters) = (&ids, &filters);
+        all_pages(|token| async move {
+            let req = self
                 .ec2
                 .describe_images()
                 .set_filters(Some(filters.clone()))
-                .set_next_token(token.take());
-            if by_id {
-                req = req.set_image_ids(Some(ids.clone()));
+                .set_next_token(token);
+            let req = if ids.is_empty() {
+                req.set_owners(Some(self.owners.clone())).max_results(1000)
             } else {
-                req = req.set_owners(Some(self.owners.clone())).max_results(1000);
-            }
+                req.set_image_ids(Some(ids.clone()))
+            };
             let page =
                 req.send()
                     .await
                     .aws(Call::new("DescribeImages", ResourceKind::Image, what))?;
-            out.extend(page.images().iter().filter_map(to_image));
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(out),
-            }
-        }
+            let found = page.images().iter().filter_map(to_image).collect();
+            Ok((found, page.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     /// One of the service's images, with its EBS snapshots.
@@ -220,12 +196,7 @@ impl ImageStore for AwsImageStore {
         self.ec2
             .create_tags()
             .resources(image.as_str())
-            .set_tags(Some(
-                labels
-                    .iter()
-                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                    .collect(),
-            ))
+            .set_tags(Some(to_tags(labels)))
             .send()
             .await
             .aws(Call::new("CreateTags", ResourceKind::Image, image.as_str()))?;
@@ -240,7 +211,7 @@ impl ImageStore for AwsImageStore {
             .ec2
             .describe_instances()
             .filters(filter("image-id", &[image.as_str()]))
-            .filters(filter("instance-state-name", &["pending", "running"]))
+            .filters(live_instances())
             .max_results(5)
             .send()
             .await
@@ -268,17 +239,13 @@ impl ImageStore for AwsImageStore {
                 image.as_str(),
             ))?;
         for snapshot in snapshots {
-            match self
-                .ec2
+            self.ec2
                 .delete_snapshot()
                 .snapshot_id(&snapshot)
                 .send()
                 .await
                 .aws(Call::new("DeleteSnapshot", ResourceKind::Image, &snapshot))
-            {
-                Ok(_) | Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
+                .none_if_not_found()?;
         }
         Ok(())
     }

@@ -3,14 +3,21 @@
 mod config;
 #[cfg(feature = "dynamodb")]
 mod dynamodb;
+mod ec2;
 mod error;
 mod fleet;
 mod image;
+mod ownership;
+mod paginate;
 mod router;
 
 pub use config::{AwsClients, AwsConfig};
 #[cfg(feature = "dynamodb")]
 pub use dynamodb::DynamoStore;
-pub use fleet::{AwsFleet, AwsFleetBuilder, CAPACITY_TAG, KEY_TAG, LaunchTemplate};
+pub use fleet::{AwsFleet, AwsFleetBuilder, LaunchTemplate};
 pub use image::AwsImageStore;
+/// The tag holding a fleet's asked-for capacity: [`tags::CAPACITY`](immutable_core::tags::CAPACITY).
+pub use immutable_core::tags::CAPACITY as CAPACITY_TAG;
+/// The tag holding a fleet's idempotency key: [`tags::FLEET_KEY`](immutable_core::tags::FLEET_KEY).
+pub use immutable_core::tags::FLEET_KEY as KEY_TAG;
 pub use router::{AwsRouter, AwsRouterBuilder, EntryPoint, TargetGroupSettings};

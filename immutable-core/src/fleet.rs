@@ -63,6 +63,13 @@ impl FleetSpec {
             capacity,
         }
     }
+
+    /// Sets the idempotency key (by default the deployment id).
+    #[must_use]
+    pub fn with_key(mut self, key: FleetKey) -> Self {
+        self.key = key;
+        self
+    }
 }
 
 /// The lifecycle state of one instance.
@@ -118,17 +125,15 @@ pub struct FleetInfo {
 }
 
 impl FleetInfo {
-    /// Builds a fleet description (for backends).
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        id: FleetId,
-        service: ServiceName,
-        key: FleetKey,
-        deployment: DeploymentId,
-        image: ImageId,
-        capacity: u32,
-        instances: Vec<Instance>,
-    ) -> Self {
+    /// A fleet launched from `spec`, with no instances yet (for backends).
+    pub fn new(id: FleetId, spec: FleetSpec) -> Self {
+        let FleetSpec {
+            service,
+            key,
+            deployment,
+            image,
+            capacity,
+        } = spec;
         FleetInfo {
             id,
             service,
@@ -136,8 +141,15 @@ impl FleetInfo {
             deployment,
             image,
             capacity,
-            instances,
+            instances: Vec::new(),
         }
+    }
+
+    /// Sets its instances.
+    #[must_use]
+    pub fn with_instances(mut self, instances: impl IntoIterator<Item = Instance>) -> Self {
+        self.instances = instances.into_iter().collect();
+        self
     }
 
     /// How many instances are in `state`.

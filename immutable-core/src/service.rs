@@ -23,6 +23,26 @@ pub mod tags {
     pub const MANAGED_BY_VALUE: &str = "immutable";
     /// Set on an image once a deployment of it succeeded: the deployment id.
     pub const PROMOTED: &str = "immutable:promoted";
+    /// A fleet's launch key ([`FleetKey`](crate::FleetKey)), on backends whose fleet is nothing
+    /// but its tagged instances: looked up before launching, so a launch is idempotent.
+    pub const FLEET_KEY: &str = "immutable:fleet-key";
+    /// A fleet's asked-for capacity, on backends whose fleet is nothing but its tagged instances.
+    pub const CAPACITY: &str = "immutable:capacity";
+
+    /// The ownership tags of a resource created for `fleet` by `deployment`, in the order
+    /// backends write them: [`SERVICE`], [`FLEET`], [`DEPLOYMENT`] and [`MANAGED_BY`].
+    pub fn ownership(
+        service: &super::ServiceName,
+        fleet: &crate::FleetId,
+        deployment: &super::DeploymentId,
+    ) -> [(&'static str, String); 4] {
+        [
+            (SERVICE, service.to_string()),
+            (FLEET, fleet.to_string()),
+            (DEPLOYMENT, deployment.to_string()),
+            (MANAGED_BY, MANAGED_BY_VALUE.to_owned()),
+        ]
+    }
 }
 
 /// A service: the unit that owns one entry point, its fleets and its images.

@@ -14,21 +14,17 @@ fn info(s: &State, fleet: &MockFleet, service: &ServiceName) -> FleetInfo {
         .get(immutable_core::tags::DEPLOYMENT)
         .cloned()
         .unwrap_or_default();
-    FleetInfo::new(
-        fleet.id.clone(),
+    let spec = FleetSpec::new(
         service.clone(),
-        fleet.key.clone(),
         deployment.into(),
         fleet.image.clone(),
         fleet.capacity,
-        fleet
-            .instances
-            .iter()
-            .map(|i| Instance {
-                id: i.clone(),
-                state: s.instance_state(i, now),
-            })
-            .collect(),
+    );
+    FleetInfo::new(fleet.id.clone(), spec.with_key(fleet.key.clone())).with_instances(
+        fleet.instances.iter().map(|i| Instance {
+            id: i.clone(),
+            state: s.instance_state(i, now),
+        }),
     )
 }
 

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use immutable_core::{
-    DeploymentId, FleetId, FleetInfo, FleetKey, ImageId, Instance, InstanceId, InstanceState,
-    Result, ServiceName,
+    DeploymentId, FleetId, FleetInfo, FleetKey, FleetSpec, ImageId, Instance, InstanceId,
+    InstanceState, Result, ServiceName,
 };
 use serde::{Deserialize, Serialize};
 
@@ -61,17 +61,14 @@ impl FleetState {
                     (true, true, false) => InstanceState::Running,
                     (true, false, false) => InstanceState::Pending,
                 },
-            })
-            .collect();
-        FleetInfo::new(
-            self.id.clone(),
+            });
+        let spec = FleetSpec::new(
             self.service.clone(),
-            self.key.clone(),
             self.deployment.clone(),
             self.image.clone(),
             self.capacity,
-            instances,
-        )
+        );
+        FleetInfo::new(self.id.clone(), spec.with_key(self.key.clone())).with_instances(instances)
     }
 }
 

@@ -1,0 +1,76 @@
+//! The ownership tags this backend writes (I6), in one place: the core's
+//! [`tags::ownership`] on every instance, volume and target group it creates, and on instances
+//! and volumes (which are the whole fleet) the key and capacity a launch is looked up by.
+
+use aws_sdk_ec2::types::{ResourceType, TagSpecification};
+use aws_sdk_elasticloadbalancingv2::types::Tag as ElbTag;
+use immutable_core::{FleetId, FleetInfo, FleetSpec, tags};
+
+use crate::ec2::to_tags;
+
+/// The tags of a fleet's instances and their volumes, as `RunInstances` creates them.
+pub(crate) fn instance_tags(spec: &FleetSpec, fleet: &FleetId) -> Vec<TagSpecification> {
+    let mut all = Vec::from(tags::ownership(&spec.service, fleet, &spec.deployment));
+    all.extend([
+        (tags::FLEET_KEY, spec.key.to_string()),
+        (tags::CAPACITY, spec.capacity.to_string()),
+        ("Name", format!("{}-{}", spec.service, spec.key)),
+    ]);
+    [ResourceType::Instance, ResourceType::Volume]
+        .into_iter()
+        .map(|resource| {
+            TagSpecification::builder()
+                .resource_type(resource)
+                .set_tags(Some(to_tags(all.iter().map(|(k, v)| (k, v)))))
+                .build()
+        })
+        .collect()
+}
+
+/// The tags of a fleet's target group, as `CreateTargetGroup` writes them.
+pub(crate) fn target_group_tags(fleet: &FleetInfo) -> Vec<ElbTag> {
+    tags::ownership(&fleet.service, &fleet.id, &fleet.deployment)
+        .iter()
+        .map(|(k, v)| ElbTag::builder().key(*k).value(v).build())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use immutable_core::{DeploymentId, ServiceName};
+
+    use super::*;
+
+    #[test]
+    fn instances_and_groups_carry_the_ownership_tags() {
+        let spec = FleetSpec::new(
+            ServiceName::new("web").unwrap(),
+            DeploymentId::new("d-1"),
+            "ami-1".into(),
+            3,
+        );
+        let fleet = FleetId::new("fleet-d-1");
+        let specs = instance_tags(&spec, &fleet);
+        assert_eq!(specs.len(), 2, "instances and volumes");
+        let keys: Vec<_> = specs[0].tags().iter().filter_map(|t| t.key()).collect();
+        assert_eq!(
+            keys,
+            [
+                tags::SERVICE,
+                tags::FLEET,
+                tags::DEPLOYMENT,
+                tags::MANAGED_BY,
+                tags::FLEET_KEY,
+                tags::CAPACITY,
+                "Name"
+            ]
+        );
+        let info = FleetInfo::new(fleet, spec);
+        let group: Vec<_> = target_group_tags(&info)
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+            .collect();
+        assert_eq!(group[0], (tags::SERVICE.to_owned(), "web".to_owned()));
+        assert_eq!(group.len(), 4);
+    }
+}

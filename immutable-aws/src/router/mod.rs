@@ -1,0 +1,83 @@
+//! [`TrafficRouter`](immutable_core::TrafficRouter) on an ALB listener (its default action, or one listener rule).
+//!
+//! One file per concern, in the order a deployment meets them:
+//! - `config`: [`EntryPoint`], [`TargetGroupSettings`] and the builder that checks them;
+//! - `naming`: the name of a fleet's target group;
+//! - `entry`: reading and writing the actions of a service's entry point;
+//! - `actions`: weighted forward actions read as a [`Routing`](immutable_core::Routing) and
+//!   written from one;
+//! - `owners`: the ownership tags of target groups, read once and cached;
+//! - `settings`: the settings a new target group copies from the one that serves;
+//! - `attach` and `detach`: those two operations in named steps;
+//! - `health`: target health as the core sees it;
+//! - `traffic`: the `TrafficRouter` impl, which calls the others.
+
+mod actions;
+mod attach;
+mod config;
+mod detach;
+mod entry;
+mod health;
+mod naming;
+mod owners;
+mod settings;
+mod traffic;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use immutable_core::{Error, Result, ServiceName};
+
+pub use config::{AwsRouterBuilder, EntryPoint, TargetGroupSettings};
+
+use crate::AwsClients;
+use owners::GroupTags;
+
+/// Instances per `RegisterTargets` or `DeregisterTargets` call.
+const TARGETS_BATCH: usize = 1000;
+
+/// Routes each configured service through its [`EntryPoint`].
+///
+/// - One target group per fleet, named `imm-<service>-<hash of service and fleet>` (so attach is
+///   idempotent) and tagged with the service, fleet and deployment.
+/// - `set_weights` writes one weighted forward action with one `ModifyListener` (or
+///   `ModifyRule`) call, keeping the listener's other actions; an empty split becomes a fixed
+///   503 response.
+/// - `detach` refuses the group that takes traffic, deregisters its instances, waits while any
+///   drains (bounded by the group's deregistration delay), then deletes it.
+/// - Target groups without the service's tag are refused with [`Error::NotOwned`].
+#[derive(Debug, Clone)]
+pub struct AwsRouter {
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+    services: Arc<BTreeMap<ServiceName, EntryPoint>>,
+    drain_poll: Duration,
+    /// Target group ARN -> its ownership tags, as read once (they never change).
+    owners: Arc<Mutex<HashMap<String, GroupTags>>>,
+}
+
+impl AwsRouter {
+    /// Starts building a router over the given clients.
+    pub fn builder(clients: &AwsClients) -> AwsRouterBuilder {
+        Self::builder_from_client(clients.elbv2.clone())
+    }
+
+    /// Starts building a router over one ELBv2 client.
+    pub fn builder_from_client(elb: aws_sdk_elasticloadbalancingv2::Client) -> AwsRouterBuilder {
+        AwsRouterBuilder {
+            elb,
+            services: Vec::new(),
+            drain_poll: Duration::from_secs(5),
+        }
+    }
+
+    /// The entry point of a configured service.
+    fn entry(&self, service: &ServiceName) -> Result<&EntryPoint> {
+        self.services.get(service).ok_or_else(|| {
+            Error::invalid(
+                "service",
+                format!("no entry point is configured for service `{service}` on this router"),
+            )
+        })
+    }
+}
