@@ -408,15 +408,10 @@ pub(crate) fn ownership_tags(
     fleet: &FleetId,
     deployment: &DeploymentId,
 ) -> Labels {
-    Labels::from([
-        (tags::SERVICE.to_owned(), service.to_string()),
-        (tags::FLEET.to_owned(), fleet.to_string()),
-        (tags::DEPLOYMENT.to_owned(), deployment.to_string()),
-        (
-            tags::MANAGED_BY.to_owned(),
-            tags::MANAGED_BY_VALUE.to_owned(),
-        ),
-    ])
+    tags::ownership(service, fleet, deployment)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
 }
 
 impl State {
