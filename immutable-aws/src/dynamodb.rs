@@ -413,6 +413,14 @@ impl StateStore for DynamoStore {
         }
     }
 
+    async fn lease(&self, service: &ServiceName) -> Result<Option<Lease>> {
+        let pk = format!("lease#{service}");
+        match self.get(&pk, ResourceKind::Lease).await? {
+            Some(item) => Ok(Some(parse(&item, "lease", &self.table)?)),
+            None => Ok(None),
+        }
+    }
+
     async fn release_lease(&self, lease: &Lease) -> Result<()> {
         let pk = format!("lease#{}", lease.service);
         let result = self

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::service::string_id;
-use crate::{DeploymentId, ImageId, Result, ServiceName};
+use crate::{Cost, DeploymentId, ImageId, Operation, Result, ServiceName};
 
 string_id!(
     /// A fleet's id, unique within the provider account.
@@ -188,4 +188,11 @@ pub trait Fleet: Debug + Send + Sync + 'static {
 
     /// Terminates every instance of one of the service's fleets.
     async fn terminate(&self, service: &ServiceName, fleet: &FleetId) -> Result<()>;
+
+    /// What one of this trait's operations costs in provider calls; `None` (the default)
+    /// when the backend does not say. [`Engine::plan`](crate::Engine::plan) adds these up.
+    fn cost(&self, operation: Operation) -> Option<Cost> {
+        let _ = operation;
+        None
+    }
 }

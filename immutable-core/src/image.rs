@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::service::string_id;
-use crate::{Result, ServiceName};
+use crate::{Cost, Operation, Result, ServiceName};
 
 /// Key-value labels (tags on AWS).
 pub type Labels = BTreeMap<String, String>;
@@ -103,4 +103,11 @@ pub trait ImageStore: Debug + Send + Sync + 'static {
 
     /// Retires (deregisters) one of the service's images and its storage.
     async fn retire(&self, service: &ServiceName, image: &ImageId) -> Result<()>;
+
+    /// What one of this trait's operations costs in provider calls; `None` (the default)
+    /// when the backend does not say. [`Engine::plan`](crate::Engine::plan) adds these up.
+    fn cost(&self, operation: Operation) -> Option<Cost> {
+        let _ = operation;
+        None
+    }
 }

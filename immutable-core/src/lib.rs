@@ -35,6 +35,7 @@
 
 mod check;
 mod clock;
+mod cost;
 pub mod engine;
 mod error;
 mod event;
@@ -55,10 +56,12 @@ pub use check::{Check, CheckContext, CheckOutcome, HealthRatioCheck};
 #[cfg(feature = "http-check")]
 pub use check::{CutoverCheck, HttpCheck};
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
+pub use cost::{Cost, Operation};
 pub use engine::{
-    Blue, DeploymentHandle, DeploymentRecord, DeploymentRequest, DeploymentSpec, Engine,
-    EngineBuilder, GcMode, GcReport, Green, HistoryEntry, OnBlueLost, Outcome, Phase, Report,
-    Retired, RollbackCause, RollbackMode, RollbackReport, Settings, Stranded,
+    Blue, Budget, Calls, DeploymentHandle, DeploymentRecord, DeploymentRequest, DeploymentSpec,
+    Engine, EngineBuilder, Eta, GcMode, GcReport, Green, HistoryEntry, OnBlueLost, Outcome, Phase,
+    Plan, Refusal, Report, Retired, RollbackCause, RollbackMode, RollbackReport, Settings,
+    Stranded,
 };
 pub use error::{BoxError, Error, NoRollback, ResourceKind, Result};
 pub use event::{Event, EventKind};

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::service::string_id;
-use crate::{Error, FleetId, FleetInfo, InstanceId, Result, ServiceName};
+use crate::{Cost, Error, FleetId, FleetInfo, InstanceId, Operation, Result, ServiceName};
 
 string_id!(
     /// A routing target's id (a target group ARN on AWS).
@@ -227,6 +227,14 @@ pub trait TrafficRouter: Debug + Send + Sync + 'static {
 
     /// Deregisters the target's instances, waits for them to drain, and deletes it.
     async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()>;
+
+    /// What one of this trait's operations costs in provider calls; `None` (the default)
+    /// when the backend does not say. [`Engine::plan`](crate::Engine::plan) adds these up;
+    /// the drain of [`detach`](TrafficRouter::detach) is its inner wait.
+    fn cost(&self, operation: Operation) -> Option<Cost> {
+        let _ = operation;
+        None
+    }
 }
 
 #[cfg(test)]

@@ -17,3 +17,29 @@ pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D
             serde::de::Error::custom(format!("`{text}` is not a duration such as \"90s\""))
         })
 }
+
+/// The same for `Option<Duration>`, `null` for `None`.
+pub(crate) mod option {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(text) => {
+                super::deserialize(serde::de::value::StringDeserializer::new(text)).map(Some)
+            }
+        }
+    }
+}

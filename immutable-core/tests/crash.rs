@@ -106,6 +106,9 @@ impl StateStore for CrashingStore {
         self.after_write().await;
         Ok(renewed)
     }
+    async fn lease(&self, service: &ServiceName) -> Result<Option<Lease>> {
+        self.inner.lease(service).await
+    }
     async fn release_lease(&self, lease: &Lease) -> Result<()> {
         self.inner.release_lease(lease).await?;
         self.after_write().await;

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use immutable_core::{
-    Fleet, FleetId, FleetInfo, FleetSpec, HealthReport, Image, ImageId, ImageRef, ImageStore,
-    Labels, Result, Routing, ServiceName, Target, TargetId, TrafficRouter,
+    Cost, Fleet, FleetId, FleetInfo, FleetSpec, HealthReport, Image, ImageId, ImageRef, ImageStore,
+    Labels, Operation, Result, Routing, ServiceName, Target, TargetId, TrafficRouter,
 };
 
 use crate::MockCloud;
@@ -26,6 +26,10 @@ impl ImageStore for MockCloud {
     async fn retire(&self, service: &ServiceName, image: &ImageId) -> Result<()> {
         self.finish(self.do_retire(service, image).await).await
     }
+
+    fn cost(&self, _: Operation) -> Option<Cost> {
+        Some(Cost::calls(1))
+    }
 }
 
 #[async_trait]
@@ -44,6 +48,10 @@ impl Fleet for MockCloud {
 
     async fn terminate(&self, service: &ServiceName, fleet: &FleetId) -> Result<()> {
         self.finish(self.do_terminate(service, fleet).await).await
+    }
+
+    fn cost(&self, _: Operation) -> Option<Cost> {
+        Some(Cost::calls(1))
     }
 }
 
@@ -76,5 +84,16 @@ impl TrafficRouter for MockCloud {
 
     async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
         self.finish(self.do_detach(service, target).await).await
+    }
+
+    /// One call each; detach drains for [`Timings::drain`](crate::Timings::drain).
+    fn cost(&self, operation: Operation) -> Option<Cost> {
+        Some(match operation {
+            Operation::Detach => {
+                let drain = self.lock().timings.drain;
+                Cost::calls(1).polling(0, drain, drain)
+            }
+            _ => Cost::calls(1),
+        })
     }
 }

@@ -61,9 +61,11 @@ mod rollout;
 mod step;
 
 // What the phases share, and the driver.
+mod budget;
 mod builder;
 mod cause;
 mod control;
+mod dry_run;
 mod gc;
 mod lease;
 mod phase;
@@ -78,10 +80,12 @@ mod wait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+pub use budget::{Budget, Calls, Eta};
 pub use builder::EngineBuilder;
 pub use cause::{OnBlueLost, RollbackCause, Stranded};
 use control::Control;
 pub use control::DeploymentHandle;
+pub use dry_run::{Plan, Refusal};
 pub use gc::{GcMode, GcReport};
 pub use phase::Phase;
 pub use record::{Blue, DeploymentRecord, Green, HistoryEntry, Outcome, Report, Retired};

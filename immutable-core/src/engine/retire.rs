@@ -7,7 +7,7 @@ use tracing::instrument;
 
 use super::run::Run;
 use crate::service::tags;
-use crate::{EventKind, ImageId, Labels, Phase, Result};
+use crate::{EventKind, Image, ImageId, Labels, Phase, Result};
 
 impl Run<'_> {
     /// Detaches and terminates blue, marks the image promoted, applies retention.
@@ -74,7 +74,7 @@ impl Run<'_> {
     async fn apply_retention(&mut self) -> Result<()> {
         let service = self.rec.service().clone();
         let engine = self.engine;
-        let mut images = self
+        let images = self
             .cleanup_read("list images", || engine.images.list(&service))
             .await?;
         let fleets = self
@@ -85,11 +85,7 @@ impl Run<'_> {
         if let Some(blue) = &self.rec.blue {
             keep.insert(blue.image.clone());
         }
-        images.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        for image in images.into_iter().skip(engine.settings.keep_images) {
-            if keep.contains(&image.id) {
-                continue;
-            }
+        for image in beyond_retention(images, &keep, engine.settings.keep_images) {
             match self
                 .cleanup("retire image", || engine.images.retire(&service, &image.id))
                 .await
@@ -110,4 +106,18 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+/// The images retention retires: beyond the newest `keep_newest`, and not in `keep`.
+pub(super) fn beyond_retention(
+    mut images: Vec<Image>,
+    keep: &BTreeSet<ImageId>,
+    keep_newest: usize,
+) -> impl Iterator<Item = Image> {
+    images.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    let keep = keep.clone();
+    images
+        .into_iter()
+        .skip(keep_newest)
+        .filter(move |i| !keep.contains(&i.id))
 }

@@ -247,6 +247,12 @@ impl StateStore for FileStore {
         .await
     }
 
+    async fn lease(&self, service: &ServiceName) -> Result<Option<Lease>> {
+        let service = service.clone();
+        self.locked(move |root| read_json(&lease_path(root, &service), "lease"))
+            .await
+    }
+
     async fn release_lease(&self, lease: &Lease) -> Result<()> {
         let lease = lease.clone();
         self.locked(move |root| {

@@ -114,6 +114,10 @@ impl StateStore for InMemoryStore {
         Ok(renewed)
     }
 
+    async fn lease(&self, service: &ServiceName) -> Result<Option<Lease>> {
+        Ok(self.lock().leases.get(service).cloned())
+    }
+
     async fn release_lease(&self, lease: &Lease) -> Result<()> {
         let mut state = self.lock();
         if state

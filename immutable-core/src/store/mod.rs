@@ -85,6 +85,10 @@ pub trait StateStore: Debug + Send + Sync + 'static {
     /// Extends a held lease until `now + ttl`; [`Error::Locked`] if another holder took it.
     async fn renew_lease(&self, lease: &Lease, ttl: Duration, now: SystemTime) -> Result<Lease>;
 
+    /// The service's lease as stored, expired or not; `None` if there is none. A read: it
+    /// takes nothing.
+    async fn lease(&self, service: &ServiceName) -> Result<Option<Lease>>;
+
     /// Gives a held lease up; releasing a lease that is no longer held is not an error.
     async fn release_lease(&self, lease: &Lease) -> Result<()>;
 }
