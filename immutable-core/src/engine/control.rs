@@ -72,7 +72,7 @@ impl DeploymentHandle {
     /// Approves the current approval gate, or the next one if none waits yet.
     ///
     /// # Errors
-    /// As [`Engine::command`](crate::Engine::command): [`Error::DeploymentFinished`] once the
+    /// As [`Engine::command`](crate::Engine::command): [`Error::DeploymentFinished`](crate::Error::DeploymentFinished) once the
     /// deployment has finished.
     pub async fn approve(&self) -> Result<()> {
         self.engine.command(&self.id, Command::Approve).await
@@ -110,7 +110,7 @@ impl DeploymentHandle {
     }
 
     /// Stops the run here at its next safe point (a wait: the record is saved there), releases
-    /// the lease, and makes its `deploy` or `resume` return [`Error::Suspended`]. Resume it
+    /// the lease, and makes its `deploy` or `resume` return [`Error::Suspended`](crate::Error::Suspended). Resume it
     /// later, here or in another process. Not stored: it concerns this process only.
     pub fn suspend(&self) {
         self.control.tx.send_modify(|c| c.suspended = true);

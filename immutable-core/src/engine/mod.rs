@@ -25,7 +25,7 @@
 //! Any failure before Retire rolls back: traffic returns to blue in one routing call if it had
 //! moved, green is detached and terminated, and the [`RollbackCause`] is recorded. If blue has
 //! fewer than `min_healthy` healthy instances by then, traffic does not return to it: the
-//! deployment ends in [`Phase::Stopped`](crate::Phase::Stopped) with traffic where it is
+//! deployment ends in [`Phase::Stopped`] with traffic where it is
 //! healthiest and both fleets kept.
 //!
 //! # Guarantees

@@ -35,7 +35,7 @@ pub enum Phase {
     RolledBack,
     /// Finished without a way back: a rollback was needed, but the old fleet had fewer than
     /// `min_healthy` healthy instances, so traffic was left where it is healthiest and both
-    /// fleets were kept for the operator (see [`Stranded`]).
+    /// fleets were kept for the operator (see [`Stranded`](crate::Stranded)).
     Stopped,
 }
 

@@ -53,7 +53,7 @@ impl Engine {
     /// Deploys an image: plans, then drives the deployment to [`Phase::Done`] or
     /// [`Phase::RolledBack`] (or [`Phase::Stopped`], when a rollback found no way back).
     ///
-    /// Returns `Ok` with the [`Outcome`](crate::Outcome) once the deployment has ended.
+    /// Returns `Ok` with the [`Outcome`] once the deployment has ended.
     ///
     /// # Errors
     /// - [`Error::InvalidInput`] naming the field, for bad input or an image that does not
