@@ -87,7 +87,10 @@ fn text(plan: &Plan) -> String {
         }
     }
     if let Some(eta) = &plan.eta {
-        let most = eta.most.map_or("unbounded (an approval gate waits)".into(), human_d);
+        let most = eta.most.map_or_else(
+            || "unknown (an approval gate that keeps waiting, or an undeclared drain time)".into(),
+            human_d,
+        );
         let _ = writeln!(t, "takes   at least {}, at most {most}", human_d(eta.least));
     }
     if let Some(b) = &plan.budget {
