@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::types::{
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use immutable_core::{
-    DeploymentId, DeploymentRecord, Error, Lease, LeaseGrant, ResourceKind, Result, ServiceName,
-    StateStore,
+    CommandRecord, DeploymentId, DeploymentRecord, Error, Lease, LeaseGrant, ResourceKind, Result,
+    ServiceName, StateStore,
 };
 
 use crate::AwsClients;
@@ -411,6 +411,64 @@ impl StateStore for DynamoStore {
             }
             Err(e) => Err(e).aws(Call::new("PutItem", ResourceKind::Lease, &pk)),
         }
+    }
+
+    /// One item per deployment holds its commands as a list; an append is one atomic
+    /// `UpdateItem`, so commands given at once are all kept. A retried append may store a
+    /// command twice; readers drop the repeat by its id.
+    async fn add_command(&self, command: &CommandRecord) -> Result<()> {
+        let pk = format!("cmds#{}", command.deployment);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .update_expression("SET #c = list_append(if_not_exists(#c, :empty), :new)")
+            .expression_attribute_names("#c", "commands")
+            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":new", AttributeValue::L(vec![s(encode(command)?)]))
+            .send()
+            .await
+            .aws(Call::new("UpdateItem", ResourceKind::Command, &pk))?;
+        Ok(())
+    }
+
+    async fn commands(&self, deployment: &DeploymentId) -> Result<Vec<CommandRecord>> {
+        let pk = format!("cmds#{deployment}");
+        let Some(item) = self.get(&pk, ResourceKind::Command).await? else {
+            return Ok(Vec::new());
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let mut commands = Vec::new();
+        for value in item
+            .get("commands")
+            .and_then(|v| v.as_l().ok())
+            .into_iter()
+            .flatten()
+        {
+            let body = value.as_s().map_err(|_| {
+                Error::store(
+                    format!(
+                        "item {pk} of table {} holds a command that is not text",
+                        self.table
+                    ),
+                    None,
+                )
+            })?;
+            let command: CommandRecord = serde_json::from_str(body).map_err(|e| {
+                Error::store(
+                    format!(
+                        "a command in item {pk} of table {} is corrupted ({e})",
+                        self.table
+                    ),
+                    Some(Box::new(e) as _),
+                )
+            })?;
+            if seen.insert(command.id.clone()) {
+                commands.push(command);
+            }
+        }
+        commands.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(commands)
     }
 
     async fn lease(&self, service: &ServiceName) -> Result<Option<Lease>> {

@@ -659,3 +659,34 @@ async fn release_rules(store: &dyn StateStore, clock: &ManualClock, lost: &Lease
         .await
         .expect("acquire after release");
 }
+
+/// Commands: appended, never lost when given at once, listed oldest first, a repeated id
+/// never listed twice.
+pub async fn command_contract(store: &dyn StateStore) {
+    use crate::{Command, CommandRecord};
+    let mut record = sample_record("web");
+    store.save(&mut record).await.expect("save");
+    let id = record.id.clone();
+    assert!(store.commands(&id).await.expect("commands").is_empty());
+    let at = SystemTime::UNIX_EPOCH;
+    let approve = CommandRecord::new(id.clone(), Command::Approve, "a", at);
+    let abort = CommandRecord::new(id.clone(), Command::Abort { reason: "b".into() }, "b", at);
+    let (x, y) = tokio::join!(store.add_command(&approve), store.add_command(&abort));
+    x.expect("add");
+    y.expect("add");
+    let _ = store.add_command(&approve).await;
+    let listed = store.commands(&id).await.expect("commands");
+    let ids: Vec<_> = listed.iter().map(|c| c.id.clone()).collect();
+    let mut want = vec![approve.id.clone(), abort.id.clone()];
+    want.sort();
+    assert_eq!(ids, want, "commands lost, repeated or out of order");
+    assert_eq!(listed.iter().find(|c| c.id == abort.id), Some(&abort));
+    let other = sample_record("web");
+    assert!(
+        store
+            .commands(&other.id)
+            .await
+            .expect("commands")
+            .is_empty()
+    );
+}

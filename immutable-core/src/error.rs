@@ -150,6 +150,18 @@ pub enum Error {
         phase: Phase,
     },
 
+    /// The run was suspended at a safe point (Ctrl-C in a deploy tool, say): the record is
+    /// saved, the lease released. Resume it with `Engine::resume`.
+    #[error(
+        "deployment {deployment} was suspended in phase {phase}; resume it with Engine::resume"
+    )]
+    Suspended {
+        /// The deployment.
+        deployment: DeploymentId,
+        /// The phase it stopped in.
+        phase: Phase,
+    },
+
     /// The deployment is in a phase where the operation cannot apply.
     #[error("deployment {deployment} is in phase {phase}: {reason}")]
     WrongPhase {

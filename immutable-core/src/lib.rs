@@ -58,10 +58,10 @@ pub use check::{CutoverCheck, HttpCheck};
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use cost::{Cost, Operation};
 pub use engine::{
-    Blue, Budget, Calls, DeploymentHandle, DeploymentRecord, DeploymentRequest, DeploymentSpec,
-    Engine, EngineBuilder, Eta, GcMode, GcReport, Green, HistoryEntry, OnBlueLost, Outcome, Phase,
-    Plan, Refusal, Report, Retired, RollbackCause, RollbackMode, RollbackReport, Settings,
-    Stranded,
+    Blue, Budget, Calls, Command, CommandRecord, DeploymentHandle, DeploymentRecord,
+    DeploymentRequest, DeploymentSpec, Engine, EngineBuilder, Eta, GcMode, GcReport, Green,
+    HistoryEntry, OnBlueLost, Outcome, Phase, Plan, Refusal, Report, Retired, RollbackCause,
+    RollbackMode, RollbackReport, Settings, Status, Stranded, Waiting,
 };
 pub use error::{BoxError, Error, NoRollback, ResourceKind, Result};
 pub use event::{Event, EventKind};

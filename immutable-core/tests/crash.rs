@@ -106,6 +106,14 @@ impl StateStore for CrashingStore {
         self.after_write().await;
         Ok(renewed)
     }
+    async fn add_command(&self, command: &immutable_core::CommandRecord) -> Result<()> {
+        self.inner.add_command(command).await?;
+        self.after_write().await;
+        Ok(())
+    }
+    async fn commands(&self, id: &DeploymentId) -> Result<Vec<immutable_core::CommandRecord>> {
+        self.inner.commands(id).await
+    }
     async fn lease(&self, service: &ServiceName) -> Result<Option<Lease>> {
         self.inner.lease(service).await
     }

@@ -249,11 +249,14 @@ fn answer_approvals(engine: &Engine, answer: &'static str) {
     engine.subscribe(move |e| {
         if let EventKind::ApprovalRequested { .. } = e.kind {
             let h = e2.handle(&e.deployment).unwrap();
-            match answer {
-                "approve" => h.approve().unwrap(),
-                "reject" => h.reject("the release manager said no").unwrap(),
-                _ => {}
-            }
+            // Commands are written to the store: give them from a task of their own.
+            tokio::spawn(async move {
+                match answer {
+                    "approve" => h.approve().await.unwrap(),
+                    "reject" => h.reject("the release manager said no").await.unwrap(),
+                    _ => {}
+                }
+            });
         }
     });
 }
@@ -328,7 +331,7 @@ async fn an_overdue_approval_keeps_waiting_when_told_to() {
             let h = approver.handle(&e.deployment).unwrap();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
-                h.approve().unwrap();
+                h.approve().await.unwrap();
             });
         }
     });
@@ -359,7 +362,8 @@ async fn promote_in_the_middle_of_a_canary_skips_the_remaining_waits() {
             ..
         } = e.kind
         {
-            let _ = e2.handle(&e.deployment).unwrap().promote();
+            let h = e2.handle(&e.deployment).unwrap();
+            tokio::spawn(async move { h.promote().await });
         }
     });
     let start = tokio::time::Instant::now();
@@ -400,8 +404,8 @@ async fn abort_in_the_middle_of_a_canary_rolls_back_in_one_call() {
             && routing.weights().values().any(|w| *w == 50)
         {
             let handle = e2.handle(&e.deployment).unwrap();
-            handle.abort("latency regression").unwrap();
-            *keep.lock().unwrap() = Some(handle);
+            *keep.lock().unwrap() = Some(handle.clone());
+            tokio::spawn(async move { handle.abort("latency regression").await.unwrap() });
         }
     });
     w.cloud.clear_calls();
@@ -425,7 +429,7 @@ async fn abort_in_the_middle_of_a_canary_rolls_back_in_one_call() {
     // A finished deployment has no handle, and one kept from before refuses commands.
     assert!(w.engine.handle(&report.record.id).is_err());
     let handle = kept.lock().unwrap().take().unwrap();
-    match handle.approve() {
+    match handle.approve().await {
         Err(Error::DeploymentFinished { phase, .. }) => assert_eq!(phase, Phase::RolledBack),
         other => panic!("{other:?}"),
     }

@@ -236,6 +236,7 @@ async fn an_abort_with_blue_lost_stops_rather_than_routing_back() {
         .handle(&id)
         .unwrap()
         .abort("pager went off")
+        .await
         .unwrap();
     let report = running.await.unwrap();
     match &report.outcome {

@@ -28,6 +28,9 @@ impl Run<'_> {
             let healthy = report.healthy();
             if last != Some(healthy) {
                 last = Some(healthy);
+                // Status readers in other processes see the progress.
+                self.rec.health = Some((healthy, report.instances.len()));
+                self.persist().await?;
                 self.emit(EventKind::HealthProgress {
                     target: target.clone(),
                     healthy,

@@ -23,6 +23,7 @@ pub struct EngineBuilder {
     clock: Option<Arc<dyn Clock>>,
     checks: BTreeMap<String, Arc<dyn Check>>,
     strategies: BTreeMap<String, Arc<dyn Strategy>>,
+    identity: Option<String>,
 }
 
 impl EngineBuilder {
@@ -96,6 +97,13 @@ impl EngineBuilder {
         self
     }
 
+    /// Who this engine says it is in the commands it writes (the CLI passes the operator's
+    /// name). Default: the host name and the process id.
+    pub fn identity(mut self, identity: impl Into<String>) -> Self {
+        self.identity = Some(identity.into());
+        self
+    }
+
     /// Builds the engine.
     ///
     /// # Errors
@@ -116,7 +124,19 @@ impl EngineBuilder {
                 checks: self.checks,
                 strategies: self.strategies,
                 controls: Mutex::default(),
+                identity: self.identity.unwrap_or_else(default_identity),
             }),
         })
     }
+}
+
+/// `<host> pid <pid>`: enough to tell engines apart in a shared store.
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".to_owned());
+    format!("{host} pid {}", std::process::id())
 }

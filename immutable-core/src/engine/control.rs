@@ -1,10 +1,12 @@
-//! Operator commands to a running deployment: approve, reject, promote, abort.
+//! What operators have asked of a deployment running here (the stored commands folded, and a
+//! suspend), and the [`DeploymentHandle`] that asks it.
 
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::{DeploymentId, Error, Phase, Result};
+use super::command::Command;
+use crate::{DeploymentId, Phase, Result};
 
 /// What operators have asked of one deployment so far.
 #[derive(Debug, Clone, Default)]
@@ -14,6 +16,8 @@ pub(crate) struct Commands {
     pub(crate) rejected: Option<String>,
     pub(crate) promoted: bool,
     pub(crate) aborted: Option<String>,
+    /// Stop at the next safe point (this process only).
+    pub(crate) suspended: bool,
     pub(crate) finished: bool,
     /// The phase the run here ended in, once it has.
     pub(crate) ended_in: Option<Phase>,
@@ -45,13 +49,18 @@ impl Control {
 }
 
 /// Steers a deployment that runs in this process: approve or reject its approval gates, skip
-/// its remaining waits, or abort it. Get one with [`Engine::handle`](crate::Engine::handle),
-/// typically when an [`EventKind::ApprovalRequested`](crate::EventKind::ApprovalRequested)
-/// arrives. Cheap to clone.
+/// its remaining waits, abort it, or suspend it. Get one with
+/// [`Engine::handle`](crate::Engine::handle), typically when an
+/// [`EventKind::ApprovalRequested`](crate::EventKind::ApprovalRequested) arrives. Cheap to
+/// clone.
+///
+/// A thin layer over [`Engine::command`](crate::Engine::command): every command is written to
+/// the store like one given from another process, and applied at once here.
 #[derive(Debug, Clone)]
 pub struct DeploymentHandle {
     pub(crate) id: DeploymentId,
     pub(crate) control: Arc<Control>,
+    pub(crate) engine: crate::Engine,
 }
 
 impl DeploymentHandle {
@@ -60,62 +69,51 @@ impl DeploymentHandle {
         &self.id
     }
 
-    fn command(&self, f: impl FnOnce(&mut Commands)) -> Result<()> {
-        let mut refused = None;
-        self.control.tx.send_modify(|c| match c.finished {
-            true => refused = Some(c.ended_in),
-            false => f(c),
-        });
-        match refused {
-            None => Ok(()),
-            Some(Some(phase)) if phase.is_terminal() => Err(Error::DeploymentFinished {
-                deployment: self.id.clone(),
-                phase,
-            }),
-            Some(phase) => Err(Error::NotRunningHere {
-                deployment: self.id.clone(),
-                phase: phase.unwrap_or(Phase::Plan),
-            }),
-        }
-    }
-
     /// Approves the current approval gate, or the next one if none waits yet.
     ///
     /// # Errors
-    /// [`Error::DeploymentFinished`] once the deployment has finished, and
-    /// [`Error::NotRunningHere`] once its run here stopped short (resume it).
-    pub fn approve(&self) -> Result<()> {
-        self.command(|c| c.approvals += 1)
+    /// As [`Engine::command`](crate::Engine::command): [`Error::DeploymentFinished`] once the
+    /// deployment has finished.
+    pub async fn approve(&self) -> Result<()> {
+        self.engine.command(&self.id, Command::Approve).await
     }
 
     /// Rejects the deployment at its current or next approval gate: it rolls back.
     ///
     /// # Errors
-    /// [`Error::DeploymentFinished`] once the deployment has finished, and
-    /// [`Error::NotRunningHere`] once its run here stopped short (resume it).
-    pub fn reject(&self, reason: impl Into<String>) -> Result<()> {
+    /// As [`approve`](Self::approve).
+    pub async fn reject(&self, reason: impl Into<String>) -> Result<()> {
         let reason = reason.into();
-        self.command(|c| c.rejected = Some(reason))
+        self.engine
+            .command(&self.id, Command::Reject { reason })
+            .await
     }
 
     /// Skips every remaining pause, approval gate and the bake: the rollout continues at once.
     ///
     /// # Errors
-    /// [`Error::DeploymentFinished`] once the deployment has finished, and
-    /// [`Error::NotRunningHere`] once its run here stopped short (resume it).
-    pub fn promote(&self) -> Result<()> {
-        self.command(|c| c.promoted = true)
+    /// As [`approve`](Self::approve).
+    pub async fn promote(&self) -> Result<()> {
+        self.engine.command(&self.id, Command::Promote).await
     }
 
     /// Rolls the deployment back at once, from any phase before Retire: traffic returns to the
-    /// old fleet in one routing call and the new fleet is removed.
+    /// old fleet in one routing call (if it can take it) and the new fleet is removed.
     ///
     /// # Errors
-    /// [`Error::DeploymentFinished`] once the deployment has finished, and
-    /// [`Error::NotRunningHere`] once its run here stopped short (resume it).
-    pub fn abort(&self, reason: impl Into<String>) -> Result<()> {
+    /// As [`approve`](Self::approve).
+    pub async fn abort(&self, reason: impl Into<String>) -> Result<()> {
         let reason = reason.into();
-        self.command(|c| c.aborted = Some(reason))
+        self.engine
+            .command(&self.id, Command::Abort { reason })
+            .await
+    }
+
+    /// Stops the run here at its next safe point (a wait: the record is saved there), releases
+    /// the lease, and makes its `deploy` or `resume` return [`Error::Suspended`]. Resume it
+    /// later, here or in another process. Not stored: it concerns this process only.
+    pub fn suspend(&self) {
+        self.control.tx.send_modify(|c| c.suspended = true);
     }
 
     /// Waits until the deployment has finished (or stopped with an error).

@@ -64,6 +64,7 @@ mod step;
 mod budget;
 mod builder;
 mod cause;
+mod command;
 mod control;
 mod dry_run;
 mod gc;
@@ -75,6 +76,7 @@ mod rollback;
 mod run;
 mod runner;
 mod settings;
+mod status;
 mod wait;
 
 use std::collections::{BTreeMap, HashMap};
@@ -83,6 +85,7 @@ use std::sync::{Arc, Mutex};
 pub use budget::{Budget, Calls, Eta};
 pub use builder::EngineBuilder;
 pub use cause::{OnBlueLost, RollbackCause, Stranded};
+pub use command::{Command, CommandRecord};
 use control::Control;
 pub use control::DeploymentHandle;
 pub use dry_run::{Plan, Refusal};
@@ -92,6 +95,7 @@ pub use record::{Blue, DeploymentRecord, Green, HistoryEntry, Outcome, Report, R
 pub use request::{DeploymentRequest, DeploymentSpec};
 pub use rollback::{RollbackMode, RollbackReport};
 pub use settings::Settings;
+pub use status::{Status, Waiting};
 
 use crate::event::EventBus;
 use crate::{
@@ -133,6 +137,8 @@ struct Inner {
     strategies: BTreeMap<String, Arc<dyn Strategy>>,
     /// Deployments running in this process, for their handles.
     controls: Mutex<HashMap<DeploymentId, Arc<Control>>>,
+    /// Who this engine says it is in the commands it writes.
+    identity: String,
 }
 
 impl Engine {
@@ -166,6 +172,17 @@ impl Engine {
         &self.inner.settings
     }
 
+    /// Stops a deployment running in this engine at its next safe point, releasing its lease;
+    /// its `deploy` or `resume` returns [`Error::Suspended`]. See
+    /// [`DeploymentHandle::suspend`].
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if no such deployment is running here.
+    pub fn suspend(&self, deployment: &DeploymentId) -> Result<()> {
+        self.handle(deployment)?.suspend();
+        Ok(())
+    }
+
     /// A handle on a deployment running in this engine, to approve, reject, promote or abort
     /// it. The deployment's id is in every [`Event`].
     ///
@@ -183,6 +200,7 @@ impl Engine {
         Ok(DeploymentHandle {
             id: deployment.clone(),
             control,
+            engine: self.clone(),
         })
     }
 }

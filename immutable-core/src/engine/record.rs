@@ -80,6 +80,13 @@ pub struct DeploymentRecord {
     pub steps_taken: Vec<StepRecord>,
     /// Percent of live traffic on the new fleet, as last set.
     pub weight: u32,
+    /// Approvals its approval gates consumed; saved with the step that consumed one, so a
+    /// resumed run never spends an approval twice.
+    #[serde(default)]
+    pub approvals_used: u64,
+    /// Healthy and registered instances of the new fleet, as last read.
+    #[serde(default)]
+    pub health: Option<(usize, usize)>,
     /// Whether the preview entry point was pointed at the new fleet.
     pub previewed: bool,
     /// When the current phase (or, in [`Phase::Rollout`], the current step) began; deadlines
@@ -124,6 +131,8 @@ impl DeploymentRecord {
             current_step: None,
             steps_taken: Vec::new(),
             weight: 0,
+            approvals_used: 0,
+            health: None,
             previewed: false,
             phase_started_at: now,
             rollback_cause: None,

@@ -101,14 +101,24 @@ impl Engine {
         }
     }
 
-    /// The service's newest deployment.
-    async fn latest(&self, service: &ServiceName) -> Result<DeploymentRecord> {
-        self.inner
+    /// The service's newest deployment, if any.
+    pub(super) async fn latest_record(
+        &self,
+        service: &ServiceName,
+    ) -> Result<Option<DeploymentRecord>> {
+        Ok(self
+            .inner
             .store
             .list(Some(service))
             .await?
             .into_iter()
-            .max_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)))
+            .max_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id))))
+    }
+
+    /// The service's newest deployment, which a rollback goes back from.
+    async fn latest(&self, service: &ServiceName) -> Result<DeploymentRecord> {
+        self.latest_record(service)
+            .await?
             .ok_or_else(|| Error::NothingToRollBack {
                 service: service.clone(),
                 reason: NoRollback::NoDeployment,
@@ -139,7 +149,7 @@ impl Engine {
                 });
             }
         }
-        handle.abort("rollback requested")?;
+        handle.abort("rollback requested").await?;
         handle.finished().await;
         let record = self.inner.store.load(&latest.id).await?;
         let outcome = record.outcome().ok_or_else(|| Error::NotRunningHere {
@@ -166,7 +176,7 @@ impl Engine {
             });
         }
         let handle = self.running_handle(latest)?;
-        handle.promote()?;
+        handle.promote().await?;
         handle.finished().await;
         let record = self.inner.store.load(&latest.id).await?;
         if !record.phase.is_terminal() {

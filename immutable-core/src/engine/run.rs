@@ -49,8 +49,6 @@ pub(super) struct Run<'a> {
     pub(super) engine: &'a Inner,
     pub(super) rec: DeploymentRecord,
     pub(super) control: Arc<Control>,
-    /// Approvals consumed by this run's approval steps.
-    pub(super) approvals_used: u64,
     /// Healthy and registered instances of the new fleet, as last read.
     pub(super) last_health: Option<(usize, usize)>,
 }

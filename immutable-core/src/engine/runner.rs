@@ -185,17 +185,22 @@ impl Inner {
         lease: Lease,
         control: Arc<Control>,
     ) -> Result<Report> {
+        let id = rec.id.clone();
         let mut run = Run {
             engine: self,
             rec,
-            control,
-            approvals_used: 0,
+            control: Arc::clone(&control),
             last_health: None,
         };
-        let result = tokio::select! {
-            biased;
-            outcome = run.drive() => outcome,
-            lost = self.keep_lease(lease.clone()) => Err(lost),
+        // Commands given while no runner was alive apply from the start.
+        let result = match self.apply_commands(&id, &control).await {
+            Err(e) => Err(e),
+            Ok(()) => tokio::select! {
+                biased;
+                outcome = run.drive() => outcome,
+                lost = self.keep_lease(lease.clone()) => Err(lost),
+                failed = self.watch_commands(&id, &control) => Err(failed),
+            },
         };
         let _ = self.store.release_lease(&lease).await;
         run.control.finish(Some(run.rec.phase));

@@ -139,18 +139,16 @@ impl Run<'_> {
         });
         let mut overdue = false;
         loop {
+            self.check_abort()?;
             let c = self.control.commands();
-            if let Some(reason) = c.aborted {
-                return Err(aborted(reason));
-            }
             if let Some(reason) = c.rejected {
                 self.emit(EventKind::Rejected {
                     reason: reason.clone(),
                 });
                 return Err(Stop::RollBack(RollbackCause::ApprovalRejected { reason }));
             }
-            if c.approvals > self.approvals_used {
-                self.approvals_used += 1;
+            if c.approvals > self.rec.approvals_used {
+                self.rec.approvals_used += 1;
                 self.emit(EventKind::Approved);
                 return Ok("approved".into());
             }

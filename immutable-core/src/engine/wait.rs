@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::run::{Run, Stop, aborted, provider_failure};
-use crate::{EventKind, RollbackCause, TargetId};
+use crate::{Error, EventKind, RollbackCause, TargetId};
 
 impl Run<'_> {
     /// Sleeps for `duration`, or until an operator command arrives.
@@ -27,11 +27,20 @@ impl Run<'_> {
     }
 
     /// Stops with a rollback if an operator aborted the deployment.
+    /// Stops with a rollback if an operator aborted the deployment, or short (resumable) if
+    /// this process suspended it.
     pub(super) fn check_abort(&self) -> Result<(), Stop> {
-        match self.control.commands().aborted {
-            Some(reason) => Err(aborted(reason)),
-            None => Ok(()),
+        let c = self.control.commands();
+        if let Some(reason) = c.aborted {
+            return Err(aborted(reason));
         }
+        if c.suspended {
+            return Err(Stop::Interrupted(Error::Suspended {
+                deployment: self.rec.id.clone(),
+                phase: self.rec.phase,
+            }));
+        }
+        Ok(())
     }
 
     /// Resolves, with the reason, once an operator aborts the deployment.
@@ -85,7 +94,12 @@ impl Run<'_> {
                 "reading the new fleet's health",
             ))?;
         let needed = self.rec.spec.min_healthy as usize;
-        self.last_health = Some((report.healthy(), report.instances.len()));
+        let health = Some((report.healthy(), report.instances.len()));
+        self.last_health = health;
+        if self.rec.health != health {
+            self.rec.health = health;
+            self.persist().await?;
+        }
         if report.healthy() < needed {
             return Err(Stop::RollBack(RollbackCause::NewFleetUnhealthy {
                 healthy: report.healthy(),

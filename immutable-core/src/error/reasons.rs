@@ -25,6 +25,8 @@ pub enum ResourceKind {
     Deployment,
     /// A service lease.
     Lease,
+    /// An operator's command to a deployment.
+    Command,
 }
 
 impl std::fmt::Display for ResourceKind {
@@ -37,6 +39,7 @@ impl std::fmt::Display for ResourceKind {
             ResourceKind::EntryPoint => "entry point",
             ResourceKind::Deployment => "deployment",
             ResourceKind::Lease => "lease",
+            ResourceKind::Command => "command",
         })
     }
 }

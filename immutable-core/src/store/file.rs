@@ -9,7 +9,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Lease, LeaseGrant, StateStore, grant_lease, renewed_lease, version_conflict};
-use crate::{DeploymentId, DeploymentRecord, Error, ResourceKind, Result, ServiceName};
+use crate::{
+    CommandRecord, DeploymentId, DeploymentRecord, Error, ResourceKind, Result, ServiceName,
+};
 
 /// A [`StateStore`] in a directory: the embedded default for a deploy tool on one machine.
 ///
@@ -93,6 +95,21 @@ fn record_path(root: &Path, id: &DeploymentId) -> Result<PathBuf> {
         ));
     }
     Ok(root.join("deployments").join(format!("{s}.json")))
+}
+
+/// `commands/<deployment>/<command id>.json`; ids that are not plain names are refused.
+fn command_path(root: &Path, deployment: &DeploymentId, id: &str) -> Result<PathBuf> {
+    record_path(root, deployment)?;
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(Error::invalid(
+            "command",
+            format!("`{id}` is not a command id"),
+        ));
+    }
+    Ok(root
+        .join("commands")
+        .join(deployment.as_str())
+        .join(format!("{id}.json")))
 }
 
 fn lease_path(root: &Path, service: &ServiceName) -> PathBuf {
@@ -243,6 +260,49 @@ impl StateStore for FileStore {
             let renewed = renewed_lease(existing.as_ref(), &lease, ttl, now)?;
             write_json_atomic(&path, &renewed)?;
             Ok(renewed)
+        })
+        .await
+    }
+
+    async fn add_command(&self, command: &CommandRecord) -> Result<()> {
+        let command = command.clone();
+        self.locked(move |root| {
+            let path = command_path(root, &command.deployment, &command.id)?;
+            if path.exists() {
+                return Err(Error::AlreadyExists {
+                    kind: ResourceKind::Command,
+                    id: command.id,
+                });
+            }
+            fs::create_dir_all(path.parent().expect("command paths have a parent"))
+                .map_err(|e| io_error("cannot create directory for", &path, e))?;
+            write_json_atomic(&path, &command)
+        })
+        .await
+    }
+
+    async fn commands(&self, deployment: &DeploymentId) -> Result<Vec<CommandRecord>> {
+        let deployment = deployment.clone();
+        self.locked(move |root| {
+            let dir = command_path(root, &deployment, "x")?
+                .parent()
+                .expect("command paths have a parent")
+                .to_path_buf();
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(io_error("cannot read", &dir, e)),
+            };
+            let mut names: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect();
+            names.sort();
+            let mut commands = Vec::with_capacity(names.len());
+            for path in names {
+                commands.extend(read_json::<CommandRecord>(&path, "command")?);
+            }
+            Ok(commands)
         })
         .await
     }

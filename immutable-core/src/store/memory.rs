@@ -5,7 +5,9 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use super::{Lease, LeaseGrant, StateStore, grant_lease, renewed_lease, version_conflict};
-use crate::{DeploymentId, DeploymentRecord, Error, ResourceKind, Result, ServiceName};
+use crate::{
+    CommandRecord, DeploymentId, DeploymentRecord, Error, ResourceKind, Result, ServiceName,
+};
 
 /// A [`StateStore`] in memory, for tests and single-process tools. Clones share state.
 ///
@@ -18,6 +20,7 @@ pub struct InMemoryStore {
 #[derive(Debug, Default)]
 struct State {
     records: BTreeMap<DeploymentId, DeploymentRecord>,
+    commands: BTreeMap<DeploymentId, BTreeMap<String, CommandRecord>>,
     leases: BTreeMap<ServiceName, Lease>,
 }
 
@@ -112,6 +115,31 @@ impl StateStore for InMemoryStore {
         let renewed = renewed_lease(state.leases.get(&lease.service), lease, ttl, now)?;
         state.leases.insert(lease.service.clone(), renewed.clone());
         Ok(renewed)
+    }
+
+    async fn add_command(&self, command: &CommandRecord) -> Result<()> {
+        let mut state = self.lock();
+        let all = state
+            .commands
+            .entry(command.deployment.clone())
+            .or_default();
+        if all.contains_key(&command.id) {
+            return Err(Error::AlreadyExists {
+                kind: ResourceKind::Command,
+                id: command.id.clone(),
+            });
+        }
+        all.insert(command.id.clone(), command.clone());
+        Ok(())
+    }
+
+    async fn commands(&self, deployment: &DeploymentId) -> Result<Vec<CommandRecord>> {
+        Ok(self
+            .lock()
+            .commands
+            .get(deployment)
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default())
     }
 
     async fn lease(&self, service: &ServiceName) -> Result<Option<Lease>> {

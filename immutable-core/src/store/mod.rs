@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 pub use file::FileStore;
 pub use memory::InMemoryStore;
 
-use crate::{DeploymentId, DeploymentRecord, Error, ResourceKind, Result, ServiceName};
+use crate::{
+    CommandRecord, DeploymentId, DeploymentRecord, Error, ResourceKind, Result, ServiceName,
+};
 
 /// A per-service lock with an expiry. The running deployment renews it; a lease left by a dead
 /// process can be taken over once it has expired.
@@ -84,6 +86,14 @@ pub trait StateStore: Debug + Send + Sync + 'static {
 
     /// Extends a held lease until `now + ttl`; [`Error::Locked`] if another holder took it.
     async fn renew_lease(&self, lease: &Lease, ttl: Duration, now: SystemTime) -> Result<Lease>;
+
+    /// Appends an operator's command to a deployment. A create, never an overwrite: two
+    /// commands given at once are both kept; writing the same command id twice is
+    /// [`Error::AlreadyExists`] (or a no-op), never a second command.
+    async fn add_command(&self, command: &CommandRecord) -> Result<()>;
+
+    /// A deployment's commands, oldest first (command ids sort by time).
+    async fn commands(&self, deployment: &DeploymentId) -> Result<Vec<CommandRecord>>;
 
     /// The service's lease as stored, expired or not; `None` if there is none. A read: it
     /// takes nothing.
@@ -161,11 +171,14 @@ mod tests {
 
     use super::*;
     use crate::ManualClock;
-    use crate::conformance::{lease_contract, sample_record as record, store_contract};
+    use crate::conformance::{
+        command_contract, lease_contract, sample_record as record, store_contract,
+    };
 
     #[tokio::test]
     async fn in_memory_store_meets_the_contract() {
         store_contract(&InMemoryStore::new()).await;
+        command_contract(&InMemoryStore::new()).await;
         let clock = ManualClock::new(SystemTime::UNIX_EPOCH);
         lease_contract(&InMemoryStore::new(), &clock).await;
     }
@@ -174,6 +187,7 @@ mod tests {
     async fn file_store_meets_the_contract() {
         let dir = tempfile::tempdir().unwrap();
         store_contract(&FileStore::open(dir.path().join("a")).unwrap()).await;
+        command_contract(&FileStore::open(dir.path().join("c")).unwrap()).await;
         let clock = ManualClock::new(SystemTime::UNIX_EPOCH);
         let store = FileStore::open(dir.path().join("b")).unwrap();
         lease_contract(&store, &clock).await;
