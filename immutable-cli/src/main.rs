@@ -13,7 +13,6 @@ mod cli;
 mod cmd;
 mod config;
 mod exit;
-mod pending;
 mod progress;
 mod request;
 

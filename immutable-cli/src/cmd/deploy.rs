@@ -10,7 +10,6 @@ use tokio::sync::watch;
 use crate::backend::Ctx;
 use crate::cli::RequestArgs;
 use crate::exit::{Code, Failure, explain};
-use crate::pending::PendingEngine;
 use crate::progress::{Progress, View};
 use crate::request;
 
@@ -64,7 +63,7 @@ async fn follow(
     let known = id.borrow().clone();
     match result {
         Ok(report) => Ok(print_report(ctx, &report)),
-        Err(e) if false => Ok(print_suspended(ctx, &DeploymentId::new(e.to_string()))),
+        Err(Error::Suspended { deployment, .. }) => Ok(print_suspended(ctx, &deployment)),
         Err(e) => {
             let mut failure = explain(e, ctx.store.as_ref(), &ctx.cli).await;
             if failure.next.is_none()

@@ -5,8 +5,8 @@
 use std::time::SystemTime;
 
 use futures::StreamExt;
-use immutable_core::DeploymentId;
-use crate::pending::{Command as EngineCommand, PendingEngine, Status, Waiting};
+use immutable_core::{Command as EngineCommand, DeploymentId, Status, Waiting};
+
 use serde_json::json;
 
 use crate::backend::Ctx;
@@ -154,10 +154,20 @@ fn waiting(w: &Waiting, id: &DeploymentId, cli: &str) -> String {
         Waiting::Health { until: t } => format!("health checks ({} left)", human(until(*t))),
         Waiting::Pause { until: t } => format!("a pause ({} left)", human(until(*t))),
         Waiting::Bake { until: t } => format!("the bake ({} left)", human(until(*t))),
-        Waiting::Approval { index, deadline } => {
-            let left = deadline.map_or("no deadline".into(), |d| format!("{} left", human(until(d))));
+        Waiting::Approval {
+            index,
+            deadline,
+            rolls_back,
+        } => {
+            let then = if *rolls_back {
+                "then it rolls back"
+            } else {
+                "then it keeps waiting"
+            };
             format!(
-                "approval at step {index} ({left}): `{cli} approve {id}` or `{cli} reject {id}`"
+                "approval at step {index} ({} left, {then}): `{cli} approve {id}` or \
+                 `{cli} reject {id}`",
+                human(until(*deadline))
             )
         }
         other => format!("{other:?}"),
