@@ -112,12 +112,47 @@ async fn a_second_process_approves_and_the_deploy_succeeds() {
     let status = lab.cli.run(&["status", "--output", "json"], MINUTE);
     assert_eq!(status.code, SUCCEEDED, "{status:?}");
     assert_eq!(status.json()["status"]["phase"], "done", "{status:?}");
+
+    // v2's old fleet is retired: a rollback redeploys v1, and nothing is left for gc.
+    let back = lab.cli.run(&["rollback", "--output", "json"], MINUTE);
+    assert_eq!(back.code, SUCCEEDED, "{back:?}");
+    assert_eq!(back.json()["how"], "redeployed the previous image", "{back:?}");
+    let gc = lab.cli.run(&["gc", "--output", "json"], MINUTE);
+    assert_eq!(gc.code, SUCCEEDED, "{gc:?}");
+    assert_eq!(gc.json()["fleets"], serde_json::json!([]), "{gc:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_from_a_second_process_aborts_the_running_deploy() {
+    let lab = Lab::start().await;
+    let (deploy, id) = lab.deploy_to_the_gate();
+
+    let rollback = lab.cli.run(&["rollback"], MINUTE);
+    assert_eq!(rollback.code, SUCCEEDED, "{rollback:?}");
+    assert!(rollback.stdout.contains(&format!("deployment {id} rolled back")), "{rollback:?}");
+    let done = deploy.wait(MINUTE);
+    assert_eq!(done.code, ROLLED_BACK, "{done:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_aborts_and_the_deploy_exits_rolled_back() {
     let lab = Lab::start().await;
-    let (deploy, id) = lab.deploy_to_the_gate();
+    // This time the approval gate comes from the service file.
+    let file = lab.dir.path().join("web.toml");
+    std::fs::write(
+        &file,
+        "service = \"web\"\n[deploy]\ncapacity = 2\nbake_time = \"0s\"\n\
+         approval_timeout = \"10m\"\non_approval_timeout = \"roll-back\"\n",
+    )
+    .unwrap();
+    let mut deploy = lab.cli.spawn(&[
+        "--service-file",
+        file.to_str().unwrap(),
+        "deploy",
+        "--image",
+        "web-v2",
+    ]);
+    let id = wait_at_gate(&mut deploy);
 
     let abort = lab.cli.run(&["abort", &id, "--reason", "wrong build"], MINUTE);
     assert_eq!(abort.code, SUCCEEDED, "{abort:?}");

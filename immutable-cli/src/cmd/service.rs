@@ -2,9 +2,10 @@
 
 use std::time::SystemTime;
 
+use futures::StreamExt;
 use immutable_core::{
-    DeploymentRecord, GcMode, Result as CoreResult, RollbackMode, RollbackReport, ServiceName,
-    StateStore,
+    Command as EngineCommand, DeploymentId, DeploymentRecord, Engine, Error, GcMode, Outcome,
+    Result as CoreResult, RollbackMode, RollbackReport, ServiceName, StateStore,
 };
 use serde_json::json;
 
@@ -93,6 +94,9 @@ pub(crate) async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, Fai
     progress.finish().await;
     let report = match result {
         Ok(r) => r,
+        Err(Error::NotRunningHere { deployment, .. }) if mode == RollbackMode::Auto => {
+            return abort_elsewhere(ctx, &engine, &deployment).await;
+        }
         Err(e) => return Err(explain(e, ctx.store.as_ref(), &ctx.cli).await),
     };
     let (how, report, code) = match &report {
@@ -115,6 +119,52 @@ pub(crate) async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, Fai
         );
     } else {
         println!("{service}: {how} (deployment {}: {})", report.record.id, report.outcome);
+    }
+    Ok(code)
+}
+
+/// Rolls back a deployment that runs in another process (or in none): the abort is written
+/// to the store; with a live runner this waits until it has rolled back, without one it says
+/// which command applies it.
+async fn abort_elsewhere(ctx: &Ctx, engine: &Engine, id: &DeploymentId) -> Result<Code, Failure> {
+    let abort = EngineCommand::Abort {
+        reason: "rollback requested".into(),
+    };
+    if let Err(e) = engine.command(id, abort).await {
+        return Err(explain(e, ctx.store.as_ref(), &ctx.cli).await);
+    }
+    let status = engine.status(id).await?;
+    let runner_alive = status
+        .lease
+        .is_some_and(|l| l.deployment == *id && l.expires_at > SystemTime::now());
+    if !runner_alive {
+        return Err(Failure::refused(format!(
+            "deployment {id} runs nowhere: the abort is recorded and applies when it is resumed"
+        ))
+        .next(format!("{} resume {id}", ctx.cli)));
+    }
+    if !ctx.json {
+        println!("abort sent to deployment {id}, which runs elsewhere; waiting for its rollback");
+    }
+    let mut updates = Box::pin(engine.watch(id));
+    let mut outcome = None;
+    while let Some(next) = updates.next().await {
+        outcome = next?.outcome;
+    }
+    let code = match &outcome {
+        Some(Outcome::RolledBack { .. }) => Code::Succeeded,
+        Some(o) => Code::of(o),
+        None => Code::Error,
+    };
+    if ctx.json {
+        println!(
+            "{}",
+            json!({ "type": "rollback", "result": code.word(), "exit_code": code as i32,
+                    "how": "aborted the running deployment", "deployment": id.to_string(),
+                    "outcome": outcome })
+        );
+    } else if let Some(o) = &outcome {
+        println!("deployment {id} {o}");
     }
     Ok(code)
 }
