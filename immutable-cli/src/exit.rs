@@ -39,9 +39,13 @@ impl Code {
     }
 }
 
-/// A command that did not do what it was asked, and why.
+/// A command that did not do what it was asked, and why (boxed: it travels in every `Err`).
 #[derive(Debug)]
-pub(crate) struct Failure {
+pub(crate) struct Failure(Box<Details>);
+
+/// What a [`Failure`] says.
+#[derive(Debug)]
+pub(crate) struct Details {
     pub(crate) code: Code,
     pub(crate) message: String,
     /// The command that continues, when there is one.
@@ -50,23 +54,35 @@ pub(crate) struct Failure {
     pub(crate) details: Value,
 }
 
+impl std::ops::Deref for Failure {
+    type Target = Details;
+    fn deref(&self) -> &Details {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Failure {
+    fn deref_mut(&mut self) -> &mut Details {
+        &mut self.0
+    }
+}
+
 impl Failure {
-    pub(crate) fn refused(message: impl Into<String>) -> Self {
-        Failure {
-            code: Code::Refused,
+    fn new(code: Code, message: impl Into<String>) -> Self {
+        Failure(Box::new(Details {
+            code,
             message: message.into(),
             next: None,
             details: Value::Null,
-        }
+        }))
+    }
+
+    pub(crate) fn refused(message: impl Into<String>) -> Self {
+        Failure::new(Code::Refused, message)
     }
 
     pub(crate) fn error(message: impl Into<String>) -> Self {
-        Failure {
-            code: Code::Error,
-            message: message.into(),
-            next: None,
-            details: Value::Null,
-        }
+        Failure::new(Code::Error, message)
     }
 
     pub(crate) fn next(mut self, command: impl Into<String>) -> Self {
@@ -102,12 +118,7 @@ impl From<Error> for Failure {
         } else {
             Code::Error
         };
-        Failure {
-            code,
-            message: e.to_string(),
-            next: None,
-            details: Value::Null,
-        }
+        Failure::new(code, e.to_string())
     }
 }
 

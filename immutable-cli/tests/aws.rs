@@ -29,7 +29,10 @@ fn world(moto: &Moto, store: &Path) -> Cli {
         .collect();
     for (flag, value) in [
         ("--listener-arn", w["listener_arn"].as_str().unwrap()),
-        ("--preview-listener-arn", w["preview_listener_arn"].as_str().unwrap()),
+        (
+            "--preview-listener-arn",
+            w["preview_listener_arn"].as_str().unwrap(),
+        ),
         ("--launch-template", w["launch_template"].as_str().unwrap()),
         ("--vpc-id", w["vpc_id"].as_str().unwrap()),
         ("--subnets", &subnets.join(",")),
@@ -42,7 +45,15 @@ fn world(moto: &Moto, store: &Path) -> Cli {
 
 fn deploy_v1(cli: &Cli) {
     let v1 = cli.run(
-        &["deploy", "--image", "web-v1", "--capacity", "2", "--bake-time", "0s"],
+        &[
+            "deploy",
+            "--image",
+            "web-v1",
+            "--capacity",
+            "2",
+            "--bake-time",
+            "0s",
+        ],
         MINUTE,
     );
     assert_eq!(v1.code, SUCCEEDED, "{v1:?}");
@@ -83,7 +94,10 @@ fn plan_makes_only_read_calls_and_reports_refusals() {
     let actions = moto.stop_recording();
     assert!(!actions.is_empty(), "nothing was recorded");
     let writes: Vec<_> = actions.iter().filter(|a| !is_read(a)).collect();
-    assert!(writes.is_empty(), "plan made mutating calls: {writes:?} of {actions:?}");
+    assert!(
+        writes.is_empty(),
+        "plan made mutating calls: {writes:?} of {actions:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,8 +108,15 @@ async fn a_deploy_killed_during_the_bake_is_resumed_once_its_lease_expired() {
     deploy_v1(&cli);
 
     let mut deploy = cli.spawn(&[
-        "deploy", "--image", "web-v2", "--capacity", "2", "--bake-time", "15s",
-        "--lease-ttl", "10s",
+        "deploy",
+        "--image",
+        "web-v2",
+        "--capacity",
+        "2",
+        "--bake-time",
+        "15s",
+        "--lease-ttl",
+        "10s",
     ]);
     let id = deployment_id(&deploy.expect_line(MINUTE, |l| l.contains(" of web: planned")));
     deploy.expect_line(MINUTE, |l| l.ends_with("phase bake"));
@@ -114,7 +135,12 @@ async fn a_deploy_killed_during_the_bake_is_resumed_once_its_lease_expired() {
         .collect();
     assert!(kinds.contains(&"locked".to_owned()), "{doc}");
     assert!(kinds.contains(&"unfinished".to_owned()), "{doc}");
-    assert!(doc["continue_with"].to_string().contains(&format!("resume {id}")), "{doc}");
+    assert!(
+        doc["continue_with"]
+            .to_string()
+            .contains(&format!("resume {id}")),
+        "{doc}"
+    );
 
     // While the dead run's lease is live, resume says how long until it expires.
     let early = cli.run(&["resume", &id], MINUTE);
@@ -130,30 +156,32 @@ async fn a_deploy_killed_during_the_bake_is_resumed_once_its_lease_expired() {
             break run;
         }
         assert!(run.stderr.contains("lease"), "{run:?}");
-        assert!(Instant::now() < deadline, "the lease never expired: {run:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the lease never expired: {run:?}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     assert_eq!(done.code, SUCCEEDED, "{done:?}");
-    assert!(done.stdout.contains(&format!("deployment {id} succeeded")), "{done:?}");
+    assert!(
+        done.stdout.contains(&format!("deployment {id} succeeded")),
+        "{done:?}"
+    );
     assert_nothing_leaked(&moto, &cli).await;
 }
 
 /// One target group, all traffic on it, two running instances of the service, nothing else.
 async fn assert_nothing_leaked(moto: &Moto, cli: &Cli) {
     let clients = moto.clients().await;
-    let groups = clients
-        .elbv2
-        .describe_target_groups()
-        .send()
-        .await
-        .unwrap();
+    let groups = clients.elbv2.describe_target_groups().send().await.unwrap();
     let groups: Vec<_> = groups
         .target_groups()
         .iter()
         .map(|g| g.target_group_arn().unwrap().to_owned())
         .collect();
     assert_eq!(groups.len(), 1, "target groups left: {groups:?}");
-    let listener = cli.args[cli.args.iter().position(|a| a == "--listener-arn").unwrap() + 1].clone();
+    let listener =
+        cli.args[cli.args.iter().position(|a| a == "--listener-arn").unwrap() + 1].clone();
     let listeners = clients
         .elbv2
         .describe_listeners()
@@ -166,7 +194,12 @@ async fn assert_nothing_leaked(moto: &Moto, cli: &Cli) {
         .iter()
         .filter_map(|a| a.forward_config())
         .flat_map(|f| f.target_groups())
-        .map(|t| (t.target_group_arn().unwrap().to_owned(), t.weight().unwrap_or(1)))
+        .map(|t| {
+            (
+                t.target_group_arn().unwrap().to_owned(),
+                t.weight().unwrap_or(1),
+            )
+        })
         .collect();
     assert_eq!(forwards, vec![(groups[0].clone(), 100)]);
     let reservations = clients

@@ -20,10 +20,10 @@ struct Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        if let Ok(images) = LocalImageStore::open(self.dir.path().join("root")) {
-            if let Ok(fleet) = ProcessFleet::open(&images) {
-                fleet.kill_all();
-            }
+        if let Ok(images) = LocalImageStore::open(self.dir.path().join("root"))
+            && let Ok(fleet) = ProcessFleet::open(&images)
+        {
+            fleet.kill_all();
         }
     }
 }
@@ -57,7 +57,15 @@ impl Lab {
         let setup = cli.run(&["demo-setup"], MINUTE);
         assert_eq!(setup.code, SUCCEEDED, "{setup:?}");
         let v1 = cli.run(
-            &["deploy", "--image", "web-v1", "--capacity", "2", "--bake-time", "0s"],
+            &[
+                "deploy",
+                "--image",
+                "web-v1",
+                "--capacity",
+                "2",
+                "--bake-time",
+                "0s",
+            ],
             MINUTE,
         );
         assert_eq!(v1.code, SUCCEEDED, "{v1:?}");
@@ -87,7 +95,9 @@ impl Lab {
 }
 
 fn wait_at_gate(p: &mut Proc) -> String {
-    let planned = p.expect_line(MINUTE, |l| l.contains("deployment ") && l.contains(" of web"));
+    let planned = p.expect_line(MINUTE, |l| {
+        l.contains("deployment ") && l.contains(" of web")
+    });
     let id = deployment_id(&planned);
     let gate = p.expect_line(MINUTE, |l| l.contains("waiting for approval"));
     assert!(gate.contains(&format!("approve {id}")), "{gate}");
@@ -103,7 +113,10 @@ async fn a_second_process_approves_and_the_deploy_succeeds() {
     assert_eq!(approve.code, SUCCEEDED, "{approve:?}");
     let done = deploy.wait(MINUTE);
     assert_eq!(done.code, SUCCEEDED, "{done:?}");
-    assert!(done.stdout.contains(&format!("deployment {id} succeeded")), "{done:?}");
+    assert!(
+        done.stdout.contains(&format!("deployment {id} succeeded")),
+        "{done:?}"
+    );
 
     // A command to a finished deployment is refused.
     let late = lab.cli.run(&["approve", &id, "--output", "json"], MINUTE);
@@ -116,7 +129,11 @@ async fn a_second_process_approves_and_the_deploy_succeeds() {
     // v2's old fleet is retired: a rollback redeploys v1, and nothing is left for gc.
     let back = lab.cli.run(&["rollback", "--output", "json"], MINUTE);
     assert_eq!(back.code, SUCCEEDED, "{back:?}");
-    assert_eq!(back.json()["how"], "redeployed the previous image", "{back:?}");
+    assert_eq!(
+        back.json()["how"],
+        "redeployed the previous image",
+        "{back:?}"
+    );
     let gc = lab.cli.run(&["gc", "--output", "json"], MINUTE);
     assert_eq!(gc.code, SUCCEEDED, "{gc:?}");
     assert_eq!(gc.json()["fleets"], serde_json::json!([]), "{gc:?}");
@@ -129,7 +146,12 @@ async fn rollback_from_a_second_process_aborts_the_running_deploy() {
 
     let rollback = lab.cli.run(&["rollback"], MINUTE);
     assert_eq!(rollback.code, SUCCEEDED, "{rollback:?}");
-    assert!(rollback.stdout.contains(&format!("deployment {id} rolled back")), "{rollback:?}");
+    assert!(
+        rollback
+            .stdout
+            .contains(&format!("deployment {id} rolled back")),
+        "{rollback:?}"
+    );
     let done = deploy.wait(MINUTE);
     assert_eq!(done.code, ROLLED_BACK, "{done:?}");
 }
@@ -154,7 +176,9 @@ async fn a_second_process_aborts_and_the_deploy_exits_rolled_back() {
     ]);
     let id = wait_at_gate(&mut deploy);
 
-    let abort = lab.cli.run(&["abort", &id, "--reason", "wrong build"], MINUTE);
+    let abort = lab
+        .cli
+        .run(&["abort", &id, "--reason", "wrong build"], MINUTE);
     assert_eq!(abort.code, SUCCEEDED, "{abort:?}");
     let done = deploy.wait(MINUTE);
     assert_eq!(done.code, ROLLED_BACK, "{done:?}");

@@ -8,8 +8,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, FixedResponseActionConfig, ProtocolEnum,
 };
 use immutable_aws::{
-    AwsClients, AwsFleet, AwsImageStore, AwsRouter, EntryPoint, LaunchTemplate,
-    TargetGroupSettings,
+    AwsClients, AwsFleet, AwsImageStore, AwsRouter, EntryPoint, LaunchTemplate, TargetGroupSettings,
 };
 use immutable_core::{Engine, EngineBuilder};
 use serde_json::json;
@@ -72,7 +71,10 @@ type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// Creates a VPC with two subnets, an ALB with a listener (and a preview listener), a launch
 /// template and two AMIs of `service`, on an emulator only; returns the flags that use them.
-pub(crate) async fn demo_setup(aws: &AwsFlags, service: &str) -> Result<serde_json::Value, Failure> {
+pub(crate) async fn demo_setup(
+    aws: &AwsFlags,
+    service: &str,
+) -> Result<serde_json::Value, Failure> {
     if aws.endpoint_url.is_none() {
         return Err(Failure::refused(
             "demo-setup creates resources: it runs only against an emulator (set \
@@ -88,7 +90,11 @@ pub(crate) async fn demo_setup(aws: &AwsFlags, service: &str) -> Result<serde_js
 async fn build_world(clients: &AwsClients, service: &str) -> BoxResult<serde_json::Value> {
     let ec2 = &clients.ec2;
     let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await?;
-    let vpc = vpc.vpc().and_then(|v| v.vpc_id()).ok_or("no VPC id")?.to_owned();
+    let vpc = vpc
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .ok_or("no VPC id")?
+        .to_owned();
     let region = clients
         .sdk
         .region()
@@ -102,7 +108,10 @@ async fn build_world(clients: &AwsClients, service: &str) -> BoxResult<serde_jso
             .availability_zone(format!("{region}{az}"))
             .send()
             .await?;
-        let id = s.subnet().and_then(|s| s.subnet_id()).ok_or("no subnet id")?;
+        let id = s
+            .subnet()
+            .and_then(|s| s.subnet_id())
+            .ok_or("no subnet id")?;
         subnets.push(id.to_owned());
     }
     let (listener, preview) = build_alb(clients, &subnets).await?;
@@ -171,7 +180,12 @@ async fn build_images(clients: &AwsClients, service: &str, subnet: &str) -> BoxR
     let base = ec2
         .describe_images()
         .owners("amazon")
-        .filters(Filter::builder().name("architecture").values("x86_64").build())
+        .filters(
+            Filter::builder()
+                .name("architecture")
+                .values("x86_64")
+                .build(),
+        )
         .send()
         .await?;
     let base = base
@@ -212,7 +226,10 @@ async fn build_images(clients: &AwsClients, service: &str, subnet: &str) -> BoxR
             )
             .send()
             .await?;
-        ec2.terminate_instances().instance_ids(builder).send().await?;
+        ec2.terminate_instances()
+            .instance_ids(builder)
+            .send()
+            .await?;
         names.push(name);
     }
     Ok(names)

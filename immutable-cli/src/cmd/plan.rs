@@ -75,7 +75,11 @@ fn text(plan: &Plan) -> String {
     }
     match &plan.blue {
         Some(b) => {
-            let _ = writeln!(t, "replaces fleet {} of {} (target {})", b.fleet, b.image, b.target);
+            let _ = writeln!(
+                t,
+                "replaces fleet {} of {} (target {})",
+                b.fleet, b.image, b.target
+            );
         }
         None if plan.would_run() => t.push_str("first deployment: no fleet serves now\n"),
         None => {}

@@ -34,7 +34,10 @@ pub(crate) async fn history(ctx: &Ctx, args: &HistoryArgs) -> Result<Code, Failu
     let records = history_of(ctx.store.as_ref(), &service, args.limit).await?;
     if ctx.json {
         let rows: Vec<_> = records.iter().map(row).collect();
-        println!("{}", json!({ "type": "history", "service": service.to_string(), "deployments": rows }));
+        println!(
+            "{}",
+            json!({ "type": "history", "service": service.to_string(), "deployments": rows })
+        );
         return Ok(Code::Succeeded);
     }
     if records.is_empty() {
@@ -118,7 +121,10 @@ pub(crate) async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, Fai
             })
         );
     } else {
-        println!("{service}: {how} (deployment {}: {})", report.record.id, report.outcome);
+        println!(
+            "{service}: {how} (deployment {}: {})",
+            report.record.id, report.outcome
+        );
     }
     Ok(code)
 }

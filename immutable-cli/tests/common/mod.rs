@@ -130,7 +130,10 @@ impl Proc {
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     let run = self.finish();
-                    panic!("immutable {:?} ended before the expected line: {run:?}", self.args);
+                    panic!(
+                        "immutable {:?} ended before the expected line: {run:?}",
+                        self.args
+                    );
                 }
             }
         }
@@ -146,7 +149,10 @@ impl Proc {
             if Instant::now() > deadline {
                 let _ = self.child.kill();
                 let run = self.finish();
-                panic!("immutable {:?} still ran after {limit:?}: {run:?}", self.args);
+                panic!(
+                    "immutable {:?} still ran after {limit:?}: {run:?}",
+                    self.args
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -82,7 +82,10 @@ impl Moto {
         let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto announced {url} but does not answer");
+            assert!(
+                Instant::now() < deadline,
+                "moto announced {url} but does not answer"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Moto {
