@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::Filter;
 use aws_smithy_types::date_time::Format;
 use immutable_core::{
-    Error, Image, ImageId, ImageRef, ImageStore, Labels, ResourceKind, Result, ServiceName, tags,
+    Cost, Error, Image, ImageId, ImageRef, ImageStore, Labels, Operation, ResourceKind, Result,
+    ServiceName, tags,
 };
 
 use crate::AwsClients;
@@ -131,6 +132,10 @@ impl AwsImageStore {
 
 #[async_trait]
 impl ImageStore for AwsImageStore {
+    fn cost(&self, _: &ServiceName, operation: Operation) -> Option<Cost> {
+        crate::cost::image(operation)
+    }
+
     async fn resolve(&self, service: &ServiceName, reference: &ImageRef) -> Result<Image> {
         match reference {
             ImageRef::Id(id) => self

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod config;
+mod cost;
 #[cfg(feature = "dynamodb")]
 mod dynamodb;
 mod ec2;

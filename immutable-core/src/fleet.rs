@@ -191,8 +191,8 @@ pub trait Fleet: Debug + Send + Sync + 'static {
 
     /// What one of this trait's operations costs in provider calls; `None` (the default)
     /// when the backend does not say. [`Engine::plan`](crate::Engine::plan) adds these up.
-    fn cost(&self, operation: Operation) -> Option<Cost> {
-        let _ = operation;
+    fn cost(&self, service: &ServiceName, operation: Operation) -> Option<Cost> {
+        let _ = (service, operation);
         None
     }
 }

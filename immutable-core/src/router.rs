@@ -231,8 +231,8 @@ pub trait TrafficRouter: Debug + Send + Sync + 'static {
     /// What one of this trait's operations costs in provider calls; `None` (the default)
     /// when the backend does not say. [`Engine::plan`](crate::Engine::plan) adds these up;
     /// the drain of [`detach`](TrafficRouter::detach) is its inner wait.
-    fn cost(&self, operation: Operation) -> Option<Cost> {
-        let _ = operation;
+    fn cost(&self, service: &ServiceName, operation: Operation) -> Option<Cost> {
+        let _ = (service, operation);
         None
     }
 }

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use immutable_core::{
-    Error, Fleet, FleetId, FleetInfo, FleetSpec, InstanceId, ResourceKind, Result, ServiceName,
+    Cost, Error, Fleet, FleetId, FleetInfo, FleetSpec, InstanceId, Operation, ResourceKind, Result,
+    ServiceName,
 };
 use rustix::process::Signal;
 use sha2::{Digest, Sha256};
@@ -201,6 +202,11 @@ fn fleet_id(service: &ServiceName, key: &str) -> FleetId {
 
 #[async_trait]
 impl Fleet for ProcessFleet {
+    /// Processes and files: no provider call.
+    fn cost(&self, _: &ServiceName, _: Operation) -> Option<Cost> {
+        Some(Cost::calls(0))
+    }
+
     async fn launch(&self, spec: &FleetSpec) -> Result<FleetInfo> {
         if spec.capacity == 0 {
             return Err(Error::invalid("capacity", "must be at least 1"));

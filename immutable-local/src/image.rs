@@ -9,7 +9,8 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use immutable_core::{
-    Error, Image, ImageId, ImageRef, ImageStore, Labels, ResourceKind, Result, ServiceName, tags,
+    Cost, Error, Image, ImageId, ImageRef, ImageStore, Labels, Operation, ResourceKind, Result,
+    ServiceName, tags,
 };
 
 pub(crate) use manifest::{Manifest, check_command};
@@ -245,6 +246,11 @@ fn import_blocking(root: &Path, service: ServiceName, request: ImportRequest) ->
 
 #[async_trait]
 impl ImageStore for LocalImageStore {
+    /// Directories and files: no provider call.
+    fn cost(&self, _: &ServiceName, _: Operation) -> Option<Cost> {
+        Some(Cost::calls(0))
+    }
+
     async fn resolve(&self, service: &ServiceName, reference: &ImageRef) -> Result<Image> {
         let not_found = || Error::not_found(ResourceKind::Image, reference.to_string());
         match reference {

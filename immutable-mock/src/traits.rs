@@ -27,7 +27,7 @@ impl ImageStore for MockCloud {
         self.finish(self.do_retire(service, image).await).await
     }
 
-    fn cost(&self, _: Operation) -> Option<Cost> {
+    fn cost(&self, _: &ServiceName, _: Operation) -> Option<Cost> {
         Some(Cost::calls(1))
     }
 }
@@ -50,7 +50,7 @@ impl Fleet for MockCloud {
         self.finish(self.do_terminate(service, fleet).await).await
     }
 
-    fn cost(&self, _: Operation) -> Option<Cost> {
+    fn cost(&self, _: &ServiceName, _: Operation) -> Option<Cost> {
         Some(Cost::calls(1))
     }
 }
@@ -87,7 +87,7 @@ impl TrafficRouter for MockCloud {
     }
 
     /// One call each; detach drains for [`Timings::drain`](crate::Timings::drain).
-    fn cost(&self, operation: Operation) -> Option<Cost> {
+    fn cost(&self, _: &ServiceName, operation: Operation) -> Option<Cost> {
         Some(match operation {
             Operation::Detach => {
                 let drain = self.lock().timings.drain;

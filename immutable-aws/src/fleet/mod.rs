@@ -7,8 +7,8 @@ mod launch;
 
 use async_trait::async_trait;
 use immutable_core::{
-    Error, Fleet, FleetId, FleetInfo, FleetKey, FleetSpec, InstanceState, ResourceKind, Result,
-    ServiceName, tags,
+    Cost, Error, Fleet, FleetId, FleetInfo, FleetKey, FleetSpec, InstanceState, Operation,
+    ResourceKind, Result, ServiceName, tags,
 };
 
 pub use builder::{AwsFleetBuilder, LaunchTemplate};
@@ -101,6 +101,14 @@ impl AwsFleet {
 impl Fleet for AwsFleet {
     async fn launch(&self, spec: &FleetSpec) -> Result<FleetInfo> {
         self.launch_fleet(spec).await
+    }
+
+    fn cost(&self, _: &ServiceName, operation: Operation) -> Option<Cost> {
+        crate::cost::fleet(
+            operation,
+            self.settings.subnets.len(),
+            self.settings.page_size,
+        )
     }
 
     async fn describe(&self, service: &ServiceName, fleet: &FleetId) -> Result<FleetInfo> {

@@ -1,8 +1,6 @@
 //! `detach` in named steps: refuse the group that serves, take it off the preview listener,
 //! deregister its instances, wait while they drain, delete it.
 
-use std::time::Duration;
-
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use immutable_core::{
     Error, HealthState, InstanceHealth, ResourceKind, Result, Routing, ServiceName, TargetId,
@@ -11,10 +9,8 @@ use tokio::time::Instant;
 
 use super::actions::{routing_of, with_routing};
 use super::{AwsRouter, EntryPoint, TARGETS_BATCH};
+use crate::cost::DEFAULT_DEREGISTRATION_DELAY;
 use crate::error::{Call, MapAws};
-
-/// How long targets drain when a group reports no deregistration delay: the ALB default.
-const DEFAULT_DEREGISTRATION_DELAY: Duration = Duration::from_secs(300);
 
 impl AwsRouter {
     /// Drains and deletes one of the service's target groups that takes no traffic.

@@ -35,7 +35,7 @@ use crate::AwsClients;
 use owners::GroupTags;
 
 /// Instances per `RegisterTargets` or `DeregisterTargets` call.
-const TARGETS_BATCH: usize = 1000;
+pub(crate) const TARGETS_BATCH: usize = 1000;
 
 /// Routes each configured service through its [`EntryPoint`].
 ///

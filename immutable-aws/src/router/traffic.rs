@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use immutable_core::{
-    Error, FleetInfo, HealthReport, ResourceKind, Result, Routing, ServiceName, Target, TargetId,
-    TrafficRouter,
+    Cost, Error, FleetInfo, HealthReport, Operation, ResourceKind, Result, Routing, ServiceName,
+    Target, TargetId, TrafficRouter,
 };
 
 use super::AwsRouter;
@@ -119,5 +119,19 @@ impl TrafficRouter for AwsRouter {
 
     async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
         self.detach_target(service, target).await
+    }
+
+    fn cost(&self, service: &ServiceName, operation: Operation) -> Option<Cost> {
+        let entry = self.entry(service).ok()?;
+        let group = entry.target_group();
+        let delay = group.and_then(|g| g.deregistration_delay);
+        let shape = crate::cost::RouterShape {
+            copies_settings: group.is_none(),
+            sets_delay: delay.is_some(),
+            previews: entry.preview_listener().is_some(),
+            drain: delay.unwrap_or(crate::cost::DEFAULT_DEREGISTRATION_DELAY),
+            drain_poll: self.drain_poll,
+        };
+        crate::cost::router(operation, shape)
     }
 }

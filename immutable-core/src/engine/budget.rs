@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Inner;
-use crate::{Cost, DeploymentSpec, OnTimeout, Operation, Phase, Step};
+use crate::{Cost, DeploymentSpec, OnTimeout, Operation, Phase, ServiceName, Step};
 
 /// A number of provider calls: at least `least` (every wait done at its first poll), at most
 /// `most` (every wait running to its timeout); `None` when nothing bounds it.
@@ -75,22 +75,23 @@ pub(super) struct World {
 /// Counts calls phase by phase.
 struct Counter<'a> {
     inner: &'a Inner,
+    service: &'a ServiceName,
     budget: Budget,
 }
 
 impl Counter<'_> {
     fn cost(&self, op: Operation) -> Option<Cost> {
-        let i = self.inner;
+        let (i, s) = (self.inner, self.service);
         match op {
             Operation::ResolveImage
             | Operation::ListImages
             | Operation::LabelImage
-            | Operation::RetireImage => i.images.cost(op),
+            | Operation::RetireImage => i.images.cost(s, op),
             Operation::Launch
             | Operation::Describe
             | Operation::ListFleets
-            | Operation::Terminate => i.fleet.cost(op),
-            _ => i.router.cost(op),
+            | Operation::Terminate => i.fleet.cost(s, op),
+            _ => i.router.cost(s, op),
         }
     }
 
@@ -126,6 +127,7 @@ impl Inner {
         let n = spec.capacity;
         let mut c = Counter {
             inner: self,
+            service: &spec.service,
             budget: Budget::default(),
         };
         c.add(Phase::Plan, Operation::ResolveImage, 0, 1, Some(0));
@@ -253,7 +255,10 @@ impl Inner {
             }
         }
         if blue {
-            let drain = self.router.cost(Operation::Detach).map(|c| c.max_wait);
+            let drain = self
+                .router
+                .cost(&spec.service, Operation::Detach)
+                .map(|c| c.max_wait);
             most = most.zip(drain).map(|(m, d)| m + d);
         }
         Eta {

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use immutable_core::{
-    Error, FleetInfo, HealthReport, HealthState, InstanceHealth, Result, Routing, ServiceName,
-    Target, TargetId, TrafficRouter,
+    Cost, Error, FleetInfo, HealthReport, HealthState, InstanceHealth, Operation, Result, Routing,
+    ServiceName, Target, TargetId, TrafficRouter,
 };
 use tokio::time::Instant;
 
@@ -187,6 +187,26 @@ fn target_id(fleet: &FleetInfo) -> TargetId {
 
 #[async_trait]
 impl TrafficRouter for HaproxyRouter {
+    /// HAProxy runtime-API requests: one write to attach a fleet (all its servers), to set
+    /// every weight, or to point the preview; one `show stat` per health read; a detach
+    /// drains in one write, reads stats until no session is left, and deletes each server.
+    /// Clearing a preview takes two writes per server, one more than declared.
+    fn cost(&self, _: &ServiceName, operation: Operation) -> Option<Cost> {
+        let inner = &*self.inner;
+        Some(match operation {
+            Operation::Attach | Operation::Health | Operation::SetWeights | Operation::Preview => {
+                Cost::calls(1)
+            }
+            Operation::Targets | Operation::Routing => Cost::calls(0),
+            Operation::Detach => {
+                Cost::calls(2)
+                    .batched(1, 1)
+                    .polling(1, inner.poll, inner.drain_timeout)
+            }
+            _ => return None,
+        })
+    }
+
     async fn attach(&self, fleet: &FleetInfo) -> Result<Target> {
         let inner = &*self.inner;
         let backends = inner.backends(&fleet.service)?;

@@ -1,0 +1,79 @@
+//! The AWS calls each trait operation makes, as measured by `tests/deploy.rs`
+//! (`aws_calls_do_not_grow_with_fleet_size`) and listed in the crate's README, so that
+//! `Engine::plan` can say what a deployment will spend. Reads of ownership tags are cached
+//! and not counted (one `DescribeTags` per 20 target groups the router has not seen before).
+
+use std::time::Duration;
+
+use immutable_core::{Cost, Operation};
+
+use crate::router::TARGETS_BATCH;
+
+/// How long a target group drains when it does not say: the ALB default.
+pub(crate) const DEFAULT_DEREGISTRATION_DELAY: Duration = Duration::from_secs(300);
+
+/// `DescribeImages`, `CreateTags`, `DescribeInstances`, `DeregisterImage`, `DeleteSnapshot`.
+pub(crate) fn image(operation: Operation) -> Option<Cost> {
+    Some(match operation {
+        Operation::ResolveImage | Operation::ListImages => Cost::calls(1),
+        // The ownership check, then CreateTags.
+        Operation::LabelImage => Cost::calls(2),
+        // The ownership check, the users' check, DeregisterImage, one DeleteSnapshot.
+        Operation::RetireImage => Cost::calls(4),
+        _ => return None,
+    })
+}
+
+/// `DescribeInstances` (pages of `page_size`), `RunInstances` per subnet, `TerminateInstances`.
+pub(crate) fn fleet(operation: Operation, subnets: usize, page_size: i32) -> Option<Cost> {
+    let page = u32::try_from(page_size).unwrap_or(1000);
+    Some(match operation {
+        // The idempotency lookup, then one RunInstances per subnet (or the default subnet).
+        Operation::Launch => Cost::calls(1 + u32::try_from(subnets.max(1)).unwrap_or(u32::MAX)),
+        Operation::Describe => Cost::calls(0).batched(1, page),
+        Operation::ListFleets => Cost::calls(1),
+        Operation::Terminate => Cost::calls(1).batched(1, 1000),
+        _ => return None,
+    })
+}
+
+/// What the router's configuration changes in its costs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RouterShape {
+    /// The service copies the serving group's settings (two more reads per attach).
+    pub(crate) copies_settings: bool,
+    /// The service sets a deregistration delay (one more write per attach).
+    pub(crate) sets_delay: bool,
+    /// The service has a preview listener (without one, `preview` makes no call).
+    pub(crate) previews: bool,
+    /// The longest drain a detach waits for.
+    pub(crate) drain: Duration,
+    /// How often a detach polls while its targets drain.
+    pub(crate) drain_poll: Duration,
+}
+
+/// `DescribeTargetGroups`, `CreateTargetGroup`, `RegisterTargets`, `DescribeTargetHealth`,
+/// `DescribeListeners`, `ModifyListener`, `DeregisterTargets`, `DeleteTargetGroup`.
+pub(crate) fn router(operation: Operation, shape: RouterShape) -> Option<Cost> {
+    let batch = u32::try_from(TARGETS_BATCH).unwrap_or(1000);
+    Some(match operation {
+        Operation::Attach => {
+            let extra = 2 * u32::from(shape.copies_settings) + u32::from(shape.sets_delay);
+            // Find by name, create; register in batches.
+            Cost::calls(2 + extra).batched(1, batch)
+        }
+        Operation::Targets | Operation::Health | Operation::Routing => Cost::calls(1),
+        // Read the listener, write it.
+        Operation::SetWeights => Cost::calls(2),
+        Operation::Preview => Cost::calls(if shape.previews { 2 } else { 0 }),
+        // Refuse a serving group and check the preview (two listener reads), read the
+        // targets, the group's delay and the first drain poll, deregister in batches, delete;
+        // then a health read per drain poll.
+        Operation::Detach => Cost::calls(6).batched(1, batch).polling(
+            1,
+            shape.drain_poll,
+            shape.drain + shape.drain_poll,
+        ),
+        _ => return None,
+    })
+}
