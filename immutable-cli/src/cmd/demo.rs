@@ -25,8 +25,22 @@ pub(crate) async fn demo_setup(ctx: &Ctx) -> Result<Code, Failure> {
     };
     if ctx.json {
         println!("{world}");
-    } else {
-        println!("{}", flags(&world));
+        return Ok(Code::Succeeded);
+    }
+    let flags = flags(&world);
+    if !flags.is_empty() {
+        println!("{flags}");
+    }
+    // The images go to stderr, so that `FLAGS=$(immutable ... demo-setup)` keeps the flags.
+    for image in world["images"].as_array().into_iter().flatten() {
+        let name = image
+            .as_str()
+            .or(image["name"].as_str())
+            .unwrap_or_default();
+        match image["id"].as_str() {
+            Some(id) => eprintln!("image {name} ({id})"),
+            None => eprintln!("image {name}"),
+        }
     }
     Ok(Code::Succeeded)
 }
