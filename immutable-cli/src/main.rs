@@ -123,3 +123,30 @@ fn quote(word: &str) -> String {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_continuing_command_keeps_global_options_wherever_they_were_given() {
+        let matches = Cli::command().get_matches_from([
+            "immutable",
+            "--backend",
+            "aws",
+            "deploy",
+            "--image",
+            "web-v2",
+            "--subnets",
+            "a,b",
+            "--output",
+            "json",
+            "--listener-arn",
+            "arn:aws:x/y z",
+        ]);
+        assert_eq!(
+            prefix(&matches),
+            "immutable --backend aws --listener-arn 'arn:aws:x/y z' --subnets a,b"
+        );
+    }
+}

@@ -94,12 +94,21 @@ async fn suspend(
         result = &mut run => return result,
         known = id.wait_for(Option::is_some) => known.ok().and_then(|k| k.clone()),
     };
-    if let Some(deployment) = deployment {
-        engine.suspend(&deployment)?;
+    if let Some(deployment) = &deployment {
+        // Not running here any more means it just ended: its result is on its way.
+        let _ = engine.suspend(deployment);
     }
     tokio::select! {
         result = &mut run => result,
-        () = shutdown() => std::process::exit(Code::Suspended as i32),
+        () = shutdown() => {
+            let id = deployment.map_or_else(String::new, |d| d.to_string());
+            eprintln!(
+                "quit before a safe point: the service's lease lapses after its TTL; then \
+                 continue with `{} resume {id}`",
+                ctx.cli
+            );
+            std::process::exit(Code::Error as i32)
+        }
     }
 }
 
