@@ -1,0 +1,98 @@
+//! From the configuration to an engine: the backend's three traits, the store, the settings.
+
+mod aws;
+mod detached;
+mod local;
+
+use std::sync::Arc;
+
+use immutable_aws::{AwsClients, AwsConfig, DynamoStore};
+use immutable_core::{Engine, FileStore, Settings, StateStore};
+
+use crate::cli::{AwsFlags, BackendKind};
+use crate::config::{Config, StoreSpec};
+use crate::exit::Failure;
+
+pub(crate) use aws::demo_setup as aws_demo_setup;
+pub(crate) use local::demo_setup as local_demo_setup;
+
+/// What every command works with.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub(crate) config: Config,
+    /// `--output json`.
+    pub(crate) json: bool,
+    /// The program and the global options of this invocation, to print commands that continue.
+    pub(crate) cli: String,
+    pub(crate) store: Arc<dyn StateStore>,
+}
+
+impl Ctx {
+    /// Opens the store.
+    pub(crate) async fn new(config: Config, json: bool, cli: String) -> Result<Ctx, Failure> {
+        let store: Arc<dyn StateStore> = match &config.store {
+            StoreSpec::File(dir) => Arc::new(FileStore::open(dir)?),
+            StoreSpec::Dynamo(table) => {
+                Arc::new(DynamoStore::new(&aws_clients(&config.aws).await, table))
+            }
+        };
+        Ok(Ctx {
+            config,
+            json,
+            cli,
+            store,
+        })
+    }
+
+    /// An engine on the configured backend, for commands that touch the service.
+    pub(crate) async fn engine(&self) -> Result<Engine, Failure> {
+        let service = self.config.service()?;
+        let builder = match self.config.backend()? {
+            BackendKind::Aws => aws::engine(&self.config.aws, service).await?,
+            BackendKind::Local => local::engine(&self.config.local, service).await?,
+        };
+        Ok(builder
+            .store_shared(Arc::clone(&self.store))
+            .settings(self.settings())
+            .build()?)
+    }
+
+    /// An engine on the store alone, for commands that only read and write records (approve,
+    /// abort, status, watch): they need no backend flags.
+    pub(crate) fn store_engine(&self) -> Result<Engine, Failure> {
+        Ok(detached::builder()
+            .store_shared(Arc::clone(&self.store))
+            .settings(self.settings())
+            .build()?)
+    }
+
+    fn settings(&self) -> Settings {
+        let e = &self.config.engine;
+        let mut s = Settings::default();
+        if let Some(d) = e.poll_interval {
+            s = s.with_poll_interval(d);
+        }
+        if let Some(d) = e.lease_ttl {
+            s = s.with_lease_ttl(d);
+        }
+        if let Some(d) = e.launch_timeout {
+            s = s.with_launch_timeout(d);
+        }
+        if let Some(n) = e.keep_images {
+            s = s.with_keep_images(n);
+        }
+        s
+    }
+}
+
+/// AWS clients from the standard chain, with the region and endpoint overrides.
+pub(crate) async fn aws_clients(aws: &AwsFlags) -> AwsClients {
+    let mut config = AwsConfig::from_env();
+    if let Some(r) = &aws.region {
+        config = config.with_region(r);
+    }
+    if let Some(u) = &aws.endpoint_url {
+        config = config.with_endpoint_url(u);
+    }
+    config.load().await
+}

@@ -1,0 +1,324 @@
+//! The command line: global options (where the service runs, where its deployments are
+//! journaled) and one subcommand per operation.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+/// The text after `--help`: the exit codes scripts branch on.
+pub(crate) const EXIT_CODES: &str = "\
+Exit codes:
+  0  succeeded (or the command did what it was asked)
+  1  an error (a provider, the store, the network)
+  2  refused: bad input, the service is locked, an unfinished deployment must be resumed
+     first, nothing to roll back, a command to a finished deployment; the message names the
+     command that continues
+  3  the deployment rolled back: the old fleet serves, nothing of the new one remains
+  4  the deployment stopped without a way back: both fleets are kept (see `immutable status`)
+  5  suspended (Ctrl-C or SIGTERM): the record is saved and the lease released; the message
+     names the command that continues";
+
+/// Blue-green swaps of immutable server fleets, on AWS (EC2 + ALB) or on this machine
+/// (processes behind HAProxy).
+#[derive(Debug, Parser)]
+#[command(name = "immutable", version, after_help = EXIT_CODES)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every subcommand takes: they name the service and say where it runs.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct Global {
+    /// A TOML file describing the service (backend, store, deployment settings); flags
+    /// override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) service_file: Option<PathBuf>,
+    /// The service.
+    #[arg(long, global = true)]
+    pub(crate) service: Option<String>,
+    /// Where the service runs.
+    #[arg(long, global = true, value_enum)]
+    pub(crate) backend: Option<BackendKind>,
+    /// Where deployments are journaled and services locked: `file:<dir>` (default
+    /// `file:.immutable`) or `dynamodb:<table>`.
+    #[arg(long, global = true, value_name = "STORE")]
+    pub(crate) store: Option<String>,
+    /// `text` for people, `json` for scripts.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub(crate) output: Output,
+    #[command(flatten)]
+    pub(crate) aws: AwsFlags,
+    #[command(flatten)]
+    pub(crate) local: LocalFlags,
+    #[command(flatten)]
+    pub(crate) engine: EngineFlags,
+}
+
+/// The backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum BackendKind {
+    /// EC2 AMIs, EC2 instances, an ALB listener.
+    Aws,
+    /// Artifact directories, OS processes, HAProxy.
+    Local,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Output {
+    /// Lines and progress bars for people.
+    Text,
+    /// JSON: one document, or one object per line for `deploy`, `resume` and `watch`.
+    Json,
+}
+
+/// The AWS backend's options.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "AWS backend")]
+pub(crate) struct AwsFlags {
+    /// AWS region; default from the AWS chain (AWS_REGION, profile).
+    #[arg(long, global = true)]
+    pub(crate) region: Option<String>,
+    /// Send every AWS call here (an emulator); default AWS_ENDPOINT_URL, if set.
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    pub(crate) endpoint_url: Option<String>,
+    /// The ALB listener whose default action routes the service.
+    #[arg(long, global = true, value_name = "ARN")]
+    pub(crate) listener_arn: Option<String>,
+    /// An ALB listener rule that routes the service (instead of a listener).
+    #[arg(long, global = true, value_name = "ARN")]
+    pub(crate) rule_arn: Option<String>,
+    /// A second listener for preview steps.
+    #[arg(long, global = true, value_name = "ARN")]
+    pub(crate) preview_listener_arn: Option<String>,
+    /// A launch template, by name or by id (lt-...).
+    #[arg(long, global = true)]
+    pub(crate) launch_template: Option<String>,
+    /// The instance type, when there is no launch template (or to override it).
+    #[arg(long, global = true)]
+    pub(crate) instance_type: Option<String>,
+    /// Subnets to spread instances over (comma-separated).
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub(crate) subnets: Vec<String>,
+    /// Security groups of new instances (comma-separated).
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub(crate) security_groups: Vec<String>,
+    /// The VPC of new target groups, for a first deployment (later ones copy the live group).
+    #[arg(long, global = true)]
+    pub(crate) vpc_id: Option<String>,
+    /// The port instances serve on, for a first deployment. Default 80.
+    #[arg(long, global = true)]
+    pub(crate) port: Option<i32>,
+    /// The health check path of new target groups, for a first deployment.
+    #[arg(long, global = true)]
+    pub(crate) health_check_path: Option<String>,
+}
+
+/// The local backend's options.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "Local backend")]
+pub(crate) struct LocalFlags {
+    /// The store root of images and process fleets.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) root: Option<PathBuf>,
+    /// HAProxy's admin socket (stats socket ... level admin).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) haproxy_socket: Option<PathBuf>,
+    /// Where the router keeps each service's routing; default `<root>/router`.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) router_state: Option<PathBuf>,
+    /// How often HAProxy checks each instance's health. Default 500ms.
+    #[arg(long, global = true, value_parser = duration, value_name = "DURATION")]
+    #[serde(deserialize_with = "crate::config::opt_duration")]
+    pub(crate) health_check_interval: Option<Duration>,
+}
+
+/// The engine's settings.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "Engine")]
+pub(crate) struct EngineFlags {
+    /// How often waits poll the backends. Default 5s.
+    #[arg(long, global = true, value_parser = duration, value_name = "DURATION")]
+    #[serde(deserialize_with = "crate::config::opt_duration")]
+    pub(crate) poll_interval: Option<Duration>,
+    /// How long a service lease outlives a dead runner. Default 60s.
+    #[arg(long, global = true, value_parser = duration, value_name = "DURATION")]
+    #[serde(deserialize_with = "crate::config::opt_duration")]
+    pub(crate) lease_ttl: Option<Duration>,
+    /// How long new instances may take to reach running. Default 10m.
+    #[arg(long, global = true, value_parser = duration, value_name = "DURATION")]
+    #[serde(deserialize_with = "crate::config::opt_duration")]
+    pub(crate) launch_timeout: Option<Duration>,
+    /// Images of the service kept by retention. Default 3.
+    #[arg(long, global = true)]
+    pub(crate) keep_images: Option<usize>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// What `deploy` would do, with read calls only: refusals, steps, ETA, API-call budget.
+    Plan(RequestArgs),
+    /// Deploy an image, following it with progress bars until it ends.
+    Deploy(RequestArgs),
+    /// Continue an unfinished deployment (after a crash, a kill or Ctrl-C).
+    Resume(IdArg),
+    /// Where a deployment is: the service's latest, or one by id.
+    Status(MaybeIdArg),
+    /// Follow a deployment from the store until it ends.
+    Watch(MaybeIdArg),
+    /// Approve the current (or next) approval gate of a deployment.
+    Approve(IdArg),
+    /// Reject a deployment at its approval gate: it rolls back.
+    Reject(ReasonArgs),
+    /// Skip the remaining pauses, approval gates and bake of a deployment.
+    Promote(IdArg),
+    /// Roll a running deployment back at once.
+    Abort(ReasonArgs),
+    /// Go back to what served before the service's latest deployment.
+    Rollback(RollbackArgs),
+    /// List (and with --remove, remove) the service's orphan fleets and targets.
+    Gc(GcArgs),
+    /// The service's deployments, newest first.
+    History(HistoryArgs),
+    /// Build a demo world: on an AWS emulator a VPC, an ALB, a launch template and two AMIs;
+    /// on the local backend two images of a demo app.
+    DemoSetup,
+    /// The demo app that `demo-setup --backend local` imports (an HTTP server on $PORT).
+    #[command(hide = true)]
+    DemoApp,
+}
+
+/// What to deploy.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RequestArgs {
+    /// The image: an id (ami-..., img-...) or a name.
+    #[arg(long)]
+    pub(crate) image: String,
+    #[command(flatten)]
+    pub(crate) settings: DeploySettings,
+}
+
+/// How to deploy: flags, or the `[deploy]` table of the service file.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct DeploySettings {
+    /// Instances in the new fleet. Default 2.
+    #[arg(long)]
+    pub(crate) capacity: Option<u32>,
+    /// Healthy instances needed before traffic moves. Default: the capacity.
+    #[arg(long)]
+    pub(crate) min_healthy: Option<u32>,
+    /// How long the new fleet may take to become healthy. Default 10m.
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    #[serde(deserialize_with = "crate::config::opt_duration")]
+    pub(crate) health_timeout: Option<Duration>,
+    /// How long the old fleet is kept after the switch. Default 15m.
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    #[serde(deserialize_with = "crate::config::opt_duration")]
+    pub(crate) bake_time: Option<Duration>,
+    /// How traffic moves. Default blue-green.
+    #[arg(long, value_enum)]
+    pub(crate) strategy: Option<StrategyKind>,
+    /// Canary weights in percent (comma-separated), e.g. 10,50.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) weights: Vec<u32>,
+    /// The percent a linear rollout adds at each step.
+    #[arg(long)]
+    pub(crate) linear_step: Option<u32>,
+    /// The pause between canary or linear steps. Default 5m.
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    #[serde(deserialize_with = "crate::config::opt_duration")]
+    pub(crate) pause: Option<Duration>,
+    /// Add an approval gate before the first shift, waiting this long.
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    #[serde(deserialize_with = "crate::config::opt_duration")]
+    pub(crate) approval_timeout: Option<Duration>,
+    /// What an approval gate does when its time runs out. Default roll-back.
+    #[arg(long, value_enum)]
+    pub(crate) on_approval_timeout: Option<OnTimeoutKind>,
+}
+
+/// Strategy presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum StrategyKind {
+    /// Preview, then 100 % at once.
+    BlueGreen,
+    /// Preview, then each of --weights with --pause between them, then 100 %.
+    Canary,
+    /// Preview, then --linear-step percent more every --pause.
+    Linear,
+}
+
+/// What an approval timeout does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum OnTimeoutKind {
+    /// Roll the deployment back.
+    RollBack,
+    /// Say so, and keep waiting.
+    KeepWaiting,
+}
+
+/// A deployment id.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct IdArg {
+    /// The deployment's id (printed by `deploy`, listed by `history`).
+    pub(crate) id: String,
+}
+
+/// An optional deployment id.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct MaybeIdArg {
+    /// The deployment's id; default the service's latest deployment.
+    pub(crate) id: Option<String>,
+}
+
+/// A deployment id and a reason.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ReasonArgs {
+    /// The deployment's id.
+    pub(crate) id: String,
+    /// Why, for the record.
+    #[arg(long, default_value = "operator request")]
+    pub(crate) reason: String,
+}
+
+/// How to roll back.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RollbackArgs {
+    /// Deploy the previous image as a new fleet instead of routing back to the old one.
+    #[arg(long)]
+    pub(crate) redeploy: bool,
+}
+
+/// Garbage collection.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct GcArgs {
+    /// Remove the orphans (without it, only list them).
+    #[arg(long)]
+    pub(crate) remove: bool,
+}
+
+/// History.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct HistoryArgs {
+    /// How many deployments to show.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) limit: usize,
+}
+
+/// Parses `30s`, `5m`, `1h 30m`, `500ms`.
+pub(crate) fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration like 30s or 5m: {e}"))
+}

@@ -1,0 +1,7 @@
+//! One module per group of subcommands.
+
+pub(crate) mod demo;
+pub(crate) mod deploy;
+pub(crate) mod operate;
+pub(crate) mod plan;
+pub(crate) mod service;

@@ -1,0 +1,175 @@
+//! Operating a deployment from any process that shares the store: `approve`, `reject`,
+//! `promote`, `abort` (durable commands the runner picks up at its next poll), `status` and
+//! `watch` (read from the store). None of them needs the backend's options.
+
+use std::time::SystemTime;
+
+use futures::StreamExt;
+use immutable_core::{Command as EngineCommand, DeploymentId, Status, Waiting};
+
+use serde_json::json;
+
+use crate::backend::Ctx;
+use crate::exit::{Code, Failure, explain, human};
+
+/// `immutable approve <id>`.
+pub(crate) async fn approve(ctx: &Ctx, id: &str) -> Result<Code, Failure> {
+    send(ctx, id, EngineCommand::Approve, "approved").await
+}
+
+/// `immutable reject <id>`.
+pub(crate) async fn reject(ctx: &Ctx, id: &str, reason: &str) -> Result<Code, Failure> {
+    let command = EngineCommand::Reject {
+        reason: reason.to_owned(),
+    };
+    send(ctx, id, command, "rejected").await
+}
+
+/// `immutable promote <id>`.
+pub(crate) async fn promote(ctx: &Ctx, id: &str) -> Result<Code, Failure> {
+    send(ctx, id, EngineCommand::Promote, "promoted").await
+}
+
+/// `immutable abort <id>`.
+pub(crate) async fn abort(ctx: &Ctx, id: &str, reason: &str) -> Result<Code, Failure> {
+    let command = EngineCommand::Abort {
+        reason: reason.to_owned(),
+    };
+    send(ctx, id, command, "aborted").await
+}
+
+async fn send(ctx: &Ctx, id: &str, command: EngineCommand, done: &str) -> Result<Code, Failure> {
+    let engine = ctx.store_engine()?;
+    let id = DeploymentId::new(id);
+    if let Err(e) = engine.command(&id, command).await {
+        return Err(explain(e, ctx.store.as_ref(), &ctx.cli).await);
+    }
+    if ctx.json {
+        let doc = json!({ "type": "command", "result": "succeeded", "exit_code": 0,
+                          "deployment": id.to_string(), "command": done });
+        println!("{doc}");
+    } else {
+        println!(
+            "{done}: deployment {id} applies it at its next poll (or when it is resumed); \
+             follow it with `{} watch {id}`",
+            ctx.cli
+        );
+    }
+    Ok(Code::Succeeded)
+}
+
+/// The status asked for: by id, else the service's latest deployment.
+async fn status_for(ctx: &Ctx, id: Option<&str>) -> Result<Status, Failure> {
+    let engine = ctx.store_engine()?;
+    let found = match id {
+        Some(id) => engine.status(&DeploymentId::new(id)).await.map(Some),
+        None => engine.status_of(ctx.config.service()?).await,
+    };
+    match found {
+        Ok(Some(status)) => Ok(status),
+        Ok(None) => Err(Failure::refused(format!(
+            "service {} has no deployment yet",
+            ctx.config.service.as_deref().unwrap_or_default()
+        ))),
+        Err(e) => Err(explain(e, ctx.store.as_ref(), &ctx.cli).await),
+    }
+}
+
+/// `immutable status [id]`.
+pub(crate) async fn status(ctx: &Ctx, id: Option<&str>) -> Result<Code, Failure> {
+    let status = status_for(ctx, id).await?;
+    if ctx.json {
+        println!("{}", json!({ "type": "status", "status": status }));
+    } else {
+        println!("{}", text(&status, &ctx.cli));
+    }
+    Ok(Code::Succeeded)
+}
+
+/// `immutable watch [id]`: a line per change until the deployment ends; exits with the
+/// deployment's code.
+pub(crate) async fn watch(ctx: &Ctx, id: Option<&str>) -> Result<Code, Failure> {
+    let first = status_for(ctx, id).await?;
+    let engine = ctx.store_engine()?;
+    let mut stream = Box::pin(engine.watch(&first.deployment));
+    let mut last = None;
+    while let Some(next) = stream.next().await {
+        let status = match next {
+            Ok(s) => s,
+            Err(e) => return Err(explain(e, ctx.store.as_ref(), &ctx.cli).await),
+        };
+        if ctx.json {
+            println!("{}", json!({ "type": "status", "status": status }));
+        } else {
+            println!("{}", text(&status, &ctx.cli));
+        }
+        last = Some(status);
+    }
+    Ok(last
+        .and_then(|s| s.outcome)
+        .map_or(Code::Error, |o| Code::of(&o)))
+}
+
+/// One paragraph on where a deployment is.
+fn text(s: &Status, cli: &str) -> String {
+    let mut out = format!(
+        "deployment {} of {}: {}, {} % on {}",
+        s.deployment, s.service, s.phase, s.weight, s.image
+    );
+    if let Some((healthy, total)) = s.healthy {
+        out.push_str(&format!(", {healthy}/{total} healthy"));
+    }
+    if let Some((index, step)) = &s.step {
+        out.push_str(&format!(", step {index} ({step:?})"));
+    }
+    if let Some(w) = &s.waiting {
+        out.push_str(&format!("\n  waiting: {}", waiting(w, &s.deployment, cli)));
+    }
+    if let Some(o) = &s.outcome {
+        out.push_str(&format!("\n  {o}"));
+    }
+    if s.outcome.is_none() {
+        match &s.lease {
+            Some(l) => out.push_str(&format!(
+                "\n  runner {} holds the lease for {}",
+                l.holder,
+                human(until(l.expires_at))
+            )),
+            None => out.push_str(&format!(
+                "\n  no runner holds the lease: continue with `{cli} resume {}`",
+                s.deployment
+            )),
+        }
+    }
+    out
+}
+
+fn until(t: SystemTime) -> std::time::Duration {
+    t.duration_since(SystemTime::now()).unwrap_or_default()
+}
+
+fn waiting(w: &Waiting, id: &DeploymentId, cli: &str) -> String {
+    match w {
+        Waiting::Launch { until: t } => format!("instances to run ({} left)", human(until(*t))),
+        Waiting::Health { until: t } => format!("health checks ({} left)", human(until(*t))),
+        Waiting::Pause { until: t } => format!("a pause ({} left)", human(until(*t))),
+        Waiting::Bake { until: t } => format!("the bake ({} left)", human(until(*t))),
+        Waiting::Approval {
+            index,
+            deadline,
+            rolls_back,
+        } => {
+            let then = if *rolls_back {
+                "then it rolls back"
+            } else {
+                "then it keeps waiting"
+            };
+            format!(
+                "approval at step {index} ({} left, {then}): `{cli} approve {id}` or \
+                 `{cli} reject {id}`",
+                human(until(*deadline))
+            )
+        }
+        other => format!("{other:?}"),
+    }
+}

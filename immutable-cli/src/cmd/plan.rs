@@ -1,0 +1,142 @@
+//! `plan`: what `deploy` would do, found with read calls only.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use immutable_core::{Calls, Plan, Refusal, Step};
+use serde_json::json;
+
+use crate::backend::Ctx;
+use crate::cli::RequestArgs;
+use crate::exit::{Code, Failure, human, lease_left};
+use crate::request;
+
+/// `immutable plan`: exits 0 when `deploy` would run, 2 when it would be refused.
+pub(crate) async fn plan(ctx: &Ctx, args: &RequestArgs) -> Result<Code, Failure> {
+    let request = request::build(&ctx.config, args)?;
+    let engine = ctx.engine().await?;
+    let plan = engine.plan(request).await?;
+    let code = if plan.would_run() {
+        Code::Succeeded
+    } else {
+        Code::Refused
+    };
+    let next = next_steps(ctx, &plan).await;
+    if ctx.json {
+        let doc = json!({
+            "type": "plan",
+            "result": if plan.would_run() { "would_run" } else { "refused" },
+            "exit_code": code as i32,
+            "plan": plan,
+            "continue_with": next,
+        });
+        println!("{doc}");
+    } else {
+        print!("{}", text(&plan));
+        for line in next {
+            println!("continue with: {line}");
+        }
+    }
+    Ok(code)
+}
+
+/// The commands that clear the plan's refusals.
+async fn next_steps(ctx: &Ctx, plan: &Plan) -> Vec<String> {
+    let mut next = Vec::new();
+    for r in &plan.refusals {
+        match r {
+            Refusal::Unfinished { deployment, .. } => {
+                next.push(format!("{} resume {deployment}", ctx.cli));
+            }
+            Refusal::Locked { deployment, .. } => {
+                let left = match immutable_core::ServiceName::new(plan.service.clone()) {
+                    Ok(s) => lease_left(ctx.store.as_ref(), &s).await,
+                    Err(_) => None,
+                };
+                let when = left.map_or_else(String::new, |d| {
+                    format!(" (if its runner died: its lease expires in {})", human(d))
+                });
+                next.push(format!("{} resume {deployment}{when}", ctx.cli));
+            }
+            _ => {}
+        }
+    }
+    next
+}
+
+fn text(plan: &Plan) -> String {
+    let mut t = String::new();
+    let _ = writeln!(t, "service {}", plan.service);
+    match &plan.image {
+        Some(i) => {
+            let _ = writeln!(t, "image   {} ({})", i.id, i.name);
+        }
+        None => t.push_str("image   (does not resolve)\n"),
+    }
+    match &plan.blue {
+        Some(b) => {
+            let _ = writeln!(
+                t,
+                "replaces fleet {} of {} (target {})",
+                b.fleet, b.image, b.target
+            );
+        }
+        None if plan.would_run() => t.push_str("first deployment: no fleet serves now\n"),
+        None => {}
+    }
+    if let Some(steps) = &plan.steps {
+        t.push_str("steps:\n");
+        for (i, s) in steps.iter().enumerate() {
+            let _ = writeln!(t, "  {i}. {}", step_text(s));
+        }
+    }
+    if let Some(eta) = &plan.eta {
+        let most = eta.most.map_or_else(
+            || "unknown (an approval gate that keeps waiting, or an undeclared drain time)".into(),
+            human_d,
+        );
+        let _ = writeln!(t, "takes   at least {}, at most {most}", human_d(eta.least));
+    }
+    if let Some(b) = &plan.budget {
+        t.push_str("provider calls:\n");
+        for (phase, calls) in &b.phases {
+            let _ = writeln!(t, "  {phase:<14} {}", calls_text(calls));
+        }
+        let _ = writeln!(t, "  {:<14} {}", "total", calls_text(&b.total));
+        if !b.unknown.is_empty() {
+            let _ = writeln!(t, "  not counted: {}", b.unknown.join(", "));
+        }
+    }
+    if plan.would_run() {
+        t.push_str("deploy would run\n");
+    } else {
+        t.push_str("deploy would be refused:\n");
+        for r in &plan.refusals {
+            let _ = writeln!(t, "  - {r}");
+        }
+    }
+    t
+}
+
+fn human_d(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+fn calls_text(c: &Calls) -> String {
+    match c.most {
+        Some(m) if m == c.least => format!("{}", c.least),
+        Some(m) => format!("{} to {m}", c.least),
+        None => format!("at least {}", c.least),
+    }
+}
+
+fn step_text(s: &Step) -> String {
+    match s {
+        Step::Shift { percent } => format!("shift {percent} % to the new fleet"),
+        Step::Pause { duration } => format!("pause {}", human_d(*duration)),
+        Step::Checks { names } => format!("checks {}", names.join(", ")),
+        Step::Approval { timeout, .. } => format!("approval (timeout {})", human_d(*timeout)),
+        Step::Preview => "preview".into(),
+        other => format!("{other:?}"),
+    }
+}

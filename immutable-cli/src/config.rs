@@ -1,0 +1,234 @@
+//! The service file, and what the flags and the file say together (a flag wins).
+//!
+//! ```toml
+//! service = "web"
+//! backend = "aws"                # or "local"
+//! store = "dynamodb:deployments" # or "file:<dir>"; default file:.immutable
+//!
+//! [aws]
+//! listener_arn = "arn:aws:elasticloadbalancing:..."
+//! launch_template = "web"
+//! subnets = ["subnet-0a1b", "subnet-2c3d"]
+//!
+//! [engine]
+//! lease_ttl = "60s"
+//!
+//! [deploy]
+//! capacity = 3
+//! strategy = "canary"
+//! weights = [10, 50]
+//! pause = "5m"
+//! approval_timeout = "30m"
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::cli::{AwsFlags, BackendKind, DeploySettings, EngineFlags, Global, LocalFlags};
+use crate::exit::Failure;
+
+/// A service described in TOML: the tables `[aws]`, `[local]`, `[engine]` and `[deploy]` take
+/// the flags of the same names, in snake case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ServiceFile {
+    service: Option<String>,
+    backend: Option<BackendKind>,
+    store: Option<String>,
+    aws: AwsFlags,
+    local: LocalFlags,
+    engine: EngineFlags,
+    deploy: DeploySettings,
+}
+
+/// Where deployments are journaled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StoreSpec {
+    /// A `FileStore` directory.
+    File(PathBuf),
+    /// A `DynamoStore` table.
+    Dynamo(String),
+}
+
+/// Flags and service file, merged.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) service: Option<String>,
+    pub(crate) backend: Option<BackendKind>,
+    pub(crate) store: StoreSpec,
+    pub(crate) aws: AwsFlags,
+    pub(crate) local: LocalFlags,
+    pub(crate) engine: EngineFlags,
+    /// The `[deploy]` table: defaults under the deploy flags.
+    pub(crate) deploy: DeploySettings,
+}
+
+impl Config {
+    /// Reads the service file, if any, under the flags.
+    pub(crate) fn load(global: &Global) -> Result<Config, Failure> {
+        let file = match &global.service_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Failure::refused(format!("cannot read {}: {e}", path.display()))
+                })?;
+                toml::from_str::<ServiceFile>(&text)
+                    .map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?
+            }
+            None => ServiceFile::default(),
+        };
+        let store = global
+            .store
+            .clone()
+            .or(file.store)
+            .unwrap_or_else(|| "file:.immutable".into());
+        Ok(Config {
+            service: global.service.clone().or(file.service),
+            backend: global.backend.or(file.backend),
+            store: parse_store(&store)?,
+            aws: merge_aws(global.aws.clone(), file.aws),
+            local: merge_local(global.local.clone(), file.local),
+            engine: merge_engine(global.engine.clone(), file.engine),
+            deploy: file.deploy,
+        })
+    }
+
+    /// The service, which this command needs.
+    pub(crate) fn service(&self) -> Result<&str, Failure> {
+        self.service.as_deref().ok_or_else(|| {
+            Failure::refused("which service? pass --service NAME, or `service` in --service-file")
+        })
+    }
+
+    /// The backend, which this command needs.
+    pub(crate) fn backend(&self) -> Result<BackendKind, Failure> {
+        self.backend.ok_or_else(|| {
+            Failure::refused(
+                "which backend? pass --backend aws|local, or `backend` in --service-file",
+            )
+        })
+    }
+}
+
+fn parse_store(s: &str) -> Result<StoreSpec, Failure> {
+    match s.split_once(':') {
+        Some(("file", dir)) if !dir.is_empty() => Ok(StoreSpec::File(dir.into())),
+        Some(("dynamodb", table)) if !table.is_empty() => Ok(StoreSpec::Dynamo(table.into())),
+        _ => Err(Failure::refused(format!(
+            "--store `{s}`: expected file:<dir> or dynamodb:<table>"
+        ))),
+    }
+}
+
+fn or_vec(flag: Vec<String>, file: Vec<String>) -> Vec<String> {
+    if flag.is_empty() { file } else { flag }
+}
+
+fn merge_aws(f: AwsFlags, file: AwsFlags) -> AwsFlags {
+    AwsFlags {
+        region: f.region.or(file.region),
+        endpoint_url: f.endpoint_url.or(file.endpoint_url),
+        listener_arn: f.listener_arn.or(file.listener_arn),
+        rule_arn: f.rule_arn.or(file.rule_arn),
+        preview_listener_arn: f.preview_listener_arn.or(file.preview_listener_arn),
+        launch_template: f.launch_template.or(file.launch_template),
+        instance_type: f.instance_type.or(file.instance_type),
+        subnets: or_vec(f.subnets, file.subnets),
+        security_groups: or_vec(f.security_groups, file.security_groups),
+        vpc_id: f.vpc_id.or(file.vpc_id),
+        port: f.port.or(file.port),
+        health_check_path: f.health_check_path.or(file.health_check_path),
+    }
+}
+
+fn merge_local(f: LocalFlags, file: LocalFlags) -> LocalFlags {
+    LocalFlags {
+        root: f.root.or(file.root),
+        haproxy_socket: f.haproxy_socket.or(file.haproxy_socket),
+        router_state: f.router_state.or(file.router_state),
+        health_check_interval: f.health_check_interval.or(file.health_check_interval),
+    }
+}
+
+fn merge_engine(f: EngineFlags, file: EngineFlags) -> EngineFlags {
+    EngineFlags {
+        poll_interval: f.poll_interval.or(file.poll_interval),
+        lease_ttl: f.lease_ttl.or(file.lease_ttl),
+        launch_timeout: f.launch_timeout.or(file.launch_timeout),
+        keep_images: f.keep_images.or(file.keep_images),
+    }
+}
+
+/// The deploy flags over the service file's `[deploy]` table.
+pub(crate) fn merge_deploy(f: DeploySettings, file: DeploySettings) -> DeploySettings {
+    DeploySettings {
+        capacity: f.capacity.or(file.capacity),
+        min_healthy: f.min_healthy.or(file.min_healthy),
+        health_timeout: f.health_timeout.or(file.health_timeout),
+        bake_time: f.bake_time.or(file.bake_time),
+        strategy: f.strategy.or(file.strategy),
+        weights: if f.weights.is_empty() {
+            file.weights
+        } else {
+            f.weights
+        },
+        linear_step: f.linear_step.or(file.linear_step),
+        pause: f.pause.or(file.pause),
+        approval_timeout: f.approval_timeout.or(file.approval_timeout),
+        on_approval_timeout: f.on_approval_timeout.or(file.on_approval_timeout),
+    }
+}
+
+/// Reads `"30s"`, `"5m"` and the like in the service file.
+pub(crate) fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::cli::duration(&s)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_file_parses_with_durations_and_lists() {
+        let file: ServiceFile = toml::from_str(
+            r#"
+            service = "web"
+            backend = "aws"
+            store = "dynamodb:deployments"
+            [aws]
+            listener_arn = "arn:l"
+            subnets = ["a", "b"]
+            [engine]
+            lease_ttl = "5s"
+            [deploy]
+            strategy = "canary"
+            weights = [10, 50]
+            approval_timeout = "30m"
+            on_approval_timeout = "keep-waiting"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(file.backend, Some(BackendKind::Aws));
+        assert_eq!(file.aws.subnets, ["a", "b"]);
+        assert_eq!(file.engine.lease_ttl, Some(Duration::from_secs(5)));
+        assert_eq!(file.deploy.weights, [10, 50]);
+        assert_eq!(
+            file.deploy.approval_timeout,
+            Some(Duration::from_secs(1800))
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_stores_are_refused() {
+        assert!(toml::from_str::<ServiceFile>("[aws]\nlistener = \"x\"").is_err());
+        assert!(parse_store("s3:bucket").is_err());
+        assert_eq!(
+            parse_store("file:/tmp/x").unwrap(),
+            StoreSpec::File("/tmp/x".into())
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! Exit codes, and errors turned into what an operator (or a script) does next.
+
+use std::time::{Duration, SystemTime};
+
+use immutable_core::{Error, Outcome, ServiceName, StateStore};
+use serde_json::{Value, json};
+
+/// How the process ends; documented in `--help` ([`crate::cli::EXIT_CODES`]) and the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Code {
+    Succeeded = 0,
+    Error = 1,
+    Refused = 2,
+    RolledBack = 3,
+    Stopped = 4,
+    Suspended = 5,
+}
+
+impl Code {
+    /// The code of a deployment that ended.
+    pub(crate) fn of(outcome: &Outcome) -> Code {
+        match outcome {
+            Outcome::Succeeded => Code::Succeeded,
+            Outcome::RolledBack { .. } => Code::RolledBack,
+            Outcome::Stopped { .. } => Code::Stopped,
+        }
+    }
+
+    /// The word scripts read in JSON.
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            Code::Succeeded => "succeeded",
+            Code::Error => "error",
+            Code::Refused => "refused",
+            Code::RolledBack => "rolled_back",
+            Code::Stopped => "stopped",
+            Code::Suspended => "suspended",
+        }
+    }
+}
+
+/// A command that did not do what it was asked, and why (boxed: it travels in every `Err`).
+#[derive(Debug)]
+pub(crate) struct Failure(Box<Details>);
+
+/// What a [`Failure`] says.
+#[derive(Debug)]
+pub(crate) struct Details {
+    pub(crate) code: Code,
+    pub(crate) message: String,
+    /// The command that continues, when there is one.
+    pub(crate) next: Option<String>,
+    /// Facts for scripts (lease expiry, the deployment).
+    pub(crate) details: Value,
+}
+
+impl std::ops::Deref for Failure {
+    type Target = Details;
+    fn deref(&self) -> &Details {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Failure {
+    fn deref_mut(&mut self) -> &mut Details {
+        &mut self.0
+    }
+}
+
+impl Failure {
+    fn new(code: Code, message: impl Into<String>) -> Self {
+        Failure(Box::new(Details {
+            code,
+            message: message.into(),
+            next: None,
+            details: Value::Null,
+        }))
+    }
+
+    pub(crate) fn refused(message: impl Into<String>) -> Self {
+        Failure::new(Code::Refused, message)
+    }
+
+    pub(crate) fn error(message: impl Into<String>) -> Self {
+        Failure::new(Code::Error, message)
+    }
+
+    pub(crate) fn next(mut self, command: impl Into<String>) -> Self {
+        self.next = Some(command.into());
+        self
+    }
+
+    /// Prints it: to stderr for people, as one JSON object on stdout for scripts.
+    pub(crate) fn print(&self, json: bool) {
+        if json {
+            let doc = json!({
+                "type": "error",
+                "result": self.code.word(),
+                "exit_code": self.code as i32,
+                "message": self.message,
+                "continue_with": self.next,
+                "details": self.details,
+            });
+            println!("{doc}");
+            return;
+        }
+        eprintln!("error: {}", self.message);
+        if let Some(next) = &self.next {
+            eprintln!("continue with: {next}");
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let code = if refusal(&e) {
+            Code::Refused
+        } else {
+            Code::Error
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+/// Whether the error refuses the request (exit 2) rather than failing it (exit 1).
+fn refusal(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::InvalidInput { .. }
+            | Error::Locked { .. }
+            | Error::UnfinishedDeployment { .. }
+            | Error::TrafficSplit { .. }
+            | Error::ServingTargetNotOwned { .. }
+            | Error::DeploymentFinished { .. }
+            | Error::NothingToRollBack { .. }
+            | Error::NotRunningHere { .. }
+            | Error::WrongPhase { .. }
+            | Error::BlueUnhealthy { .. }
+            | Error::NotOwned { .. }
+    ) || matches!(e, Error::NotFound { kind, .. } if *kind == immutable_core::ResourceKind::Deployment)
+}
+
+/// Turns an engine error into a failure that names the command that continues.
+///
+/// `cli` is the program and the global options of this invocation, so that the printed
+/// command reaches the same service through the same backend and store.
+pub(crate) async fn explain(e: Error, store: &dyn StateStore, cli: &str) -> Failure {
+    match e {
+        Error::Locked {
+            ref service,
+            ref deployment,
+            ..
+        } => {
+            let (service, deployment) = (service.clone(), deployment.clone());
+            let left = lease_left(store, &service).await;
+            let mut f = Failure::from(e);
+            let when = match left {
+                Some(d) if !d.is_zero() => format!("its lease expires in {}", human(d)),
+                _ => "its lease has expired".to_owned(),
+            };
+            f.message = format!(
+                "{}. If its runner is alive, wait for it (`{cli} watch {deployment}`); if it died, \
+                 {when}, then resume it",
+                f.message.trim_end_matches(['.', ' ']),
+            );
+            f.details = json!({
+                "deployment": deployment.to_string(),
+                "lease_expires_in_ms": left.map(|d| d.as_millis() as u64),
+            });
+            f.next(format!("{cli} resume {deployment}"))
+        }
+        Error::UnfinishedDeployment { ref deployment, .. } => {
+            let deployment = deployment.clone();
+            Failure::from(e).next(format!("{cli} resume {deployment}"))
+        }
+        Error::NotRunningHere { ref deployment, .. } => {
+            let deployment = deployment.clone();
+            Failure::from(e).next(format!("{cli} resume {deployment}"))
+        }
+        Error::BlueUnhealthy { .. } => Failure::from(e).next(format!("{cli} rollback --redeploy")),
+        other => Failure::from(other),
+    }
+}
+
+/// How long until the service's lease expires, as the store has it.
+pub(crate) async fn lease_left(store: &dyn StateStore, service: &ServiceName) -> Option<Duration> {
+    let lease = store.lease(service).await.ok()??;
+    Some(
+        lease
+            .expires_at
+            .duration_since(SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+/// A duration to the second (to the millisecond below one second).
+pub(crate) fn human(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        return format!("{}ms", d.as_millis());
+    }
+    humantime::format_duration(Duration::from_secs(d.as_secs_f64().ceil() as u64)).to_string()
+}
