@@ -108,10 +108,8 @@ impl Engine {
     async fn latest(&self, service: &ServiceName) -> Result<DeploymentRecord> {
         self.inner
             .store
-            .list(Some(service))
+            .latest(service)
             .await?
-            .into_iter()
-            .max_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)))
             .ok_or_else(|| Error::NothingToRollBack {
                 service: service.clone(),
                 reason: NoRollback::NoDeployment,
