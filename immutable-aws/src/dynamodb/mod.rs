@@ -59,6 +59,11 @@ use crate::error::{Call, MapAws};
 /// or the taker's own. Lease expiry uses the caller's clock, so the runners' clocks must
 /// agree to within a small fraction of the lease time-to-live.
 ///
+/// The `open` index is eventually consistent: a deployment opened within its propagation
+/// delay (usually well under a second) may be missing from
+/// [`unfinished`](StateStore::unfinished), and one closed meanwhile is dropped when it is read
+/// again from the table. The lease guards the service during that window.
+///
 /// Retention deletes up to 49 records per success, so a table that held more than `keep`
 /// records of a service when retention was turned on is trimmed over several successes.
 ///

@@ -40,8 +40,24 @@ impl DynamoStore {
         if doomed.is_empty() {
             return Ok(());
         }
+        let actions = self.deletions(service, &doomed)?;
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await
+            .aws(self.call("TransactWriteItems", succeeded))?;
+        Ok(())
+    }
+
+    /// The deletions of `doomed` and their pointers, and the count's decrement.
+    fn deletions(
+        &self,
+        service: &ServiceName,
+        doomed: &[&DeploymentRecord],
+    ) -> Result<Vec<TransactWriteItem>> {
         let mut actions = Vec::with_capacity(2 * doomed.len() + 1);
-        for r in &doomed {
+        for r in doomed {
             // Only while it is still finished (no `open_pk`): records never reopen, but a
             // deletion must never take an unfinished one.
             let record = Delete::builder()
@@ -73,12 +89,6 @@ impl DynamoStore {
                 .update(built(count.build())?)
                 .build(),
         );
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(actions))
-            .send()
-            .await
-            .aws(self.call("TransactWriteItems", succeeded))?;
-        Ok(())
+        Ok(actions)
     }
 }

@@ -78,6 +78,24 @@ pub async fn store_contract(store: &dyn StateStore) {
         unfinished.iter().map(|r| &r.id).collect::<Vec<_>>(),
         vec![&a.id]
     );
+    unfinished_and_latest(store, &mut a, &b).await;
+
+    match store.load(&DeploymentId::generate()).await {
+        Err(Error::NotFound {
+            kind: ResourceKind::Deployment,
+            ..
+        }) => {}
+        other => panic!("unknown id: expected NotFound, got {other:?}"),
+    }
+}
+
+/// The bounded reads of [`store_contract`]: `a` of web is unfinished, `b` of billing is done.
+async fn unfinished_and_latest(
+    store: &dyn StateStore,
+    a: &mut DeploymentRecord,
+    b: &DeploymentRecord,
+) {
+    let web = ServiceName::new("web").expect("name");
     let billing = ServiceName::new("billing").expect("name");
     assert_eq!(
         ids(&store.unfinished(Some(&web)).await.expect("unfinished")),
@@ -90,26 +108,24 @@ pub async fn store_contract(store: &dyn StateStore) {
             .expect("unfinished")
             .is_empty()
     );
-    assert_eq!(store.latest(&web).await.expect("latest").as_ref(), Some(&a));
+    assert_eq!(
+        store.latest(&web).await.expect("latest").as_ref(),
+        Some(&*a)
+    );
     assert_eq!(
         store.latest(&billing).await.expect("latest").as_ref(),
-        Some(&b)
+        Some(b)
     );
     let nobody = ServiceName::new("nobody").expect("name");
     assert_eq!(store.latest(&nobody).await.expect("latest"), None);
 
     a.phase = Phase::Done;
-    store.save(&mut a).await.expect("closing save");
+    store.save(a).await.expect("closing save");
     assert!(store.unfinished(None).await.expect("unfinished").is_empty());
-    assert_eq!(store.latest(&web).await.expect("latest").as_ref(), Some(&a));
-
-    match store.load(&DeploymentId::generate()).await {
-        Err(Error::NotFound {
-            kind: ResourceKind::Deployment,
-            ..
-        }) => {}
-        other => panic!("unknown id: expected NotFound, got {other:?}"),
-    }
+    assert_eq!(
+        store.latest(&web).await.expect("latest").as_ref(),
+        Some(&*a)
+    );
 }
 
 fn ids(records: &[DeploymentRecord]) -> Vec<&DeploymentId> {
