@@ -1,26 +1,54 @@
-//! The DynamoDB store against moto's DynamoDB: the store contract, leases, and a deployment
-//! journaled in it and resumed after a crash by a second engine.
+//! The DynamoDB store against moto's DynamoDB: the store contracts, leases, a deployment
+//! journaled in it and resumed after a crash by a second engine, the requests and items a
+//! deployment reads with 10 or 5,000 records behind it, and the copy from a table of the
+//! earlier layout.
+#![allow(clippy::print_stdout)]
 
 mod common;
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
+use aws_sdk_dynamodb::operation::scan::ScanOutput;
+use aws_sdk_dynamodb::types::AttributeValue::{self, S};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
 use common::Moto;
-use immutable_aws::{AwsConfig, DynamoStore};
-use immutable_core::conformance::{command_contract, lease_contract, store_contract};
+use immutable_aws::{AwsClients, AwsConfig, DynamoStore};
+use immutable_core::conformance::{
+    command_contract, history_contract, lease_contract, retention_contract, sample_record,
+    store_contract,
+};
 use immutable_core::{
-    DeploymentRequest, Engine, Error, ImageRef, ManualClock, ServiceName, StateStore,
+    DeploymentRequest, Engine, Error, ImageRef, ManualClock, Page, Phase, Retention, RollbackMode,
+    ServiceName, Settings, StateStore,
 };
 use immutable_mock::MockCloud;
 
-async fn store(moto: &Moto, table: &str) -> DynamoStore {
-    let clients = AwsConfig::from_env()
+async fn clients(moto: &Moto) -> AwsClients {
+    AwsConfig::from_env()
         .with_region("us-east-1")
         .with_endpoint_url(&moto.url)
         .with_static_credentials("testing", "testing")
         .load()
-        .await;
-    let store = DynamoStore::new(&clients, table);
+        .await
+}
+
+async fn store(moto: &Moto, table: &str) -> DynamoStore {
+    let store = DynamoStore::new(&clients(moto).await, table);
     store.create_table().await.unwrap();
     // Idempotent: a second call finds the table.
     store.create_table().await.unwrap();
@@ -32,6 +60,11 @@ async fn the_dynamodb_store_meets_the_store_contract() {
     let moto = Moto::start();
     store_contract(&store(&moto, "records").await).await;
     command_contract(&store(&moto, "commands").await).await;
+    history_contract(&store(&moto, "history").await).await;
+    let kept = store(&moto, "kept")
+        .await
+        .with_retention(Retention::keep(3));
+    retention_contract(&kept).await;
     let clock = ManualClock::new(SystemTime::now());
     lease_contract(&store(&moto, "leases").await, &clock).await;
 }
@@ -158,4 +191,243 @@ impl immutable_core::Clock for Ahead {
     fn now(&self) -> SystemTime {
         SystemTime::now() + *self.0.lock().unwrap()
     }
+}
+
+/// Counts DynamoDB requests by operation, and items read: `ScannedCount` of each `Query` and
+/// `Scan` (as moto reports it), one per `GetItem` that found an item.
+#[derive(Debug, Clone, Default)]
+struct Reads(Arc<Mutex<Tally>>);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Tally {
+    requests: BTreeMap<String, u64>,
+    items_read: u64,
+}
+
+impl Intercept for Reads {
+    fn name(&self) -> &'static str {
+        "Reads"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let name = cfg.load::<Metadata>().map_or("unknown", |m| m.name());
+        *self
+            .0
+            .lock()
+            .unwrap()
+            .requests
+            .entry(name.to_owned())
+            .or_default() += 1;
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        ctx: &AfterDeserializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Ok(out) = ctx.output_or_error() else {
+            return Ok(());
+        };
+        let items = if let Some(q) = out.downcast_ref::<QueryOutput>() {
+            q.scanned_count
+        } else if let Some(scan) = out.downcast_ref::<ScanOutput>() {
+            scan.scanned_count
+        } else if let Some(get) = out.downcast_ref::<GetItemOutput>() {
+            i32::from(get.item.is_some())
+        } else {
+            0
+        };
+        self.0.lock().unwrap().items_read += u64::try_from(items).unwrap_or_default();
+        Ok(())
+    }
+}
+
+impl Reads {
+    fn take(&self) -> Tally {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// A store over `table` whose requests `reads` counts.
+fn counted(clients: &AwsClients, table: &str, reads: &Reads) -> DynamoStore {
+    let config = aws_sdk_dynamodb::config::Builder::from(&clients.sdk)
+        .interceptor(reads.clone())
+        .build();
+    DynamoStore::from_client(aws_sdk_dynamodb::Client::from_conf(config), table)
+        .with_retention(Retention::keep_all())
+}
+
+/// `n` finished records of `service` (a tenth of them rolled back), imported through the
+/// store in batches (one save each would take moto minutes).
+async fn history(store: &DynamoStore, service: &'static str, n: usize) {
+    let records: Vec<_> = (0..n)
+        .map(|i| {
+            let mut r = sample_record(service);
+            r.version = 3;
+            r.phase = if i % 10 == 0 {
+                Phase::RolledBack
+            } else {
+                Phase::Done
+            };
+            r
+        })
+        .collect();
+    store.import(&records).await.unwrap();
+}
+
+/// v1 serves; `n` records of web and `n / 10` of billing lie behind; then v2 is deployed,
+/// rolled back, collected and resumed, each counted.
+async fn reads_with(moto: &Moto, n: usize) -> Vec<(&'static str, Tally)> {
+    let clients = clients(moto).await;
+    let table = format!("journal-{n}");
+    let plain = DynamoStore::new(&clients, &table).with_retention(Retention::keep_all());
+    plain.create_table().await.unwrap();
+    let reads = Reads::default();
+    let cloud = MockCloud::with_timings(immutable_mock::Timings::instant());
+    for v in ["web-v1", "web-v2"] {
+        cloud.add_image("web", v);
+    }
+    // Real time with instant backends: a deployment takes well under its one-minute lease,
+    // which is never renewed, so every count repeats exactly.
+    let engine = Engine::builder()
+        .images(cloud.clone())
+        .fleet(cloud.clone())
+        .router(cloud.clone())
+        .store(counted(&clients, &table, &reads))
+        .settings(Settings::default().with_poll_interval(Duration::from_millis(1)))
+        .build()
+        .unwrap();
+    let request = |v: &str| {
+        DeploymentRequest::new("web", ImageRef::name(v))
+            .capacity(2)
+            .bake_time(Duration::ZERO)
+    };
+    assert!(engine.deploy(request("web-v1")).await.unwrap().succeeded());
+    history(&plain, "web", n).await;
+    history(&plain, "billing", n / 10).await;
+    reads.take();
+    let mut tallies = Vec::new();
+    assert!(engine.deploy(request("web-v2")).await.unwrap().succeeded());
+    tallies.push(("deploy", reads.take()));
+    engine
+        .rollback_with("web", RollbackMode::Redeploy)
+        .await
+        .unwrap();
+    tallies.push(("rollback", reads.take()));
+    engine.gc("web").await.unwrap();
+    tallies.push(("gc", reads.take()));
+    assert!(engine.resume_unfinished().await.unwrap().is_empty());
+    tallies.push(("resume_unfinished", reads.take()));
+    tallies
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_reads_the_same_items_with_10_or_5000_records_behind_it() {
+    let moto = Moto::start();
+    let small = reads_with(&moto, 10).await;
+    let large = reads_with(&moto, 5_000).await;
+    for ((what, s), (_, l)) in small.iter().zip(&large) {
+        println!("{what:18} 10: {s:?}\n{:18} 5,000: {l:?}", "");
+    }
+    assert_eq!(small, large);
+    for (what, tally) in &large {
+        assert!(
+            !tally.requests.contains_key("Scan"),
+            "{what} scanned the table"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_of_the_earlier_layout_is_named_and_copied() {
+    let moto = Moto::start();
+    let clients = clients(&moto).await;
+    let raw = aws_sdk_dynamodb::Client::new(&clients.sdk);
+    // The earlier layout: partition key `pk` only, one item per record and per lease.
+    raw.create_table()
+        .table_name("old")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut records = Vec::new();
+    for (service, phase) in [
+        ("web", Phase::Done),
+        ("web", Phase::Done),
+        ("web", Phase::Bake),
+        ("api", Phase::RolledBack),
+    ] {
+        let mut r = sample_record(service);
+        r.phase = phase;
+        r.version = 4;
+        raw.put_item()
+            .table_name("old")
+            .item("pk", S(format!("deployment#{}", r.id)))
+            .item("kind", S("deployment".into()))
+            .item("service", S(service.into()))
+            .item("open", AttributeValue::Bool(!phase.is_terminal()))
+            .item("version", AttributeValue::N("4".into()))
+            .item("body", S(serde_json::to_string(&r).unwrap()))
+            .send()
+            .await
+            .unwrap();
+        records.push(r);
+    }
+    raw.put_item()
+        .table_name("old")
+        .item("pk", S("lease#web".into()))
+        .item("kind", S("lease".into()))
+        .send()
+        .await
+        .unwrap();
+
+    let old = DynamoStore::new(&clients, "old");
+    for refused in [old.check_table().await, old.create_table().await] {
+        match refused {
+            Err(Error::InvalidInput { reason, .. }) => {
+                assert!(reason.contains("migrate_from"), "{reason}")
+            }
+            other => panic!("an old table: expected InvalidInput, got {other:?}"),
+        }
+    }
+    let new = store(&moto, "new").await;
+    assert_eq!(new.migrate_from("old").await.unwrap(), 4);
+    assert_eq!(new.migrate_from("old").await.unwrap(), 4, "re-runnable");
+    assert_eq!(new.list(None).await.unwrap(), records);
+    assert_eq!(new.unfinished(None).await.unwrap(), [records[2].clone()]);
+    let web = ServiceName::new("web").unwrap();
+    assert_eq!(new.latest(&web).await.unwrap().as_ref(), Some(&records[2]));
+    assert_eq!(new.load(&records[3].id).await.unwrap(), records[3]);
+    let mut next = records[2].clone();
+    next.phase = Phase::Done;
+    new.save(&mut next).await.unwrap();
+    assert_eq!(next.version, 5);
+    // The copy counted the records, so retention trims from the right number.
+    let kept = DynamoStore::new(&clients, "new").with_retention(Retention::keep(1));
+    let mut success = sample_record("web");
+    success.phase = Phase::Done;
+    kept.save(&mut success).await.unwrap();
+    let page = kept.history(&web, &Page::first(10)).await.unwrap();
+    assert_eq!(page.records, [success]);
 }

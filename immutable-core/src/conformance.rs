@@ -18,8 +18,15 @@
 //! # }
 //! ```
 
+mod store;
+
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
+
+pub use store::{
+    command_contract, history_contract, lease_contract, retention_contract, sample_record,
+    store_contract,
+};
 
 mod catalog;
 pub use catalog::{
@@ -28,9 +35,8 @@ pub use catalog::{
 };
 
 use crate::{
-    Clock, DeploymentId, DeploymentRecord, DeploymentRequest, Engine, Error, Fleet, FleetId,
-    FleetInfo, FleetSpec, Image, ImageId, ImageRef, ImageStore, InMemoryStore, InstanceState,
-    Lease, ManualClock, Phase, ResourceKind, Routing, ServiceName, Settings, StateStore, TargetId,
+    DeploymentId, DeploymentRequest, Engine, Error, Fleet, FleetId, FleetInfo, FleetSpec, ImageId,
+    ImageRef, ImageStore, InMemoryStore, InstanceState, Routing, ServiceName, Settings, TargetId,
     TrafficRouter,
 };
 
@@ -505,188 +511,4 @@ pub async fn full_deployment(b: &Backends, f: &Fixture) {
         Err(Error::NotFound { .. }) => {}
         Err(e) => panic!("describe v1 fleet: {e}"),
     }
-}
-
-/// A deployment record of `service`, never saved yet, for store tests.
-///
-/// # Panics
-/// If `service` is not a valid service name.
-pub fn sample_record(service: &str) -> DeploymentRecord {
-    let spec = DeploymentRequest::new(service, ImageRef::name("v1"))
-        .validate()
-        .expect("a valid request");
-    let image = Image {
-        id: ImageId::new("ami-1"),
-        name: "v1".into(),
-        service: Some(spec.service.clone()),
-        labels: Default::default(),
-        created_at: SystemTime::UNIX_EPOCH,
-    };
-    let mut rec = DeploymentRecord::new(
-        DeploymentId::generate(),
-        spec,
-        image,
-        None,
-        SystemTime::UNIX_EPOCH,
-    );
-    rec.enter(Phase::Provision, SystemTime::UNIX_EPOCH, None);
-    rec
-}
-
-/// Records: versioned compare-and-swap, listing by service, unfinished records, `NotFound`.
-/// Expects an empty store.
-pub async fn store_contract(store: &dyn StateStore) {
-    let mut a = sample_record("web");
-    store.save(&mut a).await.expect("first save");
-    assert_eq!(a.version, 1, "a first save makes version 1");
-    assert_eq!(
-        store.load(&a.id).await.expect("load"),
-        a,
-        "load returns what was saved"
-    );
-
-    let mut stale = a.clone();
-    a.phase = Phase::Attach;
-    store.save(&mut a).await.expect("second save");
-    assert_eq!(a.version, 2);
-    stale.phase = Phase::RollingBack;
-    match store.save(&mut stale).await {
-        Err(Error::StaleVersion { .. }) => {}
-        other => panic!("saving a stale version: expected StaleVersion, got {other:?}"),
-    }
-    assert_eq!(store.load(&a.id).await.expect("load").phase, Phase::Attach);
-
-    let mut again = a.clone();
-    again.version = 0;
-    match store.save(&mut again).await {
-        Err(Error::AlreadyExists { .. }) => {}
-        other => panic!("a second first save: expected AlreadyExists, got {other:?}"),
-    }
-
-    let mut b = sample_record("billing");
-    b.phase = Phase::Done;
-    store.save(&mut b).await.expect("save b");
-    let web = ServiceName::new("web").expect("name");
-    let listed = store.list(Some(&web)).await.expect("list");
-    assert_eq!(
-        listed.iter().map(|r| &r.id).collect::<Vec<_>>(),
-        vec![&a.id]
-    );
-    assert_eq!(store.list(None).await.expect("list").len(), 2);
-    let unfinished = store.unfinished(None).await.expect("unfinished");
-    assert_eq!(
-        unfinished.iter().map(|r| &r.id).collect::<Vec<_>>(),
-        vec![&a.id]
-    );
-
-    match store.load(&DeploymentId::generate()).await {
-        Err(Error::NotFound {
-            kind: ResourceKind::Deployment,
-            ..
-        }) => {}
-        other => panic!("unknown id: expected NotFound, got {other:?}"),
-    }
-}
-
-/// Leases: exclusive while live, renewable, taken over once expired (naming the previous
-/// holder), released only by their holder. Time is `clock`'s, handed to every call as the
-/// engine hands its own.
-pub async fn lease_contract(store: &dyn StateStore, clock: &ManualClock) {
-    let web = ServiceName::new("web").expect("name");
-    let (d1, d2) = (DeploymentId::generate(), DeploymentId::generate());
-    let ttl = Duration::from_secs(30);
-    let g1 = store
-        .acquire_lease(&web, &d1, "one", ttl, clock.now())
-        .await
-        .expect("acquire");
-    assert!(g1.replaced.is_none());
-    match store
-        .acquire_lease(&web, &d2, "two", ttl, clock.now())
-        .await
-    {
-        Err(Error::Locked {
-            holder, deployment, ..
-        }) => {
-            assert_eq!(holder, "one");
-            assert_eq!(deployment, d1);
-        }
-        other => panic!("a live lease was taken: {other:?}"),
-    }
-    // Renewal keeps it alive past its first expiry.
-    clock.advance(Duration::from_secs(20));
-    let renewed = store
-        .renew_lease(&g1.lease, ttl, clock.now())
-        .await
-        .expect("renew");
-    assert!(renewed.expires_at > g1.lease.expires_at);
-    clock.advance(Duration::from_secs(20));
-    assert!(
-        store
-            .acquire_lease(&web, &d2, "two", ttl, clock.now())
-            .await
-            .is_err(),
-        "a renewed lease was taken"
-    );
-    // Once expired, another holder takes it over and learns whose it was.
-    clock.advance(Duration::from_secs(31));
-    let g2 = store
-        .acquire_lease(&web, &d2, "two", ttl, clock.now())
-        .await
-        .expect("takeover");
-    assert_eq!(g2.replaced.expect("the replaced lease").holder, "one");
-    match store.renew_lease(&renewed, ttl, clock.now()).await {
-        Err(Error::Locked { .. }) => {}
-        other => panic!("renewing a lost lease: expected Locked, got {other:?}"),
-    }
-    release_rules(store, clock, &renewed, &g2.lease).await;
-}
-
-/// Releasing someone else's lease does nothing; releasing your own frees it.
-async fn release_rules(store: &dyn StateStore, clock: &ManualClock, lost: &Lease, held: &Lease) {
-    let web = ServiceName::new("web").expect("name");
-    let d1 = DeploymentId::generate();
-    let ttl = Duration::from_secs(30);
-    store.release_lease(lost).await.expect("release");
-    assert!(
-        store
-            .acquire_lease(&web, &d1, "three", ttl, clock.now())
-            .await
-            .is_err()
-    );
-    store.release_lease(held).await.expect("release");
-    store
-        .acquire_lease(&web, &d1, "three", ttl, clock.now())
-        .await
-        .expect("acquire after release");
-}
-
-/// Commands: appended, never lost when given at once, listed oldest first, a repeated id
-/// never listed twice.
-pub async fn command_contract(store: &dyn StateStore) {
-    use crate::{Command, CommandRecord};
-    let mut record = sample_record("web");
-    store.save(&mut record).await.expect("save");
-    let id = record.id.clone();
-    assert!(store.commands(&id).await.expect("commands").is_empty());
-    let at = SystemTime::UNIX_EPOCH;
-    let approve = CommandRecord::new(id.clone(), Command::Approve, "a", at);
-    let abort = CommandRecord::new(id.clone(), Command::Abort { reason: "b".into() }, "b", at);
-    let (x, y) = tokio::join!(store.add_command(&approve), store.add_command(&abort));
-    x.expect("add");
-    y.expect("add");
-    let _ = store.add_command(&approve).await;
-    let listed = store.commands(&id).await.expect("commands");
-    let ids: Vec<_> = listed.iter().map(|c| c.id.clone()).collect();
-    let mut want = vec![approve.id.clone(), abort.id.clone()];
-    want.sort();
-    assert_eq!(ids, want, "commands lost, repeated or out of order");
-    assert_eq!(listed.iter().find(|c| c.id == abort.id), Some(&abort));
-    let other = sample_record("web");
-    assert!(
-        store
-            .commands(&other.id)
-            .await
-            .expect("commands")
-            .is_empty()
-    );
 }

@@ -74,7 +74,10 @@ pub use router::{
     HealthReport, HealthState, InstanceHealth, Routing, Target, TargetId, TrafficRouter,
 };
 pub use service::{DeploymentId, ServiceName, tags};
-pub use store::{FileStore, InMemoryStore, Lease, LeaseGrant, StateStore};
+pub use store::{
+    FileStore, FileStoreStats, HistoryPage, InMemoryStore, Lease, LeaseGrant, Page, Retention,
+    StateStore, check_version,
+};
 pub use strategy::{OnTimeout, Progress, Step, StepRecord, Steps, Strategy, StrategySpec};
 
 #[cfg(test)]

@@ -159,9 +159,17 @@ string_id!(
 );
 
 impl DeploymentId {
-    /// A fresh, unique id.
+    /// A fresh, unique id: a ULID, greater than every id generated before it in this process
+    /// (within one millisecond too), so ids sort by creation time.
     pub fn generate() -> Self {
-        DeploymentId(ulid::Ulid::new().to_string().to_lowercase().into())
+        static GENERATOR: std::sync::Mutex<ulid::Generator> =
+            std::sync::Mutex::new(ulid::Generator::new());
+        let ulid = GENERATOR
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .generate()
+            .unwrap_or_else(|_| ulid::Ulid::new());
+        DeploymentId(ulid.to_string().to_lowercase().into())
     }
 }
 
@@ -192,5 +200,11 @@ mod tests {
         let b = DeploymentId::generate();
         assert_ne!(a, b);
         assert_eq!(a.as_str(), a.as_str().to_lowercase());
+    }
+
+    #[test]
+    fn deployment_ids_sort_in_the_order_they_were_generated() {
+        let ids: Vec<_> = (0..1_000).map(|_| DeploymentId::generate()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
     }
 }

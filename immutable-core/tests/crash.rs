@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use common::*;
 use immutable_core::{
     Check, CheckContext, CheckOutcome, DeploymentId, DeploymentRecord, Engine, Error, EventKind,
-    ImageId, InMemoryStore, Lease, LeaseGrant, Result, ServiceName, StateStore, Steps,
+    HistoryPage, ImageId, InMemoryStore, Lease, LeaseGrant, Page, Result, ServiceName, StateStore,
+    Steps,
 };
 use immutable_mock::{MockCloud, Timings};
 
@@ -88,6 +89,15 @@ impl StateStore for CrashingStore {
     }
     async fn list(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
         self.inner.list(service).await
+    }
+    async fn unfinished(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
+        self.inner.unfinished(service).await
+    }
+    async fn latest(&self, service: &ServiceName) -> Result<Option<DeploymentRecord>> {
+        self.inner.latest(service).await
+    }
+    async fn history(&self, service: &ServiceName, page: &Page) -> Result<HistoryPage> {
+        self.inner.history(service, page).await
     }
     async fn acquire_lease(
         &self,

@@ -75,7 +75,11 @@ async fn a_corrupted_record_stops_resume_with_the_file_named() {
     }
     let unfinished = store.unfinished(None).await.unwrap();
     let id = unfinished[0].id.clone();
-    let path = dir.path().join("deployments").join(format!("{id}.json"));
+    let path = dir
+        .path()
+        .join("deployments")
+        .join("web")
+        .join(format!("{id}.json"));
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
     tokio::time::sleep(settings().lease_ttl).await;

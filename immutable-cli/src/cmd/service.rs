@@ -22,8 +22,14 @@ pub(crate) async fn history_of(
     service: &ServiceName,
     limit: usize,
 ) -> CoreResult<Vec<DeploymentRecord>> {
-    let mut records = store.list(Some(service)).await?;
-    records.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    // One bounded read per page: the cost does not grow with the service's history.
+    let mut records = Vec::new();
+    let mut page = Some(immutable_core::Page::first(limit));
+    while let Some(p) = page.take().filter(|_| records.len() < limit) {
+        let got = store.history(service, &p).await?;
+        records.extend(got.records);
+        page = got.next;
+    }
     records.truncate(limit);
     Ok(records)
 }

@@ -106,13 +106,7 @@ impl Engine {
         &self,
         service: &ServiceName,
     ) -> Result<Option<DeploymentRecord>> {
-        Ok(self
-            .inner
-            .store
-            .list(Some(service))
-            .await?
-            .into_iter()
-            .max_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id))))
+        self.inner.store.latest(service).await
     }
 
     /// The service's newest deployment, which a rollback goes back from.

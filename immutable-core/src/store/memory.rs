@@ -1,15 +1,26 @@
-use std::collections::BTreeMap;
+//! [`InMemoryStore`]: the journal in maps, for tests and single-process tools.
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-use super::{Lease, LeaseGrant, StateStore, grant_lease, renewed_lease, version_conflict};
+use super::{
+    HistoryPage, Lease, LeaseGrant, Page, Retention, StateStore, check_version, grant_lease,
+    renewed_lease,
+};
 use crate::{
     CommandRecord, DeploymentId, DeploymentRecord, Error, ResourceKind, Result, ServiceName,
 };
 
 /// A [`StateStore`] in memory, for tests and single-process tools. Clones share state.
+///
+/// Records are indexed by service and by whether they are unfinished, so
+/// [`latest`](StateStore::latest), [`unfinished`](StateStore::unfinished) and
+/// [`history`](StateStore::history) never walk the whole journal. Old records are trimmed
+/// after each success as [`Retention`] says ([`Retention::default`] unless
+/// [`with_retention`](Self::with_retention) says otherwise), exactly, with no batching.
 ///
 /// Lease expiry follows the caller's clock (the engine's), so lease tests run in virtual time.
 #[derive(Debug, Clone, Default)]
@@ -20,8 +31,11 @@ pub struct InMemoryStore {
 #[derive(Debug, Default)]
 struct State {
     records: BTreeMap<DeploymentId, DeploymentRecord>,
-    commands: BTreeMap<DeploymentId, BTreeMap<String, CommandRecord>>,
+    by_service: BTreeMap<ServiceName, BTreeSet<DeploymentId>>,
+    open: BTreeSet<DeploymentId>,
     leases: BTreeMap<ServiceName, Lease>,
+    commands: BTreeMap<DeploymentId, BTreeMap<String, CommandRecord>>,
+    retention: Retention,
 }
 
 impl InMemoryStore {
@@ -30,8 +44,40 @@ impl InMemoryStore {
         InMemoryStore::default()
     }
 
+    /// Keeps records as `retention` says; the setting is shared by every clone.
+    pub fn with_retention(self, retention: Retention) -> Self {
+        self.lock().retention = retention;
+        self
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl State {
+    /// Deletes the service's finished records beyond the newest kept, older than `succeeded`.
+    fn trim(&mut self, service: &ServiceName, succeeded: &DeploymentId) {
+        let Some(ids) = self.by_service.get(service) else {
+            return;
+        };
+        let excess = self.retention.excess(ids.len());
+        let doomed: Vec<DeploymentId> = ids
+            .iter()
+            .take(excess)
+            .filter(|id| {
+                self.records
+                    .get(*id)
+                    .is_some_and(|r| Retention::may_delete(r, succeeded))
+            })
+            .cloned()
+            .collect();
+        for id in doomed {
+            self.records.remove(&id);
+            if let Some(ids) = self.by_service.get_mut(service) {
+                ids.remove(&id);
+            }
+        }
     }
 }
 
@@ -39,25 +85,23 @@ impl InMemoryStore {
 impl StateStore for InMemoryStore {
     async fn save(&self, record: &mut DeploymentRecord) -> Result<()> {
         let mut state = self.lock();
-        let stored = state.records.get(&record.id).map(|r| r.version);
-        match stored {
-            None if record.version != 0 => {
-                return Err(Error::not_found(
-                    ResourceKind::Deployment,
-                    record.id.to_string(),
-                ));
-            }
-            Some(_) if record.version == 0 => {
-                return Err(Error::AlreadyExists {
-                    kind: ResourceKind::Deployment,
-                    id: record.id.to_string(),
-                });
-            }
-            Some(v) if v != record.version => return Err(version_conflict(record, v)),
-            _ => {}
-        }
+        check_version(state.records.get(&record.id).map(|r| r.version), record)?;
         record.version += 1;
-        state.records.insert(record.id.clone(), record.clone());
+        let id = record.id.clone();
+        if record.phase.is_terminal() {
+            state.open.remove(&id);
+        } else {
+            state.open.insert(id.clone());
+        }
+        state
+            .by_service
+            .entry(record.service().clone())
+            .or_default()
+            .insert(id.clone());
+        state.records.insert(id.clone(), record.clone());
+        if state.retention.trims_after(record) {
+            state.trim(record.service(), &id);
+        }
         Ok(())
     }
 
@@ -80,13 +124,41 @@ impl StateStore for InMemoryStore {
     }
 
     async fn unfinished(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
-        Ok(self
-            .lock()
-            .records
-            .values()
-            .filter(|r| !r.phase.is_terminal() && service.is_none_or(|s| r.service() == s))
+        let state = self.lock();
+        Ok(state
+            .open
+            .iter()
+            .filter_map(|id| state.records.get(id))
+            .filter(|r| service.is_none_or(|s| r.service() == s))
             .cloned()
             .collect())
+    }
+
+    async fn latest(&self, service: &ServiceName) -> Result<Option<DeploymentRecord>> {
+        let state = self.lock();
+        Ok(state
+            .by_service
+            .get(service)
+            .and_then(|ids| ids.last())
+            .and_then(|id| state.records.get(id))
+            .cloned())
+    }
+
+    async fn history(&self, service: &ServiceName, page: &Page) -> Result<HistoryPage> {
+        let state = self.lock();
+        let records = state
+            .by_service
+            .get(service)
+            .into_iter()
+            .flat_map(|ids| match &page.before {
+                Some(before) => ids.range(..before.clone()),
+                None => ids.range(..),
+            })
+            .rev()
+            .take(page.limit + 1)
+            .filter_map(|id| state.records.get(id).cloned())
+            .collect();
+        Ok(HistoryPage::from_newest(records, page))
     }
 
     async fn acquire_lease(
@@ -117,6 +189,10 @@ impl StateStore for InMemoryStore {
         Ok(renewed)
     }
 
+    async fn lease(&self, service: &ServiceName) -> Result<Option<Lease>> {
+        Ok(self.lock().leases.get(service).cloned())
+    }
+
     async fn add_command(&self, command: &CommandRecord) -> Result<()> {
         let mut state = self.lock();
         let all = state
@@ -140,10 +216,6 @@ impl StateStore for InMemoryStore {
             .get(deployment)
             .map(|c| c.values().cloned().collect())
             .unwrap_or_default())
-    }
-
-    async fn lease(&self, service: &ServiceName) -> Result<Option<Lease>> {
-        Ok(self.lock().leases.get(service).cloned())
     }
 
     async fn release_lease(&self, lease: &Lease) -> Result<()> {

@@ -1,8 +1,11 @@
-//! The journal and lock: deployment records with versioned compare-and-swap, and per-service
-//! leases with expiry.
+//! The journal and lock: deployment records with versioned compare-and-swap, per-service leases
+//! with expiry, and the bounded reads a deployment needs (a service's unfinished deployments,
+//! its latest one, its history page by page), with retention of old records.
 
 mod file;
 mod memory;
+mod page;
+mod rules;
 
 use std::fmt::Debug;
 use std::time::{Duration, SystemTime};
@@ -10,12 +13,13 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-pub use file::FileStore;
+pub use file::{FileStore, FileStoreStats};
 pub use memory::InMemoryStore;
+pub use page::{HistoryPage, Page, Retention};
+pub use rules::check_version;
+pub(crate) use rules::{grant_lease, renewed_lease};
 
-use crate::{
-    CommandRecord, DeploymentId, DeploymentRecord, Error, ResourceKind, Result, ServiceName,
-};
+use crate::{CommandRecord, DeploymentId, DeploymentRecord, Result, ServiceName};
 
 /// A per-service lock with an expiry. The running deployment renews it; a lease left by a dead
 /// process can be taken over once it has expired.
@@ -45,33 +49,74 @@ pub struct LeaseGrant {
 /// # Guarantees expected of an implementation
 /// - [`save`](StateStore::save) is a compare-and-swap on [`DeploymentRecord::version`]: it
 ///   succeeds only if the stored version equals the record's (0 meaning "not stored yet"), then
-///   bumps the record's version. Otherwise [`Error::Conflict`] (or
-///   [`Error::AlreadyExists`] for a second first save).
+///   bumps the record's version. Otherwise [`Error::StaleVersion`](crate::Error::StaleVersion)
+///   (or [`Error::AlreadyExists`](crate::Error::AlreadyExists) for a second first save, and
+///   [`Error::NotFound`](crate::Error::NotFound) for a later save of an unknown record);
+///   [`check_version`] states the rule once.
 /// - A saved record is durable once `save` returns.
-/// - At most one unexpired lease per service; [`Error::Locked`] for anyone else.
+/// - At most one unexpired lease per service; [`Error::Locked`](crate::Error::Locked) for
+///   anyone else.
+/// - "Newest" means the greatest [`DeploymentId`]: ids are ULIDs, so they sort by creation
+///   time ([`DeploymentId::generate`] is monotonic within a process).
+///
+/// # Cost
+/// A deployment's path (deploy, resume, rollback, gc) calls only [`save`](Self::save),
+/// [`load`](Self::load), [`unfinished`](Self::unfinished), [`latest`](Self::latest) and the
+/// lease methods. The bundled stores answer those without reading the finished history, so a
+/// deployment costs the same with ten records behind it or ten thousand. [`list`](Self::list)
+/// reads everything and is meant for tools; [`history`](Self::history) reads one page.
+///
+/// The defaults of `unfinished`, `latest` and `history` are built on `list`: correct, but as
+/// slow as reading everything. A store that keeps long histories should override them.
 #[async_trait]
 pub trait StateStore: Debug + Send + Sync + 'static {
     /// Stores `record` if its version matches, and bumps the version.
     async fn save(&self, record: &mut DeploymentRecord) -> Result<()>;
 
-    /// Loads one record; [`Error::NotFound`] for an unknown id.
+    /// Loads one record; [`Error::NotFound`](crate::Error::NotFound) for an unknown id.
     async fn load(&self, id: &DeploymentId) -> Result<DeploymentRecord>;
 
     /// Every record, or the service's, oldest first.
+    ///
+    /// Reads the whole journal (or the service's whole history): for tools and tests, never
+    /// on a deployment's path. Page through one service with [`history`](Self::history).
     async fn list(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>>;
 
-    /// The unfinished records (neither done nor rolled back), or the service's, oldest first.
+    /// The unfinished records (neither done, rolled back nor stopped), of every service or of
+    /// one, oldest first.
     ///
-    /// The default filters [`list`](StateStore::list); stores with many finished records
-    /// should answer it without reading them all.
+    /// The bundled stores read only the unfinished records (and, for
+    /// [`FileStore`], one small index per service), whatever the history.
     async fn unfinished(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
         let mut records = self.list(service).await?;
         records.retain(|r| !r.phase.is_terminal());
         Ok(records)
     }
 
+    /// The service's newest record, finished or not; `None` if it has none.
+    ///
+    /// The bundled stores read one record (and, for [`FileStore`], the service's index).
+    async fn latest(&self, service: &ServiceName) -> Result<Option<DeploymentRecord>> {
+        Ok(self
+            .list(Some(service))
+            .await?
+            .into_iter()
+            .max_by(|a, b| a.id.cmp(&b.id)))
+    }
+
+    /// One page of the service's history, newest first: at most `page.limit` records older
+    /// than `page.before` (all, without it), and the page after it, if any.
+    ///
+    /// The bundled stores read at most `page.limit + 1` records.
+    async fn history(&self, service: &ServiceName, page: &Page) -> Result<HistoryPage> {
+        let mut records = self.list(Some(service)).await?;
+        records.sort_by(|a, b| b.id.cmp(&a.id));
+        records.retain(|r| page.before.as_ref().is_none_or(|b| &r.id < b));
+        Ok(HistoryPage::from_newest(records, page))
+    }
+
     /// Takes the service's lease until `now + ttl`: granted when it is free, expired at `now`,
-    /// or already `holder`'s; [`Error::Locked`] otherwise.
+    /// or already `holder`'s; [`Error::Locked`](crate::Error::Locked) otherwise.
     ///
     /// `now` is the caller's clock (the engine's), so records, leases and deadlines share one
     /// time source: under a paused tokio clock, leases expire in virtual time.
@@ -84,101 +129,43 @@ pub trait StateStore: Debug + Send + Sync + 'static {
         now: SystemTime,
     ) -> Result<LeaseGrant>;
 
-    /// Extends a held lease until `now + ttl`; [`Error::Locked`] if another holder took it.
+    /// Extends a held lease until `now + ttl`; [`Error::Locked`](crate::Error::Locked) if
+    /// another holder took it.
     async fn renew_lease(&self, lease: &Lease, ttl: Duration, now: SystemTime) -> Result<Lease>;
 
-    /// Appends an operator's command to a deployment. A create, never an overwrite: two
-    /// commands given at once are both kept; writing the same command id twice is
-    /// [`Error::AlreadyExists`] (or a no-op), never a second command.
-    async fn add_command(&self, command: &CommandRecord) -> Result<()>;
-
-    /// A deployment's commands, oldest first (command ids sort by time).
-    async fn commands(&self, deployment: &DeploymentId) -> Result<Vec<CommandRecord>>;
+    /// Gives a held lease up; releasing a lease that is no longer held is not an error.
+    async fn release_lease(&self, lease: &Lease) -> Result<()>;
 
     /// The service's lease as stored, expired or not; `None` if there is none. A read: it
     /// takes nothing.
     async fn lease(&self, service: &ServiceName) -> Result<Option<Lease>>;
 
-    /// Gives a held lease up; releasing a lease that is no longer held is not an error.
-    async fn release_lease(&self, lease: &Lease) -> Result<()>;
-}
+    /// Appends an operator's command to a deployment. A create, never an overwrite: two
+    /// commands given at once are both kept; writing the same command id twice is
+    /// [`Error::AlreadyExists`](crate::Error::AlreadyExists) or a no-op, never a second
+    /// command.
+    async fn add_command(&self, command: &CommandRecord) -> Result<()>;
 
-/// The lease rules both bundled stores share.
-fn grant_lease(
-    existing: Option<&Lease>,
-    service: &ServiceName,
-    deployment: &DeploymentId,
-    holder: &str,
-    ttl: Duration,
-    now: SystemTime,
-) -> Result<LeaseGrant> {
-    let replaced = match existing {
-        Some(l) if l.holder == holder => None,
-        Some(l) if l.expires_at > now => {
-            return Err(Error::Locked {
-                service: service.clone(),
-                holder: l.holder.clone(),
-                deployment: l.deployment.clone(),
-            });
-        }
-        other => other.cloned(),
-    };
-    Ok(LeaseGrant {
-        lease: Lease {
-            service: service.clone(),
-            deployment: deployment.clone(),
-            holder: holder.to_owned(),
-            expires_at: now + ttl,
-        },
-        replaced,
-    })
-}
-
-fn renewed_lease(
-    existing: Option<&Lease>,
-    lease: &Lease,
-    ttl: Duration,
-    now: SystemTime,
-) -> Result<Lease> {
-    match existing {
-        Some(l) if l.holder == lease.holder => Ok(Lease {
-            expires_at: now + ttl,
-            ..l.clone()
-        }),
-        Some(l) => Err(Error::Locked {
-            service: lease.service.clone(),
-            holder: l.holder.clone(),
-            deployment: l.deployment.clone(),
-        }),
-        None => Err(Error::not_found(
-            ResourceKind::Lease,
-            format!("{} held by {}", lease.service, lease.holder),
-        )),
-    }
-}
-
-fn version_conflict(record: &DeploymentRecord, stored: u64) -> Error {
-    Error::StaleVersion {
-        deployment: record.id.clone(),
-        stored,
-        ours: record.version,
-    }
+    /// A deployment's commands, oldest first (command ids sort by time).
+    async fn commands(&self, deployment: &DeploymentId) -> Result<Vec<CommandRecord>>;
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, SystemTime};
+    use std::time::SystemTime;
 
     use super::*;
     use crate::ManualClock;
     use crate::conformance::{
-        command_contract, lease_contract, sample_record as record, store_contract,
+        command_contract, history_contract, lease_contract, retention_contract, store_contract,
     };
 
     #[tokio::test]
     async fn in_memory_store_meets_the_contract() {
         store_contract(&InMemoryStore::new()).await;
+        history_contract(&InMemoryStore::new()).await;
         command_contract(&InMemoryStore::new()).await;
+        retention_contract(&InMemoryStore::new().with_retention(Retention::keep(3))).await;
         let clock = ManualClock::new(SystemTime::UNIX_EPOCH);
         lease_contract(&InMemoryStore::new(), &clock).await;
     }
@@ -187,83 +174,69 @@ mod tests {
     async fn file_store_meets_the_contract() {
         let dir = tempfile::tempdir().unwrap();
         store_contract(&FileStore::open(dir.path().join("a")).unwrap()).await;
+        history_contract(&FileStore::open(dir.path().join("h")).unwrap()).await;
         command_contract(&FileStore::open(dir.path().join("c")).unwrap()).await;
+        let kept = FileStore::open(dir.path().join("r"))
+            .unwrap()
+            .with_retention(Retention::keep(3));
+        retention_contract(&kept).await;
         let clock = ManualClock::new(SystemTime::UNIX_EPOCH);
         let store = FileStore::open(dir.path().join("b")).unwrap();
         lease_contract(&store, &clock).await;
     }
 
-    #[tokio::test]
-    async fn two_file_stores_on_one_directory_share_records_and_leases() {
-        let dir = tempfile::tempdir().unwrap();
-        let one = FileStore::open(dir.path()).unwrap();
-        let two = FileStore::open(dir.path()).unwrap();
-        let mut r = record("web");
-        one.save(&mut r).await.unwrap();
-        assert_eq!(two.load(&r.id).await.unwrap(), r);
-        let web = ServiceName::new("web").unwrap();
-        let ttl = Duration::from_secs(60);
-        let now = SystemTime::now();
-        one.acquire_lease(&web, &r.id, "one", ttl, now)
-            .await
-            .unwrap();
-        assert!(matches!(
-            two.acquire_lease(&web, &r.id, "two", ttl, now).await,
-            Err(Error::Locked { .. })
-        ));
-        // Writes leave no temporary files behind.
-        let names: Vec<_> = std::fs::read_dir(dir.path().join("deployments"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        assert_eq!(names, vec![format!("{}.json", r.id)]);
-    }
+    /// A store with only the required methods, so the defaults answer the contract too.
+    #[derive(Debug, Default)]
+    struct Minimal(InMemoryStore);
 
-    #[tokio::test]
-    async fn a_corrupted_record_is_an_error_naming_the_file_and_is_left_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::open(dir.path()).unwrap();
-        let mut r = record("web");
-        store.save(&mut r).await.unwrap();
-        let path = dir
-            .path()
-            .join("deployments")
-            .join(format!("{}.json", r.id));
-        let full = std::fs::read(&path).unwrap();
-        for broken in [
-            &full[..full.len() / 2],
-            b"not json".as_slice(),
-            b"".as_slice(),
-        ] {
-            std::fs::write(&path, broken).unwrap();
-            for result in [
-                store.load(&r.id).await.map(|_| ()),
-                store.list(None).await.map(|_| ()),
-                store.save(&mut r.clone()).await,
-            ] {
-                match result {
-                    Err(Error::Store { message, .. }) => {
-                        assert!(message.contains(&path.display().to_string()), "{message}");
-                        assert!(message.contains("corrupted"), "{message}");
-                    }
-                    other => panic!("expected a store error, got {other:?}"),
-                }
-            }
-            assert_eq!(
-                std::fs::read(&path).unwrap(),
-                broken,
-                "the broken file was modified"
-            );
+    #[async_trait]
+    impl StateStore for Minimal {
+        async fn save(&self, record: &mut DeploymentRecord) -> Result<()> {
+            self.0.save(record).await
+        }
+        async fn load(&self, id: &DeploymentId) -> Result<DeploymentRecord> {
+            self.0.load(id).await
+        }
+        async fn list(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
+            self.0.list(service).await
+        }
+        async fn acquire_lease(
+            &self,
+            service: &ServiceName,
+            deployment: &DeploymentId,
+            holder: &str,
+            ttl: Duration,
+            now: SystemTime,
+        ) -> Result<LeaseGrant> {
+            self.0
+                .acquire_lease(service, deployment, holder, ttl, now)
+                .await
+        }
+        async fn renew_lease(
+            &self,
+            lease: &Lease,
+            ttl: Duration,
+            now: SystemTime,
+        ) -> Result<Lease> {
+            self.0.renew_lease(lease, ttl, now).await
+        }
+        async fn release_lease(&self, lease: &Lease) -> Result<()> {
+            self.0.release_lease(lease).await
+        }
+        async fn lease(&self, service: &ServiceName) -> Result<Option<Lease>> {
+            self.0.lease(service).await
+        }
+        async fn add_command(&self, command: &CommandRecord) -> Result<()> {
+            self.0.add_command(command).await
+        }
+        async fn commands(&self, deployment: &DeploymentId) -> Result<Vec<CommandRecord>> {
+            self.0.commands(deployment).await
         }
     }
 
     #[tokio::test]
-    async fn ids_that_are_not_file_names_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::open(dir.path()).unwrap();
-        match store.load(&DeploymentId::new("../../etc/passwd")).await {
-            Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "deployment"),
-            other => panic!("{other:?}"),
-        }
+    async fn the_default_methods_meet_the_contract() {
+        store_contract(&Minimal::default()).await;
+        history_contract(&Minimal::default()).await;
     }
 }

@@ -1,0 +1,245 @@
+//! A [`StateStore`] on DynamoDB, for deploy runners on many machines (feature `dynamodb`).
+
+mod commands;
+mod import;
+mod item;
+mod lease;
+mod records;
+mod retention;
+mod table;
+
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use immutable_core::{
+    CommandRecord, DeploymentId, DeploymentRecord, HistoryPage, Lease, LeaseGrant, Page, Result,
+    Retention, ServiceName, StateStore,
+};
+
+use crate::AwsClients;
+use crate::error::{Call, MapAws};
+
+/// Deployment records and service leases in one DynamoDB table, laid out so that a
+/// deployment's reads do not grow with the history behind it.
+///
+/// # Layout
+/// The table has a string partition key `pk` and a string sort key `sk`:
+///
+/// | item | `pk` | `sk` | other attributes |
+/// |---|---|---|---|
+/// | record | `service#<service>` | `deployment#<id>` | `version`, `body` (JSON); `open_pk`, `open_sk` while unfinished |
+/// | lease | `service#<service>` | `lease` | `holder`, `expires_at`, `body` |
+/// | record count | `service#<service>` | `meta` | `records` |
+/// | pointer | `deployment#<id>` | `pointer` | `service` |
+///
+/// A service's records are one partition sorted by deployment id, a ULID, so by time. The
+/// global secondary index `open` (partition `open_pk`, always `"open"`; sort `open_sk`,
+/// `<service>#<id>`; keys only) is sparse: a record is in it only while it is unfinished, so
+/// it holds the few deployments under way, not the history. The pointer finds a record by id
+/// alone; the count drives retention.
+///
+/// # Cost of each operation
+/// - [`save`](StateStore::save): one conditional `PutItem` (the first save: two conditional
+///   `PutItem`s, the pointer then the record, and an `UpdateItem` of the count). A save that
+///   records a success also reads the count (`GetItem`), and when the service is above its
+///   [`Retention`], the oldest records (`Query`, at most 49) and deletes them with the
+///   count's decrement (`TransactWriteItems`).
+/// - [`latest`](StateStore::latest): one `Query`, newest first, limit 1.
+/// - [`unfinished`](StateStore::unfinished): one `Query` of the `open` index, then one
+///   consistent `GetItem` per unfinished deployment (the index may lag behind the table).
+/// - [`history`](StateStore::history): one `Query` of at most `limit + 2` items.
+/// - [`load`](StateStore::load): two `GetItem`s (pointer, record).
+/// - [`list`](StateStore::list): a `Query` of the whole partition for a service, and a `Scan`
+///   of the table for all services: for tools, never on a deployment's path.
+///
+/// No `Scan` is made on a deployment's path. Table reads are strongly consistent.
+///
+/// # Guarantees
+/// Every write is conditional: a record is saved only if its stored version is the one the
+/// writer read (versioned compare-and-swap), and a lease is taken only if it is free, expired
+/// or the taker's own. Lease expiry uses the caller's clock, so the runners' clocks must
+/// agree to within a small fraction of the lease time-to-live.
+///
+/// The `open` index is eventually consistent: a deployment opened within its propagation
+/// delay (usually well under a second) may be missing from
+/// [`unfinished`](StateStore::unfinished), and one closed meanwhile is dropped when it is read
+/// again from the table. The lease guards the service during that window.
+///
+/// Retention deletes up to 49 records per success, so a table that held more than `keep`
+/// records of a service when retention was turned on is trimmed over several successes.
+///
+/// # Tables of the earlier layout
+/// Tables made by earlier versions have the partition key `pk` only (items `deployment#<id>`
+/// and `lease#<service>`) and were read with `Scan`. DynamoDB cannot change a table's keys, so:
+/// create a new table with [`create_table`](Self::create_table), let running deployments
+/// finish, copy the records with [`migrate_from`](Self::migrate_from) (a `Scan` of the old
+/// table, batched writes, re-runnable), point the runners at the new table, and delete the
+/// old one. [`check_table`](Self::check_table)
+/// (called by `create_table`) names an old table for what it is.
+///
+/// # IAM
+/// `dynamodb:GetItem`, `PutItem`, `UpdateItem`, `DeleteItem`, `Query` (on the table and its
+/// `open` index), `TransactWriteItems` (retention); `BatchWriteItem` for
+/// [`import`](Self::import) and [`migrate_from`](Self::migrate_from); `Scan` only for
+/// [`list`](StateStore::list) of all services and `migrate_from`;
+/// `CreateTable` and `DescribeTable` for [`create_table`](Self::create_table) and
+/// [`check_table`](Self::check_table).
+///
+/// ```no_run
+/// # async fn demo() -> immutable_core::Result<()> {
+/// use immutable_aws::{AwsConfig, AwsFleet, AwsImageStore, AwsRouter, DynamoStore, EntryPoint};
+/// use immutable_core::Engine;
+///
+/// let clients = AwsConfig::from_env().load().await;
+/// let store = DynamoStore::new(&clients, "immutable-deployments");
+/// store.create_table().await?; // once
+/// let engine = Engine::builder()
+///     .images(AwsImageStore::new(&clients))
+///     .fleet(AwsFleet::builder(&clients).instance_type("t3.small").build()?)
+///     .router(AwsRouter::builder(&clients).service("web", EntryPoint::listener("arn:...")).build()?)
+///     .store(store)
+///     .build()?;
+/// // Any runner may now resume what another left unfinished.
+/// for (id, result) in engine.resume_unfinished().await? {
+///     println!("{id}: {:?}", result.map(|r| r.outcome));
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    retention: Retention,
+}
+
+impl DynamoStore {
+    /// A store in `table`, over the clients' AWS configuration.
+    pub fn new(clients: &AwsClients, table: impl Into<String>) -> Self {
+        Self::from_client(aws_sdk_dynamodb::Client::new(&clients.sdk), table)
+    }
+
+    /// A store in `table`, over one DynamoDB client.
+    pub fn from_client(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+            retention: Retention::default(),
+        }
+    }
+
+    /// Keeps records as `retention` says ([`Retention::default`] otherwise).
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+}
+
+#[async_trait]
+impl StateStore for DynamoStore {
+    async fn save(&self, record: &mut DeploymentRecord) -> Result<()> {
+        let mut next = record.clone();
+        next.version += 1;
+        if record.version == 0 {
+            self.save_first(&next).await?;
+        } else {
+            self.save_next(&next).await?;
+        }
+        record.version = next.version;
+        if self.retention.trims_after(&next)
+            && let Err(error) = self.trim(next.service(), &next.id).await
+        {
+            // The save stands; the next success trims again.
+            tracing::warn!(service = %next.service(), %error, "retention could not trim");
+        }
+        Ok(())
+    }
+
+    async fn load(&self, id: &DeploymentId) -> Result<DeploymentRecord> {
+        self.load_record(id).await
+    }
+
+    async fn list(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
+        match service {
+            Some(service) => self.records_of(service, false, None).await,
+            None => self.scan_records().await,
+        }
+    }
+
+    async fn unfinished(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
+        self.open_records(service).await
+    }
+
+    async fn latest(&self, service: &ServiceName) -> Result<Option<DeploymentRecord>> {
+        Ok(self.records_of(service, true, Some(1)).await?.pop())
+    }
+
+    async fn history(&self, service: &ServiceName, page: &Page) -> Result<HistoryPage> {
+        self.history_page(service, page).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        service: &ServiceName,
+        deployment: &DeploymentId,
+        holder: &str,
+        ttl: Duration,
+        now: SystemTime,
+    ) -> Result<LeaseGrant> {
+        self.take_lease(service, deployment, holder, ttl, now).await
+    }
+
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration, now: SystemTime) -> Result<Lease> {
+        self.extend_lease(lease, ttl, now).await
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<()> {
+        self.drop_lease(lease).await
+    }
+
+    async fn lease(&self, service: &ServiceName) -> Result<Option<Lease>> {
+        self.read_lease(service).await
+    }
+
+    async fn add_command(&self, command: &CommandRecord) -> Result<()> {
+        self.append_command(command).await
+    }
+
+    async fn commands(&self, deployment: &DeploymentId) -> Result<Vec<CommandRecord>> {
+        self.read_commands(deployment).await
+    }
+}
+
+impl DynamoStore {
+    /// Every record of every service: a `Scan`, for tools.
+    async fn scan_records(&self) -> Result<Vec<DeploymentRecord>> {
+        let mut records = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("#kind = :d")
+                .expression_attribute_names("#kind", "kind")
+                .expression_attribute_values(":d", item::s("deployment"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .aws(Call::new(
+                    "Scan",
+                    immutable_core::ResourceKind::Deployment,
+                    &self.table,
+                ))?;
+            for i in out.items() {
+                records.push(item::parse(i, "deployment record", &self.table)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        records.sort_by(|a: &DeploymentRecord, b| a.id.cmp(&b.id));
+        Ok(records)
+    }
+}

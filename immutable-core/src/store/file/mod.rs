@@ -1,0 +1,293 @@
+//! [`FileStore`]: the journal in a directory, the embedded default on one machine.
+
+mod commands;
+mod index;
+mod io;
+mod legacy;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+pub use io::FileStoreStats;
+use io::{Dir, io_error};
+
+use super::{
+    HistoryPage, Lease, LeaseGrant, Page, Retention, StateStore, grant_lease, renewed_lease,
+};
+use crate::{
+    CommandRecord, DeploymentId, DeploymentRecord, Error, ResourceKind, Result, ServiceName,
+};
+
+/// A [`StateStore`] in a directory: the embedded default for a deploy tool on one machine.
+///
+/// # Layout
+/// - `deployments/<service>/<id>.json`: the records, one file each;
+/// - `index/<service>.json`: per service, its record count, newest id and unfinished ids;
+/// - `leases/<service>.json`: the leases.
+///
+/// Every write goes to a temporary file that is fsynced and then renamed over the old one, so
+/// a crash leaves either the old or the new version, never a torn one. Every operation holds
+/// an exclusive lock on `<dir>/.lock`, so several processes on one machine may share the
+/// directory. Lease expiry follows the caller's clock (the engine's), so processes sharing a
+/// directory should keep their clocks in step, as any lease over a file system assumes.
+///
+/// # Cost
+/// A deployment reads a bounded number of files whatever the history: a save reads the
+/// record it replaces (and the service's index when the record opens or closes);
+/// [`unfinished`](StateStore::unfinished) of a service reads its index and the unfinished
+/// records; [`latest`](StateStore::latest) the index and one record;
+/// [`history`](StateStore::history) lists the service's directory and reads one page. See
+/// [`stats`](Self::stats).
+///
+/// # The index
+/// The index is derived data, written in an order that lets it claim too much but never too
+/// little (an unfinished record is always named). It is rebuilt from the record files when it
+/// is missing beside records, unreadable, or names a record that is missing or finished; a
+/// rebuild reads the service's records once. After restoring or deleting record files by
+/// hand, call [`rebuild_indexes`](Self::rebuild_indexes).
+///
+/// # Retention
+/// After a success, finished records beyond the newest [`Retention`] keeps are deleted
+/// ([`Retention::default`] unless [`with_retention`](Self::with_retention) says otherwise), in
+/// batches of a sixteenth of `keep`: a service holds at most `keep + keep / 16` records.
+///
+/// # Older directories
+/// A directory written by an earlier version (records directly in `deployments/`) is moved
+/// to this layout by [`open`](Self::open), record by record with atomic renames.
+///
+/// A record that cannot be parsed is reported as [`Error::Store`] naming the file; it is never
+/// overwritten or silently replaced.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    dir: Arc<Dir>,
+    retention: Retention,
+}
+
+impl FileStore {
+    /// Opens (creating if needed) a store in `dir`, moving records of the older flat layout
+    /// into their service's directory.
+    ///
+    /// # Errors
+    /// [`Error::Store`] naming the directory if it cannot be created, or a record of the older
+    /// layout that cannot be read or moved.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
+        let root = dir.into();
+        for sub in ["deployments", "leases", "index"] {
+            let path = root.join(sub);
+            std::fs::create_dir_all(&path).map_err(|e| {
+                Error::store(
+                    format!("cannot create directory {}", path.display()),
+                    Some(Box::new(e) as _),
+                )
+            })?;
+        }
+        let dir = Dir::new(root);
+        dir.locked(Dir::move_flat_records)?;
+        Ok(FileStore {
+            dir: Arc::new(dir),
+            retention: Retention::default(),
+        })
+    }
+
+    /// Keeps records as `retention` says.
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir.root
+    }
+
+    /// What this store (and its clones) did to the directory since it was opened.
+    pub fn stats(&self) -> FileStoreStats {
+        self.dir.stats()
+    }
+
+    /// Rebuilds every service's index from its record files: after records were restored or
+    /// deleted by hand. Reads every record once.
+    ///
+    /// # Errors
+    /// A record that cannot be read or parsed, named.
+    pub async fn rebuild_indexes(&self) -> Result<()> {
+        self.locked(|dir| {
+            for service in dir.services()? {
+                dir.rebuild(&service)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn locked<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Dir) -> Result<T> + Send + 'static,
+    {
+        let dir = Arc::clone(&self.dir);
+        tokio::task::spawn_blocking(move || dir.locked(f))
+            .await
+            .map_err(|e| Error::store("file store task failed", Some(Box::new(e) as _)))?
+    }
+}
+
+#[async_trait]
+impl StateStore for FileStore {
+    async fn save(&self, record: &mut DeploymentRecord) -> Result<()> {
+        let next = record.clone();
+        let retention = self.retention;
+        let saved = self
+            .locked(move |dir| {
+                let (saved, closed) = dir.save(next)?;
+                if let Some(index) = closed
+                    && retention.trims_after(&saved)
+                {
+                    dir.trim(saved.service(), index, &retention, &saved.id)?;
+                }
+                Ok(saved.version)
+            })
+            .await?;
+        record.version = saved;
+        Ok(())
+    }
+
+    async fn load(&self, id: &DeploymentId) -> Result<DeploymentRecord> {
+        io::file_stem(id)?;
+        let id = id.clone();
+        self.locked(move |dir| {
+            for service in dir.services()? {
+                if let Some(record) = dir.read_record(&service, &id)? {
+                    return Ok(record);
+                }
+            }
+            Err(Error::not_found(ResourceKind::Deployment, id.to_string()))
+        })
+        .await
+    }
+
+    async fn list(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
+        let service = service.cloned();
+        self.locked(move |dir| {
+            let services = match service {
+                Some(s) => vec![s],
+                None => dir.services()?,
+            };
+            let mut records = Vec::new();
+            for service in services {
+                for id in dir.record_ids(&service)? {
+                    records.extend(dir.read_record(&service, &id)?);
+                }
+            }
+            records.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(records)
+        })
+        .await
+    }
+
+    async fn unfinished(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
+        let service = service.cloned();
+        self.locked(move |dir| {
+            let services = match service {
+                Some(s) => vec![s],
+                None => dir.services()?,
+            };
+            let mut records = Vec::new();
+            for service in services {
+                records.extend(dir.unfinished_of(&service)?);
+            }
+            records.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(records)
+        })
+        .await
+    }
+
+    async fn latest(&self, service: &ServiceName) -> Result<Option<DeploymentRecord>> {
+        let service = service.clone();
+        self.locked(move |dir| dir.latest_of(&service)).await
+    }
+
+    async fn history(&self, service: &ServiceName, page: &Page) -> Result<HistoryPage> {
+        let (service, page) = (service.clone(), page.clone());
+        self.locked(move |dir| {
+            let ids = dir.record_ids(&service)?;
+            let mut records = Vec::with_capacity(page.limit + 1);
+            for id in ids
+                .iter()
+                .rev()
+                .filter(|id| page.before.as_ref().is_none_or(|b| *id < b))
+                .take(page.limit + 1)
+            {
+                records.extend(dir.read_record(&service, id)?);
+            }
+            Ok(HistoryPage::from_newest(records, &page))
+        })
+        .await
+    }
+
+    async fn acquire_lease(
+        &self,
+        service: &ServiceName,
+        deployment: &DeploymentId,
+        holder: &str,
+        ttl: Duration,
+        now: SystemTime,
+    ) -> Result<LeaseGrant> {
+        let (service, deployment, holder) =
+            (service.clone(), deployment.clone(), holder.to_owned());
+        self.locked(move |dir| {
+            let path = dir.lease_path(&service);
+            let existing: Option<Lease> = dir.read_json(&path, "lease")?;
+            let grant = grant_lease(existing.as_ref(), &service, &deployment, &holder, ttl, now)?;
+            dir.write_json(&path, &grant.lease)?;
+            Ok(grant)
+        })
+        .await
+    }
+
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration, now: SystemTime) -> Result<Lease> {
+        let lease = lease.clone();
+        self.locked(move |dir| {
+            let path = dir.lease_path(&lease.service);
+            let existing: Option<Lease> = dir.read_json(&path, "lease")?;
+            let renewed = renewed_lease(existing.as_ref(), &lease, ttl, now)?;
+            dir.write_json(&path, &renewed)?;
+            Ok(renewed)
+        })
+        .await
+    }
+
+    async fn lease(&self, service: &ServiceName) -> Result<Option<Lease>> {
+        let service = service.clone();
+        self.locked(move |dir| dir.read_json(&dir.lease_path(&service), "lease"))
+            .await
+    }
+
+    async fn add_command(&self, command: &CommandRecord) -> Result<()> {
+        let command = command.clone();
+        self.locked(move |dir| dir.add_command(&command)).await
+    }
+
+    async fn commands(&self, deployment: &DeploymentId) -> Result<Vec<CommandRecord>> {
+        let deployment = deployment.clone();
+        self.locked(move |dir| dir.commands(&deployment)).await
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<()> {
+        let lease = lease.clone();
+        self.locked(move |dir| {
+            let path = dir.lease_path(&lease.service);
+            let existing: Option<Lease> = dir.read_json(&path, "lease")?;
+            if existing.is_some_and(|l| l.holder == lease.holder) {
+                std::fs::remove_file(&path).map_err(|e| io_error("cannot remove", &path, e))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
