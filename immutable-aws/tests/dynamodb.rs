@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::scan::ScanOutput;
 use aws_sdk_dynamodb::types::AttributeValue::{self, S};
@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::types::{
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -194,7 +194,9 @@ impl immutable_core::Clock for Ahead {
 }
 
 /// Counts DynamoDB requests by operation, and items read: `ScannedCount` of each `Query` and
-/// `Scan` (as moto reports it), one per `GetItem` that found an item.
+/// `Scan` (as moto reports it), one per `GetItem` that found an item. Reads of a deployment's
+/// commands item are counted apart: the runner makes one per poll interval, so their number
+/// follows the deployment's wall-clock time, not the history behind it.
 #[derive(Debug, Clone, Default)]
 struct Reads(Arc<Mutex<Tally>>);
 
@@ -202,6 +204,22 @@ struct Reads(Arc<Mutex<Tally>>);
 struct Tally {
     requests: BTreeMap<String, u64>,
     items_read: u64,
+    command_polls: u64,
+}
+
+impl Tally {
+    /// What must not depend on the history: everything but the command polls.
+    fn bounded(&self) -> (&BTreeMap<String, u64>, u64) {
+        (&self.requests, self.items_read)
+    }
+}
+
+/// Whether a request reads a deployment's commands item.
+fn is_command_poll(input: &aws_smithy_runtime_api::client::interceptors::context::Input) -> bool {
+    input
+        .downcast_ref::<GetItemInput>()
+        .and_then(|get| get.key.as_ref()?.get("sk")?.as_s().ok().cloned())
+        .is_some_and(|sk| sk == "commands")
 }
 
 impl Intercept for Reads {
@@ -209,20 +227,19 @@ impl Intercept for Reads {
         "Reads"
     }
 
-    fn read_before_transmit(
+    fn read_before_serialization(
         &self,
-        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        ctx: &BeforeSerializationInterceptorContextRef<'_>,
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        let mut tally = self.0.lock().unwrap();
+        if is_command_poll(ctx.input()) {
+            tally.command_polls += 1;
+            return Ok(());
+        }
         let name = cfg.load::<Metadata>().map_or("unknown", |m| m.name());
-        *self
-            .0
-            .lock()
-            .unwrap()
-            .requests
-            .entry(name.to_owned())
-            .or_default() += 1;
+        *tally.requests.entry(name.to_owned()).or_default() += 1;
         Ok(())
     }
 
@@ -336,7 +353,9 @@ async fn a_deployment_reads_the_same_items_with_10_or_5000_records_behind_it() {
     for ((what, s), (_, l)) in small.iter().zip(&large) {
         println!("{what:18} 10: {s:?}\n{:18} 5,000: {l:?}", "");
     }
-    assert_eq!(small, large);
+    for ((what, s), (_, l)) in small.iter().zip(&large) {
+        assert_eq!(s.bounded(), l.bounded(), "{what} depends on the history");
+    }
     for (what, tally) in &large {
         assert!(
             !tally.requests.contains_key("Scan"),

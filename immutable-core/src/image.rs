@@ -26,7 +26,8 @@ pub enum ImageRef {
     Id(ImageId),
     /// An image name; it must match exactly one image.
     Name(String),
-    /// The newest of the service's images that carry all these labels.
+    /// The newest of the service's images that carry all these labels: the greatest
+    /// `created_at`, and among images created at the same instant the greatest id.
     Newest(Labels),
 }
 

@@ -8,7 +8,9 @@ use crate::{DeploymentId, Error, ImageRef, Labels};
 pub async fn labels_and_newest_resolve(b: &Backends, f: &Fixture) {
     let s = &f.service;
     let (v1, v2) = (resolve(b, f, &f.v1).await, resolve(b, f, &f.v2).await);
-    let (older, newer) = if v1.created_at <= v2.created_at {
+    // Two images baked in the same second tie on `created_at`; the id breaks the tie, as
+    // documented on `ImageRef::Newest`.
+    let (older, newer) = if (v1.created_at, &v1.id) <= (v2.created_at, &v2.id) {
         (v1, v2)
     } else {
         (v2, v1)

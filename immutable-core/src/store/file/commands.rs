@@ -34,6 +34,7 @@ impl Dir {
 
     pub(super) fn commands(&self, deployment: &DeploymentId) -> Result<Vec<CommandRecord>> {
         let dir = self.command_dir(deployment)?;
+        self.counted_command_poll();
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -26,6 +26,10 @@ pub struct FileStoreStats {
     pub files_removed: u64,
     /// Service indexes rebuilt from the record files (missing, corrupted or stale).
     pub index_rebuilds: u64,
+    /// Reads of a deployment's commands directory: a runner makes one per poll interval, so
+    /// this follows a deployment's duration, not the history behind it. (The command files
+    /// found are counted in `files_read`.)
+    pub command_polls: u64,
 }
 
 #[derive(Debug, Default)]
@@ -35,6 +39,7 @@ struct Counters {
     dirs_listed: AtomicU64,
     files_removed: AtomicU64,
     index_rebuilds: AtomicU64,
+    command_polls: AtomicU64,
 }
 
 /// A store directory and its counters.
@@ -91,11 +96,16 @@ impl Dir {
             dirs_listed: get(&c.dirs_listed),
             files_removed: get(&c.files_removed),
             index_rebuilds: get(&c.index_rebuilds),
+            command_polls: get(&c.command_polls),
         }
     }
 
     pub(super) fn counted_rebuild(&self) {
         bump(&self.counters.index_rebuilds);
+    }
+
+    pub(super) fn counted_command_poll(&self) {
+        bump(&self.counters.command_polls);
     }
 
     pub(super) fn deployments(&self) -> PathBuf {
