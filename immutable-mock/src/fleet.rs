@@ -1,3 +1,6 @@
+//! The mock's [`Fleet`](immutable_core::Fleet): fleets of instances that start, fail and stop
+//! on virtual time.
+
 use immutable_core::{
     Error, FleetId, FleetInfo, FleetSpec, Instance, InstanceState, ResourceKind, Result,
     ServiceName,

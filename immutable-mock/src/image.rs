@@ -1,3 +1,6 @@
+//! The mock's [`ImageStore`](immutable_core::ImageStore): images per service, resolved by id,
+//! name or newest by labels.
+
 use immutable_core::{Error, Image, ImageId, ImageRef, Labels, ResourceKind, Result, ServiceName};
 use tokio::time::Instant;
 

@@ -1,3 +1,6 @@
+//! The mock's [`TrafficRouter`](immutable_core::TrafficRouter): targets, weights, preview and
+//! health, with the scripted faults applied.
+
 use std::collections::BTreeMap;
 
 use immutable_core::{

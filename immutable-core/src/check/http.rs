@@ -1,3 +1,5 @@
+//! [`HttpCheck`]: an HTTP probe of the new fleet (status, body, consecutive passes).
+
 use std::time::Duration;
 
 use async_trait::async_trait;

@@ -81,3 +81,25 @@ pub async fn preview_routes_a_candidate_or_is_not_supported(b: &Backends, f: &Fi
     }
     cleanup(b, s, Some(&target.id), &fleet.id).await;
 }
+
+/// Retiring an image that a live fleet runs is [`Error::ImageInUse`], and changes nothing.
+pub async fn retire_refuses_an_image_in_use(b: &Backends, f: &Fixture) {
+    let s = &f.service;
+    let image = resolve(b, f, &f.v1).await;
+    let fleet = launch(b, s, &image.id, 1).await;
+    wait_running(b, f, s, &fleet.id).await;
+    match b.images.retire(s, &image.id).await {
+        Err(Error::ImageInUse { .. }) => {}
+        other => panic!("retiring an image in use: expected Error::ImageInUse, got {other:?}"),
+    }
+    assert!(
+        b.images
+            .list(s)
+            .await
+            .expect("list images")
+            .iter()
+            .any(|i| i.id == image.id),
+        "the image in use was retired"
+    );
+    cleanup(b, s, None, &fleet.id).await;
+}

@@ -182,6 +182,19 @@ pub async fn history_contract(store: &dyn StateStore) {
     assert_eq!(store.latest(&web).await.expect("latest"), w.last().cloned());
 }
 
+/// Asserts that each record is gone from the store.
+async fn assert_trimmed(
+    store: &dyn StateStore,
+    records: impl IntoIterator<Item = &DeploymentRecord>,
+) {
+    for gone in records {
+        match store.load(&gone.id).await {
+            Err(Error::NotFound { .. }) => {}
+            other => panic!("a trimmed record: expected NotFound, got {other:?}"),
+        }
+    }
+}
+
 /// Retention: failures never trim; a success deletes the finished records beyond the newest
 /// 3 that are older than it, never an unfinished one, never another service's. Expects an
 /// empty store that keeps 3 records per service ([`Retention::keep`](crate::Retention::keep)
@@ -220,12 +233,7 @@ pub async fn retention_contract(store: &dyn StateStore) {
         [&next.id, &failed[4].id, &failed[3].id, &unfinished.id],
         "after a success: the newest 3, and the unfinished record"
     );
-    for gone in [&succeeded, &failed[0]] {
-        match store.load(&gone.id).await {
-            Err(Error::NotFound { .. }) => {}
-            other => panic!("a trimmed record: expected NotFound, got {other:?}"),
-        }
-    }
+    assert_trimmed(store, [&succeeded, &failed[0]]).await;
     assert_eq!(
         store.load(&other.id).await.expect("another service's"),
         other
@@ -255,15 +263,15 @@ pub async fn lease_contract(store: &dyn StateStore, clock: &ManualClock) {
     let web = ServiceName::new("web").expect("name");
     let (d1, d2) = (DeploymentId::generate(), DeploymentId::generate());
     let ttl = Duration::from_secs(30);
-    let g1 = store
-        .acquire_lease(&web, &d1, "one", ttl, clock.now())
-        .await
-        .expect("acquire");
+    let web = &web;
+    let take = |d: &DeploymentId, who: &'static str| {
+        let d = d.clone();
+        let now = clock.now();
+        async move { store.acquire_lease(web, &d, who, ttl, now).await }
+    };
+    let g1 = take(&d1, "one").await.expect("acquire");
     assert!(g1.replaced.is_none());
-    match store
-        .acquire_lease(&web, &d2, "two", ttl, clock.now())
-        .await
-    {
+    match take(&d2, "two").await {
         Err(Error::Locked {
             holder, deployment, ..
         }) => {
@@ -280,19 +288,10 @@ pub async fn lease_contract(store: &dyn StateStore, clock: &ManualClock) {
         .expect("renew");
     assert!(renewed.expires_at > g1.lease.expires_at);
     clock.advance(Duration::from_secs(20));
-    assert!(
-        store
-            .acquire_lease(&web, &d2, "two", ttl, clock.now())
-            .await
-            .is_err(),
-        "a renewed lease was taken"
-    );
+    assert!(take(&d2, "two").await.is_err(), "a renewed lease was taken");
     // Once expired, another holder takes it over and learns whose it was.
     clock.advance(Duration::from_secs(31));
-    let g2 = store
-        .acquire_lease(&web, &d2, "two", ttl, clock.now())
-        .await
-        .expect("takeover");
+    let g2 = take(&d2, "two").await.expect("takeover");
     assert_eq!(g2.replaced.expect("the replaced lease").holder, "one");
     match store.renew_lease(&renewed, ttl, clock.now()).await {
         Err(Error::Locked { .. }) => {}
@@ -301,16 +300,11 @@ pub async fn lease_contract(store: &dyn StateStore, clock: &ManualClock) {
     // Releasing someone else's lease does nothing; releasing your own frees it.
     store.release_lease(&renewed).await.expect("release");
     assert!(
-        store
-            .acquire_lease(&web, &d1, "three", ttl, clock.now())
-            .await
-            .is_err()
+        take(&d1, "three").await.is_err(),
+        "a release by another freed it"
     );
     store.release_lease(&g2.lease).await.expect("release");
-    store
-        .acquire_lease(&web, &d1, "three", ttl, clock.now())
-        .await
-        .expect("acquire after release");
+    take(&d1, "three").await.expect("acquire after release");
 }
 
 /// Commands: appended, never lost when given at once, listed oldest first, a repeated id

@@ -1,3 +1,6 @@
+//! FileStore's own tests: the index kept with each save, rebuilt when lost or stale, and the
+//! files each operation touches.
+
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
