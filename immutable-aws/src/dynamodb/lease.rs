@@ -35,24 +35,12 @@ fn call<'a>(operation: &'static str, service: &'a ServiceName) -> Call<'a> {
 impl DynamoStore {
     /// The lease as it is now, read after a conditional write was refused, as the error.
     async fn locked(&self, service: &ServiceName) -> Result<Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(lease_key(service)))
-            .consistent_read(true)
-            .send()
-            .await
-            .aws(call("GetItem", service))?;
-        Ok(match out.item {
-            Some(item) => {
-                let held: Lease = parse(&item, "lease", &self.table)?;
-                Error::Locked {
-                    service: service.clone(),
-                    holder: held.holder,
-                    deployment: held.deployment,
-                }
-            }
+        Ok(match self.read_lease(service).await? {
+            Some(held) => Error::Locked {
+                service: service.clone(),
+                holder: held.holder,
+                deployment: held.deployment,
+            },
             None => Error::not_found(ResourceKind::Lease, service.to_string()),
         })
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{Check, CheckContext, CheckOutcome};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Verifies a cutover through real requests to the service's entry point: samples `samples`
 /// requests, reads which image answered each from a response header (default `X-Image`), and
@@ -65,14 +65,7 @@ impl CutoverCheck {
     /// # Errors
     /// [`Error::InvalidInput`] on `url` when it does not parse as an http(s) URL.
     pub fn new(url: &str) -> Result<Self> {
-        let url = reqwest::Url::parse(url)
-            .map_err(|e| Error::invalid("url", format!("`{url}` is not a URL: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::invalid(
-                "url",
-                format!("`{url}` is not http or https"),
-            ));
-        }
+        let url = super::http::parse_http_url(url)?;
         Ok(CutoverCheck {
             client: reqwest::Client::new(),
             url,
@@ -236,8 +229,8 @@ impl Check for CutoverCheck {
 mod tests {
     use super::*;
     use crate::{
-        DeploymentId, FleetInfo, HealthReport, ImageId, Routing, ServiceName, Target, TargetId,
-        TrafficRouter,
+        DeploymentId, Error, FleetInfo, HealthReport, ImageId, Routing, ServiceName, Target,
+        TargetId, TrafficRouter,
     };
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -241,6 +241,14 @@ impl Dir {
     }
 
     /// The services with a record directory.
+    /// `service` alone, or every service when it is `None`.
+    pub(super) fn services_or_all(&self, service: Option<ServiceName>) -> Result<Vec<ServiceName>> {
+        match service {
+            Some(s) => Ok(vec![s]),
+            None => self.services(),
+        }
+    }
+
     pub(super) fn services(&self) -> Result<Vec<ServiceName>> {
         let dir = self.deployments();
         Ok(self

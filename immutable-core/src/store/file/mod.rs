@@ -174,12 +174,8 @@ impl StateStore for FileStore {
     async fn list(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
         let service = service.cloned();
         self.locked(move |dir| {
-            let services = match service {
-                Some(s) => vec![s],
-                None => dir.services()?,
-            };
             let mut records = Vec::new();
-            for service in services {
+            for service in dir.services_or_all(service)? {
                 for id in dir.record_ids(&service)? {
                     records.extend(dir.read_record(&service, &id)?);
                 }
@@ -193,12 +189,8 @@ impl StateStore for FileStore {
     async fn unfinished(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
         let service = service.cloned();
         self.locked(move |dir| {
-            let services = match service {
-                Some(s) => vec![s],
-                None => dir.services()?,
-            };
             let mut records = Vec::new();
-            for service in services {
+            for service in dir.services_or_all(service)? {
                 records.extend(dir.unfinished_of(&service)?);
             }
             records.sort_by(|a, b| a.id.cmp(&b.id));
