@@ -33,6 +33,8 @@ pub(crate) fn fleet(operation: Operation, subnets: usize, page_size: i32) -> Opt
         Operation::Describe => Cost::calls(0).batched(1, page),
         Operation::ListFleets => Cost::calls(1),
         Operation::Terminate => Cost::calls(1).batched(1, 1000),
+        // Bare instances do not scale by themselves: nothing to hold.
+        Operation::SetScaling => Cost::calls(0),
         _ => return None,
     })
 }

@@ -32,6 +32,8 @@ pub enum Operation {
     ListFleets,
     /// [`Fleet::terminate`](crate::Fleet::terminate).
     Terminate,
+    /// [`Fleet::set_scaling`](crate::Fleet::set_scaling).
+    SetScaling,
     /// [`TrafficRouter::attach`](crate::TrafficRouter::attach).
     Attach,
     /// [`TrafficRouter::targets`](crate::TrafficRouter::targets).

@@ -163,6 +163,22 @@ impl FleetInfo {
     }
 }
 
+/// Whether a fleet's own scaling may change its size.
+///
+/// A fleet that scales by itself (an Auto Scaling group with policies or schedules) is held
+/// while a deployment depends on its size: the old fleet from launch until the deployment
+/// ends, so the fast-rollback fleet keeps its size; the new one until it takes all traffic.
+/// Replacing failed instances is not scaling and goes on while held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Scaling {
+    /// The fleet keeps its size: no scale-in, no scale-out.
+    Held,
+    /// The fleet's own policies and schedules act.
+    Active,
+}
+
 /// Groups of identical instances launched from one image.
 ///
 /// There is deliberately no way to change a running fleet: to change anything, launch a new one.
@@ -174,6 +190,9 @@ impl FleetInfo {
 /// - Every call is scoped to the service: a fleet without the service's ownership tags is
 ///   [`Error::NotOwned`](crate::Error::NotOwned) or invisible, never modified (I6).
 /// - Unknown ids give [`Error::NotFound`](crate::Error::NotFound).
+/// - A fleet that scales by itself is launched [`Scaling::Held`] and acts on its own only
+///   after [`set_scaling`](Fleet::set_scaling) makes it [`Scaling::Active`];
+///   `set_scaling` is idempotent.
 #[async_trait]
 pub trait Fleet: Debug + Send + Sync + 'static {
     /// Launches `spec.capacity` instances of `spec.image`, or returns the fleet already launched
@@ -188,6 +207,22 @@ pub trait Fleet: Debug + Send + Sync + 'static {
 
     /// Terminates every instance of one of the service's fleets.
     async fn terminate(&self, service: &ServiceName, fleet: &FleetId) -> Result<()>;
+
+    /// Holds a fleet at its size or lets its own scaling act (see [`Scaling`]). The engine
+    /// holds the old fleet before it launches the new one, makes the new one active once it
+    /// takes all traffic, and makes the old one active first thing in a rollback.
+    ///
+    /// Fleets that do not scale by themselves have nothing to do: the default succeeds
+    /// without a call.
+    async fn set_scaling(
+        &self,
+        service: &ServiceName,
+        fleet: &FleetId,
+        scaling: Scaling,
+    ) -> Result<()> {
+        let _ = (service, fleet, scaling);
+        Ok(())
+    }
 
     /// What one of this trait's operations costs in provider calls; `None` (the default)
     /// when the backend does not say. [`Engine::plan`](crate::Engine::plan) adds these up.

@@ -66,7 +66,7 @@ pub use engine::{
 pub use error::{BoxError, Error, NoRollback, ResourceKind, Result};
 pub use event::{Event, EventKind};
 pub use fleet::{
-    Fleet, FleetId, FleetInfo, FleetKey, FleetSpec, Instance, InstanceId, InstanceState,
+    Fleet, FleetId, FleetInfo, FleetKey, FleetSpec, Instance, InstanceId, InstanceState, Scaling,
 };
 pub use image::{Image, ImageId, ImageRef, ImageStore, Labels};
 pub use retry::RetryPolicy;

@@ -76,7 +76,7 @@ async fn gc_leaves_an_unfinished_deployment_to_resume() {
     w.cloud.clear_calls();
     let launches_before = w.cloud.call_count(Op::Launch);
     assert_eq!(launches_before, 0);
-    w.cloud.crash_after_call(5); // resolve, routing, targets, describe, launch
+    w.cloud.crash_after_call(6); // resolve, routing, targets, describe, hold blue, launch
     tokio::select! {
         _ = w.engine.deploy(request(2)) => panic!("the deployment was not cut off"),
         _ = w.cloud.crashed() => {}

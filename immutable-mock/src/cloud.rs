@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use immutable_core::{
     DeploymentId, Error, FleetId, FleetKey, HealthState, Image, ImageId, InstanceId, InstanceState,
-    Labels, ResourceKind, Result, Routing, ServiceName, TargetId, tags,
+    Labels, ResourceKind, Result, Routing, Scaling, ServiceName, TargetId, tags,
 };
 use tokio::time::Instant;
 
@@ -90,6 +90,8 @@ pub(crate) struct MockFleet {
     pub(crate) image: ImageId,
     pub(crate) capacity: u32,
     pub(crate) instances: Vec<InstanceId>,
+    /// Launched held, as a fleet that scales by itself is; the engine makes it active.
+    pub(crate) scaling: Scaling,
 }
 
 #[derive(Debug)]
@@ -281,6 +283,7 @@ impl MockCloud {
                 image: image.clone(),
                 capacity: count,
                 instances,
+                scaling: Scaling::Active,
             },
         );
         id
@@ -498,6 +501,15 @@ impl State {
             .ok_or_else(|| Error::not_found(ResourceKind::Fleet, id.as_str()))?;
         check_owner(&fleet.tags, service, ResourceKind::Fleet, id.as_str())?;
         Ok(fleet)
+    }
+
+    pub(crate) fn owned_fleet_mut(
+        &mut self,
+        service: &ServiceName,
+        id: &FleetId,
+    ) -> Result<&mut MockFleet> {
+        self.owned_fleet(service, id)?;
+        Ok(self.fleets.get_mut(id).expect("just found"))
     }
 
     pub(crate) fn owned_target(&self, service: &ServiceName, id: &TargetId) -> Result<&MockTarget> {

@@ -24,6 +24,8 @@ pub enum Op {
     ListFleets,
     /// [`Fleet::terminate`](immutable_core::Fleet::terminate).
     Terminate,
+    /// [`Fleet::set_scaling`](immutable_core::Fleet::set_scaling).
+    SetScaling,
     /// [`TrafficRouter::attach`](immutable_core::TrafficRouter::attach).
     Attach,
     /// [`TrafficRouter::targets`](immutable_core::TrafficRouter::targets).
@@ -42,7 +44,7 @@ pub enum Op {
 
 impl Op {
     /// Every operation.
-    pub const ALL: [Op; 15] = [
+    pub const ALL: [Op; 16] = [
         Op::ResolveImage,
         Op::ListImages,
         Op::LabelImage,
@@ -51,6 +53,7 @@ impl Op {
         Op::Describe,
         Op::ListFleets,
         Op::Terminate,
+        Op::SetScaling,
         Op::Attach,
         Op::Targets,
         Op::Health,
@@ -68,6 +71,7 @@ impl Op {
                 | Op::RetireImage
                 | Op::Launch
                 | Op::Terminate
+                | Op::SetScaling
                 | Op::Attach
                 | Op::SetWeights
                 | Op::Preview

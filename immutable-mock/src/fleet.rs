@@ -2,7 +2,7 @@
 //! on virtual time.
 
 use immutable_core::{
-    Error, FleetId, FleetInfo, FleetSpec, Instance, InstanceState, ResourceKind, Result,
+    Error, FleetId, FleetInfo, FleetSpec, Instance, InstanceState, ResourceKind, Result, Scaling,
     ServiceName,
 };
 use tokio::time::Instant;
@@ -69,6 +69,7 @@ impl MockCloud {
             image: spec.image.clone(),
             capacity: spec.capacity,
             instances,
+            scaling: Scaling::Held,
         };
         let out = info(&s, &fleet, &spec.service);
         s.fleets.insert(id, fleet);
@@ -104,5 +105,22 @@ impl MockCloud {
             }
         }
         Ok(())
+    }
+
+    pub(crate) async fn do_set_scaling(
+        &self,
+        service: &ServiceName,
+        fleet: &FleetId,
+        scaling: Scaling,
+    ) -> Result<()> {
+        let mut s = self.enter_on(Op::SetScaling, Some(service), Some(fleet.as_str()))?;
+        s.owned_fleet_mut(service, fleet)?.scaling = scaling;
+        Ok(())
+    }
+
+    /// Whether a fleet's own scaling is held or active (fleets launched through the trait
+    /// start held, as an Auto Scaling group does); `None` for an unknown fleet.
+    pub fn scaling(&self, fleet: &FleetId) -> Option<Scaling> {
+        self.lock().fleets.get(fleet).map(|f| f.scaling)
     }
 }

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use immutable_core::{
-    FleetId, HealthState, Image, ImageId, InstanceId, InstanceState, Labels, Routing, ServiceName,
-    TargetId,
+    FleetId, HealthState, Image, ImageId, InstanceId, InstanceState, Labels, Routing, Scaling,
+    ServiceName, TargetId,
 };
 use tokio::time::Instant;
 
@@ -37,6 +37,7 @@ impl MockCloud {
                     service: owner(&f.tags),
                     tags: f.tags.clone(),
                     image: f.image.clone(),
+                    scaling: f.scaling,
                     instances: f
                         .instances
                         .iter()
@@ -102,6 +103,8 @@ pub struct FleetSnapshot {
     pub image: ImageId,
     /// Its instances and their states.
     pub instances: Vec<(InstanceId, InstanceState)>,
+    /// Whether its own scaling is held or active.
+    pub scaling: Scaling,
 }
 
 impl FleetSnapshot {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use immutable_core::{
     Cost, Fleet, FleetId, FleetInfo, FleetSpec, HealthReport, Image, ImageId, ImageRef, ImageStore,
-    Labels, Operation, Result, Routing, ServiceName, Target, TargetId, TrafficRouter,
+    Labels, Operation, Result, Routing, Scaling, ServiceName, Target, TargetId, TrafficRouter,
 };
 
 use crate::MockCloud;
@@ -48,6 +48,16 @@ impl Fleet for MockCloud {
 
     async fn terminate(&self, service: &ServiceName, fleet: &FleetId) -> Result<()> {
         self.finish(self.do_terminate(service, fleet).await).await
+    }
+
+    async fn set_scaling(
+        &self,
+        service: &ServiceName,
+        fleet: &FleetId,
+        scaling: Scaling,
+    ) -> Result<()> {
+        self.finish(self.do_set_scaling(service, fleet, scaling).await)
+            .await
     }
 
     fn cost(&self, _: &ServiceName, _: Operation) -> Option<Cost> {

@@ -90,7 +90,8 @@ impl Counter<'_> {
             Operation::Launch
             | Operation::Describe
             | Operation::ListFleets
-            | Operation::Terminate => i.fleet.cost(s, op),
+            | Operation::Terminate
+            | Operation::SetScaling => i.fleet.cost(s, op),
             _ => i.router.cost(s, op),
         }
     }
@@ -142,6 +143,9 @@ impl Inner {
                 Some(0),
             );
         }
+        if world.blue {
+            c.add(Phase::Provision, Operation::SetScaling, 0, 1, Some(0));
+        }
         c.add(Phase::Provision, Operation::Launch, n, 1, Some(0));
         let launch_polls = polls(self.settings.launch_timeout, poll) - 1;
         c.add(Phase::Attach, Operation::Describe, n, 1, Some(launch_polls));
@@ -157,6 +161,7 @@ impl Inner {
         for step in steps {
             self.count_step(&mut c, step, n);
         }
+        c.add(Phase::Rollout, Operation::SetScaling, 0, 1, Some(0));
         let bake = polls(spec.bake_time, poll);
         c.add(Phase::Bake, Operation::Health, n, bake, Some(0));
         if world.blue {

@@ -1,14 +1,29 @@
-//! The Provision phase: launch the new (green) fleet, idempotent by the deployment id.
+//! The Provision phase: hold the old (blue) fleet at its size, then launch the new (green)
+//! fleet, idempotent by the deployment id.
 
 use tracing::instrument;
 
 use super::run::{Run, Stop, provider_failure};
-use crate::{EventKind, FleetSpec, Phase};
+use crate::{EventKind, FleetSpec, Phase, Scaling};
 
 impl Run<'_> {
-    /// Launches the green fleet; the deployment id is the idempotency key.
+    /// Holds blue at its size (so the fast-rollback fleet keeps it until the deployment
+    /// ends), then launches the green fleet; the deployment id is the idempotency key.
     #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
     pub(super) async fn provision(&mut self) -> Result<(), Stop> {
+        if let Some(blue) = self.rec.blue.as_ref().map(|b| b.fleet.clone()) {
+            let service = self.rec.service().clone();
+            self.call("hold old fleet", || {
+                self.engine
+                    .fleet
+                    .set_scaling(&service, &blue, Scaling::Held)
+            })
+            .await
+            .map_err(provider_failure(
+                Phase::Provision,
+                "holding the old fleet's size",
+            ))?;
+        }
         let spec = FleetSpec::new(
             self.rec.service().clone(),
             self.rec.id.clone(),

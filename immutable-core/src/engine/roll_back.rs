@@ -8,13 +8,14 @@
 use tracing::instrument;
 
 use super::run::Run;
-use crate::{EventKind, FleetKey, Phase, Result, Routing, Stranded, TargetId};
+use crate::{EventKind, FleetKey, Phase, Result, Routing, Scaling, Stranded, TargetId};
 
 impl Run<'_> {
     /// Routes traffic back to blue if it had moved and blue can take it, then detaches and
     /// terminates green. If blue cannot take it, stops instead ([`Phase::Stopped`]).
     #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
     pub(super) async fn roll_back(&mut self) -> Result<()> {
+        self.activate_blue().await?;
         self.find_green().await?;
         if let Some(target) = self.rec.green.target.clone() {
             let service = self.rec.service().clone();
@@ -47,6 +48,19 @@ impl Run<'_> {
             cause: self.rec.cause(),
         });
         Ok(())
+    }
+
+    /// Lets blue's own scaling act again, before anything else: it is to serve alone.
+    async fn activate_blue(&self) -> Result<()> {
+        let Some(blue) = self.rec.blue.as_ref().map(|b| b.fleet.clone()) else {
+            return Ok(());
+        };
+        let service = self.rec.service().clone();
+        let engine = self.engine;
+        self.cleanup("activate old fleet's scaling", || {
+            engine.fleet.set_scaling(&service, &blue, Scaling::Active)
+        })
+        .await
     }
 
     /// Fills in green's fleet and target when the crash came before they were recorded.

@@ -4,8 +4,10 @@ use std::time::SystemTime;
 
 use tracing::instrument;
 
-use super::run::{Run, Stop};
-use crate::{EventKind, Phase, Progress, RollbackCause, Step, StepRecord, Strategy, StrategySpec};
+use super::run::{Run, Stop, provider_failure};
+use crate::{
+    EventKind, Phase, Progress, RollbackCause, Scaling, Step, StepRecord, Strategy, StrategySpec,
+};
 
 impl Run<'_> {
     /// Walks the strategy's steps from the recorded step index. A step is recorded before it
@@ -52,6 +54,7 @@ impl Run<'_> {
                 weight: self.rec.weight,
             }));
         }
+        self.activate_green().await?;
         self.advance(Phase::Bake, None).await?;
         Ok(())
     }
@@ -88,5 +91,26 @@ impl Run<'_> {
             self.persist().await?;
         }
         Ok(next)
+    }
+}
+
+impl Run<'_> {
+    /// Lets green's own scaling act, now that it takes all traffic.
+    async fn activate_green(&mut self) -> Result<(), Stop> {
+        let Some(green) = self.rec.green.fleet.clone() else {
+            return Ok(());
+        };
+        let service = self.rec.service().clone();
+        self.call("activate new fleet's scaling", || {
+            self.engine
+                .fleet
+                .set_scaling(&service, &green, Scaling::Active)
+        })
+        .await
+        .map_err(provider_failure(
+            Phase::Rollout,
+            "letting the new fleet's scaling act",
+        ))?;
+        Ok(())
     }
 }
