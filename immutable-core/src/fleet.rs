@@ -45,6 +45,9 @@ pub struct FleetSpec {
     pub image: ImageId,
     /// How many instances.
     pub capacity: u32,
+    /// The fleet this one replaces (the one serving when the deployment began), for backends
+    /// that copy its settings; `None` for a service's first deployment.
+    pub replaces: Option<FleetId>,
 }
 
 impl FleetSpec {
@@ -61,7 +64,15 @@ impl FleetSpec {
             deployment,
             image,
             capacity,
+            replaces: None,
         }
+    }
+
+    /// Names the fleet this one replaces.
+    #[must_use]
+    pub fn replacing(mut self, fleet: Option<FleetId>) -> Self {
+        self.replaces = fleet;
+        self
     }
 
     /// Sets the idempotency key (by default the deployment id).
@@ -133,6 +144,7 @@ impl FleetInfo {
             deployment,
             image,
             capacity,
+            replaces: _,
         } = spec;
         FleetInfo {
             id,

@@ -28,6 +28,9 @@ pub mod tags {
     pub const FLEET_KEY: &str = "immutable:fleet-key";
     /// A fleet's asked-for capacity, on backends whose fleet is nothing but its tagged instances.
     pub const CAPACITY: &str = "immutable:capacity";
+    /// The image a fleet runs, on fleets whose instances are launched by the provider (an
+    /// Auto Scaling group) rather than by the backend.
+    pub const IMAGE: &str = "immutable:image";
 
     /// The ownership tags of a resource created for `fleet` by `deployment`, in the order
     /// backends write them: [`SERVICE`], [`FLEET`], [`DEPLOYMENT`] and [`MANAGED_BY`].

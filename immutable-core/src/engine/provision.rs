@@ -29,7 +29,8 @@ impl Run<'_> {
             self.rec.id.clone(),
             self.rec.image.id.clone(),
             self.rec.spec.capacity,
-        );
+        )
+        .replacing(self.rec.blue.as_ref().map(|b| b.fleet.clone()));
         let fleet = self
             .call("launch fleet", || self.engine.fleet.launch(&spec))
             .await
