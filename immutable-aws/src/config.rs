@@ -125,6 +125,7 @@ impl AwsConfig {
         AwsClients {
             ec2: aws_sdk_ec2::Client::new(&sdk),
             elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+            autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
             sdk,
         }
     }
@@ -137,6 +138,8 @@ pub struct AwsClients {
     pub ec2: aws_sdk_ec2::Client,
     /// ELBv2.
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    /// EC2 Auto Scaling.
+    pub autoscaling: aws_sdk_autoscaling::Client,
     /// The resolved configuration, for further clients (DynamoDB, say).
     pub sdk: aws_types::SdkConfig,
 }

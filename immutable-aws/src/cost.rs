@@ -39,6 +39,24 @@ pub(crate) fn fleet(operation: Operation, subnets: usize, page_size: i32) -> Opt
     })
 }
 
+/// `AsgFleet`: Auto Scaling and EC2 calls per operation, with the serving group's policies,
+/// schedules and hooks counted as none (each one copied is one more call at launch).
+pub(crate) fn asg_fleet(operation: Operation) -> Option<Cost> {
+    Some(match operation {
+        // The serving group and its policies, schedules, hooks and warm pool (5 reads), the
+        // group by name, the template's versions, a new version, the group, suspending its
+        // processes, and the group read back.
+        Operation::Launch => Cost::calls(11),
+        Operation::Describe => Cost::calls(1),
+        Operation::ListFleets => Cost::calls(1),
+        // The group (ownership), its launch template version, the group.
+        Operation::Terminate => Cost::calls(3),
+        // The group (ownership), then suspend or resume.
+        Operation::SetScaling => Cost::calls(2),
+        _ => return None,
+    })
+}
+
 /// What the router's configuration changes in its costs.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RouterShape {
@@ -52,6 +70,8 @@ pub(crate) struct RouterShape {
     pub(crate) drain: Duration,
     /// How often a detach polls while its targets drain.
     pub(crate) drain_poll: Duration,
+    /// What a fleet's joining or leaving its group costs, when fleets join groups themselves.
+    pub(crate) membership: Option<Cost>,
 }
 
 /// `DescribeTargetGroups`, `CreateTargetGroup`, `RegisterTargets`, `DescribeTargetHealth`,
@@ -61,8 +81,12 @@ pub(crate) fn router(operation: Operation, shape: RouterShape) -> Option<Cost> {
     Some(match operation {
         Operation::Attach => {
             let extra = 2 * u32::from(shape.copies_settings) + u32::from(shape.sets_delay);
-            // Find by name, create; register in batches.
-            Cost::calls(2 + extra).batched(1, batch)
+            match shape.membership {
+                // Find by name, create; the fleet joins the group.
+                Some(join) => Cost::calls(2 + extra + join.least(0) as u32),
+                // Find by name, create; register in batches.
+                None => Cost::calls(2 + extra).batched(1, batch),
+            }
         }
         Operation::Targets | Operation::Health | Operation::Routing => Cost::calls(1),
         // Read the listener, write it.
@@ -71,11 +95,14 @@ pub(crate) fn router(operation: Operation, shape: RouterShape) -> Option<Cost> {
         // Refuse a serving group and check the preview (two listener reads), read the
         // targets, the group's delay and the first drain poll, deregister in batches, delete;
         // then a health read per drain poll.
-        Operation::Detach => Cost::calls(6).batched(1, batch).polling(
-            1,
-            shape.drain_poll,
-            shape.drain + shape.drain_poll,
-        ),
+        Operation::Detach => {
+            let leave = shape.membership.map_or(0, |c| c.least(0) as u32);
+            Cost::calls(6 + leave).batched(1, batch).polling(
+                1,
+                shape.drain_poll,
+                shape.drain + shape.drain_poll,
+            )
+        }
         _ => return None,
     })
 }

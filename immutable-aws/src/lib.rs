@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod asg;
 mod config;
 mod cost;
 #[cfg(feature = "dynamodb")]
@@ -12,6 +13,7 @@ mod ownership;
 mod paginate;
 mod router;
 
+pub use asg::{AsgFleet, AsgFleetBuilder};
 pub use config::{AwsClients, AwsConfig};
 #[cfg(feature = "dynamodb")]
 pub use dynamodb::DynamoStore;
@@ -21,4 +23,4 @@ pub use image::AwsImageStore;
 pub use immutable_core::tags::CAPACITY as CAPACITY_TAG;
 /// The tag holding a fleet's idempotency key: [`tags::FLEET_KEY`](immutable_core::tags::FLEET_KEY).
 pub use immutable_core::tags::FLEET_KEY as KEY_TAG;
-pub use router::{AwsRouter, AwsRouterBuilder, EntryPoint, TargetGroupSettings};
+pub use router::{AwsRouter, AwsRouterBuilder, EntryPoint, TargetGroupSettings, TargetMembership};

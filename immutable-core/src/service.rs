@@ -13,6 +13,8 @@ use crate::{Error, Result};
 pub mod tags {
     /// The owning service's name.
     pub const SERVICE: &str = "immutable:service";
+    /// What every tag this SDK writes begins with.
+    pub const PREFIX: &str = "immutable:";
     /// The fleet a resource belongs to.
     pub const FLEET: &str = "immutable:fleet";
     /// The deployment that created the resource.

@@ -1,6 +1,7 @@
 //! `attach` in named steps: find the fleet's target group or create it (tagged, with settings
 //! configured or copied from the serving group), then register the running instances in
-//! batches.
+//! batches, or have the fleet join the group when a [`TargetMembership`](super::TargetMembership)
+//! is configured.
 
 use std::time::Duration;
 
@@ -29,7 +30,10 @@ impl AwsRouter {
             }
             None => self.create_group(fleet, entry, &name).await?,
         };
-        self.register(&arn, fleet).await?;
+        match &self.membership {
+            Some(membership) => membership.join(fleet, &arn).await?,
+            None => self.register(&arn, fleet).await?,
+        }
         Ok(Target::new(
             TargetId::new(arn),
             fleet.id.clone(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use immutable_core::{Error, Result, ServiceName};
 
-use super::AwsRouter;
+use super::{AwsRouter, TargetMembership};
 
 /// Where a service's traffic enters: a listener's default action, or one listener rule.
 ///
@@ -223,9 +223,18 @@ pub struct AwsRouterBuilder {
     pub(super) elb: aws_sdk_elasticloadbalancingv2::Client,
     pub(super) services: Vec<(String, EntryPoint)>,
     pub(super) drain_poll: Duration,
+    pub(super) membership: Option<Arc<dyn TargetMembership>>,
 }
 
 impl AwsRouterBuilder {
+    /// Has fleets join their target groups through `membership` rather than the router
+    /// registering their instances: give it [`AsgFleet::membership`](crate::AsgFleet::membership)
+    /// when the fleets are Auto Scaling groups.
+    pub fn membership(mut self, membership: Arc<dyn TargetMembership>) -> Self {
+        self.membership = Some(membership);
+        self
+    }
+
     /// Routes `service` through `entry`.
     pub fn service(mut self, service: impl Into<String>, entry: EntryPoint) -> Self {
         self.services.push((service.into(), entry));
@@ -258,6 +267,7 @@ impl AwsRouterBuilder {
             services: Arc::new(services),
             drain_poll: self.drain_poll,
             owners: Arc::default(),
+            membership: self.membership,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! `detach` in named steps: refuse the group that serves, take it off the preview listener,
-//! deregister its instances, wait while they drain, delete it.
+//! have its fleet leave it (when fleets join groups themselves), deregister its instances,
+//! wait while they drain, delete it.
 
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use immutable_core::{
@@ -23,6 +24,7 @@ impl AwsRouter {
         self.ensure_owned(service, target).await?;
         self.refuse_serving(service, entry, target).await?;
         self.clear_preview(entry, target).await?;
+        self.leave(service, target).await?;
         let registered = self.target_health(target).await?;
         self.deregister(target, &registered).await?;
         if !registered.is_empty() {
@@ -44,6 +46,19 @@ impl AwsRouter {
                 service: service.clone(),
                 target: target.clone(),
             });
+        }
+        Ok(())
+    }
+
+    /// Has the fleet behind the group stop adding instances to it, when fleets join their
+    /// groups themselves.
+    async fn leave(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
+        let Some(membership) = &self.membership else {
+            return Ok(());
+        };
+        let tags = self.group_tags(&[target.to_string()]).await?;
+        if let Some(fleet) = tags.get(target.as_str()).and_then(|t| t.fleet.clone()) {
+            membership.leave(service, &fleet, target.as_str()).await?;
         }
         Ok(())
     }

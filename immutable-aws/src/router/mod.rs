@@ -10,6 +10,7 @@
 //! - `settings`: the settings a new target group copies from the one that serves;
 //! - `attach` and `detach`: those two operations in named steps;
 //! - `health`: target health as the core sees it;
+//! - `membership`: [`TargetMembership`], how a fleet's instances join its target group;
 //! - `traffic`: the `TrafficRouter` impl, which calls the others.
 
 mod actions;
@@ -18,6 +19,7 @@ mod config;
 mod detach;
 mod entry;
 mod health;
+mod membership;
 mod naming;
 mod owners;
 mod settings;
@@ -30,6 +32,7 @@ use std::time::Duration;
 use immutable_core::{Error, Result, ServiceName};
 
 pub use config::{AwsRouterBuilder, EntryPoint, TargetGroupSettings};
+pub use membership::TargetMembership;
 
 use crate::AwsClients;
 use owners::GroupTags;
@@ -47,6 +50,8 @@ pub(crate) const TARGETS_BATCH: usize = 1000;
 /// - `detach` refuses the group that takes traffic, deregisters its instances, waits while any
 ///   drains (bounded by the group's deregistration delay), then deletes it.
 /// - Target groups without the service's tag are refused with [`Error::NotOwned`].
+/// - With a [`TargetMembership`] (an [`AsgFleet`](crate::AsgFleet)'s), `attach` has the fleet
+///   join the group instead of registering its instances, and `detach` has it leave first.
 #[derive(Debug, Clone)]
 pub struct AwsRouter {
     elb: aws_sdk_elasticloadbalancingv2::Client,
@@ -54,6 +59,8 @@ pub struct AwsRouter {
     drain_poll: Duration,
     /// Target group ARN -> its ownership tags, as read once (they never change).
     owners: Arc<Mutex<HashMap<String, GroupTags>>>,
+    /// How fleets join their groups; `None`: the router registers their instances.
+    membership: Option<Arc<dyn TargetMembership>>,
 }
 
 impl AwsRouter {
@@ -68,6 +75,7 @@ impl AwsRouter {
             elb,
             services: Vec::new(),
             drain_poll: Duration::from_secs(5),
+            membership: None,
         }
     }
 

@@ -131,6 +131,7 @@ impl TrafficRouter for AwsRouter {
             previews: entry.preview_listener().is_some(),
             drain: delay.unwrap_or(crate::cost::DEFAULT_DEREGISTRATION_DELAY),
             drain_poll: self.drain_poll,
+            membership: self.membership.as_ref().map(|m| m.cost()),
         };
         crate::cost::router(operation, shape)
     }

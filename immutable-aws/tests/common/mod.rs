@@ -17,7 +17,8 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use immutable_aws::{
-    AwsClients, AwsConfig, AwsFleet, AwsImageStore, AwsRouter, EntryPoint, TargetGroupSettings,
+    AsgFleet, AwsClients, AwsConfig, AwsFleet, AwsImageStore, AwsRouter, EntryPoint,
+    LaunchTemplate, TargetGroupSettings,
 };
 use immutable_core::{ImageId, Settings, tags};
 
@@ -177,6 +178,11 @@ impl World {
                     .interceptor(calls.clone())
                     .build(),
             ),
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(
+                aws_sdk_autoscaling::config::Builder::from(&plain.sdk)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
             sdk: plain.sdk.clone(),
         };
         let ec2 = &plain.ec2;
@@ -264,6 +270,67 @@ impl World {
 
     pub fn elb(&self) -> &aws_sdk_elasticloadbalancingv2::Client {
         &self.clients.elbv2
+    }
+
+    pub fn asg(&self) -> &aws_sdk_autoscaling::Client {
+        &self.clients.autoscaling
+    }
+
+    /// A launch template for the service's Auto Scaling groups: t3.micro from the base image.
+    pub async fn launch_template(&self, name: &str) -> String {
+        self.ec2()
+            .create_launch_template()
+            .launch_template_name(name)
+            .launch_template_data(
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                    .image_id(&self.base_image)
+                    .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .launch_template()
+            .unwrap()
+            .launch_template_id()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Fleets as Auto Scaling groups over the two subnets, sized 1..10 at first.
+    pub fn asg_fleet(&self, template: &str) -> AsgFleet {
+        AsgFleet::builder(&self.clients)
+            .launch_template(LaunchTemplate::Id(template.to_owned()))
+            .subnets(self.subnets.clone())
+            .size_limits(1, 10)
+            .health_check("ELB", 60)
+            // moto 5.2.5 has no DeleteLaunchTemplateVersions; the call is tested in
+            // src/asg with a mocked client.
+            .keep_template_versions()
+            .build()
+            .unwrap()
+    }
+
+    /// The router, with fleets joining their groups through `fleet`'s membership.
+    pub fn asg_router(&self, fleet: &AsgFleet) -> AwsRouter {
+        AwsRouter::builder(&self.clients)
+            .service(SERVICE, self.entry_point())
+            .service("billing", EntryPoint::listener(&self.preview_listener))
+            .drain_poll_interval(Duration::from_millis(100))
+            .membership(fleet.membership())
+            .build()
+            .unwrap()
+    }
+
+    /// The Auto Scaling groups of the account.
+    pub async fn groups(&self) -> Vec<aws_sdk_autoscaling::types::AutoScalingGroup> {
+        self.asg()
+            .describe_auto_scaling_groups()
+            .send()
+            .await
+            .unwrap()
+            .auto_scaling_groups()
+            .to_vec()
     }
 
     /// Bakes an AMI owned by `service` (from a throwaway instance, as a build pipeline would).

@@ -1,0 +1,225 @@
+//! [`Fleet`] on EC2 Auto Scaling: each fleet is a group of its own.
+//!
+//! One file per concern: `builder` (the service's launch template and a first group's
+//! settings), `group` (groups read back as fleets), `copy` (what a new group takes from the
+//! serving one: the documented copy list), `launch` (launch in named steps) and `membership`
+//! (target groups attached to the group, the router's seam).
+
+mod builder;
+mod copy;
+mod group;
+mod launch;
+mod membership;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use immutable_core::{
+    Cost, Fleet, FleetId, FleetInfo, FleetSpec, Operation, ResourceKind, Result, Scaling,
+    ServiceName, tags,
+};
+
+pub use builder::AsgFleetBuilder;
+
+use crate::ec2::{describe_instances, tag_filter};
+use crate::error::{Call, MapAws};
+use crate::router::TargetMembership;
+use crate::{AwsClients, LaunchTemplate};
+use builder::FirstGroup;
+use group::{fleet_of, is_deleting};
+use membership::AsgMembership;
+
+/// The scaling processes a held group has suspended: what changes its size on its own.
+/// Launch, Terminate, HealthCheck and ReplaceUnhealthy go on, so a held group still replaces
+/// an instance that fails.
+pub(crate) const HELD: [&str; 3] = ["AlarmNotification", "ScheduledActions", "AZRebalance"];
+
+/// Fleets as EC2 Auto Scaling groups, one group per fleet.
+///
+/// - A fleet is the group `imm-<service>-<key>`, launched from a version of the service's
+///   launch template made for it (a copy of the source version with the deployment's image,
+///   described by the group's name), tagged with the ownership tags, its key, capacity and
+///   image, all propagated to its instances.
+/// - Its settings are copied from the group it replaces ([`FleetSpec::replaces`]), or taken
+///   from the builder for a first deployment; the list is in the crate docs. The requested
+///   capacity is the desired size and must lie within the minimum and maximum.
+/// - `launch` is idempotent by key: the group's name is the key, and the launch template
+///   version of an interrupted attempt is found again by its description.
+/// - A new group is launched held ([`Scaling::Held`]: alarm-driven and scheduled scaling and
+///   AZ rebalancing suspended, failed instances still replaced); the engine makes it active
+///   once it takes all traffic, and holds the old one while it is the way back.
+/// - Instances join target groups through the group: give [`AsgFleet::membership`] to the
+///   router ([`AwsRouterBuilder::membership`](crate::AwsRouterBuilder::membership)), so
+///   instances the group launches later join by themselves.
+/// - `terminate` deletes the fleet's launch template version (unless
+///   [`keep_template_versions`](AsgFleetBuilder::keep_template_versions)), then the group with
+///   its instances (`ForceDelete`); a group being deleted counts as terminated.
+#[derive(Debug, Clone)]
+pub struct AsgFleet {
+    asg: aws_sdk_autoscaling::Client,
+    ec2: aws_sdk_ec2::Client,
+    template: LaunchTemplate,
+    source_version: String,
+    first: FirstGroup,
+    delete_versions: bool,
+}
+
+/// The group, and fleet id, of a launch.
+fn group_name(spec: &FleetSpec) -> FleetId {
+    FleetId::new(format!("imm-{}-{}", spec.service, spec.key))
+}
+
+impl AsgFleet {
+    /// Starts building a fleet backend over the given clients.
+    pub fn builder(clients: &AwsClients) -> AsgFleetBuilder {
+        AsgFleetBuilder {
+            asg: clients.autoscaling.clone(),
+            ec2: clients.ec2.clone(),
+            template: None,
+            source_version: None,
+            first: FirstGroup::default(),
+            delete_versions: true,
+        }
+    }
+
+    /// How this backend's fleets join target groups, for the router: the router creates
+    /// the group and attaches it to the fleet's Auto Scaling group.
+    pub fn membership(&self) -> Arc<dyn TargetMembership> {
+        Arc::new(AsgMembership::new(self.asg.clone()))
+    }
+
+    /// Suspends or resumes the processes a held group has suspended.
+    async fn scale(&self, fleet: &FleetId, scaling: Scaling) -> Result<()> {
+        let processes = Some(HELD.iter().map(|p| (*p).to_owned()).collect());
+        let name = fleet.as_str();
+        match scaling {
+            Scaling::Held => {
+                self.asg
+                    .suspend_processes()
+                    .auto_scaling_group_name(name)
+                    .set_scaling_processes(processes)
+                    .send()
+                    .await
+                    .aws(Call::new("SuspendProcesses", ResourceKind::Fleet, name))?;
+            }
+            _ => {
+                self.asg
+                    .resume_processes()
+                    .auto_scaling_group_name(name)
+                    .set_scaling_processes(processes)
+                    .send()
+                    .await
+                    .aws(Call::new("ResumeProcesses", ResourceKind::Fleet, name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a group that is gone was one of the service's fleets: EC2 still describes its
+    /// instances, with the tags the group gave them, for a while after they are terminated.
+    async fn was_terminated(&self, service: &ServiceName, fleet: &FleetId) -> Result<bool> {
+        let filters = [
+            tag_filter(tags::FLEET, fleet.as_str()),
+            tag_filter(tags::SERVICE, service.as_str()),
+        ];
+        let found = describe_instances(&self.ec2, &filters, 1000, fleet.as_str()).await?;
+        Ok(!found.is_empty())
+    }
+
+    /// Deletes the fleet's own launch template version; one already gone counts as deleted.
+    async fn delete_version(&self, fleet: &FleetId, template: &str, version: &str) -> Result<()> {
+        let out = self
+            .ec2
+            .delete_launch_template_versions()
+            .launch_template_id(template)
+            .versions(version)
+            .send()
+            .await
+            .aws(Call::new(
+                "DeleteLaunchTemplateVersions",
+                ResourceKind::Fleet,
+                fleet.as_str(),
+            ))?;
+        if let Some(failed) = out
+            .unsuccessfully_deleted_launch_template_versions()
+            .first()
+        {
+            let code = failed
+                .response_error()
+                .and_then(|e| e.code())
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default();
+            if !code.contains("NotFound") {
+                return Err(immutable_core::Error::provider(format!(
+                    "DeleteLaunchTemplateVersions kept version {version} of {template} for \
+                     fleet {fleet}: {code}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Fleet for AsgFleet {
+    async fn launch(&self, spec: &FleetSpec) -> Result<FleetInfo> {
+        self.launch_group(spec).await
+    }
+
+    async fn describe(&self, service: &ServiceName, fleet: &FleetId) -> Result<FleetInfo> {
+        let group = self.owned_group(service, fleet).await?;
+        Ok(fleet_of(service, &group))
+    }
+
+    async fn list(&self, service: &ServiceName) -> Result<Vec<FleetInfo>> {
+        let groups = self.service_groups(service).await?;
+        Ok(groups
+            .iter()
+            .filter(|g| !is_deleting(g))
+            .map(|g| fleet_of(service, g))
+            .collect())
+    }
+
+    async fn terminate(&self, service: &ServiceName, fleet: &FleetId) -> Result<()> {
+        let group = match self.owned_group(service, fleet).await {
+            Err(e) if e.is_not_found() && self.was_terminated(service, fleet).await? => {
+                return Ok(());
+            }
+            other => other?,
+        };
+        if is_deleting(&group) {
+            return Ok(());
+        }
+        if let Some(lt) = group.launch_template().filter(|_| self.delete_versions)
+            && let (Some(template), Some(version)) = (lt.launch_template_id(), lt.version())
+        {
+            self.delete_version(fleet, template, version).await?;
+        }
+        self.asg
+            .delete_auto_scaling_group()
+            .auto_scaling_group_name(fleet.as_str())
+            .force_delete(true)
+            .send()
+            .await
+            .aws(Call::new(
+                "DeleteAutoScalingGroup",
+                ResourceKind::Fleet,
+                fleet.as_str(),
+            ))?;
+        Ok(())
+    }
+
+    async fn set_scaling(
+        &self,
+        service: &ServiceName,
+        fleet: &FleetId,
+        scaling: Scaling,
+    ) -> Result<()> {
+        self.owned_group(service, fleet).await?;
+        self.scale(fleet, scaling).await
+    }
+
+    fn cost(&self, _: &ServiceName, operation: Operation) -> Option<Cost> {
+        crate::cost::asg_fleet(operation)
+    }
+}
