@@ -72,9 +72,17 @@ fn group_name(spec: &FleetSpec) -> FleetId {
 impl AsgFleet {
     /// Starts building a fleet backend over the given clients.
     pub fn builder(clients: &AwsClients) -> AsgFleetBuilder {
+        Self::builder_from_clients(clients.autoscaling.clone(), clients.ec2.clone())
+    }
+
+    /// Starts building a fleet backend over one Auto Scaling and one EC2 client.
+    pub fn builder_from_clients(
+        asg: aws_sdk_autoscaling::Client,
+        ec2: aws_sdk_ec2::Client,
+    ) -> AsgFleetBuilder {
         AsgFleetBuilder {
-            asg: clients.autoscaling.clone(),
-            ec2: clients.ec2.clone(),
+            asg,
+            ec2,
             template: None,
             source_version: None,
             first: FirstGroup::default(),
@@ -149,7 +157,8 @@ impl AsgFleet {
                 .and_then(|e| e.code())
                 .map(|c| c.as_str().to_owned())
                 .unwrap_or_default();
-            if !code.contains("NotFound") {
+            // launchTemplateVersionDoesNotExist, launchTemplateIdDoesNotExist: already gone.
+            if !code.ends_with("DoesNotExist") {
                 return Err(immutable_core::Error::provider(format!(
                     "DeleteLaunchTemplateVersions kept version {version} of {template} for \
                      fleet {fleet}: {code}"
