@@ -41,7 +41,7 @@ pub(crate) fn fleet(operation: Operation, subnets: usize, page_size: i32) -> Opt
 
 /// `AsgFleet`: Auto Scaling and EC2 calls per operation, with the serving group's policies,
 /// schedules and hooks counted as none (each one copied is one more call at launch).
-pub(crate) fn asg_fleet(operation: Operation) -> Option<Cost> {
+pub(crate) fn asg_fleet(operation: Operation, deletes_versions: bool) -> Option<Cost> {
     Some(match operation {
         // The serving group and its policies, schedules, hooks and warm pool (5 reads), the
         // group by name, the template's versions, a new version, the group, suspending its
@@ -50,7 +50,7 @@ pub(crate) fn asg_fleet(operation: Operation) -> Option<Cost> {
         Operation::Describe => Cost::calls(1),
         Operation::ListFleets => Cost::calls(1),
         // The group (ownership), its launch template version, the group.
-        Operation::Terminate => Cost::calls(3),
+        Operation::Terminate => Cost::calls(2 + u32::from(deletes_versions)),
         // The group (ownership), then suspend or resume.
         Operation::SetScaling => Cost::calls(2),
         _ => return None,
@@ -95,14 +95,21 @@ pub(crate) fn router(operation: Operation, shape: RouterShape) -> Option<Cost> {
         // Refuse a serving group and check the preview (two listener reads), read the
         // targets, the group's delay and the first drain poll, deregister in batches, delete;
         // then a health read per drain poll.
-        Operation::Detach => {
-            let leave = shape.membership.map_or(0, |c| c.least(0) as u32);
-            Cost::calls(6 + leave).batched(1, batch).polling(
+        Operation::Detach => match shape.membership {
+            // Two listener reads, the fleet leaves the group (which deregisters its instances
+            // itself), the targets, the delete; while they drain, the group's delay once and
+            // a health read per poll.
+            Some(leave) => Cost::calls(4 + leave.least(0) as u32).polling(
+                2,
+                shape.drain_poll,
+                shape.drain + shape.drain_poll,
+            ),
+            None => Cost::calls(6).batched(1, batch).polling(
                 1,
                 shape.drain_poll,
                 shape.drain + shape.drain_poll,
-            )
-        }
+            ),
+        },
         _ => return None,
     })
 }

@@ -480,3 +480,37 @@ async fn an_instance_terminated_during_the_bake_is_replaced_by_its_group() {
         );
     }
 }
+
+/// The large fleet of the calls-per-phase test.
+const LARGE: u32 = 1000;
+
+async fn asg_calls_per_phase(capacity: u32) -> BTreeMap<String, BTreeMap<String, usize>> {
+    let w = World::new().await;
+    w.bake_image(SERVICE, "web-v1").await;
+    w.bake_image(SERVICE, "web-v2").await;
+    let template = w.launch_template("web").await;
+    let fleet = immutable_aws::AsgFleet::builder(&w.clients)
+        .launch_template(immutable_aws::LaunchTemplate::Id(template))
+        .subnets(w.subnets.clone())
+        .size_limits(1, 1000)
+        .keep_template_versions()
+        .build()
+        .unwrap();
+    let engine = engine(&w, &fleet);
+    common::calls_per_phase(&w, &engine, |image| request(image, capacity)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asg_calls_do_not_grow_with_fleet_size() {
+    let small = asg_calls_per_phase(2).await;
+    let large = asg_calls_per_phase(LARGE).await;
+    for (phase, ops) in &large {
+        println!("{phase:>14}: {ops:?}");
+    }
+    assert_eq!(
+        small, large,
+        "calls per phase differ between 2 and {LARGE} instances"
+    );
+    let total: usize = large.values().flat_map(|o| o.values()).sum();
+    println!("total AWS calls of a v1 -> v2 deployment of groups (one poll per wait): {total}");
+}

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use immutable_core::{
-    DeploymentRequest, Engine, EventKind, ImageRef, InMemoryStore, Outcome, Phase, RollbackCause,
-    tags,
+    DeploymentRequest, Engine, EventKind, ImageRef, InMemoryStore, Outcome, RollbackCause, tags,
 };
 
 fn engine(w: &World) -> Engine {
@@ -200,48 +199,8 @@ async fn calls_per_phase(capacity: u32) -> BTreeMap<String, BTreeMap<String, usi
     w.bake_image(SERVICE, "web-v1").await;
     w.bake_image(SERVICE, "web-v2").await;
     let engine = engine(&w);
-    let first = engine.deploy(request("web-v1", capacity)).await.unwrap();
-    assert!(first.succeeded(), "{:?}", first.outcome);
-    w.calls.take();
-    let per_phase: Arc<Mutex<BTreeMap<String, BTreeMap<String, usize>>>> = Arc::default();
-    let calls = w.calls.clone();
-    let sink = per_phase.clone();
-    let current = Arc::new(Mutex::new(Phase::Plan.to_string()));
-    engine.subscribe(move |e| {
-        if let EventKind::PhaseEntered { phase } = e.kind {
-            let mut cur = current.lock().unwrap();
-            let bucket = std::mem::replace(&mut *cur, phase.to_string());
-            let mut sink = sink.lock().unwrap();
-            let entry = sink.entry(bucket).or_default();
-            for (op, n) in CallCounter::counts(&calls.take()) {
-                *entry.entry(op).or_default() += n;
-            }
-        }
-    });
-    assert!(
-        engine
-            .deploy(request("web-v2", capacity))
-            .await
-            .unwrap()
-            .succeeded()
-    );
-    let mut out = per_phase.lock().unwrap().clone();
-    // Calls after the last phase change (the lease release makes none).
-    let rest = CallCounter::counts(&w.calls.take());
-    if !rest.is_empty() {
-        out.insert("after done".into(), rest);
-    }
-    // Polls depend on timing, not on fleet size: count them once per wait.
-    for (phase, ops) in out.iter_mut() {
-        if matches!(phase.as_str(), "attach" | "await_healthy" | "bake") {
-            for op in ["DescribeInstances", "DescribeTargetHealth"] {
-                if let Some(n) = ops.get_mut(op) {
-                    *n = (*n).min(1);
-                }
-            }
-        }
-    }
-    out
+    let request = |image: &str| request(image, capacity);
+    common::calls_per_phase(&w, &engine, request).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -46,6 +46,30 @@ async fn the_plan_reads_only_and_its_budget_holds_the_real_calls() {
         .settings(engine_settings())
         .build()
         .unwrap();
+    plan_holds_the_real_calls(&w, &engine).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_auto_scaling_groups_the_plan_reads_only_and_its_budget_holds_the_real_calls() {
+    let w = World::new().await;
+    w.bake_image(SERVICE, "web-v1").await;
+    w.bake_image(SERVICE, "web-v2").await;
+    let template = w.launch_template("web").await;
+    let fleet = w.asg_fleet(&template);
+    let engine = Engine::builder()
+        .images(w.images())
+        .fleet(fleet.clone())
+        .router(w.asg_router(&fleet))
+        .store(InMemoryStore::new())
+        .settings(engine_settings())
+        .build()
+        .unwrap();
+    plan_holds_the_real_calls(&w, &engine).await;
+}
+
+/// v1 serves; the plan of v2 makes reads only, and the real v2 deployment's calls per phase
+/// lie within the plan's budget.
+async fn plan_holds_the_real_calls(w: &World, engine: &Engine) {
     assert!(engine.deploy(request("web-v1")).await.unwrap().succeeded());
     w.calls.take();
     let plan = engine.plan(request("web-v2")).await.unwrap();
@@ -59,7 +83,7 @@ async fn the_plan_reads_only_and_its_budget_holds_the_real_calls() {
     let budget = plan.budget.clone().unwrap();
     assert!(budget.unknown.is_empty(), "{:?}", budget.unknown);
 
-    let per_phase = count_per_phase(&w, &engine);
+    let per_phase = count_per_phase(w, engine);
     assert!(engine.deploy(request("web-v2")).await.unwrap().succeeded());
     let real = per_phase.lock().unwrap().clone();
     for (phase, calls) in &budget.phases {

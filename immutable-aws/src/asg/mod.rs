@@ -229,6 +229,6 @@ impl Fleet for AsgFleet {
     }
 
     fn cost(&self, _: &ServiceName, operation: Operation) -> Option<Cost> {
-        crate::cost::asg_fleet(operation)
+        crate::cost::asg_fleet(operation, self.delete_versions)
     }
 }

@@ -20,7 +20,7 @@ use immutable_aws::{
     AsgFleet, AwsClients, AwsConfig, AwsFleet, AwsImageStore, AwsRouter, EntryPoint,
     LaunchTemplate, TargetGroupSettings,
 };
-use immutable_core::{ImageId, Settings, tags};
+use immutable_core::{DeploymentRequest, Engine, EventKind, ImageId, Phase, Settings, tags};
 
 /// A moto server process, killed on drop.
 pub struct Moto {
@@ -469,4 +469,53 @@ pub async fn listener_forwards(
             )
         })
         .collect()
+}
+
+/// AWS calls of a v1 -> v2 deployment through `engine`, per phase, with the polls of each wait
+/// counted once (their number follows timing, not fleet size).
+pub async fn calls_per_phase(
+    w: &World,
+    engine: &Engine,
+    request: impl Fn(&str) -> DeploymentRequest,
+) -> BTreeMap<String, BTreeMap<String, usize>> {
+    let first = engine.deploy(request("web-v1")).await.unwrap();
+    assert!(first.succeeded(), "{:?}", first.outcome);
+    w.calls.take();
+    let per_phase: Arc<Mutex<BTreeMap<String, BTreeMap<String, usize>>>> = Arc::default();
+    let calls = w.calls.clone();
+    let sink = per_phase.clone();
+    let current = Arc::new(Mutex::new(Phase::Plan.to_string()));
+    engine.subscribe(move |e| {
+        if let EventKind::PhaseEntered { phase } = e.kind {
+            let mut cur = current.lock().unwrap();
+            let bucket = std::mem::replace(&mut *cur, phase.to_string());
+            let mut sink = sink.lock().unwrap();
+            let entry = sink.entry(bucket).or_default();
+            for (op, n) in CallCounter::counts(&calls.take()) {
+                *entry.entry(op).or_default() += n;
+            }
+        }
+    });
+    let second = engine.deploy(request("web-v2")).await.unwrap();
+    assert!(second.succeeded(), "{:?}", second.outcome);
+    let mut out = per_phase.lock().unwrap().clone();
+    // Calls after the last phase change (the lease release makes none).
+    let rest = CallCounter::counts(&w.calls.take());
+    if !rest.is_empty() {
+        out.insert("after done".into(), rest);
+    }
+    for (phase, ops) in out.iter_mut() {
+        if matches!(phase.as_str(), "attach" | "await_healthy" | "bake") {
+            for op in [
+                "DescribeInstances",
+                "DescribeTargetHealth",
+                "DescribeAutoScalingGroups",
+            ] {
+                if let Some(n) = ops.get_mut(op) {
+                    *n = (*n).min(1);
+                }
+            }
+        }
+    }
+    out
 }
