@@ -55,12 +55,39 @@ impl TargetMembership for AsgMembership {
         match result {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() || group_missing(&e) => Ok(()),
+            // A repeated leave (a resumed detach) can fail once the group has let the target
+            // group go: read the group to tell.
+            Err(e) if !self.attached(fleet, target_group_arn).await? => {
+                let _ = e;
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
 
     fn cost(&self) -> Cost {
         Cost::calls(1)
+    }
+}
+
+impl AsgMembership {
+    /// Whether the fleet's group still has the target group attached.
+    async fn attached(&self, fleet: &FleetId, target_group_arn: &str) -> Result<bool> {
+        let out = self
+            .asg
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(fleet.as_str())
+            .send()
+            .await
+            .aws(Call::new(
+                "DescribeAutoScalingGroups",
+                ResourceKind::Fleet,
+                fleet.as_str(),
+            ))?;
+        Ok(out
+            .auto_scaling_groups()
+            .first()
+            .is_some_and(|g| g.target_group_arns().iter().any(|a| a == target_group_arn)))
     }
 }
 

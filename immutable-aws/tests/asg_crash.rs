@@ -1,0 +1,346 @@
+//! A v1 -> v2 deployment of Auto Scaling groups on moto, cut off after each of its AWS calls
+//! in turn and resumed by a fresh engine: every run ends with v2 serving from exactly one
+//! group, and no group, instance or target group leaks.
+//!
+//! The cut is a crash: once it comes, the crashed engine's AWS clients and store refuse every
+//! further call, so nothing it did after that point reaches the world, and its task is
+//! dropped. The fresh engine's clock runs a few minutes ahead, as a process started later
+//! would, so the crashed engine's lease has expired for it.
+#![allow(clippy::print_stdout)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use common::*;
+use immutable_aws::{AsgFleet, AwsClients, AwsImageStore, LaunchTemplate};
+use immutable_core::{
+    Clock, CommandRecord, DeploymentId, DeploymentRecord, DeploymentRequest, Engine, Error,
+    HistoryPage, ImageRef, ImageStore, InMemoryStore, Lease, LeaseGrant, Page, Result, ServiceName,
+    Settings, StateStore,
+};
+
+/// Lets `limit` AWS calls through, then refuses every call and marks the crash.
+#[derive(Debug, Clone, Default)]
+struct Cut {
+    calls: Arc<AtomicUsize>,
+    limit: Arc<AtomicUsize>,
+    crashed: Arc<AtomicBool>,
+}
+
+impl Intercept for Cut {
+    fn name(&self) -> &'static str {
+        "Cut"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if n > self.limit.load(Ordering::SeqCst) {
+            self.crashed.store(true, Ordering::SeqCst);
+            return Err("the deploy tool crashed".into());
+        }
+        Ok(())
+    }
+}
+
+/// The store as the crashed process sees it: everything refused once the crash came.
+#[derive(Debug, Clone)]
+struct Crashable {
+    inner: InMemoryStore,
+    crashed: Arc<AtomicBool>,
+}
+
+impl Crashable {
+    fn alive(&self) -> Result<()> {
+        if self.crashed.load(Ordering::SeqCst) {
+            return Err(Error::store("the deploy tool crashed", None));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl StateStore for Crashable {
+    async fn save(&self, record: &mut DeploymentRecord) -> Result<()> {
+        self.alive()?;
+        self.inner.save(record).await
+    }
+    async fn load(&self, id: &DeploymentId) -> Result<DeploymentRecord> {
+        self.alive()?;
+        self.inner.load(id).await
+    }
+    async fn list(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
+        self.alive()?;
+        self.inner.list(service).await
+    }
+    async fn unfinished(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
+        self.alive()?;
+        self.inner.unfinished(service).await
+    }
+    async fn latest(&self, service: &ServiceName) -> Result<Option<DeploymentRecord>> {
+        self.alive()?;
+        self.inner.latest(service).await
+    }
+    async fn history(&self, service: &ServiceName, page: &Page) -> Result<HistoryPage> {
+        self.alive()?;
+        self.inner.history(service, page).await
+    }
+    async fn acquire_lease(
+        &self,
+        service: &ServiceName,
+        deployment: &DeploymentId,
+        holder: &str,
+        ttl: Duration,
+        now: SystemTime,
+    ) -> Result<LeaseGrant> {
+        self.alive()?;
+        self.inner
+            .acquire_lease(service, deployment, holder, ttl, now)
+            .await
+    }
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration, now: SystemTime) -> Result<Lease> {
+        self.alive()?;
+        self.inner.renew_lease(lease, ttl, now).await
+    }
+    async fn release_lease(&self, lease: &Lease) -> Result<()> {
+        self.alive()?;
+        self.inner.release_lease(lease).await
+    }
+    async fn lease(&self, service: &ServiceName) -> Result<Option<Lease>> {
+        self.alive()?;
+        self.inner.lease(service).await
+    }
+    async fn add_command(&self, command: &CommandRecord) -> Result<()> {
+        self.alive()?;
+        self.inner.add_command(command).await
+    }
+    async fn commands(&self, deployment: &DeploymentId) -> Result<Vec<CommandRecord>> {
+        self.alive()?;
+        self.inner.commands(deployment).await
+    }
+}
+
+/// Wall-clock time moved ahead by a fixed offset: a process started that much later.
+#[derive(Debug, Clone, Copy)]
+struct Later(Duration);
+
+impl Clock for Later {
+    fn now(&self) -> SystemTime {
+        SystemTime::now() + self.0
+    }
+}
+
+fn settings() -> Settings {
+    Settings::default()
+        .with_poll_interval(Duration::from_millis(50))
+        .with_lease_ttl(Duration::from_secs(30))
+}
+
+fn request(image: &str) -> DeploymentRequest {
+    DeploymentRequest::new(SERVICE, ImageRef::name(image))
+        .capacity(2)
+        .bake_time(Duration::ZERO)
+        .health_timeout(Duration::from_secs(10))
+}
+
+/// Clients whose every call passes through `cut`.
+fn cut_clients(w: &World, cut: &Cut) -> AwsClients {
+    let sdk = &w.clients.sdk;
+    AwsClients {
+        ec2: aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(sdk)
+                .interceptor(cut.clone())
+                .build(),
+        ),
+        elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(
+            aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk)
+                .interceptor(cut.clone())
+                .build(),
+        ),
+        autoscaling: aws_sdk_autoscaling::Client::from_conf(
+            aws_sdk_autoscaling::config::Builder::from(sdk)
+                .interceptor(cut.clone())
+                .build(),
+        ),
+        sdk: sdk.clone(),
+    }
+}
+
+/// An engine over `clients` and `store`, its clock `ahead` of the wall clock.
+fn engine_on(
+    w: &World,
+    clients: &AwsClients,
+    template: &str,
+    store: impl StateStore,
+    ahead: Duration,
+) -> Engine {
+    let fleet = AsgFleet::builder(clients)
+        .launch_template(LaunchTemplate::Id(template.to_owned()))
+        .subnets(w.subnets.clone())
+        .size_limits(1, 10)
+        .keep_template_versions()
+        .build()
+        .unwrap();
+    let router = immutable_aws::AwsRouter::builder(clients)
+        .service(SERVICE, w.entry_point())
+        .drain_poll_interval(Duration::from_millis(100))
+        .membership(fleet.membership())
+        .build()
+        .unwrap();
+    Engine::builder()
+        .images(AwsImageStore::new(clients))
+        .fleet(fleet)
+        .router(router)
+        .store(store)
+        .settings(settings())
+        .clock(Later(ahead))
+        .build()
+        .unwrap()
+}
+
+/// What must hold after every run: the image serving from one group, alone behind the
+/// listener, and nothing else of the service left.
+async fn assert_settled(w: &World, image: &str, after: usize) {
+    let groups = w.groups().await;
+    assert_eq!(groups.len(), 1, "after cut {after}: groups {groups:?}");
+    let group = &groups[0];
+    let tag = |k: &str| {
+        group
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(k))
+            .and_then(|t| t.value())
+            .map(str::to_owned)
+    };
+    let web = ServiceName::new(SERVICE).unwrap();
+    let want = w
+        .images()
+        .resolve(&web, &ImageRef::name(image))
+        .await
+        .unwrap()
+        .id;
+    assert_eq!(
+        tag("immutable:image").as_deref(),
+        Some(want.as_str()),
+        "after cut {after}"
+    );
+    let forwards = w.listener_forwards(&w.listener).await;
+    assert_eq!(forwards.len(), 1, "after cut {after}: {forwards:?}");
+    assert_eq!(
+        group.target_group_arns(),
+        [forwards[0].0.as_str()],
+        "after cut {after}"
+    );
+    assert_eq!(w.target_groups().await.len(), 1, "after cut {after}");
+    let name = group.auto_scaling_group_name().unwrap();
+    let running = w.instances(&[("instance-state-name", "running")]).await;
+    let members: Vec<&str> = group
+        .instances()
+        .iter()
+        .filter_map(|i| i.instance_id())
+        .collect();
+    for (id, _) in &running {
+        assert!(
+            members.contains(&id.as_str()),
+            "after cut {after}: instance {id} runs outside {name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_cut_after_any_call_is_resumed_with_nothing_leaked() {
+    let w = World::new().await;
+    w.bake_image(SERVICE, "web-v1").await;
+    w.bake_image(SERVICE, "web-v2").await;
+    let template = w.launch_template("web").await;
+    let store = InMemoryStore::new();
+    let minutes = |n: u64| Duration::from_secs(60 * n);
+    let first = engine_on(&w, &w.clients, &template, store.clone(), minutes(0));
+    assert!(first.deploy(request("web-v1")).await.unwrap().succeeded());
+
+    // How many calls an uninterrupted deployment makes.
+    let counting = Cut {
+        limit: Arc::new(AtomicUsize::new(usize::MAX)),
+        ..Cut::default()
+    };
+    let clients = cut_clients(&w, &counting);
+    let engine = engine_on(&w, &clients, &template, store.clone(), minutes(1));
+    assert!(engine.deploy(request("web-v2")).await.unwrap().succeeded());
+    let total = counting.calls.load(Ordering::SeqCst);
+    println!("an uninterrupted v1 -> v2 deployment of groups makes {total} AWS calls");
+
+    let mut image = "web-v2";
+    let (mut resumed_runs, mut redeployed) = (0, 0);
+    for cut_after in 0..total {
+        let next = if image == "web-v2" {
+            "web-v1"
+        } else {
+            "web-v2"
+        };
+        let cut = Cut {
+            limit: Arc::new(AtomicUsize::new(cut_after)),
+            ..Cut::default()
+        };
+        let crashed = Crashable {
+            inner: store.clone(),
+            crashed: cut.crashed.clone(),
+        };
+        let base = 2 + 2 * cut_after as u64;
+        let doomed = engine_on(
+            &w,
+            &cut_clients(&w, &cut),
+            &template,
+            crashed,
+            minutes(base),
+        );
+        let run = tokio::spawn(async move { doomed.deploy(request(next)).await });
+        while !cut.crashed.load(Ordering::SeqCst) && !run.is_finished() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        run.abort();
+        let _ = run.await;
+
+        let fresh = engine_on(&w, &w.clients, &template, store.clone(), minutes(base + 1));
+        let resumed = fresh.resume_unfinished().await.unwrap();
+        match resumed.as_slice() {
+            [] => {
+                // Cut before its first record: a deploy tool deploys again.
+                assert!(fresh.deploy(request(next)).await.unwrap().succeeded());
+                redeployed += 1;
+            }
+            [(_, report)] => {
+                resumed_runs += 1;
+                let report = report.as_ref().unwrap();
+                assert!(
+                    report.succeeded(),
+                    "after cut {cut_after}: {:?}",
+                    report.outcome
+                );
+            }
+            more => panic!("after cut {cut_after}: {} unfinished", more.len()),
+        }
+        assert_settled(&w, next, cut_after).await;
+        image = next;
+    }
+    println!(
+        "cut after each of {total} calls: {resumed_runs} resumed, {redeployed} cut before \
+         their first record and deployed again; nothing leaked"
+    );
+    assert!(
+        resumed_runs > total / 2,
+        "most cuts come after the first record"
+    );
+}
