@@ -69,6 +69,17 @@ pub(crate) enum BackendKind {
     Local,
 }
 
+/// What an AWS fleet is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum FleetKind {
+    /// EC2 instances launched by the SDK, tagged as one fleet.
+    #[default]
+    Instances,
+    /// One EC2 Auto Scaling group per fleet, its settings copied from the serving group.
+    Asg,
+}
+
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Output {
@@ -119,6 +130,20 @@ pub(crate) struct AwsFlags {
     /// The health check path of new target groups, for a first deployment.
     #[arg(long, global = true)]
     pub(crate) health_check_path: Option<String>,
+    /// What a fleet is: bare EC2 instances, or an Auto Scaling group (`asg`, which needs
+    /// --launch-template). Default instances.
+    #[arg(long, global = true, value_enum)]
+    pub(crate) fleet: Option<FleetKind>,
+    /// Minimum size of a first deployment's Auto Scaling group (later ones copy it).
+    #[arg(long, global = true)]
+    pub(crate) min_size: Option<i32>,
+    /// Maximum size of a first deployment's Auto Scaling group (later ones copy it).
+    #[arg(long, global = true)]
+    pub(crate) max_size: Option<i32>,
+    /// Leave each Auto Scaling fleet's launch template version in place when it is retired
+    /// (for endpoints without DeleteLaunchTemplateVersions, such as moto).
+    #[arg(long, global = true)]
+    pub(crate) keep_template_versions: bool,
 }
 
 /// The local backend's options.

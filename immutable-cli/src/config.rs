@@ -9,6 +9,9 @@
 //! listener_arn = "arn:aws:elasticloadbalancing:..."
 //! launch_template = "web"
 //! subnets = ["subnet-0a1b", "subnet-2c3d"]
+//! fleet = "asg"                  # or "instances" (the default)
+//! min_size = 2                   # a first Auto Scaling group's limits
+//! max_size = 10
 //!
 //! [engine]
 //! lease_ttl = "60s"
@@ -139,6 +142,10 @@ fn merge_aws(f: AwsFlags, file: AwsFlags) -> AwsFlags {
         vpc_id: f.vpc_id.or(file.vpc_id),
         port: f.port.or(file.port),
         health_check_path: f.health_check_path.or(file.health_check_path),
+        fleet: f.fleet.or(file.fleet),
+        min_size: f.min_size.or(file.min_size),
+        max_size: f.max_size.or(file.max_size),
+        keep_template_versions: f.keep_template_versions || file.keep_template_versions,
     }
 }
 

@@ -239,3 +239,83 @@ async fn assert_nothing_leaked(moto: &Moto, cli: &Cli) {
         "{states:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_fleet_asg_each_fleet_is_an_auto_scaling_group() {
+    let moto = Moto::start();
+    let store = tempfile::tempdir().unwrap();
+    let mut cli = world(&moto, store.path());
+    // moto has no DeleteLaunchTemplateVersions.
+    for flag in [
+        "--fleet",
+        "asg",
+        "--min-size",
+        "1",
+        "--max-size",
+        "4",
+        "--keep-template-versions",
+    ] {
+        cli.args.push(flag.to_owned());
+    }
+    deploy_v1(&cli);
+    let v2 = cli.run(
+        &[
+            "deploy",
+            "--image",
+            "web-v2",
+            "--capacity",
+            "3",
+            "--bake-time",
+            "0s",
+        ],
+        MINUTE,
+    );
+    assert_eq!(v2.code, SUCCEEDED, "{v2:?}");
+    let clients = moto.clients().await;
+    let groups = clients
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .send()
+        .await
+        .unwrap();
+    let groups = groups.auto_scaling_groups();
+    assert_eq!(groups.len(), 1, "one group serves: {groups:?}");
+    let g = &groups[0];
+    assert_eq!(
+        (g.min_size(), g.max_size(), g.desired_capacity()),
+        (Some(1), Some(4), Some(3)),
+        "the v1 group's limits were copied; the capacity is desired"
+    );
+    let image = g
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some(tags::IMAGE))
+        .and_then(|t| t.value())
+        .unwrap();
+    let named = clients
+        .ec2
+        .describe_images()
+        .image_ids(image)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(named.images()[0].name(), Some("web-v2"));
+
+    let too_big = cli.run(
+        &[
+            "deploy",
+            "--image",
+            "web-v1",
+            "--capacity",
+            "5",
+            "--bake-time",
+            "0s",
+        ],
+        MINUTE,
+    );
+    assert_ne!(too_big.code, SUCCEEDED, "{too_big:?}");
+    assert!(
+        too_big.stdout.contains("1..4") || too_big.stderr.contains("1..4"),
+        "the refusal names the limits: {too_big:?}"
+    );
+}

@@ -1,5 +1,5 @@
-//! The AWS backend: EC2 AMIs, EC2 instances, an ALB listener (or rule); and `demo-setup` on
-//! an emulator.
+//! The AWS backend: EC2 AMIs, EC2 instances or Auto Scaling groups, an ALB listener (or
+//! rule); and `demo-setup` on an emulator.
 
 use aws_sdk_ec2::types::{
     Filter, InstanceType, RequestLaunchTemplateData, ResourceType, Tag, TagSpecification,
@@ -8,25 +8,49 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, FixedResponseActionConfig, ProtocolEnum,
 };
 use immutable_aws::{
-    AwsClients, AwsFleet, AwsImageStore, AwsRouter, EntryPoint, LaunchTemplate, TargetGroupSettings,
+    AsgFleet, AwsClients, AwsFleet, AwsImageStore, AwsRouter, EntryPoint, LaunchTemplate,
+    TargetGroupSettings,
 };
 use immutable_core::{Engine, EngineBuilder};
 use serde_json::json;
 
 use super::aws_clients;
-use crate::cli::AwsFlags;
+use crate::cli::{AwsFlags, FleetKind};
 use crate::exit::Failure;
 
-/// An engine builder with the AWS backend for `service`.
+/// An engine builder with the AWS backend for `service`: bare instances or Auto Scaling
+/// groups, as `--fleet` says.
 pub(super) async fn engine(aws: &AwsFlags, service: &str) -> Result<EngineBuilder, Failure> {
     let clients = aws_clients(aws).await;
-    let mut fleet = AwsFleet::builder(&clients).subnets(aws.subnets.clone());
-    if let Some(t) = &aws.launch_template {
-        fleet = fleet.launch_template(if t.starts_with("lt-") {
+    let router = AwsRouter::builder(&clients).service(service, entry_point(aws)?);
+    let images = AwsImageStore::new(&clients);
+    Ok(match aws.fleet.unwrap_or_default() {
+        FleetKind::Instances => Engine::builder()
+            .images(images)
+            .fleet(instances(&clients, aws)?)
+            .router(router.build()?),
+        FleetKind::Asg => {
+            let fleet = groups(&clients, aws)?;
+            let router = router.membership(fleet.membership()).build()?;
+            Engine::builder().images(images).fleet(fleet).router(router)
+        }
+    })
+}
+
+fn template(aws: &AwsFlags) -> Option<LaunchTemplate> {
+    aws.launch_template.as_ref().map(|t| {
+        if t.starts_with("lt-") {
             LaunchTemplate::Id(t.clone())
         } else {
             LaunchTemplate::Name(t.clone())
-        });
+        }
+    })
+}
+
+fn instances(clients: &AwsClients, aws: &AwsFlags) -> Result<AwsFleet, Failure> {
+    let mut fleet = AwsFleet::builder(clients).subnets(aws.subnets.clone());
+    if let Some(t) = template(aws) {
+        fleet = fleet.launch_template(t);
     }
     if let Some(t) = &aws.instance_type {
         fleet = fleet.instance_type(t);
@@ -34,13 +58,31 @@ pub(super) async fn engine(aws: &AwsFlags, service: &str) -> Result<EngineBuilde
     if !aws.security_groups.is_empty() {
         fleet = fleet.security_groups(aws.security_groups.clone());
     }
-    let router = AwsRouter::builder(&clients)
-        .service(service, entry_point(aws)?)
-        .build()?;
-    Ok(Engine::builder()
-        .images(AwsImageStore::new(&clients))
-        .fleet(fleet.build()?)
-        .router(router))
+    Ok(fleet.build()?)
+}
+
+fn groups(clients: &AwsClients, aws: &AwsFlags) -> Result<AsgFleet, Failure> {
+    let Some(t) = template(aws) else {
+        return Err(Failure::refused(
+            "--fleet asg launches from a launch template: pass --launch-template (or \
+             launch_template in [aws] of the service file)",
+        ));
+    };
+    let mut fleet = AsgFleet::builder(clients)
+        .launch_template(t)
+        .subnets(aws.subnets.clone());
+    if let (Some(min), Some(max)) = (aws.min_size, aws.max_size) {
+        fleet = fleet.size_limits(min, max);
+    } else if aws.min_size.is_some() || aws.max_size.is_some() {
+        return Err(Failure::refused(
+            "--min-size and --max-size go together: pass both, or neither (the group is then \
+             sized to the capacity)",
+        ));
+    }
+    if aws.keep_template_versions {
+        fleet = fleet.keep_template_versions();
+    }
+    Ok(fleet.build()?)
 }
 
 fn entry_point(aws: &AwsFlags) -> Result<EntryPoint, Failure> {
