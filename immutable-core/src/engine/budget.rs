@@ -11,6 +11,11 @@ use crate::{Cost, DeploymentSpec, OnTimeout, Operation, Phase, ServiceName, Step
 
 /// A number of provider calls: at least `least` (every wait done at its first poll), at most
 /// `most` (every wait running to its timeout); `None` when nothing bounds it.
+///
+/// Waits of a fixed length (pauses, the bake) are counted at one poll per poll interval, which
+/// is exact when calls take no time (the mock). Against a real provider each poll also takes
+/// its call's time, so those waits can poll fewer times than counted, and a run can make
+/// fewer calls than `least` in those phases; never more than `most`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Calls {
     /// The fewest calls.
