@@ -514,3 +514,44 @@ async fn asg_calls_do_not_grow_with_fleet_size() {
     let total: usize = large.values().flat_map(|o| o.values()).sum();
     println!("total AWS calls of a v1 -> v2 deployment of groups (one poll per wait): {total}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_finds_an_orphan_group_by_its_tags_and_removes_it() {
+    let w = World::new().await;
+    w.bake_image(SERVICE, "web-v1").await;
+    let template = w.launch_template("web").await;
+    let fleet = w.asg_fleet(&template);
+    let engine = engine(&w, &fleet);
+    let first = engine.deploy(request("web-v1", 2)).await.unwrap();
+    assert!(first.succeeded());
+    let serving = first.record.green.fleet.clone().unwrap();
+    // A group launched under a key no deployment records: what a lost deploy tool leaves.
+    let web = ServiceName::new(SERVICE).unwrap();
+    let image = first.record.image.id.clone();
+    let spec = immutable_core::FleetSpec::new(
+        web.clone(),
+        immutable_core::DeploymentId::generate(),
+        image,
+        1,
+    );
+    let orphan = immutable_core::Fleet::launch(&fleet, &spec).await.unwrap();
+    let dry = engine.gc("web").await.unwrap();
+    assert_eq!(dry.fleets, vec![orphan.id.clone()]);
+    assert_eq!(w.groups().await.len(), 2, "a dry run removes nothing");
+    let removed = engine
+        .gc_with("web", immutable_core::GcMode::Remove)
+        .await
+        .unwrap();
+    assert!(removed.removed);
+    let left: Vec<String> = w
+        .groups()
+        .await
+        .iter()
+        .filter_map(|g| g.auto_scaling_group_name().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        left,
+        [serving.to_string()],
+        "only the serving group is left"
+    );
+}
