@@ -1,7 +1,8 @@
 //! An Auto Scaling fleet deletes its own launch template version when it is terminated
 //! (moto has no `DeleteLaunchTemplateVersions`, so the calls are scripted with
 //! aws-smithy-mocks): the group's version is deleted, a version already gone counts as
-//! deleted, and any other failure is reported with the group kept.
+//! deleted, any other failure is reported with the group kept, and a version the SDK did not
+//! make (an adopted group's) is never deleted.
 
 use aws_sdk_autoscaling::operation::delete_auto_scaling_group::DeleteAutoScalingGroupOutput;
 use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
@@ -16,7 +17,13 @@ use immutable_core::{Fleet, FleetId, ServiceName};
 
 const GROUP: &str = "imm-web-d1";
 
-fn the_group() -> DescribeAutoScalingGroupsOutput {
+fn the_group(made_here: bool) -> DescribeAutoScalingGroupsOutput {
+    let version = made_here.then(|| {
+        TagDescription::builder()
+            .key("immutable:template-version")
+            .value("lt-1:7")
+            .build()
+    });
     DescribeAutoScalingGroupsOutput::builder()
         .auto_scaling_groups(
             AutoScalingGroup::builder()
@@ -27,6 +34,13 @@ fn the_group() -> DescribeAutoScalingGroupsOutput {
                         .version("7")
                         .build(),
                 )
+                .tags(
+                    TagDescription::builder()
+                        .key("immutable:service")
+                        .value("web")
+                        .build(),
+                )
+                .set_tags(Some(version.into_iter().collect()))
                 .tags(
                     TagDescription::builder()
                         .key("immutable:service")
@@ -59,8 +73,16 @@ fn deleted(failed: Option<&str>) -> DeleteLaunchTemplateVersionsOutput {
 /// Terminates the group with EC2 answering `DeleteLaunchTemplateVersions` with `failed`;
 /// returns the result, the version-delete rule and the group-delete rule.
 async fn terminate(failed: Option<&'static str>) -> (immutable_core::Result<()>, Rule, Rule) {
-    let describe =
-        mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_output(the_group);
+    terminate_group(true, failed).await
+}
+
+/// The same for a group whose version was made by the SDK (`made_here`) or not.
+async fn terminate_group(
+    made_here: bool,
+    failed: Option<&'static str>,
+) -> (immutable_core::Result<()>, Rule, Rule) {
+    let describe = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+        .then_output(move || the_group(made_here));
     let delete_group = mock!(aws_sdk_autoscaling::Client::delete_auto_scaling_group)
         .match_requests(|r| {
             r.auto_scaling_group_name() == Some(GROUP) && r.force_delete() == Some(true)
@@ -112,4 +134,12 @@ async fn any_other_failure_to_delete_the_version_is_reported_and_the_group_kept(
         "{error}"
     );
     assert_eq!((version.num_calls(), group.num_calls()), (1, 0));
+}
+
+#[tokio::test]
+async fn a_group_whose_version_was_not_made_here_keeps_it() {
+    // An adopted group runs its owner's launch template: only the group goes.
+    let (result, version, group) = terminate_group(false, None).await;
+    result.unwrap();
+    assert_eq!((version.num_calls(), group.num_calls()), (0, 1));
 }

@@ -33,6 +33,9 @@ pub mod tags {
     /// The image a fleet runs, on fleets whose instances are launched by the provider (an
     /// Auto Scaling group) rather than by the backend.
     pub const IMAGE: &str = "immutable:image";
+    /// The launch template version made for a fleet (`<template id>:<version>`), on fleets
+    /// launched from one: deleted with the fleet, and only that version.
+    pub const TEMPLATE_VERSION: &str = "immutable:template-version";
 
     /// The ownership tags of a resource created for `fleet` by `deployment`, in the order
     /// backends write them: [`SERVICE`], [`FLEET`], [`DEPLOYMENT`] and [`MANAGED_BY`].

@@ -243,6 +243,11 @@ fn group_tags(g: &NewGroup<'_>) -> Vec<AsgTag> {
         (tags::FLEET_KEY.to_owned(), spec.key.to_string(), true),
         (tags::CAPACITY.to_owned(), spec.capacity.to_string(), true),
         (tags::IMAGE.to_owned(), spec.image.to_string(), true),
+        (
+            tags::TEMPLATE_VERSION.to_owned(),
+            format!("{}:{}", g.version.template_id, g.version.number),
+            false,
+        ),
     ]);
     all.extend(g.settings.tags.iter().cloned());
     all.into_iter()

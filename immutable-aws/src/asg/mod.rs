@@ -51,7 +51,7 @@ pub(crate) const HELD: [&str; 3] = ["AlarmNotification", "ScheduledActions", "AZ
 /// - Instances join target groups through the group: give [`AsgFleet::membership`] to the
 ///   router ([`AwsRouterBuilder::membership`](crate::AwsRouterBuilder::membership)), so
 ///   instances the group launches later join by themselves.
-/// - `terminate` deletes the fleet's launch template version (unless
+/// - `terminate` deletes the launch template version made for the fleet (never another; unless
 ///   [`keep_template_versions`](AsgFleetBuilder::keep_template_versions)), then the group with
 ///   its instances (`ForceDelete`); a group being deleted counts as terminated.
 #[derive(Debug, Clone)]
@@ -199,8 +199,10 @@ impl Fleet for AsgFleet {
         if is_deleting(&group) {
             return Ok(());
         }
-        if let Some(lt) = group.launch_template().filter(|_| self.delete_versions)
-            && let (Some(template), Some(version)) = (lt.launch_template_id(), lt.version())
+        // Only the version made for this fleet: an adopted group's template is its owner's.
+        if let Some((template, version)) = group::tag(&group, tags::TEMPLATE_VERSION)
+            .and_then(|v| v.split_once(':'))
+            .filter(|_| self.delete_versions)
         {
             self.delete_version(fleet, template, version).await?;
         }
