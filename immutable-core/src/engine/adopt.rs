@@ -175,7 +175,9 @@ impl Engine {
             refusal,
         };
         let routing = inner
-            .call(id, service, "read routing", || inner.router.routing(service))
+            .call(id, service, "read routing", || {
+                inner.router.routing(service)
+            })
             .await?;
         if routing.is_empty() {
             return Err(refused(AdoptRefusal::NothingServed));
@@ -184,7 +186,9 @@ impl Engine {
             return Err(refused(AdoptRefusal::TrafficSplit { routing }));
         };
         let owned = inner
-            .call(id, service, "list targets", || inner.router.targets(service))
+            .call(id, service, "list targets", || {
+                inner.router.targets(service)
+            })
             .await?;
         if owned.iter().any(|t| t.id == target) {
             return Err(refused(AdoptRefusal::AlreadyManaged { target }));
@@ -248,12 +252,10 @@ impl Engine {
     /// The adoption's record, finished: the fleet's size with default settings.
     fn adoption_record(&self, adoption: &Adoption) -> Result<DeploymentRecord> {
         let fleet = &adoption.fleet;
-        let spec = DeploymentRequest::new(
-            adoption.service.as_str(),
-            ImageRef::Id(fleet.image.clone()),
-        )
-        .capacity(fleet.capacity)
-        .validate()?;
+        let spec =
+            DeploymentRequest::new(adoption.service.as_str(), ImageRef::Id(fleet.image.clone()))
+                .capacity(fleet.capacity)
+                .validate()?;
         let image = adoption.image.clone().unwrap_or_else(|| Image {
             id: fleet.image.clone(),
             name: fleet.image.to_string(),

@@ -95,9 +95,7 @@ pub use control::DeploymentHandle;
 pub use dry_run::{Plan, Refusal};
 pub use gc::{GcMode, GcReport};
 pub use phase::Phase;
-pub use record::{
-    Blue, DeploymentRecord, Green, HistoryEntry, Origin, Outcome, Report, Retired,
-};
+pub use record::{Blue, DeploymentRecord, Green, HistoryEntry, Origin, Outcome, Report, Retired};
 pub use request::{DeploymentRequest, DeploymentSpec};
 pub use rollback::{RollbackMode, RollbackReport};
 pub use settings::Settings;

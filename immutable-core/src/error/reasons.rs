@@ -125,8 +125,8 @@ pub enum AdoptRefusal {
     },
     /// No instance registered in the serving target is pending or running.
     NoLiveInstances {
-        /// The target.
-        target: TargetId,
+        /// How many instances are registered in it.
+        registered: usize,
     },
     /// The serving instances run different images; a fleet runs one.
     MixedImages {
@@ -159,10 +159,10 @@ impl fmt::Display for AdoptRefusal {
                 f,
                 "target {target} belongs to service `{owner}`; the SDK will not take it over"
             ),
-            AdoptRefusal::NoLiveInstances { target } => write!(
+            AdoptRefusal::NoLiveInstances { registered } => write!(
                 f,
-                "no instance registered in target {target} is running; there is no fleet to \
-                 adopt: deploy instead"
+                "none of the {registered} instance(s) registered in the serving target is \
+                 running; there is no fleet to adopt: deploy instead"
             ),
             AdoptRefusal::MixedImages { images } => {
                 let images: Vec<_> = images.iter().map(ToString::to_string).collect();
