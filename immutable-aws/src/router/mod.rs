@@ -9,10 +9,12 @@
 //! - `owners`: the ownership tags of target groups, read once and cached;
 //! - `settings`: the settings a new target group copies from the one that serves;
 //! - `attach` and `detach`: those two operations in named steps;
+//! - `adopt`: reading a group made by hand and tagging it as an adopted fleet's;
 //! - `health`: target health as the core sees it;
 //! - `traffic`: the `TrafficRouter` impl, which calls the others.
 
 mod actions;
+mod adopt;
 mod attach;
 mod config;
 mod detach;
@@ -46,7 +48,11 @@ pub(crate) const TARGETS_BATCH: usize = 1000;
 ///   503 response.
 /// - `detach` refuses the group that takes traffic, deregisters its instances, waits while any
 ///   drains (bounded by the group's deregistration delay), then deletes it.
-/// - Target groups without the service's tag are refused with [`Error::NotOwned`].
+/// - Target groups without the service's tag are refused with [`Error::NotOwned`], except by
+///   `adoptable` (a read) and `adopt_target`, which tags a group made by hand (one `AddTags`)
+///   when [`Engine::adopt`](immutable_core::Engine::adopt) applies an adoption.
+/// - `targets` lists the groups named for the service and the groups the entry point
+///   forwards to, keeping those tagged for the service: an adopted group keeps its own name.
 #[derive(Debug, Clone)]
 pub struct AwsRouter {
     elb: aws_sdk_elasticloadbalancingv2::Client,
