@@ -67,7 +67,7 @@ async fn serve_by_hand(w: &World) -> (String, Vec<String>) {
         .to_owned();
     let targets = instances
         .iter()
-        .map(|i| TargetDescription::builder().id(i).build().unwrap());
+        .map(|i| TargetDescription::builder().id(i).build());
     w.elb()
         .register_targets()
         .target_group_arn(&group)

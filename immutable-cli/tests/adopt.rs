@@ -49,7 +49,7 @@ async fn serve_by_hand(moto: &Moto, listener: &str, vpc: &str) -> (String, Vec<S
         .to_owned();
     let targets = ids
         .iter()
-        .map(|i| TargetDescription::builder().id(i).build().unwrap());
+        .map(|i| TargetDescription::builder().id(i).build());
     elb.register_targets()
         .target_group_arn(&group)
         .set_targets(Some(targets.collect()))
@@ -93,7 +93,10 @@ async fn adopt_previews_then_tags_and_deploy_replaces_the_adopted_fleet() {
 
     let refused = cli.run(&deploy, MINUTE);
     assert_eq!(refused.code, REFUSED, "{refused:?}");
-    assert!(refused.stderr.contains("immutable adopt web"), "{refused:?}");
+    assert!(
+        refused.stderr.contains("immutable adopt web"),
+        "{refused:?}"
+    );
 
     moto.start_recording();
     let preview = cli.run(&["adopt", "web"], MINUTE);

@@ -51,7 +51,10 @@ pub(crate) async fn adopt(ctx: &Ctx, args: &AdoptArgs) -> Result<Code, Failure> 
     }
     print_adoption(&adoption);
     if !adoption.applied() {
-        println!("nothing was tagged; continue with: {} adopt --apply", ctx.cli);
+        println!(
+            "nothing was tagged; continue with: {} adopt --apply",
+            ctx.cli
+        );
     }
     Ok(Code::Succeeded)
 }
@@ -74,10 +77,10 @@ fn print_adoption(a: &Adoption) {
         ("would adopt", "would tag")
     };
     let fleet = &a.fleet;
-    let image = a
-        .image
-        .as_ref()
-        .map_or_else(|| fleet.image.to_string(), |i| format!("{} ({})", i.id, i.name));
+    let image = a.image.as_ref().map_or_else(
+        || fleet.image.to_string(),
+        |i| format!("{} ({})", i.id, i.name),
+    );
     println!("{}: {verb} what serves it", a.service);
     println!("  {tag} target {}", a.target);
     println!(
@@ -89,7 +92,10 @@ fn print_adoption(a: &Adoption) {
         println!("  {tag} instance {} ({:?})", i.id, i.state);
     }
     if a.applied() {
-        println!("the next deploy replaces this fleet and retires it (adoption {})", a.id);
+        println!(
+            "the next deploy replaces this fleet and retires it (adoption {})",
+            a.id
+        );
     }
 }
 
