@@ -317,6 +317,7 @@ pub(crate) struct GcArgs {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct AdoptArgs {
     /// The service (default: --service, or `service` in --service-file).
+    #[arg(id = "adopt_service", value_name = "SERVICE")]
     pub(crate) service: Option<String>,
     /// Tag the serving target group, its instances and the fleet they form (without it,
     /// only show what would be tagged).
