@@ -1,7 +1,8 @@
 //! The AWS calls each trait operation makes, as measured by `tests/deploy.rs`
 //! (`aws_calls_do_not_grow_with_fleet_size`) and listed in the crate's README, so that
 //! `Engine::plan` can say what a deployment will spend. Reads of ownership tags are cached
-//! and not counted (one `DescribeTags` per 20 target groups the router has not seen before).
+//! and not counted (one `DescribeTags` per 20 target groups the router has not seen before,
+//! and per 20 groups without an owner that the entry point forwards to, each time).
 
 use std::time::Duration;
 
@@ -88,7 +89,10 @@ pub(crate) fn router(operation: Operation, shape: RouterShape) -> Option<Cost> {
                 None => Cost::calls(2 + extra).batched(1, batch),
             }
         }
-        Operation::Targets | Operation::Health | Operation::Routing => Cost::calls(1),
+        // The groups named for the service, and the entry point's (an adopted group keeps
+        // its own name).
+        Operation::Targets => Cost::calls(2),
+        Operation::Health | Operation::Routing => Cost::calls(1),
         // Read the listener, write it.
         Operation::SetWeights => Cost::calls(2),
         Operation::Preview => Cost::calls(if shape.previews { 2 } else { 0 }),

@@ -1,10 +1,11 @@
 //! The ownership tags this backend writes (I6), in one place: the core's
-//! [`tags::ownership`] on every instance, volume and target group it creates, and on instances
-//! and volumes (which are the whole fleet) the key and capacity a launch is looked up by.
+//! [`tags::ownership`] on every instance, volume and target group it creates (or adopts), and
+//! on instances and volumes (which are the whole fleet) the key and capacity a launch is looked
+//! up by.
 
 use aws_sdk_ec2::types::{ResourceType, TagSpecification};
 use aws_sdk_elasticloadbalancingv2::types::Tag as ElbTag;
-use immutable_core::{FleetId, FleetInfo, FleetSpec, tags};
+use immutable_core::{AdoptSpec, FleetId, FleetInfo, FleetSpec, tags};
 
 use crate::ec2::to_tags;
 
@@ -27,7 +28,23 @@ pub(crate) fn instance_tags(spec: &FleetSpec, fleet: &FleetId) -> Vec<TagSpecifi
         .collect()
 }
 
-/// The tags of a fleet's target group, as `CreateTargetGroup` writes them.
+/// The tags an adoption writes on instances launched by hand: a launch's, but for `Name`
+/// (theirs is kept).
+pub(crate) fn adopted_instance_tags(
+    spec: &AdoptSpec,
+    fleet: &FleetId,
+    capacity: u32,
+) -> Vec<aws_sdk_ec2::types::Tag> {
+    let mut all = Vec::from(tags::ownership(&spec.service, fleet, &spec.deployment));
+    all.extend([
+        (tags::FLEET_KEY, spec.key.to_string()),
+        (tags::CAPACITY, capacity.to_string()),
+    ]);
+    to_tags(all.iter().map(|(k, v)| (k, v)))
+}
+
+/// The tags of a fleet's target group, as `CreateTargetGroup` writes them (and `AddTags`
+/// when a group made by hand is adopted).
 pub(crate) fn target_group_tags(fleet: &FleetInfo) -> Vec<ElbTag> {
     tags::ownership(&fleet.service, &fleet.id, &fleet.deployment)
         .iter()

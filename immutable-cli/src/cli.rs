@@ -13,8 +13,8 @@ Exit codes:
   0  succeeded (or the command did what it was asked)
   1  an error (a provider, the store, the network)
   2  refused: bad input, the service is locked, an unfinished deployment must be resumed
-     first, nothing to roll back, a command to a finished deployment; the message names the
-     command that continues
+     first, nothing to roll back, a command to a finished deployment, nothing to adopt; the
+     message names the command that continues
   3  the deployment rolled back: the old fleet serves, nothing of the new one remains
   4  the deployment stopped without a way back: both fleets are kept (see `immutable status`)
   5  suspended (Ctrl-C or SIGTERM): the record is saved and the lease released; the message
@@ -215,6 +215,9 @@ pub(crate) enum Command {
     Gc(GcArgs),
     /// The service's deployments, newest first.
     History(HistoryArgs),
+    /// Hand a fleet that serves without the SDK's tags (made by hand or by another tool) to
+    /// the SDK: show what would be tagged, and with --apply tag it.
+    Adopt(AdoptArgs),
     /// Build a demo world: on an AWS emulator a VPC, an ALB, a launch template and two AMIs;
     /// on the local backend two images of a demo app.
     DemoSetup,
@@ -333,6 +336,18 @@ pub(crate) struct GcArgs {
     /// Remove the orphans (without it, only list them).
     #[arg(long)]
     pub(crate) remove: bool,
+}
+
+/// Adoption.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct AdoptArgs {
+    /// The service (default: --service, or `service` in --service-file).
+    #[arg(id = "adopt_service", value_name = "SERVICE")]
+    pub(crate) service: Option<String>,
+    /// Tag the serving target group, its instances and the fleet they form (without it,
+    /// only show what would be tagged).
+    #[arg(long)]
+    pub(crate) apply: bool,
 }
 
 /// History.

@@ -137,6 +137,7 @@ fn refusal(e: &Error) -> bool {
             | Error::WrongPhase { .. }
             | Error::BlueUnhealthy { .. }
             | Error::NotOwned { .. }
+            | Error::AdoptionRefused { .. }
     ) || matches!(e, Error::NotFound { kind, .. } if *kind == immutable_core::ResourceKind::Deployment)
 }
 

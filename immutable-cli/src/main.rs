@@ -2,7 +2,7 @@
 //! AWS backend (EC2 + ALB) or the local backend (processes behind HAProxy).
 //!
 //! A thin layer over `immutable_core::Engine`: `plan`, `deploy`, `resume`, `status`, `watch`,
-//! `approve`, `reject`, `promote`, `abort`, `rollback`, `gc`, `history`. Commands reach a
+//! `approve`, `reject`, `promote`, `abort`, `rollback`, `gc`, `history`, `adopt`. Commands reach a
 //! deployment through the state store, so a deployment running in one process (a CI job) is
 //! approved or aborted from another (a terminal, a chat bot). Exit codes: see
 //! [`cli::EXIT_CODES`].
@@ -58,9 +58,12 @@ fn main() -> ExitCode {
     ExitCode::from(code as u8)
 }
 
-async fn run(cli: Cli, prefix: String) -> Result<Code, Failure> {
+async fn run(mut cli: Cli, prefix: String) -> Result<Code, Failure> {
     if let Command::DemoApp = cli.command {
         return cmd::demo::demo_app().await;
+    }
+    if let Command::Adopt(args) = &cli.command {
+        cmd::adopt::name_service(args, &mut cli.global)?;
     }
     let config = Config::load(&cli.global)?;
     let ctx = Ctx::new(config, cli.global.output == Output::Json, prefix).await?;
@@ -77,6 +80,7 @@ async fn run(cli: Cli, prefix: String) -> Result<Code, Failure> {
         Command::Rollback(args) => cmd::service::rollback(&ctx, args).await,
         Command::Gc(args) => cmd::service::gc(&ctx, args).await,
         Command::History(args) => cmd::service::history(&ctx, args).await,
+        Command::Adopt(args) => cmd::adopt::adopt(&ctx, args).await,
         Command::DemoSetup => cmd::demo::demo_setup(&ctx).await,
         Command::DemoApp => unreachable!("handled above"),
     }

@@ -15,32 +15,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 
 /// `demo-setup` on moto, then the CLI with the world's flags and quick polls.
 fn world(moto: &Moto, store: &Path) -> Cli {
-    let setup = moto
-        .cli(store)
-        .run(&["demo-setup", "--output", "json"], MINUTE);
-    assert_eq!(setup.code, SUCCEEDED, "{setup:?}");
-    let w = setup.json();
-    let mut cli = moto.cli(store);
-    let subnets: Vec<&str> = w["subnets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap())
-        .collect();
-    for (flag, value) in [
-        ("--listener-arn", w["listener_arn"].as_str().unwrap()),
-        (
-            "--preview-listener-arn",
-            w["preview_listener_arn"].as_str().unwrap(),
-        ),
-        ("--launch-template", w["launch_template"].as_str().unwrap()),
-        ("--vpc-id", w["vpc_id"].as_str().unwrap()),
-        ("--subnets", &subnets.join(",")),
-        ("--poll-interval", "200ms"),
-    ] {
-        cli.args.extend([flag.to_owned(), value.to_owned()]);
-    }
-    cli
+    moto.demo_cli(store)
 }
 
 fn deploy_v1(cli: &Cli) {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 mod reasons;
-pub use reasons::{NoRollback, ResourceKind};
+pub use reasons::{AdoptRefusal, NoRollback, ResourceKind};
 
 use crate::{DeploymentId, ImageId, Phase, Routing, ServiceName, TargetId};
 
@@ -98,13 +98,25 @@ pub enum Error {
     /// will not replace what it does not own (I6).
     #[error(
         "service `{service}` routes to target {target}, which lacks the service's ownership \
-         tags; the SDK will not replace what it does not own"
+         tags; the SDK will not replace what it does not own. To hand the running fleet to the \
+         SDK, adopt it: preview with `immutable adopt {service}` (Engine::adopt with \
+         AdoptMode::DryRun), then `immutable adopt {service} --apply` (AdoptMode::Apply)"
     )]
     ServingTargetNotOwned {
         /// The service.
         service: ServiceName,
         /// The target it routes to.
         target: TargetId,
+    },
+
+    /// [`Engine::adopt`](crate::Engine::adopt) will not adopt what serves the service; nothing
+    /// was changed.
+    #[error("service `{service}`: nothing adopted: {refusal}")]
+    AdoptionRefused {
+        /// The service.
+        service: ServiceName,
+        /// Why.
+        refusal: AdoptRefusal,
     },
 
     /// A target that takes traffic cannot be detached (I2).

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::service::string_id;
-use crate::{Cost, DeploymentId, ImageId, Operation, Result, ServiceName};
+use crate::{AdoptMode, AdoptSpec, Cost, DeploymentId, ImageId, Operation, Result, ServiceName};
 
 string_id!(
     /// A fleet's id, unique within the provider account.
@@ -234,6 +234,40 @@ pub trait Fleet: Debug + Send + Sync + 'static {
     ) -> Result<()> {
         let _ = (service, fleet, scaling);
         Ok(())
+    }
+
+    /// The fleet that `spec.instances` (the instances the serving target sends traffic to,
+    /// made by hand or by another tool) form, and with [`AdoptMode::Apply`] makes it one of
+    /// the service's fleets: the backend tags what makes a fleet on it (the instances
+    /// themselves, or the group that launched them) with the ownership tags, `spec.key` and
+    /// the capacity, so that [`describe`](Fleet::describe) and [`list`](Fleet::list) find it
+    /// under the returned id and [`terminate`](Fleet::terminate) can retire it.
+    ///
+    /// # Guarantees expected of an implementation
+    /// - [`AdoptMode::DryRun`] makes read calls only and returns the fleet as `Apply` with the
+    ///   same spec would make it: same id, image, capacity and instances.
+    /// - Only live (pending or running) instances count; the fleet's capacity is how many
+    ///   there are (or the size of the group that launched them).
+    /// - Instances may carry no ownership tags, or the service's own (an adoption cut off
+    ///   earlier: they are tagged again under `spec.key`). Any carrying another service's are
+    ///   [`Error::NotOwned`](crate::Error::NotOwned) and nothing is changed (I6).
+    /// - Unknown instances are [`Error::NotFound`](crate::Error::NotFound); no live instance is
+    ///   [`AdoptRefusal::NoLiveInstances`](crate::AdoptRefusal::NoLiveInstances) and live ones
+    ///   running different images [`AdoptRefusal::MixedImages`](crate::AdoptRefusal::MixedImages),
+    ///   both as [`Error::AdoptionRefused`](crate::Error::AdoptionRefused).
+    /// - `Apply` is idempotent by `spec.key`.
+    ///
+    /// The default answers [`Error::NotSupported`](crate::Error::NotSupported): the backend
+    /// cannot adopt.
+    async fn adopt(&self, spec: &AdoptSpec, mode: AdoptMode) -> Result<FleetInfo> {
+        let _ = mode;
+        Err(crate::Error::not_supported(
+            "adopt",
+            format!(
+                "this fleet backend cannot adopt the instances serving service `{}`",
+                spec.service
+            ),
+        ))
     }
 
     /// What one of this trait's operations costs in provider calls; `None` (the default)

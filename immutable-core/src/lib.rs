@@ -33,6 +33,7 @@
 //!
 //! The engine's phases, guarantees and caveats are documented on the [`engine`] module.
 
+mod adoption;
 mod check;
 mod clock;
 mod cost;
@@ -52,18 +53,19 @@ mod strategy;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+pub use adoption::{AdoptMode, AdoptSpec, Adoptable};
 pub use check::{Check, CheckContext, CheckOutcome, HealthRatioCheck};
 #[cfg(feature = "http-check")]
 pub use check::{CutoverCheck, HttpCheck};
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use cost::{Cost, Operation};
 pub use engine::{
-    Blue, Budget, Calls, Command, CommandRecord, DeploymentHandle, DeploymentRecord,
+    Adoption, Blue, Budget, Calls, Command, CommandRecord, DeploymentHandle, DeploymentRecord,
     DeploymentRequest, DeploymentSpec, Engine, EngineBuilder, Eta, GcMode, GcReport, Green,
-    HistoryEntry, OnBlueLost, Outcome, Phase, Plan, Refusal, Report, Retired, RollbackCause,
-    RollbackMode, RollbackReport, Settings, Status, Stranded, Waiting,
+    HistoryEntry, OnBlueLost, Origin, Outcome, Phase, Plan, Refusal, Report, Retired,
+    RollbackCause, RollbackMode, RollbackReport, Settings, Status, Stranded, Waiting,
 };
-pub use error::{BoxError, Error, NoRollback, ResourceKind, Result};
+pub use error::{AdoptRefusal, BoxError, Error, NoRollback, ResourceKind, Result};
 pub use event::{Event, EventKind};
 pub use fleet::{
     Fleet, FleetId, FleetInfo, FleetKey, FleetSpec, Instance, InstanceId, InstanceState, Scaling,

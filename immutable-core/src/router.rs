@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::service::string_id;
-use crate::{Cost, Error, FleetId, FleetInfo, InstanceId, Operation, Result, ServiceName};
+use crate::{
+    Adoptable, Cost, Error, FleetId, FleetInfo, InstanceId, Operation, Result, ServiceName,
+};
 
 string_id!(
     /// A routing target's id (a target group ARN on AWS).
@@ -190,7 +192,8 @@ impl fmt::Display for Routing {
 ///   traffic (I2); otherwise it drains and deletes it. Detaching a deleted target gives
 ///   [`Error::NotFound`].
 /// - Every call is scoped to the service and never touches a target without its ownership tags
-///   (I6).
+///   (I6), except [`adopt_target`](TrafficRouter::adopt_target), which gives a target made by
+///   hand those tags when an operator asks for it.
 #[async_trait]
 pub trait TrafficRouter: Debug + Send + Sync + 'static {
     /// Creates the fleet's target (or returns the existing one) and registers its instances.
@@ -227,6 +230,46 @@ pub trait TrafficRouter: Debug + Send + Sync + 'static {
 
     /// Deregisters the target's instances, waits for them to drain, and deletes it.
     async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()>;
+
+    /// Reads a target the service's entry point sends traffic to, for adoption: who owns it
+    /// (by its ownership tags; `None` for one made by hand) and the instances registered in
+    /// it. [`Engine::adopt`](crate::Engine::adopt) passes the sole target of
+    /// [`routing`](TrafficRouter::routing).
+    ///
+    /// Read calls only. This is the one call that reads a target without the service's
+    /// ownership tags, and it changes nothing (I6). An unknown target is
+    /// [`Error::NotFound`]. The default answers [`Error::NotSupported`]: the router cannot
+    /// adopt.
+    async fn adoptable(&self, service: &ServiceName, target: &TargetId) -> Result<Adoptable> {
+        let _ = target;
+        Err(Error::not_supported(
+            "adopt",
+            format!("this router cannot adopt the target that serves service `{service}`"),
+        ))
+    }
+
+    /// Writes the service's ownership tags ([`tags::ownership`](crate::tags::ownership) of
+    /// `fleet`'s service, id and deployment) on `target`, so that it becomes `fleet`'s target:
+    /// [`targets`](TrafficRouter::targets) lists it from then on, and a deployment replaces it
+    /// like any other. Routing is unchanged.
+    ///
+    /// Called only by [`Engine::adopt`](crate::Engine::adopt) with
+    /// [`AdoptMode::Apply`](crate::AdoptMode::Apply), after [`Fleet::adopt`](crate::Fleet::adopt)
+    /// tagged the fleet. Idempotent: a target tagged for the same service and fleet succeeds
+    /// without a change. A target carrying another service's (or another fleet's) tags is
+    /// [`Error::NotOwned`] and is not changed. The default answers [`Error::NotSupported`].
+    async fn adopt_target(
+        &self,
+        service: &ServiceName,
+        target: &TargetId,
+        fleet: &FleetInfo,
+    ) -> Result<Target> {
+        let _ = (target, fleet);
+        Err(Error::not_supported(
+            "adopt",
+            format!("this router cannot adopt the target that serves service `{service}`"),
+        ))
+    }
 
     /// What one of this trait's operations costs in provider calls; `None` (the default)
     /// when the backend does not say. [`Engine::plan`](crate::Engine::plan) adds these up;

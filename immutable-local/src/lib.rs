@@ -6,6 +6,11 @@
 //! ([`HaproxyRouter`]). [`Haproxy`] starts an HAProxy for tests and examples, [`LoadGen`]
 //! sends bounded load through it, and [`demo`] is a tiny app to deploy.
 //!
+//! Adoption ([`Engine::adopt`](immutable_core::Engine::adopt)) is not supported here:
+//! [`ProcessFleet`] and [`HaproxyRouter`] keep the traits' defaults, which answer
+//! [`Error::NotSupported`](immutable_core::Error::NotSupported). Processes started by hand
+//! have no record to become a fleet from; deploy the service instead.
+//!
 //! ```no_run
 //! # async fn demo() -> immutable_core::Result<()> {
 //! use immutable_core::{DeploymentRequest, Engine, ImageRef};

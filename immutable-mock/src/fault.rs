@@ -40,11 +40,21 @@ pub enum Op {
     Preview,
     /// [`TrafficRouter::detach`](immutable_core::TrafficRouter::detach).
     Detach,
+    /// [`TrafficRouter::adoptable`](immutable_core::TrafficRouter::adoptable).
+    Adoptable,
+    /// [`TrafficRouter::adopt_target`](immutable_core::TrafficRouter::adopt_target).
+    AdoptTarget,
+    /// [`Fleet::adopt`](immutable_core::Fleet::adopt) with
+    /// [`AdoptMode::DryRun`](immutable_core::AdoptMode::DryRun): a read.
+    PreviewAdoption,
+    /// [`Fleet::adopt`](immutable_core::Fleet::adopt) with
+    /// [`AdoptMode::Apply`](immutable_core::AdoptMode::Apply).
+    AdoptFleet,
 }
 
 impl Op {
     /// Every operation.
-    pub const ALL: [Op; 16] = [
+    pub const ALL: [Op; 20] = [
         Op::ResolveImage,
         Op::ListImages,
         Op::LabelImage,
@@ -61,6 +71,10 @@ impl Op {
         Op::SetWeights,
         Op::Preview,
         Op::Detach,
+        Op::Adoptable,
+        Op::AdoptTarget,
+        Op::PreviewAdoption,
+        Op::AdoptFleet,
     ];
 
     /// Whether the operation changes anything.
@@ -76,6 +90,8 @@ impl Op {
                 | Op::SetWeights
                 | Op::Preview
                 | Op::Detach
+                | Op::AdoptTarget
+                | Op::AdoptFleet
         )
     }
 }

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use crate::cloud::{MockCloud, MockFleet, State, owner, ownership_tags};
 use crate::fault::Op;
 
-fn info(s: &State, fleet: &MockFleet, service: &ServiceName) -> FleetInfo {
+pub(crate) fn info(s: &State, fleet: &MockFleet, service: &ServiceName) -> FleetInfo {
     let now = Instant::now();
     let deployment = fleet
         .tags

@@ -15,7 +15,9 @@
 //! - **Assertions**: a [`Call`] log and a [`Snapshot`] of everything.
 //! - **Ownership**: resources carry the core's ownership tags, and foreign ones
 //!   ([`MockCloud::add_foreign_fleet`]) are refused with
-//!   [`Error::NotOwned`](immutable_core::Error::NotOwned), as on AWS.
+//!   [`Error::NotOwned`](immutable_core::Error::NotOwned), as on AWS. A service served by
+//!   hand ([`MockCloud::add_foreign_target`], [`MockCloud::route_by_hand`]) can be adopted
+//!   ([`Engine::adopt`](immutable_core::Engine::adopt)).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -44,6 +46,7 @@
 //! # Ok(()) }
 //! ```
 
+mod adopt;
 mod cloud;
 mod fault;
 mod fleet;

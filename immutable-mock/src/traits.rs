@@ -2,8 +2,9 @@
 
 use async_trait::async_trait;
 use immutable_core::{
-    Cost, Fleet, FleetId, FleetInfo, FleetSpec, HealthReport, Image, ImageId, ImageRef, ImageStore,
-    Labels, Operation, Result, Routing, Scaling, ServiceName, Target, TargetId, TrafficRouter,
+    AdoptMode, AdoptSpec, Adoptable, Cost, Fleet, FleetId, FleetInfo, FleetSpec, HealthReport,
+    Image, ImageId, ImageRef, ImageStore, Labels, Operation, Result, Routing, Scaling, ServiceName,
+    Target, TargetId, TrafficRouter,
 };
 
 use crate::MockCloud;
@@ -60,6 +61,10 @@ impl Fleet for MockCloud {
             .await
     }
 
+    async fn adopt(&self, spec: &AdoptSpec, mode: AdoptMode) -> Result<FleetInfo> {
+        self.finish(self.do_adopt_fleet(spec, mode).await).await
+    }
+
     fn cost(&self, _: &ServiceName, _: Operation) -> Option<Cost> {
         Some(Cost::calls(1))
     }
@@ -94,6 +99,20 @@ impl TrafficRouter for MockCloud {
 
     async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
         self.finish(self.do_detach(service, target).await).await
+    }
+
+    async fn adoptable(&self, service: &ServiceName, target: &TargetId) -> Result<Adoptable> {
+        self.finish(self.do_adoptable(service, target).await).await
+    }
+
+    async fn adopt_target(
+        &self,
+        service: &ServiceName,
+        target: &TargetId,
+        fleet: &FleetInfo,
+    ) -> Result<Target> {
+        self.finish(self.do_adopt_target(service, target, fleet).await)
+            .await
     }
 
     /// One call each; detach drains for [`Timings::drain`](crate::Timings::drain).

@@ -1,14 +1,16 @@
 //! [`Fleet`] on EC2 instances: the type and its trait impl. The launch steps are in `launch`,
-//! the configuration in `builder`, and fleets read back from tagged instances in `group`.
+//! the configuration in `builder`, fleets read back from tagged instances in `group`, and
+//! instances launched by hand adopted as a fleet in `adopt`.
 
+mod adopt;
 mod builder;
 mod group;
 mod launch;
 
 use async_trait::async_trait;
 use immutable_core::{
-    Cost, Error, Fleet, FleetId, FleetInfo, FleetKey, FleetSpec, InstanceState, Operation,
-    ResourceKind, Result, ServiceName, tags,
+    AdoptMode, AdoptSpec, Cost, Error, Fleet, FleetId, FleetInfo, FleetKey, FleetSpec,
+    InstanceState, Operation, ResourceKind, Result, ServiceName, tags,
 };
 
 pub use builder::{AwsFleetBuilder, LaunchTemplate};
@@ -34,6 +36,8 @@ const TERMINATE_BATCH: usize = 1000;
 ///   [`Error::Provider`] naming each subnet's error. The launched instances keep their tags, so
 ///   the engine's rollback finds and terminates them.
 /// - Reads are paginated (`page_size`, 5 to 1000); terminations go in batches of 1,000.
+/// - `adopt` gives instances launched by hand the tags a launch writes (their volumes keep
+///   theirs), so the fleet they form is found, replaced and terminated like a launched one.
 #[derive(Debug, Clone)]
 pub struct AwsFleet {
     ec2: aws_sdk_ec2::Client,
@@ -130,6 +134,10 @@ impl Fleet for AwsFleet {
             )
             .await?;
         Ok(group(service, found))
+    }
+
+    async fn adopt(&self, spec: &AdoptSpec, mode: AdoptMode) -> Result<FleetInfo> {
+        self.adopt_instances(spec, mode).await
     }
 
     async fn terminate(&self, service: &ServiceName, fleet: &FleetId) -> Result<()> {

@@ -9,11 +9,13 @@
 //! - `owners`: the ownership tags of target groups, read once and cached;
 //! - `settings`: the settings a new target group copies from the one that serves;
 //! - `attach` and `detach`: those two operations in named steps;
+//! - `adopt`: reading a group made by hand and tagging it as an adopted fleet's;
 //! - `health`: target health as the core sees it;
 //! - `membership`: [`TargetMembership`], how a fleet's instances join its target group;
 //! - `traffic`: the `TrafficRouter` impl, which calls the others.
 
 mod actions;
+mod adopt;
 mod attach;
 mod config;
 mod detach;
@@ -49,7 +51,11 @@ pub(crate) const TARGETS_BATCH: usize = 1000;
 ///   503 response.
 /// - `detach` refuses the group that takes traffic, deregisters its instances, waits while any
 ///   drains (bounded by the group's deregistration delay), then deletes it.
-/// - Target groups without the service's tag are refused with [`Error::NotOwned`].
+/// - Target groups without the service's tag are refused with [`Error::NotOwned`], except by
+///   `adoptable` (a read) and `adopt_target`, which tags a group made by hand (one `AddTags`)
+///   when [`Engine::adopt`](immutable_core::Engine::adopt) applies an adoption.
+/// - `targets` lists the groups named for the service and the groups the entry point
+///   forwards to, keeping those tagged for the service: an adopted group keeps its own name.
 /// - With a [`TargetMembership`] (an [`AsgFleet`](crate::AsgFleet)'s), `attach` has the fleet
 ///   join the group instead of registering its instances, and `detach` has it leave first.
 #[derive(Debug, Clone)]

@@ -1,4 +1,5 @@
-//! The ownership tags of target groups (I6), read once and cached: they never change.
+//! The ownership tags of target groups (I6), read once and cached once a group has an
+//! owner: they never change then (a group without one may still be adopted).
 
 use std::collections::HashMap;
 
@@ -82,7 +83,11 @@ impl AwsRouter {
                     continue;
                 };
                 let found = GroupTags::read(d);
-                self.remember(arn, found.clone());
+                // A group without an owner may be adopted (by another process, too): read
+                // it again next time. An owner's tags never change.
+                if found.owner.is_some() {
+                    self.remember(arn, found.clone());
+                }
                 known.insert(arn.to_owned(), found);
             }
         }

@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use immutable_core::{
-    Cost, Error, FleetInfo, HealthReport, Operation, ResourceKind, Result, Routing, ServiceName,
-    Target, TargetId, TrafficRouter,
+    Adoptable, Cost, Error, FleetInfo, HealthReport, Operation, ResourceKind, Result, Routing,
+    ServiceName, Target, TargetId, TrafficRouter,
 };
 
 use super::AwsRouter;
@@ -55,8 +55,14 @@ impl TrafficRouter for AwsRouter {
     }
 
     async fn targets(&self, service: &ServiceName) -> Result<Vec<Target>> {
-        self.entry(service)?;
-        let candidates = self.groups_named_for(service).await?;
+        let entry = self.entry(service)?;
+        let mut candidates = self.groups_named_for(service).await?;
+        // An adopted group keeps the name it was made with: find it where traffic goes.
+        for forwarded in routing_of(&self.actions(entry).await?).weights().keys() {
+            if !candidates.iter().any(|c| c == forwarded.as_str()) {
+                candidates.push(forwarded.to_string());
+            }
+        }
         let tags = self.group_tags(&candidates).await?;
         Ok(candidates
             .into_iter()
@@ -119,6 +125,19 @@ impl TrafficRouter for AwsRouter {
 
     async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
         self.detach_target(service, target).await
+    }
+
+    async fn adoptable(&self, service: &ServiceName, target: &TargetId) -> Result<Adoptable> {
+        self.adoptable_group(service, target).await
+    }
+
+    async fn adopt_target(
+        &self,
+        service: &ServiceName,
+        target: &TargetId,
+        fleet: &FleetInfo,
+    ) -> Result<Target> {
+        self.adopt_group(service, target, fleet).await
     }
 
     fn cost(&self, service: &ServiceName, operation: Operation) -> Option<Cost> {

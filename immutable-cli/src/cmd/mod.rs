@@ -1,5 +1,6 @@
 //! One module per group of subcommands.
 
+pub(crate) mod adopt;
 pub(crate) mod demo;
 pub(crate) mod deploy;
 pub(crate) mod operate;

@@ -116,6 +116,36 @@ impl Moto {
         .env("AWS_EC2_METADATA_DISABLED", "true")
     }
 
+    /// `demo-setup` on moto, then the CLI with the world's flags and quick polls.
+    pub fn demo_cli(&self, store: &std::path::Path) -> Cli {
+        let setup = self
+            .cli(store)
+            .run(&["demo-setup", "--output", "json"], Duration::from_secs(60));
+        assert_eq!(setup.code, super::SUCCEEDED, "{setup:?}");
+        let w = setup.json();
+        let mut cli = self.cli(store);
+        let subnets: Vec<&str> = w["subnets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        for (flag, value) in [
+            ("--listener-arn", w["listener_arn"].as_str().unwrap()),
+            (
+                "--preview-listener-arn",
+                w["preview_listener_arn"].as_str().unwrap(),
+            ),
+            ("--launch-template", w["launch_template"].as_str().unwrap()),
+            ("--vpc-id", w["vpc_id"].as_str().unwrap()),
+            ("--subnets", &subnets.join(",")),
+            ("--poll-interval", "200ms"),
+        ] {
+            cli.args.extend([flag.to_owned(), value.to_owned()]);
+        }
+        cli
+    }
+
     /// Clients on this server, to read back what the CLI did.
     pub async fn clients(&self) -> AwsClients {
         AwsConfig::from_env()

@@ -63,7 +63,8 @@ impl CutoverCheck {
     /// request, no failed request allowed, the image read from `X-Image`.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`](crate::Error::InvalidInput) on `url` when it does not parse as an http(s) URL.
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) on `url` when it does not parse as
+    /// an http(s) URL.
     pub fn new(url: &str) -> Result<Self> {
         let url = super::http::parse_http_url(url)?;
         Ok(CutoverCheck {

@@ -66,7 +66,8 @@ impl fmt::Display for Refusal {
             Refusal::TrafficSplit { routing } => write!(f, "traffic is split ({routing})"),
             Refusal::ServingTargetNotOwned { target } => write!(
                 f,
-                "traffic goes to target {target}, which the SDK does not own"
+                "traffic goes to target {target}, which the SDK does not own; adopt it first \
+                 (Engine::adopt, or `immutable adopt <service>` then `--apply`)"
             ),
         }
     }

@@ -45,7 +45,9 @@ impl Engine {
     ///
     /// Only resources carrying the service's ownership tags are ever listed, so nothing else
     /// is touched (I6); the serving fleet and target are never orphans (I2); resources of an
-    /// unfinished deployment are left for [`resume`](Engine::resume). It holds the service's
+    /// unfinished deployment are left for [`resume`](Engine::resume), and while traffic goes
+    /// to a target the service does not own (not adopted yet, or an adoption cut off), no
+    /// fleet is an orphan. It holds the service's
     /// lease while it runs, so no deployment starts meanwhile.
     ///
     /// # Errors
@@ -80,6 +82,15 @@ impl Engine {
         for t in targets.iter().filter(|t| routing.weight(&t.id) > 0) {
             keep.targets.insert(t.id.clone());
             keep.fleets.insert(t.fleet.clone());
+        }
+        // Traffic to a target the service does not own: an adoption may have tagged the
+        // serving instances and been cut off before the target; they are no orphans.
+        if routing
+            .weights()
+            .keys()
+            .any(|r| !targets.iter().any(|t| &t.id == r))
+        {
+            keep.fleets.extend(fleets.iter().map(|f| f.id.clone()));
         }
         let report = GcReport {
             targets: targets

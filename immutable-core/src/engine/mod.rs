@@ -20,7 +20,9 @@
 //! 8. **Done**: release the lease.
 //!
 //! Operators steer a running deployment through a [`DeploymentHandle`] (approve, reject,
-//! promote, abort), and [`Engine::rollback`] goes back to what served before.
+//! promote, abort), and [`Engine::rollback`] goes back to what served before. A fleet that
+//! serves without the SDK's ownership tags (made by hand or by another tool) is refused until
+//! [`Engine::adopt`] hands it over.
 //!
 //! Any failure before Retire rolls back: traffic returns to blue in one routing call if it had
 //! moved, green is detached and terminated, and the [`RollbackCause`] is recorded. If blue has
@@ -61,6 +63,7 @@ mod rollout;
 mod step;
 
 // What the phases share, and the driver.
+mod adopt;
 mod budget;
 mod builder;
 mod cause;
@@ -82,6 +85,7 @@ mod wait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+pub use adopt::Adoption;
 pub use budget::{Budget, Calls, Eta};
 pub use builder::EngineBuilder;
 pub use cause::{OnBlueLost, RollbackCause, Stranded};
@@ -91,7 +95,7 @@ pub use control::DeploymentHandle;
 pub use dry_run::{Plan, Refusal};
 pub use gc::{GcMode, GcReport};
 pub use phase::Phase;
-pub use record::{Blue, DeploymentRecord, Green, HistoryEntry, Outcome, Report, Retired};
+pub use record::{Blue, DeploymentRecord, Green, HistoryEntry, Origin, Outcome, Report, Retired};
 pub use request::{DeploymentRequest, DeploymentSpec};
 pub use rollback::{RollbackMode, RollbackReport};
 pub use settings::Settings;

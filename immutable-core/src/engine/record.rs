@@ -43,6 +43,20 @@ pub struct HistoryEntry {
     pub note: Option<String>,
 }
 
+/// How a record came to be.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Origin {
+    /// A deployment launched its fleet.
+    #[default]
+    Deployed,
+    /// [`Engine::adopt`](crate::Engine::adopt) adopted a fleet that already served: the record
+    /// is born [`Phase::Done`], its `green` is the adopted fleet and target, its image the one
+    /// the fleet runs, and its spec the fleet's size with default settings.
+    Adopted,
+}
+
 /// What the retire phase removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Retired {
@@ -108,6 +122,9 @@ pub struct DeploymentRecord {
     pub created_at: SystemTime,
     /// Every phase entered.
     pub history: Vec<HistoryEntry>,
+    /// Whether a deployment made the record or an adoption did.
+    #[serde(default)]
+    pub origin: Origin,
 }
 
 impl DeploymentRecord {
@@ -141,6 +158,7 @@ impl DeploymentRecord {
             retired: Retired::default(),
             created_at: now,
             history: Vec::new(),
+            origin: Origin::Deployed,
         };
         rec.enter(Phase::Plan, now, None);
         rec

@@ -62,7 +62,7 @@ impl Engine {
     /// - [`Error::UnfinishedDeployment`] if an unfinished deployment of the service exists
     ///   (resume it), [`Error::TrafficSplit`] if the service's traffic is split between
     ///   several targets, [`Error::ServingTargetNotOwned`] if it goes to a target the SDK
-    ///   does not own.
+    ///   does not own (adopt it first with [`Engine::adopt`]).
     /// - Any error that stops the deployment with its record left resumable.
     pub async fn deploy(&self, request: DeploymentRequest) -> Result<Report> {
         let spec = request.validate()?;

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::DeploymentId;
+use crate::{DeploymentId, ImageId, Phase, Routing, ServiceName, TargetId};
 
 /// What kind of resource an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -86,6 +86,93 @@ impl fmt::Display for NoRollback {
                 "deployment {deployment} stopped without a way back (its old fleet was lost); \
                  redeploy the previous image with RollbackMode::Redeploy"
             ),
+        }
+    }
+}
+
+/// Why [`Engine::adopt`](crate::Engine::adopt) will not adopt what serves a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "refusal", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AdoptRefusal {
+    /// A deployment of the service is unfinished: it owns what serves, or will.
+    Unfinished {
+        /// That deployment.
+        deployment: DeploymentId,
+        /// Where it stopped.
+        phase: Phase,
+    },
+    /// Traffic is split over several targets: there is no one fleet to adopt.
+    TrafficSplit {
+        /// The split, as read.
+        routing: Routing,
+    },
+    /// The entry point sends traffic nowhere: there is nothing to adopt, and a first
+    /// deployment needs no adoption.
+    NothingServed,
+    /// The serving target carries the service's ownership tags already: it was adopted, or
+    /// a deployment made it.
+    AlreadyManaged {
+        /// The target.
+        target: TargetId,
+    },
+    /// The serving target carries another service's ownership tags (I6).
+    OwnedByAnother {
+        /// The target.
+        target: TargetId,
+        /// The service that owns it.
+        owner: ServiceName,
+    },
+    /// No instance registered in the serving target is pending or running.
+    NoLiveInstances {
+        /// How many instances are registered in it.
+        registered: usize,
+    },
+    /// The serving instances run different images; a fleet runs one.
+    MixedImages {
+        /// The images, each once.
+        images: Vec<ImageId>,
+    },
+}
+
+impl fmt::Display for AdoptRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AdoptRefusal::Unfinished { deployment, phase } => write!(
+                f,
+                "deployment {deployment} is unfinished (phase {phase}); resume it with \
+                 Engine::resume (it owns what serves), then there is nothing to adopt"
+            ),
+            AdoptRefusal::TrafficSplit { routing } => write!(
+                f,
+                "traffic is split ({routing}); route all of it to one target group first"
+            ),
+            AdoptRefusal::NothingServed => f.write_str(
+                "the entry point sends traffic nowhere; there is nothing to adopt: deploy instead",
+            ),
+            AdoptRefusal::AlreadyManaged { target } => write!(
+                f,
+                "target {target} is managed already (adopted, or made by a deployment); deploy \
+                 to replace it"
+            ),
+            AdoptRefusal::OwnedByAnother { target, owner } => write!(
+                f,
+                "target {target} belongs to service `{owner}`; the SDK will not take it over"
+            ),
+            AdoptRefusal::NoLiveInstances { registered } => write!(
+                f,
+                "none of the {registered} instance(s) registered in the serving target is \
+                 running; there is no fleet to adopt: deploy instead"
+            ),
+            AdoptRefusal::MixedImages { images } => {
+                let images: Vec<_> = images.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "the serving instances run different images ({}); a fleet runs one image: \
+                     replace them by hand with instances of one image, or adopt after that",
+                    images.join(", ")
+                )
+            }
         }
     }
 }
