@@ -2,9 +2,11 @@
 //!
 //! One file per concern: `builder` (the service's launch template and a first group's
 //! settings), `group` (groups read back as fleets), `copy` (what a new group takes from the
-//! serving one: the documented copy list), `launch` (launch in named steps) and `membership`
-//! (target groups attached to the group, the router's seam).
+//! serving one: the documented copy list), `launch` (launch in named steps), `membership`
+//! (target groups attached to the group, the router's seam) and `adopt` (a group made
+//! elsewhere taken on as the service's fleet).
 
+mod adopt;
 mod builder;
 mod copy;
 mod group;
@@ -15,8 +17,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use immutable_core::{
-    Cost, Fleet, FleetId, FleetInfo, FleetSpec, Operation, ResourceKind, Result, Scaling,
-    ServiceName, tags,
+    AdoptMode, AdoptSpec, Cost, Fleet, FleetId, FleetInfo, FleetSpec, Operation, ResourceKind,
+    Result, Scaling, ServiceName, tags,
 };
 
 pub use builder::AsgFleetBuilder;
@@ -51,6 +53,9 @@ pub(crate) const HELD: [&str; 3] = ["AlarmNotification", "ScheduledActions", "AZ
 /// - Instances join target groups through the group: give [`AsgFleet::membership`] to the
 ///   router ([`AwsRouterBuilder::membership`](crate::AwsRouterBuilder::membership)), so
 ///   instances the group launches later join by themselves.
+/// - `adopt` tags the one group that launched the serving instances (made by hand or by
+///   another tool) as the service's fleet; the next deployment copies its settings and
+///   retires it.
 /// - `terminate` deletes the launch template version made for the fleet (never another; unless
 ///   [`keep_template_versions`](AsgFleetBuilder::keep_template_versions)), then the group with
 ///   its instances (`ForceDelete`); a group being deleted counts as terminated.
@@ -228,6 +233,10 @@ impl Fleet for AsgFleet {
     ) -> Result<()> {
         self.owned_group(service, fleet).await?;
         self.scale(fleet, scaling).await
+    }
+
+    async fn adopt(&self, spec: &AdoptSpec, mode: AdoptMode) -> Result<FleetInfo> {
+        self.adopt_group(spec, mode).await
     }
 
     fn cost(&self, _: &ServiceName, operation: Operation) -> Option<Cost> {
