@@ -37,6 +37,18 @@ fn request(image: &str, capacity: u32) -> DeploymentRequest {
         .health_timeout(Duration::from_secs(3))
 }
 
+/// moto with web-v1 and web-v2 baked, the service's launch template, fleets as groups
+/// launched from it, and an engine over them.
+async fn asg_world() -> (World, String, AsgFleet, Engine) {
+    let w = World::new().await;
+    w.bake_image(SERVICE, "web-v1").await;
+    w.bake_image(SERVICE, "web-v2").await;
+    let template = w.launch_template("web").await;
+    let fleet = w.asg_fleet(&template);
+    let engine = engine(&w, &fleet);
+    (w, template, fleet, engine)
+}
+
 async fn group(w: &World, name: &str) -> Option<AutoScalingGroup> {
     w.groups()
         .await
@@ -265,12 +277,7 @@ async fn v1_to_v2_copies_the_serving_group_and_retires_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unhealthy_green_rolls_back_and_the_old_group_acts_again() {
-    let w = World::new().await;
-    w.bake_image(SERVICE, "web-v1").await;
-    w.bake_image(SERVICE, "web-v2").await;
-    let template = w.launch_template("web").await;
-    let fleet = w.asg_fleet(&template);
-    let engine = engine(&w, &fleet);
+    let (w, _, _, engine) = asg_world().await;
     let first = engine.deploy(request("web-v1", 2)).await.unwrap();
     assert!(first.succeeded());
     let blue = first.record.green.fleet.clone().unwrap().to_string();
@@ -339,12 +346,7 @@ async fn an_unhealthy_green_rolls_back_and_the_old_group_acts_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_capacity_outside_the_size_limits_is_refused_before_anything_is_created() {
-    let w = World::new().await;
-    w.bake_image(SERVICE, "web-v1").await;
-    w.bake_image(SERVICE, "web-v2").await;
-    let template = w.launch_template("web").await;
-    let fleet = w.asg_fleet(&template);
-    let engine = engine(&w, &fleet);
+    let (w, template, _, engine) = asg_world().await;
     assert!(
         engine
             .deploy(request("web-v1", 2))
@@ -394,12 +396,7 @@ async fn a_capacity_outside_the_size_limits_is_refused_before_anything_is_create
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_terminated_during_the_bake_is_replaced_by_its_group() {
-    let w = World::new().await;
-    w.bake_image(SERVICE, "web-v1").await;
-    w.bake_image(SERVICE, "web-v2").await;
-    let template = w.launch_template("web").await;
-    let fleet = w.asg_fleet(&template);
-    let engine = engine(&w, &fleet);
+    let (w, _, _, engine) = asg_world().await;
     assert!(
         engine
             .deploy(request("web-v1", 2))
@@ -517,11 +514,7 @@ async fn asg_calls_do_not_grow_with_fleet_size() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_finds_an_orphan_group_by_its_tags_and_removes_it() {
-    let w = World::new().await;
-    w.bake_image(SERVICE, "web-v1").await;
-    let template = w.launch_template("web").await;
-    let fleet = w.asg_fleet(&template);
-    let engine = engine(&w, &fleet);
+    let (w, _, fleet, engine) = asg_world().await;
     let first = engine.deploy(request("web-v1", 2)).await.unwrap();
     assert!(first.succeeded());
     let serving = first.record.green.fleet.clone().unwrap();
