@@ -1,6 +1,7 @@
 //! [`HaproxyRouter`]: one HAProxy backend per service, driven through the runtime API.
 
 mod api;
+mod health;
 mod state;
 mod traffic;
 

@@ -5,12 +5,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use immutable_core::{
-    DeploymentId, Error, FleetId, FleetKey, HealthState, Image, ImageId, InstanceId, InstanceState,
-    Labels, ResourceKind, Result, Routing, Scaling, ServiceName, TargetId, tags,
+    FleetId, FleetKey, Image, ImageId, InstanceId, InstanceState, Labels, Result, Scaling,
+    ServiceName, tags,
 };
 use tokio::time::Instant;
 
 use crate::fault::{CallOn, Fault, Matching, Op, Script, take_fault};
+pub(crate) use crate::state::{
+    MockFleet, MockImage, MockTarget, Registration, RouteState, State, check_owner, owner,
+    ownership_tags,
+};
 
 /// Virtual durations of the mock's cloud. Every wait is on tokio's clock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,73 +77,6 @@ pub struct Call {
 pub struct MockCloud {
     pub(crate) state: Arc<Mutex<State>>,
     crashed: Arc<tokio::sync::watch::Sender<bool>>,
-}
-
-#[derive(Debug)]
-pub(crate) struct MockImage {
-    pub(crate) image: Image,
-    pub(crate) unhealthy: bool,
-    pub(crate) retired: bool,
-}
-
-#[derive(Debug)]
-pub(crate) struct MockFleet {
-    pub(crate) id: FleetId,
-    pub(crate) tags: Labels,
-    pub(crate) key: FleetKey,
-    pub(crate) image: ImageId,
-    pub(crate) capacity: u32,
-    pub(crate) instances: Vec<InstanceId>,
-    /// Launched held, as a fleet that scales by itself is; the engine makes it active.
-    pub(crate) scaling: Scaling,
-}
-
-#[derive(Debug)]
-pub(crate) struct MockInstance {
-    pub(crate) image: ImageId,
-    pub(crate) launched_at: Instant,
-    /// Stopped or terminated by a call or by a scripted kill.
-    pub(crate) ended: Option<InstanceState>,
-}
-
-#[derive(Debug)]
-pub(crate) struct MockTarget {
-    pub(crate) fleet: FleetId,
-    pub(crate) tags: Labels,
-    pub(crate) registered: BTreeMap<InstanceId, Registration>,
-    pub(crate) deleted: bool,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Registration {
-    pub(crate) at: Instant,
-    pub(crate) draining: bool,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct RouteState {
-    pub(crate) current: Routing,
-    pub(crate) pending: Option<(Instant, Routing)>,
-}
-
-#[derive(Debug)]
-pub(crate) struct State {
-    pub(crate) epoch: Instant,
-    pub(crate) timings: Timings,
-    next_id: u64,
-    pub(crate) images: BTreeMap<ImageId, MockImage>,
-    pub(crate) fleets: BTreeMap<FleetId, MockFleet>,
-    pub(crate) instances: BTreeMap<InstanceId, MockInstance>,
-    pub(crate) targets: BTreeMap<TargetId, MockTarget>,
-    pub(crate) routes: BTreeMap<ServiceName, RouteState>,
-    pub(crate) previews: BTreeMap<ServiceName, TargetId>,
-    pub(crate) scripts: Vec<Script>,
-    pub(crate) calls: Vec<Call>,
-    pub(crate) max_instances: Option<usize>,
-    /// Whether services have a preview entry point.
-    pub(crate) has_preview: bool,
-    /// Length of the call log at which the call in flight never returns.
-    pub(crate) crash_after: Option<usize>,
 }
 
 impl Default for MockCloud {
@@ -398,152 +335,5 @@ impl MockCloud {
     /// Forgets the call log.
     pub fn clear_calls(&self) {
         self.lock().calls.clear();
-    }
-}
-
-pub(crate) fn owner(tags: &Labels) -> Option<ServiceName> {
-    tags.get(tags::SERVICE)
-        .and_then(|s| ServiceName::new(s.clone()).ok())
-}
-
-pub(crate) fn ownership_tags(
-    service: &ServiceName,
-    fleet: &FleetId,
-    deployment: &DeploymentId,
-) -> Labels {
-    tags::ownership(service, fleet, deployment)
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
-}
-
-impl State {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.next_id += 1;
-        self.next_id
-    }
-
-    pub(crate) fn new_instance(&mut self, image: &ImageId, launched_at: Instant) -> InstanceId {
-        let id = InstanceId::new(format!("i-{:06}", self.next()));
-        self.instances.insert(
-            id.clone(),
-            MockInstance {
-                image: image.clone(),
-                launched_at,
-                ended: None,
-            },
-        );
-        id
-    }
-
-    pub(crate) fn instance_state(&self, id: &InstanceId, now: Instant) -> InstanceState {
-        match self.instances.get(id) {
-            None => InstanceState::Terminated,
-            Some(i) => match i.ended {
-                Some(state) => state,
-                None if now >= i.launched_at + self.timings.boot => InstanceState::Running,
-                None => InstanceState::Pending,
-            },
-        }
-    }
-
-    pub(crate) fn health_of(
-        &self,
-        target: &MockTarget,
-        id: &InstanceId,
-        now: Instant,
-    ) -> HealthState {
-        let Some(reg) = target.registered.get(id) else {
-            return HealthState::Unavailable;
-        };
-        if reg.draining {
-            return HealthState::Draining;
-        }
-        let Some(instance) = self.instances.get(id) else {
-            return HealthState::Unavailable;
-        };
-        match self.instance_state(id, now) {
-            InstanceState::Pending => return HealthState::Initial,
-            InstanceState::Running => {}
-            _ => return HealthState::Unavailable,
-        }
-        let checks_from = reg.at.max(instance.launched_at + self.timings.boot);
-        if now < checks_from + self.timings.health_check {
-            return HealthState::Initial;
-        }
-        if self
-            .images
-            .get(&instance.image)
-            .is_some_and(|i| i.unhealthy)
-        {
-            HealthState::Unhealthy
-        } else {
-            HealthState::Healthy
-        }
-    }
-
-    /// Applies routing changes whose propagation delay has passed.
-    pub(crate) fn settle_routes(&mut self) {
-        let now = Instant::now();
-        for r in self.routes.values_mut() {
-            if let Some((when, _)) = &r.pending
-                && *when <= now
-            {
-                r.current = r.pending.take().expect("checked").1;
-            }
-        }
-    }
-
-    pub(crate) fn owned_fleet(&self, service: &ServiceName, id: &FleetId) -> Result<&MockFleet> {
-        let fleet = self
-            .fleets
-            .get(id)
-            .ok_or_else(|| Error::not_found(ResourceKind::Fleet, id.as_str()))?;
-        check_owner(&fleet.tags, service, ResourceKind::Fleet, id.as_str())?;
-        Ok(fleet)
-    }
-
-    pub(crate) fn owned_fleet_mut(
-        &mut self,
-        service: &ServiceName,
-        id: &FleetId,
-    ) -> Result<&mut MockFleet> {
-        self.owned_fleet(service, id)?;
-        Ok(self.fleets.get_mut(id).expect("just found"))
-    }
-
-    pub(crate) fn owned_target(&self, service: &ServiceName, id: &TargetId) -> Result<&MockTarget> {
-        let target = self
-            .targets
-            .get(id)
-            .filter(|t| !t.deleted)
-            .ok_or_else(|| Error::not_found(ResourceKind::Target, id.as_str()))?;
-        check_owner(&target.tags, service, ResourceKind::Target, id.as_str())?;
-        Ok(target)
-    }
-
-    pub(crate) fn live_instances(&self) -> usize {
-        let now = Instant::now();
-        self.instances
-            .keys()
-            .filter(|i| self.instance_state(i, now).is_live())
-            .count()
-    }
-}
-
-pub(crate) fn check_owner(
-    tags: &Labels,
-    service: &ServiceName,
-    kind: ResourceKind,
-    id: &str,
-) -> Result<()> {
-    if owner(tags).as_ref() == Some(service) {
-        Ok(())
-    } else {
-        Err(Error::NotOwned {
-            kind,
-            id: id.to_owned(),
-            service: service.to_string(),
-        })
     }
 }

@@ -53,6 +53,7 @@ mod fleet;
 mod image;
 mod router;
 mod snapshot;
+mod state;
 mod traits;
 
 pub use cloud::{Call, MockCloud, Timings};
