@@ -7,9 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, ProtocolEnum, TargetDescription, TargetTypeEnum,
-};
+use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use common::*;
 use immutable_core::{AdoptMode, DeploymentRequest, Engine, Error, ImageRef, InMemoryStore, tags};
 
@@ -50,21 +48,7 @@ async fn serve_by_hand(w: &World) -> (String, Vec<String>) {
         .iter()
         .map(|i| i.instance_id().unwrap().to_owned())
         .collect();
-    let group = w
-        .elb()
-        .create_target_group()
-        .name("legacy-web")
-        .protocol(ProtocolEnum::Http)
-        .port(80)
-        .vpc_id(&w.vpc)
-        .target_type(TargetTypeEnum::Instance)
-        .send()
-        .await
-        .unwrap()
-        .target_groups()[0]
-        .target_group_arn()
-        .unwrap()
-        .to_owned();
+    let group = w.target_group_by_hand("legacy-web").await;
     let targets = instances
         .iter()
         .map(|i| TargetDescription::builder().id(i).build());
@@ -75,17 +59,7 @@ async fn serve_by_hand(w: &World) -> (String, Vec<String>) {
         .send()
         .await
         .unwrap();
-    let forward = Action::builder()
-        .r#type(ActionTypeEnum::Forward)
-        .target_group_arn(&group)
-        .build();
-    w.elb()
-        .modify_listener()
-        .listener_arn(&w.listener)
-        .default_actions(forward)
-        .send()
-        .await
-        .unwrap();
+    w.forward_all_by_hand(&group).await;
     (group, instances)
 }
 

@@ -9,7 +9,6 @@ mod common;
 use std::time::Duration;
 
 use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
-use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ProtocolEnum, TargetTypeEnum};
 use common::*;
 use immutable_core::{AdoptMode, DeploymentRequest, Engine, Error, ImageRef, InMemoryStore, tags};
 
@@ -23,21 +22,7 @@ fn request(image: &str) -> DeploymentRequest {
 /// A target group and a group of 2 to 6 instances made by hand from the team's own launch
 /// template, the group attached to the target group, the listener forwarding all to it.
 async fn serve_by_hand(w: &World, team_template: &str) -> String {
-    let target = w
-        .elb()
-        .create_target_group()
-        .name("legacy-web")
-        .protocol(ProtocolEnum::Http)
-        .port(80)
-        .vpc_id(&w.vpc)
-        .target_type(TargetTypeEnum::Instance)
-        .send()
-        .await
-        .unwrap()
-        .target_groups()[0]
-        .target_group_arn()
-        .unwrap()
-        .to_owned();
+    let target = w.target_group_by_hand("legacy-web").await;
     w.asg()
         .create_auto_scaling_group()
         .auto_scaling_group_name("legacy-web-asg")
@@ -55,17 +40,7 @@ async fn serve_by_hand(w: &World, team_template: &str) -> String {
         .send()
         .await
         .unwrap();
-    let forward = Action::builder()
-        .r#type(ActionTypeEnum::Forward)
-        .target_group_arn(&target)
-        .build();
-    w.elb()
-        .modify_listener()
-        .listener_arn(&w.listener)
-        .default_actions(forward)
-        .send()
-        .await
-        .unwrap();
+    w.forward_all_by_hand(&target).await;
     target
 }
 

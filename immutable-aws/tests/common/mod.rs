@@ -322,6 +322,39 @@ impl World {
             .unwrap()
     }
 
+    /// A target group made by hand (untagged, as another tool would make it): its ARN.
+    pub async fn target_group_by_hand(&self, name: &str) -> String {
+        self.elb()
+            .create_target_group()
+            .name(name)
+            .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+            .port(80)
+            .vpc_id(&self.vpc)
+            .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Instance)
+            .send()
+            .await
+            .unwrap()
+            .target_groups()[0]
+            .target_group_arn()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Points the listener's default action at one target group, by hand.
+    pub async fn forward_all_by_hand(&self, target_group: &str) {
+        let forward = Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .target_group_arn(target_group)
+            .build();
+        self.elb()
+            .modify_listener()
+            .listener_arn(&self.listener)
+            .default_actions(forward)
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// The Auto Scaling groups of the account.
     pub async fn groups(&self) -> Vec<aws_sdk_autoscaling::types::AutoScalingGroup> {
         self.asg()
