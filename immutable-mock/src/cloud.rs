@@ -307,7 +307,7 @@ impl MockCloud {
     }
 
     /// Removes (or restores) every service's preview entry point: `preview` then answers
-    /// [`Error::NotSupported`], as a router without one does.
+    /// [`Error::NotSupported`](immutable_core::Error::NotSupported), as a router without one does.
     pub fn set_preview_supported(&self, supported: bool) {
         self.lock().has_preview = supported;
     }
