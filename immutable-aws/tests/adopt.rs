@@ -9,18 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use common::*;
-use immutable_core::{AdoptMode, DeploymentRequest, Engine, Error, ImageRef, InMemoryStore, tags};
-
-fn engine(w: &World) -> Engine {
-    Engine::builder()
-        .images(w.images())
-        .fleet(w.fleet())
-        .router(w.router())
-        .store(InMemoryStore::new())
-        .settings(engine_settings())
-        .build()
-        .unwrap()
-}
+use immutable_core::{AdoptMode, DeploymentRequest, Error, ImageRef, tags};
 
 fn request(image: &str) -> DeploymentRequest {
     DeploymentRequest::new(SERVICE, ImageRef::name(image))
@@ -96,7 +85,7 @@ async fn a_hand_made_listener_target_group_and_instances_are_adopted_then_replac
     w.bake_image(SERVICE, "web-v1").await;
     w.bake_image(SERVICE, "web-v2").await;
     let (group, hand) = serve_by_hand(&w).await;
-    let engine = engine(&w);
+    let engine = w.engine();
 
     let refused = engine.deploy(request("web-v1")).await.unwrap_err();
     assert!(

@@ -13,22 +13,10 @@ use std::time::Duration;
 use aws_sdk_autoscaling::types::{AutoScalingGroup, StepAdjustment};
 use common::*;
 use immutable_aws::AsgFleet;
-use immutable_core::conformance::{self, Backends, Fixture, UnknownIds};
+use immutable_core::conformance::{self, Backends};
 use immutable_core::{
-    DeploymentRequest, Engine, EventKind, ImageRef, InMemoryStore, Outcome, Phase, RollbackCause,
-    ServiceName,
+    DeploymentRequest, Engine, EventKind, ImageRef, Outcome, Phase, RollbackCause, ServiceName,
 };
-
-fn engine(w: &World, fleet: &AsgFleet) -> Engine {
-    Engine::builder()
-        .images(w.images())
-        .fleet(fleet.clone())
-        .router(w.asg_router(fleet))
-        .store(InMemoryStore::new())
-        .settings(engine_settings())
-        .build()
-        .unwrap()
-}
 
 fn request(image: &str, capacity: u32) -> DeploymentRequest {
     DeploymentRequest::new(SERVICE, ImageRef::name(image))
@@ -45,7 +33,7 @@ async fn asg_world() -> (World, String, AsgFleet, Engine) {
     w.bake_image(SERVICE, "web-v2").await;
     let template = w.launch_template("web").await;
     let fleet = w.asg_fleet(&template);
-    let engine = engine(&w, &fleet);
+    let engine = w.asg_engine(&fleet);
     (w, template, fleet, engine)
 }
 
@@ -76,10 +64,7 @@ fn tag<'a>(g: &'a AutoScalingGroup, key: &str) -> Option<&'a str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_scaling_groups_pass_the_conformance_suite() {
     let w = World::new().await;
-    w.bake_image(SERVICE, "web-v1").await;
-    w.bake_image(SERVICE, "web-v2").await;
-    w.bake_image("billing", "billing-v1").await;
-    w.bake_image("billing", "web-v1").await;
+    w.bake_conformance_images().await;
     let template = w.launch_template("web").await;
     let fleet = w.asg_fleet(&template);
     let backends = Backends {
@@ -87,21 +72,7 @@ async fn auto_scaling_groups_pass_the_conformance_suite() {
         fleet: Arc::new(fleet.clone()),
         router: Arc::new(w.asg_router(&fleet)),
     };
-    let fixture = Fixture {
-        service: ServiceName::new(SERVICE).unwrap(),
-        v1: ImageRef::name("web-v1"),
-        v2: ImageRef::name("web-v2"),
-        capacity: 3,
-        settings: engine_settings(),
-        wait_timeout: Duration::from_secs(60),
-        unknown: UnknownIds {
-            image: "ami-0123456789abcdef0".into(),
-            fleet: "imm-web-unknown".into(),
-            target: "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/nope/0123456789abcdef"
-                .into(),
-        },
-        other: Some((ServiceName::new("billing").unwrap(), ImageRef::name("billing-v1"))),
-    };
+    let fixture = w.conformance_fixture("imm-web-unknown");
     conformance::run_all(&backends, &fixture).await;
 }
 
@@ -221,7 +192,7 @@ async fn v1_to_v2_copies_the_serving_group_and_retires_it() {
         .keep_template_versions()
         .build()
         .unwrap();
-    let engine = engine(&w, &fleet);
+    let engine = w.asg_engine(&fleet);
 
     let first = engine.deploy(request("web-v1", 2)).await.unwrap();
     assert!(first.succeeded(), "{:?}", first.outcome);
@@ -493,7 +464,7 @@ async fn asg_calls_per_phase(capacity: u32) -> BTreeMap<String, BTreeMap<String,
         .keep_template_versions()
         .build()
         .unwrap();
-    let engine = engine(&w, &fleet);
+    let engine = w.asg_engine(&fleet);
     common::calls_per_phase(&w, &engine, |image| request(image, capacity)).await
 }
 
@@ -501,15 +472,7 @@ async fn asg_calls_per_phase(capacity: u32) -> BTreeMap<String, BTreeMap<String,
 async fn asg_calls_do_not_grow_with_fleet_size() {
     let small = asg_calls_per_phase(2).await;
     let large = asg_calls_per_phase(LARGE).await;
-    for (phase, ops) in &large {
-        println!("{phase:>14}: {ops:?}");
-    }
-    assert_eq!(
-        small, large,
-        "calls per phase differ between 2 and {LARGE} instances"
-    );
-    let total: usize = large.values().flat_map(|o| o.values()).sum();
-    println!("total AWS calls of a v1 -> v2 deployment of groups (one poll per wait): {total}");
+    assert_calls_constant(&small, &large, LARGE, "of groups");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
 use common::*;
-use immutable_core::{AdoptMode, DeploymentRequest, Engine, Error, ImageRef, InMemoryStore, tags};
+use immutable_core::{AdoptMode, DeploymentRequest, Error, ImageRef, tags};
 
 fn request(image: &str) -> DeploymentRequest {
     DeploymentRequest::new(SERVICE, ImageRef::name(image))
@@ -65,14 +65,7 @@ async fn a_hand_made_auto_scaling_group_is_adopted_then_replaced() {
     let ours = w.launch_template("web").await;
     let target = serve_by_hand(&w, &team_template).await;
     let fleet = w.asg_fleet(&ours);
-    let engine = Engine::builder()
-        .images(w.images())
-        .fleet(fleet.clone())
-        .router(w.asg_router(&fleet))
-        .store(InMemoryStore::new())
-        .settings(engine_settings())
-        .build()
-        .unwrap();
+    let engine = w.asg_engine(&fleet);
 
     let refused = engine.deploy(request("web-v2")).await.unwrap_err();
     assert!(

@@ -8,20 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use immutable_core::{
-    DeploymentRequest, Engine, EventKind, ImageRef, InMemoryStore, Outcome, RollbackCause, tags,
-};
-
-fn engine(w: &World) -> Engine {
-    Engine::builder()
-        .images(w.images())
-        .fleet(w.fleet())
-        .router(w.router())
-        .store(InMemoryStore::new())
-        .settings(engine_settings())
-        .build()
-        .unwrap()
-}
+use immutable_core::{DeploymentRequest, EventKind, ImageRef, Outcome, RollbackCause, tags};
 
 fn request(image: &str, capacity: u32) -> DeploymentRequest {
     DeploymentRequest::new(SERVICE, ImageRef::name(image))
@@ -35,7 +22,7 @@ async fn v1_to_v2_on_ec2_and_an_alb() {
     let w = World::new().await;
     let v1 = w.bake_image(SERVICE, "web-v1").await;
     let v2 = w.bake_image(SERVICE, "web-v2").await;
-    let engine = engine(&w);
+    let engine = w.engine();
 
     let first = engine.deploy(request("web-v1", 3)).await.unwrap();
     assert!(first.succeeded(), "{:?}", first.outcome);
@@ -122,7 +109,7 @@ async fn stopped_instances_never_become_healthy_and_the_deployment_rolls_back() 
     let w = World::new().await;
     w.bake_image(SERVICE, "web-v1").await;
     w.bake_image(SERVICE, "web-v2").await;
-    let engine = engine(&w);
+    let engine = w.engine();
     let first = engine.deploy(request("web-v1", 2)).await.unwrap();
     assert!(first.succeeded());
     let listener_before = w.listener_forwards(&w.listener).await;
@@ -198,7 +185,7 @@ async fn calls_per_phase(capacity: u32) -> BTreeMap<String, BTreeMap<String, usi
     let w = World::new().await;
     w.bake_image(SERVICE, "web-v1").await;
     w.bake_image(SERVICE, "web-v2").await;
-    let engine = engine(&w);
+    let engine = w.engine();
     let request = |image: &str| request(image, capacity);
     common::calls_per_phase(&w, &engine, request).await
 }
@@ -211,15 +198,7 @@ async fn aws_calls_do_not_grow_with_fleet_size() {
     // of 1,000, so anything up to that is one call per batch either way.
     let small = calls_per_phase(2).await;
     let large = calls_per_phase(LARGE).await;
-    for (phase, ops) in &large {
-        println!("{phase:>14}: {ops:?}");
-    }
-    assert_eq!(
-        small, large,
-        "calls per phase differ between 2 and {LARGE} instances"
-    );
-    let total: usize = large.values().flat_map(|o| o.values()).sum();
-    println!("total AWS calls of a v1 -> v2 deployment (one poll per wait): {total}");
+    assert_calls_constant(&small, &large, LARGE, "of bare instances");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,7 +207,7 @@ async fn canary_weights_land_on_the_alb_listener_one_call_per_step() {
     let w = World::new().await;
     w.bake_image(SERVICE, "web-v1").await;
     w.bake_image(SERVICE, "web-v2").await;
-    let engine = engine(&w);
+    let engine = w.engine();
     let first = engine.deploy(request("web-v1", 2)).await.unwrap();
     let blue = first.record.green.target.clone().unwrap().to_string();
 

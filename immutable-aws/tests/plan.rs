@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use immutable_core::{DeploymentRequest, Engine, EventKind, ImageRef, InMemoryStore, Phase};
+use immutable_core::{DeploymentRequest, Engine, EventKind, ImageRef, Phase};
 
 /// No bake: a wait of fixed length polls once per interval plus the time each call takes,
 /// so on a loaded machine it makes fewer calls than the budget counts (see `Calls`); waits
@@ -41,14 +41,7 @@ async fn the_plan_reads_only_and_its_budget_holds_the_real_calls() {
     let w = World::new().await;
     w.bake_image(SERVICE, "web-v1").await;
     w.bake_image(SERVICE, "web-v2").await;
-    let engine = Engine::builder()
-        .images(w.images())
-        .fleet(w.fleet())
-        .router(w.router())
-        .store(InMemoryStore::new())
-        .settings(engine_settings())
-        .build()
-        .unwrap();
+    let engine = w.engine();
     plan_holds_the_real_calls(&w, &engine).await;
 }
 
@@ -59,14 +52,7 @@ async fn with_auto_scaling_groups_the_plan_reads_only_and_its_budget_holds_the_r
     w.bake_image(SERVICE, "web-v2").await;
     let template = w.launch_template("web").await;
     let fleet = w.asg_fleet(&template);
-    let engine = Engine::builder()
-        .images(w.images())
-        .fleet(fleet.clone())
-        .router(w.asg_router(&fleet))
-        .store(InMemoryStore::new())
-        .settings(engine_settings())
-        .build()
-        .unwrap();
+    let engine = w.asg_engine(&fleet);
     plan_holds_the_real_calls(&w, &engine).await;
 }
 

@@ -260,7 +260,7 @@ impl AsgFleet {
     }
 }
 
-/// The service a group names in its tag, for messages.
+/// Where a new group's settings come from, for messages.
 pub(super) fn describe_source(service: &ServiceName, serving: Option<&str>) -> String {
     match serving {
         Some(group) => format!("the serving group {group}"),

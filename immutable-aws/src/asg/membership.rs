@@ -37,8 +37,8 @@ impl TargetMembership for AsgMembership {
         Ok(())
     }
 
-    /// Detaches the target group from the fleet's group; a group already gone has nothing
-    /// to detach.
+    /// Detaches the target group from the fleet's group; a group already gone, or one that
+    /// has let it go, has nothing to detach.
     async fn leave(&self, _: &ServiceName, fleet: &FleetId, target_group_arn: &str) -> Result<()> {
         let result = self
             .asg
@@ -54,13 +54,9 @@ impl TargetMembership for AsgMembership {
             ));
         match result {
             Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() || group_missing(&e) => Ok(()),
-            // A repeated leave (a resumed detach) can fail once the group has let the target
-            // group go: read the group to tell.
-            Err(e) if !self.attached(fleet, target_group_arn).await? => {
-                let _ = e;
-                Ok(())
-            }
+            // A repeated leave (a resumed detach), or one of a group already gone, fails: read
+            // the group to tell whether the target group is still attached.
+            Err(e) if e.is_not_found() || !self.attached(fleet, target_group_arn).await? => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -89,10 +85,4 @@ impl AsgMembership {
             .first()
             .is_some_and(|g| g.target_group_arns().iter().any(|a| a == target_group_arn)))
     }
-}
-
-/// Auto Scaling answers a missing group with a validation error, not a not-found code.
-fn group_missing(e: &immutable_core::Error) -> bool {
-    let text = e.to_string();
-    text.contains("not found") || text.contains("AutoScalingGroup name not found")
 }

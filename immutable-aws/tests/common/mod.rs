@@ -1,5 +1,5 @@
 //! moto's server, started per test on a free loopback port, and a small AWS world on it.
-#![allow(dead_code, unreachable_pub, clippy::print_stderr)]
+#![allow(dead_code, unreachable_pub, clippy::print_stderr, clippy::print_stdout)]
 
 use std::collections::BTreeMap;
 use std::net::TcpStream;
@@ -20,7 +20,10 @@ use immutable_aws::{
     AsgFleet, AwsClients, AwsConfig, AwsFleet, AwsImageStore, AwsRouter, EntryPoint,
     LaunchTemplate, TargetGroupSettings,
 };
-use immutable_core::{DeploymentRequest, Engine, EventKind, ImageId, Phase, Settings, tags};
+use immutable_core::conformance::{Fixture, UnknownIds};
+use immutable_core::{
+    DeploymentRequest, Engine, EventKind, ImageId, ImageRef, Phase, ServiceName, Settings, tags,
+};
 
 /// A moto server process, killed on drop.
 pub struct Moto {
@@ -355,6 +358,60 @@ impl World {
             .unwrap();
     }
 
+    /// An engine over bare EC2 instances, the ALB and an in-memory store.
+    pub fn engine(&self) -> Engine {
+        self.engine_with(self.fleet(), self.router())
+    }
+
+    /// An engine whose fleets are Auto Scaling groups of `fleet`.
+    pub fn asg_engine(&self, fleet: &AsgFleet) -> Engine {
+        self.engine_with(fleet.clone(), self.asg_router(fleet))
+    }
+
+    fn engine_with(&self, fleet: impl immutable_core::Fleet, router: AwsRouter) -> Engine {
+        Engine::builder()
+            .images(self.images())
+            .fleet(fleet)
+            .router(router)
+            .store(immutable_core::InMemoryStore::new())
+            .settings(engine_settings())
+            .build()
+            .unwrap()
+    }
+
+    /// Bakes the images the conformance suite uses: web-v1 and web-v2 of web, billing-v1 of
+    /// billing, and a billing image named like web's (names are scoped to the service).
+    pub async fn bake_conformance_images(&self) {
+        self.bake_image(SERVICE, "web-v1").await;
+        self.bake_image(SERVICE, "web-v2").await;
+        self.bake_image("billing", "billing-v1").await;
+        self.bake_image("billing", "web-v1").await;
+    }
+
+    /// The conformance fixture for web (and billing as the other service), `unknown_fleet`
+    /// in the fleet backend's id format.
+    pub fn conformance_fixture(&self, unknown_fleet: &str) -> Fixture {
+        Fixture {
+            service: ServiceName::new(SERVICE).unwrap(),
+            v1: ImageRef::name("web-v1"),
+            v2: ImageRef::name("web-v2"),
+            capacity: 3,
+            settings: engine_settings(),
+            wait_timeout: Duration::from_secs(60),
+            unknown: UnknownIds {
+                image: "ami-0123456789abcdef0".into(),
+                fleet: unknown_fleet.into(),
+                target: "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/nope/\
+                         0123456789abcdef"
+                    .into(),
+            },
+            other: Some((
+                ServiceName::new("billing").unwrap(),
+                ImageRef::name("billing-v1"),
+            )),
+        }
+    }
+
     /// The Auto Scaling groups of the account.
     pub async fn groups(&self) -> Vec<aws_sdk_autoscaling::types::AutoScalingGroup> {
         self.asg()
@@ -551,4 +608,22 @@ pub async fn calls_per_phase(
         }
     }
     out
+}
+
+/// Asserts that calls per phase are the same for a small and a large fleet, printing them.
+pub fn assert_calls_constant(
+    small: &BTreeMap<String, BTreeMap<String, usize>>,
+    large: &BTreeMap<String, BTreeMap<String, usize>>,
+    large_size: u32,
+    what: &str,
+) {
+    for (phase, ops) in large {
+        println!("{phase:>14}: {ops:?}");
+    }
+    assert_eq!(
+        small, large,
+        "calls per phase differ between 2 and {large_size} instances"
+    );
+    let total: usize = large.values().flat_map(|o| o.values()).sum();
+    println!("total AWS calls of a v1 -> v2 deployment {what} (one poll per wait): {total}");
 }
