@@ -6,7 +6,7 @@ mod build;
 mod reasons;
 pub use reasons::{AdoptRefusal, NoRollback, ResourceKind};
 
-use crate::{DeploymentId, ImageId, Phase, Routing, ServiceName, TargetId};
+use crate::{DeploymentId, Halt, ImageId, Phase, Routing, ServiceName, TargetId, WaveId};
 
 /// A boxed error kept as the source of a provider failure.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -175,6 +175,30 @@ pub enum Error {
         phase: Phase,
     },
 
+    /// A halt covers the service: nothing new starts until it is lifted
+    /// ([`Engine::lift_halt`](crate::Engine::lift_halt)).
+    #[error("service `{service}` is halted: {halt}; lift the halt to deploy again")]
+    Halted {
+        /// The service refused.
+        service: ServiceName,
+        /// The halt: what it covers, who set it, why and when.
+        halt: Box<Halt>,
+    },
+
+    /// A wave plan's record was saved from a stale copy: another runner advanced it meanwhile.
+    #[error(
+        "wave plan {wave} is at version {stored} in the store, but this copy is at version \
+         {ours}; another runner is advancing it"
+    )]
+    StaleWave {
+        /// The wave plan.
+        wave: WaveId,
+        /// The version in the store.
+        stored: u64,
+        /// The version of the copy being saved.
+        ours: u64,
+    },
+
     /// The deployment is in a phase where the operation cannot apply.
     #[error("deployment {deployment} is in phase {phase}: {reason}")]
     WrongPhase {
@@ -308,25 +332,4 @@ pub enum Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_throttling_and_transient_are_retryable() {
-        assert!(Error::throttled("slow down").is_retryable());
-        assert!(Error::transient("503").is_retryable());
-        assert!(!Error::provider("denied").is_retryable());
-        assert!(!Error::invalid("capacity", "must be > 0").is_retryable());
-        assert!(!Error::not_found(ResourceKind::Fleet, "f-1").is_retryable());
-        assert!(!Error::conflict("x").is_retryable());
-    }
-
-    #[test]
-    fn invalid_input_names_the_field() {
-        let e = Error::invalid("capacity", "must be at least 1");
-        assert_eq!(
-            e.to_string(),
-            "invalid input: `capacity` must be at least 1"
-        );
-    }
-}
+mod tests;

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    CheckOutcome, DeploymentId, FleetId, ImageId, OnBlueLost, Phase, RollbackCause, Routing,
-    ServiceName, Step, Stranded, TargetId,
+    CheckOutcome, DeploymentId, FleetId, HaltScope, ImageId, OnBlueLost, OnHalt, Phase,
+    RollbackCause, Routing, ServiceName, Step, Stranded, TargetId,
 };
 
 /// Something that happened in a deployment.
@@ -198,6 +198,23 @@ pub enum EventKind {
         /// The deployment it was running.
         previous_deployment: DeploymentId,
     },
+    /// A halt covers the service: the deployment stops advancing, and holds or rolls back as
+    /// `policy` says.
+    Halted {
+        /// What the halt covers.
+        scope: HaltScope,
+        /// Who halted.
+        by: String,
+        /// Why.
+        reason: String,
+        /// What the deployment does about it.
+        policy: OnHalt,
+    },
+    /// The halt a held deployment waited on was lifted: it goes on.
+    HaltLifted {
+        /// What the halt covered.
+        scope: HaltScope,
+    },
 }
 
 impl fmt::Display for EventKind {
@@ -211,7 +228,9 @@ impl fmt::Display for EventKind {
             | EventKind::RolledBack { .. }
             | EventKind::Stopped { .. }
             | EventKind::Completed { .. }
-            | EventKind::LeaseTakenOver { .. } => self.fmt_ending(f),
+            | EventKind::LeaseTakenOver { .. }
+            | EventKind::Halted { .. }
+            | EventKind::HaltLifted { .. } => self.fmt_ending(f),
             _ => self.fmt_forward(f),
         }
     }
@@ -314,6 +333,19 @@ impl EventKind {
                 f,
                 "took over the expired lease of {previous_holder} (deployment {previous_deployment})"
             ),
+            EventKind::Halted {
+                scope,
+                by,
+                reason,
+                policy,
+            } => {
+                let what = match policy {
+                    OnHalt::Hold => "holding until it is lifted",
+                    OnHalt::RollBack => "rolling back",
+                };
+                write!(f, "{scope} halted by {by} ({reason}): {what}")
+            }
+            EventKind::HaltLifted { scope } => write!(f, "halt of {scope} lifted: going on"),
             other => write!(f, "{other:?}"),
         }
     }

@@ -7,8 +7,9 @@
 //! This crate holds the three backend traits ([`ImageStore`], [`Fleet`], [`TrafficRouter`]),
 //! the resumable [`Engine`], rollout strategies ([`Steps`] presets and the [`Strategy`] trait),
 //! [`Check`]s, the journal and lock ([`StateStore`] with
-//! [`InMemoryStore`] and [`FileStore`]), typed [`Event`]s, and, behind the `conformance`
-//! feature, the suite every backend runs.
+//! [`InMemoryStore`] and [`FileStore`]), typed [`Event`]s, [`halt`](Engine::halt)s that stop
+//! every engine sharing a store, [`wave`] plans across regions and accounts, and, behind the
+//! `conformance` feature, the suite every backend runs.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -41,6 +42,7 @@ pub mod engine;
 mod error;
 mod event;
 mod fleet;
+mod halt;
 mod image;
 pub mod limits;
 mod retry;
@@ -49,6 +51,7 @@ mod serde_duration;
 mod service;
 mod store;
 mod strategy;
+pub mod wave;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -70,6 +73,7 @@ pub use event::{Event, EventKind};
 pub use fleet::{
     Fleet, FleetId, FleetInfo, FleetKey, FleetSpec, Instance, InstanceId, InstanceState, Scaling,
 };
+pub use halt::{Halt, HaltScope, OnHalt};
 pub use image::{Image, ImageId, ImageRef, ImageStore, Labels};
 pub use retry::RetryPolicy;
 pub use router::{
@@ -81,6 +85,10 @@ pub use store::{
     StateStore, check_version,
 };
 pub use strategy::{OnTimeout, Progress, Step, StepRecord, Steps, Strategy, StrategySpec};
+pub use wave::{
+    OnWaveFailure, TargetOutcome, WaveBake, WaveEvent, WaveEventKind, WaveFailure, WaveId,
+    WavePlan, WaveRecord, WaveReport, WaveRunner, WaveState, WaveTarget, check_wave_version,
+};
 
 #[cfg(test)]
 mod tests {

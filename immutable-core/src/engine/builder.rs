@@ -19,6 +19,7 @@ pub struct EngineBuilder {
     fleet: Option<Arc<dyn Fleet>>,
     router: Option<Arc<dyn TrafficRouter>>,
     store: Option<Arc<dyn StateStore>>,
+    halts: Option<Arc<dyn StateStore>>,
     settings: Settings,
     clock: Option<Arc<dyn Clock>>,
     checks: BTreeMap<String, Arc<dyn Check>>,
@@ -85,6 +86,14 @@ impl EngineBuilder {
         self
     }
 
+    /// Where halts are read and written, when not in the engine's own store: the store that
+    /// every engine of a service shares, across regions and accounts, while each keeps its
+    /// deployment records in its own. Default: the engine's store.
+    pub fn halts_from(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.halts = Some(store);
+        self
+    }
+
     /// Engine settings.
     pub fn settings(mut self, settings: Settings) -> Self {
         self.settings = settings;
@@ -112,12 +121,15 @@ impl EngineBuilder {
     pub fn build(self) -> Result<Engine> {
         self.settings.validate()?;
         let missing = |what: &str| Error::invalid(what, "is required: set it on the builder");
+        let store: Arc<dyn StateStore> =
+            self.store.unwrap_or_else(|| Arc::new(InMemoryStore::new()));
         Ok(Engine {
             inner: Arc::new(Inner {
                 images: self.images.ok_or_else(|| missing("images"))?,
                 fleet: self.fleet.ok_or_else(|| missing("fleet"))?,
                 router: self.router.ok_or_else(|| missing("router"))?,
-                store: self.store.unwrap_or_else(|| Arc::new(InMemoryStore::new())),
+                halts: self.halts.unwrap_or_else(|| Arc::clone(&store)),
+                store,
                 settings: self.settings,
                 clock: self.clock.unwrap_or_else(|| Arc::new(TokioClock::new())),
                 events: EventBus::default(),

@@ -85,6 +85,13 @@ pub enum RollbackCause {
         /// Percent of traffic on the new fleet at its end.
         weight: u32,
     },
+    /// A halt covered the service and the engine's [`OnHalt`](crate::OnHalt) says roll back.
+    Halted {
+        /// Who halted.
+        by: String,
+        /// Why.
+        reason: String,
+    },
     /// An operator aborted the deployment (or asked for a rollback while it ran).
     OperatorAbort {
         /// The operator's reason.
@@ -198,6 +205,7 @@ impl RollbackCause {
             RollbackCause::OperatorAbort { reason } => {
                 write!(f, "aborted by the operator: {reason}")
             }
+            RollbackCause::Halted { by, reason } => write!(f, "halted by {by}: {reason}"),
             RollbackCause::ApprovalRejected { reason } => {
                 write!(f, "rejected at approval: {reason}")
             }

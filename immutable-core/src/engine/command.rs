@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::control::{Commands, Control};
 use super::{Engine, Inner};
-use crate::{DeploymentId, Error, Result};
+use crate::{DeploymentId, Error, Result, ServiceName};
 
 /// What an operator asks of a running deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,15 +163,38 @@ impl Inner {
         Ok(())
     }
 
-    /// Applies the stored commands every poll interval; returns only when the store fails for
+    /// Reads the halt covering `service` into the deployment's control, waking its waits when
+    /// one is set or lifted.
+    pub(super) async fn apply_halt(&self, service: &ServiceName, control: &Control) -> Result<()> {
+        let halt = self.halt_of(service).await?;
+        control.tx.send_if_modified(|c| {
+            let changed = c.halt != halt;
+            c.halt = halt;
+            changed
+        });
+        Ok(())
+    }
+
+    /// Applies the stored commands and halts every poll interval; returns only when the store fails for
     /// good.
-    pub(super) async fn watch_commands(&self, id: &DeploymentId, control: &Control) -> Error {
+    pub(super) async fn watch_commands(
+        &self,
+        id: &DeploymentId,
+        service: &ServiceName,
+        control: &Control,
+    ) -> Error {
         loop {
             tokio::time::sleep(self.settings.poll_interval).await;
             let result = self
                 .settings
                 .retry
-                .run(|| self.apply_commands(id, control), |_, _, _| {})
+                .run(
+                    || async {
+                        self.apply_commands(id, control).await?;
+                        self.apply_halt(service, control).await
+                    },
+                    |_, _, _| {},
+                )
                 .await;
             if let Err(e) = result {
                 return e;

@@ -71,6 +71,7 @@ mod command;
 mod control;
 mod dry_run;
 mod gc;
+mod halt;
 mod lease;
 mod phase;
 pub(crate) mod record;
@@ -97,6 +98,7 @@ pub use gc::{GcMode, GcReport};
 pub use phase::Phase;
 pub use record::{Blue, DeploymentRecord, Green, HistoryEntry, Origin, Outcome, Report, Retired};
 pub use request::{DeploymentRequest, DeploymentSpec};
+pub(crate) use rollback::redeploy_request;
 pub use rollback::{RollbackMode, RollbackReport};
 pub use settings::Settings;
 pub use status::{Status, Waiting};
@@ -134,6 +136,8 @@ struct Inner {
     fleet: Arc<dyn Fleet>,
     router: Arc<dyn TrafficRouter>,
     store: Arc<dyn StateStore>,
+    /// Where halts are read and written (the engine's store unless told otherwise).
+    halts: Arc<dyn StateStore>,
     settings: Settings,
     clock: Arc<dyn Clock>,
     events: EventBus,
@@ -169,6 +173,11 @@ impl Engine {
     /// The journal and lock.
     pub fn store(&self) -> &Arc<dyn StateStore> {
         &self.inner.store
+    }
+
+    /// The router, for checks run outside a deployment (a wave plan's bake gates).
+    pub(crate) fn router(&self) -> &Arc<dyn TrafficRouter> {
+        &self.inner.router
     }
 
     /// The engine's settings.

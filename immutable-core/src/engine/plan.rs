@@ -5,7 +5,7 @@
 use std::time::SystemTime;
 
 use super::Inner;
-use super::record::Blue;
+use super::record::{Blue, Origin};
 use crate::{
     DeploymentId, DeploymentRecord, DeploymentSpec, Error, EventKind, Image, Lease, Phase, Result,
     ServiceName,
@@ -20,6 +20,7 @@ impl Inner {
         &self,
         id: &DeploymentId,
         spec: DeploymentSpec,
+        origin: Origin,
     ) -> Result<(DeploymentRecord, Lease)> {
         let now = self.clock.now();
         self.emit_for(
@@ -29,7 +30,7 @@ impl Inner {
         );
         let image = self.resolve_image(id, &spec).await?;
         let lease = self.acquire_lease(&spec.service, id).await?;
-        match self.create_record(id, spec, image, now).await {
+        match self.create_record(id, spec, image, now, origin).await {
             Ok(rec) => Ok((rec, lease)),
             Err(e) => {
                 let _ = self.store.release_lease(&lease).await;
@@ -64,10 +65,12 @@ impl Inner {
         spec: DeploymentSpec,
         image: Image,
         started: SystemTime,
+        origin: Origin,
     ) -> Result<DeploymentRecord> {
         self.refuse_unfinished(&spec.service).await?;
         let blue = self.discover_blue(id, &spec.service).await?;
         let mut rec = DeploymentRecord::new(id.clone(), spec, image, blue, started);
+        rec.origin = origin;
         rec.enter(Phase::Provision, self.clock.now(), None);
         self.store.save(&mut rec).await?;
         self.emit_for(

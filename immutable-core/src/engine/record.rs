@@ -55,6 +55,9 @@ pub enum Origin {
     /// is born [`Phase::Done`], its `green` is the adopted fleet and target, its image the one
     /// the fleet runs, and its spec the fleet's size with default settings.
     Adopted,
+    /// A rollback redeployed the image that served before (an operator's
+    /// [`Engine::rollback`](crate::Engine::rollback) or a wave plan's): halts do not stop it.
+    Rollback,
 }
 
 /// What the retire phase removed.

@@ -191,7 +191,7 @@ impl Engine {
 
     /// Deploys the image that served before `latest`, with its capacity and settings.
     async fn redeploy_previous(&self, latest: &DeploymentRecord) -> Result<RollbackReport> {
-        let Some(blue) = &latest.blue else {
+        let Some(request) = redeploy_request(latest) else {
             return Err(Error::NothingToRollBack {
                 service: latest.service().clone(),
                 reason: NoRollback::FirstDeployment {
@@ -207,15 +207,26 @@ impl Engine {
                 },
             });
         }
-        let spec = &latest.spec;
-        let request =
-            DeploymentRequest::new(spec.service.as_str(), ImageRef::Id(blue.image.clone()))
-                .capacity(spec.capacity)
-                .min_healthy(spec.min_healthy)
-                .strategy(Steps::blue_green())
-                .health_timeout(spec.health_timeout)
-                .bake_time(spec.bake_time)
-                .on_blue_lost(spec.on_blue_lost);
-        Ok(RollbackReport::Redeployed(self.deploy(request).await?))
+        let id = crate::DeploymentId::generate();
+        let report = self
+            .deploy_as(id, request.validate()?, crate::Origin::Rollback)
+            .await?;
+        Ok(RollbackReport::Redeployed(report))
     }
+}
+
+/// The request that deploys again the image `latest` replaced, with its capacity and
+/// settings, all at once; `None` for a first deployment.
+pub(crate) fn redeploy_request(latest: &DeploymentRecord) -> Option<DeploymentRequest> {
+    let blue = latest.blue.as_ref()?;
+    let spec = &latest.spec;
+    Some(
+        DeploymentRequest::new(spec.service.as_str(), ImageRef::Id(blue.image.clone()))
+            .capacity(spec.capacity)
+            .min_healthy(spec.min_healthy)
+            .strategy(Steps::blue_green())
+            .health_timeout(spec.health_timeout)
+            .bake_time(spec.bake_time)
+            .on_blue_lost(spec.on_blue_lost),
+    )
 }

@@ -30,6 +30,7 @@ impl Run<'_> {
             .map_or(self.rec.created_at, |h| h.at);
         loop {
             self.check_abort()?;
+            self.honour_halt().await?;
             let Some(step) = self.next_step(strategy.as_ref(), started).await? else {
                 break;
             };

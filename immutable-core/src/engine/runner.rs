@@ -10,8 +10,8 @@ use super::control::Control;
 use super::run::{Run, Stop, retrying};
 use super::{Engine, Inner};
 use crate::{
-    DeploymentId, DeploymentRecord, DeploymentRequest, Error, Event, EventKind, Lease, Outcome,
-    Phase, Report, Result, ServiceName, Strategy, StrategySpec,
+    DeploymentId, DeploymentRecord, DeploymentRequest, DeploymentSpec, Error, Event, EventKind,
+    Lease, Origin, Outcome, Phase, Report, Result, ServiceName, Strategy, StrategySpec,
 };
 
 /// Registers a deployment's control while it runs here; finishes and removes it when the run
@@ -58,6 +58,8 @@ impl Engine {
     /// # Errors
     /// - [`Error::InvalidInput`] naming the field, for bad input or an image that does not
     ///   resolve; nothing is created.
+    /// - [`Error::Halted`] while a halt covers the service ([`Engine::halt`]); nothing is
+    ///   created.
     /// - [`Error::Locked`] at once if another deployment of the service holds its lease.
     /// - [`Error::UnfinishedDeployment`] if an unfinished deployment of the service exists
     ///   (resume it), [`Error::TrafficSplit`] if the service's traffic is split between
@@ -66,13 +68,27 @@ impl Engine {
     /// - Any error that stops the deployment with its record left resumable.
     pub async fn deploy(&self, request: DeploymentRequest) -> Result<Report> {
         let spec = request.validate()?;
+        self.deploy_as(DeploymentId::generate(), spec, Origin::Deployed)
+            .await
+    }
+
+    /// Deploys under a chosen id (a wave plan records it before the deployment starts, so a
+    /// crash in between is resumed, not repeated). A rollback's redeployment is not halted.
+    pub(crate) async fn deploy_as(
+        &self,
+        id: DeploymentId,
+        spec: DeploymentSpec,
+        origin: Origin,
+    ) -> Result<Report> {
         self.inner.strategy_for(&spec.strategy)?;
-        let id = DeploymentId::generate();
+        if origin != Origin::Rollback {
+            self.inner.refuse_if_halted(&spec.service).await?;
+        }
         let span = tracing::info_span!("deploy", deployment = %id, service = %spec.service);
         async move {
             let inner = &*self.inner;
             let guard = ControlGuard::new(inner, &id);
-            let (rec, lease) = inner.plan(&id, spec).await?;
+            let (rec, lease) = inner.plan(&id, spec, origin).await?;
             inner.run(rec, lease, Arc::clone(&guard.control)).await
         }
         .instrument(span)
@@ -192,14 +208,19 @@ impl Inner {
             control: Arc::clone(&control),
             last_health: None,
         };
-        // Commands given while no runner was alive apply from the start.
-        let result = match self.apply_commands(&id, &control).await {
+        // Commands given while no runner was alive, and halts, apply from the start.
+        let service = run.rec.service().clone();
+        let first_read = match self.apply_commands(&id, &control).await {
+            Ok(()) => self.apply_halt(&service, &control).await,
+            Err(e) => Err(e),
+        };
+        let result = match first_read {
             Err(e) => Err(e),
             Ok(()) => tokio::select! {
                 biased;
                 outcome = run.drive() => outcome,
                 lost = self.keep_lease(lease.clone()) => Err(lost),
-                failed = self.watch_commands(&id, &control) => Err(failed),
+                failed = self.watch_commands(&id, &service, &control) => Err(failed),
             },
         };
         let _ = self.store.release_lease(&lease).await;

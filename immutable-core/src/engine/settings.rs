@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Error, Result, RetryPolicy, limits};
+use crate::{Error, OnHalt, Result, RetryPolicy, limits};
 
 /// Engine-wide settings. Per-deployment settings live in [`DeploymentRequest`](crate::DeploymentRequest).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,9 @@ pub struct Settings {
     /// How long a service lease lasts unless renewed; the engine renews it every third of
     /// this. Default 60 s.
     pub lease_ttl: Duration,
+    /// What a running deployment does when a halt covers its service. Default
+    /// [`OnHalt::Hold`].
+    pub on_halt: OnHalt,
 }
 
 impl Default for Settings {
@@ -34,6 +37,7 @@ impl Default for Settings {
             cleanup_retry: RetryPolicy::default().with_max_attempts(10),
             keep_images: 3,
             lease_ttl: Duration::from_secs(60),
+            on_halt: OnHalt::Hold,
         }
     }
 }
@@ -72,6 +76,12 @@ impl Settings {
     /// Sets the lease time-to-live.
     pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = ttl;
+        self
+    }
+
+    /// Sets what a running deployment does under a halt.
+    pub fn with_on_halt(mut self, policy: OnHalt) -> Self {
+        self.on_halt = policy;
         self
     }
 

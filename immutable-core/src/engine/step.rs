@@ -42,6 +42,7 @@ impl Run<'_> {
     /// of it goes at once.
     async fn shift(&mut self, percent: u32, green: &TargetId) -> Result<Option<String>, Stop> {
         let service = self.rec.service().clone();
+        self.honour_halt().await?;
         self.ensure_green_healthy(green).await?;
         let (routing, percent, note) = match &self.rec.blue {
             Some(blue) => (
@@ -140,6 +141,7 @@ impl Run<'_> {
         let mut overdue = false;
         loop {
             self.check_abort()?;
+            self.honour_halt().await?;
             let c = self.control.commands();
             if let Some(reason) = c.rejected {
                 self.emit(EventKind::Rejected {

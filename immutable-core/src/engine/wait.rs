@@ -19,14 +19,19 @@ impl Run<'_> {
 
     /// Sleeps until `deadline` on the engine's clock, or for `at_most`, whichever is sooner,
     /// waking early on an operator command; an abort stops the phase.
-    pub(super) async fn wait(&self, deadline: SystemTime, at_most: Duration) -> Result<(), Stop> {
+    /// A halt is honoured first.
+    pub(super) async fn wait(
+        &mut self,
+        deadline: SystemTime,
+        at_most: Duration,
+    ) -> Result<(), Stop> {
         self.check_abort()?;
+        self.honour_halt().await?;
         self.sleep_or_command(self.left_until(deadline).min(at_most))
             .await;
         self.check_abort()
     }
 
-    /// Stops with a rollback if an operator aborted the deployment.
     /// Stops with a rollback if an operator aborted the deployment, or short (resumable) if
     /// this process suspended it.
     pub(super) fn check_abort(&self) -> Result<(), Stop> {

@@ -11,7 +11,8 @@ use super::{
     renewed_lease,
 };
 use crate::{
-    CommandRecord, DeploymentId, DeploymentRecord, Error, ResourceKind, Result, ServiceName,
+    CommandRecord, DeploymentId, DeploymentRecord, Error, Halt, HaltScope, ResourceKind, Result,
+    ServiceName, WaveId, WaveRecord, check_wave_version,
 };
 
 /// A [`StateStore`] in memory, for tests and single-process tools. Clones share state.
@@ -35,6 +36,8 @@ struct State {
     open: BTreeSet<DeploymentId>,
     leases: BTreeMap<ServiceName, Lease>,
     commands: BTreeMap<DeploymentId, BTreeMap<String, CommandRecord>>,
+    halts: BTreeMap<HaltScope, Halt>,
+    waves: BTreeMap<WaveId, WaveRecord>,
     retention: Retention,
 }
 
@@ -228,5 +231,50 @@ impl StateStore for InMemoryStore {
             state.leases.remove(&lease.service);
         }
         Ok(())
+    }
+
+    async fn set_halt(&self, halt: &Halt) -> Result<()> {
+        self.lock().halts.insert(halt.scope.clone(), halt.clone());
+        Ok(())
+    }
+
+    async fn lift_halt(&self, scope: &HaltScope) -> Result<Option<Halt>> {
+        Ok(self.lock().halts.remove(scope))
+    }
+
+    async fn halts(&self, service: Option<&ServiceName>) -> Result<Vec<Halt>> {
+        Ok(self
+            .lock()
+            .halts
+            .values()
+            .filter(|h| service.is_none_or(|s| h.scope.covers(s)))
+            .cloned()
+            .collect())
+    }
+
+    async fn save_wave(&self, record: &mut WaveRecord) -> Result<()> {
+        let mut state = self.lock();
+        check_wave_version(state.waves.get(&record.id).map(|r| r.version), record)?;
+        record.version += 1;
+        state.waves.insert(record.id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn load_wave(&self, id: &WaveId) -> Result<WaveRecord> {
+        self.lock()
+            .waves
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::not_found(ResourceKind::WavePlan, id.as_str()))
+    }
+
+    async fn unfinished_waves(&self) -> Result<Vec<WaveRecord>> {
+        Ok(self
+            .lock()
+            .waves
+            .values()
+            .filter(|w| !w.state.is_terminal())
+            .cloned()
+            .collect())
     }
 }

@@ -19,7 +19,10 @@ pub use page::{HistoryPage, Page, Retention};
 pub use rules::check_version;
 pub(crate) use rules::{grant_lease, renewed_lease};
 
-use crate::{CommandRecord, DeploymentId, DeploymentRecord, Result, ServiceName};
+use crate::{
+    CommandRecord, DeploymentId, DeploymentRecord, Halt, HaltScope, Result, ServiceName, WaveId,
+    WaveRecord,
+};
 
 /// A per-service lock with an expiry. The running deployment renews it; a lease left by a dead
 /// process can be taken over once it has expired.
@@ -148,6 +151,57 @@ pub trait StateStore: Debug + Send + Sync + 'static {
 
     /// A deployment's commands, oldest first (command ids sort by time).
     async fn commands(&self, deployment: &DeploymentId) -> Result<Vec<CommandRecord>>;
+
+    /// Sets the halt of `halt.scope`, replacing one that stands there. Durable once it
+    /// returns; every process sharing the store sees it at its next read.
+    ///
+    /// The default answers [`Error::NotSupported`](crate::Error::NotSupported): a store without
+    /// halts cannot stop its engines, so it refuses to pretend it did.
+    async fn set_halt(&self, halt: &Halt) -> Result<()> {
+        let _ = halt;
+        Err(crate::Error::not_supported(
+            "set_halt",
+            "this state store keeps no halts; use one of the bundled stores",
+        ))
+    }
+
+    /// Lifts the halt of `scope`, returning it; `Ok(None)` if none stood.
+    async fn lift_halt(&self, scope: &HaltScope) -> Result<Option<Halt>> {
+        let _ = scope;
+        Ok(None)
+    }
+
+    /// The halts that cover `service` (its own and the one for every service), or every halt.
+    /// The default (a store without halts) has none.
+    async fn halts(&self, service: Option<&ServiceName>) -> Result<Vec<Halt>> {
+        let _ = service;
+        Ok(Vec::new())
+    }
+
+    /// Stores a wave plan's record if its version matches, and bumps the version, as
+    /// [`save`](Self::save) does for deployments ([`check_wave_version`](crate::check_wave_version) states the rule).
+    ///
+    /// The default answers [`Error::NotSupported`](crate::Error::NotSupported).
+    async fn save_wave(&self, record: &mut WaveRecord) -> Result<()> {
+        let _ = record;
+        Err(crate::Error::not_supported(
+            "save_wave",
+            "this state store keeps no wave plans; use one of the bundled stores",
+        ))
+    }
+
+    /// Loads a wave plan's record; [`Error::NotFound`](crate::Error::NotFound) for an unknown id.
+    async fn load_wave(&self, id: &WaveId) -> Result<WaveRecord> {
+        Err(crate::Error::not_found(
+            crate::ResourceKind::WavePlan,
+            id.as_str(),
+        ))
+    }
+
+    /// The wave plans that have not ended (halted ones included), oldest first.
+    async fn unfinished_waves(&self) -> Result<Vec<WaveRecord>> {
+        Ok(Vec::new())
+    }
 }
 
 #[cfg(test)]

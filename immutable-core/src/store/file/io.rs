@@ -216,7 +216,7 @@ impl Dir {
     }
 
     /// The names in a directory (none if it does not exist), sorted.
-    fn names(&self, dir: &Path) -> Result<Vec<String>> {
+    pub(super) fn names(&self, dir: &Path) -> Result<Vec<String>> {
         let entries = match fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

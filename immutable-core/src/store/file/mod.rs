@@ -1,6 +1,7 @@
 //! [`FileStore`]: the journal in a directory, the embedded default on one machine.
 
 mod commands;
+mod halts;
 mod index;
 mod io;
 mod legacy;
@@ -20,7 +21,8 @@ use super::{
     HistoryPage, Lease, LeaseGrant, Page, Retention, StateStore, grant_lease, renewed_lease,
 };
 use crate::{
-    CommandRecord, DeploymentId, DeploymentRecord, Error, ResourceKind, Result, ServiceName,
+    CommandRecord, DeploymentId, DeploymentRecord, Error, Halt, HaltScope, ResourceKind, Result,
+    ServiceName, WaveId, WaveRecord,
 };
 
 /// A [`StateStore`] in a directory: the embedded default for a deploy tool on one machine.
@@ -28,7 +30,9 @@ use crate::{
 /// # Layout
 /// - `deployments/<service>/<id>.json`: the records, one file each;
 /// - `index/<service>.json`: per service, its record count, newest id and unfinished ids;
-/// - `leases/<service>.json`: the leases.
+/// - `leases/<service>.json`: the leases;
+/// - `commands/<deployment>/<id>.json`: operators' commands;
+/// - `halts/<scope>.json`: halts; `waves/<id>.json`: wave plans, with `waves/open/<id>` markers.
 ///
 /// Every write goes to a temporary file that is fsynced and then renamed over the old one, so
 /// a crash leaves either the old or the new version, never a torn one. Every operation holds
@@ -268,6 +272,36 @@ impl StateStore for FileStore {
     async fn commands(&self, deployment: &DeploymentId) -> Result<Vec<CommandRecord>> {
         let deployment = deployment.clone();
         self.locked(move |dir| dir.commands(&deployment)).await
+    }
+
+    async fn set_halt(&self, halt: &Halt) -> Result<()> {
+        let halt = halt.clone();
+        self.locked(move |dir| dir.set_halt(&halt)).await
+    }
+
+    async fn lift_halt(&self, scope: &HaltScope) -> Result<Option<Halt>> {
+        let scope = scope.clone();
+        self.locked(move |dir| dir.lift_halt(&scope)).await
+    }
+
+    async fn halts(&self, service: Option<&ServiceName>) -> Result<Vec<Halt>> {
+        let service = service.cloned();
+        self.locked(move |dir| dir.halts(service.as_ref())).await
+    }
+
+    async fn save_wave(&self, record: &mut WaveRecord) -> Result<()> {
+        let next = record.clone();
+        record.version = self.locked(move |dir| dir.save_wave(next)).await?;
+        Ok(())
+    }
+
+    async fn load_wave(&self, id: &WaveId) -> Result<WaveRecord> {
+        let id = id.clone();
+        self.locked(move |dir| dir.load_wave(&id)).await
+    }
+
+    async fn unfinished_waves(&self) -> Result<Vec<WaveRecord>> {
+        self.locked(|dir| dir.unfinished_waves()).await
     }
 
     async fn release_lease(&self, lease: &Lease) -> Result<()> {

@@ -1,0 +1,116 @@
+//! Honouring halts: [`Engine::halt`] and [`Engine::lift_halt`] write them to the store halts
+//! are read from; a running deployment reads them at every poll and holds or rolls back, as
+//! [`Settings::on_halt`](super::Settings) says; [`Engine::deploy`] refuses a halted service.
+
+use super::run::{Run, Stop};
+use super::{Engine, Inner};
+use crate::{
+    Error, EventKind, Halt, HaltScope, OnHalt, Origin, Phase, Result, RollbackCause, ServiceName,
+};
+
+impl Engine {
+    /// Halts `scope` in every engine that reads halts from the same store: running deployments
+    /// stop advancing at their next poll (they hold or roll back, as each engine's
+    /// [`Settings::on_halt`](super::Settings::on_halt) says), new deployments are refused with
+    /// [`Error::Halted`], and wave plans start no further wave, until
+    /// [`lift_halt`](Self::lift_halt). Setting it again replaces the reason.
+    ///
+    /// # Errors
+    /// Store errors; [`Error::NotSupported`] from a store without halts.
+    pub async fn halt(&self, scope: HaltScope, reason: impl Into<String>) -> Result<Halt> {
+        let inner = &*self.inner;
+        let halt = Halt::new(scope, reason, inner.identity.clone(), inner.clock.now());
+        inner.halts.set_halt(&halt).await?;
+        Ok(halt)
+    }
+
+    /// Lifts the halt of `scope`: held deployments go on at their next poll. Returns the halt
+    /// lifted, or `None` if none stood.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn lift_halt(&self, scope: &HaltScope) -> Result<Option<Halt>> {
+        self.inner.halts.lift_halt(scope).await
+    }
+
+    /// The halts that cover `service` (its own and the one for every service), or every halt.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn halts(&self, service: Option<&ServiceName>) -> Result<Vec<Halt>> {
+        self.inner.halts.halts(service).await
+    }
+}
+
+impl Inner {
+    /// The halt that covers `service`, if one stands: the service's own before the global one.
+    pub(super) async fn halt_of(&self, service: &ServiceName) -> Result<Option<Halt>> {
+        let mut halts = self.halts.halts(Some(service)).await?;
+        halts.retain(|h| h.scope.covers(service));
+        halts.sort_by_key(|h| h.scope == HaltScope::All);
+        Ok(halts.into_iter().next())
+    }
+
+    /// Refuses a new deployment of a halted service.
+    pub(super) async fn refuse_if_halted(&self, service: &ServiceName) -> Result<()> {
+        match self.halt_of(service).await? {
+            Some(halt) => Err(Error::Halted {
+                service: service.clone(),
+                halt: Box::new(halt),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Run<'_> {
+    /// Stops advancing while a halt covers the service: holds here (watching the new fleet's
+    /// health while it takes traffic, honouring aborts) until it is lifted, or rolls back, as
+    /// the engine's [`OnHalt`] says. Rollbacks, and phases from Retire on, are never halted.
+    pub(super) async fn honour_halt(&mut self) -> Result<(), Stop> {
+        let Some(halt) = self.control.commands().halt else {
+            return Ok(());
+        };
+        if self.rec.origin == Origin::Rollback || !halts_here(self.rec.phase) {
+            return Ok(());
+        }
+        self.emit(EventKind::Halted {
+            scope: halt.scope.clone(),
+            by: halt.by.clone(),
+            reason: halt.reason.clone(),
+            policy: self.engine.settings.on_halt,
+        });
+        if self.engine.settings.on_halt == OnHalt::RollBack {
+            return Err(Stop::RollBack(RollbackCause::Halted {
+                by: halt.by,
+                reason: halt.reason,
+            }));
+        }
+        while self.control.commands().halt.is_some() {
+            self.check_abort()?;
+            if self.rec.weight > 0
+                && let Some(green) = self.rec.green.target.clone()
+            {
+                self.ensure_green_healthy(&green).await?;
+            }
+            self.sleep_or_command(self.engine.settings.poll_interval)
+                .await;
+        }
+        self.check_abort()?;
+        self.emit(EventKind::HaltLifted { scope: halt.scope });
+        Ok(())
+    }
+}
+
+/// The phases a halt stops: those that move the deployment forward before traffic is final.
+fn halts_here(phase: Phase) -> bool {
+    matches!(
+        phase,
+        Phase::Plan
+            | Phase::Provision
+            | Phase::Attach
+            | Phase::AwaitHealthy
+            | Phase::Rollout
+            | Phase::Bake
+    )
+}

@@ -1,0 +1,183 @@
+//! What a wave plan reports as it goes: [`WaveEvent`]s to subscribers and to tracing.
+
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use super::record::{TargetOutcome, WaveFailure, WaveId, WaveState};
+use crate::{DeploymentId, Halt};
+
+/// Something that happened in a wave plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaveEvent {
+    /// The plan.
+    pub plan: WaveId,
+    /// When, on the runner's clock.
+    pub at: SystemTime,
+    /// What happened.
+    pub kind: WaveEventKind,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WaveEventKind {
+    /// The plan entered a state.
+    StateEntered {
+        /// The state.
+        state: WaveState,
+        /// The wave it stands at.
+        wave: usize,
+    },
+    /// A wave started its deployments.
+    WaveStarted {
+        /// The wave's index.
+        wave: usize,
+        /// Its name.
+        name: String,
+        /// Its engines.
+        engines: Vec<String>,
+    },
+    /// A deployment of a wave started (or resumed).
+    DeploymentStarted {
+        /// The wave's index.
+        wave: usize,
+        /// The engine.
+        engine: String,
+        /// The deployment.
+        deployment: DeploymentId,
+    },
+    /// A deployment of a wave ended.
+    DeploymentEnded {
+        /// The wave's index.
+        wave: usize,
+        /// The engine.
+        engine: String,
+        /// How.
+        outcome: TargetOutcome,
+    },
+    /// A round of bake gate checks ended.
+    GateChecked {
+        /// The wave baking.
+        wave: usize,
+        /// Whether every check passed on every deployment.
+        passed: bool,
+        /// Rounds passed so far.
+        passes: u32,
+    },
+    /// The plan failed.
+    Failed {
+        /// Why.
+        failure: WaveFailure,
+    },
+    /// A halt covers the service: the runner set it (after a failure) or found it.
+    Halted {
+        /// The halt.
+        halt: Halt,
+    },
+    /// A deployment that had succeeded is being rolled back.
+    RollbackStarted {
+        /// The wave's index.
+        wave: usize,
+        /// The engine.
+        engine: String,
+        /// The redeployment of the previous image.
+        deployment: DeploymentId,
+    },
+    /// That rollback ended.
+    RollbackEnded {
+        /// The wave's index.
+        wave: usize,
+        /// The engine.
+        engine: String,
+        /// How.
+        outcome: TargetOutcome,
+    },
+}
+
+impl fmt::Display for WaveEventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaveEventKind::StateEntered { state, wave } => write!(f, "{state} (wave {wave})"),
+            WaveEventKind::WaveStarted {
+                wave,
+                name,
+                engines,
+            } => write!(f, "wave {wave} `{name}` starts on {}", engines.join(", ")),
+            WaveEventKind::DeploymentStarted {
+                wave,
+                engine,
+                deployment,
+            } => write!(f, "wave {wave}: deploying on {engine} ({deployment})"),
+            WaveEventKind::DeploymentEnded {
+                wave,
+                engine,
+                outcome,
+            } => write!(f, "wave {wave}: {engine} {outcome}"),
+            WaveEventKind::GateChecked {
+                wave,
+                passed,
+                passes,
+            } => {
+                let how = if *passed { "passed" } else { "failed" };
+                write!(
+                    f,
+                    "wave {wave}: bake gates {how} ({passes} round(s) passed)"
+                )
+            }
+            WaveEventKind::Failed { failure } => write!(f, "failed: {failure}"),
+            WaveEventKind::Halted { halt } => write!(f, "{halt}"),
+            WaveEventKind::RollbackStarted {
+                wave,
+                engine,
+                deployment,
+            } => write!(f, "wave {wave}: rolling back {engine} ({deployment})"),
+            WaveEventKind::RollbackEnded {
+                wave,
+                engine,
+                outcome,
+            } => write!(f, "wave {wave}: rollback on {engine} {outcome}"),
+        }
+    }
+}
+
+type Subscriber = Arc<dyn Fn(&WaveEvent) + Send + Sync>;
+
+/// Fans wave events out to subscribers, in order, and to tracing.
+#[derive(Clone, Default)]
+pub(super) struct WaveEvents {
+    subscribers: Arc<RwLock<Vec<Subscriber>>>,
+}
+
+impl fmt::Debug for WaveEvents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.subscribers.read().map(|s| s.len()).unwrap_or(0);
+        f.debug_struct("WaveEvents")
+            .field("subscribers", &n)
+            .finish()
+    }
+}
+
+impl WaveEvents {
+    pub(super) fn subscribe(&self, f: Subscriber) {
+        self.subscribers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(f);
+    }
+
+    pub(super) fn emit(&self, event: &WaveEvent) {
+        tracing::info!(plan = %event.plan, "{}", event.kind);
+        let subscribers = self
+            .subscribers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for s in &subscribers {
+            s(event);
+        }
+    }
+}
