@@ -263,3 +263,4 @@ impl World {
         );
     }
 }
+pub mod regions;

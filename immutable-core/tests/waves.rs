@@ -1,0 +1,328 @@
+//! Wave plans on the mock, in virtual time: waves in order with bakes, a failure that halts the
+//! rest and rolls back what was done (newest first), bad plans refused before any call.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::regions::{BAKE, Regions, regions, v2_request};
+use immutable_core::{
+    Error, HaltScope, InMemoryStore, OnWaveFailure, Origin, StateStore, TargetOutcome, WaveBake,
+    WaveEventKind, WavePlan, WaveState, WaveTarget,
+};
+
+const NAMES: [&str; 4] = ["eu-west-1", "us-east-1", "ap-south-1/a", "ap-south-1/b"];
+
+fn plan() -> WavePlan {
+    WavePlan::new(v2_request())
+        .wave("canary", ["eu-west-1"])
+        .wave("americas", ["us-east-1"])
+        .wave("asia", ["ap-south-1/a", "ap-south-1/b"])
+        .bake(WaveBake::time(BAKE))
+}
+
+fn shared() -> Arc<dyn StateStore> {
+    Arc::new(InMemoryStore::new())
+}
+
+/// When each wave's first deployment started and its last ended, on the runner's clock.
+fn wave_times(world: &Regions) -> Vec<(std::time::SystemTime, std::time::SystemTime)> {
+    let events = world.events.lock().unwrap();
+    let mut times: Vec<(Option<_>, Option<_>)> = vec![(None, None); 3];
+    for e in events.iter() {
+        match &e.kind {
+            WaveEventKind::DeploymentStarted { wave, .. } => {
+                times[*wave].0.get_or_insert(e.at);
+            }
+            WaveEventKind::DeploymentEnded { wave, .. } => times[*wave].1 = Some(e.at),
+            _ => {}
+        }
+    }
+    times
+        .into_iter()
+        .map(|(s, e)| (s.expect("wave started"), e.expect("wave ended")))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn waves_complete_in_order_with_bakes_between_them() {
+    let world = regions(&NAMES, shared()).await;
+    let report = world.runner().run(plan()).await.unwrap();
+    assert_eq!(
+        report.state,
+        WaveState::Done,
+        "{:#?}",
+        report.record.history
+    );
+    for name in NAMES {
+        assert_eq!(world.serving(name), world.get(name).v2, "{name} serves v2");
+    }
+    let times = wave_times(&world);
+    for w in 1..times.len() {
+        let gap = times[w].0.duration_since(times[w - 1].1).unwrap();
+        assert!(
+            gap >= BAKE,
+            "wave {w} started {gap:?} after wave {} ended; the bake is {BAKE:?}",
+            w - 1
+        );
+    }
+    // The last wave's two deployments ran at once.
+    let events = world.events.lock().unwrap();
+    let asia: Vec<_> = events
+        .iter()
+        .filter(|e| match &e.kind {
+            WaveEventKind::DeploymentStarted { wave, .. }
+            | WaveEventKind::DeploymentEnded { wave, .. } => *wave == 2,
+            _ => false,
+        })
+        .map(|e| matches!(e.kind, WaveEventKind::DeploymentStarted { .. }))
+        .collect();
+    assert_eq!(
+        asia,
+        [true, true, false, false],
+        "both started before either ended"
+    );
+    let stored = world.shared.load_wave(&report.record.id).await.unwrap();
+    assert_eq!(stored, report.record, "the record is saved as it ended");
+    assert!(world.shared.unfinished_waves().await.unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_in_wave_2_halts_wave_3_and_rolls_back_wave_1() {
+    let world = regions(&NAMES, shared()).await;
+    world.get("us-east-1").errors.go_bad();
+    let plan = plan().on_failure(OnWaveFailure::RollBackDone);
+    let report = world.runner().run(plan).await.unwrap();
+    assert_eq!(report.state, WaveState::RolledBack);
+    let rec = &report.record;
+    assert!(
+        matches!(
+            &rec.targets[1][0].outcome,
+            Some(TargetOutcome::RolledBack { .. })
+        ),
+        "us-east-1 rolled itself back: {:?}",
+        rec.targets[1][0].outcome
+    );
+    assert!(
+        rec.targets[2].iter().all(|t| t.deployment.is_none()),
+        "wave 3 never started"
+    );
+    assert_eq!(
+        rec.targets[0][0].rollback_outcome,
+        Some(TargetOutcome::Succeeded)
+    );
+    for name in NAMES {
+        assert_eq!(world.serving(name), world.get(name).v1, "{name} serves v1");
+    }
+    // Wave 1 went back by a redeployment marked as a rollback.
+    let eu = world.get("eu-west-1");
+    let web = immutable_core::ServiceName::new("web").unwrap();
+    let latest = eu.store.latest(&web).await.unwrap().unwrap();
+    assert_eq!(latest.origin, Origin::Rollback);
+    // The service stays halted everywhere until an operator lifts it.
+    let halts = world.shared.halts(Some(&web)).await.unwrap();
+    assert_eq!(halts.len(), 1, "{halts:#?}");
+    assert!(halts[0].by.starts_with("wave plan "), "{}", halts[0].by);
+    assert!(halts[0].reason.contains("us-east-1"), "{}", halts[0].reason);
+    let refused = world.get("ap-south-1/a").engine.deploy(v2_request()).await;
+    assert!(matches!(refused, Err(Error::Halted { .. })), "{refused:?}");
+    let asia_calls = world.get("ap-south-1/a").cloud.calls().len();
+    world
+        .get("eu-west-1")
+        .engine
+        .lift_halt(&HaltScope::service("web").unwrap())
+        .await
+        .unwrap();
+    let report = world.get("ap-south-1/a").engine.deploy(v2_request()).await;
+    assert!(report.unwrap().succeeded(), "deploys again once lifted");
+    assert!(world.get("ap-south-1/a").cloud.calls().len() > asia_calls);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_goes_newest_first() {
+    let world = regions(&NAMES, shared()).await;
+    world.get("ap-south-1/b").errors.go_bad();
+    let plan = plan()
+        .concurrency(1)
+        .on_failure(OnWaveFailure::RollBackDone);
+    let report = world.runner().run(plan).await.unwrap();
+    assert_eq!(report.state, WaveState::RolledBack);
+    let order: Vec<String> = world
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            WaveEventKind::RollbackStarted { engine, .. } => Some(engine.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, ["ap-south-1/a", "us-east-1", "eu-west-1"]);
+    for name in NAMES {
+        assert_eq!(world.serving(name), world.get(name).v1, "{name} serves v1");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn halt_rest_keeps_what_was_done() {
+    let world = regions(&NAMES, shared()).await;
+    world.get("us-east-1").errors.go_bad();
+    let report = world.runner().run(plan()).await.unwrap();
+    assert_eq!(report.state, WaveState::Failed);
+    assert_eq!(world.serving("eu-west-1"), world.get("eu-west-1").v2);
+    assert_eq!(world.serving("us-east-1"), world.get("us-east-1").v1);
+    assert_eq!(world.serving("ap-south-1/a"), world.get("ap-south-1/a").v1);
+    let failure = report.record.failure.unwrap().to_string();
+    assert!(
+        failure.contains("wave 1") && failure.contains("us-east-1"),
+        "{failure}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_gate_check_failing_in_the_bake_fails_the_plan() {
+    let world = regions(&NAMES, shared()).await;
+    let plan = plan()
+        .bake(
+            WaveBake::time(BAKE)
+                .checks(["gate"])
+                .interval(Duration::from_secs(60)),
+        )
+        .on_failure(OnWaveFailure::RollBackDone);
+    let runner = world.runner();
+    let gate = world.gate.clone();
+    let run = tokio::spawn(async move { runner.run(plan).await });
+    // The metric goes bad while the second wave bakes.
+    let events = Arc::clone(&world.events);
+    loop {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let baking_wave_1 = events.lock().unwrap().iter().any(|e| {
+            matches!(
+                e.kind,
+                WaveEventKind::StateEntered {
+                    state: WaveState::Baking,
+                    wave: 1
+                }
+            )
+        });
+        if baking_wave_1 {
+            gate.go_bad();
+            break;
+        }
+    }
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(report.state, WaveState::RolledBack);
+    let failure = report.record.failure.clone().unwrap();
+    assert!(
+        matches!(&failure, immutable_core::WaveFailure::Check { wave: 1, check, .. } if check == "gate"),
+        "{failure:?}"
+    );
+    assert!(
+        report.record.targets[2]
+            .iter()
+            .all(|t| t.deployment.is_none())
+    );
+    for name in NAMES {
+        assert_eq!(world.serving(name), world.get(name).v1, "{name} serves v1");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bake_with_too_few_passes_fails_the_plan() {
+    let world = regions(&NAMES[..2], shared()).await;
+    let plan = WavePlan::new(v2_request())
+        .wave("one", ["eu-west-1"])
+        .wave("two", ["us-east-1"])
+        .bake(
+            WaveBake::time(Duration::from_secs(120))
+                .checks(["gate"])
+                .interval(Duration::from_secs(60))
+                .min_passes(5),
+        );
+    let report = world.runner().run(plan).await.unwrap();
+    assert_eq!(report.state, WaveState::Failed);
+    assert!(matches!(
+        report.record.failure,
+        Some(immutable_core::WaveFailure::TooFewPasses {
+            wave: 0,
+            needed: 5,
+            ..
+        })
+    ));
+    assert_eq!(world.serving("us-east-1"), world.get("us-east-1").v1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_wave_plans_are_refused_before_any_call() {
+    let world = regions(&NAMES[..2], shared()).await;
+    let calls: Vec<usize> = NAMES[..2]
+        .iter()
+        .map(|n| world.get(n).cloud.calls().len())
+        .collect();
+    let runner = world.runner();
+    let v2 = v2_request;
+    let cases: Vec<(WavePlan, &str)> = vec![
+        (WavePlan::new(v2()), "waves"),
+        (
+            WavePlan::new(v2()).wave_of("empty", vec![]),
+            "waves[0].targets",
+        ),
+        (
+            WavePlan::new(v2())
+                .wave("w", ["eu-west-1"])
+                .wave("x", ["mars-1"]),
+            "waves[1].targets[0].engine",
+        ),
+        (
+            WavePlan::new(v2())
+                .wave("w", ["eu-west-1"])
+                .wave("x", ["eu-west-1"]),
+            "waves[1].targets[0].engine",
+        ),
+        (
+            WavePlan::new(v2()).wave_of("w", vec![WaveTarget::new("eu-west-1", v2().capacity(0))]),
+            "waves[0].targets[0].capacity",
+        ),
+        (
+            WavePlan::new(v2()).wave_of(
+                "w",
+                vec![WaveTarget::new(
+                    "eu-west-1",
+                    immutable_core::DeploymentRequest::new(
+                        "api",
+                        immutable_core::ImageRef::name("api-v2"),
+                    ),
+                )],
+            ),
+            "waves[0].targets[0].service",
+        ),
+        (
+            WavePlan::new(v2())
+                .wave("w", ["eu-west-1"])
+                .bake(WaveBake::time(BAKE).checks(["nope"])),
+            "bake.checks",
+        ),
+        (
+            WavePlan::new(v2())
+                .wave("w", ["eu-west-1"])
+                .bake(WaveBake::time(BAKE).min_passes(2)),
+            "bake.min_passes",
+        ),
+        (
+            WavePlan::new(v2()).wave("w", ["eu-west-1"]).concurrency(0),
+            "concurrency",
+        ),
+    ];
+    for (plan, field) in cases {
+        match runner.run(plan).await {
+            Err(Error::InvalidInput { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("expected InvalidInput on `{field}`, got {other:?}"),
+        }
+    }
+    for (n, before) in NAMES[..2].iter().zip(calls) {
+        assert_eq!(world.get(n).cloud.calls().len(), before, "{n} was called");
+    }
+    assert!(world.shared.unfinished_waves().await.unwrap().is_empty());
+    assert!(world.events.lock().unwrap().is_empty());
+}
