@@ -26,6 +26,9 @@ impl RunnerInner {
             return self.stop_for_halt(rec, halt).await;
         }
         self.assign_ids(rec).await?;
+        // A runner cut off between recording a failed deployment and failing the plan finds
+        // the failure here.
+        self.fail_on_first_failure(rec).await?;
         let halted = self.deploy_pending(rec).await?;
         if rec.failure.is_some() {
             return self.after_failure(rec).await;
@@ -114,24 +117,36 @@ impl RunnerInner {
         };
         rec.targets[w][t].outcome = Some(outcome.clone());
         self.save(rec).await?;
-        let engine = rec.targets[w][t].engine.clone();
         self.emit(
             rec,
             WaveEventKind::DeploymentEnded {
                 wave: w,
-                engine: engine.clone(),
-                outcome: outcome.clone(),
+                engine: rec.targets[w][t].engine.clone(),
+                outcome,
             },
         );
-        if !outcome.succeeded() && rec.failure.is_none() {
-            let failure = WaveFailure::Deployment {
-                wave: w,
-                engine,
-                outcome,
-            };
-            self.fail(rec, failure).await?;
+        self.fail_on_first_failure(rec).await
+    }
+
+    /// Fails the plan for the first deployment of the wave that ended without succeeding,
+    /// unless it has failed already.
+    async fn fail_on_first_failure(&self, rec: &mut WaveRecord) -> Result<()> {
+        if rec.failure.is_some() {
+            return Ok(());
         }
-        Ok(())
+        let w = rec.wave;
+        let first = rec.targets[w].iter().find_map(|run| {
+            let outcome = run.outcome.as_ref().filter(|o| !o.succeeded())?;
+            Some(WaveFailure::Deployment {
+                wave: w,
+                engine: run.engine.clone(),
+                outcome: outcome.clone(),
+            })
+        });
+        match first {
+            Some(failure) => self.fail(rec, failure).await,
+            None => Ok(()),
+        }
     }
 
     /// One deployment of the wave: started under its recorded id, or resumed; after a failure
