@@ -68,6 +68,15 @@ async fn a_halted_service_refuses_new_deployments_until_lifted() {
         other => panic!("expected Halted, got {other:?}"),
     }
     assert_eq!(eu.cloud.calls().len(), before, "nothing was called");
+    let plan = eu.engine.plan(v2_request()).await.unwrap();
+    assert!(!plan.would_run());
+    assert!(
+        plan.refusals.iter().any(
+            |r| matches!(r, immutable_core::Refusal::Halted { halt } if halt.by == "operator alice")
+        ),
+        "{:?}",
+        plan.refusals
+    );
     let lifted = operator(dir.path())
         .lift_halt(&HaltScope::All)
         .await

@@ -50,6 +50,11 @@ pub enum Refusal {
         /// That target.
         target: TargetId,
     },
+    /// A halt covers the service ([`Engine::halt`]).
+    Halted {
+        /// The halt.
+        halt: crate::Halt,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -69,6 +74,7 @@ impl fmt::Display for Refusal {
                 "traffic goes to target {target}, which the SDK does not own; adopt it first \
                  (Engine::adopt, or `immutable adopt <service>` then `--apply`)"
             ),
+            Refusal::Halted { halt } => write!(f, "{halt}; lift the halt first"),
         }
     }
 }
@@ -177,6 +183,9 @@ impl Engine {
                 holder: lease.holder,
                 deployment: lease.deployment,
             });
+        }
+        if let Some(halt) = self.inner.halt_of(service).await? {
+            refusals.push(Refusal::Halted { halt });
         }
         if let Some(r) = store.unfinished(Some(service)).await?.into_iter().next() {
             refusals.push(Refusal::Unfinished {
