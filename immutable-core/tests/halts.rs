@@ -1,6 +1,8 @@
 //! Halts set by any process sharing a store: new deployments refused, running ones hold or roll
 //! back at their next poll, wave plans stop, rollbacks still run; all in virtual time.
 
+#![allow(clippy::print_stdout)]
+
 mod common;
 
 use std::sync::Arc;

@@ -2,6 +2,8 @@
 //! reaches the same end as a run that was never cut: the plan's state, every deployment's and
 //! rollback's outcome, and the image each region serves.
 
+#![allow(clippy::print_stdout)]
+
 mod common;
 
 use std::sync::Arc;

@@ -68,8 +68,10 @@ async fn waves_complete_in_order_with_bakes_between_them() {
         );
     }
     // The last wave's two deployments ran at once.
-    let events = world.events.lock().unwrap();
-    let asia: Vec<_> = events
+    let asia: Vec<_> = world
+        .events
+        .lock()
+        .unwrap()
         .iter()
         .filter(|e| match &e.kind {
             WaveEventKind::DeploymentStarted { wave, .. }

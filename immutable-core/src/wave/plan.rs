@@ -195,36 +195,11 @@ impl WavePlan {
                     format!("wave `{name}` has no deployment"),
                 ));
             }
-            let mut specs = Vec::with_capacity(targets.len());
-            for (t, target) in targets.iter().enumerate() {
-                let field = |f: &str| format!("waves[{w}].targets[{t}].{f}");
-                if !has_engine(&target.engine) {
-                    return Err(Error::invalid(
-                        field("engine"),
-                        format!("no engine named `{}` is registered", target.engine),
-                    ));
-                }
-                if !seen.insert(target.engine.clone()) {
-                    return Err(Error::invalid(
-                        field("engine"),
-                        format!("`{}` appears twice in the plan", target.engine),
-                    ));
-                }
-                let request = target.request.validate().map_err(|e| match e {
-                    Error::InvalidInput { field: f, reason } => Error::invalid(field(&f), reason),
-                    other => other,
-                })?;
-                if request.service != service {
-                    return Err(Error::invalid(
-                        field("service"),
-                        format!("is `{}`, the plan's is `{service}`", request.service),
-                    ));
-                }
-                specs.push(TargetSpec {
-                    engine: target.engine.clone(),
-                    request,
-                });
-            }
+            let specs = targets
+                .iter()
+                .enumerate()
+                .map(|(t, target)| validate_target(w, t, target, &service, &has_engine, &mut seen))
+                .collect::<Result<Vec<_>>>()?;
             waves.push(WaveSpec {
                 name: name.clone(),
                 targets: specs,
@@ -304,4 +279,43 @@ pub struct WavePlanSpec {
     pub concurrency: usize,
     /// What a failure does.
     pub on_failure: OnWaveFailure,
+}
+
+/// One target of wave `w`: a registered engine, named once in the plan, and a request that
+/// validates and names the plan's service.
+fn validate_target(
+    w: usize,
+    t: usize,
+    target: &WaveTarget,
+    service: &ServiceName,
+    has_engine: &impl Fn(&str) -> bool,
+    seen: &mut BTreeSet<String>,
+) -> Result<TargetSpec> {
+    let field = |f: &str| format!("waves[{w}].targets[{t}].{f}");
+    if !has_engine(&target.engine) {
+        return Err(Error::invalid(
+            field("engine"),
+            format!("no engine named `{}` is registered", target.engine),
+        ));
+    }
+    if !seen.insert(target.engine.clone()) {
+        return Err(Error::invalid(
+            field("engine"),
+            format!("`{}` appears twice in the plan", target.engine),
+        ));
+    }
+    let request = target.request.validate().map_err(|e| match e {
+        Error::InvalidInput { field: f, reason } => Error::invalid(field(&f), reason),
+        other => other,
+    })?;
+    if &request.service != service {
+        return Err(Error::invalid(
+            field("service"),
+            format!("is `{}`, the plan's is `{service}`", request.service),
+        ));
+    }
+    Ok(TargetSpec {
+        engine: target.engine.clone(),
+        request,
+    })
 }
