@@ -100,6 +100,18 @@ impl fmt::Display for Halt {
     }
 }
 
+/// The halt in `store` that covers `service`: the service's own before the one for every
+/// service.
+pub(crate) async fn covering(
+    store: &dyn crate::StateStore,
+    service: &ServiceName,
+) -> crate::Result<Option<Halt>> {
+    let mut halts = store.halts(Some(service)).await?;
+    halts.retain(|h| h.scope.covers(service));
+    halts.sort_by_key(|h| h.scope == HaltScope::All);
+    Ok(halts.into_iter().next())
+}
+
 /// What a running deployment does when a halt of its service stands at its next poll.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

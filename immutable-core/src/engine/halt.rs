@@ -45,10 +45,7 @@ impl Engine {
 impl Inner {
     /// The halt that covers `service`, if one stands: the service's own before the global one.
     pub(super) async fn halt_of(&self, service: &ServiceName) -> Result<Option<Halt>> {
-        let mut halts = self.halts.halts(Some(service)).await?;
-        halts.retain(|h| h.scope.covers(service));
-        halts.sort_by_key(|h| h.scope == HaltScope::All);
-        Ok(halts.into_iter().next())
+        crate::halt::covering(&*self.halts, service).await
     }
 
     /// Refuses a new deployment of a halted service.

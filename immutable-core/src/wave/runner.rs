@@ -9,8 +9,8 @@ use super::event::{WaveEvent, WaveEventKind, WaveEvents};
 use super::plan::WavePlan;
 use super::record::{WaveId, WaveRecord, WaveState};
 use crate::{
-    Check, Clock, DeploymentId, Engine, Error, Halt, HaltScope, Lease, Result, ServiceName,
-    StateStore, TokioClock, limits,
+    Check, Clock, DeploymentId, Engine, Error, Halt, Lease, Result, ServiceName, StateStore,
+    TokioClock, limits,
 };
 
 /// Runs wave plans. Cheap to clone.
@@ -266,10 +266,7 @@ impl RunnerInner {
 
     /// The halt covering `service` in the shared store, its own before the global one.
     pub(super) async fn halt_of(&self, service: &ServiceName) -> Result<Option<Halt>> {
-        let mut halts = self.store.halts(Some(service)).await?;
-        halts.retain(|h| h.scope.covers(service));
-        halts.sort_by_key(|h| h.scope == HaltScope::All);
-        Ok(halts.into_iter().next())
+        crate::halt::covering(&*self.store, service).await
     }
 
     /// The plan's lease: one runner drives a plan at a time.
