@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::Engine;
 use crate::{
-    DeploymentId, DeploymentRecord, ImageId, Lease, OnTimeout, Outcome, Phase, Result, ServiceName,
-    Step, StrategySpec,
+    DeploymentId, DeploymentRecord, Halt, ImageId, Lease, OnTimeout, Outcome, Phase, Result,
+    ServiceName, Step, StrategySpec,
 };
 
 /// What a deployment waits for now.
@@ -75,6 +75,10 @@ pub struct Status {
     pub lease: Option<Lease>,
     /// When the record was last saved (its last phase or step change).
     pub updated_at: SystemTime,
+    /// The halt that covers the service while the deployment is unfinished: it makes no
+    /// further weight change, and holds or rolls back as its engine's
+    /// [`OnHalt`](crate::OnHalt) says.
+    pub halt: Option<Halt>,
 }
 
 impl Engine {
@@ -131,7 +135,12 @@ impl Engine {
             .lease(record.service())
             .await?
             .filter(|l| l.deployment == record.id && !record.phase.is_terminal());
+        let halt = match record.phase.is_terminal() {
+            true => None,
+            false => self.inner.halt_of(record.service()).await?,
+        };
         Ok(Status {
+            halt,
             waiting: self.waiting(&record),
             step: current_step(&record),
             deployment: record.id.clone(),
