@@ -1,7 +1,8 @@
 //! The DynamoDB store against moto's DynamoDB: the store contracts, leases, a deployment
 //! journaled in it and resumed after a crash by a second engine, a halt set by one engine
 //! refusing another's deploy, the requests and items a deployment reads with 10 or 5,000
-//! records behind it, and the copy from a table of the earlier layout.
+//! records behind it, the reads of a service's halts and of the wave plans under way, and the
+//! copy from a table of the earlier layout.
 #![allow(clippy::print_stdout)]
 
 mod common;
@@ -31,11 +32,11 @@ use common::Moto;
 use immutable_aws::{AwsClients, AwsConfig, DynamoStore};
 use immutable_core::conformance::{
     command_contract, halt_contract, history_contract, lease_contract, retention_contract,
-    sample_record, store_contract, wave_contract,
+    sample_record, sample_wave, store_contract, wave_contract,
 };
 use immutable_core::{
-    DeploymentRequest, Engine, Error, HaltScope, ImageRef, InMemoryStore, ManualClock, Page, Phase,
-    Retention, RollbackMode, ServiceName, Settings, StateStore,
+    DeploymentRequest, Engine, Error, Halt, HaltScope, ImageRef, InMemoryStore, ManualClock, Page,
+    Phase, Retention, RollbackMode, ServiceName, Settings, StateStore, WaveState,
 };
 use immutable_mock::MockCloud;
 
@@ -408,6 +409,46 @@ async fn a_deployment_reads_the_same_items_with_10_or_5000_records_behind_it() {
             "{what} scanned the table"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn halts_and_unfinished_wave_plans_read_only_what_concerns_them() {
+    let moto = Moto::start();
+    let clients = clients(&moto).await;
+    store(&moto, "waves").await;
+    let reads = Reads::default();
+    let table = counted(&clients, "waves", &reads);
+    let mut plans = Vec::new();
+    for state in [WaveState::Done, WaveState::Failed, WaveState::Halted] {
+        let mut plan = sample_wave("web");
+        table.save_wave(&mut plan).await.unwrap();
+        plan.state = state;
+        table.save_wave(&mut plan).await.unwrap();
+        plans.push(plan);
+    }
+    let web = ServiceName::new("web").unwrap();
+    for i in 0..20 {
+        let other = HaltScope::service(format!("svc{i}")).unwrap();
+        let halt = Halt::new(other, "elsewhere", "ops", SystemTime::now());
+        table.set_halt(&halt).await.unwrap();
+    }
+    reads.take();
+
+    let open = table.unfinished_waves().await.unwrap();
+    assert_eq!(open, [plans[2].clone()]);
+    let tally = reads.take();
+    assert_eq!(
+        tally.requests,
+        BTreeMap::from([("GetItem".to_owned(), 1), ("Query".to_owned(), 1)]),
+        "the markers of ended plans are gone: {tally:?}"
+    );
+    assert_eq!(tally.items_read, 2, "one marker, one record: {tally:?}");
+
+    assert!(table.halts(Some(&web)).await.unwrap().is_empty());
+    let tally = reads.take();
+    assert_eq!(tally.polls, 1, "one BatchGetItem, whatever else is halted");
+    assert!(tally.requests.is_empty(), "{tally:?}");
+    assert_eq!(table.halts(None).await.unwrap().len(), 20);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
