@@ -1,7 +1,8 @@
 //! The DynamoDB store against moto's DynamoDB: the store contracts, leases, a deployment
-//! journaled in it and resumed after a crash by a second engine, the requests and items a
-//! deployment reads with 10 or 5,000 records behind it, and the copy from a table of the
-//! earlier layout.
+//! journaled in it and resumed after a crash by a second engine, a halt set by one engine
+//! refusing another's deploy, the requests and items a deployment reads with 10 or 5,000
+//! records behind it, the reads of a service's halts and of the wave plans under way, and the
+//! copy from a table of the earlier layout.
 #![allow(clippy::print_stdout)]
 
 mod common;
@@ -10,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemInput;
 use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::scan::ScanOutput;
@@ -29,12 +31,12 @@ use aws_smithy_types::config_bag::ConfigBag;
 use common::Moto;
 use immutable_aws::{AwsClients, AwsConfig, DynamoStore};
 use immutable_core::conformance::{
-    command_contract, history_contract, lease_contract, retention_contract, sample_record,
-    store_contract,
+    command_contract, halt_contract, history_contract, lease_contract, retention_contract,
+    sample_record, sample_wave, store_contract, wave_contract,
 };
 use immutable_core::{
-    DeploymentRequest, Engine, Error, ImageRef, ManualClock, Page, Phase, Retention, RollbackMode,
-    ServiceName, Settings, StateStore,
+    DeploymentRequest, Engine, Error, Halt, HaltScope, ImageRef, InMemoryStore, ManualClock, Page,
+    Phase, Retention, RollbackMode, ServiceName, Settings, StateStore, WaveState,
 };
 use immutable_mock::MockCloud;
 
@@ -67,6 +69,49 @@ async fn the_dynamodb_store_meets_the_store_contract() {
     retention_contract(&kept).await;
     let clock = ManualClock::new(SystemTime::now());
     lease_contract(&store(&moto, "leases").await, &clock).await;
+    halt_contract(&store(&moto, "halts").await).await;
+    wave_contract(&store(&moto, "waves").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_halt_set_through_dynamodb_refuses_another_engines_deploy_until_lifted() {
+    let moto = Moto::start();
+    let shared: Arc<dyn StateStore> = Arc::new(store(&moto, "halts").await);
+    // Two regions: each engine has its own cloud and records, and both read halts from the
+    // shared table.
+    let engine = |name: &str| {
+        let cloud = MockCloud::with_timings(immutable_mock::Timings::instant());
+        cloud.add_image("web", "web-v1");
+        Engine::builder()
+            .images(cloud.clone())
+            .fleet(cloud.clone())
+            .router(cloud)
+            .store(InMemoryStore::new())
+            .halts_from(Arc::clone(&shared))
+            .identity(name)
+            .build()
+            .unwrap()
+    };
+    let (eu, us) = (engine("eu-west-1"), engine("us-east-1"));
+    let request = DeploymentRequest::new("web", ImageRef::name("web-v1"))
+        .capacity(1)
+        .bake_time(Duration::ZERO);
+    let web = HaltScope::service("web").unwrap();
+    let set = eu.halt(web.clone(), "bad build in eu").await.unwrap();
+
+    match us.deploy(request.clone()).await {
+        Err(Error::Halted { service, halt }) => {
+            assert_eq!(service.as_str(), "web");
+            assert_eq!(*halt, set);
+            assert_eq!(halt.by, "eu-west-1");
+        }
+        other => panic!("a halted service: expected Error::Halted, got {other:?}"),
+    }
+    assert_eq!(us.halts(None).await.unwrap(), std::slice::from_ref(&set));
+    assert_eq!(us.lift_halt(&web).await.unwrap(), Some(set));
+    let report = us.deploy(request).await.unwrap();
+    assert!(report.succeeded(), "{:?}", report.outcome);
+    assert!(eu.halts(None).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,8 +240,9 @@ impl immutable_core::Clock for Ahead {
 
 /// Counts DynamoDB requests by operation, and items read: `ScannedCount` of each `Query` and
 /// `Scan` (as moto reports it), one per `GetItem` that found an item. Reads of a deployment's
-/// commands item are counted apart: the runner makes one per poll interval, so their number
-/// follows the deployment's wall-clock time, not the history behind it.
+/// commands item and of its service's halts (the only `BatchGetItem`) are counted apart: the
+/// runner makes one of each per poll interval, so their number follows the deployment's
+/// wall-clock time, not the history behind it.
 #[derive(Debug, Clone, Default)]
 struct Reads(Arc<Mutex<Tally>>);
 
@@ -204,22 +250,23 @@ struct Reads(Arc<Mutex<Tally>>);
 struct Tally {
     requests: BTreeMap<String, u64>,
     items_read: u64,
-    command_polls: u64,
+    polls: u64,
 }
 
 impl Tally {
-    /// What must not depend on the history: everything but the command polls.
+    /// What must not depend on the history: everything but the polls.
     fn bounded(&self) -> (&BTreeMap<String, u64>, u64) {
         (&self.requests, self.items_read)
     }
 }
 
-/// Whether a request reads a deployment's commands item.
-fn is_command_poll(input: &aws_smithy_runtime_api::client::interceptors::context::Input) -> bool {
-    input
-        .downcast_ref::<GetItemInput>()
-        .and_then(|get| get.key.as_ref()?.get("sk")?.as_s().ok().cloned())
-        .is_some_and(|sk| sk == "commands")
+/// Whether a request reads a deployment's commands item, or its service's halts.
+fn is_poll(input: &aws_smithy_runtime_api::client::interceptors::context::Input) -> bool {
+    input.downcast_ref::<BatchGetItemInput>().is_some()
+        || input
+            .downcast_ref::<GetItemInput>()
+            .and_then(|get| get.key.as_ref()?.get("sk")?.as_s().ok().cloned())
+            .is_some_and(|sk| sk == "commands")
 }
 
 impl Intercept for Reads {
@@ -234,8 +281,8 @@ impl Intercept for Reads {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let mut tally = self.0.lock().unwrap();
-        if is_command_poll(ctx.input()) {
-            tally.command_polls += 1;
+        if is_poll(ctx.input()) {
+            tally.polls += 1;
             return Ok(());
         }
         let name = cfg.load::<Metadata>().map_or("unknown", |m| m.name());
@@ -362,6 +409,46 @@ async fn a_deployment_reads_the_same_items_with_10_or_5000_records_behind_it() {
             "{what} scanned the table"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn halts_and_unfinished_wave_plans_read_only_what_concerns_them() {
+    let moto = Moto::start();
+    let clients = clients(&moto).await;
+    store(&moto, "waves").await;
+    let reads = Reads::default();
+    let table = counted(&clients, "waves", &reads);
+    let mut plans = Vec::new();
+    for state in [WaveState::Done, WaveState::Failed, WaveState::Halted] {
+        let mut plan = sample_wave("web");
+        table.save_wave(&mut plan).await.unwrap();
+        plan.state = state;
+        table.save_wave(&mut plan).await.unwrap();
+        plans.push(plan);
+    }
+    let web = ServiceName::new("web").unwrap();
+    for i in 0..20 {
+        let other = HaltScope::service(format!("svc{i}")).unwrap();
+        let halt = Halt::new(other, "elsewhere", "ops", SystemTime::now());
+        table.set_halt(&halt).await.unwrap();
+    }
+    reads.take();
+
+    let open = table.unfinished_waves().await.unwrap();
+    assert_eq!(open, [plans[2].clone()]);
+    let tally = reads.take();
+    assert_eq!(
+        tally.requests,
+        BTreeMap::from([("GetItem".to_owned(), 1), ("Query".to_owned(), 1)]),
+        "the markers of ended plans are gone: {tally:?}"
+    );
+    assert_eq!(tally.items_read, 2, "one marker, one record: {tally:?}");
+
+    assert!(table.halts(Some(&web)).await.unwrap().is_empty());
+    let tally = reads.take();
+    assert_eq!(tally.polls, 1, "one BatchGetItem, whatever else is halted");
+    assert!(tally.requests.is_empty(), "{tally:?}");
+    assert_eq!(table.halts(None).await.unwrap().len(), 20);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,9 +12,9 @@ pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  succeeded (or the command did what it was asked)
   1  an error (a provider, the store, the network)
-  2  refused: bad input, the service is locked, an unfinished deployment must be resumed
-     first, nothing to roll back, a command to a finished deployment, nothing to adopt; the
-     message names the command that continues
+  2  refused: bad input, the service is locked or halted, an unfinished deployment must be
+     resumed first, nothing to roll back, a command to a finished deployment, nothing to
+     adopt; the message names the command that continues
   3  the deployment rolled back: the old fleet serves, nothing of the new one remains
   4  the deployment stopped without a way back: both fleets are kept (see `immutable status`)
   5  suspended (Ctrl-C or SIGTERM): the record is saved and the lease released; the message
@@ -215,6 +215,15 @@ pub(crate) enum Command {
     Gc(GcArgs),
     /// The service's deployments, newest first.
     History(HistoryArgs),
+    /// Halt a service (or with --all every service) in every process that shares the store:
+    /// running deployments hold (or roll back) at their next poll, and new ones are refused
+    /// (exit 2) until the halt is lifted. Rollbacks still run. Needs no backend options.
+    Halt(HaltArgs),
+    /// Lift the halt of a service (or with --all the one of every service): held deployments
+    /// go on at their next poll, and deploys run again.
+    LiftHalt(ScopeArgs),
+    /// The halts that stand (those that cover SERVICE, or every one): who set each, why, when.
+    Halts(HaltsArgs),
     /// Hand a fleet that serves without the SDK's tags (made by hand or by another tool) to
     /// the SDK: show what would be tagged, and with --apply tag it.
     Adopt(AdoptArgs),
@@ -348,6 +357,40 @@ pub(crate) struct AdoptArgs {
     /// only show what would be tagged).
     #[arg(long)]
     pub(crate) apply: bool,
+}
+
+/// What a halt covers: one service, or every service.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ScopeArgs {
+    /// The service (default: --service, or `service` in --service-file).
+    #[arg(id = "scope_service", value_name = "SERVICE", conflicts_with = "all")]
+    pub(crate) service: Option<String>,
+    /// Every service, instead of one.
+    #[arg(long)]
+    pub(crate) all: bool,
+}
+
+/// A halt to set.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct HaltArgs {
+    #[command(flatten)]
+    pub(crate) scope: ScopeArgs,
+    /// Why, for whoever finds the service halted.
+    #[arg(long)]
+    pub(crate) reason: String,
+    /// Who halts it, as `halts` and refused deploys show. Default: $USER (without it, the
+    /// host name and process id).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) by: Option<String>,
+}
+
+/// Which halts to list.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct HaltsArgs {
+    /// Only the halts that cover this service: its own and the one for every service.
+    /// Default: --service (or `service` in --service-file); without any, every halt.
+    #[arg(id = "halts_service", value_name = "SERVICE")]
+    pub(crate) service: Option<String>,
 }
 
 /// History.

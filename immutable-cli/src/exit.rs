@@ -138,6 +138,7 @@ fn refusal(e: &Error) -> bool {
             | Error::BlueUnhealthy { .. }
             | Error::NotOwned { .. }
             | Error::AdoptionRefused { .. }
+            | Error::Halted { .. }
     ) || matches!(e, Error::NotFound { kind, .. } if *kind == immutable_core::ResourceKind::Deployment)
 }
 
@@ -179,6 +180,18 @@ pub(crate) async fn explain(e: Error, store: &dyn StateStore, cli: &str) -> Fail
             Failure::from(e).next(format!("{cli} resume {deployment}"))
         }
         Error::BlueUnhealthy { .. } => Failure::from(e).next(format!("{cli} rollback --redeploy")),
+        Error::Halted { ref halt, .. } => {
+            let halt = (**halt).clone();
+            let mut f = Failure::from(e);
+            f.message = format!(
+                "{} (halted {} ago)",
+                f.message,
+                crate::cmd::halt::age(&halt)
+            );
+            f.details = json!({ "halt": crate::cmd::halt::row(&halt) });
+            let scope = crate::cmd::halt::scope_words(&halt.scope);
+            f.next(format!("{cli} lift-halt {scope}"))
+        }
         other => Failure::from(other),
     }
 }

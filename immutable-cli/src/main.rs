@@ -2,9 +2,10 @@
 //! AWS backend (EC2 + ALB) or the local backend (processes behind HAProxy).
 //!
 //! A thin layer over `immutable_core::Engine`: `plan`, `deploy`, `resume`, `status`, `watch`,
-//! `approve`, `reject`, `promote`, `abort`, `rollback`, `gc`, `history`, `adopt`. Commands reach a
-//! deployment through the state store, so a deployment running in one process (a CI job) is
-//! approved or aborted from another (a terminal, a chat bot). Exit codes: see
+//! `approve`, `reject`, `promote`, `abort`, `rollback`, `gc`, `history`, `halt`, `lift-halt`,
+//! `halts`, `adopt`. Commands reach a deployment through the state store, so a deployment
+//! running in one process (a CI job) is approved, aborted or halted from another (a terminal, a
+//! chat bot). Exit codes: see
 //! [`cli::EXIT_CODES`].
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -80,6 +81,9 @@ async fn run(mut cli: Cli, prefix: String) -> Result<Code, Failure> {
         Command::Rollback(args) => cmd::service::rollback(&ctx, args).await,
         Command::Gc(args) => cmd::service::gc(&ctx, args).await,
         Command::History(args) => cmd::service::history(&ctx, args).await,
+        Command::Halt(args) => cmd::halt::halt(&ctx, args).await,
+        Command::LiftHalt(args) => cmd::halt::lift_halt(&ctx, args).await,
+        Command::Halts(args) => cmd::halt::halts(&ctx, args).await,
         Command::Adopt(args) => cmd::adopt::adopt(&ctx, args).await,
         Command::DemoSetup => cmd::demo::demo_setup(&ctx).await,
         Command::DemoApp => unreachable!("handled above"),

@@ -1,6 +1,6 @@
 //! The CLI on the local backend (processes behind a real HAProxy): a `deploy` waiting at an
 //! approval gate is approved, or aborted, by a second `immutable` process; SIGTERM suspends it
-//! and `resume` continues it.
+//! and `resume` continues it; a halt refuses `deploy` until it is lifted.
 
 mod common;
 
@@ -214,4 +214,59 @@ async fn sigterm_suspends_the_deploy_and_resume_continues_it() {
     assert_eq!(approve.code, SUCCEEDED, "{approve:?}");
     let done = resumed.wait(MINUTE);
     assert_eq!(done.code, SUCCEEDED, "{done:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_halt_refuses_deploy_until_it_is_lifted() {
+    let lab = Lab::start().await;
+    let deploy_v2 = [
+        "deploy",
+        "--image",
+        "web-v2",
+        "--capacity",
+        "2",
+        "--bake-time",
+        "0s",
+    ];
+    let halt = lab.cli.run(
+        &["halt", "web", "--reason", "bad build", "--by", "alice"],
+        MINUTE,
+    );
+    assert_eq!(halt.code, SUCCEEDED, "{halt:?}");
+    let listed = lab.cli.run(&["halts", "web"], MINUTE);
+    assert!(
+        listed.stdout.contains("service web") && listed.stdout.contains("by alice"),
+        "{listed:?}"
+    );
+    assert!(listed.stdout.contains("bad build"), "{listed:?}");
+
+    let refused = lab.cli.run(&deploy_v2, MINUTE);
+    assert_eq!(refused.code, REFUSED, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("service web halted by alice: bad build"),
+        "{refused:?}"
+    );
+    assert!(refused.stderr.contains("lift-halt web"), "{refused:?}");
+    let mut json = deploy_v2.to_vec();
+    json.extend(["--output", "json"]);
+    let refused = lab.cli.run(&json, MINUTE);
+    assert_eq!(refused.code, REFUSED, "{refused:?}");
+    let doc = refused.json();
+    assert_eq!(doc["result"], "refused", "{doc}");
+    assert_eq!(doc["details"]["halt"]["by"], "alice", "{doc}");
+    assert_eq!(doc["details"]["halt"]["service"], "web", "{doc}");
+
+    let lift = lab.cli.run(&["lift-halt", "web"], MINUTE);
+    assert_eq!(lift.code, SUCCEEDED, "{lift:?}");
+    assert!(
+        lift.stdout.contains("lifted the halt of service web"),
+        "{lift:?}"
+    );
+    let listed = lab.cli.run(&["halts", "web", "--output", "json"], MINUTE);
+    assert_eq!(listed.code, SUCCEEDED, "{listed:?}");
+    assert_eq!(listed.json()["halts"], serde_json::json!([]), "{listed:?}");
+    let deployed = lab.cli.run(&deploy_v2, MINUTE);
+    assert_eq!(deployed.code, SUCCEEDED, "{deployed:?}");
 }

@@ -18,15 +18,19 @@
 //! # }
 //! ```
 
+mod halts;
 mod store;
+mod waves;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use halts::halt_contract;
 pub use store::{
     command_contract, history_contract, lease_contract, retention_contract, sample_record,
     store_contract,
 };
+pub use waves::{sample_wave, wave_contract};
 
 mod catalog;
 mod fleet;

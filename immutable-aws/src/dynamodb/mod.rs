@@ -1,26 +1,28 @@
 //! A [`StateStore`] on DynamoDB, for deploy runners on many machines (feature `dynamodb`).
 
 mod commands;
+mod halts;
 mod import;
 mod item;
 mod lease;
 mod records;
 mod retention;
 mod table;
+mod waves;
 
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use immutable_core::{
-    CommandRecord, DeploymentId, DeploymentRecord, HistoryPage, Lease, LeaseGrant, Page, Result,
-    Retention, ServiceName, StateStore,
+    CommandRecord, DeploymentId, DeploymentRecord, Halt, HaltScope, HistoryPage, Lease, LeaseGrant,
+    Page, Result, Retention, ServiceName, StateStore, WaveId, WaveRecord,
 };
 
 use crate::AwsClients;
 use crate::error::{Call, MapAws};
 
-/// Deployment records and service leases in one DynamoDB table, laid out so that a
-/// deployment's reads do not grow with the history behind it.
+/// Deployment records, service leases, halts and wave plans in one DynamoDB table, laid out so
+/// that a deployment's reads do not grow with the history behind it.
 ///
 /// # Layout
 /// The table has a string partition key `pk` and a string sort key `sk`:
@@ -31,12 +33,18 @@ use crate::error::{Call, MapAws};
 /// | lease | `service#<service>` | `lease` | `holder`, `expires_at`, `body` |
 /// | record count | `service#<service>` | `meta` | `records` |
 /// | pointer | `deployment#<id>` | `pointer` | `service` |
+/// | commands | `deployment#<id>` | `commands` | `commands` (a list of JSON bodies) |
+/// | halt | `halts` | `all`, or `service#<service>` ([`HaltScope::key`]) | `body` |
+/// | wave plan | `wave#<id>` | `wave` | `version`, `body` |
+/// | open wave plan | `waves-open` | `<id>` | none: a marker while the plan has not ended |
 ///
 /// A service's records are one partition sorted by deployment id, a ULID, so by time. The
 /// global secondary index `open` (partition `open_pk`, always `"open"`; sort `open_sk`,
 /// `<service>#<id>`; keys only) is sparse: a record is in it only while it is unfinished, so
 /// it holds the few deployments under way, not the history. The pointer finds a record by id
-/// alone; the count drives retention.
+/// alone; the count drives retention. Halts sit in one small partition, one item per scope,
+/// so a second halt of a scope replaces the first. A wave plan's record and its marker change
+/// in one transaction, so the markers name exactly the plans that have not ended.
 ///
 /// # Cost of each operation
 /// - [`save`](StateStore::save): one conditional `PutItem` (the first save: two conditional
@@ -51,6 +59,18 @@ use crate::error::{Call, MapAws};
 /// - [`load`](StateStore::load): two `GetItem`s (pointer, record).
 /// - [`list`](StateStore::list): a `Query` of the whole partition for a service, and a `Scan`
 ///   of the table for all services: for tools, never on a deployment's path.
+/// - [`halts`](StateStore::halts) of a service, which a running deployment reads at every
+///   poll: one `BatchGetItem` of two keys (its own halt and the global one), two strongly
+///   consistent reads whether halts stand or not. Of every service: one `Query` of the
+///   `halts` partition, as large as the halts that stand.
+/// - [`set_halt`](StateStore::set_halt): one `PutItem`; [`lift_halt`](StateStore::lift_halt):
+///   one `DeleteItem` that returns the halt.
+/// - [`save_wave`](StateStore::save_wave): one `TransactWriteItems` of the record (conditional
+///   on its version) and its marker, at twice the write units of two plain writes;
+///   a refused save reads the stored version (`GetItem`) to say why.
+/// - [`load_wave`](StateStore::load_wave): one `GetItem`.
+/// - [`unfinished_waves`](StateStore::unfinished_waves): one `Query` of the markers, then one
+///   `GetItem` per plan that has not ended; plans that ended are not read.
 ///
 /// No `Scan` is made on a deployment's path. Table reads are strongly consistent.
 ///
@@ -79,7 +99,8 @@ use crate::error::{Call, MapAws};
 ///
 /// # IAM
 /// `dynamodb:GetItem`, `PutItem`, `UpdateItem`, `DeleteItem`, `Query` (on the table and its
-/// `open` index), `TransactWriteItems` (retention); `BatchWriteItem` for
+/// `open` index), `TransactWriteItems` (retention, wave plans), `BatchGetItem` (halts);
+/// `BatchWriteItem` for
 /// [`import`](Self::import) and [`migrate_from`](Self::migrate_from); `Scan` only for
 /// [`list`](StateStore::list) of all services and `migrate_from`;
 /// `CreateTable` and `DescribeTable` for [`create_table`](Self::create_table) and
@@ -206,6 +227,34 @@ impl StateStore for DynamoStore {
 
     async fn commands(&self, deployment: &DeploymentId) -> Result<Vec<CommandRecord>> {
         self.read_commands(deployment).await
+    }
+
+    async fn set_halt(&self, halt: &Halt) -> Result<()> {
+        self.put_halt(halt).await
+    }
+
+    async fn lift_halt(&self, scope: &HaltScope) -> Result<Option<Halt>> {
+        self.delete_halt(scope).await
+    }
+
+    async fn halts(&self, service: Option<&ServiceName>) -> Result<Vec<Halt>> {
+        self.read_halts(service).await
+    }
+
+    async fn save_wave(&self, record: &mut WaveRecord) -> Result<()> {
+        let mut next = record.clone();
+        next.version += 1;
+        self.put_wave(&next).await?;
+        record.version = next.version;
+        Ok(())
+    }
+
+    async fn load_wave(&self, id: &WaveId) -> Result<WaveRecord> {
+        self.get_wave(id).await
+    }
+
+    async fn unfinished_waves(&self) -> Result<Vec<WaveRecord>> {
+        self.open_waves().await
     }
 }
 

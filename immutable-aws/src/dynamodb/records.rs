@@ -17,6 +17,8 @@ use crate::error::{Call, MapAws};
 
 /// A `Query` on the table or the `open` index.
 pub(super) struct KeyQuery<'a> {
+    /// What the items are, for the errors of the call.
+    pub(super) kind: ResourceKind,
     pub(super) index: Option<&'static str>,
     pub(super) condition: &'a str,
     pub(super) values: Item,
@@ -185,7 +187,7 @@ impl DynamoStore {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .aws(Call::new("Query", ResourceKind::Deployment, &self.table))?;
+                .aws(Call::new("Query", q.kind, &self.table))?;
             items.extend(out.items.unwrap_or_default());
             let full = q.limit.is_some_and(|l| items.len() >= l);
             match out.last_evaluated_key {
@@ -204,6 +206,7 @@ impl DynamoStore {
     ) -> Result<Vec<DeploymentRecord>> {
         let items = self
             .query(KeyQuery {
+                kind: ResourceKind::Deployment,
                 index: None,
                 condition: "#pk = :p AND begins_with(#sk, :d)",
                 values: HashMap::from([
@@ -233,6 +236,7 @@ impl DynamoStore {
         // BETWEEN includes its bound: read one more, and drop `before` itself.
         let items = self
             .query(KeyQuery {
+                kind: ResourceKind::Deployment,
                 index: None,
                 condition: "#pk = :p AND #sk BETWEEN :lo AND :hi",
                 values: HashMap::from([
@@ -270,6 +274,7 @@ impl DynamoStore {
         };
         let keys = self
             .query(KeyQuery {
+                kind: ResourceKind::Deployment,
                 index: Some(OPEN_INDEX),
                 condition,
                 values,

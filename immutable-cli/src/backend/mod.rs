@@ -7,7 +7,7 @@ mod local;
 use std::sync::Arc;
 
 use immutable_aws::{AwsClients, AwsConfig, DynamoStore};
-use immutable_core::{Engine, FileStore, Settings, StateStore};
+use immutable_core::{Engine, EngineBuilder, FileStore, Settings, StateStore};
 
 use crate::cli::{AwsFlags, BackendKind};
 use crate::config::{Config, StoreSpec};
@@ -60,10 +60,24 @@ impl Ctx {
     /// An engine on the store alone, for commands that only read and write records (approve,
     /// abort, status, watch): they need no backend flags.
     pub(crate) fn store_engine(&self) -> Result<Engine, Failure> {
-        Ok(detached::builder()
+        Ok(self.store_builder().build()?)
+    }
+
+    /// An engine on the store alone that writes as `who` (an operator's name), for commands
+    /// whose records say who gave them (halts).
+    pub(crate) fn store_engine_as(&self, who: Option<String>) -> Result<Engine, Failure> {
+        let builder = self.store_builder();
+        Ok(match who {
+            Some(who) => builder.identity(who),
+            None => builder,
+        }
+        .build()?)
+    }
+
+    fn store_builder(&self) -> EngineBuilder {
+        detached::builder()
             .store_shared(Arc::clone(&self.store))
             .settings(self.settings())
-            .build()?)
     }
 
     fn settings(&self) -> Settings {

@@ -3,6 +3,7 @@
 pub(crate) mod adopt;
 pub(crate) mod demo;
 pub(crate) mod deploy;
+pub(crate) mod halt;
 pub(crate) mod operate;
 pub(crate) mod plan;
 pub(crate) mod service;

@@ -227,7 +227,7 @@ fn decode_base64(s: &str) -> Vec<u8> {
 
 /// Whether an AWS action only reads.
 pub fn is_read(action: &str) -> bool {
-    ["Describe", "Get", "List", "Scan", "Query"]
+    ["Describe", "Get", "BatchGet", "List", "Scan", "Query"]
         .iter()
         .any(|p| action.starts_with(p))
 }

@@ -29,6 +29,8 @@ pub enum ResourceKind {
     Command,
     /// A wave plan's record.
     WavePlan,
+    /// A halt of a service, or of every service.
+    Halt,
 }
 
 impl std::fmt::Display for ResourceKind {
@@ -43,6 +45,7 @@ impl std::fmt::Display for ResourceKind {
             ResourceKind::Lease => "lease",
             ResourceKind::Command => "command",
             ResourceKind::WavePlan => "wave plan",
+            ResourceKind::Halt => "halt",
         })
     }
 }

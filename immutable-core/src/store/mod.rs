@@ -211,7 +211,8 @@ mod tests {
     use super::*;
     use crate::ManualClock;
     use crate::conformance::{
-        command_contract, history_contract, lease_contract, retention_contract, store_contract,
+        command_contract, halt_contract, history_contract, lease_contract, retention_contract,
+        store_contract, wave_contract,
     };
 
     #[tokio::test]
@@ -219,6 +220,8 @@ mod tests {
         store_contract(&InMemoryStore::new()).await;
         history_contract(&InMemoryStore::new()).await;
         command_contract(&InMemoryStore::new()).await;
+        halt_contract(&InMemoryStore::new()).await;
+        wave_contract(&InMemoryStore::new()).await;
         retention_contract(&InMemoryStore::new().with_retention(Retention::keep(3))).await;
         let clock = ManualClock::new(SystemTime::UNIX_EPOCH);
         lease_contract(&InMemoryStore::new(), &clock).await;
@@ -230,6 +233,8 @@ mod tests {
         store_contract(&FileStore::open(dir.path().join("a")).unwrap()).await;
         history_contract(&FileStore::open(dir.path().join("h")).unwrap()).await;
         command_contract(&FileStore::open(dir.path().join("c")).unwrap()).await;
+        halt_contract(&FileStore::open(dir.path().join("halts")).unwrap()).await;
+        wave_contract(&FileStore::open(dir.path().join("waves")).unwrap()).await;
         let kept = FileStore::open(dir.path().join("r"))
             .unwrap()
             .with_retention(Retention::keep(3));
@@ -292,5 +297,29 @@ mod tests {
     async fn the_default_methods_meet_the_contract() {
         store_contract(&Minimal::default()).await;
         history_contract(&Minimal::default()).await;
+    }
+
+    #[tokio::test]
+    async fn a_store_without_halts_or_waves_says_so() {
+        use crate::conformance::sample_wave;
+        use crate::{Error, Halt, HaltScope};
+        let store = Minimal::default();
+        let halt = Halt::new(HaltScope::All, "freeze", "ops", SystemTime::UNIX_EPOCH);
+        assert!(matches!(
+            store.set_halt(&halt).await,
+            Err(Error::NotSupported { .. })
+        ));
+        assert!(store.halts(None).await.unwrap().is_empty());
+        assert_eq!(store.lift_halt(&HaltScope::All).await.unwrap(), None);
+        let mut wave = sample_wave("web");
+        assert!(matches!(
+            store.save_wave(&mut wave).await,
+            Err(Error::NotSupported { .. })
+        ));
+        assert!(matches!(
+            store.load_wave(&wave.id).await,
+            Err(Error::NotFound { .. })
+        ));
+        assert!(store.unfinished_waves().await.unwrap().is_empty());
     }
 }

@@ -1,0 +1,143 @@
+//! `halt`, `lift-halt` and `halts`: the switch, kept in the store, that stops every process
+//! sharing it from deploying a service (or any service). Like the commands to a deployment,
+//! they need no backend options: a halt set from a laptop holds a deploy running in CI.
+
+use std::time::SystemTime;
+
+use immutable_core::{Halt, HaltScope, ServiceName};
+use serde_json::{Value, json};
+
+use crate::backend::Ctx;
+use crate::cli::{HaltArgs, HaltsArgs, ScopeArgs};
+use crate::exit::{Code, Failure, human};
+
+/// `immutable halt [SERVICE|--all] --reason TEXT [--by NAME]`.
+pub(crate) async fn halt(ctx: &Ctx, args: &HaltArgs) -> Result<Code, Failure> {
+    let scope = scope(ctx, &args.scope)?;
+    let by = args.by.clone().or_else(operator);
+    let engine = ctx.store_engine_as(by)?;
+    let halt = engine.halt(scope.clone(), args.reason.clone()).await?;
+    if ctx.json {
+        println!(
+            "{}",
+            json!({ "type": "halt", "result": "succeeded", "exit_code": 0, "halt": row(&halt) })
+        );
+    } else {
+        println!(
+            "{} halted by {}: {}. Running deployments hold (or roll back) at their next poll; \
+             new ones are refused until `{} lift-halt {}`",
+            halt.scope,
+            halt.by,
+            halt.reason,
+            ctx.cli,
+            scope_words(&scope)
+        );
+    }
+    Ok(Code::Succeeded)
+}
+
+/// `immutable lift-halt [SERVICE|--all]`.
+pub(crate) async fn lift_halt(ctx: &Ctx, args: &ScopeArgs) -> Result<Code, Failure> {
+    let scope = scope(ctx, args)?;
+    let lifted = ctx.store_engine()?.lift_halt(&scope).await?;
+    if ctx.json {
+        let doc = json!({ "type": "lift_halt", "result": "succeeded", "exit_code": 0,
+                          "scope": scope_row(&scope), "lifted": lifted.as_ref().map(row) });
+        println!("{doc}");
+        return Ok(Code::Succeeded);
+    }
+    match lifted {
+        Some(h) => println!(
+            "lifted the halt of {} (set by {} {} ago: {}); held deployments go on at their \
+             next poll",
+            h.scope,
+            h.by,
+            age(&h),
+            h.reason
+        ),
+        None => println!("no halt of {scope} stood"),
+    }
+    Ok(Code::Succeeded)
+}
+
+/// `immutable halts [SERVICE]`.
+pub(crate) async fn halts(ctx: &Ctx, args: &HaltsArgs) -> Result<Code, Failure> {
+    let service = match args.service.as_deref().or(ctx.config.service.as_deref()) {
+        Some(name) => Some(ServiceName::new(name)?),
+        None => None,
+    };
+    let halts = ctx.store_engine()?.halts(service.as_ref()).await?;
+    if ctx.json {
+        let rows: Vec<Value> = halts.iter().map(row).collect();
+        let doc = json!({ "type": "halts", "service": service.as_ref().map(ToString::to_string),
+                          "halts": rows });
+        println!("{doc}");
+        return Ok(Code::Succeeded);
+    }
+    if halts.is_empty() {
+        match &service {
+            Some(s) => println!("no halt covers {s}"),
+            None => println!("no halt stands"),
+        }
+    }
+    for h in &halts {
+        println!(
+            "{:<24} by {:<20} {} ago ({})  {}",
+            h.scope.to_string(),
+            h.by,
+            age(h),
+            humantime::format_rfc3339_seconds(h.at),
+            h.reason
+        );
+    }
+    Ok(Code::Succeeded)
+}
+
+/// The scope named: `--all`, the service given, or the configured service.
+fn scope(ctx: &Ctx, args: &ScopeArgs) -> Result<HaltScope, Failure> {
+    if args.all {
+        return Ok(HaltScope::All);
+    }
+    match args.service.as_deref().or(ctx.config.service.as_deref()) {
+        Some(name) => Ok(HaltScope::service(name)?),
+        None => Err(Failure::refused(
+            "which service? name it, pass --service NAME, or give --all for every service",
+        )),
+    }
+}
+
+/// The words that name `scope` on the command line.
+pub(crate) fn scope_words(scope: &HaltScope) -> String {
+    match scope {
+        HaltScope::All => "--all".to_owned(),
+        HaltScope::Service(s) => s.to_string(),
+    }
+}
+
+fn scope_row(scope: &HaltScope) -> Value {
+    match scope {
+        HaltScope::Service(s) => json!({ "scope": "service", "service": s.to_string() }),
+        HaltScope::All => json!({ "scope": "all", "service": null }),
+    }
+}
+
+/// A halt for scripts.
+pub(crate) fn row(h: &Halt) -> Value {
+    let mut row = scope_row(&h.scope);
+    row["by"] = json!(h.by);
+    row["reason"] = json!(h.reason);
+    row["at"] = json!(humantime::format_rfc3339_millis(h.at).to_string());
+    row
+}
+
+/// How long the halt has stood, on this machine's clock.
+pub(crate) fn age(h: &Halt) -> String {
+    human(SystemTime::now().duration_since(h.at).unwrap_or_default())
+}
+
+/// The operator's name from the environment, if it gives one.
+fn operator() -> Option<String> {
+    ["USER", "LOGNAME"]
+        .into_iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+}
