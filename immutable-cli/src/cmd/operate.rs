@@ -129,7 +129,9 @@ fn text(s: &Status, cli: &str) -> String {
         out.push_str(&format!("\n  {o}"));
     }
     if let Some(h) = &s.halt {
-        out.push_str(&format!("\n  {h}: no further weight change until it is lifted"));
+        out.push_str(&format!(
+            "\n  {h}: no further weight change until it is lifted"
+        ));
     }
     if s.outcome.is_none() {
         match &s.lease {

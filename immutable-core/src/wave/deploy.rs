@@ -236,12 +236,16 @@ impl RunnerInner {
     /// Fails the plan: records why and halts the service in the shared store, so that every
     /// engine and runner stops advancing it.
     pub(super) async fn fail(&self, rec: &mut WaveRecord, failure: WaveFailure) -> Result<()> {
-        let halt = Halt::new(
-            HaltScope::Service(rec.plan.service.clone()),
-            failure.to_string(),
-            format!("wave plan {}", rec.id),
-            self.now(),
-        );
+        // A halt that stands already (an operator's) is kept as it is: who set it, and why.
+        let halt = match self.halt_of(&rec.plan.service).await? {
+            Some(standing) => standing,
+            None => Halt::new(
+                HaltScope::Service(rec.plan.service.clone()),
+                failure.to_string(),
+                format!("wave plan {}", rec.id),
+                self.now(),
+            ),
+        };
         rec.failure = Some(failure.clone());
         rec.halt = Some(halt.clone());
         self.save(rec).await?;
