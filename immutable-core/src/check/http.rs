@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::url::parse_http_url;
 use super::{Check, CheckContext, CheckOutcome};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Probes a URL until it answers as expected `consecutive` times in a row.
 ///
@@ -37,19 +38,6 @@ pub struct HttpCheck {
     max_requests: u32,
     interval: Duration,
     timeout: Duration,
-}
-
-/// `url` parsed, and refused with an error naming the `url` field unless it is http(s).
-pub(crate) fn parse_http_url(url: &str) -> Result<reqwest::Url> {
-    let url = reqwest::Url::parse(url)
-        .map_err(|e| Error::invalid("url", format!("`{url}` is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(Error::invalid(
-            "url",
-            format!("`{url}` is not http or https"),
-        ));
-    }
-    Ok(url)
 }
 
 impl HttpCheck {
