@@ -27,6 +27,8 @@ pub enum ResourceKind {
     Lease,
     /// An operator's command to a deployment.
     Command,
+    /// A metric alarm (a CloudWatch alarm on AWS).
+    Alarm,
 }
 
 impl std::fmt::Display for ResourceKind {
@@ -40,6 +42,7 @@ impl std::fmt::Display for ResourceKind {
             ResourceKind::Deployment => "deployment",
             ResourceKind::Lease => "lease",
             ResourceKind::Command => "command",
+            ResourceKind::Alarm => "alarm",
         })
     }
 }
