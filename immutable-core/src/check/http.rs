@@ -44,7 +44,8 @@ impl HttpCheck {
     /// A check of `url` expecting status 200 once, with a 5 s timeout and 1 s between requests.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] on `url` when it does not parse as an http(s) URL.
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) on `url` when it does not parse as an
+    /// http(s) URL.
     pub fn new(url: &str) -> Result<Self> {
         let url = parse_http_url(url)?;
         Ok(HttpCheck {
