@@ -2,13 +2,19 @@
 # Runs every test of the workspace. On first use it creates a Python venv with a pinned
 # moto[server] (the AWS API emulator the immutable-aws tests start on loopback), outside the
 # clone so later runs and other clones reuse it, and installs HAProxy (Debian's package) for
-# the immutable-local tests, which fail rather than skip without it.
+# the immutable-local tests and Prometheus (Debian's package) for the PrometheusCheck tests of
+# immutable-core, which fail rather than skip without them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
   echo "test.sh: installing haproxy (Debian's package) for the immutable-local tests" >&2
   apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y haproxy
+fi
+
+if ! command -v prometheus >/dev/null && [ ! -x /usr/bin/prometheus ]; then
+  echo "test.sh: installing prometheus (Debian's package) for the PrometheusCheck tests" >&2
+  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus
 fi
 
 MOTO_VERSION=5.2.5

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod asg;
+#[cfg(feature = "cloudwatch")]
+mod cloudwatch;
 mod config;
 mod cost;
 #[cfg(feature = "dynamodb")]
@@ -14,6 +16,8 @@ mod paginate;
 mod router;
 
 pub use asg::{AsgFleet, AsgFleetBuilder};
+#[cfg(feature = "cloudwatch")]
+pub use cloudwatch::{CloudWatchAlarmCheck, InsufficientData};
 pub use config::{AwsClients, AwsConfig};
 #[cfg(feature = "dynamodb")]
 pub use dynamodb::DynamoStore;

@@ -12,10 +12,16 @@ use crate::{DeploymentId, ImageId, ServiceName, TargetId, TrafficRouter};
 mod cutover;
 #[cfg(feature = "http-check")]
 mod http;
+#[cfg(feature = "prometheus-check")]
+mod prometheus;
+#[cfg(any(feature = "http-check", feature = "prometheus-check"))]
+mod url;
 #[cfg(feature = "http-check")]
 pub use cutover::CutoverCheck;
 #[cfg(feature = "http-check")]
 pub use http::HttpCheck;
+#[cfg(feature = "prometheus-check")]
+pub use prometheus::{Condition, NoData, PrometheusCheck, PrometheusCheckBuilder};
 
 /// What a check may look at.
 #[derive(Debug, Clone, Copy)]

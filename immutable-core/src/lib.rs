@@ -58,6 +58,8 @@ pub mod conformance;
 
 pub use adoption::{AdoptMode, AdoptSpec, Adoptable};
 pub use check::{Check, CheckContext, CheckOutcome, HealthRatioCheck};
+#[cfg(feature = "prometheus-check")]
+pub use check::{Condition, NoData, PrometheusCheck, PrometheusCheckBuilder};
 #[cfg(feature = "http-check")]
 pub use check::{CutoverCheck, HttpCheck};
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};

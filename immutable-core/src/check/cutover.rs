@@ -66,7 +66,7 @@ impl CutoverCheck {
     /// [`Error::InvalidInput`](crate::Error::InvalidInput) on `url` when it does not parse as
     /// an http(s) URL.
     pub fn new(url: &str) -> Result<Self> {
-        let url = super::http::parse_http_url(url)?;
+        let url = super::url::parse_http_url(url)?;
         Ok(CutoverCheck {
             client: reqwest::Client::new(),
             url,

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::url::parse_http_url;
 use super::{Check, CheckContext, CheckOutcome};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Probes a URL until it answers as expected `consecutive` times in a row.
 ///
@@ -39,24 +40,12 @@ pub struct HttpCheck {
     timeout: Duration,
 }
 
-/// `url` parsed, and refused with an error naming the `url` field unless it is http(s).
-pub(crate) fn parse_http_url(url: &str) -> Result<reqwest::Url> {
-    let url = reqwest::Url::parse(url)
-        .map_err(|e| Error::invalid("url", format!("`{url}` is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(Error::invalid(
-            "url",
-            format!("`{url}` is not http or https"),
-        ));
-    }
-    Ok(url)
-}
-
 impl HttpCheck {
     /// A check of `url` expecting status 200 once, with a 5 s timeout and 1 s between requests.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] on `url` when it does not parse as an http(s) URL.
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) on `url` when it does not parse as an
+    /// http(s) URL.
     pub fn new(url: &str) -> Result<Self> {
         let url = parse_http_url(url)?;
         Ok(HttpCheck {

@@ -31,6 +31,8 @@ pub enum ResourceKind {
     WavePlan,
     /// A halt of a service, or of every service.
     Halt,
+    /// A metric alarm (a CloudWatch alarm on AWS).
+    Alarm,
 }
 
 impl std::fmt::Display for ResourceKind {
@@ -46,6 +48,7 @@ impl std::fmt::Display for ResourceKind {
             ResourceKind::Command => "command",
             ResourceKind::WavePlan => "wave plan",
             ResourceKind::Halt => "halt",
+            ResourceKind::Alarm => "alarm",
         })
     }
 }
