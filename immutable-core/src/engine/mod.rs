@@ -73,6 +73,7 @@ mod dry_run;
 mod gc;
 mod lease;
 mod phase;
+mod poll;
 pub(crate) mod record;
 mod request;
 mod rollback;

@@ -68,6 +68,7 @@ impl Run<'_> {
         green: &TargetId,
         deadline: SystemTime,
     ) -> Result<bool, Stop> {
+        let polls = self.backoff();
         loop {
             self.ensure_green_healthy(green).await?;
             if self.control.commands().promoted {
@@ -77,7 +78,7 @@ impl Run<'_> {
             if self.left_until(deadline).is_zero() {
                 return Ok(false);
             }
-            self.wait(deadline, self.engine.settings.poll_interval)
+            self.wait(deadline, polls.next(self.now()))
                 .await?;
         }
     }
