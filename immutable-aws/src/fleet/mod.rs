@@ -5,6 +5,7 @@
 mod adopt;
 mod builder;
 mod group;
+mod known;
 mod launch;
 
 use async_trait::async_trait;
@@ -16,10 +17,13 @@ use immutable_core::{
 pub use builder::{AwsFleetBuilder, LaunchTemplate};
 
 use crate::AwsClients;
-use crate::ec2::{Described, describe_instances, live_instances, tag_filter};
+use crate::ec2::{
+    Described, describe_instances, describe_instances_by_id, live_instances, tag_filter,
+};
 use crate::error::{Call, MapAws};
 use builder::LaunchSettings;
 use group::group;
+use known::{KnownInstances, still_whole};
 
 const TERMINATE_BATCH: usize = 1000;
 
@@ -42,6 +46,7 @@ const TERMINATE_BATCH: usize = 1000;
 pub struct AwsFleet {
     ec2: aws_sdk_ec2::Client,
     settings: LaunchSettings,
+    known: KnownInstances,
 }
 
 /// The id of the fleet launched under `key`.
@@ -75,15 +80,24 @@ impl AwsFleet {
         describe_instances(&self.ec2, filters, self.settings.page_size, what).await
     }
 
-    /// The fleet's instances in every state, checked for ownership.
+    /// The fleet's instances in every state, checked for ownership: by id when this backend
+    /// knows them and they are still the whole fleet, else by a scan of the fleet's tag.
     async fn fleet_instances(
         &self,
         service: &ServiceName,
         fleet: &FleetId,
     ) -> Result<Vec<Described>> {
+        if let Some(ids) = self.known.ids(fleet) {
+            match describe_instances_by_id(&self.ec2, &ids, fleet.as_str()).await {
+                Ok(found) if still_whole(service, fleet, &ids, &found) => return Ok(found),
+                Ok(_) | Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let found = self
             .instances(&[tag_filter(tags::FLEET, fleet.as_str())], fleet.as_str())
             .await?;
+        self.known.remember(fleet, &found);
         if found.is_empty() {
             return Err(Error::not_found(ResourceKind::Fleet, fleet.as_str()));
         }
