@@ -130,14 +130,18 @@ impl AwsFleet {
         self.instances(&filters, id.as_str()).await
     }
 
-    /// One `RunInstances` per subnet for its share of what is missing; returns the subnets
-    /// whose call worked.
+    /// One `RunInstances` per subnet for its share of what is missing, all at once; returns
+    /// the subnets whose call worked.
     async fn launch_per_subnet(&self, a: &mut Attempt<'_>) -> Vec<Option<String>> {
         let plan = spread(a.missing(), &self.settings.subnets, &a.have);
-        let mut worked = Vec::new();
-        for (i, (subnet, count)) in plan.into_iter().enumerate() {
+        let calls = plan.iter().enumerate().map(|(i, (subnet, count))| {
             let token = format!("{}-{}-{i}", a.spec.key, a.existing);
-            match self.run(a.spec, subnet.as_deref(), count, token).await {
+            self.run(a.spec, subnet.as_deref(), *count, token)
+        });
+        let results = futures::future::join_all(calls).await;
+        let mut worked = Vec::new();
+        for ((subnet, count), result) in plan.into_iter().zip(results) {
+            match result {
                 Ok(new) => {
                     if (new.len() as u32) < count {
                         let short = Error::provider(format!("launched {} of {count}", new.len()));

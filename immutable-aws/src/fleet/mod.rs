@@ -6,12 +6,13 @@ mod adopt;
 mod builder;
 mod group;
 mod known;
+mod members;
 mod launch;
 
 use async_trait::async_trait;
 use immutable_core::{
     AdoptMode, AdoptSpec, Cost, Error, Fleet, FleetId, FleetInfo, FleetKey, FleetSpec,
-    InstanceState, Operation, ResourceKind, Result, ServiceName, tags,
+    Operation, ResourceKind, Result, ServiceName, tags,
 };
 
 pub use builder::{AwsFleetBuilder, LaunchTemplate};
@@ -24,6 +25,7 @@ use crate::error::{Call, MapAws};
 use builder::LaunchSettings;
 use group::group;
 use known::{KnownInstances, still_whole};
+use members::members_by_tags;
 
 const TERMINATE_BATCH: usize = 1000;
 
@@ -155,12 +157,7 @@ impl Fleet for AwsFleet {
     }
 
     async fn terminate(&self, service: &ServiceName, fleet: &FleetId) -> Result<()> {
-        let found = self.fleet_instances(service, fleet).await?;
-        let ids: Vec<String> = found
-            .iter()
-            .filter(|i| i.state != InstanceState::Terminated)
-            .map(|i| i.id.to_string())
-            .collect();
+        let ids = members_by_tags(&self.ec2, service, fleet).await?;
         for batch in ids.chunks(TERMINATE_BATCH) {
             self.ec2
                 .terminate_instances()
