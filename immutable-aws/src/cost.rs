@@ -110,9 +110,11 @@ pub(crate) fn router(operation: Operation, shape: RouterShape) -> Option<Cost> {
                     shape.drain_poll,
                     drain,
                 ),
-                None => Cost::calls(3 + listeners)
-                    .batched(1, batch)
-                    .polling(1, shape.drain_poll, drain),
+                None => {
+                    Cost::calls(3 + listeners)
+                        .batched(1, batch)
+                        .polling(1, shape.drain_poll, drain)
+                }
             }
         }
         _ => return None,

@@ -477,7 +477,11 @@ async fn asg_calls_do_not_grow_with_fleet_size() {
     let expected = calls_table(&[
         (
             "plan",
-            &[("DescribeImages", 1), listeners, ("DescribeTargetGroups", 1)],
+            &[
+                ("DescribeImages", 1),
+                listeners,
+                ("DescribeTargetGroups", 1),
+            ],
         ),
         (
             "provision",

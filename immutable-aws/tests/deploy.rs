@@ -208,7 +208,10 @@ async fn aws_calls_do_not_grow_with_fleet_size() {
                 ("DescribeTargetGroups", 1),
             ],
         ),
-        ("provision", &[("DescribeInstances", 1), ("RunInstances", 2)]),
+        (
+            "provision",
+            &[("DescribeInstances", 1), ("RunInstances", 2)],
+        ),
         (
             "attach",
             &[

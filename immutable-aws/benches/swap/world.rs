@@ -178,8 +178,7 @@ fn counting_clients(plain: &AwsClients, calls: &CallCounter) -> AwsClients {
     let timed = std::env::var_os("SWAP_CALLS").is_some();
     AwsClients {
         ec2: aws_sdk_ec2::Client::from_conf({
-            let mut b =
-                aws_sdk_ec2::config::Builder::from(&plain.sdk).interceptor(calls.clone());
+            let mut b = aws_sdk_ec2::config::Builder::from(&plain.sdk).interceptor(calls.clone());
             if timed {
                 b = b.interceptor(CallTimer);
             }

@@ -35,7 +35,11 @@ pub(super) async fn members_by_tags(
                 .set_next_token(token)
                 .send()
                 .await
-                .aws(Call::new("DescribeTags", ResourceKind::Fleet, fleet.as_str()))?;
+                .aws(Call::new(
+                    "DescribeTags",
+                    ResourceKind::Fleet,
+                    fleet.as_str(),
+                ))?;
             let rows: Vec<(String, String, String)> = page
                 .tags()
                 .iter()

@@ -6,13 +6,13 @@ mod adopt;
 mod builder;
 mod group;
 mod known;
-mod members;
 mod launch;
+mod members;
 
 use async_trait::async_trait;
 use immutable_core::{
-    AdoptMode, AdoptSpec, Cost, Error, Fleet, FleetId, FleetInfo, FleetKey, FleetSpec,
-    Operation, ResourceKind, Result, ServiceName, tags,
+    AdoptMode, AdoptSpec, Cost, Error, Fleet, FleetId, FleetInfo, FleetKey, FleetSpec, Operation,
+    ResourceKind, Result, ServiceName, tags,
 };
 
 pub use builder::{AwsFleetBuilder, LaunchTemplate};

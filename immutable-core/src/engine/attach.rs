@@ -40,8 +40,7 @@ impl Run<'_> {
                     after: self.engine.settings.launch_timeout,
                 }));
             }
-            self.wait(deadline, polls.next(self.now()))
-                .await?;
+            self.wait(deadline, polls.next(self.now())).await?;
         };
         let target = self
             .call("attach target", || self.engine.router.attach(&fleet))

@@ -51,8 +51,7 @@ impl Run<'_> {
                     after: self.rec.spec.health_timeout,
                 }));
             }
-            self.wait(deadline, polls.next(self.now()))
-                .await?;
+            self.wait(deadline, polls.next(self.now())).await?;
         }
         self.rec.step = 0;
         self.advance(Phase::Rollout, None).await?;

@@ -27,8 +27,7 @@ impl Run<'_> {
             if self.blue_lost().await? && self.rec.spec.on_blue_lost == OnBlueLost::RetireBlue {
                 break Some("fast-rollback window lost: the old fleet is retired early");
             }
-            self.wait(deadline, polls.next(self.now()))
-                .await?;
+            self.wait(deadline, polls.next(self.now())).await?;
         };
         self.advance(Phase::Retire, note.map(str::to_owned)).await?;
         Ok(())

@@ -238,7 +238,13 @@ impl Inner {
             c.add(Phase::Retire, Operation::LabelImage, 0, 1, Some(0));
         }
         c.add(Phase::Retire, Operation::ListImages, 0, 1, Some(0));
-        c.add(Phase::Retire, Operation::ListFleets, 0, world.lists_fleets.into(), Some(0));
+        c.add(
+            Phase::Retire,
+            Operation::ListFleets,
+            0,
+            world.lists_fleets.into(),
+            Some(0),
+        );
         let retired = u64::from(world.retired_images);
         c.add(Phase::Retire, Operation::RetireImage, 0, retired, Some(0));
     }

@@ -227,7 +227,11 @@ impl Engine {
         let mut keep: BTreeSet<ImageId> = fleets.iter().map(|f| f.image.clone()).collect();
         keep.insert(image.id.clone());
         let images = inner.images.list(service).await?;
-        let deployed = BTreeSet::from_iter([image.id.clone()].into_iter().chain(blue.map(|b| b.image.clone())));
+        let deployed = BTreeSet::from_iter(
+            [image.id.clone()]
+                .into_iter()
+                .chain(blue.map(|b| b.image.clone())),
+        );
         let lists_fleets = beyond_retention(images.clone(), &deployed, inner.settings.keep_images)
             .next()
             .is_some();

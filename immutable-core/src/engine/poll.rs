@@ -102,6 +102,9 @@ mod tests {
             .with_poll_ceiling(Duration::from_secs(1));
         let t0 = SystemTime::UNIX_EPOCH;
         let b = Backoff::new(&settings, t0);
-        assert_eq!(b.next(t0 + Duration::from_secs(600)), Duration::from_secs(2));
+        assert_eq!(
+            b.next(t0 + Duration::from_secs(600)),
+            Duration::from_secs(2)
+        );
     }
 }

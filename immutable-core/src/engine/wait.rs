@@ -78,8 +78,7 @@ impl Run<'_> {
             if self.left_until(deadline).is_zero() {
                 return Ok(false);
             }
-            self.wait(deadline, polls.next(self.now()))
-                .await?;
+            self.wait(deadline, polls.next(self.now())).await?;
         }
     }
 
