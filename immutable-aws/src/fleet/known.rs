@@ -28,6 +28,11 @@ impl KnownInstances {
         self.map().insert(fleet.clone(), ids);
     }
 
+    /// Forgets a terminated fleet, so that the memory holds live fleets only.
+    pub(super) fn forget(&self, fleet: &FleetId) {
+        self.map().remove(fleet);
+    }
+
     /// The fleet's instance ids, if known.
     pub(super) fn ids(&self, fleet: &FleetId) -> Option<Vec<String>> {
         self.map().get(fleet).cloned()

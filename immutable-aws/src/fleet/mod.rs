@@ -170,6 +170,7 @@ impl Fleet for AwsFleet {
                     fleet.as_str(),
                 ))?;
         }
+        self.known.forget(fleet);
         Ok(())
     }
 }
