@@ -96,24 +96,27 @@ pub(crate) fn router(operation: Operation, shape: RouterShape) -> Option<Cost> {
         // Read the listener, write it.
         Operation::SetWeights => Cost::calls(2),
         Operation::Preview => Cost::calls(if shape.previews { 2 } else { 0 }),
-        // Refuse a serving group and check the preview (two listener reads), read the
-        // targets, the group's delay and the first drain poll, deregister in batches, delete;
-        // then a health read per drain poll.
-        Operation::Detach => match shape.membership {
-            // Two listener reads, the fleet leaves the group (which deregisters its instances
-            // itself), the targets, the delete; while they drain, the group's delay once and
-            // a health read per poll.
-            Some(leave) => Cost::calls(4 + leave.least(0) as u32).polling(
-                2,
-                shape.drain_poll,
-                shape.drain + shape.drain_poll,
-            ),
-            None => Cost::calls(6).batched(1, batch).polling(
-                1,
-                shape.drain_poll,
-                shape.drain + shape.drain_poll,
-            ),
-        },
+        // Refuse a serving group and check the preview (a listener read each), read the
+        // targets, deregister in batches, the first drain poll, delete; while they drain, the
+        // group's delay once and a health read per poll.
+        Operation::Detach => {
+            let listeners = 1 + u32::from(shape.previews);
+            let drain = shape.drain + 3 * shape.drain_poll;
+            match shape.membership {
+                // The fleet leaves the group, which deregisters its instances itself: no
+                // deregistration, and a drain only when the group still lists them.
+                Some(leave) => Cost::calls(2 + listeners + leave.least(0) as u32).polling(
+                    2,
+                    shape.drain_poll,
+                    drain,
+                ),
+                None => {
+                    Cost::calls(3 + listeners)
+                        .batched(1, batch)
+                        .polling(1, shape.drain_poll, drain)
+                }
+            }
+        }
         _ => return None,
     })
 }

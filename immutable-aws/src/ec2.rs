@@ -110,3 +110,28 @@ pub(crate) async fn describe_instances(
     })
     .await
 }
+
+/// Instances by id, 1,000 ids per call (EC2 pages no request that names ids); `what` names
+/// them in errors. An id EC2 does not know fails the call with [`immutable_core::Error::NotFound`].
+pub(crate) async fn describe_instances_by_id(
+    ec2: &aws_sdk_ec2::Client,
+    ids: &[String],
+    what: &str,
+) -> Result<Vec<Described>> {
+    let mut found = Vec::with_capacity(ids.len());
+    for batch in ids.chunks(1000) {
+        let out = ec2
+            .describe_instances()
+            .set_instance_ids(Some(batch.to_vec()))
+            .send()
+            .await
+            .aws(Call::new("DescribeInstances", ResourceKind::Fleet, what))?;
+        found.extend(
+            out.reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .filter_map(Described::read),
+        );
+    }
+    Ok(found)
+}

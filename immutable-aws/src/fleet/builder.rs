@@ -130,6 +130,7 @@ impl AwsFleetBuilder {
         Ok(AwsFleet {
             ec2: self.ec2,
             settings: self.settings,
+            known: Default::default(),
         })
     }
 }

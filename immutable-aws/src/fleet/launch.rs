@@ -7,7 +7,7 @@ use immutable_core::{Error, FleetId, FleetInfo, FleetSpec, Labels, ResourceKind,
 
 use super::group::instance;
 use super::{AwsFleet, LaunchTemplate, fleet_id};
-use crate::ec2::{Described, instance_state, live_instances, tag_filter};
+use crate::ec2::{Described, filter, instance_state, live_instances, tag_filter};
 use crate::error::{Call, MapAws};
 use crate::ownership::instance_tags;
 
@@ -113,27 +113,35 @@ impl AwsFleet {
             let worked = self.launch_per_subnet(&mut attempt).await;
             self.make_up_shortfall(&mut attempt, &worked).await;
         }
+        self.known.remember(&attempt.id, &attempt.have);
         attempt.finish()
     }
 
-    /// The idempotency lookup: the live instances already launched under the key.
+    /// The idempotency lookup: the live instances already launched under the key. A key's
+    /// instances all run its image, and the image filter comes first: an endpoint that applies
+    /// filters in order (moto does) then compares tags only of that image's instances.
     async fn launched_under_key(&self, spec: &FleetSpec, id: &FleetId) -> Result<Vec<Described>> {
         let filters = [
+            filter("image-id", &[spec.image.as_str()]),
+            live_instances(),
             tag_filter(tags::SERVICE, spec.service.as_str()),
             tag_filter(tags::FLEET_KEY, spec.key.as_str()),
-            live_instances(),
         ];
         self.instances(&filters, id.as_str()).await
     }
 
-    /// One `RunInstances` per subnet for its share of what is missing; returns the subnets
-    /// whose call worked.
+    /// One `RunInstances` per subnet for its share of what is missing, all at once; returns
+    /// the subnets whose call worked.
     async fn launch_per_subnet(&self, a: &mut Attempt<'_>) -> Vec<Option<String>> {
         let plan = spread(a.missing(), &self.settings.subnets, &a.have);
-        let mut worked = Vec::new();
-        for (i, (subnet, count)) in plan.into_iter().enumerate() {
+        let calls = plan.iter().enumerate().map(|(i, (subnet, count))| {
             let token = format!("{}-{}-{i}", a.spec.key, a.existing);
-            match self.run(a.spec, subnet.as_deref(), count, token).await {
+            self.run(a.spec, subnet.as_deref(), *count, token)
+        });
+        let results = futures::future::join_all(calls).await;
+        let mut worked = Vec::new();
+        for ((subnet, count), result) in plan.into_iter().zip(results) {
+            match result {
                 Ok(new) => {
                     if (new.len() as u32) < count {
                         let short = Error::provider(format!("launched {} of {count}", new.len()));

@@ -5,21 +5,27 @@
 mod adopt;
 mod builder;
 mod group;
+mod known;
 mod launch;
+mod members;
 
 use async_trait::async_trait;
 use immutable_core::{
-    AdoptMode, AdoptSpec, Cost, Error, Fleet, FleetId, FleetInfo, FleetKey, FleetSpec,
-    InstanceState, Operation, ResourceKind, Result, ServiceName, tags,
+    AdoptMode, AdoptSpec, Cost, Error, Fleet, FleetId, FleetInfo, FleetKey, FleetSpec, Operation,
+    ResourceKind, Result, ServiceName, tags,
 };
 
 pub use builder::{AwsFleetBuilder, LaunchTemplate};
 
 use crate::AwsClients;
-use crate::ec2::{Described, describe_instances, live_instances, tag_filter};
+use crate::ec2::{
+    Described, describe_instances, describe_instances_by_id, live_instances, tag_filter,
+};
 use crate::error::{Call, MapAws};
 use builder::LaunchSettings;
 use group::group;
+use known::{KnownInstances, still_whole};
+use members::members_by_tags;
 
 const TERMINATE_BATCH: usize = 1000;
 
@@ -42,6 +48,7 @@ const TERMINATE_BATCH: usize = 1000;
 pub struct AwsFleet {
     ec2: aws_sdk_ec2::Client,
     settings: LaunchSettings,
+    known: KnownInstances,
 }
 
 /// The id of the fleet launched under `key`.
@@ -75,15 +82,24 @@ impl AwsFleet {
         describe_instances(&self.ec2, filters, self.settings.page_size, what).await
     }
 
-    /// The fleet's instances in every state, checked for ownership.
+    /// The fleet's instances in every state, checked for ownership: by id when this backend
+    /// knows them and they are still the whole fleet, else by a scan of the fleet's tag.
     async fn fleet_instances(
         &self,
         service: &ServiceName,
         fleet: &FleetId,
     ) -> Result<Vec<Described>> {
+        if let Some(ids) = self.known.ids(fleet) {
+            match describe_instances_by_id(&self.ec2, &ids, fleet.as_str()).await {
+                Ok(found) if still_whole(service, fleet, &ids, &found) => return Ok(found),
+                Ok(_) | Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let found = self
             .instances(&[tag_filter(tags::FLEET, fleet.as_str())], fleet.as_str())
             .await?;
+        self.known.remember(fleet, &found);
         if found.is_empty() {
             return Err(Error::not_found(ResourceKind::Fleet, fleet.as_str()));
         }
@@ -141,12 +157,7 @@ impl Fleet for AwsFleet {
     }
 
     async fn terminate(&self, service: &ServiceName, fleet: &FleetId) -> Result<()> {
-        let found = self.fleet_instances(service, fleet).await?;
-        let ids: Vec<String> = found
-            .iter()
-            .filter(|i| i.state != InstanceState::Terminated)
-            .map(|i| i.id.to_string())
-            .collect();
+        let ids = members_by_tags(&self.ec2, service, fleet).await?;
         for batch in ids.chunks(TERMINATE_BATCH) {
             self.ec2
                 .terminate_instances()
@@ -159,6 +170,7 @@ impl Fleet for AwsFleet {
                     fleet.as_str(),
                 ))?;
         }
+        self.known.forget(fleet);
         Ok(())
     }
 }

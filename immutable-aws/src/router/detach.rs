@@ -100,13 +100,9 @@ impl AwsRouter {
     }
 
     /// Waits while any instance drains: connections drain for at most the group's delay, then
-    /// the group can go.
+    /// the group can go. The delay is read only once an instance is seen draining.
     async fn await_drained(&self, target: &TargetId) -> Result<()> {
-        let delay = self
-            .deregistration_delay(target)
-            .await?
-            .unwrap_or(DEFAULT_DEREGISTRATION_DELAY);
-        let deadline = Instant::now() + delay + self.drain_poll;
+        let mut deadline = None;
         loop {
             let draining = self
                 .target_health(target)
@@ -114,7 +110,20 @@ impl AwsRouter {
                 .iter()
                 .filter(|h| h.state == HealthState::Draining)
                 .count();
-            if draining == 0 || Instant::now() >= deadline {
+            if draining == 0 {
+                return Ok(());
+            }
+            let deadline = match deadline {
+                Some(at) => at,
+                None => {
+                    let delay = self
+                        .deregistration_delay(target)
+                        .await?
+                        .unwrap_or(DEFAULT_DEREGISTRATION_DELAY);
+                    *deadline.insert(Instant::now() + delay + self.drain_poll)
+                }
+            };
+            if Instant::now() >= deadline {
                 return Ok(());
             }
             tokio::time::sleep(self.drain_poll).await;

@@ -610,6 +610,19 @@ pub async fn calls_per_phase(
     out
 }
 
+/// Calls per phase written as a table: `(phase, [(operation, calls)])`.
+pub fn calls_table(
+    table: &[(&str, &[(&str, usize)])],
+) -> BTreeMap<String, BTreeMap<String, usize>> {
+    table
+        .iter()
+        .map(|(phase, ops)| {
+            let ops = ops.iter().map(|(op, n)| ((*op).to_owned(), *n)).collect();
+            ((*phase).to_owned(), ops)
+        })
+        .collect()
+}
+
 /// Asserts that calls per phase are the same for a small and a large fleet, printing them.
 pub fn assert_calls_constant(
     small: &BTreeMap<String, BTreeMap<String, usize>>,

@@ -14,6 +14,7 @@ impl Run<'_> {
         let fleet_id = self.green_fleet()?;
         let deadline = self.rec.phase_started_at + self.engine.settings.launch_timeout;
         let min_healthy = self.rec.spec.min_healthy as usize;
+        let polls = self.backoff();
         let fleet = loop {
             let fleet = self
                 .call("describe fleet", || {
@@ -39,8 +40,7 @@ impl Run<'_> {
                     after: self.engine.settings.launch_timeout,
                 }));
             }
-            self.wait(deadline, self.engine.settings.poll_interval)
-                .await?;
+            self.wait(deadline, polls.next(self.now())).await?;
         };
         let target = self
             .call("attach target", || self.engine.router.attach(&fleet))

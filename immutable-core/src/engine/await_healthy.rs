@@ -15,6 +15,7 @@ impl Run<'_> {
         let deadline = self.rec.phase_started_at + self.rec.spec.health_timeout;
         let needed = self.rec.spec.min_healthy as usize;
         let mut last = None;
+        let polls = self.backoff();
         loop {
             let report = self
                 .call("read health", || {
@@ -50,8 +51,7 @@ impl Run<'_> {
                     after: self.rec.spec.health_timeout,
                 }));
             }
-            self.wait(deadline, self.engine.settings.poll_interval)
-                .await?;
+            self.wait(deadline, polls.next(self.now())).await?;
         }
         self.rec.step = 0;
         self.advance(Phase::Rollout, None).await?;

@@ -14,6 +14,7 @@ impl Run<'_> {
     pub(super) async fn bake(&mut self) -> Result<(), Stop> {
         let green = self.green_target()?;
         let deadline = self.rec.phase_started_at + self.rec.spec.bake_time;
+        let polls = self.backoff();
         let note = loop {
             self.ensure_green_healthy(&green).await?;
             if self.control.commands().promoted {
@@ -26,8 +27,7 @@ impl Run<'_> {
             if self.blue_lost().await? && self.rec.spec.on_blue_lost == OnBlueLost::RetireBlue {
                 break Some("fast-rollback window lost: the old fleet is retired early");
             }
-            self.wait(deadline, self.engine.settings.poll_interval)
-                .await?;
+            self.wait(deadline, polls.next(self.now())).await?;
         };
         self.advance(Phase::Retire, note.map(str::to_owned)).await?;
         Ok(())

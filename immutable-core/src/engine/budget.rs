@@ -75,6 +75,9 @@ pub(super) struct World {
     pub(super) owned_image: bool,
     /// Images retention would retire.
     pub(super) retired_images: u32,
+    /// Whether retention reads the fleets: only when some image lies beyond the newest
+    /// `keep_images` that are neither deployed now nor serving now.
+    pub(super) lists_fleets: bool,
 }
 
 /// Counts calls phase by phase.
@@ -140,12 +143,13 @@ impl Inner {
         c.add(Phase::Plan, Operation::Routing, 0, 1, Some(0));
         if world.blue {
             c.add(Phase::Plan, Operation::Targets, 0, 1, Some(0));
+            // Only when the service's newest record does not name blue's image.
             c.add(
                 Phase::Plan,
                 Operation::Describe,
                 world.blue_capacity,
-                1,
-                Some(0),
+                0,
+                Some(1),
             );
         }
         if world.blue {
@@ -167,7 +171,7 @@ impl Inner {
             self.count_step(&mut c, step, n);
         }
         c.add(Phase::Rollout, Operation::SetScaling, 0, 1, Some(0));
-        let bake = polls(spec.bake_time, poll);
+        let bake = super::poll::polls_over(&self.settings, spec.bake_time);
         c.add(Phase::Bake, Operation::Health, n, bake, Some(0));
         if world.blue {
             c.add(
@@ -183,7 +187,6 @@ impl Inner {
     }
 
     fn count_step(&self, c: &mut Counter<'_>, step: &Step, n: u32) {
-        let poll = self.settings.poll_interval;
         match step {
             Step::Shift { .. } => {
                 c.add(Phase::Rollout, Operation::Health, n, 1, Some(0));
@@ -194,7 +197,7 @@ impl Inner {
                     Phase::Rollout,
                     Operation::Health,
                     n,
-                    polls(*duration, poll),
+                    super::poll::polls_over(&self.settings, *duration),
                     Some(0),
                 );
             }
@@ -235,7 +238,13 @@ impl Inner {
             c.add(Phase::Retire, Operation::LabelImage, 0, 1, Some(0));
         }
         c.add(Phase::Retire, Operation::ListImages, 0, 1, Some(0));
-        c.add(Phase::Retire, Operation::ListFleets, 0, 1, Some(0));
+        c.add(
+            Phase::Retire,
+            Operation::ListFleets,
+            0,
+            world.lists_fleets.into(),
+            Some(0),
+        );
         let retired = u64::from(world.retired_images);
         c.add(Phase::Retire, Operation::RetireImage, 0, retired, Some(0));
     }
@@ -273,7 +282,7 @@ impl Inner {
         }
         Eta {
             least,
-            most: most.map(|m| m + s.poll_interval * waits),
+            most: most.map(|m| m + s.poll_ceiling.max(s.poll_interval) * waits),
         }
     }
 }

@@ -236,12 +236,21 @@ impl Engine {
         let mut keep: BTreeSet<ImageId> = fleets.iter().map(|f| f.image.clone()).collect();
         keep.insert(image.id.clone());
         let images = inner.images.list(service).await?;
+        let deployed = BTreeSet::from_iter(
+            [image.id.clone()]
+                .into_iter()
+                .chain(blue.map(|b| b.image.clone())),
+        );
+        let lists_fleets = beyond_retention(images.clone(), &deployed, inner.settings.keep_images)
+            .next()
+            .is_some();
         let retired = beyond_retention(images, &keep, inner.settings.keep_images).count();
         Ok(World {
             blue: blue.is_some(),
             blue_capacity,
             owned_image: image.service.as_ref() == Some(service),
             retired_images: u32::try_from(retired).unwrap_or(u32::MAX),
+            lists_fleets,
         })
     }
 }

@@ -74,6 +74,7 @@ mod gc;
 mod halt;
 mod lease;
 mod phase;
+mod poll;
 pub(crate) mod record;
 mod request;
 mod rollback;

@@ -28,8 +28,19 @@ impl Inner {
             &spec.service,
             EventKind::PhaseEntered { phase: Phase::Plan },
         );
-        let image = self.resolve_image(id, &spec).await?;
-        let lease = self.acquire_lease(&spec.service, id).await?;
+        // Independent: the image is read while the lease is taken.
+        let (image, lease) = futures::join!(
+            self.resolve_image(id, &spec),
+            self.acquire_lease(&spec.service, id)
+        );
+        let (image, lease) = match (image, lease) {
+            (Ok(image), Ok(lease)) => (image, lease),
+            (Err(e), Ok(lease)) => {
+                let _ = self.store.release_lease(&lease).await;
+                return Err(e);
+            }
+            (Err(e), Err(_)) | (Ok(_), Err(e)) => return Err(e),
+        };
         match self.create_record(id, spec, image, now, origin).await {
             Ok(rec) => Ok((rec, lease)),
             Err(e) => {
@@ -67,8 +78,12 @@ impl Inner {
         started: SystemTime,
         origin: Origin,
     ) -> Result<DeploymentRecord> {
-        self.refuse_unfinished(&spec.service).await?;
-        let blue = self.discover_blue(id, &spec.service).await?;
+        let (unfinished, blue) = futures::join!(
+            self.refuse_unfinished(&spec.service),
+            self.discover_blue(id, &spec.service)
+        );
+        unfinished?;
+        let blue = blue?;
         let mut rec = DeploymentRecord::new(id.clone(), spec, image, blue, started);
         rec.origin = origin;
         rec.enter(Phase::Provision, self.clock.now(), None);
@@ -110,9 +125,11 @@ impl Inner {
         id: &DeploymentId,
         service: &ServiceName,
     ) -> Result<Option<Blue>> {
-        let routing = self
-            .call(id, service, "read routing", || self.router.routing(service))
-            .await?;
+        let (routing, targets) = futures::join!(
+            self.call(id, service, "read routing", || self.router.routing(service)),
+            self.call(id, service, "list targets", || self.router.targets(service))
+        );
+        let routing = routing?;
         if routing.is_empty() {
             return Ok(None);
         }
@@ -122,15 +139,19 @@ impl Inner {
                 routing,
             });
         };
-        let targets = self
-            .call(id, service, "list targets", || self.router.targets(service))
-            .await?;
-        let Some(target) = targets.into_iter().find(|t| &t.id == target) else {
+        let Some(target) = targets?.into_iter().find(|t| &t.id == target) else {
             return Err(Error::ServingTargetNotOwned {
                 service: service.clone(),
                 target: target.clone(),
             });
         };
+        if let Some(image) = self.recorded_image(service, &target).await? {
+            return Ok(Some(Blue {
+                fleet: target.fleet,
+                target: target.id,
+                image,
+            }));
+        }
         let fleet = self
             .call(id, service, "describe fleet", || {
                 self.fleet.describe(service, &target.fleet)
@@ -141,5 +162,34 @@ impl Inner {
             target: target.id,
             image: fleet.image,
         }))
+    }
+
+    /// The image of the fleet behind `target` as the service's newest record names it: the
+    /// new fleet of a deployment that ended done, or the old one of a deployment that rolled
+    /// back. `None` when the record does not name this fleet and target (the fleet was
+    /// adopted, or the store is new), and the fleet is described instead.
+    async fn recorded_image(
+        &self,
+        service: &ServiceName,
+        target: &crate::Target,
+    ) -> Result<Option<crate::ImageId>> {
+        let Some(rec) = self.store.latest(service).await? else {
+            return Ok(None);
+        };
+        let green = &rec.green;
+        let image = match rec.phase {
+            Phase::Done
+                if green.fleet.as_ref() == Some(&target.fleet)
+                    && green.target.as_ref() == Some(&target.id) =>
+            {
+                Some(rec.image.id)
+            }
+            Phase::RolledBack => rec
+                .blue
+                .filter(|b| b.fleet == target.fleet && b.target == target.id)
+                .map(|b| b.image),
+            _ => None,
+        };
+        Ok(image)
     }
 }

@@ -77,14 +77,21 @@ impl Run<'_> {
         let images = self
             .cleanup_read("list images", || engine.images.list(&service))
             .await?;
-        let fleets = self
-            .cleanup_read("list fleets", || engine.fleet.list(&service))
-            .await?;
-        let mut keep: BTreeSet<ImageId> = fleets.into_iter().map(|f| f.image).collect();
-        keep.insert(self.rec.image.id.clone());
+        let mut keep: BTreeSet<ImageId> = BTreeSet::from([self.rec.image.id.clone()]);
         if let Some(blue) = &self.rec.blue {
             keep.insert(blue.image.clone());
         }
+        // Fleets only keep more: with nothing beyond retention already, they need no reading.
+        if beyond_retention(images.clone(), &keep, engine.settings.keep_images)
+            .next()
+            .is_none()
+        {
+            return Ok(());
+        }
+        let fleets = self
+            .cleanup_read("list fleets", || engine.fleet.list(&service))
+            .await?;
+        keep.extend(fleets.into_iter().map(|f| f.image));
         for image in beyond_retention(images, &keep, engine.settings.keep_images) {
             match self
                 .cleanup("retire image", || engine.images.retire(&service, &image.id))

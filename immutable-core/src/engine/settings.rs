@@ -8,8 +8,12 @@ use crate::{Error, OnHalt, Result, RetryPolicy, limits};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Settings {
-    /// How often waits poll the backends. Default 5 s.
+    /// How often waits poll the backends at first (the floor). Default 5 s.
     pub poll_interval: Duration,
+    /// The longest interval between polls of a wait: a wait polls at the floor at first, then
+    /// every quarter of the time it has waited, up to this. Default 30 s; at or below the
+    /// floor, every poll is at the floor.
+    pub poll_ceiling: Duration,
     /// How long the new fleet's instances may take to reach running. Default 10 minutes.
     pub launch_timeout: Duration,
     /// Retries of retryable errors on forward steps.
@@ -32,6 +36,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             poll_interval: Duration::from_secs(5),
+            poll_ceiling: Duration::from_secs(30),
             launch_timeout: Duration::from_secs(600),
             retry: RetryPolicy::default(),
             cleanup_retry: RetryPolicy::default().with_max_attempts(10),
@@ -46,6 +51,12 @@ impl Settings {
     /// Sets the poll interval.
     pub fn with_poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
+        self
+    }
+
+    /// Sets the longest interval between polls of a wait (see [`Settings::poll_ceiling`]).
+    pub fn with_poll_ceiling(mut self, ceiling: Duration) -> Self {
+        self.poll_ceiling = ceiling;
         self
     }
 
@@ -90,6 +101,12 @@ impl Settings {
         limits::duration(
             "poll_interval",
             self.poll_interval,
+            limits::MIN_POLL_INTERVAL,
+            limits::MAX_POLL_INTERVAL,
+        )?;
+        limits::duration(
+            "poll_ceiling",
+            self.poll_ceiling,
             limits::MIN_POLL_INTERVAL,
             limits::MAX_POLL_INTERVAL,
         )?;

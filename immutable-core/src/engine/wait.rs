@@ -73,6 +73,7 @@ impl Run<'_> {
         green: &TargetId,
         deadline: SystemTime,
     ) -> Result<bool, Stop> {
+        let polls = self.backoff();
         loop {
             self.ensure_green_healthy(green).await?;
             if self.control.commands().promoted {
@@ -82,8 +83,7 @@ impl Run<'_> {
             if self.left_until(deadline).is_zero() {
                 return Ok(false);
             }
-            self.wait(deadline, self.engine.settings.poll_interval)
-                .await?;
+            self.wait(deadline, polls.next(self.now())).await?;
         }
     }
 

@@ -1,0 +1,140 @@
+//! A v1 -> v2 blue-green swap of bare EC2 instances behind an ALB on moto's server: the engine
+//! against a straight-line baseline that makes the minimal calls with the same SDK clients,
+//! at 3, 100 and 1,000 instances. Prints a table: wall time to the switch (100 % on the new
+//! group), total wall time, and AWS requests (counted by an interceptor, as the tests do).
+//!
+//! `cargo bench -p immutable-aws --bench swap` (`-- 3 100` for chosen sizes). Each size and
+//! each contender runs on its own fresh moto server, with v1 deployed by the engine first, so
+//! both see the same tagged resources.
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs,
+    unreachable_pub,
+    dead_code
+)]
+
+mod baseline;
+#[path = "../../tests/common/mod.rs"]
+mod common;
+mod world;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use immutable_core::{DeploymentRequest, EventKind, ImageRef, Steps};
+
+use world::Bench;
+
+pub(crate) const POLL: Duration = Duration::from_millis(50);
+pub(crate) const SERVICE: &str = "web";
+/// moto answers describes of 1,000 tagged instances slowly: far above the default 30 s.
+pub(crate) const OPERATION_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// One measured swap.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    to_switch: Duration,
+    total: Duration,
+    requests: usize,
+}
+
+pub(crate) fn request(image: &str, capacity: u32) -> DeploymentRequest {
+    DeploymentRequest::new(SERVICE, ImageRef::name(image))
+        .capacity(capacity)
+        .bake_time(Duration::ZERO)
+        .health_timeout(Duration::from_secs(1800))
+        .strategy(Steps::blue_green())
+}
+
+/// The engine's v1 -> v2, after an unmeasured v1 deployment.
+async fn engine_swap(bench: &Bench, capacity: u32) -> Sample {
+    let engine = bench.engine();
+    let first = engine.deploy(request("web-v1", capacity)).await.unwrap();
+    assert!(first.succeeded(), "{:?}", first.outcome);
+    let switched: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let sink = switched.clone();
+    engine.subscribe(move |e| {
+        if let EventKind::WeightsSet { routing } = &e.kind
+            && routing.sole_target().is_some()
+        {
+            sink.lock().unwrap().get_or_insert_with(Instant::now);
+        }
+    });
+    let phases: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let sink = phases.clone();
+    engine.subscribe(move |e| {
+        if let EventKind::PhaseEntered { phase } = &e.kind {
+            sink.lock()
+                .unwrap()
+                .push((phase.to_string(), Instant::now()));
+        }
+    });
+    bench.calls.take();
+    let start = Instant::now();
+    let second = engine.deploy(request("web-v2", capacity)).await.unwrap();
+    let total = start.elapsed();
+    if std::env::var_os("SWAP_PHASES").is_some() {
+        let phases = phases.lock().unwrap();
+        let ends = phases.iter().skip(1).map(|p| p.1).chain([start + total]);
+        for ((name, at), end) in phases.iter().zip(ends) {
+            eprintln!("{capacity:>5} {name:>14}: {}", ms(end - *at));
+        }
+    }
+    assert!(second.succeeded(), "{:?}", second.outcome);
+    let at = switched.lock().unwrap().expect("the engine switched");
+    Sample {
+        to_switch: at - start,
+        total,
+        requests: bench.calls.take().len(),
+    }
+}
+
+pub(crate) fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn ratio(a: Duration, b: Duration) -> String {
+    format!("{:.2}x", a.as_secs_f64() / b.as_secs_f64())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let sizes: Vec<u32> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![3, 100, 1000]
+    } else {
+        sizes
+    };
+    println!(
+        "v1 -> v2 blue-green on moto, bare EC2 + ALB, bake 0, poll {}",
+        ms(POLL)
+    );
+    println!(
+        "| instances | contender | to switch | total | requests | switch vs baseline | total vs baseline |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|");
+    for n in sizes {
+        let base = baseline::baseline(n).await;
+        let eng = {
+            let bench = Bench::new().await;
+            engine_swap(&bench, n).await
+        };
+        let row = |who: &str, s: Sample, vs: Option<Sample>| {
+            let (a, b) = vs.map_or(("".into(), "".into()), |v| {
+                (ratio(s.to_switch, v.to_switch), ratio(s.total, v.total))
+            });
+            println!(
+                "| {n} | {who} | {} | {} | {} | {a} | {b} |",
+                ms(s.to_switch),
+                ms(s.total),
+                s.requests
+            );
+        };
+        row("baseline", base, None);
+        row("engine", eng, Some(base));
+    }
+}
