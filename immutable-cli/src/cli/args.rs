@@ -1,0 +1,104 @@
+//! The arguments of the commands that steer one deployment or one service.
+
+use std::time::Duration;
+
+use clap::Args;
+
+/// A deployment id.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct IdArg {
+    /// The deployment's id (printed by `deploy`, listed by `history`).
+    pub(crate) id: String,
+}
+
+/// An optional deployment id.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct MaybeIdArg {
+    /// The deployment's id; default the service's latest deployment.
+    pub(crate) id: Option<String>,
+}
+
+/// A deployment id and a reason.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ReasonArgs {
+    /// The deployment's id.
+    pub(crate) id: String,
+    /// Why, for the record.
+    #[arg(long, default_value = "operator request")]
+    pub(crate) reason: String,
+}
+
+/// How to roll back.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RollbackArgs {
+    /// Deploy the previous image as a new fleet instead of routing back to the old one.
+    #[arg(long)]
+    pub(crate) redeploy: bool,
+}
+
+/// Garbage collection.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct GcArgs {
+    /// Remove the orphans (without it, only list them).
+    #[arg(long)]
+    pub(crate) remove: bool,
+}
+
+/// Adoption.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct AdoptArgs {
+    /// The service (default: --service, or `service` in --service-file).
+    #[arg(id = "adopt_service", value_name = "SERVICE")]
+    pub(crate) service: Option<String>,
+    /// Tag the serving target group, its instances and the fleet they form (without it,
+    /// only show what would be tagged).
+    #[arg(long)]
+    pub(crate) apply: bool,
+}
+
+/// What a halt covers: one service, or every service.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ScopeArgs {
+    /// The service (default: --service, or `service` in --service-file).
+    #[arg(id = "scope_service", value_name = "SERVICE", conflicts_with = "all")]
+    pub(crate) service: Option<String>,
+    /// Every service, instead of one.
+    #[arg(long)]
+    pub(crate) all: bool,
+}
+
+/// A halt to set.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct HaltArgs {
+    #[command(flatten)]
+    pub(crate) scope: ScopeArgs,
+    /// Why, for whoever finds the service halted.
+    #[arg(long)]
+    pub(crate) reason: String,
+    /// Who halts it, as `halts` and refused deploys show. Default: $USER (without it, the
+    /// host name and process id).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) by: Option<String>,
+}
+
+/// Which halts to list.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct HaltsArgs {
+    /// Only the halts that cover this service: its own and the one for every service.
+    /// Default: --service (or `service` in --service-file); without any, every halt.
+    #[arg(id = "halts_service", value_name = "SERVICE")]
+    pub(crate) service: Option<String>,
+}
+
+/// History.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct HistoryArgs {
+    /// How many deployments to show.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) limit: usize,
+}
+
+/// Parses `30s`, `5m`, `1h 30m`, `500ms`.
+pub(crate) fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration like 30s or 5m: {e}"))
+}
