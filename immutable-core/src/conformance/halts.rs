@@ -42,15 +42,30 @@ pub async fn halt_contract(store: &dyn StateStore) {
         "every halt"
     );
 
+    replace_then_lift(store, &web, &api, of_all, of_api).await;
+}
+
+/// A second halt of web's scope replaces the first; lifts return what they lifted, once.
+async fn replace_then_lift(
+    store: &dyn StateStore,
+    web: &ServiceName,
+    api: &ServiceName,
+    of_all: Halt,
+    of_api: Halt,
+) {
+    let read = |service: Option<&ServiceName>| {
+        let service = service.cloned();
+        async move { sorted(store.halts(service.as_ref()).await.expect("halts")) }
+    };
     let worse = Halt::new(
         HaltScope::Service(web.clone()),
         "worse build",
         "ops-2",
-        at + Duration::from_secs(60),
+        of_all.at + Duration::from_secs(60),
     );
     store.set_halt(&worse).await.expect("set halt again");
     assert_eq!(
-        read(Some(&web)).await,
+        read(Some(web)).await,
         [of_all.clone(), worse.clone()],
         "a second halt of a scope replaces the first"
     );
@@ -66,12 +81,12 @@ pub async fn halt_contract(store: &dyn StateStore) {
         None,
         "a second lift finds nothing"
     );
-    assert_eq!(read(Some(&web)).await, std::slice::from_ref(&of_all));
+    assert_eq!(read(Some(web)).await, std::slice::from_ref(&of_all));
     assert_eq!(
         store.lift_halt(&HaltScope::All).await.expect("lift"),
         Some(of_all)
     );
-    assert!(read(Some(&web)).await.is_empty(), "web is no longer halted");
-    assert_eq!(read(Some(&api)).await, std::slice::from_ref(&of_api));
+    assert!(read(Some(web)).await.is_empty(), "web is no longer halted");
+    assert_eq!(read(Some(api)).await, std::slice::from_ref(&of_api));
     assert_eq!(read(None).await, [of_api]);
 }

@@ -69,6 +69,13 @@ fn ids(records: &[WaveRecord]) -> Vec<&WaveId> {
 /// [`unfinished_waves`](StateStore::unfinished_waves) lists the running and halted plans,
 /// oldest first, and drops a plan once it has ended. Expects a store without wave plans.
 pub async fn wave_contract(store: &dyn StateStore) {
+    let a = version_rule(store).await;
+    unknown_plans(store).await;
+    unfinished_plans(store, a).await;
+}
+
+/// The compare-and-swap of `save_wave`; returns the plan saved, at version 2.
+async fn version_rule(store: &dyn StateStore) -> WaveRecord {
     let mut a = sample_wave("web");
     store.save_wave(&mut a).await.expect("first save");
     assert_eq!(a.version, 1, "a first save makes version 1");
@@ -102,7 +109,11 @@ pub async fn wave_contract(store: &dyn StateStore) {
     }
     assert_eq!(stale.version, 1, "a refused save leaves the version alone");
     assert_eq!(store.load_wave(&a.id).await.expect("load"), a);
+    a
+}
 
+/// A later save, or a load, of a plan the store never saw.
+async fn unknown_plans(store: &dyn StateStore) {
     let mut ghost = sample_wave("web");
     ghost.version = 4;
     match store.save_wave(&mut ghost).await {
@@ -119,7 +130,10 @@ pub async fn wave_contract(store: &dyn StateStore) {
         }) => {}
         other => panic!("an unknown id: expected NotFound, got {other:?}"),
     }
+}
 
+/// `unfinished_waves` lists running and halted plans, oldest first, and drops ended ones.
+async fn unfinished_plans(store: &dyn StateStore, mut a: WaveRecord) {
     let mut halted = sample_wave("billing");
     halted.state = WaveState::Halted;
     store.save_wave(&mut halted).await.expect("save halted");
