@@ -112,6 +112,21 @@ pub(crate) async fn covering(
     Ok(halts.into_iter().next())
 }
 
+/// [`Error::Halted`](crate::Error::Halted) if a halt in `store` covers `service`: what refuses
+/// a new deployment, or a new wave plan.
+pub(crate) async fn refuse_if_halted(
+    store: &dyn crate::StateStore,
+    service: &ServiceName,
+) -> crate::Result<()> {
+    match covering(store, service).await? {
+        Some(halt) => Err(crate::Error::Halted {
+            service: service.clone(),
+            halt: Box::new(halt),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// What a running deployment does when a halt of its service stands at its next poll.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -5,18 +5,18 @@
 use super::run::{Run, Stop};
 use super::{Engine, Inner};
 use crate::{
-    Error, EventKind, Halt, HaltScope, OnHalt, Origin, Phase, Result, RollbackCause, ServiceName,
+    EventKind, Halt, HaltScope, OnHalt, Origin, Phase, Result, RollbackCause, ServiceName,
 };
 
 impl Engine {
     /// Halts `scope` in every engine that reads halts from the same store: running deployments
     /// stop advancing at their next poll (they hold or roll back, as each engine's
     /// [`Settings::on_halt`](super::Settings::on_halt) says), new deployments are refused with
-    /// [`Error::Halted`], and wave plans start no further wave, until
+    /// [`Error::Halted`](crate::Error::Halted), and wave plans start no further wave, until
     /// [`lift_halt`](Self::lift_halt). Setting it again replaces the reason.
     ///
     /// # Errors
-    /// Store errors; [`Error::NotSupported`] from a store without halts.
+    /// Store errors; [`Error::NotSupported`](crate::Error::NotSupported) from a store without halts.
     pub async fn halt(&self, scope: HaltScope, reason: impl Into<String>) -> Result<Halt> {
         let inner = &*self.inner;
         let halt = Halt::new(scope, reason, inner.identity.clone(), inner.clock.now());
@@ -50,13 +50,7 @@ impl Inner {
 
     /// Refuses a new deployment of a halted service.
     pub(super) async fn refuse_if_halted(&self, service: &ServiceName) -> Result<()> {
-        match self.halt_of(service).await? {
-            Some(halt) => Err(Error::Halted {
-                service: service.clone(),
-                halt: Box::new(halt),
-            }),
-            None => Ok(()),
-        }
+        crate::halt::refuse_if_halted(&*self.halts, service).await
     }
 }
 

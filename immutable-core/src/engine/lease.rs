@@ -35,22 +35,15 @@ impl Inner {
     }
 
     /// Renews the lease every third of its time-to-live; returns only when it is lost.
-    pub(super) async fn keep_lease(&self, mut lease: Lease) -> Error {
-        let ttl = self.settings.lease_ttl;
-        loop {
-            tokio::time::sleep(ttl / 3).await;
-            match self
-                .settings
-                .retry
-                .run(
-                    || self.store.renew_lease(&lease, ttl, self.clock.now()),
-                    |_, _, _| {},
-                )
-                .await
-            {
-                Ok(renewed) => lease = renewed,
-                Err(e) => return e,
-            }
-        }
+    pub(super) async fn keep_lease(&self, lease: Lease) -> Error {
+        let settings = &self.settings;
+        crate::store::keep_lease(
+            &*self.store,
+            lease,
+            settings.lease_ttl,
+            &*self.clock,
+            &settings.retry,
+        )
+        .await
     }
 }

@@ -17,7 +17,7 @@ pub use file::{FileStore, FileStoreStats};
 pub use memory::InMemoryStore;
 pub use page::{HistoryPage, Page, Retention};
 pub use rules::check_version;
-pub(crate) use rules::{grant_lease, renewed_lease};
+pub(crate) use rules::{grant_lease, keep_lease, renewed_lease};
 
 use crate::{
     CommandRecord, DeploymentId, DeploymentRecord, Halt, HaltScope, Result, ServiceName, WaveId,

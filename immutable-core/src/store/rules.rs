@@ -37,6 +37,28 @@ pub fn check_version(stored: Option<u64>, record: &DeploymentRecord) -> Result<(
     }
 }
 
+/// Renews `lease` in `store` every third of `ttl`, each renewal under `retry`; returns only
+/// when the lease is lost (taken by another holder, or the store failing past the retries).
+/// Deployments and wave plans keep their leases with it.
+pub(crate) async fn keep_lease(
+    store: &dyn super::StateStore,
+    mut lease: Lease,
+    ttl: Duration,
+    clock: &dyn crate::Clock,
+    retry: &crate::RetryPolicy,
+) -> Error {
+    loop {
+        tokio::time::sleep(ttl / 3).await;
+        let renewed = retry
+            .run(|| store.renew_lease(&lease, ttl, clock.now()), |_, _, _| {})
+            .await;
+        match renewed {
+            Ok(renewed) => lease = renewed,
+            Err(e) => return e,
+        }
+    }
+}
+
 /// The lease rules both bundled stores share.
 pub(crate) fn grant_lease(
     existing: Option<&Lease>,

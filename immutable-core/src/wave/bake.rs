@@ -17,11 +17,7 @@ impl RunnerInner {
         let mut next_gate = self.now();
         loop {
             if let Some(halt) = self.halt_of(&rec.plan.service).await? {
-                rec.halt = Some(halt.clone());
-                self.emit(rec, WaveEventKind::Halted { halt: halt.clone() });
-                return self
-                    .enter(rec, WaveState::Halted, Some(halt.to_string()))
-                    .await;
+                return self.stop_for_halt(rec, halt).await;
             }
             let now = self.now();
             if !bake.checks.is_empty() && now >= next_gate && now < until {

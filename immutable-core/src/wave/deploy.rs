@@ -6,7 +6,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
 use super::event::WaveEventKind;
-use super::record::{TargetOutcome, WaveFailure, WaveRecord, WaveState};
+use super::record::{TargetOutcome, TargetRun, WaveFailure, WaveRecord, WaveState};
 use super::runner::RunnerInner;
 use crate::engine::Command;
 use crate::{DeploymentId, DeploymentSpec, Engine, Error, Halt, HaltScope, OnHalt, Origin, Result};
@@ -223,14 +223,26 @@ impl RunnerInner {
     /// Under a halt found by the runner: suspends the wave's deployments whose engine holds
     /// under halts (they would wait for the lift); those that roll back are left to.
     fn suspend_held(&self, rec: &WaveRecord) {
-        for run in &rec.targets[rec.wave] {
-            if let (None, Some(id)) = (&run.outcome, &run.deployment)
-                && let Ok(engine) = self.engine(&run.engine)
-                && engine.settings().on_halt == OnHalt::Hold
-            {
+        for (engine, id) in self.unfinished(rec) {
+            if engine.settings().on_halt == OnHalt::Hold {
                 let _ = engine.suspend(id);
             }
         }
+    }
+
+    /// The current wave's deployments that started and have not ended, with their engines.
+    fn unfinished<'a>(
+        &'a self,
+        rec: &'a WaveRecord,
+    ) -> impl Iterator<Item = (&'a Engine, &'a DeploymentId)> + 'a {
+        rec.targets[rec.wave].iter().filter_map(|run| match run {
+            TargetRun {
+                outcome: None,
+                deployment: Some(id),
+                ..
+            } => Some((self.engine(&run.engine).ok()?, id)),
+            _ => None,
+        })
     }
 
     /// Fails the plan: records why and halts the service in the shared store, so that every
@@ -259,13 +271,9 @@ impl RunnerInner {
     /// Aborts the wave's deployments that have not ended (a command to one that has no
     /// record yet, or has ended, is refused and ignored).
     async fn abort_unfinished(&self, rec: &WaveRecord) {
-        for run in &rec.targets[rec.wave] {
-            if let (None, Some(id)) = (&run.outcome, &run.deployment)
-                && let Ok(engine) = self.engine(&run.engine)
-            {
-                let reason = "the wave plan failed".to_owned();
-                let _ = engine.command(id, Command::Abort { reason }).await;
-            }
+        for (engine, id) in self.unfinished(rec) {
+            let reason = "the wave plan failed".to_owned();
+            let _ = engine.command(id, Command::Abort { reason }).await;
         }
     }
 
@@ -283,7 +291,7 @@ impl RunnerInner {
     }
 
     /// Stops the plan where it stands under someone else's halt; resumable once lifted.
-    async fn stop_for_halt(&self, rec: &mut WaveRecord, halt: Halt) -> Result<()> {
+    pub(super) async fn stop_for_halt(&self, rec: &mut WaveRecord, halt: Halt) -> Result<()> {
         rec.halt = Some(halt.clone());
         self.emit(rec, WaveEventKind::Halted { halt: halt.clone() });
         self.enter(rec, WaveState::Halted, Some(halt.to_string()))

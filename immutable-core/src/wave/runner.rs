@@ -158,12 +158,7 @@ impl WaveRunner {
             |e| inner.engines.contains_key(e),
             |c| inner.checks.contains_key(c),
         )?;
-        if let Some(halt) = inner.halt_of(&spec.service).await? {
-            return Err(Error::Halted {
-                service: spec.service,
-                halt: Box::new(halt),
-            });
-        }
+        crate::halt::refuse_if_halted(&*inner.store, &spec.service).await?;
         let mut rec = WaveRecord::new(WaveId::generate(), spec, inner.clock.now());
         let lease = inner.take_lease(&rec.id).await?;
         inner.store.save_wave(&mut rec).await?;
@@ -285,18 +280,10 @@ impl RunnerInner {
         Ok(grant.lease)
     }
 
-    async fn keep_lease(&self, mut lease: Lease) -> Error {
-        loop {
-            tokio::time::sleep(self.lease_ttl / 3).await;
-            match self
-                .store
-                .renew_lease(&lease, self.lease_ttl, self.now())
-                .await
-            {
-                Ok(renewed) => lease = renewed,
-                Err(e) => return e,
-            }
-        }
+    /// Renews the plan's lease (retrying a failing store, as deployments do) until it is lost.
+    async fn keep_lease(&self, lease: Lease) -> Error {
+        let retry = crate::RetryPolicy::default();
+        crate::store::keep_lease(&*self.store, lease, self.lease_ttl, &*self.clock, &retry).await
     }
 
     async fn drive_leased(&self, mut rec: WaveRecord, lease: Lease) -> Result<WaveReport> {
