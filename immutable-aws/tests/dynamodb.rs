@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemInput;
-use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
-use aws_sdk_dynamodb::operation::query::QueryOutput;
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
 use aws_sdk_dynamodb::operation::scan::ScanOutput;
 use aws_sdk_dynamodb::types::AttributeValue::{self, S};
 use aws_sdk_dynamodb::types::{
@@ -222,6 +222,58 @@ async fn a_deployment_is_approved_and_another_aborted_from_a_second_engine_throu
     }
 }
 
+/// Sixty-four commands given at once are all kept (each is its own item, so no write can
+/// overwrite another's, on DynamoDB or on a server that does not serialise writes to one item),
+/// a repeated one is stored once, and a deployment's commands written by an earlier version as
+/// one list item are still read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_given_at_once_are_all_kept_and_the_earlier_list_is_still_read() {
+    use immutable_core::{Command, CommandRecord};
+    let moto = Moto::start();
+    let table = store(&moto, "commands").await;
+    let mut record = sample_record("web");
+    table.save(&mut record).await.unwrap();
+    let given: Vec<_> = (0..64)
+        .map(|i| {
+            let by = format!("operator-{i}");
+            CommandRecord::new(record.id.clone(), Command::Approve, by, SystemTime::now())
+        })
+        .collect();
+    let writes = given.iter().map(|c| table.add_command(c));
+    for written in futures::future::join_all(writes).await {
+        written.unwrap();
+    }
+    table.add_command(&given[3]).await.unwrap();
+    let mut want: Vec<_> = given.iter().map(|c| c.id.clone()).collect();
+    want.sort();
+    let read = table.commands(&record.id).await.unwrap();
+    assert_eq!(read.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), want);
+    assert_eq!(read.iter().find(|c| c.id == given[3].id), Some(&given[3]));
+
+    // The earlier layout: one item (sort key `commands`) holding a list of JSON bodies.
+    let mut older = sample_record("web");
+    table.save(&mut older).await.unwrap();
+    let listed = CommandRecord::new(older.id.clone(), Command::Promote, "ops", SystemTime::now());
+    let body = serde_json::to_string(&listed).unwrap();
+    let raw = aws_sdk_dynamodb::Client::new(&clients(&moto).await.sdk);
+    raw.put_item()
+        .table_name("commands")
+        .item("pk", S(format!("deployment#{}", older.id)))
+        .item("sk", S("commands".into()))
+        .item("commands", AttributeValue::L(vec![S(body)]))
+        .send()
+        .await
+        .unwrap();
+    let added = CommandRecord::new(older.id.clone(), Command::Approve, "ops", SystemTime::now());
+    table.add_command(&added).await.unwrap();
+    let read = table.commands(&older.id).await.unwrap();
+    assert_eq!(
+        read,
+        [listed, added],
+        "the listed command, then the new one"
+    );
+}
+
 /// The system clock, moved forward by [`Ahead::advance`].
 #[derive(Debug, Clone, Default)]
 struct Ahead(std::sync::Arc<std::sync::Mutex<Duration>>);
@@ -240,7 +292,7 @@ impl immutable_core::Clock for Ahead {
 
 /// Counts DynamoDB requests by operation, and items read: `ScannedCount` of each `Query` and
 /// `Scan` (as moto reports it), one per `GetItem` that found an item. Reads of a deployment's
-/// commands item and of its service's halts (the only `BatchGetItem`) are counted apart: the
+/// commands and of its service's halts (the only `BatchGetItem`) are counted apart: the
 /// runner makes one of each per poll interval, so their number follows the deployment's
 /// wall-clock time, not the history behind it.
 #[derive(Debug, Clone, Default)]
@@ -260,13 +312,14 @@ impl Tally {
     }
 }
 
-/// Whether a request reads a deployment's commands item, or its service's halts.
+/// Whether a request reads a deployment's commands (the `Query` of its `command` items), or
+/// its service's halts.
 fn is_poll(input: &aws_smithy_runtime_api::client::interceptors::context::Input) -> bool {
     input.downcast_ref::<BatchGetItemInput>().is_some()
         || input
-            .downcast_ref::<GetItemInput>()
-            .and_then(|get| get.key.as_ref()?.get("sk")?.as_s().ok().cloned())
-            .is_some_and(|sk| sk == "commands")
+            .downcast_ref::<QueryInput>()
+            .and_then(|query| query.expression_attribute_values.as_ref())
+            .is_some_and(|values| values.contains_key(":commands"))
 }
 
 impl Intercept for Reads {

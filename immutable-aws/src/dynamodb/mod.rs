@@ -33,7 +33,7 @@ use crate::error::{Call, MapAws};
 /// | lease | `service#<service>` | `lease` | `holder`, `expires_at`, `body` |
 /// | record count | `service#<service>` | `meta` | `records` |
 /// | pointer | `deployment#<id>` | `pointer` | `service` |
-/// | commands | `deployment#<id>` | `commands` | `commands` (a list of JSON bodies) |
+/// | command | `deployment#<id>` | `command#<command id>` | `body` |
 /// | halt | `halts` | `all`, or `service#<service>` ([`HaltScope::key`]) | `body` |
 /// | wave plan | `wave#<id>` | `wave` | `version`, `body` |
 /// | open wave plan | `waves-open` | `<id>` | none: a marker while the plan has not ended |
@@ -69,6 +69,11 @@ use crate::error::{Call, MapAws};
 ///   on its version) and its marker, at twice the write units of two plain writes;
 ///   a refused save reads the stored version (`GetItem`) to say why.
 /// - [`load_wave`](StateStore::load_wave): one `GetItem`.
+/// - [`add_command`](StateStore::add_command): one `PutItem`, conditional on the command's id
+///   being new, so commands given at once never overwrite each other and a retried one is
+///   stored once. [`commands`](StateStore::commands), which a running deployment reads at
+///   every poll: one consistent `Query` of the deployment's command items (also reading the
+///   single list item earlier versions wrote).
 /// - [`unfinished_waves`](StateStore::unfinished_waves): one `Query` of the markers, then one
 ///   `GetItem` per plan that has not ended; plans that ended are not read.
 ///
