@@ -89,9 +89,9 @@ pub(crate) fn router(operation: Operation, shape: RouterShape) -> Option<Cost> {
                 None => Cost::calls(2 + extra).batched(1, batch),
             }
         }
-        // The groups named for the service, and the entry point's (an adopted group keeps
-        // its own name).
-        Operation::Targets => Cost::calls(2),
+        // The groups named for the service; the entry point's (an adopted group keeps its
+        // own name) come from the listener read it shares with the plan's routing read.
+        Operation::Targets => Cost::calls(1),
         Operation::Health | Operation::Routing => Cost::calls(1),
         // Read the listener, write it.
         Operation::SetWeights => Cost::calls(2),

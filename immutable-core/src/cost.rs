@@ -36,7 +36,9 @@ pub enum Operation {
     SetScaling,
     /// [`TrafficRouter::attach`](crate::TrafficRouter::attach).
     Attach,
-    /// [`TrafficRouter::targets`](crate::TrafficRouter::targets).
+    /// [`TrafficRouter::targets`](crate::TrafficRouter::targets), as the plan makes it: at
+    /// the same time as [`Routing`](Operation::Routing), so a router whose two calls read the
+    /// same thing and share overlapping reads declares only what `targets` reads besides.
     Targets,
     /// [`TrafficRouter::health`](crate::TrafficRouter::health).
     Health,

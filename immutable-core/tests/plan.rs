@@ -12,7 +12,7 @@ use common::*;
 use immutable_core::{
     DeploymentRequest, EventKind, Phase, Plan, Refusal, Routing, Steps, TargetId,
 };
-use immutable_mock::{Call, Timings};
+use immutable_mock::{Call, Op, Timings};
 
 /// Real calls of a deployment per phase, counted from the mock's call log at each phase change.
 fn count_per_phase(w: &World) -> Arc<Mutex<BTreeMap<Phase, u64>>> {
@@ -182,4 +182,82 @@ async fn first_other_target(w: &World, serving: &TargetId) -> TargetId {
     let target = w.cloud.attach(&fleet).await.unwrap();
     assert_ne!(&target.id, serving);
     target.id
+}
+
+/// Health reads per phase, and every operation in call order.
+type Seen = Arc<Mutex<(BTreeMap<Phase, u64>, Vec<Op>)>>;
+
+/// The health reads of green, per phase, and the operations in call order.
+fn health_reads_per_phase(w: &World) -> Seen {
+    let seen: Seen = Arc::default();
+    let (sink, cloud) = (seen.clone(), w.cloud.clone());
+    let current = Mutex::new(Phase::Plan);
+    w.engine.subscribe(move |e| {
+        if let EventKind::PhaseEntered { phase } = e.kind {
+            let calls: Vec<Call> = cloud.calls();
+            cloud.clear_calls();
+            let mut cur = current.lock().unwrap();
+            let done = std::mem::replace(&mut *cur, phase);
+            let mut seen = sink.lock().unwrap();
+            let health = calls.iter().filter(|c| c.op == Op::Health).count() as u64;
+            *seen.0.entry(done).or_default() += health;
+            seen.1.extend(calls.iter().map(|c| c.op));
+        }
+    });
+    seen
+}
+
+/// I1 with no read twice: the first weight change takes AwaitHealthy's last read (nothing
+/// waited between them), every later one reads green again after the previous change, and a
+/// deployment without a bake reads nothing in Bake. Fails if the shift read again, if a later
+/// shift went without a read, or if a zero bake still polled.
+#[tokio::test(start_paused = true)]
+async fn each_weight_change_follows_a_fresh_health_read_and_none_is_made_twice() {
+    let w = world_with(settings(), Timings::instant());
+    assert!(w.setup_engine.deploy(request(1)).await.unwrap().succeeded());
+    let seen = health_reads_per_phase(&w);
+    for (name, request, rollout_reads) in [
+        (
+            "blue-green, no bake",
+            request(2).bake_time(Duration::ZERO),
+            Some(0),
+        ),
+        (
+            "canary, no bake",
+            request(3)
+                .bake_time(Duration::ZERO)
+                .strategy(Steps::canary([10, 50, 100], Duration::from_secs(1))),
+            None,
+        ),
+    ] {
+        *seen.lock().unwrap() = Default::default();
+        w.cloud.clear_calls();
+        assert!(
+            w.engine.deploy(request).await.unwrap().succeeded(),
+            "{name}"
+        );
+        let (per_phase, ops) = seen.lock().unwrap().clone();
+        assert_eq!(per_phase.get(&Phase::AwaitHealthy), Some(&1), "{name}");
+        if let Some(reads) = rollout_reads {
+            let rollout = per_phase.get(&Phase::Rollout).copied().unwrap_or(0);
+            assert_eq!(rollout, reads, "{name}: {per_phase:?}");
+        }
+        assert_eq!(
+            per_phase.get(&Phase::Bake).copied().unwrap_or(0),
+            0,
+            "{name}: {per_phase:?}"
+        );
+        // Between any two weight changes (and before the first) green's health was read.
+        let mut read_since_change = false;
+        for op in &ops {
+            match op {
+                Op::Health => read_since_change = true,
+                Op::SetWeights => {
+                    assert!(read_since_change, "{name}: a weight change without a read");
+                    read_since_change = false;
+                }
+                _ => {}
+            }
+        }
+    }
 }

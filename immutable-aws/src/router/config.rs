@@ -268,6 +268,7 @@ impl AwsRouterBuilder {
             drain_poll: self.drain_poll,
             owners: Arc::default(),
             membership: self.membership,
+            reads: Default::default(),
         })
     }
 }

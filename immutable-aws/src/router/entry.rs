@@ -8,11 +8,14 @@ use super::{AwsRouter, EntryPoint};
 use crate::error::{Call, MapAws};
 
 impl AwsRouter {
-    /// The actions of the service's listener default action or rule.
+    /// The actions of the service's listener default action or rule; reads that overlap
+    /// share one request.
     pub(super) async fn actions(&self, entry: &EntryPoint) -> Result<Vec<Action>> {
         match entry {
-            EntryPoint::Rule { arn, .. } => self.rule_actions(arn).await,
-            EntryPoint::Listener { arn, .. } => self.listener_actions(arn).await,
+            EntryPoint::Rule { arn, .. } => self.reads.read(arn, || self.rule_actions(arn)).await,
+            EntryPoint::Listener { arn, .. } => {
+                self.reads.read(arn, || self.listener_actions(arn)).await
+            }
         }
     }
 
@@ -22,10 +25,17 @@ impl AwsRouter {
         entry: &EntryPoint,
         actions: Vec<Action>,
     ) -> Result<()> {
-        match entry {
-            EntryPoint::Rule { arn, .. } => self.write_rule(arn, actions).await,
-            EntryPoint::Listener { arn, .. } => self.write_listener(arn, actions).await,
-        }
+        let arn = match entry {
+            EntryPoint::Rule { arn, .. } | EntryPoint::Listener { arn, .. } => arn,
+        };
+        // No read that starts during or after the write joins one from before it.
+        self.reads.forget(arn);
+        let written = match entry {
+            EntryPoint::Rule { .. } => self.write_rule(arn, actions).await,
+            EntryPoint::Listener { .. } => self.write_listener(arn, actions).await,
+        };
+        self.reads.forget(arn);
+        written
     }
 
     async fn rule_actions(&self, rule: &str) -> Result<Vec<Action>> {

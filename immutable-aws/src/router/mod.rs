@@ -4,6 +4,7 @@
 //! - `config`: [`EntryPoint`], [`TargetGroupSettings`] and the builder that checks them;
 //! - `naming`: the name of a fleet's target group;
 //! - `entry`: reading and writing the actions of a service's entry point;
+//! - `shared`: overlapping reads of one entry point share one request;
 //! - `actions`: weighted forward actions read as a [`Routing`](immutable_core::Routing) and
 //!   written from one;
 //! - `owners`: the ownership tags of target groups, read once and cached;
@@ -25,6 +26,7 @@ mod membership;
 mod naming;
 mod owners;
 mod settings;
+mod shared;
 mod traffic;
 
 use std::collections::{BTreeMap, HashMap};
@@ -67,6 +69,8 @@ pub struct AwsRouter {
     owners: Arc<Mutex<HashMap<String, GroupTags>>>,
     /// How fleets join their groups; `None`: the router registers their instances.
     membership: Option<Arc<dyn TargetMembership>>,
+    /// Entry point reads in flight, shared by the reads that overlap them.
+    reads: shared::SharedReads,
 }
 
 impl AwsRouter {

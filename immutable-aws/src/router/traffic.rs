@@ -56,9 +56,10 @@ impl TrafficRouter for AwsRouter {
 
     async fn targets(&self, service: &ServiceName) -> Result<Vec<Target>> {
         let entry = self.entry(service)?;
-        let mut candidates = self.groups_named_for(service).await?;
+        let (mut candidates, actions) =
+            futures::try_join!(self.groups_named_for(service), self.actions(entry))?;
         // An adopted group keeps the name it was made with: find it where traffic goes.
-        for forwarded in routing_of(&self.actions(entry).await?).weights().keys() {
+        for forwarded in routing_of(&actions).weights().keys() {
             if !candidates.iter().any(|c| c == forwarded.as_str()) {
                 candidates.push(forwarded.to_string());
             }

@@ -40,6 +40,8 @@ impl Run<'_> {
                 });
             }
             if healthy >= needed {
+                self.last_health = Some((healthy, report.instances.len()));
+                self.green_verified = true;
                 break;
             }
             if self.left_until(deadline).is_zero() {

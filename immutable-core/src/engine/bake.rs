@@ -12,6 +12,12 @@ impl Run<'_> {
     /// notes and [`OnBlueLost`] acts on).
     #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
     pub(super) async fn bake(&mut self) -> Result<(), Stop> {
+        if self.rec.spec.bake_time.is_zero() && self.last_health.is_some() {
+            // No window to watch, and green's health was read in this run before its last
+            // weight change (a resumed run, which has not, reads it once below).
+            self.advance(Phase::Retire, None).await?;
+            return Ok(());
+        }
         let green = self.green_target()?;
         let deadline = self.rec.phase_started_at + self.rec.spec.bake_time;
         let polls = self.backoff();

@@ -167,18 +167,25 @@ impl Inner {
             1,
             Some(health_polls),
         );
+        // AwaitHealthy's last read serves the first shift unless a step that waits comes first.
+        let mut verified = true;
         for step in steps {
-            self.count_step(&mut c, step, n);
+            self.count_step(&mut c, step, n, verified);
+            verified &= matches!(step, Step::Preview);
         }
         c.add(Phase::Rollout, Operation::SetScaling, 0, 1, Some(0));
-        let bake = super::poll::polls_over(&self.settings, spec.bake_time);
+        // No bake, no reads: green was read before its last weight change.
+        let bake = match spec.bake_time.is_zero() {
+            true => 0,
+            false => super::poll::polls_over(&self.settings, spec.bake_time),
+        };
         c.add(Phase::Bake, Operation::Health, n, bake, Some(0));
         if world.blue {
             c.add(
                 Phase::Bake,
                 Operation::Health,
                 world.blue_capacity,
-                bake - 1,
+                bake.saturating_sub(1),
                 Some(0),
             );
         }
@@ -186,10 +193,13 @@ impl Inner {
         c.budget
     }
 
-    fn count_step(&self, c: &mut Counter<'_>, step: &Step, n: u32) {
+    /// The calls of one step; a shift with `verified` takes AwaitHealthy's last read as its
+    /// health check.
+    fn count_step(&self, c: &mut Counter<'_>, step: &Step, n: u32, verified: bool) {
         match step {
             Step::Shift { .. } => {
-                c.add(Phase::Rollout, Operation::Health, n, 1, Some(0));
+                let health = u64::from(!verified);
+                c.add(Phase::Rollout, Operation::Health, n, health, Some(0));
                 c.add(Phase::Rollout, Operation::SetWeights, n, 1, Some(0));
             }
             Step::Pause { duration } => {

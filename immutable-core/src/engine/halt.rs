@@ -65,6 +65,8 @@ impl Run<'_> {
         if self.rec.origin == Origin::Rollback || !halts_here(self.rec.phase) {
             return Ok(());
         }
+        // Whatever was read before the hold is stale after it.
+        self.green_verified = false;
         self.emit(EventKind::Halted {
             scope: halt.scope.clone(),
             by: halt.by.clone(),

@@ -85,6 +85,10 @@ impl Run<'_> {
                 error: e.to_string(),
             })
         })?;
+        if matches!(self.rec.spec.strategy, StrategySpec::Named(_)) {
+            // A custom strategy may take its time to decide: its first shift reads again.
+            self.green_verified = false;
+        }
         if let Some(step) = &next
             && matches!(self.rec.spec.strategy, StrategySpec::Named(_))
         {

@@ -51,6 +51,9 @@ pub(super) struct Run<'a> {
     pub(super) control: Arc<Control>,
     /// Healthy and registered instances of the new fleet, as last read.
     pub(super) last_health: Option<(usize, usize)>,
+    /// AwaitHealthy has just read the new fleet healthy and nothing has waited since: the
+    /// first weight change takes that read as its health check (I1) instead of reading again.
+    pub(super) green_verified: bool,
 }
 
 pub(super) fn retrying(

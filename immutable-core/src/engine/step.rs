@@ -15,6 +15,10 @@ impl Run<'_> {
         step: &Step,
         green: &TargetId,
     ) -> Result<Option<String>, Stop> {
+        if !matches!(step, Step::Shift { .. } | Step::Preview) {
+            // A step that waits or probes: the next shift reads green's health again.
+            self.green_verified = false;
+        }
         match step {
             Step::Shift { percent } => self.shift(*percent, green).await,
             Step::Pause { duration } => {
@@ -38,12 +42,15 @@ impl Run<'_> {
     }
 
     /// Sends `percent` of traffic to green in one routing call, once green has `min_healthy`
-    /// healthy instances (I1). A first deployment has no old fleet to share traffic with: all
-    /// of it goes at once.
+    /// healthy instances (I1): read now, unless AwaitHealthy has just read it and nothing has
+    /// waited since. A first deployment has no old fleet to share traffic with: all of it
+    /// goes at once.
     async fn shift(&mut self, percent: u32, green: &TargetId) -> Result<Option<String>, Stop> {
         let service = self.rec.service().clone();
         self.honour_halt().await?;
-        self.ensure_green_healthy(green).await?;
+        if !std::mem::take(&mut self.green_verified) {
+            self.ensure_green_healthy(green).await?;
+        }
         let (routing, percent, note) = match &self.rec.blue {
             Some(blue) => (
                 Routing::split(Some(&blue.target), green, percent)?,
