@@ -3,9 +3,11 @@
 //! at 3, 100 and 1,000 instances. Prints a table: wall time to the switch (100 % on the new
 //! group), total wall time, and AWS requests (counted by an interceptor, as the tests do).
 //!
-//! `cargo bench -p immutable-aws --bench swap` (`-- 3 100` for chosen sizes). Each size and
-//! each contender runs on its own fresh moto server, with v1 deployed by the engine first, so
-//! both see the same tagged resources.
+//! `cargo bench -p immutable-aws --bench swap` (`-- 3 100` for chosen sizes; `SWAP_RUNS=n`
+//! for the runs per size, which default to 5 up to 100 instances and 3 above). Each run of
+//! each contender is on its own fresh moto server, with v1 deployed by the engine first, so
+//! both see the same tagged resources; baseline and engine alternate, and the table shows the
+//! median of their runs.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -76,6 +78,9 @@ async fn engine_swap(bench: &Bench, capacity: u32) -> Sample {
     let total = start.elapsed();
     if std::env::var_os("SWAP_PHASES").is_some() {
         let phases = phases.lock().unwrap();
+        if let Some((_, first)) = phases.first() {
+            eprintln!("{capacity:>5} {:>14}: {}", "until plan", ms(*first - start));
+        }
         let ends = phases.iter().skip(1).map(|p| p.1).chain([start + total]);
         for ((name, at), end) in phases.iter().zip(ends) {
             eprintln!("{capacity:>5} {name:>14}: {}", ms(end - *at));
@@ -98,6 +103,28 @@ fn ratio(a: Duration, b: Duration) -> String {
     format!("{:.2}x", a.as_secs_f64() / b.as_secs_f64())
 }
 
+/// Runs per contender and size: `SWAP_RUNS`, or 5 up to 100 instances and 3 above (a run of
+/// 1,000 takes about a minute on moto).
+fn runs_for(n: u32) -> usize {
+    std::env::var("SWAP_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(if n <= 100 { 5 } else { 3 })
+}
+
+/// The median of each measure over the runs (requests do not vary).
+fn median(mut samples: Vec<Sample>) -> Sample {
+    let mid = samples.len() / 2;
+    samples.sort_by_key(|s| s.to_switch);
+    let to_switch = samples[mid].to_switch;
+    samples.sort_by_key(|s| s.total);
+    Sample {
+        to_switch,
+        total: samples[mid].total,
+        requests: samples[mid].requests,
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let sizes: Vec<u32> = std::env::args()
@@ -110,25 +137,29 @@ async fn main() {
         sizes
     };
     println!(
-        "v1 -> v2 blue-green on moto, bare EC2 + ALB, bake 0, poll {}",
+        "v1 -> v2 blue-green on moto, bare EC2 + ALB, bake 0, poll {}; median of the runs, \
+         baseline and engine alternating, each run on a fresh moto server",
         ms(POLL)
     );
     println!(
-        "| instances | contender | to switch | total | requests | switch vs baseline | total vs baseline |"
+        "| instances | runs | contender | to switch | total | requests | switch vs baseline | total vs baseline |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---|---:|---:|---:|---:|---:|");
     for n in sizes {
-        let base = baseline::baseline(n).await;
-        let eng = {
+        let runs = runs_for(n);
+        let (mut bases, mut engines) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            bases.push(baseline::baseline(n).await);
             let bench = Bench::new().await;
-            engine_swap(&bench, n).await
-        };
+            engines.push(engine_swap(&bench, n).await);
+        }
+        let (base, eng) = (median(bases), median(engines));
         let row = |who: &str, s: Sample, vs: Option<Sample>| {
             let (a, b) = vs.map_or(("".into(), "".into()), |v| {
                 (ratio(s.to_switch, v.to_switch), ratio(s.total, v.total))
             });
             println!(
-                "| {n} | {who} | {} | {} | {} | {a} | {b} |",
+                "| {n} | {runs} | {who} | {} | {} | {} | {a} | {b} |",
                 ms(s.to_switch),
                 ms(s.total),
                 s.requests

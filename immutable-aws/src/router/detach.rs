@@ -22,10 +22,21 @@ impl AwsRouter {
     ) -> Result<()> {
         let entry = self.entry(service)?;
         self.ensure_owned(service, target).await?;
-        self.refuse_serving(service, entry, target).await?;
-        self.clear_preview(entry, target).await?;
-        self.leave(service, target).await?;
-        let registered = self.target_health(target).await?;
+        let registered = if entry.preview_listener().is_none() && self.membership.is_none() {
+            // Nothing changes the group between the refusal and the read of its instances:
+            // both reads at once.
+            let (refused, registered) = futures::join!(
+                self.refuse_serving(service, entry, target),
+                self.target_health(target)
+            );
+            refused?;
+            registered?
+        } else {
+            self.refuse_serving(service, entry, target).await?;
+            self.clear_preview(entry, target).await?;
+            self.leave(service, target).await?;
+            self.target_health(target).await?
+        };
         self.deregister(target, &registered).await?;
         if !registered.is_empty() {
             self.await_drained(target).await?;

@@ -1,6 +1,7 @@
-//! The Plan phase: validate the request, resolve the image, take the service's lease, refuse
-//! while another deployment is unfinished, find the fleet that serves now (blue), and create
-//! the record. It makes no change to the cloud; the record is saved at its end.
+//! The Plan phase: validate the request, take the service's lease, then at once resolve the
+//! image, refuse while another deployment is unfinished and find the fleet that serves now
+//! (blue), and create the record. It makes no change to the cloud; the record is saved at its
+//! end.
 
 use std::time::SystemTime;
 
@@ -28,20 +29,8 @@ impl Inner {
             &spec.service,
             EventKind::PhaseEntered { phase: Phase::Plan },
         );
-        // Independent: the image is read while the lease is taken.
-        let (image, lease) = futures::join!(
-            self.resolve_image(id, &spec),
-            self.acquire_lease(&spec.service, id)
-        );
-        let (image, lease) = match (image, lease) {
-            (Ok(image), Ok(lease)) => (image, lease),
-            (Err(e), Ok(lease)) => {
-                let _ = self.store.release_lease(&lease).await;
-                return Err(e);
-            }
-            (Err(e), Err(_)) | (Ok(_), Err(e)) => return Err(e),
-        };
-        match self.create_record(id, spec, image, now, origin).await {
+        let lease = self.acquire_lease(&spec.service, id).await?;
+        match self.create_record(id, spec, now, origin).await {
             Ok(rec) => Ok((rec, lease)),
             Err(e) => {
                 let _ = self.store.release_lease(&lease).await;
@@ -68,20 +57,23 @@ impl Inner {
         })
     }
 
-    /// With the lease held: refuses while another deployment is unfinished, finds blue, and
-    /// saves the new record entering [`Phase::Provision`].
+    /// With the lease held: resolves the image, refuses while another deployment is
+    /// unfinished, finds blue (the three at once: the reads of blue need the lease, so that
+    /// no other deployment moves traffic meanwhile), and saves the new record entering
+    /// [`Phase::Provision`]. A bad image is reported before anything else.
     async fn create_record(
         &self,
         id: &DeploymentId,
         spec: DeploymentSpec,
-        image: Image,
         started: SystemTime,
         origin: Origin,
     ) -> Result<DeploymentRecord> {
-        let (unfinished, blue) = futures::join!(
+        let (image, unfinished, blue) = futures::join!(
+            self.resolve_image(id, &spec),
             self.refuse_unfinished(&spec.service),
             self.discover_blue(id, &spec.service)
         );
+        let image = image?;
         unfinished?;
         let blue = blue?;
         let mut rec = DeploymentRecord::new(id.clone(), spec, image, blue, started);
