@@ -17,8 +17,8 @@ pub(crate) const DEFAULT_DEREGISTRATION_DELAY: Duration = Duration::from_secs(30
 pub(crate) fn image(operation: Operation) -> Option<Cost> {
     Some(match operation {
         Operation::ResolveImage | Operation::ListImages => Cost::calls(1),
-        // The ownership check, then CreateTags.
-        Operation::LabelImage => Cost::calls(2),
+        // CreateTags: the ownership tag was read when the deployment resolved the image.
+        Operation::LabelImage => Cost::calls(1),
         // The ownership check, the users' check, DeregisterImage, one DeleteSnapshot.
         Operation::RetireImage => Cost::calls(4),
         _ => return None,

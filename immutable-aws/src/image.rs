@@ -1,5 +1,7 @@
 //! [`ImageStore`] on EC2 AMIs.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -22,10 +24,14 @@ use crate::paginate::all_pages;
 /// - `retire` deregisters the AMI and deletes its EBS snapshots, refusing an AMI without the
 ///   service's tag ([`Error::NotOwned`]) or one a pending or running instance still uses
 ///   ([`Error::Conflict`]).
+/// - `label` refuses an AMI without the service's tag; the tag is read once per AMI and kept
+///   (the AMI a deployment resolved is labelled without reading it again).
 #[derive(Debug, Clone)]
 pub struct AwsImageStore {
     ec2: aws_sdk_ec2::Client,
     owners: Vec<String>,
+    /// AMI id -> the service its tag names, as read (ownership tags are set once).
+    services: Arc<Mutex<HashMap<ImageId, ServiceName>>>,
 }
 
 fn to_image(img: &aws_sdk_ec2::types::Image) -> Option<Image> {
@@ -57,6 +63,7 @@ impl AwsImageStore {
         AwsImageStore {
             ec2,
             owners: vec!["self".to_owned()],
+            services: Arc::default(),
         }
     }
 
@@ -89,10 +96,27 @@ impl AwsImageStore {
                 req.send()
                     .await
                     .aws(Call::new("DescribeImages", ResourceKind::Image, what))?;
-            let found = page.images().iter().filter_map(to_image).collect();
+            let found: Vec<Image> = page.images().iter().filter_map(to_image).collect();
+            self.remember(&found);
             Ok((found, page.next_token().map(str::to_owned)))
         })
         .await
+    }
+
+    /// Keeps the service each image's tag names.
+    fn remember(&self, images: &[Image]) {
+        let mut services = self.services.lock().unwrap_or_else(PoisonError::into_inner);
+        for image in images {
+            if let Some(service) = &image.service {
+                services.insert(image.id.clone(), service.clone());
+            }
+        }
+    }
+
+    /// Whether `image` is known to carry `service`'s tag.
+    fn known_owned(&self, service: &ServiceName, image: &ImageId) -> bool {
+        let services = self.services.lock().unwrap_or_else(PoisonError::into_inner);
+        services.get(image) == Some(service)
     }
 
     /// One of the service's images, with its EBS snapshots.
@@ -119,6 +143,7 @@ impl AwsImageStore {
             .collect();
         let img =
             to_image(raw).ok_or_else(|| Error::not_found(ResourceKind::Image, image.as_str()))?;
+        self.remember(std::slice::from_ref(&img));
         if img.service.as_ref() != Some(service) {
             return Err(Error::NotOwned {
                 kind: ResourceKind::Image,
@@ -194,7 +219,9 @@ impl ImageStore for AwsImageStore {
     }
 
     async fn label(&self, service: &ServiceName, image: &ImageId, labels: &Labels) -> Result<()> {
-        self.owned(service, image).await?;
+        if !self.known_owned(service, image) {
+            self.owned(service, image).await?;
+        }
         if labels.is_empty() {
             return Ok(());
         }
@@ -243,6 +270,10 @@ impl ImageStore for AwsImageStore {
                 ResourceKind::Image,
                 image.as_str(),
             ))?;
+        self.services
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(image);
         for snapshot in snapshots {
             self.ec2
                 .delete_snapshot()

@@ -233,7 +233,7 @@ async fn aws_calls_do_not_grow_with_fleet_size() {
                 ("CreateTags", 1),
                 ("DeleteTargetGroup", 1),
                 ("DeregisterTargets", 1),
-                ("DescribeImages", 2),
+                ("DescribeImages", 1),
                 ("DescribeListeners", 3),
                 ("DescribeTags", 1),
                 ("DescribeTargetHealth", 2),
@@ -242,11 +242,12 @@ async fn aws_calls_do_not_grow_with_fleet_size() {
             ],
         ),
     ]);
-    // 29: plan's describe of the serving fleet, retire's deregistration delay (nothing drains)
+    // 28: plan's describe of the serving fleet, retire's deregistration delay (nothing drains)
     // and retention's fleet listing (nothing lies beyond retention) are gone from the 34; the
     // ownership read before terminating reads the tag index (DescribeTags), not the instances;
-    // plan's routing and target reads share one DescribeListeners, and the switch takes
-    // AwaitHealthy's health read (nothing waits between them) instead of reading again.
+    // plan's routing and target reads share one DescribeListeners, the switch takes
+    // AwaitHealthy's health read (nothing waits between them) instead of reading again, and
+    // labelling the image reuses the ownership tag read when the plan resolved it.
     assert_eq!(large, expected);
 }
 

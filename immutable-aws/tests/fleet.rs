@@ -150,6 +150,13 @@ async fn bad_fleet_settings_name_the_field() {
         (
             AwsFleet::builder(&w.clients)
                 .instance_type("t3.micro")
+                .concurrent_launches(0)
+                .build(),
+            "concurrent_launches",
+        ),
+        (
+            AwsFleet::builder(&w.clients)
+                .instance_type("t3.micro")
                 .subnets([""])
                 .build(),
             "subnets",
@@ -159,6 +166,96 @@ async fn bad_fleet_settings_name_the_field() {
         match result {
             Err(Error::InvalidInput { field: f, .. }) => assert_eq!(f, field),
             other => panic!("expected InvalidInput on {field}, got {other:?}"),
+        }
+    }
+}
+
+/// Counts `RunInstances` requests in flight, and the most at once.
+#[derive(Debug, Clone, Default)]
+struct InFlight(std::sync::Arc<std::sync::Mutex<(usize, usize)>>);
+
+impl InFlight {
+    fn is_launch(cfg: &aws_smithy_types::config_bag::ConfigBag) -> bool {
+        use aws_smithy_runtime_api::client::orchestrator::Metadata;
+        cfg.load::<Metadata>()
+            .is_some_and(|m| m.name() == "RunInstances")
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for InFlight {
+    fn name(&self) -> &'static str {
+        "InFlight"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if Self::is_launch(cfg) {
+            let mut n = self.0.lock().unwrap();
+            n.0 += 1;
+            n.1 = n.1.max(n.0);
+        }
+        Ok(())
+    }
+
+    fn read_before_deserialization(
+        &self,
+        _: &aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if Self::is_launch(cfg) {
+            self.0.lock().unwrap().0 -= 1;
+        }
+        Ok(())
+    }
+}
+
+/// A launch over four subnets sends its four `RunInstances` at most `concurrent_launches` at
+/// a time, and places every instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn launches_over_many_subnets_are_bounded_per_client() {
+    let w = World::new().await;
+    let image = w.bake_image(SERVICE, "web-v1").await;
+    let mut subnets = w.subnets.clone();
+    for (i, az) in ["us-east-1c", "us-east-1d"].iter().enumerate() {
+        let s = w
+            .clients
+            .ec2
+            .create_subnet()
+            .vpc_id(&w.vpc)
+            .cidr_block(format!("10.0.{}.0/20", 16 * (i + 8)))
+            .availability_zone(*az)
+            .send()
+            .await
+            .unwrap();
+        subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_owned());
+    }
+    assert_eq!(subnets.len(), 4);
+    for bound in [1, 2, 4] {
+        let in_flight = InFlight::default();
+        let ec2 = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&w.clients.sdk)
+                .interceptor(in_flight.clone())
+                .build(),
+        );
+        let fleet = AwsFleet::builder_from_client(ec2)
+            .instance_type("t3.micro")
+            .subnets(subnets.clone())
+            .concurrent_launches(bound)
+            .build()
+            .unwrap();
+        let info = fleet.launch(&spec(&image, 8)).await.unwrap();
+        assert_eq!(info.instances.len(), 8);
+        let (now, seen) = *in_flight.0.lock().unwrap();
+        assert_eq!(now, 0);
+        assert!(seen <= bound, "bound {bound}: {seen} RunInstances at once");
+        if bound == 4 {
+            // Unbounded by the setting, the four calls do overlap: the count sees it.
+            assert!(seen > 1, "four launches never overlapped");
         }
     }
 }

@@ -26,6 +26,7 @@ pub(super) struct LaunchSettings {
     pub(super) iam_instance_profile: Option<String>,
     pub(super) user_data: Option<String>,
     pub(super) page_size: i32,
+    pub(super) concurrent_launches: usize,
 }
 
 /// Builds an [`AwsFleet`].
@@ -93,11 +94,19 @@ impl AwsFleetBuilder {
         self
     }
 
+    /// How many `RunInstances` calls (one per subnet) a launch makes at once, 1 to 16.
+    /// Default 4: spread over more subnets, the rest wait their turn rather than all hitting
+    /// the account's request rate at once.
+    pub fn concurrent_launches(mut self, calls: usize) -> Self {
+        self.settings.concurrent_launches = calls;
+        self
+    }
+
     /// Checks the settings.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] naming the field: no instance type and no launch template, an
-    /// empty id, or a page size outside 5 to 1000.
+    /// empty id, a page size outside 5 to 1000, or concurrent launches outside 1 to 16.
     pub fn build(self) -> Result<AwsFleet> {
         let s = &self.settings;
         if s.template.is_none() && s.instance_type.is_none() {
@@ -119,6 +128,12 @@ impl AwsFleetBuilder {
             return Err(Error::invalid(
                 "security_groups",
                 "must not hold an empty id",
+            ));
+        }
+        if !(1..=16).contains(&s.concurrent_launches) {
+            return Err(Error::invalid(
+                "concurrent_launches",
+                format!("must be 1 to 16, got {}", s.concurrent_launches),
             ));
         }
         if !(5..=1000).contains(&s.page_size) {

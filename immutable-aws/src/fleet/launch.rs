@@ -130,15 +130,24 @@ impl AwsFleet {
         self.instances(&filters, id.as_str()).await
     }
 
-    /// One `RunInstances` per subnet for its share of what is missing, all at once; returns
-    /// the subnets whose call worked.
+    /// One `RunInstances` per subnet for its share of what is missing, up to
+    /// `concurrent_launches` at once; returns the subnets whose call worked.
     async fn launch_per_subnet(&self, a: &mut Attempt<'_>) -> Vec<Option<String>> {
+        use futures::StreamExt;
         let plan = spread(a.missing(), &self.settings.subnets, &a.have);
-        let calls = plan.iter().enumerate().map(|(i, (subnet, count))| {
-            let token = format!("{}-{}-{i}", a.spec.key, a.existing);
-            self.run(a.spec, subnet.as_deref(), *count, token)
-        });
-        let results = futures::future::join_all(calls).await;
+        let calls: Vec<_> = plan
+            .iter()
+            .enumerate()
+            .map(|(i, (subnet, count))| {
+                let token = format!("{}-{}-{i}", a.spec.key, a.existing);
+                self.run(a.spec, subnet.as_deref(), *count, token)
+            })
+            .collect();
+        // In plan order, whichever finishes first.
+        let results: Vec<_> = futures::stream::iter(calls)
+            .buffered(self.settings.concurrent_launches)
+            .collect()
+            .await;
         let mut worked = Vec::new();
         for ((subnet, count), result) in plan.into_iter().zip(results) {
             match result {

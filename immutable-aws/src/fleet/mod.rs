@@ -68,6 +68,7 @@ impl AwsFleet {
             ec2,
             settings: LaunchSettings {
                 page_size: 1000,
+                concurrent_launches: 4,
                 ..LaunchSettings::default()
             },
         }
