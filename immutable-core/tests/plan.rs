@@ -14,26 +14,39 @@ use immutable_core::{
 };
 use immutable_mock::{Call, Op, Timings};
 
-/// Real calls of a deployment per phase, counted from the mock's call log at each phase change.
-fn count_per_phase(w: &World) -> Arc<Mutex<BTreeMap<Phase, u64>>> {
-    let per_phase: Arc<Mutex<BTreeMap<Phase, u64>>> = Arc::default();
-    let (sink, cloud) = (per_phase.clone(), w.cloud.clone());
+/// Every call of a deployment with the phase it was made in, from the mock's call log at each
+/// phase change.
+type Log = Arc<Mutex<Vec<(Phase, Op)>>>;
+
+fn log_per_phase(w: &World) -> Log {
+    let log: Log = Arc::default();
+    let (sink, cloud) = (log.clone(), w.cloud.clone());
     let current = Mutex::new(Phase::Plan);
     w.engine.subscribe(move |e| {
         if let EventKind::PhaseEntered { phase } = e.kind {
             let calls: Vec<Call> = cloud.calls();
             cloud.clear_calls();
-            let mut cur = current.lock().unwrap();
-            let done = std::mem::replace(&mut *cur, phase);
-            *sink.lock().unwrap().entry(done).or_default() += calls.len() as u64;
+            let done = std::mem::replace(&mut *current.lock().unwrap(), phase);
+            sink.lock()
+                .unwrap()
+                .extend(calls.iter().map(|c| (done, c.op)));
         }
     });
-    per_phase
+    log
+}
+
+/// The calls per phase, of the ops `op` keeps.
+fn per_phase(log: &[(Phase, Op)], op: impl Fn(Op) -> bool) -> BTreeMap<Phase, u64> {
+    let mut counts = BTreeMap::new();
+    for (phase, _) in log.iter().filter(|(_, o)| op(*o)) {
+        *counts.entry(*phase).or_default() += 1;
+    }
+    counts
 }
 
 async fn plan_then_run(
     w: &World,
-    per_phase: &Mutex<BTreeMap<Phase, u64>>,
+    log: &Mutex<Vec<(Phase, Op)>>,
     request: DeploymentRequest,
 ) -> (Plan, BTreeMap<Phase, u64>) {
     w.cloud.clear_calls();
@@ -45,11 +58,10 @@ async fn plan_then_run(
     );
     assert!(plan.would_run(), "{:?}", plan.refusals);
     w.cloud.clear_calls();
-    per_phase.lock().unwrap().clear();
+    log.lock().unwrap().clear();
     let report = w.engine.deploy(request).await.unwrap();
     assert!(report.succeeded(), "{}", report.outcome);
-    let mut real = per_phase.lock().unwrap().clone();
-    real.retain(|_, n| *n > 0);
+    let real = per_phase(&log.lock().unwrap(), |_| true);
     (plan, real)
 }
 
@@ -68,7 +80,7 @@ fn budget_of(plan: &Plan) -> BTreeMap<Phase, u64> {
 async fn the_budget_equals_the_calls_of_a_real_blue_green_and_canary_run() {
     let w = world_with(settings(), Timings::instant());
     assert!(w.setup_engine.deploy(request(1)).await.unwrap().succeeded());
-    let per_phase = count_per_phase(&w);
+    let log = log_per_phase(&w);
     for (name, request) in [
         ("blue-green", request(2)),
         (
@@ -76,7 +88,7 @@ async fn the_budget_equals_the_calls_of_a_real_blue_green_and_canary_run() {
             request(3).strategy(Steps::canary([10, 50, 100], Duration::from_secs(120))),
         ),
     ] {
-        let (plan, real) = plan_then_run(&w, &per_phase, request).await;
+        let (plan, real) = plan_then_run(&w, &log, request).await;
         let budget = budget_of(&plan);
         println!("{name}: budget {budget:?}\n{name}: real   {real:?}");
         assert_eq!(budget, real, "{name}: the budget differs from the real run");
@@ -184,29 +196,6 @@ async fn first_other_target(w: &World, serving: &TargetId) -> TargetId {
     target.id
 }
 
-/// Health reads per phase, and every operation in call order.
-type Seen = Arc<Mutex<(BTreeMap<Phase, u64>, Vec<Op>)>>;
-
-/// The health reads of green, per phase, and the operations in call order.
-fn health_reads_per_phase(w: &World) -> Seen {
-    let seen: Seen = Arc::default();
-    let (sink, cloud) = (seen.clone(), w.cloud.clone());
-    let current = Mutex::new(Phase::Plan);
-    w.engine.subscribe(move |e| {
-        if let EventKind::PhaseEntered { phase } = e.kind {
-            let calls: Vec<Call> = cloud.calls();
-            cloud.clear_calls();
-            let mut cur = current.lock().unwrap();
-            let done = std::mem::replace(&mut *cur, phase);
-            let mut seen = sink.lock().unwrap();
-            let health = calls.iter().filter(|c| c.op == Op::Health).count() as u64;
-            *seen.0.entry(done).or_default() += health;
-            seen.1.extend(calls.iter().map(|c| c.op));
-        }
-    });
-    seen
-}
-
 /// I1 with no read twice: the first weight change takes AwaitHealthy's last read (nothing
 /// waited between them), every later one reads green again after the previous change, and a
 /// deployment without a bake reads nothing in Bake. Fails if the shift read again, if a later
@@ -215,7 +204,7 @@ fn health_reads_per_phase(w: &World) -> Seen {
 async fn each_weight_change_follows_a_fresh_health_read_and_none_is_made_twice() {
     let w = world_with(settings(), Timings::instant());
     assert!(w.setup_engine.deploy(request(1)).await.unwrap().succeeded());
-    let seen = health_reads_per_phase(&w);
+    let log = log_per_phase(&w);
     for (name, request, rollout_reads) in [
         (
             "blue-green, no bake",
@@ -230,26 +219,27 @@ async fn each_weight_change_follows_a_fresh_health_read_and_none_is_made_twice()
             None,
         ),
     ] {
-        *seen.lock().unwrap() = Default::default();
+        log.lock().unwrap().clear();
         w.cloud.clear_calls();
         assert!(
             w.engine.deploy(request).await.unwrap().succeeded(),
             "{name}"
         );
-        let (per_phase, ops) = seen.lock().unwrap().clone();
-        assert_eq!(per_phase.get(&Phase::AwaitHealthy), Some(&1), "{name}");
-        if let Some(reads) = rollout_reads {
-            let rollout = per_phase.get(&Phase::Rollout).copied().unwrap_or(0);
-            assert_eq!(rollout, reads, "{name}: {per_phase:?}");
+        let calls = std::mem::take(&mut *log.lock().unwrap());
+        let reads = per_phase(&calls, |op| op == Op::Health);
+        assert_eq!(reads.get(&Phase::AwaitHealthy), Some(&1), "{name}");
+        if let Some(want) = rollout_reads {
+            let rollout = reads.get(&Phase::Rollout).copied().unwrap_or(0);
+            assert_eq!(rollout, want, "{name}: {reads:?}");
         }
         assert_eq!(
-            per_phase.get(&Phase::Bake).copied().unwrap_or(0),
+            reads.get(&Phase::Bake).copied().unwrap_or(0),
             0,
-            "{name}: {per_phase:?}"
+            "{name}: {reads:?}"
         );
         // Between any two weight changes (and before the first) green's health was read.
         let mut read_since_change = false;
-        for op in &ops {
+        for (_, op) in &calls {
             match op {
                 Op::Health => read_since_change = true,
                 Op::SetWeights => {

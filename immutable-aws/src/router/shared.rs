@@ -76,34 +76,52 @@ impl SharedReads {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
 
     use aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum;
     use immutable_core::{Error, ResourceKind};
 
     use super::*;
 
-    fn actions(order: i32) -> Vec<Action> {
+    fn actions(order: u32) -> Vec<Action> {
         vec![
             Action::builder()
                 .r#type(ActionTypeEnum::Forward)
-                .order(order)
+                .order(order as i32)
                 .build(),
         ]
     }
 
+    /// A listener whose reads take 10 ms and answer the number of reads before them.
+    #[derive(Default)]
+    struct Listener {
+        requests: AtomicU32,
+        fail_first: bool,
+    }
+
+    impl Listener {
+        async fn read(&self) -> Result<Vec<Action>> {
+            let n = self.requests.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            if self.fail_first && n == 0 {
+                return Err(Error::not_found(ResourceKind::EntryPoint, "l"));
+            }
+            Ok(actions(n))
+        }
+
+        fn requests(&self) -> u32 {
+            self.requests.load(Ordering::SeqCst)
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn overlapping_reads_share_one_request_and_later_ones_make_their_own() {
-        let shared = SharedReads::default();
-        let requests = AtomicU32::new(0);
-        let read = || async {
-            let n = requests.fetch_add(1, Ordering::SeqCst) as i32;
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            Ok(actions(n))
-        };
+        let (shared, l) = (SharedReads::default(), Listener::default());
+        let read = || l.read();
         let (a, b) = tokio::join!(shared.read("l", read), shared.read("l", read));
         assert_eq!(a.unwrap(), actions(0));
         assert_eq!(b.unwrap(), actions(0));
-        assert_eq!(requests.load(Ordering::SeqCst), 1, "one request for both");
+        assert_eq!(l.requests(), 1, "one request for both");
         assert_eq!(shared.read("l", read).await.unwrap(), actions(1));
         let (a, b) = tokio::join!(shared.read("l", read), shared.read("m", read));
         assert_eq!((a.unwrap(), b.unwrap()), (actions(2), actions(3)));
@@ -113,38 +131,27 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_failed_read_goes_to_its_caller_and_the_one_who_joined_reads_again() {
         let shared = SharedReads::default();
-        let requests = AtomicU32::new(0);
-        let read = || async {
-            let n = requests.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            if n == 0 {
-                Err(Error::not_found(ResourceKind::EntryPoint, "l"))
-            } else {
-                Ok(actions(n as i32))
-            }
+        let l = Listener {
+            fail_first: true,
+            ..Listener::default()
         };
+        let read = || l.read();
         let (a, b) = tokio::join!(shared.read("l", read), shared.read("l", read));
         assert!(matches!(a, Err(Error::NotFound { .. })), "{a:?}");
         assert_eq!(b.unwrap(), actions(1));
-        assert_eq!(requests.load(Ordering::SeqCst), 2);
+        assert_eq!(l.requests(), 2);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_write_makes_later_reads_start_their_own_request() {
-        let shared = SharedReads::default();
-        let requests = AtomicU32::new(0);
-        let read = || async {
-            let n = requests.fetch_add(1, Ordering::SeqCst) as i32;
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            Ok(actions(n))
-        };
-        let first = shared.read("l", read);
+        let (shared, l) = (SharedReads::default(), Listener::default());
+        let read = || l.read();
         let after_write = async {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
             shared.forget("l");
             shared.read("l", read).await
         };
-        let (a, b) = tokio::join!(first, after_write);
+        let (a, b) = tokio::join!(shared.read("l", read), after_write);
         assert_eq!(a.unwrap(), actions(0));
         assert_eq!(
             b.unwrap(),
