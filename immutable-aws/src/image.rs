@@ -1,7 +1,5 @@
 //! [`ImageStore`] on EC2 AMIs.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -15,6 +13,7 @@ use immutable_core::{
 use crate::AwsClients;
 use crate::ec2::{filter, labels_of, live_instances, tag_filter, to_tags};
 use crate::error::{Call, MapAws, NotFoundIsNone};
+use crate::memory::Memory;
 use crate::paginate::all_pages;
 
 /// The service's AMIs: those tagged `immutable:service=<service>`.
@@ -31,7 +30,7 @@ pub struct AwsImageStore {
     ec2: aws_sdk_ec2::Client,
     owners: Vec<String>,
     /// AMI id -> the service its tag names, as read (ownership tags are set once).
-    services: Arc<Mutex<HashMap<ImageId, ServiceName>>>,
+    services: Memory<ImageId, ServiceName>,
 }
 
 fn to_image(img: &aws_sdk_ec2::types::Image) -> Option<Image> {
@@ -63,7 +62,7 @@ impl AwsImageStore {
         AwsImageStore {
             ec2,
             owners: vec!["self".to_owned()],
-            services: Arc::default(),
+            services: Memory::default(),
         }
     }
 
@@ -105,18 +104,11 @@ impl AwsImageStore {
 
     /// Keeps the service each image's tag names.
     fn remember(&self, images: &[Image]) {
-        let mut services = self.services.lock().unwrap_or_else(PoisonError::into_inner);
         for image in images {
             if let Some(service) = &image.service {
-                services.insert(image.id.clone(), service.clone());
+                self.services.keep(image.id.clone(), service.clone());
             }
         }
-    }
-
-    /// Whether `image` is known to carry `service`'s tag.
-    fn known_owned(&self, service: &ServiceName, image: &ImageId) -> bool {
-        let services = self.services.lock().unwrap_or_else(PoisonError::into_inner);
-        services.get(image) == Some(service)
     }
 
     /// One of the service's images, with its EBS snapshots.
@@ -219,7 +211,7 @@ impl ImageStore for AwsImageStore {
     }
 
     async fn label(&self, service: &ServiceName, image: &ImageId, labels: &Labels) -> Result<()> {
-        if !self.known_owned(service, image) {
+        if self.services.get(image).as_ref() != Some(service) {
             self.owned(service, image).await?;
         }
         if labels.is_empty() {
@@ -270,10 +262,7 @@ impl ImageStore for AwsImageStore {
                 ResourceKind::Image,
                 image.as_str(),
             ))?;
-        self.services
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(image);
+        self.services.forget(image);
         for snapshot in snapshots {
             self.ec2
                 .delete_snapshot()

@@ -11,6 +11,7 @@ mod ec2;
 mod error;
 mod fleet;
 mod image;
+mod memory;
 mod ownership;
 mod paginate;
 mod router;

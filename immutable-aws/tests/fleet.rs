@@ -221,18 +221,8 @@ async fn launches_over_many_subnets_are_bounded_per_client() {
     let w = World::new().await;
     let image = w.bake_image(SERVICE, "web-v1").await;
     let mut subnets = w.subnets.clone();
-    for (i, az) in ["us-east-1c", "us-east-1d"].iter().enumerate() {
-        let s = w
-            .clients
-            .ec2
-            .create_subnet()
-            .vpc_id(&w.vpc)
-            .cidr_block(format!("10.0.{}.0/20", 16 * (i + 8)))
-            .availability_zone(*az)
-            .send()
-            .await
-            .unwrap();
-        subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_owned());
+    for (i, az) in ["us-east-1c", "us-east-1d"].into_iter().enumerate() {
+        subnets.push(create_subnet(&w.clients.ec2, &w.vpc, i + 8, az).await);
     }
     assert_eq!(subnets.len(), 4);
     for bound in [1, 2, 4] {

@@ -9,7 +9,7 @@ use immutable_aws::{
 };
 use immutable_core::{Engine, InMemoryStore, Settings, tags};
 
-use crate::common::{CallCounter, Moto};
+use crate::common::{CallCounter, Moto, create_subnet};
 use crate::{OPERATION_TIMEOUT, POLL, SERVICE, ms};
 
 /// With `SWAP_CALLS` set, every request's operation and time on stderr.
@@ -80,16 +80,8 @@ impl Bench {
         let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await;
         let vpc = vpc.unwrap().vpc().unwrap().vpc_id().unwrap().to_owned();
         let mut subnets = Vec::new();
-        for (i, az) in ["us-east-1a", "us-east-1b"].iter().enumerate() {
-            let s = ec2
-                .create_subnet()
-                .vpc_id(&vpc)
-                .cidr_block(format!("10.0.{}.0/20", 16 * (i + 1)))
-                .availability_zone(*az)
-                .send()
-                .await
-                .unwrap();
-            subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_owned());
+        for (i, az) in ["us-east-1a", "us-east-1b"].into_iter().enumerate() {
+            subnets.push(create_subnet(ec2, &vpc, i + 1, az).await);
         }
         let listener = listener(elb, &subnets).await;
         let bench = Bench {

@@ -6,36 +6,30 @@
 //! every one of them is still described with the fleet's tags and enough of them are live.
 //! Whenever that does not hold, the caller scans by tag again (and remembers what it found).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
-
 use immutable_core::{FleetId, InstanceState, ServiceName, tags};
 
 use crate::ec2::Described;
+use crate::memory::Memory;
 
 /// Instance ids per fleet, shared by the clones of one [`AwsFleet`](super::AwsFleet).
 #[derive(Debug, Clone, Default)]
-pub(super) struct KnownInstances(Arc<Mutex<HashMap<FleetId, Vec<String>>>>);
+pub(super) struct KnownInstances(Memory<FleetId, Vec<String>>);
 
 impl KnownInstances {
-    fn map(&self) -> MutexGuard<'_, HashMap<FleetId, Vec<String>>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Remembers the fleet's instances as read or launched.
     pub(super) fn remember(&self, fleet: &FleetId, instances: &[Described]) {
         let ids = instances.iter().map(|i| i.id.to_string()).collect();
-        self.map().insert(fleet.clone(), ids);
+        self.0.keep(fleet.clone(), ids);
     }
 
     /// Forgets a terminated fleet, so that the memory holds live fleets only.
     pub(super) fn forget(&self, fleet: &FleetId) {
-        self.map().remove(fleet);
+        self.0.forget(fleet);
     }
 
     /// The fleet's instance ids, if known.
     pub(super) fn ids(&self, fleet: &FleetId) -> Option<Vec<String>> {
-        self.map().get(fleet).cloned()
+        self.0.get(fleet)
     }
 }
 

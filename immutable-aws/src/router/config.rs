@@ -266,7 +266,7 @@ impl AwsRouterBuilder {
             elb: self.elb,
             services: Arc::new(services),
             drain_poll: self.drain_poll,
-            owners: Arc::default(),
+            owners: Default::default(),
             membership: self.membership,
             reads: Default::default(),
         })

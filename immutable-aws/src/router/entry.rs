@@ -25,9 +25,7 @@ impl AwsRouter {
         entry: &EntryPoint,
         actions: Vec<Action>,
     ) -> Result<()> {
-        let arn = match entry {
-            EntryPoint::Rule { arn, .. } | EntryPoint::Listener { arn, .. } => arn,
-        };
+        let arn = entry.arn();
         // No read that starts during or after the write joins one from before it.
         self.reads.forget(arn);
         let written = match entry {

@@ -29,8 +29,8 @@ mod settings;
 mod shared;
 mod traffic;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use immutable_core::{Error, Result, ServiceName};
@@ -39,6 +39,7 @@ pub use config::{AwsRouterBuilder, EntryPoint, TargetGroupSettings};
 pub use membership::TargetMembership;
 
 use crate::AwsClients;
+use crate::memory::Memory;
 use owners::GroupTags;
 
 /// Instances per `RegisterTargets` or `DeregisterTargets` call.
@@ -66,7 +67,7 @@ pub struct AwsRouter {
     services: Arc<BTreeMap<ServiceName, EntryPoint>>,
     drain_poll: Duration,
     /// Target group ARN -> its ownership tags, as read once (they never change).
-    owners: Arc<Mutex<HashMap<String, GroupTags>>>,
+    owners: Memory<String, GroupTags>,
     /// How fleets join their groups; `None`: the router registers their instances.
     membership: Option<Arc<dyn TargetMembership>>,
     /// Entry point reads in flight, shared by the reads that overlap them.

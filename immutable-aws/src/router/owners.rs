@@ -39,31 +39,24 @@ impl GroupTags {
 impl AwsRouter {
     /// Records the tags of a group the router created.
     pub(super) fn remember(&self, arn: &str, tags: GroupTags) {
-        self.cache().insert(arn.to_owned(), tags);
+        self.owners.keep(arn.to_owned(), tags);
     }
 
     /// Forgets a deleted group.
     pub(super) fn forget(&self, arn: &str) {
-        self.cache().remove(arn);
-    }
-
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, GroupTags>> {
-        self.owners.lock().unwrap_or_else(|e| e.into_inner())
+        self.owners.forget(&arn.to_owned());
     }
 
     /// Reads the ownership tags of target groups, 20 per call, caching them.
     pub(super) async fn group_tags(&self, arns: &[String]) -> Result<HashMap<String, GroupTags>> {
         let mut known = HashMap::new();
         let mut missing = Vec::new();
-        {
-            let cache = self.cache();
-            for arn in arns {
-                match cache.get(arn) {
-                    Some(owner) => {
-                        known.insert(arn.clone(), owner.clone());
-                    }
-                    None => missing.push(arn.clone()),
+        for arn in arns {
+            match self.owners.get(arn) {
+                Some(owner) => {
+                    known.insert(arn.clone(), owner);
                 }
+                None => missing.push(arn.clone()),
             }
         }
         for batch in missing.chunks(DESCRIBE_TAGS_BATCH) {

@@ -160,6 +160,19 @@ pub fn engine_settings() -> Settings {
         .with_lease_ttl(Duration::from_secs(30))
 }
 
+/// A subnet of `vpc`: the `n`th /20 of 10.0.0.0/16, in `az`; its id.
+pub async fn create_subnet(ec2: &aws_sdk_ec2::Client, vpc: &str, n: usize, az: &str) -> String {
+    let s = ec2
+        .create_subnet()
+        .vpc_id(vpc)
+        .cidr_block(format!("10.0.{}.0/20", 16 * n))
+        .availability_zone(az)
+        .send()
+        .await
+        .unwrap();
+    s.subnet().unwrap().subnet_id().unwrap().to_owned()
+}
+
 impl World {
     pub async fn new() -> World {
         let moto = Moto::start();
@@ -202,16 +215,8 @@ impl World {
             .unwrap()
             .to_owned();
         let mut subnets = Vec::new();
-        for (i, az) in ["us-east-1a", "us-east-1b"].iter().enumerate() {
-            let s = ec2
-                .create_subnet()
-                .vpc_id(&vpc)
-                .cidr_block(format!("10.0.{}.0/20", 16 * (i + 1)))
-                .availability_zone(*az)
-                .send()
-                .await
-                .unwrap();
-            subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_owned());
+        for (i, az) in ["us-east-1a", "us-east-1b"].into_iter().enumerate() {
+            subnets.push(create_subnet(ec2, &vpc, i + 1, az).await);
         }
         let lb = elb
             .create_load_balancer()

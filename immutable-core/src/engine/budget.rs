@@ -171,7 +171,7 @@ impl Inner {
         let mut verified = true;
         for step in steps {
             self.count_step(&mut c, step, n, verified);
-            verified &= matches!(step, Step::Preview);
+            verified &= super::step::keeps_health_read(step);
         }
         c.add(Phase::Rollout, Operation::SetScaling, 0, 1, Some(0));
         // No bake, no reads: green was read before its last weight change.

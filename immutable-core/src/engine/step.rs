@@ -8,6 +8,14 @@ use crate::{
     TargetId,
 };
 
+/// Whether a step leaves AwaitHealthy's last read of green fresh enough for the next shift:
+/// only the preview, one routing call that waits for nothing. A step that waits or probes
+/// (pause, checks, approval) makes the next shift read green's health again, and a shift
+/// reads it for the shift after.
+pub(super) fn keeps_health_read(step: &Step) -> bool {
+    matches!(step, Step::Preview)
+}
+
 impl Run<'_> {
     /// Runs one step; its note says how it went, when there is more to say.
     pub(super) async fn run_step(
@@ -15,8 +23,7 @@ impl Run<'_> {
         step: &Step,
         green: &TargetId,
     ) -> Result<Option<String>, Stop> {
-        if !matches!(step, Step::Shift { .. } | Step::Preview) {
-            // A step that waits or probes: the next shift reads green's health again.
+        if !matches!(step, Step::Shift { .. }) && !keeps_health_read(step) {
             self.green_verified = false;
         }
         match step {
