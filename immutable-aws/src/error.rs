@@ -58,7 +58,6 @@ const CONFLICT: &[&str] = &[
     "IncorrectInstanceState",
     "DependencyViolation",
     "ConditionalCheckFailedException",
-    "DuplicateTargetGroupName",
 ];
 
 const DENIED: &[&str] = &[
@@ -115,10 +114,12 @@ pub(crate) fn classify(
     match code {
         Some(c) if THROTTLING.contains(&c) => Error::Throttled { message, source },
         Some(c) if is_not_found(c) => Error::not_found(call.kind, call.id),
-        Some("AlreadyExists" | "AlreadyExistsFault") => Error::AlreadyExists {
-            kind: call.kind,
-            id: call.id.to_owned(),
-        },
+        Some("AlreadyExists" | "AlreadyExistsFault" | "DuplicateTargetGroupName") => {
+            Error::AlreadyExists {
+                kind: call.kind,
+                id: call.id.to_owned(),
+            }
+        }
         Some(c) if INVALID.contains(&c) => Error::InvalidInput {
             field: format!("{} request", call.operation),
             reason: message,

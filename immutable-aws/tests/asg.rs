@@ -487,8 +487,7 @@ async fn asg_calls_do_not_grow_with_fleet_size() {
             &[
                 ("CreateAutoScalingGroup", 1),
                 ("CreateLaunchTemplateVersion", 1),
-                ("DescribeAutoScalingGroups", 4),
-                ("DescribeLaunchTemplateVersions", 1),
+                ("DescribeAutoScalingGroups", 3),
                 ("DescribeLifecycleHooks", 1),
                 ("DescribePolicies", 1),
                 ("DescribeScheduledActions", 1),
@@ -502,7 +501,6 @@ async fn asg_calls_do_not_grow_with_fleet_size() {
                 ("AttachLoadBalancerTargetGroups", 1),
                 ("CreateTargetGroup", 1),
                 ("DescribeAutoScalingGroups", 1),
-                ("DescribeTargetGroups", 1),
             ],
         ),
         ("await_healthy", &[("DescribeTargetHealth", 1)]),
@@ -531,10 +529,12 @@ async fn asg_calls_do_not_grow_with_fleet_size() {
             ],
         ),
     ]);
-    // 39: plan's read of the serving group (its image is in the record) and retention's
+    // 36: plan's read of the serving group (its image is in the record) and retention's
     // listing of groups (nothing lies beyond retention) are gone from the 44; plan's routing
     // and target reads share one DescribeListeners, the switch takes AwaitHealthy's health
-    // read instead of reading again, and labelling reuses the image's ownership tag as read.
+    // read instead of reading again, and labelling reuses the image's ownership tag as read;
+    // a new deployment's launch and attach look for no group or version made earlier (a
+    // retry or a resumed run does).
     assert_eq!(large, expected);
 }
 

@@ -26,6 +26,9 @@ pub enum Operation {
     RetireImage,
     /// [`Fleet::launch`](crate::Fleet::launch).
     Launch,
+    /// [`Fleet::launch_new`](crate::Fleet::launch_new); a backend that does not say costs
+    /// it as [`Launch`](Operation::Launch).
+    LaunchNew,
     /// [`Fleet::describe`](crate::Fleet::describe).
     Describe,
     /// [`Fleet::list`](crate::Fleet::list).
@@ -36,6 +39,9 @@ pub enum Operation {
     SetScaling,
     /// [`TrafficRouter::attach`](crate::TrafficRouter::attach).
     Attach,
+    /// [`TrafficRouter::attach_new`](crate::TrafficRouter::attach_new); a backend that does
+    /// not say costs it as [`Attach`](Operation::Attach).
+    AttachNew,
     /// [`TrafficRouter::targets`](crate::TrafficRouter::targets), as the plan makes it: at
     /// the same time as [`Routing`](Operation::Routing), so a router whose two calls read the
     /// same thing and share overlapping reads declares only what `targets` reads besides.

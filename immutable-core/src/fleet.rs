@@ -211,6 +211,16 @@ pub trait Fleet: Debug + Send + Sync + 'static {
     /// under `spec.key`.
     async fn launch(&self, spec: &FleetSpec) -> Result<FleetInfo>;
 
+    /// [`launch`](Fleet::launch) for a key nothing was ever launched under: the engine calls it
+    /// once, on the first attempt of the launch of a deployment it has just created (no earlier
+    /// run, no retry), so there is nothing for an idempotency lookup to find and a backend may
+    /// skip it. The default calls [`launch`](Fleet::launch). A caller that cannot promise the
+    /// key is new calls `launch`: skipping the lookup for a key already used could launch a
+    /// second fleet.
+    async fn launch_new(&self, spec: &FleetSpec) -> Result<FleetInfo> {
+        self.launch(spec).await
+    }
+
     /// Describes one of the service's fleets.
     async fn describe(&self, service: &ServiceName, fleet: &FleetId) -> Result<FleetInfo>;
 

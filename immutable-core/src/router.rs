@@ -200,6 +200,14 @@ pub trait TrafficRouter: Debug + Send + Sync + 'static {
     /// The new target takes no traffic.
     async fn attach(&self, fleet: &FleetInfo) -> Result<Target>;
 
+    /// [`attach`](TrafficRouter::attach) for a fleet never attached before: the engine calls
+    /// it once, on the first attempt of the attach of a deployment it has just created (no
+    /// earlier run, no retry), so a backend may create the target without first looking for
+    /// one. The default calls [`attach`](TrafficRouter::attach).
+    async fn attach_new(&self, fleet: &FleetInfo) -> Result<Target> {
+        self.attach(fleet).await
+    }
+
     /// The service's targets.
     async fn targets(&self, service: &ServiceName) -> Result<Vec<Target>>;
 

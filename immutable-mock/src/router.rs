@@ -17,7 +17,9 @@ fn target_of(id: &TargetId, t: &MockTarget, service: &ServiceName) -> Target {
 }
 
 impl MockCloud {
-    pub(crate) async fn do_attach(&self, fleet: &FleetInfo) -> Result<Target> {
+    /// `look_up: false` is `attach_new`: like a real backend trusting the caller, it skips the
+    /// lookup and makes a second target if the fleet was attached after all.
+    pub(crate) async fn do_attach(&self, fleet: &FleetInfo, look_up: bool) -> Result<Target> {
         let mut s = self.enter_on(Op::Attach, Some(&fleet.service), Some(fleet.id.as_str()))?;
         let service = &fleet.service;
         let owned = s.owned_fleet(service, &fleet.id)?;
@@ -26,7 +28,7 @@ impl MockCloud {
         if let Some((id, t)) = s
             .targets
             .iter()
-            .find(|(_, t)| !t.deleted && t.fleet == fleet.id)
+            .find(|(_, t)| look_up && !t.deleted && t.fleet == fleet.id)
         {
             check_owner(&t.tags, service, ResourceKind::Target, id.as_str())?;
             return Ok(target_of(id, t, service));

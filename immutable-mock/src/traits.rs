@@ -36,7 +36,11 @@ impl ImageStore for MockCloud {
 #[async_trait]
 impl Fleet for MockCloud {
     async fn launch(&self, spec: &FleetSpec) -> Result<FleetInfo> {
-        self.finish(self.do_launch(spec).await).await
+        self.finish(self.do_launch(spec, true).await).await
+    }
+
+    async fn launch_new(&self, spec: &FleetSpec) -> Result<FleetInfo> {
+        self.finish(self.do_launch(spec, false).await).await
     }
 
     async fn describe(&self, service: &ServiceName, fleet: &FleetId) -> Result<FleetInfo> {
@@ -73,7 +77,11 @@ impl Fleet for MockCloud {
 #[async_trait]
 impl TrafficRouter for MockCloud {
     async fn attach(&self, fleet: &FleetInfo) -> Result<Target> {
-        self.finish(self.do_attach(fleet).await).await
+        self.finish(self.do_attach(fleet, true).await).await
+    }
+
+    async fn attach_new(&self, fleet: &FleetInfo) -> Result<Target> {
+        self.finish(self.do_attach(fleet, false).await).await
     }
 
     async fn targets(&self, service: &ServiceName) -> Result<Vec<Target>> {

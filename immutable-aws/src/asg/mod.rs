@@ -177,7 +177,12 @@ impl AsgFleet {
 #[async_trait]
 impl Fleet for AsgFleet {
     async fn launch(&self, spec: &FleetSpec) -> Result<FleetInfo> {
-        self.launch_group(spec).await
+        self.launch_group(spec, true).await
+    }
+
+    /// Neither the group nor a launch template version made for it is looked for first.
+    async fn launch_new(&self, spec: &FleetSpec) -> Result<FleetInfo> {
+        self.launch_group(spec, false).await
     }
 
     async fn describe(&self, service: &ServiceName, fleet: &FleetId) -> Result<FleetInfo> {

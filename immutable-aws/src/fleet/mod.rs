@@ -121,7 +121,12 @@ impl AwsFleet {
 #[async_trait]
 impl Fleet for AwsFleet {
     async fn launch(&self, spec: &FleetSpec) -> Result<FleetInfo> {
-        self.launch_fleet(spec).await
+        self.launch_fleet(spec, true).await
+    }
+
+    /// No idempotency lookup: the engine promises nothing was launched under the key.
+    async fn launch_new(&self, spec: &FleetSpec) -> Result<FleetInfo> {
+        self.launch_fleet(spec, false).await
     }
 
     fn cost(&self, _: &ServiceName, operation: Operation) -> Option<Cost> {

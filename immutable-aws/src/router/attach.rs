@@ -18,17 +18,31 @@ use crate::error::{Call, MapAws, NotFoundIsNone};
 use crate::ownership::target_group_tags;
 
 impl AwsRouter {
-    /// Finds or creates the fleet's target group and registers its running instances.
-    pub(super) async fn attach_fleet(&self, fleet: &FleetInfo) -> Result<Target> {
+    /// Finds or creates the fleet's target group and registers its running instances;
+    /// `look_up: false` creates it at once, when the caller knows none was made for the fleet
+    /// (should one exist after all, it is found and its ownership checked).
+    pub(super) async fn attach_fleet(&self, fleet: &FleetInfo, look_up: bool) -> Result<Target> {
         let service = &fleet.service;
         let entry = self.entry(service)?;
         let name = target_group_name(service, &fleet.id);
-        let arn = match self.find_group(&name).await? {
-            Some(arn) => {
-                self.ensure_owned(service, &TargetId::new(&arn)).await?;
-                arn
-            }
-            None => self.create_group(fleet, entry, &name).await?,
+        let found = if look_up {
+            self.find_group(&name).await?
+        } else {
+            None
+        };
+        let arn = match found {
+            Some(arn) => self.owned_group(service, arn).await?,
+            None => match self.create_group(fleet, entry, &name).await {
+                Err(Error::AlreadyExists { .. }) => {
+                    let arn = self.find_group(&name).await?.ok_or_else(|| {
+                        Error::provider(format!(
+                            "target group {name} exists but DescribeTargetGroups does not find it"
+                        ))
+                    })?;
+                    self.owned_group(service, arn).await?
+                }
+                other => other?,
+            },
         };
         match &self.membership {
             Some(membership) => membership.join(fleet, &arn).await?,
@@ -39,6 +53,16 @@ impl AwsRouter {
             fleet.id.clone(),
             service.clone(),
         ))
+    }
+
+    /// `arn`, once its ownership tags say it is the service's.
+    async fn owned_group(
+        &self,
+        service: &immutable_core::ServiceName,
+        arn: String,
+    ) -> Result<String> {
+        self.ensure_owned(service, &TargetId::new(&arn)).await?;
+        Ok(arn)
     }
 
     /// The ARN of the group named `name`, if there is one (an earlier attach made it).

@@ -51,7 +51,13 @@ impl AwsRouter {
 #[async_trait]
 impl TrafficRouter for AwsRouter {
     async fn attach(&self, fleet: &FleetInfo) -> Result<Target> {
-        self.attach_fleet(fleet).await
+        self.attach_fleet(fleet, true).await
+    }
+
+    /// Creates the group without looking for it first (a group of that name found at creation
+    /// is looked up and checked as `attach` does).
+    async fn attach_new(&self, fleet: &FleetInfo) -> Result<Target> {
+        self.attach_fleet(fleet, false).await
     }
 
     async fn targets(&self, service: &ServiceName) -> Result<Vec<Target>> {

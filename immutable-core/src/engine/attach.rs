@@ -42,8 +42,16 @@ impl Run<'_> {
             }
             self.wait(deadline, polls.next(self.now())).await?;
         };
+        // Only the first attempt of a run that created the deployment knows nothing is attached.
+        let new = std::sync::atomic::AtomicBool::new(self.created);
         let target = self
-            .call("attach target", || self.engine.router.attach(&fleet))
+            .call("attach target", || {
+                if new.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                    self.engine.router.attach_new(&fleet)
+                } else {
+                    self.engine.router.attach(&fleet)
+                }
+            })
             .await
             .map_err(provider_failure(Phase::Attach, "attaching the new fleet"))?;
         self.rec.green.target = Some(target.id.clone());

@@ -91,6 +91,15 @@ impl Counter<'_> {
     fn cost(&self, op: Operation) -> Option<Cost> {
         let (i, s) = (self.inner, self.service);
         match op {
+            // A backend that does not price the first attempt apart makes the usual calls.
+            Operation::LaunchNew => i
+                .fleet
+                .cost(s, op)
+                .or_else(|| i.fleet.cost(s, Operation::Launch)),
+            Operation::AttachNew => i
+                .router
+                .cost(s, op)
+                .or_else(|| i.router.cost(s, Operation::Attach)),
             Operation::ResolveImage
             | Operation::ListImages
             | Operation::LabelImage
@@ -155,10 +164,10 @@ impl Inner {
         if world.blue {
             c.add(Phase::Provision, Operation::SetScaling, 0, 1, Some(0));
         }
-        c.add(Phase::Provision, Operation::Launch, n, 1, Some(0));
+        c.add(Phase::Provision, Operation::LaunchNew, n, 1, Some(0));
         let launch_polls = polls(self.settings.launch_timeout, poll) - 1;
         c.add(Phase::Attach, Operation::Describe, n, 1, Some(launch_polls));
-        c.add(Phase::Attach, Operation::Attach, n, 1, Some(0));
+        c.add(Phase::Attach, Operation::AttachNew, n, 1, Some(0));
         let health_polls = polls(spec.health_timeout, poll) - 1;
         c.add(
             Phase::AwaitHealthy,

@@ -31,8 +31,16 @@ impl Run<'_> {
             self.rec.spec.capacity,
         )
         .replacing(self.rec.blue.as_ref().map(|b| b.fleet.clone()));
+        // Only the first attempt of a run that created the deployment knows the key is new.
+        let new = std::sync::atomic::AtomicBool::new(self.created);
         let fleet = self
-            .call("launch fleet", || self.engine.fleet.launch(&spec))
+            .call("launch fleet", || {
+                if new.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                    self.engine.fleet.launch_new(&spec)
+                } else {
+                    self.engine.fleet.launch(&spec)
+                }
+            })
             .await
             .map_err(provider_failure(
                 Phase::Provision,

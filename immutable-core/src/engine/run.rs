@@ -54,6 +54,10 @@ pub(super) struct Run<'a> {
     /// AwaitHealthy has just read the new fleet healthy and nothing has waited since: the
     /// first weight change takes that read as its health check (I1) instead of reading again.
     pub(super) green_verified: bool,
+    /// This run created the deployment: no earlier run launched or attached anything for it,
+    /// so the first attempt of each may use [`Fleet::launch_new`](crate::Fleet::launch_new)
+    /// and [`TrafficRouter::attach_new`](crate::TrafficRouter::attach_new).
+    pub(super) created: bool,
 }
 
 pub(super) fn retrying(

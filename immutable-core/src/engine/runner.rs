@@ -89,7 +89,9 @@ impl Engine {
             let inner = &*self.inner;
             let guard = ControlGuard::new(inner, &id);
             let (rec, lease) = inner.plan(&id, spec, origin).await?;
-            inner.run(rec, lease, Arc::clone(&guard.control)).await
+            inner
+                .run(rec, lease, Arc::clone(&guard.control), true)
+                .await
         }
         .instrument(span)
         .await
@@ -117,7 +119,9 @@ impl Engine {
             }
             let guard = ControlGuard::new(inner, &rec.id);
             let lease = inner.acquire_lease(rec.service(), &rec.id).await?;
-            inner.run(rec, lease, Arc::clone(&guard.control)).await
+            inner
+                .run(rec, lease, Arc::clone(&guard.control), false)
+                .await
         }
         .instrument(span)
         .await
@@ -194,12 +198,14 @@ impl Inner {
             .await
     }
 
-    /// Drives `rec` to its end with the lease kept alive, then releases the lease.
+    /// Drives `rec` to its end with the lease kept alive, then releases the lease. `created`:
+    /// the caller has just created the record (no earlier run acted on it).
     pub(super) async fn run(
         &self,
         rec: DeploymentRecord,
         lease: Lease,
         control: Arc<Control>,
+        created: bool,
     ) -> Result<Report> {
         let id = rec.id.clone();
         let mut run = Run {
@@ -208,6 +214,7 @@ impl Inner {
             control: Arc::clone(&control),
             last_health: None,
             green_verified: false,
+            created,
         };
         // Commands given while no runner was alive, and halts, apply from the start.
         let service = run.rec.service().clone();
