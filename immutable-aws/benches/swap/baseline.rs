@@ -155,6 +155,8 @@ async fn baseline_swap(bench: &Bench, capacity: u32, image: &str) -> Sample {
         to_switch,
         total: start.elapsed(),
         requests: bench.calls.take().len(),
+        // The script neither labels nor retires images.
+        retention: 0,
     }
 }
 
