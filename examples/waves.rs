@@ -4,9 +4,10 @@
 //! The error-rate metric goes bad while the second wave's deployment takes 10 % of traffic:
 //! that deployment rolls back, the plan halts the service in the shared store (no engine
 //! sharing it will advance `web` until an operator lifts the halt), the third wave never
-//! starts, and the first wave is rolled back. Printed as one timeline.
+//! starts, and the first wave is rolled back. Printed as one timeline of the plan's events and
+//! each region's routing and checks, waves numbered from 1 (events number them from 0).
 //!
-//! Run it with `cargo run --example waves`.
+//! Run it with `cargo run -p immutable-examples --example waves`.
 #![allow(clippy::print_stdout)]
 
 use std::sync::Arc;
@@ -16,8 +17,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use immutable_core::{
     Check, CheckContext, CheckOutcome, DeploymentRequest, Engine, EventKind, ImageRef,
-    InMemoryStore, OnWaveFailure, StateStore, Step, Steps, TokioClock, WaveBake, WaveEventKind,
-    WavePlan, WaveRunner,
+    InMemoryStore, OnWaveFailure, StateStore, Step, Steps, TargetOutcome, TokioClock, WaveBake,
+    WaveEventKind, WaveFailure, WavePlan, WaveRecord, WaveRunner, WaveState,
 };
 use immutable_mock::MockCloud;
 
@@ -75,13 +76,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         let v1 = DeploymentRequest::new("web", ImageRef::name("web-v1")).bake_time(Duration::ZERO);
         let _ = engine.deploy(v1).await?;
         engine.subscribe(move |e| {
-            if matches!(
-                e.kind,
-                EventKind::PhaseEntered { .. } | EventKind::StepStarted { .. }
-            ) {
-                return;
+            if let Some(line) = region_line(&e.kind) {
+                println!("[{}] {region:>13} | {line}", stamp(e.at));
             }
-            println!("[{}] {region:>13} | {}", stamp(e.at), e.kind);
         });
         runner = runner.engine(region, engine);
     }
@@ -94,10 +91,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             // A bug that shows only under us-east-1's traffic.
             metric.bad.store(true, Ordering::SeqCst);
         }
-        println!("[{}] {:>13} | {}", stamp(e.at), "wave plan", e.kind);
+        if let Some(line) = plan_line(&e.kind) {
+            println!("[{}] {:>13} | {line}", stamp(e.at), "wave plan");
+        }
     });
 
-    println!("web-v1 serves in every region; deploying web-v2 in waves 1-1-2\n");
     let canary = Steps::from_steps(
         "canary-with-metrics",
         vec![
@@ -118,16 +116,121 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .wave("asia", ["ap-south-1/a", "ap-south-1/b"])
         .bake(WaveBake::time(Duration::from_secs(1800)))
         .on_failure(OnWaveFailure::RollBackDone);
+    println!("web-v1 serves in every region; web-v2 goes out in waves of 1, 1 and 2:");
+    for (w, (name, targets)) in plan.waves().iter().enumerate() {
+        let engines: Vec<&str> = targets.iter().map(|t| t.engine.as_str()).collect();
+        println!("  wave {}: {} ({name})", w + 1, engines.join(" + "));
+    }
+    println!("with a 30-minute bake after each wave but the last\n");
     let report = runner.run(plan).await?;
 
-    println!("\nthe plan ended {}", report.state);
-    if let Some(failure) = &report.record.failure {
-        println!("why: {failure}");
-    }
+    println!("\nthe plan ended {}:", report.state);
+    print_waves(&report.record);
     for halt in shared.halts(None).await? {
-        println!("still halted, until an operator lifts it: {halt}");
+        println!("{} stays halted until an operator lifts it", halt.scope);
     }
     Ok(())
+}
+
+/// A region's event worth a line: routing, checks and how the deployment ends.
+fn region_line(kind: &EventKind) -> Option<String> {
+    match kind {
+        EventKind::WeightsSet { .. } | EventKind::CheckResult { .. } => Some(kind.to_string()),
+        EventKind::Completed { .. } => Some(kind.to_string()),
+        EventKind::RollbackStarted { .. } => Some("rolling back".into()),
+        EventKind::RolledBack { .. } => Some("rolled back".into()),
+        _ => None,
+    }
+}
+
+/// The plan's event as a line, waves numbered from 1.
+fn plan_line(kind: &WaveEventKind) -> Option<String> {
+    let line = match kind {
+        WaveEventKind::WaveStarted {
+            wave,
+            name,
+            engines,
+        } => format!(
+            "wave {} `{name}` starts on {}",
+            wave + 1,
+            engines.join(" + ")
+        ),
+        WaveEventKind::DeploymentEnded {
+            wave,
+            engine,
+            outcome,
+        } => format!("wave {}: {engine} {}", wave + 1, short(outcome)),
+        WaveEventKind::StateEntered {
+            state: WaveState::Baking,
+            wave,
+        } => format!("baking before wave {}", wave + 2),
+        WaveEventKind::StateEntered {
+            state: WaveState::RollingBack,
+            ..
+        } => "rolling back the waves done, newest first".into(),
+        WaveEventKind::StateEntered { .. } | WaveEventKind::DeploymentStarted { .. } => {
+            return None;
+        }
+        WaveEventKind::Failed { failure } => format!("failed: {}", failure_line(failure)),
+        WaveEventKind::Halted { halt } => format!("{} halted by {}", halt.scope, halt.by),
+        WaveEventKind::RollbackStarted { wave, engine, .. } => {
+            format!("wave {}: rolling back {engine}", wave + 1)
+        }
+        WaveEventKind::RollbackEnded {
+            wave,
+            engine,
+            outcome,
+        } => format!("wave {}: rollback on {engine} {}", wave + 1, short(outcome)),
+        other => other.to_string(),
+    };
+    Some(line)
+}
+
+fn failure_line(failure: &WaveFailure) -> String {
+    match failure {
+        WaveFailure::Deployment {
+            wave,
+            engine,
+            outcome,
+        } => format!(
+            "wave {}: the deployment on {engine} {}",
+            wave + 1,
+            short(outcome)
+        ),
+        WaveFailure::Check {
+            wave,
+            engine,
+            check,
+            reason,
+        } => format!(
+            "wave {}: gate `{check}` failed on {engine}: {reason}",
+            wave + 1
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// An outcome without its cause, which the region's lines show.
+fn short(outcome: &TargetOutcome) -> String {
+    match outcome {
+        TargetOutcome::RolledBack { .. } => "rolled back".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Where each deployment of the plan ended.
+fn print_waves(record: &WaveRecord) {
+    for (w, runs) in record.targets.iter().enumerate() {
+        for run in runs {
+            let how = match (&run.outcome, &run.rollback_outcome) {
+                _ if run.deployment.is_none() => "never started".to_owned(),
+                (Some(done), Some(back)) => format!("{}, then its rollback {back}", short(done)),
+                (Some(done), None) => short(done),
+                (None, _) => "did not end".to_owned(),
+            };
+            println!("  wave {} {:>13}: {how}", w + 1, run.engine);
+        }
+    }
 }
 
 /// One region: its own cloud and store, halts read from the shared store, the `errors` check.

@@ -1,10 +1,12 @@
 //! `CloudWatchAlarmCheck` on moto's CloudWatch: alarms put, their states set with
-//! SetAlarmState, and the check read against them, alone and gating a deployment on the mock;
-//! and its retries of throttled reads, scripted with aws-smithy-mocks.
+//! SetAlarmState, and the check read against them, alone, gating a deployment on the mock and
+//! as the bake gate of a wave plan on the mock; and its retries of throttled reads, scripted
+//! with aws-smithy-mocks.
 
 mod common;
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatch::config::retry::RetryConfig;
 use aws_sdk_cloudwatch::operation::describe_alarms::{DescribeAlarmsError, DescribeAlarmsOutput};
@@ -14,8 +16,10 @@ use aws_smithy_types::error::ErrorMetadata;
 use common::{CallCounter, Moto};
 use immutable_aws::{AwsConfig, CloudWatchAlarmCheck, InsufficientData};
 use immutable_core::{
-    Check, CheckContext, CheckOutcome, DeploymentId, DeploymentRequest, Engine, Error, ImageRef,
-    Outcome, RollbackCause, ServiceName, Settings, Steps, TargetId,
+    Check, CheckContext, CheckOutcome, DeploymentId, DeploymentRequest, Engine, Error, ImageId,
+    ImageRef, InMemoryStore, OnWaveFailure, Outcome, RollbackCause, ServiceName, Settings,
+    StateStore, Steps, TargetId, WaveBake, WaveEvent, WaveEventKind, WaveFailure, WavePlan,
+    WaveRunner, WaveState,
 };
 use immutable_mock::{MockCloud, Timings};
 
@@ -266,4 +270,161 @@ async fn an_alarm_in_alarm_rolls_the_deployment_back() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// One region of a wave plan: an instant mock cloud with web-v1 serving, and its engine.
+struct Region {
+    name: &'static str,
+    cloud: MockCloud,
+    engine: Engine,
+    v1: ImageId,
+    v2: ImageId,
+}
+
+impl Region {
+    /// The image of the one live fleet of `web`.
+    fn serving(&self) -> ImageId {
+        let web = ServiceName::new("web").unwrap();
+        let snap = self.cloud.snapshot();
+        let live = snap.live_fleets(&web);
+        assert_eq!(live.len(), 1, "{}: one live fleet: {live:#?}", self.name);
+        live[0].image.clone()
+    }
+}
+
+fn web(image: &str) -> DeploymentRequest {
+    DeploymentRequest::new("web", ImageRef::name(image))
+        .capacity(2)
+        .bake_time(Duration::ZERO)
+}
+
+/// Regions with web-v1 deployed, their engines reading halts from `shared`.
+async fn regions(names: [&'static str; 2], shared: &Arc<dyn StateStore>) -> Vec<Region> {
+    let mut regions = Vec::new();
+    for name in names {
+        let cloud = MockCloud::with_timings(Timings::instant());
+        let v1 = cloud.add_image("web", "web-v1");
+        let v2 = cloud.add_image("web", "web-v2");
+        let engine = Engine::builder()
+            .images(cloud.clone())
+            .fleet(cloud.clone())
+            .router(cloud.clone())
+            .store(InMemoryStore::new())
+            .halts_from(Arc::clone(shared))
+            .settings(Settings::default().with_poll_interval(Duration::from_millis(50)))
+            .identity(format!("engine {name}"))
+            .build()
+            .unwrap();
+        let first = engine.deploy(web("web-v1")).await.unwrap();
+        assert!(first.succeeded(), "{name}: {:?}", first.outcome);
+        regions.push(Region {
+            name,
+            cloud,
+            engine,
+            v1,
+            v2,
+        });
+    }
+    regions
+}
+
+fn gate_rounds(events: &Mutex<Vec<WaveEvent>>) -> Vec<bool> {
+    events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e.kind {
+            WaveEventKind::GateChecked {
+                wave: 0, passed, ..
+            } => Some(passed),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_in_the_bake_stops_the_waves_and_halts_the_rest() {
+    let moto = Moto::start();
+    let cw = cloudwatch(&moto, &CallCounter::default()).await;
+    put_alarm(&cw, "web-5xx").await;
+    set_state(&cw, "web-5xx", StateValue::Ok, "all quiet").await;
+
+    let shared: Arc<dyn StateStore> = Arc::new(InMemoryStore::new());
+    let regions = regions(["eu-west-1", "us-east-1"], &shared).await;
+    let (eu, us) = (&regions[0], &regions[1]);
+    let us_calls = us.cloud.calls().len();
+    let alarms = CloudWatchAlarmCheck::from_client(cw.clone(), ["{{service}}-5xx"]).unwrap();
+    let runner = WaveRunner::builder()
+        .store_shared(Arc::clone(&shared))
+        .poll_interval(Duration::from_millis(50))
+        .check("alarms", alarms)
+        .engine(eu.name, eu.engine.clone())
+        .engine(us.name, us.engine.clone())
+        .build()
+        .unwrap();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&events);
+    runner.subscribe(move |e| log.lock().unwrap().push(e.clone()));
+    // Long enough that only the gate can end it early: on a pass, wave 2 would start after it.
+    let plan = WavePlan::new(web("web-v2"))
+        .wave("first", [eu.name])
+        .wave("second", [us.name])
+        .bake(
+            WaveBake::time(Duration::from_secs(30))
+                .checks(["alarms"])
+                .interval(Duration::from_millis(200)),
+        )
+        .on_failure(OnWaveFailure::HaltRest);
+    let run = tokio::spawn(async move { runner.run(plan).await });
+
+    // The alarm is OK while wave 1 deploys and through the bake's first gate rounds.
+    let wait = Duration::from_secs(30);
+    let deadline = Instant::now() + wait;
+    while !gate_rounds(&events).contains(&true) {
+        assert!(
+            !run.is_finished(),
+            "the plan ended before a gate round passed"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no gate round passed within {wait:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    set_state(&cw, "web-5xx", StateValue::Alarm, "5xx above 5 a minute").await;
+
+    let report = tokio::time::timeout(wait, run)
+        .await
+        .expect("the plan did not end")
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.state, WaveState::Failed);
+    let rec = &report.record;
+    assert_eq!(
+        rec.failure,
+        Some(WaveFailure::Check {
+            wave: 0,
+            engine: "eu-west-1".into(),
+            check: "alarms".into(),
+            reason: "alarm `web-5xx` is in ALARM: 5xx above 5 a minute".into(),
+        })
+    );
+    assert_eq!(gate_rounds(&events).last(), Some(&false));
+    // Wave 2 never started: no deployment recorded, no call to its cloud.
+    assert_eq!(rec.targets[1][0].deployment, None);
+    assert!(
+        !events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e.kind, WaveEventKind::WaveStarted { wave: 1, .. })),
+        "wave 2 started"
+    );
+    assert_eq!(us.cloud.calls().len(), us_calls, "us-east-1 was called");
+    assert_eq!(us.serving(), us.v1);
+    // The plan halts the rest and keeps what wave 1 deployed; the halt stands for every engine.
+    assert_eq!(rec.targets[0][0].rollback, None);
+    assert_eq!(eu.serving(), eu.v2);
+    let refused = us.engine.deploy(web("web-v2")).await;
+    assert!(matches!(refused, Err(Error::Halted { .. })), "{refused:?}");
 }

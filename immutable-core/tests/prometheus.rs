@@ -1,6 +1,8 @@
 //! `PrometheusCheck` against a real Prometheus server (Debian's package), started by each test
 //! on a free loopback port, scraping a `/metrics` endpoint the test serves and flips from good
-//! to bad. Real time with short intervals; every wait is bounded.
+//! to bad: alone, gating a canary step, and as the bake gate of a wave plan on the mock. One
+//! test scripts Prometheus's answers instead, to put exactly one bad measurement in a gate
+//! round. Real time with short intervals; every wait is bounded.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,12 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use immutable_core::{
-    Check, CheckContext, CheckOutcome, Condition, DeploymentId, DeploymentRequest, Engine,
-    ImageRef, NoData, Outcome, PrometheusCheck, RollbackCause, ServiceName, Settings, Steps,
-    TargetId,
+    Check, CheckContext, CheckOutcome, Condition, DeploymentId, DeploymentRequest, Engine, ImageId,
+    ImageRef, InMemoryStore, NoData, OnWaveFailure, Outcome, PrometheusCheck, RollbackCause,
+    ServiceName, Settings, StateStore, Steps, TargetId, TargetOutcome, WaveBake, WaveEvent,
+    WaveEventKind, WaveFailure, WavePlan, WaveRunner, WaveState,
 };
 use immutable_mock::{MockCloud, Timings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const GOOD: f64 = 0.01;
 const BAD: f64 = 0.5;
@@ -39,20 +43,9 @@ impl Metric {
                     *shared.lock().unwrap()
                 );
                 tokio::spawn(async move {
-                    let mut buf = [0u8; 4096];
-                    let mut req = Vec::new();
-                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match sock.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => req.extend_from_slice(&buf[..n]),
-                        }
+                    if read_request(&mut sock).await {
+                        respond(&mut sock, "text/plain; version=0.0.4", &body).await;
                     }
-                    let resp = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\n\
-                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = sock.write_all(resp.as_bytes()).await;
                 });
             }
         });
@@ -62,6 +55,28 @@ impl Metric {
     fn set(&self, value: f64) {
         *self.value.lock().unwrap() = value;
     }
+}
+
+/// Reads one HTTP request's head; false when the client went away first.
+async fn read_request(sock: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 4096];
+    let mut req = Vec::new();
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match sock.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    true
+}
+
+async fn respond(sock: &mut TcpStream, content_type: &str, body: &str) {
+    let resp = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = sock.write_all(resp.as_bytes()).await;
 }
 
 /// A Prometheus server with its own config and storage, killed on drop.
@@ -302,5 +317,260 @@ async fn a_bad_metric_rolls_the_deployment_back() {
             );
         }
         other => panic!("{other:?}"),
+    }
+}
+
+/// A stand-in for Prometheus's query API: answers each instant query with the next value of a
+/// script (the last one once the script runs out), as one series, and keeps the values it gave.
+struct ScriptedPrometheus {
+    url: String,
+    answered: Arc<Mutex<Vec<f64>>>,
+}
+
+impl ScriptedPrometheus {
+    async fn serve(script: Vec<f64>) -> ScriptedPrometheus {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let answered = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&answered);
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                if !read_request(&mut sock).await {
+                    continue;
+                }
+                let value = {
+                    let mut log = log.lock().unwrap();
+                    let value = script[log.len().min(script.len() - 1)];
+                    log.push(value);
+                    value
+                };
+                let body = format!(
+                    r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{"service":"web"}},"value":[1700000000,"{value}"]}}]}}}}"#
+                );
+                respond(&mut sock, "application/json", &body).await;
+            }
+        });
+        ScriptedPrometheus { url, answered }
+    }
+
+    fn answered(&self) -> Vec<f64> {
+        self.answered.lock().unwrap().clone()
+    }
+}
+
+/// One region of a wave plan: an instant mock cloud with web-v1 serving, and its engine.
+struct Region {
+    name: &'static str,
+    cloud: MockCloud,
+    engine: Engine,
+    v1: ImageId,
+    v2: ImageId,
+}
+
+impl Region {
+    /// The image of the one live fleet of `web`.
+    fn serving(&self) -> ImageId {
+        let web = ServiceName::new("web").unwrap();
+        let snap = self.cloud.snapshot();
+        let live = snap.live_fleets(&web);
+        assert_eq!(live.len(), 1, "{}: one live fleet: {live:#?}", self.name);
+        live[0].image.clone()
+    }
+}
+
+/// Regions with web-v1 deployed, their engines reading halts from `shared`.
+async fn regions(names: [&'static str; 2], shared: &Arc<dyn StateStore>) -> Vec<Region> {
+    let mut regions = Vec::new();
+    for name in names {
+        let cloud = MockCloud::with_timings(Timings::instant());
+        let v1 = cloud.add_image("web", "web-v1");
+        let v2 = cloud.add_image("web", "web-v2");
+        let engine = Engine::builder()
+            .images(cloud.clone())
+            .fleet(cloud.clone())
+            .router(cloud.clone())
+            .store(InMemoryStore::new())
+            .halts_from(Arc::clone(shared))
+            .settings(Settings::default().with_poll_interval(Duration::from_millis(50)))
+            .identity(format!("engine {name}"))
+            .build()
+            .unwrap();
+        let first = engine.deploy(web("web-v1")).await.unwrap();
+        assert!(first.succeeded(), "{name}: {:?}", first.outcome);
+        regions.push(Region {
+            name,
+            cloud,
+            engine,
+            v1,
+            v2,
+        });
+    }
+    regions
+}
+
+fn web(image: &str) -> DeploymentRequest {
+    DeploymentRequest::new("web", ImageRef::name(image))
+        .capacity(2)
+        .bake_time(Duration::ZERO)
+}
+
+/// A runner over `regions` with `check` registered as `error-rate`, recording its events.
+fn runner(
+    regions: &[Region],
+    shared: &Arc<dyn StateStore>,
+    check: PrometheusCheck,
+) -> (WaveRunner, Arc<Mutex<Vec<WaveEvent>>>) {
+    let mut builder = WaveRunner::builder()
+        .store_shared(Arc::clone(shared))
+        .poll_interval(Duration::from_millis(50))
+        .check("error-rate", check);
+    for r in regions {
+        builder = builder.engine(r.name, r.engine.clone());
+    }
+    let runner = builder.build().unwrap();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&events);
+    runner.subscribe(move |e| log.lock().unwrap().push(e.clone()));
+    (runner, events)
+}
+
+/// Wave 1 on the first region, wave 2 on the second, a bake gated by `error-rate`.
+fn two_waves(bake: WaveBake) -> WavePlan {
+    WavePlan::new(web("web-v2"))
+        .wave("first", ["eu-west-1"])
+        .wave("second", ["us-east-1"])
+        .bake(bake)
+}
+
+fn gate_rounds(events: &Mutex<Vec<WaveEvent>>) -> Vec<bool> {
+    events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e.kind {
+            WaveEventKind::GateChecked {
+                wave: 0, passed, ..
+            } => Some(passed),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metric_going_bad_in_the_bake_stops_the_waves_and_rolls_back_the_first() {
+    let metric = Metric::serve(r#"service="web""#, GOOD).await;
+    let prom = Prometheus::start(metric.addr).await;
+    let scraped = r#"app_errors_ratio{service="web"}"#;
+    prom.wait_for(scraped, GOOD).await;
+
+    let shared: Arc<dyn StateStore> = Arc::new(InMemoryStore::new());
+    let regions = regions(["eu-west-1", "us-east-1"], &shared).await;
+    let (eu, us) = (&regions[0], &regions[1]);
+    let us_calls = us.cloud.calls().len();
+    let check = error_rate(&prom, r#"app_errors_ratio{service="{{service}}"}"#);
+    let (runner, events) = runner(&regions, &shared, check);
+    // Long enough that only the gate can end it early: on a pass, wave 2 would start after it.
+    let bake = WaveBake::time(Duration::from_secs(30))
+        .checks(["error-rate"])
+        .interval(Duration::from_millis(300));
+    let plan = two_waves(bake).on_failure(OnWaveFailure::RollBackDone);
+    let run = tokio::spawn(async move { runner.run(plan).await });
+
+    // The metric is good while wave 1 deploys and through the bake's first gate rounds.
+    let deadline = Instant::now() + WAIT;
+    while !gate_rounds(&events).contains(&true) {
+        assert!(
+            !run.is_finished(),
+            "the plan ended before a gate round passed"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no gate round passed within {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(eu.serving(), eu.v2, "wave 1 deployed web-v2");
+    metric.set(BAD);
+
+    let report = tokio::time::timeout(WAIT, run)
+        .await
+        .expect("the plan did not end")
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.state, WaveState::RolledBack);
+    let rec = &report.record;
+    match rec.failure.as_ref().unwrap() {
+        WaveFailure::Check {
+            wave: 0,
+            engine,
+            check,
+            reason,
+        } => {
+            assert_eq!(
+                (engine.as_str(), check.as_str()),
+                ("eu-west-1", "error-rate")
+            );
+            assert!(
+                reason.contains(r#"app_errors_ratio{service="web"}"#)
+                    && reason.contains("returned 0.5")
+                    && reason.contains("not < 0.05"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let rounds = gate_rounds(&events);
+    assert_eq!(rounds.last(), Some(&false), "{rounds:?}");
+    // Wave 2 never started: no deployment recorded, no call to its cloud.
+    assert_eq!(rec.targets[1][0].deployment, None);
+    assert!(
+        !events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e.kind, WaveEventKind::WaveStarted { wave: 1, .. })),
+        "wave 2 started"
+    );
+    assert_eq!(us.cloud.calls().len(), us_calls, "us-east-1 was called");
+    assert_eq!(us.serving(), us.v1);
+    // By the plan's policy, wave 1 went back to web-v1.
+    assert_eq!(
+        rec.targets[0][0].rollback_outcome,
+        Some(TargetOutcome::Succeeded)
+    );
+    assert_eq!(eu.serving(), eu.v1);
+    let halts = shared.halts(None).await.unwrap();
+    assert_eq!(halts.len(), 1, "the service stays halted: {halts:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bad_measurement_within_the_failure_limit_lets_the_waves_go_on() {
+    // The gate's one round measures three times: bad, then good twice (limit: one failure).
+    let prom = ScriptedPrometheus::serve(vec![BAD, GOOD]).await;
+    let check = PrometheusCheck::builder(&prom.url, r#"app_errors_ratio{service="{{service}}"}"#)
+        .condition(Condition::Below(0.05))
+        .count(3)
+        .interval(Duration::from_millis(100))
+        .failure_limit(1)
+        .request_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let shared: Arc<dyn StateStore> = Arc::new(InMemoryStore::new());
+    let regions = regions(["eu-west-1", "us-east-1"], &shared).await;
+    let (runner, events) = runner(&regions, &shared, check);
+    // The next round would fall after the bake's end: one round, which must pass.
+    let bake = WaveBake::time(Duration::from_secs(2))
+        .checks(["error-rate"])
+        .interval(Duration::from_secs(2))
+        .min_passes(1);
+    let report = tokio::time::timeout(WAIT, runner.run(two_waves(bake)))
+        .await
+        .expect("the plan did not end")
+        .unwrap();
+    assert_eq!(report.state, WaveState::Done, "{:?}", report.record.failure);
+    assert_eq!(prom.answered(), [BAD, GOOD, GOOD]);
+    assert_eq!(gate_rounds(&events), [true]);
+    for r in &regions {
+        assert_eq!(r.serving(), r.v2, "{} serves web-v2", r.name);
     }
 }
