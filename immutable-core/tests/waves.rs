@@ -1,5 +1,6 @@
-//! Wave plans on the mock, in virtual time: waves in order with bakes, a failure that halts the
-//! rest and rolls back what was done (newest first), bad plans refused before any call.
+//! Wave plans on the mock, in virtual time: waves in order with bakes, bake gates that count
+//! their passes (enough of them start the next wave, too few fail the plan), a failure that
+//! halts the rest and rolls back what was done (newest first), bad plans refused before any call.
 
 mod common;
 
@@ -22,8 +23,45 @@ fn plan() -> WavePlan {
         .bake(WaveBake::time(BAKE))
 }
 
+/// Two waves of one region each, baked by the `gate` check once a minute.
+fn gated_plan(bake: Duration, min_passes: u32) -> WavePlan {
+    WavePlan::new(v2_request())
+        .wave("one", ["eu-west-1"])
+        .wave("two", ["us-east-1"])
+        .bake(
+            WaveBake::time(bake)
+                .checks(["gate"])
+                .interval(Duration::from_secs(60))
+                .min_passes(min_passes),
+        )
+}
+
 fn shared() -> Arc<dyn StateStore> {
     Arc::new(InMemoryStore::new())
+}
+
+/// The gate rounds of the bake after `wave`, as reported: whether each passed, and the passes
+/// counted so far.
+fn gate_rounds(world: &Regions, wave: usize) -> Vec<(bool, u32)> {
+    world
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e.kind {
+            WaveEventKind::GateChecked {
+                wave: w,
+                passed,
+                passes,
+            } if w == wave => Some((passed, passes)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `(1, 1) .. (n, n)` as gate rounds: `n` rounds, each passed and counted.
+fn counted(n: u32) -> Vec<(bool, u32)> {
+    (1..=n).map(|i| (true, i)).collect()
 }
 
 /// When each wave's first deployment started and its last ended, on the runner's clock.
@@ -45,6 +83,8 @@ fn wave_times(world: &Regions) -> Vec<(std::time::SystemTime, std::time::SystemT
         .collect()
 }
 
+/// Waves run in order, each starting a full bake after the last ended, the deployments of a
+/// wave at once; every region ends on v2 and the record is saved as it ended.
 #[tokio::test(start_paused = true)]
 async fn waves_complete_in_order_with_bakes_between_them() {
     let world = regions(&NAMES, shared()).await;
@@ -90,6 +130,9 @@ async fn waves_complete_in_order_with_bakes_between_them() {
     assert!(world.shared.unfinished_waves().await.unwrap().is_empty());
 }
 
+/// A deployment failing in wave 2 halts the service everywhere (wave 3 never starts, new
+/// deployments are refused until an operator lifts it) and wave 1 is rolled back by a
+/// redeployment marked as a rollback.
 #[tokio::test(start_paused = true)]
 async fn a_failure_in_wave_2_halts_wave_3_and_rolls_back_wave_1() {
     let world = regions(&NAMES, shared()).await;
@@ -141,6 +184,8 @@ async fn a_failure_in_wave_2_halts_wave_3_and_rolls_back_wave_1() {
     assert!(world.get("ap-south-1/a").cloud.calls().len() > asia_calls);
 }
 
+/// With `RollBackDone`, what was done is rolled back newest first: later waves first, and
+/// later targets of a wave first.
 #[tokio::test(start_paused = true)]
 async fn a_rollback_goes_newest_first() {
     let world = regions(&NAMES, shared()).await;
@@ -166,6 +211,7 @@ async fn a_rollback_goes_newest_first() {
     }
 }
 
+/// With `HaltRest`, a failure stops the rest and keeps what earlier waves deployed.
 #[tokio::test(start_paused = true)]
 async fn halt_rest_keeps_what_was_done() {
     let world = regions(&NAMES, shared()).await;
@@ -182,6 +228,8 @@ async fn halt_rest_keeps_what_was_done() {
     );
 }
 
+/// A gate check failing during a bake fails the plan, naming the wave and check; the next
+/// wave never starts and what was done is rolled back.
 #[tokio::test(start_paused = true)]
 async fn a_gate_check_failing_in_the_bake_fails_the_plan() {
     let world = regions(&NAMES, shared()).await;
@@ -230,31 +278,79 @@ async fn a_gate_check_failing_in_the_bake_fails_the_plan() {
     }
 }
 
+/// A bake whose gate rounds pass `min_passes` times starts the next wave: every round that
+/// passes is counted (and saved as it is counted), exactly `min_passes` passes are enough
+/// (here all ten rounds of a 600 s bake, one a minute), and the plan ends Done.
+#[tokio::test(start_paused = true)]
+async fn a_bake_that_meets_min_passes_starts_the_next_wave() {
+    let world = regions(&NAMES[..2], shared()).await;
+    let runner = world.runner();
+    let run = tokio::spawn(async move { runner.run(gated_plan(BAKE, 10)).await });
+    // Mid-bake, after three rounds: the record in the shared store holds the three passes.
+    let plan_id = loop {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let events = world.events.lock().unwrap();
+        let rounds: Vec<_> = events
+            .iter()
+            .filter(|e| matches!(e.kind, WaveEventKind::GateChecked { .. }))
+            .collect();
+        if rounds.len() == 3 {
+            break rounds[0].plan.clone();
+        }
+    };
+    assert_eq!(gate_rounds(&world, 0), counted(3));
+    let stored = world.shared.load_wave(&plan_id).await.unwrap();
+    assert_eq!(
+        (stored.state, stored.bake_passes),
+        (WaveState::Baking, 3),
+        "the passes are saved as they are counted"
+    );
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(
+        report.state,
+        WaveState::Done,
+        "{:#?}",
+        report.record.history
+    );
+    assert_eq!(report.record.failure, None);
+    assert_eq!(
+        gate_rounds(&world, 0),
+        counted(10),
+        "one round a minute through the 600 s bake, each counted"
+    );
+    assert_eq!(
+        report.record.targets[1][0].outcome,
+        Some(TargetOutcome::Succeeded)
+    );
+    for name in &NAMES[..2] {
+        assert_eq!(world.serving(name), world.get(name).v2, "{name} serves v2");
+    }
+}
+
+/// A bake that ends with fewer passed gate rounds than `min_passes` fails the plan, saying
+/// how many rounds passed (each of them counted) and how many were needed.
 #[tokio::test(start_paused = true)]
 async fn a_bake_with_too_few_passes_fails_the_plan() {
     let world = regions(&NAMES[..2], shared()).await;
-    let plan = WavePlan::new(v2_request())
-        .wave("one", ["eu-west-1"])
-        .wave("two", ["us-east-1"])
-        .bake(
-            WaveBake::time(Duration::from_secs(120))
-                .checks(["gate"])
-                .interval(Duration::from_secs(60))
-                .min_passes(5),
-        );
+    let plan = gated_plan(Duration::from_secs(120), 5);
     let report = world.runner().run(plan).await.unwrap();
     assert_eq!(report.state, WaveState::Failed);
-    assert!(matches!(
+    assert_eq!(
         report.record.failure,
         Some(immutable_core::WaveFailure::TooFewPasses {
             wave: 0,
+            passes: 2,
             needed: 5,
-            ..
-        })
-    ));
+        }),
+        "rounds at 0 s and 60 s of the 120 s bake passed"
+    );
+    assert_eq!(gate_rounds(&world, 0), counted(2));
+    assert!(report.record.targets[1][0].deployment.is_none());
     assert_eq!(world.serving("us-east-1"), world.get("us-east-1").v1);
 }
 
+/// Each bad plan is refused with `InvalidInput` naming its field, before any cloud call,
+/// record or event.
 #[tokio::test(start_paused = true)]
 async fn bad_wave_plans_are_refused_before_any_call() {
     let world = regions(&NAMES[..2], shared()).await;

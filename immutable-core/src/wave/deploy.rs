@@ -1,6 +1,7 @@
 //! Running one wave: its deployments at once (bounded), each under an id recorded before it
 //! starts; a failure halts the service and aborts the wave's other deployments; a halt found
-//! meanwhile stops the wave where it stands.
+//! meanwhile stops the wave where it stands. A wave is done only when every deployment has an
+//! outcome: one refused or suspended under a halt leaves it unfinished.
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -35,6 +36,12 @@ impl RunnerInner {
         }
         if let Some(halt) = halted {
             return self.stop_for_halt(rec, halt).await;
+        }
+        if rec.targets[w].iter().any(|run| run.outcome.is_none()) {
+            // Refused or suspended under a halt that landed after this runner last read halts:
+            // the wave is not done. Run it again after a poll; its start stops for the halt.
+            tokio::time::sleep(self.poll_interval).await;
+            return Ok(());
         }
         if w + 1 == rec.plan.waves.len() {
             return self.enter(rec, WaveState::Done, None).await;
