@@ -5,7 +5,7 @@
 //! that deployment rolls back, the plan halts the service in the shared store (no engine
 //! sharing it will advance `web` until an operator lifts the halt), the third wave never
 //! starts, and the first wave is rolled back. Printed as one timeline of the plan's events and
-//! each region's routing and checks, waves numbered from 1 (events number them from 0).
+//! each region's routing and checks, waves numbered from 1 as the SDK's texts number them.
 //!
 //! Run it with `cargo run -p immutable-examples --example waves`.
 #![allow(clippy::print_stdout)]

@@ -34,7 +34,7 @@ pub enum WaveEventKind {
     },
     /// A wave started its deployments.
     WaveStarted {
-        /// The wave's index.
+        /// The wave's index in the plan, from 0 (texts number waves from 1).
         wave: usize,
         /// Its name.
         name: String,
@@ -43,7 +43,7 @@ pub enum WaveEventKind {
     },
     /// A deployment of a wave started (or resumed).
     DeploymentStarted {
-        /// The wave's index.
+        /// The wave's index in the plan, from 0 (texts number waves from 1).
         wave: usize,
         /// The engine.
         engine: String,
@@ -52,7 +52,7 @@ pub enum WaveEventKind {
     },
     /// A deployment of a wave ended.
     DeploymentEnded {
-        /// The wave's index.
+        /// The wave's index in the plan, from 0 (texts number waves from 1).
         wave: usize,
         /// The engine.
         engine: String,
@@ -80,7 +80,7 @@ pub enum WaveEventKind {
     },
     /// A deployment that had succeeded is being rolled back.
     RollbackStarted {
-        /// The wave's index.
+        /// The wave's index in the plan, from 0 (texts number waves from 1).
         wave: usize,
         /// The engine.
         engine: String,
@@ -89,7 +89,7 @@ pub enum WaveEventKind {
     },
     /// That rollback ended.
     RollbackEnded {
-        /// The wave's index.
+        /// The wave's index in the plan, from 0 (texts number waves from 1).
         wave: usize,
         /// The engine.
         engine: String,
@@ -101,22 +101,27 @@ pub enum WaveEventKind {
 impl fmt::Display for WaveEventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            WaveEventKind::StateEntered { state, wave } => write!(f, "{state} (wave {wave})"),
+            WaveEventKind::StateEntered { state, wave } => write!(f, "{state} (wave {})", wave + 1),
             WaveEventKind::WaveStarted {
                 wave,
                 name,
                 engines,
-            } => write!(f, "wave {wave} `{name}` starts on {}", engines.join(", ")),
+            } => write!(
+                f,
+                "wave {} `{name}` starts on {}",
+                wave + 1,
+                engines.join(", ")
+            ),
             WaveEventKind::DeploymentStarted {
                 wave,
                 engine,
                 deployment,
-            } => write!(f, "wave {wave}: deploying on {engine} ({deployment})"),
+            } => write!(f, "wave {}: deploying on {engine} ({deployment})", wave + 1),
             WaveEventKind::DeploymentEnded {
                 wave,
                 engine,
                 outcome,
-            } => write!(f, "wave {wave}: {engine} {outcome}"),
+            } => write!(f, "wave {}: {engine} {outcome}", wave + 1),
             WaveEventKind::GateChecked {
                 wave,
                 passed,
@@ -125,7 +130,8 @@ impl fmt::Display for WaveEventKind {
                 let how = if *passed { "passed" } else { "failed" };
                 write!(
                     f,
-                    "wave {wave}: bake gates {how} ({passes} round(s) passed)"
+                    "wave {}: bake gates {how} ({passes} round(s) passed)",
+                    wave + 1
                 )
             }
             WaveEventKind::Failed { failure } => write!(f, "failed: {failure}"),
@@ -134,12 +140,12 @@ impl fmt::Display for WaveEventKind {
                 wave,
                 engine,
                 deployment,
-            } => write!(f, "wave {wave}: rolling back {engine} ({deployment})"),
+            } => write!(f, "wave {}: rolling back {engine} ({deployment})", wave + 1),
             WaveEventKind::RollbackEnded {
                 wave,
                 engine,
                 outcome,
-            } => write!(f, "wave {wave}: rollback on {engine} {outcome}"),
+            } => write!(f, "wave {}: rollback on {engine} {outcome}", wave + 1),
         }
     }
 }

@@ -169,7 +169,7 @@ impl TargetRun {
 pub enum WaveFailure {
     /// A deployment of a wave did not succeed.
     Deployment {
-        /// The wave's index.
+        /// The wave's index in the plan, from 0 (texts number waves from 1).
         wave: usize,
         /// The engine it ran on.
         engine: String,
@@ -178,7 +178,7 @@ pub enum WaveFailure {
     },
     /// A bake gate's check failed on a deployment of the wave just done.
     Check {
-        /// The wave's index.
+        /// The wave's index in the plan, from 0 (texts number waves from 1).
         wave: usize,
         /// The engine of the deployment checked.
         engine: String,
@@ -189,7 +189,7 @@ pub enum WaveFailure {
     },
     /// The bake ended with fewer passed gate rounds than the plan asks for.
     TooFewPasses {
-        /// The wave's index.
+        /// The wave's index in the plan, from 0 (texts number waves from 1).
         wave: usize,
         /// Rounds in which every gate check passed on every deployment.
         passes: u32,
@@ -205,7 +205,7 @@ impl fmt::Display for WaveFailure {
                 wave,
                 engine,
                 outcome,
-            } => write!(f, "wave {wave}: the deployment on {engine} {outcome}"),
+            } => write!(f, "wave {}: the deployment on {engine} {outcome}", wave + 1),
             WaveFailure::Check {
                 wave,
                 engine,
@@ -213,7 +213,8 @@ impl fmt::Display for WaveFailure {
                 reason,
             } => write!(
                 f,
-                "wave {wave}: check `{check}` failed on {engine} during the bake: {reason}"
+                "wave {}: check `{check}` failed on {engine} during the bake: {reason}",
+                wave + 1
             ),
             WaveFailure::TooFewPasses {
                 wave,
@@ -221,7 +222,8 @@ impl fmt::Display for WaveFailure {
                 needed,
             } => write!(
                 f,
-                "wave {wave}: the bake passed its checks {passes} time(s), {needed} needed"
+                "wave {}: the bake passed its checks {passes} time(s), {needed} needed",
+                wave + 1
             ),
         }
     }
