@@ -4,7 +4,7 @@
 //! group), total wall time, and AWS requests (counted by an interceptor, as the tests do).
 //!
 //! `cargo bench -p immutable-aws --bench swap` (`-- 3 100` for chosen sizes; `SWAP_RUNS=n`
-//! for the runs per size, which default to 5 up to 100 instances and 3 above). Each run of
+//! for the runs per size, which default to 11 up to 10 instances, 5 up to 100 and 3 above). Each run of
 //! each contender is on its own fresh moto server, with v1 deployed by the engine first, so
 //! both see the same tagged resources; baseline and engine alternate, and the table shows the
 //! median of their runs.
@@ -114,13 +114,18 @@ fn ratio(a: Duration, b: Duration) -> String {
     format!("{:.2}x", a.as_secs_f64() / b.as_secs_f64())
 }
 
-/// Runs per contender and size: `SWAP_RUNS`, or 5 up to 100 instances and 3 above (a run of
-/// 1,000 takes about a minute on moto).
+/// Runs per contender and size: `SWAP_RUNS`, or 11 up to 10 instances, 5 up to 100 and 3 above
+/// (a run of 1,000 takes about a minute on moto).
 fn runs_for(n: u32) -> usize {
     std::env::var("SWAP_RUNS")
         .ok()
         .and_then(|r| r.parse().ok())
-        .unwrap_or(if n <= 100 { 5 } else { 3 })
+        .unwrap_or(match n {
+            // A run of a few instances takes ~150 ms and varies most: more runs steady the median.
+            0..=10 => 11,
+            11..=100 => 5,
+            _ => 3,
+        })
 }
 
 /// The median of each measure over the runs (requests do not vary).
