@@ -1,6 +1,8 @@
-//! A v1 -> v2 deployment of Auto Scaling groups on moto, cut off after each of its AWS calls
-//! in turn and resumed by a fresh engine: every run ends with v2 serving from exactly one
-//! group, and no group, instance or target group leaks.
+//! A v1 -> v2 deployment on moto, of bare EC2 instances and of Auto Scaling groups, cut off
+//! after each of its AWS calls in turn and resumed by a fresh engine: every run ends with the
+//! new image serving from exactly one fleet, and no group, instance or target group leaks. A
+//! new deployment's first launch and attach look nothing up (`launch_new`, `attach_new`); the
+//! cuts right after them show that a resumed run finds what they made.
 //!
 //! The cut is a crash: once it comes, the crashed engine's AWS clients and store refuse every
 //! further call, so nothing it did after that point reaches the world, and its task is
@@ -21,7 +23,7 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationIn
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use common::*;
-use immutable_aws::{AsgFleet, AwsClients, AwsImageStore, LaunchTemplate};
+use immutable_aws::{AsgFleet, AwsClients, AwsFleet, AwsImageStore, LaunchTemplate};
 use immutable_core::{
     Clock, CommandRecord, DeploymentId, DeploymentRecord, DeploymentRequest, Engine, Error,
     HistoryPage, ImageRef, ImageStore, InMemoryStore, Lease, LeaseGrant, Page, Result, ServiceName,
@@ -179,41 +181,113 @@ fn cut_clients(w: &World, cut: &Cut) -> AwsClients {
     }
 }
 
+/// What the fleets are.
+#[derive(Debug, Clone, Copy)]
+enum Kind<'a> {
+    /// Bare EC2 instances.
+    Instances,
+    /// Auto Scaling groups from the launch template of this id.
+    Groups(&'a str),
+}
+
 /// An engine over `clients` and `store`, its clock `ahead` of the wall clock.
 fn engine_on(
     w: &World,
     clients: &AwsClients,
-    template: &str,
+    kind: Kind<'_>,
     store: impl StateStore,
     ahead: Duration,
 ) -> Engine {
-    let fleet = AsgFleet::builder(clients)
-        .launch_template(LaunchTemplate::Id(template.to_owned()))
-        .subnets(w.subnets.clone())
-        .size_limits(1, 10)
-        .keep_template_versions()
-        .build()
-        .unwrap();
     let router = immutable_aws::AwsRouter::builder(clients)
         .service(SERVICE, w.entry_point())
-        .drain_poll_interval(Duration::from_millis(100))
-        .membership(fleet.membership())
-        .build()
-        .unwrap();
-    Engine::builder()
+        .drain_poll_interval(Duration::from_millis(100));
+    let builder = Engine::builder()
         .images(AwsImageStore::new(clients))
-        .fleet(fleet)
-        .router(router)
         .store(store)
         .settings(settings())
-        .clock(Later(ahead))
-        .build()
-        .unwrap()
+        .clock(Later(ahead));
+    let builder = match kind {
+        Kind::Instances => builder
+            .fleet(
+                AwsFleet::builder(clients)
+                    .instance_type("t3.micro")
+                    .subnets(w.subnets.clone())
+                    .build()
+                    .unwrap(),
+            )
+            .router(router.build().unwrap()),
+        Kind::Groups(template) => {
+            let fleet = AsgFleet::builder(clients)
+                .launch_template(LaunchTemplate::Id(template.to_owned()))
+                .subnets(w.subnets.clone())
+                .size_limits(1, 10)
+                .keep_template_versions()
+                .build()
+                .unwrap();
+            let router = router.membership(fleet.membership()).build().unwrap();
+            builder.fleet(fleet).router(router)
+        }
+    };
+    builder.build().unwrap()
 }
 
-/// What must hold after every run: the image serving from one group, alone behind the
-/// listener, and nothing else of the service left.
-async fn assert_settled(w: &World, image: &str, after: usize) {
+/// What must hold after every run of bare instances: the image's instances alone behind the
+/// listener, in one target group, and no other instance of the service running.
+async fn assert_instances_settled(w: &World, image: &str, after: usize) {
+    let web = ServiceName::new(SERVICE).unwrap();
+    let want = w
+        .images()
+        .resolve(&web, &ImageRef::name(image))
+        .await
+        .unwrap()
+        .id;
+    let forwards = w.listener_forwards(&w.listener).await;
+    assert_eq!(forwards.len(), 1, "after cut {after}: {forwards:?}");
+    assert_eq!(w.target_groups().await.len(), 1, "after cut {after}");
+    let live = w
+        .instances(&[
+            ("tag:immutable:service", SERVICE),
+            ("instance-state-name", "running"),
+        ])
+        .await;
+    assert_eq!(live.len(), 2, "after cut {after}: live instances {live:?}");
+    let health = w
+        .elb()
+        .describe_target_health()
+        .target_group_arn(&forwards[0].0)
+        .send()
+        .await
+        .unwrap();
+    let registered: Vec<&str> = health
+        .target_health_descriptions()
+        .iter()
+        .filter_map(|d| d.target().and_then(|t| t.id()))
+        .collect();
+    for (id, _) in &live {
+        assert!(
+            registered.contains(&id.as_str()),
+            "after cut {after}: instance {id} runs outside the serving group"
+        );
+    }
+    let images = w
+        .ec2()
+        .describe_instances()
+        .set_instance_ids(Some(live.iter().map(|(id, _)| id.clone()).collect()))
+        .send()
+        .await
+        .unwrap();
+    for instance in images.reservations().iter().flat_map(|r| r.instances()) {
+        assert_eq!(
+            instance.image_id(),
+            Some(want.as_str()),
+            "after cut {after}"
+        );
+    }
+}
+
+/// What must hold after every run of groups: the image serving from one group, alone behind
+/// the listener, and nothing else of the service left.
+async fn assert_groups_settled(w: &World, image: &str, after: usize) {
     let groups = w.groups().await;
     assert_eq!(groups.len(), 1, "after cut {after}: groups {groups:?}");
     let group = &groups[0];
@@ -261,14 +335,33 @@ async fn assert_settled(w: &World, image: &str, after: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deployment_cut_after_any_call_is_resumed_with_nothing_leaked() {
+async fn a_deployment_of_instances_cut_after_any_call_is_resumed_with_nothing_leaked() {
     let w = World::new().await;
+    cut_after_every_call(&w, Kind::Instances).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_of_groups_cut_after_any_call_is_resumed_with_nothing_leaked() {
+    let w = World::new().await;
+    let template = w.launch_template("web").await;
+    cut_after_every_call(&w, Kind::Groups(&template)).await;
+}
+
+async fn assert_settled(w: &World, kind: Kind<'_>, image: &str, after: usize) {
+    match kind {
+        Kind::Instances => assert_instances_settled(w, image, after).await,
+        Kind::Groups(_) => assert_groups_settled(w, image, after).await,
+    }
+}
+
+/// Deploys v1, counts the calls of an uninterrupted v1 -> v2, then cuts a deployment after
+/// each of them in turn, alternating the image, and resumes it with a fresh engine.
+async fn cut_after_every_call(w: &World, kind: Kind<'_>) {
     w.bake_image(SERVICE, "web-v1").await;
     w.bake_image(SERVICE, "web-v2").await;
-    let template = w.launch_template("web").await;
     let store = InMemoryStore::new();
     let minutes = |n: u64| Duration::from_secs(60 * n);
-    let first = engine_on(&w, &w.clients, &template, store.clone(), minutes(0));
+    let first = engine_on(w, &w.clients, kind, store.clone(), minutes(0));
     assert!(first.deploy(request("web-v1")).await.unwrap().succeeded());
 
     // How many calls an uninterrupted deployment makes.
@@ -276,11 +369,11 @@ async fn a_deployment_cut_after_any_call_is_resumed_with_nothing_leaked() {
         limit: Arc::new(AtomicUsize::new(usize::MAX)),
         ..Cut::default()
     };
-    let clients = cut_clients(&w, &counting);
-    let engine = engine_on(&w, &clients, &template, store.clone(), minutes(1));
+    let clients = cut_clients(w, &counting);
+    let engine = engine_on(w, &clients, kind, store.clone(), minutes(1));
     assert!(engine.deploy(request("web-v2")).await.unwrap().succeeded());
     let total = counting.calls.load(Ordering::SeqCst);
-    println!("an uninterrupted v1 -> v2 deployment of groups makes {total} AWS calls");
+    println!("an uninterrupted v1 -> v2 deployment ({kind:?}) makes {total} AWS calls");
 
     let mut image = "web-v2";
     let (mut resumed_runs, mut redeployed) = (0, 0);
@@ -299,13 +392,7 @@ async fn a_deployment_cut_after_any_call_is_resumed_with_nothing_leaked() {
             crashed: cut.crashed.clone(),
         };
         let base = 2 + 2 * cut_after as u64;
-        let doomed = engine_on(
-            &w,
-            &cut_clients(&w, &cut),
-            &template,
-            crashed,
-            minutes(base),
-        );
+        let doomed = engine_on(w, &cut_clients(w, &cut), kind, crashed, minutes(base));
         let run = tokio::spawn(async move { doomed.deploy(request(next)).await });
         while !cut.crashed.load(Ordering::SeqCst) && !run.is_finished() {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -313,7 +400,7 @@ async fn a_deployment_cut_after_any_call_is_resumed_with_nothing_leaked() {
         run.abort();
         let _ = run.await;
 
-        let fresh = engine_on(&w, &w.clients, &template, store.clone(), minutes(base + 1));
+        let fresh = engine_on(w, &w.clients, kind, store.clone(), minutes(base + 1));
         let resumed = fresh.resume_unfinished().await.unwrap();
         match resumed.as_slice() {
             [] => {
@@ -332,12 +419,12 @@ async fn a_deployment_cut_after_any_call_is_resumed_with_nothing_leaked() {
             }
             more => panic!("after cut {cut_after}: {} unfinished", more.len()),
         }
-        assert_settled(&w, next, cut_after).await;
+        assert_settled(w, kind, next, cut_after).await;
         image = next;
     }
     println!(
-        "cut after each of {total} calls: {resumed_runs} resumed, {redeployed} cut before \
-         their first record and deployed again; nothing leaked"
+        "{kind:?}: cut after each of {total} calls: {resumed_runs} resumed, {redeployed} cut \
+         before their first record and deployed again; nothing leaked"
     );
     assert!(
         resumed_runs > total / 2,
