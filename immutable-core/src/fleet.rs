@@ -198,6 +198,8 @@ pub enum Scaling {
 /// # Guarantees expected of an implementation
 /// - [`launch`](Fleet::launch) is idempotent by `(service, key)`: launching a key that exists
 ///   returns that fleet and launches nothing.
+/// - [`launch`](Fleet::launch) finds a fleet [`launch_new`](Fleet::launch_new) made (the
+///   engine retries and resumes with `launch`).
 /// - [`terminate`](Fleet::terminate) is idempotent: terminating a terminated fleet succeeds.
 /// - Every call is scoped to the service: a fleet without the service's ownership tags is
 ///   [`Error::NotOwned`](crate::Error::NotOwned) or invisible, never modified (I6).

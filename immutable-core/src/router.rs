@@ -186,6 +186,7 @@ impl fmt::Display for Routing {
 ///
 /// # Guarantees expected of an implementation
 /// - [`attach`](TrafficRouter::attach) is idempotent per fleet and registers every instance.
+///   It finds a target [`attach_new`](TrafficRouter::attach_new) made.
 /// - [`set_weights`](TrafficRouter::set_weights) changes all weights in one provider call, so
 ///   no observer ever sees a half-applied split.
 /// - [`detach`](TrafficRouter::detach) refuses, with [`Error::Conflict`], a target that takes
