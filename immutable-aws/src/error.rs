@@ -242,6 +242,11 @@ mod tests {
             Error::InvalidInput { .. }
         ));
         assert!(matches!(c("ResourceInUse", 400), Error::Conflict { .. }));
+        // attach_new finds a group whose name is taken instead of failing.
+        assert!(matches!(
+            c("DuplicateTargetGroupName", 400),
+            Error::AlreadyExists { .. }
+        ));
         match c("UnauthorizedOperation", 403) {
             Error::Provider { message, .. } => assert!(message.contains("IAM policy")),
             other => panic!("{other:?}"),
