@@ -43,10 +43,10 @@ impl Run<'_> {
             self.wait(deadline, polls.next(self.now())).await?;
         };
         // Only the first attempt of a run that created the deployment knows nothing is attached.
-        let new = std::sync::atomic::AtomicBool::new(self.created);
+        let new = self.first_attempt();
         let target = self
             .call("attach target", || {
-                if new.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                if new.take() {
                     self.engine.router.attach_new(&fleet)
                 } else {
                     self.engine.router.attach(&fleet)

@@ -32,10 +32,10 @@ impl Run<'_> {
         )
         .replacing(self.rec.blue.as_ref().map(|b| b.fleet.clone()));
         // Only the first attempt of a run that created the deployment knows the key is new.
-        let new = std::sync::atomic::AtomicBool::new(self.created);
+        let new = self.first_attempt();
         let fleet = self
             .call("launch fleet", || {
-                if new.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                if new.take() {
                     self.engine.fleet.launch_new(&spec)
                 } else {
                     self.engine.fleet.launch(&spec)

@@ -60,6 +60,17 @@ pub(super) struct Run<'a> {
     pub(super) created: bool,
 }
 
+/// Whether a call is the first attempt of its kind in a run that created the deployment:
+/// true once, then false (for the retries).
+pub(super) struct FirstAttempt(std::sync::atomic::AtomicBool);
+
+impl FirstAttempt {
+    /// True the first time only, and only if the run created the deployment.
+    pub(super) fn take(&self) -> bool {
+        self.0.swap(false, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 pub(super) fn retrying(
     operation: &str,
     attempt: u32,
@@ -81,6 +92,13 @@ impl Run<'_> {
 
     pub(super) fn now(&self) -> SystemTime {
         self.engine.clock.now()
+    }
+
+    /// For a call that may skip its idempotency lookup on the first attempt of a new
+    /// deployment ([`Fleet::launch_new`](crate::Fleet::launch_new),
+    /// [`TrafficRouter::attach_new`](crate::TrafficRouter::attach_new)).
+    pub(super) fn first_attempt(&self) -> FirstAttempt {
+        FirstAttempt(std::sync::atomic::AtomicBool::new(self.created))
     }
 
     /// Enters `phase` and persists the record.
