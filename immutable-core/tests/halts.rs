@@ -409,13 +409,7 @@ async fn a_halt_during_a_bake_stops_the_plan_before_the_next_wave() {
         report.record.targets[1][0].deployment.is_none(),
         "wave 2 got no deployment id"
     );
-    let kinds: Vec<WaveEventKind> = world
-        .events
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|e| e.kind.clone())
-        .collect();
+    let kinds = world.event_kinds();
     assert!(
         !kinds
             .iter()

@@ -371,13 +371,7 @@ async fn a_plan_cut_as_its_bake_ends_resumes_under_a_halt_without_starting_the_n
         "wave 2 got no deployment id: {:#?}",
         halted.record.targets[1]
     );
-    let kinds: Vec<WaveEventKind> = world
-        .events
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|e| e.kind.clone())
-        .collect();
+    let kinds = world.event_kinds();
     assert!(
         !kinds.iter().any(|k| matches!(
             k,

@@ -178,6 +178,16 @@ impl Regions {
         snap.fleet(fleet).unwrap().image.clone()
     }
 
+    /// The kinds of the wave events seen so far, in order.
+    pub fn event_kinds(&self) -> Vec<immutable_core::WaveEventKind> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.kind.clone())
+            .collect()
+    }
+
     pub fn event_texts(&self) -> Vec<String> {
         self.events
             .lock()
