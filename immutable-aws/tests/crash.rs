@@ -13,15 +13,19 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use common::*;
 use immutable_aws::{AsgFleet, AwsClients, AwsFleet, AwsImageStore, LaunchTemplate};
 use immutable_core::{
@@ -30,12 +34,49 @@ use immutable_core::{
     Settings, StateStore,
 };
 
-/// Lets `limit` AWS calls through, then refuses every call and marks the crash.
+/// Lets `limit` AWS calls through, then refuses every call and, once the calls it let
+/// through have all returned, marks the crash.
+///
+/// Waiting for them keeps a crash from landing while one of them is still on its way to the
+/// server: moto ignores `RunInstances`' client token, so an in-flight launch that moto carries
+/// out after the fresh engine's lookup would be launched again. Real EC2 returns the first
+/// launch's instances for the same token; moto cannot show that, so the cut comes between calls.
 #[derive(Debug, Clone, Default)]
 struct Cut {
     calls: Arc<AtomicUsize>,
     limit: Arc<AtomicUsize>,
     crashed: Arc<AtomicBool>,
+    state: Arc<Mutex<CutState>>,
+}
+
+#[derive(Debug, Default)]
+struct CutState {
+    /// The operations let through, in order: what a failure message shows.
+    log: Vec<String>,
+    /// Calls let through that have not returned.
+    in_flight: usize,
+    /// A call was refused: the crash comes when `in_flight` is 0.
+    refused: bool,
+}
+
+/// Marks, in a call's config bag, a call the cut let through.
+#[derive(Debug, Clone)]
+struct LetThrough;
+
+impl Storable for LetThrough {
+    type Storer = StoreReplace<Self>;
+}
+
+impl Cut {
+    fn log(&self) -> Vec<String> {
+        self.state.lock().unwrap().log.clone()
+    }
+
+    fn crash_if_quiet(&self, state: &CutState) {
+        if state.refused && state.in_flight == 0 {
+            self.crashed.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 impl Intercept for Cut {
@@ -47,12 +88,32 @@ impl Intercept for Cut {
         &self,
         _ctx: &BeforeSerializationInterceptorContextRef<'_>,
         _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> std::result::Result<(), BoxError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut state = self.state.lock().unwrap();
         if n > self.limit.load(Ordering::SeqCst) {
-            self.crashed.store(true, Ordering::SeqCst);
+            state.refused = true;
+            self.crash_if_quiet(&state);
             return Err("the deploy tool crashed".into());
+        }
+        let name = cfg.load::<Metadata>().map_or("unknown", |m| m.name());
+        state.log.push(name.to_owned());
+        state.in_flight += 1;
+        cfg.interceptor_state().store_put(LetThrough);
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _ctx: &FinalizerInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        if cfg.load::<LetThrough>().is_some() {
+            let mut state = self.state.lock().unwrap();
+            state.in_flight -= 1;
+            self.crash_if_quiet(&state);
         }
         Ok(())
     }
@@ -233,7 +294,7 @@ fn engine_on(
 
 /// What must hold after every run of bare instances: the image's instances alone behind the
 /// listener, in one target group, and no other instance of the service running.
-async fn assert_instances_settled(w: &World, image: &str, after: usize) {
+async fn assert_instances_settled(w: &World, image: &str, after: &str) {
     let web = ServiceName::new(SERVICE).unwrap();
     let want = w
         .images()
@@ -242,15 +303,15 @@ async fn assert_instances_settled(w: &World, image: &str, after: usize) {
         .unwrap()
         .id;
     let forwards = w.listener_forwards(&w.listener).await;
-    assert_eq!(forwards.len(), 1, "after cut {after}: {forwards:?}");
-    assert_eq!(w.target_groups().await.len(), 1, "after cut {after}");
+    assert_eq!(forwards.len(), 1, "after {after}: {forwards:?}");
+    assert_eq!(w.target_groups().await.len(), 1, "after {after}");
     let live = w
         .instances(&[
             ("tag:immutable:service", SERVICE),
             ("instance-state-name", "running"),
         ])
         .await;
-    assert_eq!(live.len(), 2, "after cut {after}: live instances {live:?}");
+    assert_eq!(live.len(), 2, "after {after}: live instances {live:?}");
     let health = w
         .elb()
         .describe_target_health()
@@ -266,7 +327,7 @@ async fn assert_instances_settled(w: &World, image: &str, after: usize) {
     for (id, _) in &live {
         assert!(
             registered.contains(&id.as_str()),
-            "after cut {after}: instance {id} runs outside the serving group"
+            "after {after}: instance {id} runs outside the serving group"
         );
     }
     let images = w
@@ -277,19 +338,15 @@ async fn assert_instances_settled(w: &World, image: &str, after: usize) {
         .await
         .unwrap();
     for instance in images.reservations().iter().flat_map(|r| r.instances()) {
-        assert_eq!(
-            instance.image_id(),
-            Some(want.as_str()),
-            "after cut {after}"
-        );
+        assert_eq!(instance.image_id(), Some(want.as_str()), "after {after}");
     }
 }
 
 /// What must hold after every run of groups: the image serving from one group, alone behind
 /// the listener, and nothing else of the service left.
-async fn assert_groups_settled(w: &World, image: &str, after: usize) {
+async fn assert_groups_settled(w: &World, image: &str, after: &str) {
     let groups = w.groups().await;
-    assert_eq!(groups.len(), 1, "after cut {after}: groups {groups:?}");
+    assert_eq!(groups.len(), 1, "after {after}: groups {groups:?}");
     let group = &groups[0];
     let tag = |k: &str| {
         group
@@ -309,16 +366,16 @@ async fn assert_groups_settled(w: &World, image: &str, after: usize) {
     assert_eq!(
         tag("immutable:image").as_deref(),
         Some(want.as_str()),
-        "after cut {after}"
+        "after {after}"
     );
     let forwards = w.listener_forwards(&w.listener).await;
-    assert_eq!(forwards.len(), 1, "after cut {after}: {forwards:?}");
+    assert_eq!(forwards.len(), 1, "after {after}: {forwards:?}");
     assert_eq!(
         group.target_group_arns(),
         [forwards[0].0.as_str()],
-        "after cut {after}"
+        "after {after}"
     );
-    assert_eq!(w.target_groups().await.len(), 1, "after cut {after}");
+    assert_eq!(w.target_groups().await.len(), 1, "after {after}");
     let name = group.auto_scaling_group_name().unwrap();
     let running = w.instances(&[("instance-state-name", "running")]).await;
     let members: Vec<&str> = group
@@ -329,7 +386,7 @@ async fn assert_groups_settled(w: &World, image: &str, after: usize) {
     for (id, _) in &running {
         assert!(
             members.contains(&id.as_str()),
-            "after cut {after}: instance {id} runs outside {name}"
+            "after {after}: instance {id} runs outside {name}"
         );
     }
 }
@@ -347,7 +404,7 @@ async fn a_deployment_of_groups_cut_after_any_call_is_resumed_with_nothing_leake
     cut_after_every_call(&w, Kind::Groups(&template)).await;
 }
 
-async fn assert_settled(w: &World, kind: Kind<'_>, image: &str, after: usize) {
+async fn assert_settled(w: &World, kind: Kind<'_>, image: &str, after: &str) {
     match kind {
         Kind::Instances => assert_instances_settled(w, image, after).await,
         Kind::Groups(_) => assert_groups_settled(w, image, after).await,
@@ -400,6 +457,10 @@ async fn cut_after_every_call(w: &World, kind: Kind<'_>) {
         run.abort();
         let _ = run.await;
 
+        let after = format!(
+            "cut {cut_after}, the crashed engine's calls {:?}",
+            cut.log()
+        );
         let fresh = engine_on(w, &w.clients, kind, store.clone(), minutes(base + 1));
         let resumed = fresh.resume_unfinished().await.unwrap();
         match resumed.as_slice() {
@@ -411,15 +472,11 @@ async fn cut_after_every_call(w: &World, kind: Kind<'_>) {
             [(_, report)] => {
                 resumed_runs += 1;
                 let report = report.as_ref().unwrap();
-                assert!(
-                    report.succeeded(),
-                    "after cut {cut_after}: {:?}",
-                    report.outcome
-                );
+                assert!(report.succeeded(), "after {after}: {:?}", report.outcome);
             }
-            more => panic!("after cut {cut_after}: {} unfinished", more.len()),
+            more => panic!("after {after}: {} unfinished", more.len()),
         }
-        assert_settled(w, kind, next, cut_after).await;
+        assert_settled(w, kind, next, &after).await;
         image = next;
     }
     println!(
