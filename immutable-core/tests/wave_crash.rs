@@ -425,3 +425,68 @@ async fn a_halt_landing_as_a_wave_starts_stops_the_plan_short_of_done() {
     let done = runner.resume(&halted.record.id).await.unwrap();
     assert_eq!(end_state(&world, &done.record).await, expected);
 }
+
+/// A runner cut right after its bake's first pass and down for longer than the whole bake
+/// does not fail the plan for want of passes: the resumed bake's time is up, so it says so,
+/// gathers the two missing passes a round a minute (counting on from the saved one), and the
+/// plan ends as if never cut.
+#[tokio::test(start_paused = true)]
+async fn a_runner_down_past_its_bake_gathers_the_missing_passes_and_goes_on() {
+    let (_, store, _, expected) = uncut(successful_plan, false).await;
+    let first_pass = 1 + store
+        .written()
+        .iter()
+        .position(|r| r.state == WaveState::Baking && r.bake_passes == 1)
+        .expect("the bake saved its first pass");
+    let (world, cut) = cut_at(successful_plan, false, first_pass).await;
+    assert_eq!((cut.state, cut.bake_passes), (WaveState::Baking, 1));
+    // Down until well past the bake's end.
+    tokio::time::sleep(BAKE).await;
+    let until = cut.bake_until.expect("a baking record has an end");
+    world.events.lock().unwrap().clear();
+    let done = world.runner().resume(&cut.id).await.unwrap();
+    assert_eq!(end_state(&world, &done.record).await, expected);
+    let events = world.events.lock().unwrap();
+    let resumed_at = events.first().expect("the resumed run reported").at;
+    assert!(resumed_at > until, "resumed after the bake's end");
+    let kinds: Vec<&WaveEventKind> = events.iter().map(|e| &e.kind).collect();
+    assert!(
+        kinds.contains(&&WaveEventKind::BakeExtended {
+            wave: 0,
+            passes: 1,
+            needed: 3
+        }),
+        "{kinds:#?}"
+    );
+    let rounds: Vec<(bool, u32)> = kinds
+        .iter()
+        .filter_map(|k| match k {
+            WaveEventKind::GateChecked {
+                wave: 0,
+                passed,
+                passes,
+            } => Some((*passed, *passes)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        rounds,
+        [(true, 2), (true, 3)],
+        "counted on from the saved pass"
+    );
+    let next_wave = events
+        .iter()
+        .find(|e| {
+            e.kind
+                == WaveEventKind::StateEntered {
+                    state: WaveState::Running,
+                    wave: 1,
+                }
+        })
+        .expect("the next wave started");
+    let waited = next_wave.at.duration_since(resumed_at).unwrap();
+    assert!(
+        waited >= Duration::from_secs(60) && waited <= Duration::from_secs(60) + POLL,
+        "two rounds a minute apart, then the next wave: {waited:?}"
+    );
+}

@@ -1,6 +1,8 @@
 //! The bake between waves: time, and gate checks run against every deployment of the wave
-//! just done. A failed check fails the plan; so does a bake that ends with fewer passed rounds
-//! than the plan asks for. A halt stops the bake where it stands.
+//! just done. A failed check fails the plan. A bake lasts its time and until `min_passes`
+//! rounds have passed: one that ends its time short of them (its runner was down for part of
+//! it, or rounds did not fit) goes on, a round every interval, until they have. A halt stops
+//! the bake where it stands.
 
 use std::time::SystemTime;
 
@@ -10,41 +12,48 @@ use super::runner::RunnerInner;
 use crate::{CheckContext, CheckOutcome, Result};
 
 impl RunnerInner {
-    /// Bakes the current wave until its end time, then moves to the next wave.
+    /// Bakes the current wave until its end time and its passes are in, then moves to the
+    /// next wave.
     pub(super) async fn bake(&self, rec: &mut WaveRecord) -> Result<()> {
         let until = rec.bake_until.unwrap_or_else(|| self.now());
         let bake = rec.plan.bake.clone();
         let mut next_gate = self.now();
+        let mut extended = false;
         loop {
             if let Some(halt) = self.halt_of(&rec.plan.service).await? {
                 return self.stop_for_halt(rec, halt).await;
             }
             let now = self.now();
-            if !bake.checks.is_empty() && now >= next_gate && now < until {
+            let short = rec.bake_passes < bake.min_passes;
+            if now >= until && short && !extended {
+                extended = true;
+                self.emit(
+                    rec,
+                    WaveEventKind::BakeExtended {
+                        wave: rec.wave,
+                        passes: rec.bake_passes,
+                        needed: bake.min_passes,
+                    },
+                );
+            }
+            if !bake.checks.is_empty() && now >= next_gate && (now < until || short) {
                 if let Some(failure) = self.gate_round(rec).await? {
                     self.fail(rec, failure).await?;
                     return self.after_failure(rec).await;
                 }
                 next_gate = now + bake.interval;
             }
-            if now >= until {
+            if now >= until && rec.bake_passes >= bake.min_passes {
                 break;
             }
             let wake = if bake.checks.is_empty() {
                 until
-            } else {
+            } else if now < until {
                 next_gate.min(until)
+            } else {
+                next_gate
             };
             tokio::time::sleep(left(wake, now).min(self.poll_interval)).await;
-        }
-        if rec.bake_passes < bake.min_passes {
-            let failure = WaveFailure::TooFewPasses {
-                wave: rec.wave,
-                passes: rec.bake_passes,
-                needed: bake.min_passes,
-            };
-            self.fail(rec, failure).await?;
-            return self.after_failure(rec).await;
         }
         rec.wave += 1;
         rec.bake_until = None;

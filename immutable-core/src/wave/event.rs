@@ -68,6 +68,17 @@ pub enum WaveEventKind {
         /// Rounds passed so far.
         passes: u32,
     },
+    /// The bake's time is up, but fewer gate rounds than `min_passes` have passed (the runner
+    /// was down for part of the bake, or the rounds did not fit in it): it goes on, a round
+    /// every interval, until they have.
+    BakeExtended {
+        /// The wave baking.
+        wave: usize,
+        /// Rounds passed so far.
+        passes: u32,
+        /// Rounds needed.
+        needed: u32,
+    },
     /// The plan failed.
     Failed {
         /// Why.
@@ -134,6 +145,16 @@ impl fmt::Display for WaveEventKind {
                     wave + 1
                 )
             }
+            WaveEventKind::BakeExtended {
+                wave,
+                passes,
+                needed,
+            } => write!(
+                f,
+                "wave {}: bake time up with {passes} of {needed} gate round(s) passed; baking on \
+                 until they have",
+                wave + 1
+            ),
             WaveEventKind::Failed { failure } => write!(f, "failed: {failure}"),
             WaveEventKind::Halted { halt } => write!(f, "{halt}"),
             WaveEventKind::RollbackStarted {

@@ -8,16 +8,16 @@
 //! 2. **Running**: the current wave's deployments run at once, at most `concurrency` at a time,
 //!    each on its engine under an id recorded before it starts.
 //! 3. **Baking**: once every deployment of the wave succeeded, the plan bakes for its bake
-//!    time, running the gate checks against each of them every interval.
+//!    time, running the gate checks against each of them every interval, and on past that
+//!    time until `min_passes` rounds have passed.
 //! 4. The next wave, until the last; then **Done**.
 //!
 //! # Failures and halts
-//! A deployment that does not succeed, a failed gate check, or a bake with too few passed
-//! rounds fails the plan: the service is halted in the shared store
-//! ([`Engine::halt`](crate::Engine::halt)), so every engine and runner that reads halts there
-//! stops advancing it; the wave's other deployments are aborted; no further wave starts; and,
-//! with [`OnWaveFailure::RollBackDone`], every deployment that succeeded is rolled back,
-//! newest first. The halt stays until an operator lifts it.
+//! A deployment that does not succeed or a failed gate check fails the plan: the service is
+//! halted in the shared store ([`Engine::halt`](crate::Engine::halt)), so every engine and
+//! runner that reads halts there stops advancing it; the wave's other deployments are aborted;
+//! no further wave starts; and, with [`OnWaveFailure::RollBackDone`], every deployment that
+//! succeeded is rolled back, newest first. The halt stays until an operator lifts it.
 //!
 //! A halt set by anyone else stops the plan in [`WaveState::Halted`]: no further wave starts,
 //! the bake stops counting, deployments of engines that hold under halts are suspended (those
@@ -27,7 +27,8 @@
 //! # Guarantees
 //! The record is saved after every change, so a runner cut off at any point is resumed with
 //! [`WaveRunner::resume`] to the same end: deployments it started are resumed, never started
-//! twice; a lease keeps two runners off one plan.
+//! twice; a bake counts on from the passes it saved, and a runner down for longer than the
+//! bake does not fail it for want of passes; a lease keeps two runners off one plan.
 //!
 //! # Assumptions
 //! Each engine keeps its deployment records in its own store (a service's records and lease

@@ -27,7 +27,10 @@ pub enum OnWaveFailure {
 
 /// The bake between two waves: a time, and optionally checks (registered on the runner) run
 /// against every deployment of the wave just done, every `interval`. A failed check fails the
-/// plan; fewer than `min_passes` rounds in which every check passed everywhere fail it too.
+/// plan. The bake lasts its `time` and until `min_passes` rounds have passed (every check, on
+/// every deployment): a bake whose time ends short of them, because its runner was down for
+/// part of it or the rounds do not fit in it, goes on, a round every `interval`, until they
+/// have ([`WaveEventKind::BakeExtended`](crate::WaveEventKind::BakeExtended)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct WaveBake {
@@ -39,7 +42,8 @@ pub struct WaveBake {
     /// How often the gate checks run.
     #[serde(with = "crate::serde_duration")]
     pub interval: Duration,
-    /// Rounds in which every check passed on every deployment, needed before the next wave.
+    /// Rounds in which every check passed on every deployment, needed before the next wave
+    /// (the bake goes on past its time until they have).
     pub min_passes: u32,
 }
 
@@ -66,7 +70,8 @@ impl WaveBake {
         self
     }
 
-    /// Passed rounds needed before the next wave. Default 0.
+    /// Passed rounds needed before the next wave; the bake goes on past its time until they
+    /// have. Default 0.
     pub fn min_passes(mut self, passes: u32) -> Self {
         self.min_passes = passes;
         self

@@ -187,15 +187,6 @@ pub enum WaveFailure {
         /// What it said.
         reason: String,
     },
-    /// The bake ended with fewer passed gate rounds than the plan asks for.
-    TooFewPasses {
-        /// The wave's index in the plan, from 0 (texts number waves from 1).
-        wave: usize,
-        /// Rounds in which every gate check passed on every deployment.
-        passes: u32,
-        /// Rounds needed.
-        needed: u32,
-    },
 }
 
 impl fmt::Display for WaveFailure {
@@ -214,15 +205,6 @@ impl fmt::Display for WaveFailure {
             } => write!(
                 f,
                 "wave {}: check `{check}` failed on {engine} during the bake: {reason}",
-                wave + 1
-            ),
-            WaveFailure::TooFewPasses {
-                wave,
-                passes,
-                needed,
-            } => write!(
-                f,
-                "wave {}: the bake passed its checks {passes} time(s), {needed} needed",
                 wave + 1
             ),
         }
