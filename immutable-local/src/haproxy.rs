@@ -119,16 +119,20 @@ impl Haproxy {
             }
         };
         let mut entry_points = BTreeMap::new();
+        // Every probe's listener stays open until all ports are known, so no two entry points
+        // are handed the same port.
+        let mut probes = Vec::new();
         for s in &options.services {
             let service = ServiceName::new(s.clone())?;
             entry_points.insert(
                 service,
                 EntryPoints {
-                    live: loopback_port()?,
-                    preview: loopback_port()?,
+                    live: loopback_port(&mut probes)?,
+                    preview: loopback_port(&mut probes)?,
                 },
             );
         }
+        drop(probes);
         let mut haproxy = Haproxy {
             child: None,
             options,
@@ -216,7 +220,8 @@ impl Haproxy {
             "global\n  stats socket {} mode 600 level admin\n  stats timeout 30s\n  \
              maxconn 4096\n\ndefaults\n  mode http\n  timeout connect 2s\n  \
              timeout client 60s\n  timeout server 60s\n  timeout http-keep-alive 30s\n  \
-             timeout queue 10s\n  option redispatch\n  retries 3\n  http-reuse safe\n\n",
+             timeout queue 10s\n  timeout check 2s\n  option redispatch\n  retries 3\n  \
+             http-reuse safe\n\n",
             sock.display()
         );
         for (service, e) in &self.entry_points {
@@ -300,8 +305,13 @@ impl Drop for Haproxy {
     }
 }
 
-fn loopback_port() -> Result<SocketAddr> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| io_error("cannot bind", Path::new("127.0.0.1:0"), e))
+/// A free loopback address; its listener is kept in `probes` until the caller drops them.
+fn loopback_port(probes: &mut Vec<TcpListener>) -> Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| io_error("cannot bind", Path::new("127.0.0.1:0"), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| io_error("cannot bind", Path::new("127.0.0.1:0"), e))?;
+    probes.push(listener);
+    Ok(addr)
 }

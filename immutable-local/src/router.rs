@@ -209,7 +209,9 @@ impl HaproxyRouterBuilder {
     }
 
     /// HAProxy health checks of each server: every `interval`, `rise` passes to be up, `fall`
-    /// failures to be down. Default 500 ms, 2, 2.
+    /// failures to be down. Default 500 ms, 2, 2. A check may take up to 2 s to answer
+    /// (`timeout check`), whatever the interval, so a short interval does not mark a slow but
+    /// healthy server down.
     pub fn health_checks(mut self, interval: Duration, rise: u32, fall: u32) -> Self {
         self.checks = CheckSettings {
             interval: interval.max(Duration::from_millis(10)),

@@ -1,5 +1,6 @@
-//! The router against a real HAProxy: the preview entry point, and restoring dynamic servers
-//! (which do not survive a restart) from the router's state file.
+//! The router against a real HAProxy: the preview entry point, restoring dynamic servers
+//! (which do not survive a restart) from the router's state file, and health checks slower
+//! than their interval.
 
 mod common;
 
@@ -10,6 +11,7 @@ use immutable_core::{
     DeploymentId, DeploymentRequest, Fleet, FleetSpec, HealthState, ImageRef, InstanceState,
     ServiceName, TrafficRouter,
 };
+use immutable_local::HaproxyOptions;
 
 async fn answered_by(url: &str) -> Option<String> {
     let resp = reqwest::Client::builder()
@@ -115,4 +117,25 @@ async fn the_preview_entry_point_serves_the_candidate_alone() {
     until_answered_by(&preview, None).await;
     lab.router.detach(&web, &target.id).await.unwrap();
     lab.fleet.terminate(&web, &candidate.id).await.unwrap();
+}
+
+/// A health check answering later than the check interval (300 ms, checks every 100 ms) still
+/// passes: HAProxy's check timeout is its own 2 s, not the interval, so a slow moment on the
+/// machine does not mark a healthy server down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_check_slower_than_its_interval_still_passes() {
+    let mut options = HaproxyOptions::new(["web"]);
+    options.health_path = "/?delay_ms=300".into();
+    let lab = Lab::start_with(options).await;
+    lab.import_demo("web", "v1", false).await;
+    let engine = lab.engine().build().unwrap();
+    let report = engine
+        .deploy(
+            DeploymentRequest::new("web", ImageRef::name("v1"))
+                .bake_time(Duration::ZERO)
+                .health_timeout(Duration::from_secs(15)),
+        )
+        .await
+        .unwrap();
+    assert!(report.succeeded(), "{:?}", report.outcome);
 }

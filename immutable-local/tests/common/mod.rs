@@ -29,16 +29,19 @@ pub struct Lab {
 impl Lab {
     /// Starts HAProxy for `services`; fails the test with a message if it cannot start.
     pub async fn start(services: &[&str]) -> Lab {
+        Self::start_with(HaproxyOptions::new(services.iter().copied())).await
+    }
+
+    /// Starts HAProxy with `options`; fails the test with a message if it cannot start.
+    pub async fn start_with(options: HaproxyOptions) -> Lab {
         let dir = tempfile::tempdir().expect("temp dir");
         let images = LocalImageStore::open(dir.path().join("root")).expect("image store");
         let fleet = ProcessFleet::open(&images)
             .expect("fleet")
             .with_grace_period(Duration::from_secs(5));
-        let haproxy = Haproxy::start(HaproxyOptions::new(services.iter().copied()))
-            .await
-            .unwrap_or_else(|e| {
-                panic!("HAProxy must be installed and start (scripts/test.sh installs it): {e}")
-            });
+        let haproxy = Haproxy::start(options).await.unwrap_or_else(|e| {
+            panic!("HAProxy must be installed and start (scripts/test.sh installs it): {e}")
+        });
         let router = Self::router(&haproxy, &fleet, dir.path().join("router")).await;
         Lab {
             dir,
@@ -89,7 +92,18 @@ impl Lab {
     /// each request held 50 ms by the app, so that every client always has one in flight: a
     /// swap that cuts in-flight requests fails some (the negative control shows it does).
     pub fn load(&self, service: &str, max_requests: u64, max_time: Duration) -> RunningLoad {
-        LoadGen::new(format!("{}/?delay_ms=50", self.haproxy.url(service)))
+        self.load_held(service, 50, max_requests, max_time)
+    }
+
+    /// As [`load`](Self::load), each request held `hold_ms` by the app.
+    pub fn load_held(
+        &self,
+        service: &str,
+        hold_ms: u64,
+        max_requests: u64,
+        max_time: Duration,
+    ) -> RunningLoad {
+        LoadGen::new(format!("{}/?delay_ms={hold_ms}", self.haproxy.url(service)))
             .keep_alive_clients(4)
             .new_connection_clients(4)
             .max_requests(max_requests)
