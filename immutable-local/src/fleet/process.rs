@@ -7,6 +7,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::ops::RangeInclusive;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use immutable_core::{BoxError, Error, Result};
 use rustix::process::{Pid, Signal};
@@ -58,22 +60,39 @@ impl ProcessId {
     }
 }
 
-/// A free port on 127.0.0.1 within `range`, tried from a random start.
+/// How long a port handed out stays reserved in this process: a port is found free by binding
+/// and dropping it, and the instance binds it a little later; until then no other launch here
+/// may be handed it.
+const PORT_HOLD: Duration = Duration::from_secs(60);
+
+/// Ports handed out within [`PORT_HOLD`], with when.
+static HANDED_OUT: Mutex<Vec<(Instant, u16)>> = Mutex::new(Vec::new());
+
+/// A free port on 127.0.0.1 within `range`, tried from a random start, that this process has
+/// not handed out within the last minute.
 pub(crate) fn free_port(range: &RangeInclusive<u16>) -> Result<u16> {
     let (lo, hi) = (*range.start(), *range.end());
     let span = u32::from(hi - lo) + 1;
     let start = fastrand::u32(0..span);
+    let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let now = Instant::now();
+    handed.retain(|(at, _)| now.duration_since(*at) < PORT_HOLD);
     for i in 0..span {
         let port = lo + ((start + i) % span) as u16;
+        if handed.iter().any(|(_, p)| *p == port) {
+            continue;
+        }
         if TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).is_ok() {
+            handed.push((now, port));
             return Ok(port);
         }
     }
     Err(Error::invalid(
         "port_range",
         format!(
-            "no free port on 127.0.0.1 in {lo}-{hi}: all {span} are in use; widen \
-             ProcessFleet::with_port_range or free some"
+            "no free port on 127.0.0.1 in {lo}-{hi}: all {span} are in use or were handed to \
+             instances launched within the last minute; widen ProcessFleet::with_port_range or \
+             free some"
         ),
     ))
 }
@@ -142,6 +161,31 @@ mod tests {
             !reused.is_alive(),
             "a different start time is another process"
         );
+    }
+
+    /// Two adjacent ports on loopback that are free now.
+    fn two_free_ports() -> u16 {
+        (40_000..50_000)
+            .step_by(2)
+            .find(|p| {
+                TcpListener::bind(("127.0.0.1", *p)).is_ok()
+                    && TcpListener::bind(("127.0.0.1", *p + 1)).is_ok()
+            })
+            .expect("two adjacent free ports")
+    }
+
+    /// A port found free is not handed out again before its instance had time to bind it:
+    /// two launches at once get different ports, and a range whose ports were all just handed
+    /// out has none to give.
+    #[test]
+    fn a_port_handed_out_is_not_handed_out_again() {
+        let lo = two_free_ports();
+        let range = lo..=lo + 1;
+        let first = free_port(&range).unwrap();
+        let second = free_port(&range).unwrap();
+        assert_ne!(first, second);
+        let err = free_port(&range).unwrap_err();
+        assert!(err.to_string().contains("handed to instances"), "{err}");
     }
 
     #[test]
