@@ -93,8 +93,10 @@ async fn a_deploy_killed_during_the_bake_is_resumed_once_its_lease_expired() {
         "2",
         "--bake-time",
         "15s",
+        // Long enough that the plan, deploy and early resume below all run while the dead
+        // run's lease is live (it was renewed at most a third of a TTL before the kill).
         "--lease-ttl",
-        "10s",
+        "20s",
     ]);
     let id = deployment_id(&deploy.expect_line(MINUTE, |l| l.contains(" of web: planned")));
     deploy.expect_line(MINUTE, |l| l.ends_with("phase bake"));

@@ -125,36 +125,45 @@ impl Prometheus {
         )
         .unwrap();
         let log_path = dir.path().join("prometheus.log");
-        let port = free_port();
-        let mut child = tokio::process::Command::new(prometheus_binary())
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log_path).unwrap())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("cannot start prometheus");
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                panic!("prometheus exited ({status}):\n{log}");
+        // The port is found free, then bound by Prometheus a moment later: if something took
+        // it meanwhile, Prometheus exits at once, and another port is tried (three at most).
+        let mut tries = 0;
+        let (url, child) = 'start: loop {
+            tries += 1;
+            let port = free_port();
+            let mut child = tokio::process::Command::new(prometheus_binary())
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log_path).unwrap())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("cannot start prometheus");
+            let url = format!("http://127.0.0.1:{port}");
+            let deadline = Instant::now() + WAIT;
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    if log.contains("address already in use") && tries < 3 {
+                        continue 'start;
+                    }
+                    panic!("prometheus exited ({status}):\n{log}");
+                }
+                let ready = reqwest::get(format!("{url}/-/ready")).await;
+                if ready.is_ok_and(|r| r.status().is_success()) {
+                    break 'start (url, child);
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "prometheus not ready within {WAIT:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            let ready = reqwest::get(format!("{url}/-/ready")).await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "prometheus not ready within {WAIT:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        };
         Prometheus {
             url,
             _child: child,

@@ -34,12 +34,14 @@ async fn sigterm_lets_in_flight_requests_finish() {
     let slow = tokio::spawn(async move {
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let resp = client
-            .get(format!("http://{addr}/?delay_ms=700"))
+            .get(format!("http://{addr}/?delay_ms=3000"))
             .send()
             .await?;
         Ok::<_, reqwest::Error>((resp.status(), resp.text().await?))
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A second for the request to reach the app, however slow the machine; it then has two
+    // more to go, well within the 5 s grace period.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let started = Instant::now();
     lab.fleet.terminate(&web, &info.id).await.unwrap();
     let (status, body) = slow

@@ -82,8 +82,11 @@ async fn killing_the_old_fleet_right_after_the_shift_fails_requests() {
         .unwrap();
     let start = Instant::now();
     let timeline = Timeline::attach(&careless);
-    let load = lab.load("web", 100_000, Duration::from_secs(60));
-    warm_up(&load, 100).await;
+    // Each request held a second: whatever the machine's pace between the shift and the kill
+    // (the router's and the fleet's state files are fsynced in between), all eight clients
+    // have a request on the old fleet when it dies.
+    let load = lab.load_held("web", 1000, 100_000, Duration::from_secs(60));
+    warm_up(&load, 8).await;
     let report = careless.deploy(request("v2")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let load = load.stop().await;
