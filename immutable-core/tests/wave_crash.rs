@@ -205,7 +205,12 @@ async fn uncut(
     failing: bool,
 ) -> (Regions, Arc<ScriptedWaveStore>, WaveRecord, Vec<String>) {
     let (world, store) = world_with_store(0, 0, failing).await;
-    let report = world.runner().run(plan()).await.unwrap();
+    let runner = world.runner();
+    let run = runner.run(plan());
+    let report = tokio::time::timeout(Duration::from_secs(24 * 3600), run)
+        .await
+        .expect("the plan ended within a day")
+        .unwrap();
     let expected = end_state(&world, &report.record).await;
     (world, store, report.record, expected)
 }
@@ -444,7 +449,12 @@ async fn a_runner_down_past_its_bake_gathers_the_missing_passes_and_goes_on() {
     tokio::time::sleep(BAKE).await;
     let until = cut.bake_until.expect("a baking record has an end");
     world.events.lock().unwrap().clear();
-    let done = world.runner().resume(&cut.id).await.unwrap();
+    let runner = world.runner();
+    let resume = runner.resume(&cut.id);
+    let done = tokio::time::timeout(Duration::from_secs(24 * 3600), resume)
+        .await
+        .expect("the resumed plan ended within a day")
+        .unwrap();
     assert_eq!(end_state(&world, &done.record).await, expected);
     let events = world.events.lock().unwrap();
     let resumed_at = events.first().expect("the resumed run reported").at;

@@ -59,6 +59,14 @@ fn gate_rounds(world: &Regions, wave: usize) -> Vec<(bool, u32)> {
         .collect()
 }
 
+/// `run`, failing the test if it has not ended within a day of virtual time: a bake that never
+/// counts its passes would otherwise bake on for ever.
+async fn within_a_day<T>(run: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(24 * 3600), run)
+        .await
+        .expect("the plan did not end within a day")
+}
+
 /// `(1, 1) .. (n, n)` as gate rounds: `n` rounds, each passed and counted.
 fn counted(n: u32) -> Vec<(bool, u32)> {
     (1..=n).map(|i| (true, i)).collect()
@@ -286,7 +294,7 @@ async fn a_gate_check_failing_in_the_bake_fails_the_plan() {
 async fn a_bake_that_meets_min_passes_starts_the_next_wave() {
     let world = regions(&NAMES[..2], shared()).await;
     let runner = world.runner();
-    let run = tokio::spawn(async move { runner.run(gated_plan(BAKE, 10)).await });
+    let run = tokio::spawn(async move { within_a_day(runner.run(gated_plan(BAKE, 10))).await });
     // Mid-bake, after three rounds: the record in the shared store holds the three passes.
     let plan_id = loop {
         tokio::time::sleep(Duration::from_secs(10)).await;
@@ -335,7 +343,7 @@ async fn a_bake_that_meets_min_passes_starts_the_next_wave() {
 async fn a_bake_short_of_min_passes_bakes_on_until_they_pass() {
     let world = regions(&NAMES[..2], shared()).await;
     let plan = gated_plan(Duration::from_secs(120), 5);
-    let report = world.runner().run(plan).await.unwrap();
+    let report = within_a_day(world.runner().run(plan)).await.unwrap();
     assert_eq!(
         report.state,
         WaveState::Done,
