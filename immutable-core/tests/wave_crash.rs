@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use common::regions::{BAKE, POLL, Regions, regions, v2_request};
+use common::regions::{BAKE, POLL, Regions, regions, v2_request, within_a_day};
 use immutable_core::{
     CommandRecord, DeploymentId, DeploymentRecord, Halt, HaltScope, HistoryPage, InMemoryStore,
     Lease, LeaseGrant, OnWaveFailure, Page, Result, ServiceName, StateStore, WaveBake,
@@ -207,10 +207,7 @@ async fn uncut(
     let (world, store) = world_with_store(0, 0, failing).await;
     let runner = world.runner();
     let run = runner.run(plan());
-    let report = tokio::time::timeout(Duration::from_secs(24 * 3600), run)
-        .await
-        .expect("the plan ended within a day")
-        .unwrap();
+    let report = within_a_day(run).await.unwrap();
     let expected = end_state(&world, &report.record).await;
     (world, store, report.record, expected)
 }
@@ -229,6 +226,22 @@ async fn cut_at(plan: fn() -> WavePlan, failing: bool, crash_at: usize) -> (Regi
     tokio::time::sleep(Duration::from_secs(180)).await;
     let cut = store.written().pop().expect("a plan was written");
     (world, cut)
+}
+
+/// The successful plan cut right after the first record write `at` picks out (`what` it is),
+/// as [`cut_at`] leaves it, with the end state of an uncut run.
+async fn successful_plan_cut_after(
+    at: impl Fn(&WaveRecord) -> bool,
+    what: &str,
+) -> (Regions, WaveRecord, Vec<String>) {
+    let (_, store, _, expected) = uncut(successful_plan, false).await;
+    let write = 1 + store
+        .written()
+        .iter()
+        .position(at)
+        .unwrap_or_else(|| panic!("never written: {what}"));
+    let (world, cut) = cut_at(successful_plan, false, write).await;
+    (world, cut, expected)
 }
 
 /// For a plan cut while baking, resumed: the bake counts on from the passes it saved (its
@@ -343,13 +356,11 @@ async fn a_successful_plan_cut_after_any_record_write_resumes_to_the_same_end() 
 /// starting it; once the halt is lifted it ends as if never cut.
 #[tokio::test(start_paused = true)]
 async fn a_plan_cut_as_its_bake_ends_resumes_under_a_halt_without_starting_the_next_wave() {
-    let (_, store, _, expected) = uncut(successful_plan, false).await;
-    let bake_ended = 1 + store
-        .written()
-        .iter()
-        .position(|r| r.state == WaveState::Running && r.wave == 1)
-        .expect("the plan entered wave 2");
-    let (world, cut) = cut_at(successful_plan, false, bake_ended).await;
+    let (world, cut, expected) = successful_plan_cut_after(
+        |r| r.state == WaveState::Running && r.wave == 1,
+        "the plan entered wave 2",
+    )
+    .await;
     assert!(cut.targets[1].iter().all(|t| t.deployment.is_none()));
     let scope = HaltScope::service("web").unwrap();
     let eu = &world.get("eu-west-1").engine;
@@ -437,13 +448,11 @@ async fn a_halt_landing_as_a_wave_starts_stops_the_plan_short_of_done() {
 /// plan ends as if never cut.
 #[tokio::test(start_paused = true)]
 async fn a_runner_down_past_its_bake_gathers_the_missing_passes_and_goes_on() {
-    let (_, store, _, expected) = uncut(successful_plan, false).await;
-    let first_pass = 1 + store
-        .written()
-        .iter()
-        .position(|r| r.state == WaveState::Baking && r.bake_passes == 1)
-        .expect("the bake saved its first pass");
-    let (world, cut) = cut_at(successful_plan, false, first_pass).await;
+    let (world, cut, expected) = successful_plan_cut_after(
+        |r| r.state == WaveState::Baking && r.bake_passes == 1,
+        "the bake saved its first pass",
+    )
+    .await;
     assert_eq!((cut.state, cut.bake_passes), (WaveState::Baking, 1));
     // Down until well past the bake's end.
     tokio::time::sleep(BAKE).await;
@@ -451,10 +460,7 @@ async fn a_runner_down_past_its_bake_gathers_the_missing_passes_and_goes_on() {
     world.events.lock().unwrap().clear();
     let runner = world.runner();
     let resume = runner.resume(&cut.id);
-    let done = tokio::time::timeout(Duration::from_secs(24 * 3600), resume)
-        .await
-        .expect("the resumed plan ended within a day")
-        .unwrap();
+    let done = within_a_day(resume).await.unwrap();
     assert_eq!(end_state(&world, &done.record).await, expected);
     let events = world.events.lock().unwrap();
     let resumed_at = events.first().expect("the resumed run reported").at;

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::regions::{BAKE, Regions, regions, v2_request};
+use common::regions::{BAKE, Regions, regions, v2_request, within_a_day};
 use immutable_core::{
     Error, HaltScope, InMemoryStore, OnWaveFailure, Origin, StateStore, TargetOutcome, WaveBake,
     WaveEventKind, WavePlan, WaveState, WaveTarget,
@@ -57,14 +57,6 @@ fn gate_rounds(world: &Regions, wave: usize) -> Vec<(bool, u32)> {
             _ => None,
         })
         .collect()
-}
-
-/// `run`, failing the test if it has not ended within a day of virtual time: a bake that never
-/// counts its passes would otherwise bake on for ever.
-async fn within_a_day<T>(run: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(24 * 3600), run)
-        .await
-        .expect("the plan did not end within a day")
 }
 
 /// `(1, 1) .. (n, n)` as gate rounds: `n` rounds, each passed and counted.

@@ -197,3 +197,11 @@ impl Regions {
             .collect()
     }
 }
+
+/// `run`, failing the test if it has not ended within a day of virtual time: a bake that never
+/// counted its passes would otherwise bake on for ever.
+pub async fn within_a_day<T>(run: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(24 * 3600), run)
+        .await
+        .expect("the plan did not end within a day")
+}
