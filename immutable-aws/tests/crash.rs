@@ -219,29 +219,6 @@ fn request(image: &str) -> DeploymentRequest {
         .health_timeout(Duration::from_secs(10))
 }
 
-/// Clients whose every call passes through `cut`.
-fn cut_clients(w: &World, cut: &Cut) -> AwsClients {
-    let sdk = &w.clients.sdk;
-    AwsClients {
-        ec2: aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::config::Builder::from(sdk)
-                .interceptor(cut.clone())
-                .build(),
-        ),
-        elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(
-            aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk)
-                .interceptor(cut.clone())
-                .build(),
-        ),
-        autoscaling: aws_sdk_autoscaling::Client::from_conf(
-            aws_sdk_autoscaling::config::Builder::from(sdk)
-                .interceptor(cut.clone())
-                .build(),
-        ),
-        sdk: sdk.clone(),
-    }
-}
-
 /// What the fleets are.
 #[derive(Debug, Clone, Copy)]
 enum Kind<'a> {
@@ -426,7 +403,7 @@ async fn cut_after_every_call(w: &World, kind: Kind<'_>) {
         limit: Arc::new(AtomicUsize::new(usize::MAX)),
         ..Cut::default()
     };
-    let clients = cut_clients(w, &counting);
+    let clients = clients_through(&w.clients.sdk, &counting);
     let engine = engine_on(w, &clients, kind, store.clone(), minutes(1));
     assert!(engine.deploy(request("web-v2")).await.unwrap().succeeded());
     let total = counting.calls.load(Ordering::SeqCst);
@@ -449,7 +426,13 @@ async fn cut_after_every_call(w: &World, kind: Kind<'_>) {
             crashed: cut.crashed.clone(),
         };
         let base = 2 + 2 * cut_after as u64;
-        let doomed = engine_on(w, &cut_clients(w, &cut), kind, crashed, minutes(base));
+        let doomed = engine_on(
+            w,
+            &clients_through(&w.clients.sdk, &cut),
+            kind,
+            crashed,
+            minutes(base),
+        );
         let run = tokio::spawn(async move { doomed.deploy(request(next)).await });
         while !cut.crashed.load(Ordering::SeqCst) && !run.is_finished() {
             tokio::time::sleep(Duration::from_millis(5)).await;

@@ -462,34 +462,23 @@ async fn a_runner_down_past_its_bake_gathers_the_missing_passes_and_goes_on() {
     let resume = runner.resume(&cut.id);
     let done = within_a_day(resume).await.unwrap();
     assert_eq!(end_state(&world, &done.record).await, expected);
-    let events = world.events.lock().unwrap();
-    let resumed_at = events.first().expect("the resumed run reported").at;
-    assert!(resumed_at > until, "resumed after the bake's end");
-    let kinds: Vec<&WaveEventKind> = events.iter().map(|e| &e.kind).collect();
+    let kinds = world.event_kinds();
     assert!(
-        kinds.contains(&&WaveEventKind::BakeExtended {
+        kinds.contains(&WaveEventKind::BakeExtended {
             wave: 0,
             passes: 1,
             needed: 3
         }),
         "{kinds:#?}"
     );
-    let rounds: Vec<(bool, u32)> = kinds
-        .iter()
-        .filter_map(|k| match k {
-            WaveEventKind::GateChecked {
-                wave: 0,
-                passed,
-                passes,
-            } => Some((*passed, *passes)),
-            _ => None,
-        })
-        .collect();
     assert_eq!(
-        rounds,
+        world.gate_rounds(0),
         [(true, 2), (true, 3)],
         "counted on from the saved pass"
     );
+    let events = world.events.lock().unwrap();
+    let resumed_at = events.first().expect("the resumed run reported").at;
+    assert!(resumed_at > until, "resumed after the bake's end");
     let next_wave = events
         .iter()
         .find(|e| {

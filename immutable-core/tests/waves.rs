@@ -40,25 +40,6 @@ fn shared() -> Arc<dyn StateStore> {
     Arc::new(InMemoryStore::new())
 }
 
-/// The gate rounds of the bake after `wave`, as reported: whether each passed, and the passes
-/// counted so far.
-fn gate_rounds(world: &Regions, wave: usize) -> Vec<(bool, u32)> {
-    world
-        .events
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|e| match e.kind {
-            WaveEventKind::GateChecked {
-                wave: w,
-                passed,
-                passes,
-            } if w == wave => Some((passed, passes)),
-            _ => None,
-        })
-        .collect()
-}
-
 /// `(1, 1) .. (n, n)` as gate rounds: `n` rounds, each passed and counted.
 fn counted(n: u32) -> Vec<(bool, u32)> {
     (1..=n).map(|i| (true, i)).collect()
@@ -299,7 +280,7 @@ async fn a_bake_that_meets_min_passes_starts_the_next_wave() {
             break rounds[0].plan.clone();
         }
     };
-    assert_eq!(gate_rounds(&world, 0), counted(3));
+    assert_eq!(world.gate_rounds(0), counted(3));
     let stored = world.shared.load_wave(&plan_id).await.unwrap();
     assert_eq!(
         (stored.state, stored.bake_passes),
@@ -315,7 +296,7 @@ async fn a_bake_that_meets_min_passes_starts_the_next_wave() {
     );
     assert_eq!(report.record.failure, None);
     assert_eq!(
-        gate_rounds(&world, 0),
+        world.gate_rounds(0),
         counted(10),
         "one round a minute through the 600 s bake, each counted"
     );
@@ -342,7 +323,7 @@ async fn a_bake_short_of_min_passes_bakes_on_until_they_pass() {
         "{:#?}",
         report.record.history
     );
-    assert_eq!(gate_rounds(&world, 0), counted(5));
+    assert_eq!(world.gate_rounds(0), counted(5));
     let events = world.events.lock().unwrap();
     let extended: Vec<_> = events
         .iter()
@@ -414,7 +395,7 @@ async fn a_gate_failing_after_the_bake_time_still_fails_the_plan() {
         "{:?}",
         report.record.failure
     );
-    let rounds = gate_rounds(&world, 0);
+    let rounds = world.gate_rounds(0);
     assert_eq!(rounds.last(), Some(&(false, 3)), "{rounds:?}");
     assert!(report.record.targets[1][0].deployment.is_none());
     assert_eq!(world.serving("us-east-1"), world.get("us-east-1").v1);

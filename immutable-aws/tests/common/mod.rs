@@ -139,6 +139,31 @@ impl CallCounter {
     }
 }
 
+/// EC2, ELBv2 and Auto Scaling clients of `sdk` whose every call passes through `interceptor`.
+pub fn clients_through(
+    sdk: &aws_types::SdkConfig,
+    interceptor: &(impl Intercept + Clone + 'static),
+) -> AwsClients {
+    AwsClients {
+        ec2: aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(sdk)
+                .interceptor(interceptor.clone())
+                .build(),
+        ),
+        elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(
+            aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk)
+                .interceptor(interceptor.clone())
+                .build(),
+        ),
+        autoscaling: aws_sdk_autoscaling::Client::from_conf(
+            aws_sdk_autoscaling::config::Builder::from(sdk)
+                .interceptor(interceptor.clone())
+                .build(),
+        ),
+        sdk: sdk.clone(),
+    }
+}
+
 /// A VPC with two subnets, an ALB with a listener that serves a fixed 503 at first, and
 /// clients that count their calls.
 pub struct World {
@@ -183,24 +208,7 @@ impl World {
             .load()
             .await;
         let calls = CallCounter::default();
-        let clients = AwsClients {
-            ec2: aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(&plain.sdk)
-                    .interceptor(calls.clone())
-                    .build(),
-            ),
-            elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(
-                aws_sdk_elasticloadbalancingv2::config::Builder::from(&plain.sdk)
-                    .interceptor(calls.clone())
-                    .build(),
-            ),
-            autoscaling: aws_sdk_autoscaling::Client::from_conf(
-                aws_sdk_autoscaling::config::Builder::from(&plain.sdk)
-                    .interceptor(calls.clone())
-                    .build(),
-            ),
-            sdk: plain.sdk.clone(),
-        };
+        let clients = clients_through(&plain.sdk, &calls);
         let ec2 = &plain.ec2;
         let elb = &plain.elbv2;
         let vpc = ec2

@@ -179,6 +179,22 @@ impl Regions {
     }
 
     /// The kinds of the wave events seen so far, in order.
+    /// The gate rounds of the bake after `wave`, as reported: whether each passed, and the
+    /// passes counted so far.
+    pub fn gate_rounds(&self, wave: usize) -> Vec<(bool, u32)> {
+        self.event_kinds()
+            .into_iter()
+            .filter_map(|k| match k {
+                immutable_core::WaveEventKind::GateChecked {
+                    wave: w,
+                    passed,
+                    passes,
+                } if w == wave => Some((passed, passes)),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn event_kinds(&self) -> Vec<immutable_core::WaveEventKind> {
         self.events
             .lock()
