@@ -587,6 +587,6 @@ async fn a_table_of_the_earlier_layout_is_named_and_copied() {
     let mut success = sample_record("web");
     success.phase = Phase::Done;
     kept.save(&mut success).await.unwrap();
-    let page = kept.history(&web, &Page::first(10)).await.unwrap();
+    let page = kept.history(&web, &Page::first(10).unwrap()).await.unwrap();
     assert_eq!(page.records, [success]);
 }

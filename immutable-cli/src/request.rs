@@ -48,6 +48,11 @@ pub(crate) fn build(config: &Config, args: &RequestArgs) -> Result<DeploymentReq
             let step = s.linear_step.ok_or_else(|| {
                 Failure::refused("a linear rollout needs --linear-step, e.g. --linear-step 25")
             })?;
+            if !(1..=100).contains(&step) {
+                return Err(Failure::refused(format!(
+                    "--linear-step: must be 1 to 100 percent, got {step}"
+                )));
+            }
             Steps::linear(step, pause)
         }
     };

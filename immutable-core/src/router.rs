@@ -85,9 +85,26 @@ impl HealthReport {
 
 /// How a service's traffic is split: percent per target, summing to 100, or empty when the
 /// entry point serves nothing yet.
+///
+/// Deserializing checks the same rules as [`Routing::new`], so a record or state file cannot
+/// bring in a split that does not sum to 100.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RoutingFields")]
 pub struct Routing {
     weights: BTreeMap<TargetId, u32>,
+}
+
+/// A [`Routing`] as stored, before its rules are checked.
+#[derive(Deserialize)]
+struct RoutingFields {
+    weights: BTreeMap<TargetId, u32>,
+}
+
+impl TryFrom<RoutingFields> for Routing {
+    type Error = Error;
+    fn try_from(fields: RoutingFields) -> Result<Self> {
+        Routing::new(fields.weights)
+    }
 }
 
 impl Routing {
@@ -106,10 +123,18 @@ impl Routing {
     /// Builds a split; zero weights are dropped.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] on the field `weights` unless they sum to 100 (or there are none).
+    /// [`Error::InvalidInput`] on the field `weights` unless they sum to 100 (or there are none),
+    /// or when one is above 100.
     pub fn new(weights: impl IntoIterator<Item = (TargetId, u32)>) -> Result<Self> {
         let weights: BTreeMap<_, _> = weights.into_iter().filter(|(_, w)| *w > 0).collect();
-        let sum: u32 = weights.values().sum();
+        if let Some((target, w)) = weights.iter().find(|(_, w)| **w > 100) {
+            return Err(Error::invalid(
+                "weights",
+                format!("{w} percent to {target} is above 100 percent"),
+            ));
+        }
+        // At most 100 each, so the sum cannot overflow however many targets there are.
+        let sum: u64 = weights.values().map(|w| u64::from(*w)).sum();
         if !weights.is_empty() && sum != 100 {
             return Err(Error::invalid(
                 "weights",
@@ -308,5 +333,24 @@ mod tests {
         );
         assert!(Routing::split(None, &b, 50).is_err());
         assert_eq!(Routing::split(None, &b, 100).unwrap(), Routing::all_to(&b));
+    }
+
+    /// Weights that wrap around u32 to 100 are refused, never accepted (release) or a panic
+    /// (debug).
+    #[test]
+    fn an_overflowing_weight_is_refused_naming_the_field() {
+        let wraps = [(TargetId::new("a"), u32::MAX), (TargetId::new("b"), 101)];
+        let err = Routing::new(wraps).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidInput { ref field, .. } if field == "weights"),
+            "{err}"
+        );
+        let many = (0..200).map(|i| (TargetId::new(format!("t{i}")), u32::MAX / 100));
+        assert!(Routing::new(many).is_err());
+        let stored = r#"{"weights":{"a":4294967295,"b":101}}"#;
+        assert!(serde_json::from_str::<Routing>(stored).is_err());
+        let good = Routing::new([(TargetId::new("a"), 40), (TargetId::new("b"), 60)]).unwrap();
+        let back: Routing = serde_json::from_str(&serde_json::to_string(&good).unwrap()).unwrap();
+        assert_eq!(back, good);
     }
 }

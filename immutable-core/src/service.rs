@@ -55,45 +55,91 @@ pub mod tags {
 
 /// A service: the unit that owns one entry point, its fleets and its images.
 ///
-/// Names are 1 to 64 characters of ASCII letters, digits, `-`, `_` and `.`, so that they fit
-/// in tags, file names and provider resource names.
+/// # The name grammar
+/// A service name is 1 to 63 characters of lowercase ASCII letters, digits, `-`, `_` and
+/// `.`, and starts with a letter or a digit. So it is never `.` or `..`, never a hidden file,
+/// fits in tags, file names, HAProxy proxy names and DNS-like labels, and two names that a
+/// case-insensitive file system would fold together (`Web`, `web`) cannot both exist.
+///
+/// Every name the SDK derives from a service name for something else (a preview backend, a
+/// lock file) adds a character outside this grammar (see [`ServiceName::derived`]), so a
+/// derived name can never be another service's name, nor another service's derived name.
+/// The grammar is enforced wherever a name enters: this constructor, deserialized records
+/// and state files, the CLI's flags and service files.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ServiceName(std::sync::Arc<str>);
 
 impl ServiceName {
+    /// The longest service name.
+    pub const MAX_LEN: usize = 63;
+
     /// Validates and wraps a service name.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] naming the field `service` when the name is empty, too long or
-    /// holds other characters.
+    /// [`Error::InvalidInput`] naming the field `service` when the name breaks the
+    /// [grammar](Self#the-name-grammar): empty, longer than [`MAX_LEN`](Self::MAX_LEN), not
+    /// starting with a letter or digit, or holding another character (an uppercase letter
+    /// included). The message says which rule and quotes the character.
     pub fn new(name: impl Into<String>) -> Result<Self> {
         let name = name.into();
-        if name.is_empty() {
-            return Err(Error::invalid("service", "must not be empty"));
-        }
-        if name.len() > 64 {
-            return Err(Error::invalid(
-                "service",
-                format!("must be at most 64 characters, got {}", name.len()),
-            ));
-        }
-        if let Some(c) = name
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-        {
-            return Err(Error::invalid(
-                "service",
-                format!("may hold only ASCII letters, digits, '-', '_' and '.', found {c:?}"),
-            ));
-        }
+        Self::check(&name)?;
         Ok(ServiceName(name.into()))
+    }
+
+    /// Whether `name` follows the [grammar](Self#the-name-grammar), with the reason when it
+    /// does not (an [`Error::InvalidInput`] naming `service`).
+    pub fn check(name: &str) -> Result<()> {
+        let invalid = |reason: String| Error::invalid("service", reason);
+        let Some(first) = name.chars().next() else {
+            return Err(invalid("must not be empty".into()));
+        };
+        if name.len() > Self::MAX_LEN {
+            return Err(invalid(format!(
+                "must be at most {} characters, got {}",
+                Self::MAX_LEN,
+                name.len()
+            )));
+        }
+        if !(first.is_ascii_lowercase() || first.is_ascii_digit()) {
+            return Err(invalid(format!(
+                "must start with a lowercase letter or a digit, not {first:?} (in {name:?})"
+            )));
+        }
+        if let Some(c) = name.chars().find(|c| !is_name_char(*c)) {
+            let hint = if c.is_ascii_uppercase() {
+                " (names are lowercase)"
+            } else {
+                ""
+            };
+            return Err(invalid(format!(
+                "may hold only lowercase ASCII letters, digits, '-', '_' and '.', found {c:?} \
+                 in {name:?}{hint}"
+            )));
+        }
+        Ok(())
     }
 
     /// The name as a string.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A name derived from this one for `purpose` (`preview`, say): `<service>:<purpose>`.
+    ///
+    /// The `:` is outside the service grammar, so a derived name is never a service's name,
+    /// and two services' derived names for one purpose differ as their names do.
+    pub fn derived(&self, purpose: &str) -> String {
+        format!("{}{DERIVED_SEPARATOR}{purpose}", self.0)
+    }
+}
+
+/// What joins a service name and the purpose of a name derived from it: a character the
+/// service grammar does not allow, and that HAProxy allows in proxy names.
+const DERIVED_SEPARATOR: char = ':';
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')
 }
 
 impl TryFrom<String> for ServiceName {
@@ -167,6 +213,37 @@ string_id!(
 );
 
 impl DeploymentId {
+    /// The longest deployment id [`parse`](Self::parse) accepts.
+    pub const MAX_LEN: usize = 64;
+
+    /// Validates an id that comes from outside (a command line, a URL, a file): 1 to
+    /// [`MAX_LEN`](Self::MAX_LEN) ASCII letters, digits, `-` and `_`, as the ids
+    /// [`generate`](Self::generate) makes (lowercase ULIDs) are. Such an id is safe as a file
+    /// name and as one word of a shell command.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the field `deployment`.
+    pub fn parse(id: &str) -> Result<Self> {
+        let invalid = |reason: String| Error::invalid("deployment", reason);
+        if id.is_empty() || id.len() > Self::MAX_LEN {
+            return Err(invalid(format!(
+                "must be 1 to {} characters, got {}",
+                Self::MAX_LEN,
+                id.len()
+            )));
+        }
+        if let Some(c) = id
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_')))
+        {
+            return Err(invalid(format!(
+                "{id:?} is not a deployment id: found {c:?} (ids are letters, digits, '-' and '_', \
+                 like 01jd7w5kq2h3n4p5r6s7t8v9wx)"
+            )));
+        }
+        Ok(DeploymentId::new(id))
+    }
+
     /// A fresh, unique id: a ULID, greater than every id generated before it in this process
     /// (within one millisecond too), so ids sort by creation time.
     pub fn generate() -> Self {
@@ -188,7 +265,23 @@ mod tests {
     #[test]
     fn service_names_are_validated() {
         assert!(ServiceName::new("web-api_1.prod").is_ok());
-        for bad in ["", "has space", "slash/y", &"x".repeat(65)] {
+        assert!(ServiceName::new("0web").is_ok());
+        assert!(ServiceName::new("x".repeat(63)).is_ok());
+        for bad in [
+            "",
+            ".",
+            "..",
+            ".hidden",
+            "-web",
+            "_web",
+            "Web",
+            "web:preview",
+            "has space",
+            "slash/y",
+            "semi;colon",
+            "new\nline",
+            &"x".repeat(64),
+        ] {
             match ServiceName::new(bad) {
                 Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "service"),
                 other => panic!("{bad:?} gave {other:?}"),
@@ -200,6 +293,25 @@ mod tests {
     fn service_names_are_validated_when_deserialized() {
         assert!(serde_json::from_str::<ServiceName>("\"ok\"").is_ok());
         assert!(serde_json::from_str::<ServiceName>("\"\"").is_err());
+    }
+
+    #[test]
+    fn deployment_ids_from_outside_are_validated() {
+        let id = DeploymentId::generate();
+        assert_eq!(DeploymentId::parse(id.as_str()).unwrap(), id);
+        for bad in ["", "../etc", "a b", "a;rm", "x'y", &"a".repeat(65)] {
+            match DeploymentId::parse(bad) {
+                Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "deployment"),
+                other => panic!("{bad:?} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn derived_names_are_never_service_names() {
+        let web = ServiceName::new("web").unwrap();
+        assert_eq!(web.derived("preview"), "web:preview");
+        assert!(ServiceName::new(web.derived("preview")).is_err());
     }
 
     #[test]

@@ -200,6 +200,7 @@ impl StateStore for DynamoStore {
     }
 
     async fn history(&self, service: &ServiceName, page: &Page) -> Result<HistoryPage> {
+        page.check()?;
         self.history_page(service, page).await
     }
 

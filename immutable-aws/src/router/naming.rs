@@ -41,7 +41,7 @@ mod tests {
 
     #[test]
     fn target_group_names_fit_elb_rules_and_are_stable() {
-        let s = ServiceName::new("Checkout_API.prod-eu-west").unwrap();
+        let s = ServiceName::new("checkout_api.prod-eu-west").unwrap();
         let f = FleetId::new("fleet-01jabcdefghjkmnpqrstvwxyz0");
         let n = target_group_name(&s, &f);
         assert!(n.len() <= 32, "{n}");

@@ -24,7 +24,9 @@ pub(crate) async fn history_of(
 ) -> CoreResult<Vec<DeploymentRecord>> {
     // One bounded read per page: the cost does not grow with the service's history.
     let mut records = Vec::new();
-    let mut page = Some(immutable_core::Page::first(limit));
+    let mut page = Some(immutable_core::Page::first(
+        limit.min(immutable_core::Page::MAX_LIMIT),
+    )?);
     while let Some(p) = page.take().filter(|_| records.len() < limit) {
         let got = store.history(service, &p).await?;
         records.extend(got.records);

@@ -152,7 +152,7 @@ pub async fn history_contract(store: &dyn StateStore) {
         }
     }
     let newest_first: Vec<_> = w.iter().rev().map(|r| &r.id).collect();
-    let mut page = Some(Page::first(2));
+    let mut page = Some(Page::first(2).unwrap());
     let mut seen = Vec::new();
     let mut pages = 0;
     while let Some(p) = page {
@@ -166,20 +166,31 @@ pub async fn history_contract(store: &dyn StateStore) {
     assert_eq!(seen.iter().collect::<Vec<_>>(), newest_first, "pages of 2");
     assert_eq!(pages, 3, "5 records in pages of 2 are 3 pages");
 
-    let all = store.history(&web, &Page::first(5)).await.expect("history");
+    let all = store
+        .history(&web, &Page::first(5).unwrap())
+        .await
+        .expect("history");
     assert_eq!(ids(&all.records), newest_first);
     assert_eq!(all.next, None, "a page that holds the rest points nowhere");
-    let older = Page::first(10).before(&w[2].id);
+    let older = Page::first(10).unwrap().before(&w[2].id);
     let got = store.history(&web, &older).await.expect("history");
     assert_eq!(ids(&got.records), [&w[1].id, &w[0].id]);
     assert_eq!(got.next, None);
     let nobody = ServiceName::new("nobody").expect("name");
     let none = store
-        .history(&nobody, &Page::first(3))
+        .history(&nobody, &Page::first(3).unwrap())
         .await
         .expect("history");
     assert!(none.records.is_empty() && none.next.is_none());
     assert_eq!(store.latest(&web).await.expect("latest"), w.last().cloned());
+    for limit in [0, Page::MAX_LIMIT + 1, usize::MAX] {
+        let mut page = Page::first(1).expect("page");
+        page.limit = limit;
+        match store.history(&web, &page).await {
+            Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "limit"),
+            other => panic!("a page of {limit} records gave {other:?}, not InvalidInput"),
+        }
+    }
 }
 
 /// Asserts that each record is gone from the store.
@@ -209,7 +220,7 @@ pub async fn retention_contract(store: &dyn StateStore) {
         failed.push(saved(store, "web", Phase::RolledBack).await);
     }
     let all = store
-        .history(&web, &Page::first(100))
+        .history(&web, &Page::first(100).unwrap())
         .await
         .expect("history");
     assert_eq!(all.records.len(), 7, "failures trimmed the history");
@@ -225,7 +236,7 @@ pub async fn retention_contract(store: &dyn StateStore) {
     next.phase = Phase::Done;
     store.save(&mut next).await.expect("a success");
     let kept = store
-        .history(&web, &Page::first(100))
+        .history(&web, &Page::first(100).unwrap())
         .await
         .expect("history");
     assert_eq!(

@@ -148,6 +148,7 @@ impl StateStore for InMemoryStore {
     }
 
     async fn history(&self, service: &ServiceName, page: &Page) -> Result<HistoryPage> {
+        page.check()?;
         let state = self.lock();
         let records = state
             .by_service

@@ -110,8 +110,10 @@ pub trait StateStore: Debug + Send + Sync + 'static {
     /// One page of the service's history, newest first: at most `page.limit` records older
     /// than `page.before` (all, without it), and the page after it, if any.
     ///
-    /// The bundled stores read at most `page.limit + 1` records.
+    /// The bundled stores read at most `page.limit + 1` records. A page whose `limit` is 0 or
+    /// above [`Page::MAX_LIMIT`] is refused ([`Page::check`]).
     async fn history(&self, service: &ServiceName, page: &Page) -> Result<HistoryPage> {
+        page.check()?;
         let mut records = self.list(Some(service)).await?;
         records.sort_by(|a, b| b.id.cmp(&a.id));
         records.retain(|r| page.before.as_ref().is_none_or(|b| &r.id < b));

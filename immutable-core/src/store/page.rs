@@ -1,6 +1,6 @@
 //! Pages of a service's history, and how many old records a store keeps.
 
-use crate::{DeploymentId, DeploymentRecord, Phase};
+use crate::{DeploymentId, DeploymentRecord, Phase, Result};
 
 /// Which page of a service's history to read: at most `limit` records, newest first, older
 /// than `before` (from the newest, without it).
@@ -17,12 +17,27 @@ impl Page {
     /// The largest page a store is asked to read at once.
     pub const MAX_LIMIT: usize = 1_000;
 
-    /// The newest `limit` records (clamped to 1 ..= [`Page::MAX_LIMIT`]).
-    pub fn first(limit: usize) -> Self {
-        Page {
-            limit: limit.clamp(1, Self::MAX_LIMIT),
+    /// The newest `limit` records.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming `limit` when it is 0 or above [`Page::MAX_LIMIT`].
+    pub fn first(limit: usize) -> Result<Self> {
+        let page = Page {
+            limit,
             before: None,
-        }
+        };
+        page.check()?;
+        Ok(page)
+    }
+
+    /// Refuses a page whose `limit` (a public field, so it may have been changed since
+    /// [`first`](Self::first)) is 0 or above [`Page::MAX_LIMIT`], naming `limit`. Stores call
+    /// it before they read.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming `limit`.
+    pub fn check(&self) -> Result<()> {
+        crate::limits::count("limit", self.limit, 1, Self::MAX_LIMIT)
     }
 
     /// This page's length, for the records older than `id`.

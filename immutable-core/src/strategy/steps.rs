@@ -59,8 +59,17 @@ impl Steps {
     }
 
     /// Preview, then `percent` more every `interval` until 100 %.
+    ///
+    /// A `percent` of 0 or above 100 is kept as given, never clamped: the steps shift by it
+    /// once, and [`validate`](Self::validate) (which every deployment runs) refuses them,
+    /// naming the step.
     pub fn linear(percent: u32, interval: Duration) -> Self {
-        let percent = percent.clamp(1, 100);
+        if !(1..=100).contains(&percent) {
+            return Steps {
+                name: "linear".into(),
+                steps: vec![Step::Preview, Step::shift(percent)],
+            };
+        }
         let weights: Vec<u32> = (1..)
             .map(|i| (i * percent).min(100))
             .take_while(|w| *w < 100)
@@ -240,6 +249,13 @@ mod tests {
         assert_eq!(shifts(&Steps::canary([5], m)), [5, 100]);
         assert_eq!(shifts(&Steps::linear(30, m)), [30, 60, 90, 100]);
         assert_eq!(shifts(&Steps::linear(25, m)), [25, 50, 75, 100]);
+        for bad in [0, 101, u32::MAX] {
+            let err = Steps::linear(bad, m).validate().unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("shifts {bad} %")),
+                "{err}"
+            );
+        }
         let c = Steps::canary([10, 50, 100], m);
         assert_eq!(
             c.steps()

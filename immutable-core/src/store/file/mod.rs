@@ -209,6 +209,7 @@ impl StateStore for FileStore {
     }
 
     async fn history(&self, service: &ServiceName, page: &Page) -> Result<HistoryPage> {
+        page.check()?;
         let (service, page) = (service.clone(), page.clone());
         self.locked(move |dir| {
             let ids = dir.record_ids(&service)?;
