@@ -28,6 +28,9 @@ pub struct HaproxyOptions {
     /// A directory for the configuration, the admin socket and the log; a temporary one
     /// (removed on drop) when unset.
     pub dir: Option<PathBuf>,
+    /// Whether each service gets a preview frontend and backend (`<service>:preview`).
+    /// Default true.
+    pub preview: bool,
 }
 
 /// `haproxy` if `PATH` has it, else Debian's `/usr/sbin/haproxy` if that exists.
@@ -50,7 +53,14 @@ impl HaproxyOptions {
             services: services.into_iter().map(Into::into).collect(),
             health_path: "/health".into(),
             dir: None,
+            preview: true,
         }
+    }
+
+    /// No preview frontend or backend: the router skips preview steps.
+    pub fn without_preview(mut self) -> Self {
+        self.preview = false;
+        self
     }
 
     /// Uses another `haproxy` program.
@@ -71,15 +81,16 @@ impl HaproxyOptions {
 pub struct EntryPoints {
     /// The live frontend.
     pub live: SocketAddr,
-    /// The preview frontend.
+    /// The preview frontend (its port is reserved even without one).
     pub preview: SocketAddr,
 }
 
 /// A running HAProxy: killed when dropped.
 ///
 /// The generated configuration gives each service a backend named after it (and a frontend
-/// `fe-<service>` feeding it), and a `<service>-preview` pair, every frontend on its own
-/// loopback port. Backends balance
+/// `fe-<service>` feeding it), and a `<service>:preview` pair (unless
+/// [`without_preview`](HaproxyOptions::without_preview)), every frontend on its own loopback
+/// port. Backends balance
 /// `roundrobin` (a dynamic algorithm, which `add server` requires) and check
 /// `GET <health path>`. For zero-failure swaps: `option redispatch` with `retries 3` moves a
 /// request whose connection fails to another server; `http-reuse safe` never sends a first
@@ -133,13 +144,16 @@ impl Haproxy {
             );
         }
         drop(probes);
-        let mut haproxy = Haproxy {
+        let haproxy = Haproxy {
             child: None,
             options,
             dir,
             _temp: temp,
             entry_points,
         };
+        let cfg = haproxy.config_path();
+        std::fs::write(&cfg, haproxy.config()).map_err(|e| io_error("cannot write", &cfg, e))?;
+        let mut haproxy = haproxy;
         haproxy.launch().await?;
         Ok(haproxy)
     }
@@ -193,13 +207,40 @@ impl Haproxy {
             })
     }
 
-    /// Stops HAProxy and starts it again with the same configuration and ports: every
-    /// dynamic server is lost, as on a reload; [`HaproxyRouter::restore`] puts them back.
+    /// The configuration file HAProxy runs with.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("haproxy.cfg")
+    }
+
+    /// Stops HAProxy and starts it again with the same configuration file and ports: every
+    /// dynamic server is lost, as on a reload; the router puts them back (see
+    /// [`HaproxyRouter::keep_restored`]).
     ///
     /// # Errors
     /// As [`start`](Self::start).
     pub async fn restart(&mut self) -> Result<()> {
         self.stop();
+        self.launch().await
+    }
+
+    /// Kills HAProxy with SIGKILL, as a crash would: its socket file stays behind, and
+    /// [`start_again`](Self::start_again) starts it with the same configuration.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts HAProxy again after [`kill`](Self::kill) (or [`stop`](Self::stop)), with the same
+    /// configuration file, unchanged, waiting (up to 10 s) until its admin socket answers.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start); a running HAProxy is left as it is.
+    pub async fn start_again(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            return Ok(());
+        }
         self.launch().await
     }
 
@@ -225,10 +266,11 @@ impl Haproxy {
             sock.display()
         );
         for (service, e) in &self.entry_points {
-            for (name, addr) in [
-                (service.to_string(), e.live),
-                (format!("{service}-preview"), e.preview),
-            ] {
+            let mut pairs = vec![(service.to_string(), e.live)];
+            if self.options.preview {
+                pairs.push((service.derived("preview"), e.preview));
+            }
+            for (name, addr) in pairs {
                 let _ = write!(
                     c,
                     "frontend fe-{name}\n  bind {addr}\n  default_backend {name}\n\n\
@@ -242,11 +284,14 @@ impl Haproxy {
     }
 
     async fn launch(&mut self) -> Result<()> {
-        let cfg = self.dir.join("haproxy.cfg");
-        std::fs::write(&cfg, self.config()).map_err(|e| io_error("cannot write", &cfg, e))?;
+        let cfg = self.config_path();
         let log_path = self.dir.join("haproxy.log");
-        let log = std::fs::File::create(&log_path)
-            .map_err(|e| io_error("cannot create", &log_path, e))?;
+        // Appended to, so that a restart keeps the log of the run before it.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| io_error("cannot open", &log_path, e))?;
         let err_log = log
             .try_clone()
             .map_err(|e| io_error("cannot open", &log_path, e))?;

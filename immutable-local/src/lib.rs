@@ -49,4 +49,4 @@ pub use fleet::ProcessFleet;
 pub use haproxy::{EntryPoints, Haproxy, HaproxyOptions};
 pub use image::{ImportRequest, LocalImageStore};
 pub use loadgen::{LoadGen, LoadReport, RunningLoad, Sample};
-pub use router::{HaproxyRouter, HaproxyRouterBuilder, InstanceAddresses};
+pub use router::{HaproxyRouter, HaproxyRouterBuilder, InstanceAddresses, RestoreGuard};

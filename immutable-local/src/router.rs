@@ -1,7 +1,15 @@
 //! [`HaproxyRouter`]: one HAProxy backend per service, driven through the runtime API.
+//!
+//! Files by concern: `api.rs` (the admin socket), `names.rs` (what may reach a command, and
+//! which backends a service may use), `state.rs` (the routing as the router last set it),
+//! `traffic.rs` (the [`TrafficRouter`](immutable_core::TrafficRouter) calls), `health.rs`
+//! (HAProxy's check results in the core's terms), `restore.rs` (putting the routing back
+//! after HAProxy restarted).
 
 mod api;
 mod health;
+mod names;
+mod restore;
 mod state;
 mod traffic;
 
@@ -13,24 +21,36 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use immutable_core::{Error, FleetInfo, InstanceId, ResourceKind, Result, ServiceName, TargetId};
+use immutable_core::{Error, FleetId, InstanceId, ResourceKind, Result, ServiceName, TargetId};
 
 use self::api::RuntimeApi;
+pub use self::restore::RestoreGuard;
 use self::state::ServiceState;
 use crate::ProcessFleet;
-use crate::fsutil::io_error;
+use crate::fsutil::{blocking, io_error, lock_file};
 
-/// Where a fleet's instances listen, for the router to register them.
+/// Where a fleet's instances listen, for the router to register them and to tell a server
+/// whose instance no longer holds its address.
 #[async_trait]
 pub trait InstanceAddresses: Debug + Send + Sync + 'static {
-    /// The address of each live instance of `fleet`.
-    async fn addresses(&self, fleet: &FleetInfo) -> Result<Vec<(InstanceId, SocketAddr)>>;
+    /// The address of each instance of the service's `fleet` that is alive and listens there
+    /// itself. An instance missing from the answer is never counted healthy, whatever
+    /// answers at its address.
+    async fn addresses(
+        &self,
+        service: &ServiceName,
+        fleet: &FleetId,
+    ) -> Result<Vec<(InstanceId, SocketAddr)>>;
 }
 
 #[async_trait]
 impl InstanceAddresses for ProcessFleet {
-    async fn addresses(&self, fleet: &FleetInfo) -> Result<Vec<(InstanceId, SocketAddr)>> {
-        ProcessFleet::addresses(self, &fleet.service, &fleet.id).await
+    async fn addresses(
+        &self,
+        service: &ServiceName,
+        fleet: &FleetId,
+    ) -> Result<Vec<(InstanceId, SocketAddr)>> {
+        ProcessFleet::addresses(self, service, fleet).await
     }
 }
 
@@ -50,18 +70,32 @@ struct Backends {
 /// [`set_weights`](immutable_core::TrafficRouter::set_weights) sends every server's weight in
 /// one runtime-API request. [`detach`](immutable_core::TrafficRouter::detach) sets the
 /// servers to `drain`, waits (bounded) until they hold no session, then deletes them. The
-/// preview entry point is a second frontend whose backend gets the candidate's servers.
+/// preview entry point, when the service has one, is a second backend that gets the
+/// candidate's servers.
 ///
 /// # Assumptions
 /// HAProxy 2.6 or newer; each service's backend (named after the service unless configured)
 /// uses a dynamic balance algorithm (`roundrobin`, `leastconn`, `first` or `random`) and has
-/// `option httpchk`; the admin socket has `level admin`. [`Haproxy`](crate::Haproxy) starts
-/// one configured so.
+/// `option httpchk`; the admin socket has `level admin`. A preview backend is optional: by
+/// default the router uses `<service>:preview` when HAProxy has it, and skips preview steps
+/// otherwise. [`Haproxy`](crate::Haproxy) starts an HAProxy configured so.
 ///
 /// # Guarantees
-/// The routing lives in `<state dir>/<service>.json`, written atomically, so that
-/// [`restore`](Self::restore) can put it back into a restarted HAProxy (dynamic servers do not
-/// survive a reload). Targets of another service are [`Error::NotOwned`].
+/// - The routing lives in `<state dir>/<service>.json`, written atomically before HAProxy
+///   learns of a new server and after it drops one.
+/// - HAProxy drops dynamic servers when it restarts or reloads. The router puts them back,
+///   with their weights, the moment it finds them missing: in every health read and weight
+///   change, in [`restore`](Self::restore), and every interval while a
+///   [`keep_restored`](Self::keep_restored) guard lives. A restored server's first health
+///   check is awaited (at most one check interval and the 2 s check timeout) before its
+///   health is told, so a restart never reads as a fleet gone unhealthy.
+/// - No two services share a backend, and a preview backend is never a name a service could
+///   serve from (see [`HaproxyRouterBuilder::build`]).
+/// - Every name sent to HAProxy is checked where it enters: server names from the instance
+///   addresses and from the state files, backend names at build. A tampered state file is
+///   refused, naming the file and the field.
+/// - Targets of another service are [`Error::NotOwned`]; a server whose instance no longer
+///   listens at its address itself is never healthy.
 #[derive(Debug, Clone)]
 pub struct HaproxyRouter {
     inner: Arc<Inner>,
@@ -80,6 +114,12 @@ struct Inner {
     locks: Mutex<HashMap<ServiceName, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// One service's routing held for a change (see `Inner::lock`); released when dropped.
+struct ServiceLock {
+    _file: std::fs::File,
+    _process: tokio::sync::OwnedMutexGuard<()>,
+}
+
 /// HAProxy health-check settings of each dynamic server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct CheckSettings {
@@ -88,13 +128,28 @@ struct CheckSettings {
     fall: u32,
 }
 
+/// How long HAProxy gives one health check to answer (`timeout check` in the configuration
+/// [`Haproxy`](crate::Haproxy) writes).
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Which preview backend a service routes its candidates through.
+#[derive(Debug, Clone)]
+enum PreviewBackend {
+    /// `<service>:preview` if HAProxy has it, else none.
+    IfPresent,
+    /// This one, which HAProxy must have.
+    Named(String),
+    /// None: preview steps are skipped.
+    Without,
+}
+
 /// Builds a [`HaproxyRouter`].
 #[derive(Debug)]
 #[must_use]
 pub struct HaproxyRouterBuilder {
     socket: PathBuf,
     state_dir: Option<PathBuf>,
-    services: BTreeMap<String, (String, Option<String>)>,
+    services: BTreeMap<String, (String, PreviewBackend)>,
     addresses: Option<Arc<dyn InstanceAddresses>>,
     checks: CheckSettings,
     drain_timeout: Duration,
@@ -137,60 +192,37 @@ impl HaproxyRouter {
         Ok(rows.into_iter().map(|r| r.name).collect())
     }
 
-    /// Puts every service's routing back into HAProxy from the state files: after HAProxy was
-    /// restarted or reloaded, which drops dynamic servers. Servers that exist are left as they
-    /// are. Returns how many servers were added.
+    /// The preview backend the service routes candidates through, if it has one.
     ///
     /// # Errors
-    /// Runtime-API and state-file failures.
-    pub async fn restore(&self) -> Result<usize> {
-        let mut added = 0;
-        for (service, backends) in &self.inner.services {
-            let _guard = self.inner.lock(service).await;
-            let state = state::load(&self.inner.state_dir, service).await?;
-            let present: Vec<String> = self
-                .inner
-                .api
-                .stats(&backends.live)
-                .await?
-                .into_iter()
-                .map(|r| r.name)
-                .collect();
-            let missing: Vec<_> = state
-                .server_weights(&state.routing)
-                .into_iter()
-                .filter(|(s, _)| !present.contains(&s.name))
-                .collect();
-            let commands: Vec<String> = missing
-                .iter()
-                .flat_map(|(s, w)| self.inner.add_commands(&backends.live, s, *w))
-                .collect();
-            self.inner.api.write(&commands, &[traffic::EXISTS]).await?;
-            added += missing.len();
-            if let Some(t) = &state.preview {
-                self.inner.preview_add(backends, &state, t).await?;
-            }
-        }
-        Ok(added)
+    /// [`Error::NotFound`] for a service the router does not route.
+    pub fn preview_backend(&self, service: &ServiceName) -> Result<Option<&str>> {
+        Ok(self.inner.backends(service)?.preview.as_deref())
     }
 }
 
 impl HaproxyRouterBuilder {
-    /// Routes `service` through the backend named after it, with the preview backend
-    /// `<service>-preview` (as [`Haproxy`](crate::Haproxy) generates them).
-    pub fn service(self, service: impl Into<String>) -> Self {
+    /// Routes `service` through the backend named after it, and its preview steps through
+    /// `<service>:preview` when HAProxy has that backend (skipped otherwise), as
+    /// [`Haproxy`](crate::Haproxy) generates them.
+    pub fn service(mut self, service: impl Into<String>) -> Self {
         let service = service.into();
-        let preview = format!("{service}-preview");
-        self.service_backends(service.clone(), service, Some(preview))
+        self.services
+            .insert(service.clone(), (service, PreviewBackend::IfPresent));
+        self
     }
 
     /// Routes `service` through `backend`, with a preview backend or none.
+    ///
+    /// A preview backend must not be a name a service could have: name it
+    /// `<service>:preview` (see [`build`](Self::build)).
     pub fn service_backends(
         mut self,
         service: impl Into<String>,
         backend: impl Into<String>,
         preview: Option<String>,
     ) -> Self {
+        let preview = preview.map_or(PreviewBackend::Without, PreviewBackend::Named);
         self.services
             .insert(service.into(), (backend.into(), preview));
         self
@@ -208,31 +240,40 @@ impl HaproxyRouterBuilder {
         self
     }
 
-    /// HAProxy health checks of each server: every `interval`, `rise` passes to be up, `fall`
-    /// failures to be down. Default 500 ms, 2, 2. A check may take up to 2 s to answer
-    /// (`timeout check`), whatever the interval, so a short interval does not mark a slow but
-    /// healthy server down.
+    /// HAProxy health checks of each server: every `interval` (10 ms to 1 h), `rise` passes
+    /// to be up, `fall` failures to be down (each 1 to 100). Default 500 ms, 2, 2. A check may
+    /// take up to 2 s to answer (`timeout check`), whatever the interval, so a short interval
+    /// does not mark a slow but healthy server down. Values out of range are refused by
+    /// [`build`](Self::build), never clamped.
     pub fn health_checks(mut self, interval: Duration, rise: u32, fall: u32) -> Self {
         self.checks = CheckSettings {
-            interval: interval.max(Duration::from_millis(10)),
-            rise: rise.max(1),
-            fall: fall.max(1),
+            interval,
+            rise,
+            fall,
         };
         self
     }
 
-    /// How long detach waits for sessions to end before cutting them. Default 30 s.
+    /// How long detach waits for sessions to end before cutting them (at most 1 h). Default
+    /// 30 s.
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
         self
     }
 
-    /// Checks the socket and the backends, and builds the router.
+    /// Checks the settings, the socket and the backends, and builds the router.
+    ///
+    /// Each service's live backend must exist in HAProxy and be a name no derivation makes
+    /// (no `:`); its preview backend, when it has one, must exist and must not be a name a
+    /// service could have (`web-preview` could be the live backend of a service named so:
+    /// the default is `web:preview`); no backend may serve two services.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] naming `admin_socket` when it is missing or not an HAProxy
-    /// admin socket, `service` for a bad name or a backend HAProxy lacks, `state_dir` or
-    /// `instances` when unset.
+    /// admin socket; `service` for a bad name; `backend` or `preview_backend` for a backend
+    /// HAProxy lacks, a name the rules above refuse, or one shared by two services;
+    /// `health_checks.interval`, `health_checks.rise`, `health_checks.fall` or
+    /// `drain_timeout` out of range; `state_dir` or `instances` when unset.
     pub async fn build(self) -> Result<HaproxyRouter> {
         let state_dir = self
             .state_dir
@@ -240,22 +281,11 @@ impl HaproxyRouterBuilder {
         let addresses = self
             .addresses
             .ok_or_else(|| Error::invalid("instances", "is required: set it on the builder"))?;
+        check_settings(&self.checks, self.drain_timeout)?;
         let api = RuntimeApi::new(&self.socket);
         api.verify().await?;
         let known = api.backends().await?;
-        let mut services = BTreeMap::new();
-        for (name, (live, preview)) in self.services {
-            let service = ServiceName::new(name)?;
-            for b in std::iter::once(&live).chain(preview.as_ref()) {
-                if !known.contains(b) {
-                    return Err(Error::invalid(
-                        "service",
-                        format!("HAProxy has no backend `{b}` for service `{service}`"),
-                    ));
-                }
-            }
-            services.insert(service, Backends { live, preview });
-        }
+        let services = resolve_backends(self.services, &known)?;
         std::fs::create_dir_all(&state_dir)
             .map_err(|e| io_error("cannot create", &state_dir, e))?;
         Ok(HaproxyRouter {
@@ -273,6 +303,73 @@ impl HaproxyRouterBuilder {
     }
 }
 
+fn check_settings(c: &CheckSettings, drain: Duration) -> Result<()> {
+    let hour = Duration::from_secs(3600);
+    let interval = &c.interval;
+    if *interval < Duration::from_millis(10) || *interval > hour {
+        return Err(Error::invalid(
+            "health_checks.interval",
+            format!("is {} ms, must be 10 ms to 1 h", interval.as_millis()),
+        ));
+    }
+    for (field, v) in [
+        ("health_checks.rise", c.rise),
+        ("health_checks.fall", c.fall),
+    ] {
+        if !(1..=100).contains(&v) {
+            return Err(Error::invalid(field, format!("is {v}, must be 1 to 100")));
+        }
+    }
+    if drain > hour {
+        return Err(Error::invalid(
+            "drain_timeout",
+            format!("is {} s, must be at most 1 h", drain.as_secs()),
+        ));
+    }
+    Ok(())
+}
+
+/// Each service's backends, checked against the names rules and against what HAProxy has.
+fn resolve_backends(
+    wanted: BTreeMap<String, (String, PreviewBackend)>,
+    known: &[String],
+) -> Result<BTreeMap<ServiceName, Backends>> {
+    let mut services = BTreeMap::new();
+    let mut used: BTreeMap<String, ServiceName> = BTreeMap::new();
+    for (name, (live, preview)) in wanted {
+        let service = ServiceName::new(name)?;
+        let preview = match preview {
+            PreviewBackend::IfPresent => {
+                Some(names::default_preview(&service)).filter(|p| known.contains(p))
+            }
+            PreviewBackend::Named(p) => Some(p),
+            PreviewBackend::Without => None,
+        };
+        names::check_backends(&service, &live, preview.as_deref())?;
+        let fields = [
+            ("backend", Some(&live)),
+            ("preview_backend", preview.as_ref()),
+        ];
+        for (field, backend) in fields {
+            let Some(backend) = backend else { continue };
+            if !known.contains(backend) {
+                return Err(Error::invalid(
+                    field,
+                    format!("HAProxy has no backend `{backend}` for service `{service}`"),
+                ));
+            }
+            if let Some(other) = used.insert(backend.clone(), service.clone()) {
+                return Err(Error::invalid(
+                    field,
+                    format!("backend `{backend}` would serve both `{other}` and `{service}`"),
+                ));
+            }
+        }
+        services.insert(service, Backends { live, preview });
+    }
+    Ok(services)
+}
+
 /// Whether an HAProxy admin socket answers at `socket`.
 pub(crate) async fn probe(socket: PathBuf) -> bool {
     RuntimeApi::new(&socket).verify().await.is_ok()
@@ -285,7 +382,10 @@ impl Inner {
             .ok_or_else(|| Error::not_found(ResourceKind::EntryPoint, service.as_str()))
     }
 
-    async fn lock(&self, service: &ServiceName) -> tokio::sync::OwnedMutexGuard<()> {
+    /// Holds the service's routing for one change: within this process (a mutex) and across
+    /// processes sharing the state directory (an exclusive lock on `.<service>.lock`), from
+    /// reading the state file until HAProxy and the file agree again.
+    async fn lock(&self, service: &ServiceName) -> Result<ServiceLock> {
         let lock = Arc::clone(
             self.locks
                 .lock()
@@ -293,7 +393,14 @@ impl Inner {
                 .entry(service.clone())
                 .or_default(),
         );
-        lock.lock_owned().await
+        let process = lock.lock_owned().await;
+        // `.` never starts a service name, so no lock file is another service's state.
+        let path = self.state_dir.join(format!(".{service}.lock"));
+        let file = blocking(move || lock_file(&path)).await?;
+        Ok(ServiceLock {
+            _file: file,
+            _process: process,
+        })
     }
 
     async fn load(&self, service: &ServiceName) -> Result<ServiceState> {

@@ -23,6 +23,8 @@ pub(crate) struct RuntimeApi {
 /// One server's row of `show stat`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ServerStat {
+    /// The backend it belongs to.
+    pub(crate) proxy: String,
     pub(crate) name: String,
     pub(crate) status: String,
     pub(crate) check_status: String,
@@ -70,21 +72,21 @@ impl RuntimeApi {
         }
     }
 
-    /// A socket that is gone means HAProxy is not running (not retryable); a refused or cut
-    /// connection is transient.
+    /// A socket that is gone or refuses connections is HAProxy restarting, or stopped:
+    /// transient, so that callers retry (bounded) through a restart. Whether a socket is
+    /// HAProxy's at all is checked once, by [`verify`](Self::verify).
     fn io_error(&self, e: std::io::Error) -> Error {
-        let message = format!(
-            "HAProxy admin socket {} cannot be reached: {e}",
-            self.socket.display()
-        );
-        let source = Some(Box::new(e) as BoxError);
-        if self.socket.exists() {
-            Error::Transient { message, source }
+        let gone = if self.socket.exists() {
+            ""
         } else {
-            Error::Provider {
-                message: format!("{message} (the socket is gone: is HAProxy running?)"),
-                source,
-            }
+            " (the socket is gone: is HAProxy running, or restarting?)"
+        };
+        Error::Transient {
+            message: format!(
+                "HAProxy admin socket {} cannot be reached: {e}{gone}",
+                self.socket.display()
+            ),
+            source: Some(Box::new(e) as BoxError),
         }
     }
 
@@ -138,6 +140,21 @@ impl RuntimeApi {
         Ok(())
     }
 
+    /// How long this HAProxy process has run (`Uptime_sec` of `show info`, whole seconds).
+    pub(crate) async fn uptime(&self) -> Result<Duration> {
+        let info = self.request(&["show info".into()]).await?;
+        info.lines()
+            .find_map(|l| l.trim().strip_prefix("Uptime_sec:"))
+            .and_then(|v| v.trim().parse().ok())
+            .map(Duration::from_secs)
+            .ok_or_else(|| {
+                Error::provider(format!(
+                    "HAProxy's `show info` has no Uptime_sec: {:?}",
+                    info.chars().take(80).collect::<String>()
+                ))
+            })
+    }
+
     /// The names of the proxies HAProxy knows.
     pub(crate) async fn backends(&self) -> Result<Vec<String>> {
         let out = self.request(&["show backend".into()]).await?;
@@ -151,13 +168,24 @@ impl RuntimeApi {
 
     /// The servers of one backend, from `show stat`.
     pub(crate) async fn stats(&self, backend: &str) -> Result<Vec<ServerStat>> {
-        // Servers of every proxy, filtered here: a frontend may share the backend's name.
+        Ok(self
+            .all_stats()
+            .await?
+            .into_iter()
+            .filter(|r| r.proxy == backend)
+            .collect())
+    }
+
+    /// The servers of every backend, from one `show stat` (servers only: a frontend may
+    /// share a backend's name).
+    pub(crate) async fn all_stats(&self) -> Result<Vec<ServerStat>> {
         let out = self.request(&["show stat -1 4 -1".into()]).await?;
-        parse_stats(&out, backend)
+        parse_stats(&out)
     }
 }
 
-fn parse_stats(out: &str, backend: &str) -> Result<Vec<ServerStat>> {
+/// Parses `show stat` CSV by column name; rows too short for the columns are skipped.
+pub(crate) fn parse_stats(out: &str) -> Result<Vec<ServerStat>> {
     let mut lines = out.lines().filter(|l| !l.trim().is_empty());
     let Some(header) = lines.next().and_then(|h| h.strip_prefix("# ")) else {
         return Err(Error::provider(format!(
@@ -181,8 +209,9 @@ fn parse_stats(out: &str, backend: &str) -> Result<Vec<ServerStat>> {
     };
     Ok(lines
         .map(|l| l.split(',').collect::<Vec<_>>())
-        .filter(|f| f.len() > px.max(sv).max(st).max(cs).max(cd).max(sc) && f[px] == backend)
+        .filter(|f| f.len() > px.max(sv).max(st).max(cs).max(cd).max(sc))
         .map(|f| ServerStat {
+            proxy: f[px].to_owned(),
             name: f[sv].to_owned(),
             status: f[st].to_owned(),
             check_status: f[cs].to_owned(),
@@ -202,11 +231,15 @@ mod tests {
                    web,a-0,2,UP,L7OK,Layer7 check passed\n\
                    web,a-1,0,DOWN,L7STS,Layer7 wrong status\n\
                    web-preview,a-1,0,UP,L7OK,Layer7 check passed\n\n";
-        let rows = parse_stats(out, "web").unwrap();
+        let rows: Vec<_> = parse_stats(out)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.proxy == "web")
+            .collect();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].name, "a-0");
         assert_eq!(rows[0].sessions, 2);
         assert_eq!(rows[1].check_status, "L7STS");
-        assert!(parse_stats("Unknown command\n", "web").is_err());
+        assert!(parse_stats("Unknown command\n").is_err());
     }
 }

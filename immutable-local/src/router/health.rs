@@ -4,6 +4,11 @@ use immutable_core::HealthState;
 
 use super::api::ServerStat;
 
+/// Whether HAProxy has not checked the server yet: just added, or put back after a restart.
+pub(super) fn never_checked(row: &ServerStat) -> bool {
+    matches!(row.check_status.trim_start_matches("* "), "" | "INI")
+}
+
 /// One server's health as HAProxy's checks see it.
 ///
 /// HAProxy starts a new server as `UP 1/2` before any check has run, so a server counts as
@@ -12,7 +17,7 @@ pub(super) fn health_of(row: Option<&ServerStat>) -> (HealthState, Option<String
     let Some(row) = row else {
         return (
             HealthState::Unavailable,
-            Some("not in HAProxy (restarted? call HaproxyRouter::restore)".into()),
+            Some("not in HAProxy (restarted, and not put back yet)".into()),
         );
     };
     // A check in progress is shown as `* <last result>`.
@@ -43,6 +48,7 @@ mod tests {
 
     fn row(status: &str, check: &str) -> ServerStat {
         ServerStat {
+            proxy: "web".into(),
             name: "s".into(),
             status: status.into(),
             check_status: check.into(),

@@ -1,13 +1,19 @@
 //! The router's own record of each service's routing, kept in `<state dir>/<service>.json`
-//! (written atomically) so that it can be restored into a restarted HAProxy.
+//! (written atomically) so that it can be put back into a restarted HAProxy.
+//!
+//! A state file is data from outside the process: every name in it that reaches HAProxy's
+//! runtime API is checked when the file is read ([`ServiceState::check`]), so a tampered
+//! file is refused, naming the file and the field, and never turns into commands.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
-use immutable_core::{FleetId, InstanceId, Result, Routing, ServiceName, TargetId};
+use immutable_core::{Error, FleetId, InstanceId, Result, Routing, ServiceName, TargetId};
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::{blocking, lock_file, read_json, write_json_atomic};
+use super::names::{is_haproxy_name, is_plain_id};
+use crate::fsutil::{blocking, read_json, write_json_atomic};
 
 /// One dynamic server: an instance of a fleet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +29,15 @@ pub(crate) struct TargetState {
     pub(crate) id: TargetId,
     pub(crate) fleet: FleetId,
     pub(crate) servers: Vec<ServerState>,
+    /// When it was attached (absent in files of earlier versions): a server of a target
+    /// attached longer ago than a health check that has no check result yet was put back
+    /// after an HAProxy restart, and its first check is awaited before its health is told.
+    #[serde(default)]
+    pub(crate) attached_at: Option<SystemTime>,
+    /// Set, and saved, before its servers are drained and deleted, so that nothing puts them
+    /// back into HAProxy meanwhile; the target leaves the file once they are gone.
+    #[serde(default)]
+    pub(crate) detaching: bool,
 }
 
 /// One service's entry point as the router last set it.
@@ -31,6 +46,11 @@ pub(crate) struct ServiceState {
     pub(crate) targets: Vec<TargetState>,
     pub(crate) routing: Routing,
     pub(crate) preview: Option<TargetId>,
+    /// Servers of the previous preview target, saved before they are taken out of the
+    /// preview backend, so that nothing puts them back meanwhile and a cut-off removal is
+    /// finished later.
+    #[serde(default)]
+    pub(crate) preview_stale: Vec<ServerState>,
 }
 
 impl ServiceState {
@@ -40,9 +60,10 @@ impl ServiceState {
 
     /// Each server's HAProxy weight for `routing`: a target's percent shared among its
     /// servers, on HAProxy's 0 to 256 scale, at least 1 for a target that takes traffic.
+    /// Targets being detached are left out: their servers are on their way out of HAProxy.
     pub(crate) fn server_weights(&self, routing: &Routing) -> Vec<(&ServerState, u32)> {
         let mut out = Vec::new();
-        for t in &self.targets {
+        for t in self.targets.iter().filter(|t| !t.detaching) {
             let percent = routing.weight(&t.id);
             let n = t.servers.len().max(1) as u32;
             let w = match percent {
@@ -53,6 +74,81 @@ impl ServiceState {
         }
         out
     }
+
+    /// The servers the live backend should have, with their weights.
+    pub(crate) fn live_servers(&self) -> Vec<(&ServerState, u32)> {
+        self.server_weights(&self.routing)
+    }
+
+    /// The servers the preview backend should have: the preview target's.
+    pub(crate) fn preview_servers(&self) -> &[ServerState] {
+        self.preview
+            .as_ref()
+            .and_then(|p| self.target(p))
+            .filter(|t| !t.detaching)
+            .map_or(&[], |t| &t.servers)
+    }
+
+    /// Refuses a state whose names could not have been written by the router: a server
+    /// name HAProxy would not take as one word, an id that is not a plain id, a routing or
+    /// preview naming a target the file does not hold.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the field within the file, and the file.
+    pub(crate) fn check(&self, path: &Path) -> Result<()> {
+        let refuse = |field: String, value: &str, rule: &str| {
+            Error::invalid(
+                field,
+                format!(
+                    "in router state file {} is {value:?}: {rule}; the file was left \
+                     untouched: restore it from a backup or move it aside",
+                    path.display()
+                ),
+            )
+        };
+        const SERVER: &str = "not a valid HAProxy server name (letters, digits, '-', '_', \
+                              '.' and ':', at most 100)";
+        const ID: &str = "not a plain id (letters, digits, '-', '_' and '.', at most 128)";
+        let servers = self.targets.iter().enumerate().flat_map(|(i, t)| {
+            let at = format!("targets[{i}].servers");
+            t.servers
+                .iter()
+                .enumerate()
+                .map(move |(j, s)| (format!("{at}[{j}]"), s))
+        });
+        let stale = self
+            .preview_stale
+            .iter()
+            .enumerate()
+            .map(|(j, s)| (format!("preview_stale[{j}]"), s));
+        for (at, s) in servers.chain(stale) {
+            if !is_haproxy_name(&s.name) {
+                return Err(refuse(format!("{at}.name"), &s.name, SERVER));
+            }
+            if !is_plain_id(s.instance.as_str()) {
+                return Err(refuse(format!("{at}.instance"), s.instance.as_str(), ID));
+            }
+        }
+        for (i, t) in self.targets.iter().enumerate() {
+            if !is_plain_id(t.id.as_str()) {
+                return Err(refuse(format!("targets[{i}].id"), t.id.as_str(), ID));
+            }
+            if !is_plain_id(t.fleet.as_str()) {
+                return Err(refuse(format!("targets[{i}].fleet"), t.fleet.as_str(), ID));
+            }
+        }
+        let named = self.routing.weights().keys().chain(self.preview.iter());
+        for id in named {
+            if self.target(id).is_none() {
+                return Err(refuse(
+                    "routing".into(),
+                    id.as_str(),
+                    "names a target the file does not hold",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Where one service's state lives.
@@ -60,24 +156,24 @@ pub(crate) fn path(dir: &Path, service: &ServiceName) -> PathBuf {
     dir.join(format!("{service}.json"))
 }
 
+/// Reads one service's state: empty when there is none yet.
+///
+/// # Errors
+/// A file that cannot be read, parsed or [checked](ServiceState::check), naming it.
 pub(crate) async fn load(dir: &Path, service: &ServiceName) -> Result<ServiceState> {
     let path = path(dir, service);
-    Ok(blocking(move || read_json(&path, "router state"))
-        .await?
-        .unwrap_or_default())
-}
-
-pub(crate) async fn save(dir: &Path, service: &ServiceName, state: &ServiceState) -> Result<()> {
-    let (path, lock, state) = (
-        path(dir, service),
-        dir.join(format!(".{service}.lock")),
-        state.clone(),
-    );
     blocking(move || {
-        let _lock = lock_file(&lock)?;
-        write_json_atomic(&path, &state)
+        let state: ServiceState = read_json(&path, "router state")?.unwrap_or_default();
+        state.check(&path)?;
+        Ok(state)
     })
     .await
+}
+
+/// Writes one service's state (atomically); the caller holds the service's lock.
+pub(crate) async fn save(dir: &Path, service: &ServiceName, state: &ServiceState) -> Result<()> {
+    let (path, state) = (path(dir, service), state.clone());
+    blocking(move || write_json_atomic(&path, &state)).await
 }
 
 #[cfg(test)]
@@ -95,6 +191,8 @@ mod tests {
                     addr: SocketAddr::from(([127, 0, 0, 1], 20000 + i as u16)),
                 })
                 .collect(),
+            attached_at: None,
+            detaching: false,
         }
     }
 
@@ -114,5 +212,37 @@ mod tests {
             .map(|(_, w)| w)
             .collect();
         assert_eq!(w, vec![0, 0, 128, 128]);
+    }
+
+    #[test]
+    fn a_target_being_detached_is_not_put_back() {
+        let mut s = ServiceState {
+            targets: vec![target("a", 2), target("b", 1)],
+            routing: Routing::all_to(&TargetId::new("a")),
+            preview: Some(TargetId::new("b")),
+            ..Default::default()
+        };
+        s.targets[1].detaching = true;
+        let live: Vec<&str> = s.live_servers().iter().map(|(s, _)| &*s.name).collect();
+        assert_eq!(live, ["a-0", "a-1"]);
+        assert!(s.preview_servers().is_empty());
+    }
+
+    #[test]
+    fn a_server_name_that_would_inject_a_command_is_refused_naming_the_field() {
+        let path = Path::new("/state/web.json");
+        let mut s = ServiceState {
+            targets: vec![target("a", 2)],
+            ..Default::default()
+        };
+        assert!(s.check(path).is_ok());
+        s.targets[0].servers[1].name = "a-1 weight 0; shutdown sessions server web/a-0".into();
+        match s.check(path).unwrap_err() {
+            Error::InvalidInput { field, reason } => {
+                assert_eq!(field, "targets[0].servers[1].name");
+                assert!(reason.contains("/state/web.json"), "{reason}");
+            }
+            other => panic!("{other}"),
+        }
     }
 }

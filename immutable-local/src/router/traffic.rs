@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use immutable_core::{
-    Cost, Error, FleetInfo, HealthReport, InstanceHealth, Operation, Result, Routing, ServiceName,
-    Target, TargetId, TrafficRouter,
+    Cost, Error, FleetInfo, HealthReport, HealthState, InstanceHealth, Operation, Result, Routing,
+    ServiceName, Target, TargetId, TrafficRouter,
 };
 use tokio::time::Instant;
 
 use super::health::health_of;
+use super::names::is_haproxy_name;
+use super::restore::now;
 use super::state::{ServerState, ServiceState, TargetState};
 use super::{Backends, HaproxyRouter, Inner};
 
@@ -58,7 +60,7 @@ impl Inner {
     }
 
     /// Deletes servers at once (maintenance, then delete), cutting their sessions if needed.
-    async fn remove_now(&self, backend: &str, servers: &[ServerState]) -> Result<()> {
+    pub(super) async fn remove_now(&self, backend: &str, servers: &[ServerState]) -> Result<()> {
         for s in servers {
             let srv = format!("{backend}/{}", s.name);
             self.api
@@ -134,6 +136,44 @@ impl Inner {
         Ok(())
     }
 
+    /// A new target of the fleet's live instances; refuses an instance id HAProxy would not
+    /// take as one word (it becomes the server's name in runtime-API commands).
+    async fn new_target(&self, fleet: &FleetInfo, id: TargetId) -> Result<TargetState> {
+        let addresses = self.addresses.addresses(&fleet.service, &fleet.id).await?;
+        if addresses.is_empty() {
+            return Err(Error::conflict(format!(
+                "fleet {} has no live instance to attach",
+                fleet.id
+            )));
+        }
+        if let Some((bad, _)) = addresses.iter().find(|(i, _)| !is_haproxy_name(i.as_str())) {
+            return Err(Error::invalid(
+                "instances",
+                format!(
+                    "the instance addresses of fleet {} name instance {:?}, which is not a \
+                     valid HAProxy server name (letters, digits, '-', '_', '.', ':'); nothing \
+                     was attached",
+                    fleet.id,
+                    bad.as_str()
+                ),
+            ));
+        }
+        Ok(TargetState {
+            id,
+            fleet: fleet.id.clone(),
+            servers: addresses
+                .into_iter()
+                .map(|(instance, addr)| ServerState {
+                    name: instance.to_string(),
+                    instance,
+                    addr,
+                })
+                .collect(),
+            attached_at: now(),
+            detaching: false,
+        })
+    }
+
     async fn owned_target(
         &self,
         service: &ServiceName,
@@ -177,31 +217,13 @@ impl TrafficRouter for HaproxyRouter {
     async fn attach(&self, fleet: &FleetInfo) -> Result<Target> {
         let inner = &*self.inner;
         let backends = inner.backends(&fleet.service)?;
-        let _guard = inner.lock(&fleet.service).await;
+        let _guard = inner.lock(&fleet.service).await?;
         let mut state = inner.load(&fleet.service).await?;
         let id = target_id(fleet);
         let target = match state.target(&id) {
             Some(t) => t.clone(),
             None => {
-                let addresses = inner.addresses.addresses(fleet).await?;
-                if addresses.is_empty() {
-                    return Err(Error::conflict(format!(
-                        "fleet {} has no live instance to attach",
-                        fleet.id
-                    )));
-                }
-                let t = TargetState {
-                    id: id.clone(),
-                    fleet: fleet.id.clone(),
-                    servers: addresses
-                        .into_iter()
-                        .map(|(instance, addr)| ServerState {
-                            name: instance.to_string(),
-                            instance,
-                            addr,
-                        })
-                        .collect(),
-                };
+                let t = inner.new_target(fleet, id.clone()).await?;
                 // Recorded before HAProxy learns of it, so a crash leaves nothing unrecorded.
                 state.targets.push(t.clone());
                 inner.save(&fleet.service, &state).await?;
@@ -231,14 +253,40 @@ impl TrafficRouter for HaproxyRouter {
     async fn health(&self, service: &ServiceName, target: &TargetId) -> Result<HealthReport> {
         let inner = &*self.inner;
         let backends = inner.backends(service)?;
-        let state = inner.load(service).await?;
-        let t = inner.owned_target(service, &state, target).await?;
-        let rows = inner.api.stats(&backends.live).await?;
+        let mut state = inner.load(service).await?;
+        let mut t = inner.owned_target(service, &state, target).await?;
+        let mut rows = inner.api.stats(&backends.live).await?;
+        let lost = state
+            .live_servers()
+            .iter()
+            .any(|(s, _)| !rows.iter().any(|r| r.name == s.name));
+        if lost {
+            // HAProxy restarted or reloaded: put the routing back before telling health.
+            inner.restore_service(service).await?;
+            state = inner.load(service).await?;
+            t = inner.owned_target(service, &state, target).await?;
+            rows = inner.api.stats(&backends.live).await?;
+        }
+        let rows = inner.await_first_checks(&backends.live, &t, rows).await?;
+        let own = match inner.addresses.addresses(service, &t.fleet).await {
+            Ok(own) => own,
+            Err(e) if e.is_not_found() => Vec::new(),
+            Err(e) => return Err(e),
+        };
         let instances = t
             .servers
             .iter()
             .map(|s| {
-                let (state, reason) = health_of(rows.iter().find(|r| r.name == s.name));
+                let (mut state, mut reason) = health_of(rows.iter().find(|r| r.name == s.name));
+                let listens = own.iter().any(|(i, a)| *i == s.instance && *a == s.addr);
+                if !listens && state == HealthState::Healthy {
+                    state = HealthState::Unhealthy;
+                    reason = Some(format!(
+                        "instance {} no longer listens at {} itself (its process is gone, or \
+                         another process holds the port): whatever answers there is not it",
+                        s.instance, s.addr
+                    ));
+                }
                 InstanceHealth {
                     instance: s.instance.clone(),
                     state,
@@ -260,7 +308,7 @@ impl TrafficRouter for HaproxyRouter {
     async fn set_weights(&self, service: &ServiceName, routing: &Routing) -> Result<()> {
         let inner = &*self.inner;
         let backends = inner.backends(service)?;
-        let _guard = inner.lock(service).await;
+        let _guard = inner.lock(service).await?;
         let mut state = inner.load(service).await?;
         for t in routing.weights().keys() {
             inner.owned_target(service, &state, t).await?;
@@ -271,16 +319,15 @@ impl TrafficRouter for HaproxyRouter {
             .map(|(s, w)| format!("set weight {}/{} {w}", backends.live, s.name))
             .collect();
         // Every weight in one request: HAProxy applies them back to back.
-        inner.api.write(&commands, &[]).await.map_err(|e| match e {
-            Error::Provider { message, source } if message.contains(NO_SUCH) => Error::Provider {
-                message: format!(
-                    "{message} (HAProxy lost its dynamic servers: restarted or reloaded? \
-                     HaproxyRouter::restore puts them back)"
-                ),
-                source,
-            },
-            other => other,
-        })?;
+        match inner.api.write(&commands, &[]).await {
+            Err(Error::Provider { message, .. }) if message.contains(NO_SUCH) => {
+                // HAProxy restarted or reloaded and lost the servers: put them back (with
+                // the weights they had), then set the new ones.
+                inner.reconcile(service).await?;
+                inner.api.write(&commands, &[]).await?;
+            }
+            other => other?,
+        }
         state.routing = routing.clone();
         inner.save(service, &state).await
     }
@@ -294,7 +341,7 @@ impl TrafficRouter for HaproxyRouter {
                 format!("service `{service}` has no preview backend on this router"),
             ));
         };
-        let _guard = inner.lock(service).await;
+        let _guard = inner.lock(service).await?;
         let mut state = inner.load(service).await?;
         if let Some(t) = target {
             inner.owned_target(service, &state, t).await?;
@@ -302,12 +349,20 @@ impl TrafficRouter for HaproxyRouter {
         let old = state
             .preview
             .clone()
-            .and_then(|t| state.target(&t).cloned());
-        if let Some(old) = old.filter(|old| Some(&old.id) != target) {
-            inner.remove_now(preview, &old.servers).await?;
-        }
+            .and_then(|t| state.target(&t).cloned())
+            .filter(|old| Some(&old.id) != target);
         state.preview = target.cloned();
+        // Saved before the old servers go, so that nothing puts them back meanwhile, and a
+        // removal cut off here is finished by the next restore.
+        state
+            .preview_stale
+            .extend(old.into_iter().flat_map(|t| t.servers));
         inner.save(service, &state).await?;
+        if !state.preview_stale.is_empty() {
+            inner.remove_now(preview, &state.preview_stale).await?;
+            state.preview_stale.clear();
+            inner.save(service, &state).await?;
+        }
         if let Some(t) = target {
             inner.preview_add(backends, &state, t).await?;
         }
@@ -317,7 +372,7 @@ impl TrafficRouter for HaproxyRouter {
     async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
         let inner = &*self.inner;
         let backends = inner.backends(service)?;
-        let _guard = inner.lock(service).await;
+        let _guard = inner.lock(service).await?;
         let mut state = inner.load(service).await?;
         let t = inner.owned_target(service, &state, target).await?;
         if state.routing.weight(target) > 0 {
@@ -326,11 +381,21 @@ impl TrafficRouter for HaproxyRouter {
                 target: target.clone(),
             });
         }
+        // Marked before its servers go, so that a restore meanwhile (this process's guard,
+        // or another process's) does not put them back.
+        if let Some(saved) = state.targets.iter_mut().find(|x| &x.id == target) {
+            saved.detaching = true;
+        }
         if state.preview.as_ref() == Some(target) {
-            if let Some(preview) = &backends.preview {
-                inner.remove_now(preview, &t.servers).await?;
-            }
             state.preview = None;
+            state.preview_stale.extend(t.servers.iter().cloned());
+        }
+        inner.save(service, &state).await?;
+        if !state.preview_stale.is_empty() {
+            if let Some(preview) = &backends.preview {
+                inner.remove_now(preview, &state.preview_stale).await?;
+            }
+            state.preview_stale.clear();
         }
         inner.drain_and_delete(&backends.live, &t).await?;
         state.targets.retain(|x| &x.id != target);
