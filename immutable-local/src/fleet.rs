@@ -67,8 +67,9 @@ pub(crate) use state::processes_using;
 /// - A process of an instance that leaves its session (a double fork and `setsid`, as
 ///   daemons do) is no longer the instance's: terminate does not reach it.
 /// - Once an instance's own process is gone, a leftover process of its session is recognized
-///   by the `INSTANCE_ID` in the environment it started with: one started with a cleared
-///   environment (`env -i`) then outlives terminate.
+///   by the `INSTANCE_ID` in the environment it started with (a pid can be reused by then):
+///   one started with a cleared environment (`env -i`), or whose environment cannot be read
+///   (undumpable, another user), then outlives terminate.
 /// - Readiness reads the instance's file descriptors in `/proc`: a program that makes itself
 ///   undumpable (`PR_SET_DUMPABLE` 0) or runs as another user is never seen running. Another
 ///   process of the same user listening on the same port with `SO_REUSEPORT` shares its
