@@ -1,10 +1,11 @@
 //! [`ProcessFleet`]: fleets of OS processes started from local images.
 
 mod lifecycle;
+mod listener;
 mod process;
+mod session;
 mod state;
 
-use std::fs;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -20,8 +21,9 @@ use rustix::process::Signal;
 use sha2::{Digest, Sha256};
 
 use self::lifecycle::{LaunchJob, launch_blocking, terminate_blocking};
+use self::session::{Session, members_of};
 use self::state::{FleetState, all_fleets, fleets_dir, state_path};
-use crate::fsutil::{blocking, io_error, is_safe_component, read_json};
+use crate::fsutil::{blocking, create_private_dir_all, is_safe_component, read_json};
 use crate::image::{LocalImageStore, check_command};
 
 pub(crate) use process::log_tail;
@@ -42,10 +44,16 @@ pub(crate) use state::processes_using;
 ///   described and terminated by the next `ProcessFleet` over the same root.
 /// - Launch is idempotent by `(service, key)`: the fleet id is derived from them, and a
 ///   launch cut short by a crash starts only the missing instances when repeated.
-/// - [`describe`](Fleet::describe) observes real process state: running once the process
-///   accepts connections on its port, pending before, terminated once it is gone.
-/// - [`terminate`](Fleet::terminate) sends SIGTERM to each instance's session, waits the
-///   grace period, then sends SIGKILL; it is idempotent.
+/// - [`describe`](Fleet::describe) observes real process state: running once a socket
+///   listening on the instance's port (on 127.0.0.1, 0.0.0.0 or `::`) is held by a process of
+///   the instance's session, pending before, terminated once the process is gone. A process
+///   of someone else squatting on the port never makes an instance running.
+/// - [`terminate`](Fleet::terminate) sends SIGTERM to every process of each instance's
+///   session (children included, even once the instance's own process died), waits up to the
+///   grace period, then sends SIGKILL and waits until none is left; it is idempotent.
+/// - Directories it creates (`<root>/fleets`, each fleet's and instance's) are private to the
+///   user (mode 0700); state files are written through temporary files created exclusively
+///   under random names, and a symbolic link planted at a lock file is refused, never followed.
 ///
 /// # Errors
 /// Bad input leaves nothing behind: a command that is not executable or an instance that
@@ -54,8 +62,18 @@ pub(crate) use state::processes_using;
 /// started by that launch is killed and its directory removed.
 ///
 /// # Caveats
-/// A crash between starting a process and recording it (a few microseconds) leaves that one
-/// process unrecorded.
+/// - A crash between starting a process and recording it (a few microseconds) leaves that one
+///   process unrecorded.
+/// - A process of an instance that leaves its session (a double fork and `setsid`, as
+///   daemons do) is no longer the instance's: terminate does not reach it.
+/// - Once an instance's own process is gone, a leftover process of its session is recognized
+///   by the `INSTANCE_ID` in the environment it started with (a pid can be reused by then):
+///   one started with a cleared environment (`env -i`), or whose environment cannot be read
+///   (undumpable, another user), then outlives terminate.
+/// - Readiness reads the instance's file descriptors in `/proc`: a program that makes itself
+///   undumpable (`PR_SET_DUMPABLE` 0) or runs as another user is never seen running. Another
+///   process of the same user listening on the same port with `SO_REUSEPORT` shares its
+///   connections undetected.
 #[derive(Debug, Clone)]
 pub struct ProcessFleet {
     images: LocalImageStore,
@@ -75,8 +93,7 @@ impl ProcessFleet {
     /// # Errors
     /// [`Error::Provider`] naming the directory if `<root>/fleets` cannot be created.
     pub fn open(images: &LocalImageStore) -> Result<Self> {
-        let dir = fleets_dir(images.root());
-        fs::create_dir_all(&dir).map_err(|e| io_error("cannot create", &dir, e))?;
+        create_private_dir_all(&fleets_dir(images.root()))?;
         Ok(ProcessFleet {
             images: images.clone(),
             settings: Arc::new(FleetSettings {
@@ -89,9 +106,26 @@ impl ProcessFleet {
 
     /// Ports on 127.0.0.1 that instances may listen on. Default 20000 to 29999, below Linux's
     /// ephemeral range so that outgoing connections never take them.
-    pub fn with_port_range(mut self, ports: RangeInclusive<u16>) -> Self {
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] on `port_range` when the range is empty (start after end) or
+    /// reaches below 1024 (port 0 and the ports reserved to the system).
+    pub fn with_port_range(mut self, ports: RangeInclusive<u16>) -> Result<Self> {
+        let (start, end) = (*ports.start(), *ports.end());
+        if start > end {
+            return Err(Error::invalid(
+                "port_range",
+                format!("{start}-{end} is empty: its start must not be after its end"),
+            ));
+        }
+        if start < 1024 {
+            return Err(Error::invalid(
+                "port_range",
+                format!("{start}-{end} reaches below 1024: pick ports from 1024 to 65535"),
+            ));
+        }
         Arc::make_mut(&mut self.settings).ports = ports;
-        self
+        Ok(self)
     }
 
     /// How long terminate waits after SIGTERM before SIGKILL. Default 10 s. Zero sends SIGKILL
@@ -111,7 +145,11 @@ impl ProcessFleet {
         self.images.root()
     }
 
-    /// The loopback address of each live instance of a fleet.
+    /// The loopback address of each instance of a fleet that is alive and listens on its port
+    /// itself: its own process runs, and a process of its session holds the socket listening
+    /// there (what [`describe`](Fleet::describe) calls running). An instance still starting,
+    /// or one whose port some other process holds, is not listed: traffic is never routed to
+    /// a squatter.
     ///
     /// # Errors
     /// [`Error::NotFound`] for an unknown fleet, [`Error::NotOwned`] for another service's.
@@ -121,11 +159,13 @@ impl ProcessFleet {
         fleet: &FleetId,
     ) -> Result<Vec<(InstanceId, SocketAddr)>> {
         let state = self.owned(service, fleet).await?;
+        let ready = readiness(&state).await?;
         Ok(state
             .instances
             .iter()
-            .filter(|i| i.process.is_alive())
-            .map(|i| (i.id.clone(), i.addr()))
+            .zip(ready)
+            .filter(|(_, ready)| *ready)
+            .map(|(i, _)| (i.id.clone(), i.addr()))
             .collect())
     }
 
@@ -136,19 +176,21 @@ impl ProcessFleet {
             .join(instance.as_str())
     }
 
-    /// SIGKILLs every recorded process of every fleet under the root, at once and without a
-    /// grace period; returns how many were alive. For test and example teardown (it blocks
-    /// briefly and may run in `Drop`).
+    /// SIGKILLs every process of every instance's session of every fleet under the root, at
+    /// once and without a grace period; returns how many were alive. For test and example
+    /// teardown (it blocks briefly and may run in `Drop`).
     pub fn kill_all(&self) -> usize {
         let fleets = all_fleets(self.root()).unwrap_or_default();
-        let mut killed = 0;
-        for f in &fleets {
-            for i in f.instances.iter().filter(|i| i.process.is_alive()) {
-                i.process.signal(Signal::KILL);
-                killed += 1;
-            }
+        let sessions: Vec<Session<'_>> = fleets
+            .iter()
+            .flat_map(|f| &f.instances)
+            .map(Session::of)
+            .collect();
+        let alive = members_of(&sessions).unwrap_or_default();
+        for p in &alive {
+            p.signal(Signal::KILL);
         }
-        killed
+        alive.len()
     }
 
     async fn read(&self, fleet: &FleetId) -> Result<FleetState> {
@@ -173,25 +215,15 @@ impl ProcessFleet {
         Ok(state)
     }
 
-    async fn observe(&self, state: &FleetState) -> FleetInfo {
-        let probes = state
-            .instances
-            .iter()
-            .map(|i| async move { i.process.is_alive() && accepts(i.addr()).await });
-        state.observe(&futures::future::join_all(probes).await)
+    async fn observe(&self, state: &FleetState) -> Result<FleetInfo> {
+        Ok(state.observe(&readiness(state).await?))
     }
 }
 
-/// Whether something accepts TCP connections at `addr`.
-async fn accepts(addr: SocketAddr) -> bool {
-    matches!(
-        tokio::time::timeout(
-            Duration::from_millis(200),
-            tokio::net::TcpStream::connect(addr)
-        )
-        .await,
-        Ok(Ok(_))
-    )
+/// For each instance of the fleet, whether it is alive and listens on its port itself.
+async fn readiness(state: &FleetState) -> Result<Vec<bool>> {
+    let instances = state.instances.clone();
+    blocking(move || Ok(listener::ready(&instances))).await
 }
 
 fn fleet_id(service: &ServiceName, key: &str) -> FleetId {
@@ -223,12 +255,12 @@ impl Fleet for ProcessFleet {
             program,
         };
         let state = blocking(move || launch_blocking(job)).await?;
-        Ok(self.observe(&state).await)
+        self.observe(&state).await
     }
 
     async fn describe(&self, service: &ServiceName, fleet: &FleetId) -> Result<FleetInfo> {
         let state = self.owned(service, fleet).await?;
-        Ok(self.observe(&state).await)
+        self.observe(&state).await
     }
 
     async fn list(&self, service: &ServiceName) -> Result<Vec<FleetInfo>> {
@@ -236,7 +268,7 @@ impl Fleet for ProcessFleet {
         let fleets = blocking(move || all_fleets(&root)).await?;
         let mut out = Vec::new();
         for f in fleets.iter().filter(|f| &f.service == service) {
-            let info = self.observe(f).await;
+            let info = self.observe(f).await?;
             if info.is_live() {
                 out.push(info);
             }

@@ -16,7 +16,8 @@ use immutable_core::{
 pub(crate) use manifest::{Manifest, check_command};
 
 use crate::fsutil::{
-    blocking, io_error, is_safe_component, lock_file, read_json, write_json_atomic,
+    blocking, create_private_dir_all, io_error, is_safe_component, lock_file, read_json,
+    write_json_atomic,
 };
 
 /// What to import: an artifact directory of a service, with a name and the command that
@@ -71,6 +72,10 @@ impl ImportRequest {
 /// unique per service and resolve only within it; ids resolve for any service. Retiring an
 /// image that a live fleet in the same root uses is refused with [`Error::Conflict`]. Open a
 /// [`ProcessFleet`](crate::ProcessFleet) on the same root to launch from these images.
+///
+/// Labelling refuses keys in the SDK's namespace (starting with `immutable:`) other than
+/// `immutable:promoted`, with [`Error::InvalidInput`] on `labels`. Directories the store
+/// creates are private to the user (mode 0700).
 #[derive(Debug, Clone)]
 pub struct LocalImageStore {
     root: Arc<PathBuf>,
@@ -83,8 +88,7 @@ impl LocalImageStore {
     /// [`Error::Provider`] naming the directory if it cannot be created.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
-        let images = root.join("images");
-        fs::create_dir_all(&images).map_err(|e| io_error("cannot create", &images, e))?;
+        create_private_dir_all(&root.join("images"))?;
         Ok(LocalImageStore {
             root: Arc::new(root),
         })
@@ -167,6 +171,30 @@ impl LocalImageStore {
     }
 }
 
+/// Refuses labels in the SDK's own namespace, but for the promotion mark the engine sets: the
+/// ownership tags are the store's, never a caller's.
+// TODO(merge): use immutable_core's shared label check
+fn check_label_keys(labels: &Labels) -> Result<()> {
+    let reserved: Vec<&str> = labels
+        .keys()
+        .map(String::as_str)
+        .filter(|k| k.starts_with(tags::PREFIX) && *k != tags::PROMOTED)
+        .collect();
+    if reserved.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "labels",
+        format!(
+            "label keys {} are reserved: keys starting with `{}` belong to the SDK (only `{}` \
+             may be set); rename them",
+            reserved.join(", "),
+            tags::PREFIX,
+            tags::PROMOTED
+        ),
+    ))
+}
+
 fn is_image_id(s: &str) -> bool {
     s.strip_prefix("img-")
         .is_some_and(|h| h.len() == 32 && h.chars().all(|c| c.is_ascii_hexdigit()))
@@ -228,9 +256,13 @@ fn import_blocking(root: &Path, service: ServiceName, request: ImportRequest) ->
         command: request.command,
         digest,
     };
-    // Built beside its final place, then renamed in: a crash leaves only a temporary directory.
-    let tmp = images.join(format!(".tmp-{id}-{}", std::process::id()));
-    manifest::remove_tree(&tmp)?;
+    // Built beside its final place, then renamed in: a crash leaves only a temporary directory,
+    // created exclusively under a random name (mode 0700) so nothing planted there is used.
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".tmp-{id}-"))
+        .tempdir_in(&images)
+        .map_err(|e| io_error("cannot create a temporary directory in", &images, e))?
+        .keep();
     let built = manifest::copy_read_only(&request.dir, &tmp.join("files"))
         .and_then(|()| write_json_atomic(&tmp.join("manifest.json"), &m))
         .and_then(|()| {
@@ -286,6 +318,7 @@ impl ImageStore for LocalImageStore {
     }
 
     async fn label(&self, service: &ServiceName, image: &ImageId, labels: &Labels) -> Result<()> {
+        check_label_keys(labels)?;
         self.owned(service, image).await?;
         let (dir, labels) = (self.images_dir(), labels.clone());
         let id = image.clone();
@@ -294,12 +327,7 @@ impl ImageStore for LocalImageStore {
             let path = dir.join(id.as_str()).join("manifest.json");
             let mut m: Manifest = read_json(&path, "image manifest")?
                 .ok_or_else(|| Error::not_found(ResourceKind::Image, id.as_str()))?;
-            for (k, v) in labels {
-                // The ownership tag is the store's, never a caller's.
-                if k != tags::SERVICE {
-                    m.labels.insert(k, v);
-                }
-            }
+            m.labels.extend(labels);
             manifest::set_writable(&path, true)?;
             write_json_atomic(&path, &m)
         })
@@ -329,5 +357,48 @@ impl ImageStore for LocalImageStore {
             manifest::remove_tree(&gone)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn labels_in_the_sdk_namespace_are_refused_but_the_promotion_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalImageStore::open(dir.path().join("root")).unwrap();
+        let src = dir.path().join("build");
+        fs::create_dir_all(&src).unwrap();
+        let image = store
+            .import(ImportRequest::new("web", "v1", &src, ["/bin/true"]))
+            .await
+            .unwrap();
+        let web = ServiceName::new("web").unwrap();
+        for key in [tags::SERVICE, tags::MANAGED_BY, "immutable:anything"] {
+            let labels = Labels::from([(key.to_owned(), "x".to_owned())]);
+            match store.label(&web, &image.id, &labels).await {
+                Err(Error::InvalidInput { field, reason }) => {
+                    assert_eq!(field, "labels");
+                    assert!(reason.contains(key), "{reason}");
+                }
+                other => panic!("{key}: expected InvalidInput on labels, got {other:?}"),
+            }
+        }
+        let allowed = Labels::from([
+            (tags::PROMOTED.to_owned(), "dep-1".to_owned()),
+            ("team".to_owned(), "payments".to_owned()),
+        ]);
+        store.label(&web, &image.id, &allowed).await.unwrap();
+        let labels = store
+            .resolve(&web, &ImageRef::Id(image.id))
+            .await
+            .unwrap()
+            .labels;
+        assert_eq!(
+            labels.get(tags::PROMOTED).map(String::as_str),
+            Some("dep-1")
+        );
+        assert_eq!(labels.get(tags::SERVICE).map(String::as_str), Some("web"));
     }
 }

@@ -119,7 +119,7 @@ async fn no_free_port_is_named_and_starts_nothing() {
         .unwrap();
     let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = held.local_addr().unwrap().port();
-    let fleet = fleet.with_port_range(port..=port);
+    let fleet = fleet.with_port_range(port..=port).unwrap();
     let spec = FleetSpec::new(web(), DeploymentId::generate(), image.id, 1);
     expect_invalid(fleet.launch(&spec).await, "port_range", "no free port");
     assert!(entries(&dir.path().join("root/fleets")).is_empty());

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use immutable_core::{Error, FleetId, FleetSpec, InstanceId, ResourceKind, Result};
-use rustix::process::Signal;
 
 use super::FleetSettings;
 use super::process::{self, ProcessId, Spawn};
+use super::session::{self, Session};
 use super::state::{FleetState, InstanceRecord, fleets_dir, state_path};
-use crate::fsutil::{io_error, lock_file, read_json, write_json_atomic};
+use crate::fsutil::{create_private_dir_all, lock_file, read_json, write_json_atomic};
 use crate::image::Manifest;
 
 /// What one launch needs, moved to a blocking thread.
@@ -46,22 +46,12 @@ pub(super) fn launch_blocking(job: LaunchJob) -> Result<FleetState> {
         },
     };
     let fresh = state.instances.is_empty();
-    fs::create_dir_all(&dir).map_err(|e| io_error("cannot create", &dir, e))?;
+    create_private_dir_all(&dir)?;
     let mut children = Vec::new();
     let started = start_missing(&job, &dir, &mut state, &mut children)
         .and_then(|()| watch_startup(&job, &dir, &mut children));
     if let Err(e) = started {
-        for (_, child) in &mut children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if fresh {
-            let _ = fs::remove_dir_all(&dir);
-        } else {
-            let keep = state.instances.len() - children.len();
-            state.instances.truncate(keep);
-            write_json_atomic(&path, &state)?;
-        }
+        undo_launch(&dir, fresh, &mut state, children)?;
         return Err(e);
     }
     for (_, mut child) in children {
@@ -69,6 +59,32 @@ pub(super) fn launch_blocking(job: LaunchJob) -> Result<FleetState> {
         std::thread::spawn(move || child.wait());
     }
     Ok(state)
+}
+
+/// Kills every process of the sessions this launch started (children of the instances too)
+/// and forgets them: the fleet's directory goes if the launch created it.
+fn undo_launch(
+    dir: &Path,
+    fresh: bool,
+    state: &mut FleetState,
+    mut children: Vec<(InstanceId, Child)>,
+) -> Result<()> {
+    let keep = state.instances.len() - children.len();
+    // Before the leaders are reaped: while a leader's pid is held, its session is certain.
+    let sessions: Vec<Session<'_>> = state.instances[keep..].iter().map(Session::of).collect();
+    let stopped = session::stop(&sessions, Duration::ZERO);
+    for (_, child) in &mut children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    stopped?;
+    if fresh {
+        let _ = fs::remove_dir_all(dir);
+    } else {
+        state.instances.truncate(keep);
+        write_json_atomic(&dir.join("fleet.json"), state)?;
+    }
+    Ok(())
 }
 
 fn start_missing(
@@ -151,34 +167,12 @@ pub(super) fn terminate_blocking(root: &Path, id: &FleetId, grace: Duration) -> 
         state.terminated = true;
         write_json_atomic(&path, &state)?;
     }
-    let alive = |s: &FleetState| -> Vec<ProcessId> {
-        s.instances
-            .iter()
-            .map(|i| i.process)
-            .filter(ProcessId::is_alive)
-            .collect()
-    };
-    if !grace.is_zero() {
-        for p in alive(&state) {
-            p.signal(Signal::TERM);
-        }
-    }
-    for (signal, wait) in [(None, grace), (Some(Signal::KILL), Duration::from_secs(5))] {
-        if let Some(signal) = signal {
-            for p in alive(&state) {
-                p.signal(signal);
-            }
-        }
-        let until = Instant::now() + wait;
-        while !alive(&state).is_empty() && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if alive(&state).is_empty() {
-            return Ok(());
-        }
+    let sessions: Vec<Session<'_>> = state.instances.iter().map(Session::of).collect();
+    if session::stop(&sessions, grace)? {
+        return Ok(());
     }
     Err(Error::Timeout {
         what: format!("the processes of fleet {id} to exit after SIGKILL"),
-        after: grace + Duration::from_secs(5),
+        after: grace + session::KILL_WAIT,
     })
 }

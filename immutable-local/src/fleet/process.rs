@@ -1,8 +1,8 @@
 //! OS processes: identity from `/proc/<pid>/stat` (pid plus start time, so a reused pid is
-//! never mistaken for an instance), signals to a whole session, free loopback ports, spawning
-//! in a new session.
+//! never mistaken for an instance), signals that reach only the process meant, free loopback
+//! ports, spawning in a new session.
 
-use std::fs::{self, File};
+use std::fs;
 use std::net::{SocketAddr, TcpListener};
 use std::ops::RangeInclusive;
 use std::path::Path;
@@ -11,51 +11,71 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use immutable_core::{BoxError, Error, Result};
-use rustix::process::{Pid, Signal};
+use procfs::process::{Process, Stat};
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags, Signal};
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::io_error;
+use crate::fsutil::{create_file, create_private_dir_all};
 
 /// A process as the kernel knows it: its pid and its start time in clock ticks since boot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(crate) struct ProcessId {
     pub(crate) pid: u32,
     pub(crate) start_ticks: u64,
 }
 
-/// Fields of `/proc/<pid>/stat` after the command name: state, then start time (field 22).
-fn read_stat(pid: u32) -> Option<(char, u64)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: fields resume after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let state = fields.first()?.chars().next()?;
-    let start = fields.get(19)?.parse().ok()?;
-    Some((state, start))
+/// `/proc/<pid>/stat` of a process, through a handle on its `/proc` directory (so that further
+/// reads through the handle, such as its fds, are of this very process); `None` once it is gone.
+pub(crate) fn open_stat(pid: u32) -> Option<(Process, Stat)> {
+    let process = Process::new(i32::try_from(pid).ok()?).ok()?;
+    let stat = process.stat().ok()?;
+    Some((process, stat))
+}
+
+/// Whether a process state is that of a dead process (a zombie waiting to be reaped).
+pub(crate) fn is_dead(state: char) -> bool {
+    matches!(state, 'Z' | 'X' | 'x')
 }
 
 impl ProcessId {
     /// The identity of a running process.
     pub(crate) fn of(pid: u32) -> Option<Self> {
-        read_stat(pid).map(|(_, start_ticks)| ProcessId { pid, start_ticks })
+        open_stat(pid).map(|(_, stat)| ProcessId {
+            pid,
+            start_ticks: stat.starttime,
+        })
     }
 
     /// Whether this very process still runs: same pid, same start time, not a zombie.
     pub(crate) fn is_alive(&self) -> bool {
-        matches!(read_stat(self.pid), Some((state, start))
-            if start == self.start_ticks && !matches!(state, 'Z' | 'X' | 'x'))
+        self.open().is_some_and(|(_, stat)| !is_dead(stat.state))
     }
 
-    /// Signals the process's whole session (its process group: the instance is the leader),
-    /// only if it is still this process.
+    /// A handle on this very process and its stat, dead or alive, if its pid is not reused.
+    pub(crate) fn open(&self) -> Option<(Process, Stat)> {
+        open_stat(self.pid).filter(|(_, stat)| stat.starttime == self.start_ticks)
+    }
+
+    /// Sends `signal` to this very process, never to another that took its pid: a pidfd pins
+    /// the process before its identity is checked, so the signal reaches the process checked.
     pub(crate) fn signal(&self, signal: Signal) {
-        if !self.is_alive() {
+        let Some(pid) = i32::try_from(self.pid).ok().and_then(Pid::from_raw) else {
             return;
-        }
-        if let Some(pid) = Pid::from_raw(self.pid as i32)
-            && rustix::process::kill_process_group(pid, signal).is_err()
-        {
-            let _ = rustix::process::kill_process(pid, signal);
+        };
+        match rustix::process::pidfd_open(pid, PidfdFlags::empty()) {
+            Ok(pidfd) => {
+                if self.open().is_some() {
+                    let _ = rustix::process::pidfd_send_signal(&pidfd, signal);
+                }
+            }
+            Err(Errno::SRCH) => {}
+            // A kernel without pidfds (before 5.3): check, then signal by pid.
+            Err(_) => {
+                if self.open().is_some() {
+                    let _ = rustix::process::kill_process(pid, signal);
+                }
+            }
         }
     }
 }
@@ -72,7 +92,10 @@ static HANDED_OUT: Mutex<Vec<(Instant, u16)>> = Mutex::new(Vec::new());
 /// not handed out within the last minute.
 pub(crate) fn free_port(range: &RangeInclusive<u16>) -> Result<u16> {
     let (lo, hi) = (*range.start(), *range.end());
-    let span = u32::from(hi - lo) + 1;
+    // `with_port_range` refuses an empty range; this only keeps the arithmetic honest.
+    let Some(span) = hi.checked_sub(lo).map(|d| u32::from(d) + 1) else {
+        return Err(Error::invalid("port_range", format!("{lo}-{hi} is empty")));
+    };
     let start = fastrand::u32(0..span);
     let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
     let now = Instant::now();
@@ -109,11 +132,8 @@ pub(crate) struct Spawn<'a> {
 /// is the program's), with its own working directory and log files.
 pub(crate) fn spawn(s: Spawn<'_>) -> Result<Child> {
     let work = s.dir.join("work");
-    fs::create_dir_all(&work).map_err(|e| io_error("cannot create", &work, e))?;
-    let log = |name: &str| {
-        let path = s.dir.join(name);
-        File::create(&path).map_err(|e| io_error("cannot create", &path, e))
-    };
+    create_private_dir_all(&work)?;
+    let log = |name: &str| create_file(&s.dir.join(name));
     let mut cmd = Command::new("setsid");
     cmd.arg("--")
         .arg(s.program)

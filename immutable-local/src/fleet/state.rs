@@ -46,8 +46,10 @@ pub(crate) struct FleetState {
 }
 
 impl FleetState {
-    /// The fleet as observed: a process that runs and accepts connections is running, one
-    /// that runs but does not listen yet is pending, one that is gone is terminated.
+    /// The fleet as observed: a process that runs and whose session holds the listener on its
+    /// port (`listening`, from [`listener::ready`](super::listener::ready)) is running, one that
+    /// runs but does not listen yet (or whose port someone else holds) is pending, one that is
+    /// gone is terminated.
     pub(crate) fn observe(&self, listening: &[bool]) -> FleetInfo {
         let instances = self
             .instances
@@ -101,7 +103,6 @@ pub(crate) fn all_fleets(root: &Path) -> Result<Vec<FleetState>> {
     Ok(out)
 }
 
-/// A live fleet under `root` running `image`, if any.
 /// The live processes that run `image`, across every fleet of the root.
 pub(crate) fn processes_using(root: &Path, image: &ImageId) -> Result<usize> {
     Ok(all_fleets(root)?

@@ -1,4 +1,5 @@
-//! The store directory: where each file lives, atomic writes, and counts of what was done.
+//! The store directory: where each file lives, atomic writes, private directories, the lock
+//! file, and counts of what was done.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -172,34 +173,37 @@ impl Dir {
     }
 
     /// Writes `value` to a temporary file beside `path`, fsyncs it, renames it over `path` and
-    /// fsyncs the directory, creating the directory if needed.
+    /// fsyncs the directory, creating the directory if needed. The temporary file is created
+    /// exclusively under a random name starting with a dot (which listings skip), so a file or
+    /// link planted beside `path` is never written through.
     pub(super) fn write_json<T: Serialize>(&self, path: &Path, value: &T) -> Result<()> {
         let dir = path.parent().expect("store paths have a parent");
         if !dir.exists() {
-            fs::create_dir_all(dir).map_err(|e| io_error("cannot create directory", dir, e))?;
+            create_private_dir_all(dir)?;
             if let Some(parent) = dir.parent() {
                 sync_dir(parent)?;
             }
         }
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("record"),
-            std::process::id()
-        ));
         let bytes = serde_json::to_vec_pretty(value).map_err(|e| {
             Error::store(
                 format!("cannot encode {}", path.display()),
                 Some(Box::new(e) as _),
             )
         })?;
-        let mut file = File::create(&tmp).map_err(|e| io_error("cannot create", &tmp, e))?;
-        file.write_all(&bytes)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| io_error("cannot write", &tmp, e))?;
-        drop(file);
-        fs::rename(&tmp, path).map_err(|e| io_error("cannot rename into place", path, e))?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("record");
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|e| io_error("cannot create a temporary file in", dir, e))?;
+        tmp.write_all(&bytes)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| io_error("cannot write", tmp.path(), e))?;
+        tmp.persist(path)
+            .map_err(|e| io_error("cannot rename into place", path, e.error))?;
         bump(&self.counters.files_written);
         sync_dir(dir)
     }
@@ -274,16 +278,51 @@ impl Dir {
     /// Runs `f` holding the exclusive lock on `<root>/.lock`.
     pub(super) fn locked<T>(&self, f: impl FnOnce(&Dir) -> Result<T>) -> Result<T> {
         let lock_path = self.root.join(".lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| io_error("cannot open lock file", &lock_path, e))?;
+        let lock = open_lock(&lock_path)?;
         lock.lock()
             .map_err(|e| io_error("cannot lock", &lock_path, e))?;
         f(self)
     }
+}
+
+/// Opens (creating, mode 0600) the lock file; a symbolic link there is refused, never followed.
+fn open_lock(path: &Path) -> Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path).map_err(|e| {
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return Error::store(
+                format!(
+                    "lock file {} is a symbolic link; the store never writes through one: \
+                     remove it",
+                    path.display()
+                ),
+                Some(Box::new(e) as _),
+            );
+        }
+        io_error("cannot open lock file", path, e)
+    })
+}
+
+/// Creates `dir` and its missing parents, each private to the user (mode 0700 on Unix);
+/// directories that exist already are left as they are.
+pub(super) fn create_private_dir_all(dir: &Path) -> Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| io_error("cannot create directory", dir, e))
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {

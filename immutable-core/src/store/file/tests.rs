@@ -1,5 +1,5 @@
-//! FileStore's own tests: the index kept with each save, rebuilt when lost or stale, and the
-//! files each operation touches.
+//! FileStore's own tests: the index kept with each save, rebuilt when lost or stale, the
+//! files each operation touches, and links planted where it writes.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -273,4 +273,66 @@ async fn retention_trims_in_batches_of_a_sixteenth() {
     saved(&store, "web", Phase::Done).await;
     assert_eq!(count(), 32);
     assert_eq!(store.stats().files_removed, 2);
+}
+
+/// A victim file and a symbolic link to it at `link`.
+#[cfg(unix)]
+fn plant(dir: &Path, link: &Path) -> std::path::PathBuf {
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    std::os::unix::fs::symlink(&victim, link).unwrap();
+    victim
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_record_is_never_written_through_a_link_at_the_temporary_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path().join("store")).unwrap();
+    let mut r = saved(&store, "web", Phase::Attach).await;
+    let service_dir = dir.path().join("store/deployments/web");
+    let path = service_dir.join(format!("{}.json", r.id));
+    // The name the temporary file once had, predictable by anyone.
+    let tmp = service_dir.join(format!(".{}.json.tmp-{}", r.id, std::process::id()));
+    let victim = plant(dir.path(), &tmp);
+    r.phase = Phase::Bake;
+    store.save(&mut r).await.unwrap();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(!path.is_symlink(), "the record was replaced by the link");
+    assert_eq!(store.load(&r.id).await.unwrap().phase, Phase::Bake);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_link_at_the_lock_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path().join("store")).unwrap();
+    let lock = dir.path().join("store/.lock");
+    std::fs::remove_file(&lock).unwrap();
+    // A dangling link: opening it to create the lock would create a file where it points.
+    let target = dir.path().join("created-through-the-link");
+    std::os::unix::fs::symlink(&target, &lock).unwrap();
+    match store.save(&mut record("web")).await {
+        Err(Error::Store { message, .. }) => {
+            assert!(message.contains(&lock.display().to_string()), "{message}");
+            assert!(message.contains("symbolic link"), "{message}");
+        }
+        other => panic!("expected a Store error naming the lock file, got {other:?}"),
+    }
+    assert!(!target.exists(), "a file was created through the link");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn directories_the_store_creates_for_a_service_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path().join("store")).unwrap();
+    saved(&store, "web", Phase::Attach).await;
+    let service_dir = dir.path().join("store/deployments/web");
+    let mode = std::fs::metadata(&service_dir)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "{}", service_dir.display());
 }
