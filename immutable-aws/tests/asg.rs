@@ -539,7 +539,7 @@ async fn asg_calls_do_not_grow_with_fleet_size() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gc_finds_an_orphan_group_by_its_tags_and_removes_it() {
+async fn gc_finds_a_foreign_group_by_its_tags_and_removes_it_when_named() {
     let (w, _, fleet, engine) = asg_world().await;
     let first = engine.deploy(request("web-v1", 2)).await.unwrap();
     assert!(first.succeeded());
@@ -555,13 +555,25 @@ async fn gc_finds_an_orphan_group_by_its_tags_and_removes_it() {
     );
     let orphan = immutable_core::Fleet::launch(&fleet, &spec).await.unwrap();
     let dry = engine.gc("web").await.unwrap();
-    assert_eq!(dry.fleets, vec![orphan.id.clone()]);
+    assert_eq!(dry.foreign_fleets, vec![orphan.id.clone()], "{dry:?}");
     assert_eq!(w.groups().await.len(), 2, "a dry run removes nothing");
-    let removed = engine
+    // Its deployment is unknown to this journal: only removed when named.
+    let kept = engine
         .gc_with("web", immutable_core::GcMode::Remove)
         .await
         .unwrap();
-    assert!(removed.removed);
+    assert!(kept.removed_fleets.is_empty(), "{kept:?}");
+    assert_eq!(
+        w.groups().await.len(),
+        2,
+        "a foreign group was removed unnamed"
+    );
+    let named = immutable_core::GcMode::RemoveNamed {
+        fleets: vec![orphan.id.clone()],
+        targets: Vec::new(),
+    };
+    let removed = engine.gc_with("web", named).await.unwrap();
+    assert_eq!(removed.removed_fleets, vec![orphan.id.clone()]);
     let left: Vec<String> = w
         .groups()
         .await

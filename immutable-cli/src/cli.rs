@@ -8,11 +8,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
 mod args;
-pub(crate) use args::duration;
 pub(crate) use args::{
     AdoptArgs, GcArgs, HaltArgs, HaltsArgs, HistoryArgs, IdArg, MaybeIdArg, ReasonArgs,
-    RollbackArgs, ScopeArgs,
+    RestoreArgs, RollbackArgs, ScopeArgs,
 };
+pub(crate) use args::{duration, service_name};
 
 /// The text after `--help`: the exit codes scripts branch on.
 pub(crate) const EXIT_CODES: &str = "\
@@ -45,14 +45,17 @@ pub(crate) struct Global {
     /// override it.
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) service_file: Option<PathBuf>,
-    /// The service.
-    #[arg(long, global = true)]
+    /// The service: 1 to 63 lowercase letters, digits, '-', '_' and '.', starting with a
+    /// letter or digit.
+    #[arg(long, global = true, value_parser = service_name)]
     pub(crate) service: Option<String>,
     /// Where the service runs.
     #[arg(long, global = true, value_enum)]
     pub(crate) backend: Option<BackendKind>,
-    /// Where deployments are journaled and services locked: `file:<dir>` (default
-    /// `file:.immutable`) or `dynamodb:<table>`.
+    /// Where deployments are journaled and services locked: `file:<dir>` or
+    /// `dynamodb:<table>`. Default: `file:<root>/journal` when a local --root is given, else
+    /// `file:$XDG_STATE_HOME/immutable/journal` (`~/.local/state/immutable/journal`); never
+    /// the working directory.
     #[arg(long, global = true, value_name = "STORE")]
     pub(crate) store: Option<String>,
     /// `text` for people, `json` for scripts.
@@ -234,6 +237,11 @@ pub(crate) enum Command {
     /// Hand a fleet that serves without the SDK's tags (made by hand or by another tool) to
     /// the SDK: show what would be tagged, and with --apply tag it.
     Adopt(AdoptArgs),
+    /// Local backend: put the service's routing (with --service; else every service the
+    /// router state directory holds) back into an HAProxy that restarted or reloaded and lost
+    /// its servers; with --watch, keep doing it. `deploy`, `resume` and `rollback` do it
+    /// themselves while they run.
+    Restore(RestoreArgs),
     /// Build a demo world: on an AWS emulator a VPC, an ALB, a launch template and two AMIs;
     /// on the local backend two images of a demo app.
     DemoSetup,

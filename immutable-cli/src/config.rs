@@ -24,7 +24,7 @@
 //! approval_timeout = "30m"
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
@@ -55,6 +55,16 @@ pub(crate) enum StoreSpec {
     Dynamo(String),
 }
 
+impl std::fmt::Display for StoreSpec {
+    /// As `--store` takes it: `file:<dir>` or `dynamodb:<table>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreSpec::File(dir) => write!(f, "file:{}", dir.display()),
+            StoreSpec::Dynamo(table) => write!(f, "dynamodb:{table}"),
+        }
+    }
+}
+
 /// Flags and service file, merged.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -72,26 +82,21 @@ impl Config {
     /// Reads the service file, if any, under the flags.
     pub(crate) fn load(global: &Global) -> Result<Config, Failure> {
         let file = match &global.service_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    Failure::refused(format!("cannot read {}: {e}", path.display()))
-                })?;
-                toml::from_str::<ServiceFile>(&text)
-                    .map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?
-            }
+            Some(path) => read_service_file(path)?,
             None => ServiceFile::default(),
         };
-        let store = global
-            .store
-            .clone()
-            .or(file.store)
-            .unwrap_or_else(|| "file:.immutable".into());
+        let backend = global.backend.or(file.backend);
+        let local = merge_local(global.local.clone(), file.local);
+        let store = match global.store.clone().or(file.store) {
+            Some(s) => parse_store(&s)?,
+            None => default_store(backend, &local)?,
+        };
         Ok(Config {
             service: global.service.clone().or(file.service),
-            backend: global.backend.or(file.backend),
-            store: parse_store(&store)?,
+            backend,
+            store,
             aws: merge_aws(global.aws.clone(), file.aws),
-            local: merge_local(global.local.clone(), file.local),
+            local,
             engine: merge_engine(global.engine.clone(), file.engine),
             deploy: file.deploy,
         })
@@ -112,6 +117,46 @@ impl Config {
             )
         })
     }
+}
+
+/// A service file, its `service` checked against the name grammar.
+fn read_service_file(path: &Path) -> Result<ServiceFile, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::refused(format!("cannot read {}: {e}", path.display())))?;
+    let file = toml::from_str::<ServiceFile>(&text)
+        .map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
+    if let Some(service) = &file.service {
+        crate::cli::service_name(service)
+            .map_err(|e| Failure::refused(format!("{}: `service`: {e}", path.display())))?;
+    }
+    Ok(file)
+}
+
+/// Where deployments are journaled when no store is named: beside the local backend's
+/// images and fleets (`<root>/journal`), else in the user's state directory. Never relative
+/// to the working directory, so that every command run for a service finds the same
+/// journal wherever it is run from.
+fn default_store(backend: Option<BackendKind>, local: &LocalFlags) -> Result<StoreSpec, Failure> {
+    if backend != Some(BackendKind::Aws)
+        && let Some(root) = &local.root
+    {
+        return Ok(StoreSpec::File(root.join("journal")));
+    }
+    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .and_then(absolute)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .and_then(absolute)
+                .map(|h| h.join(".local/state"))
+        })
+        .ok_or_else(|| {
+            Failure::refused(
+                "no default journal: neither XDG_STATE_HOME nor HOME is set; pass --store \
+                 file:<dir> or --store dynamodb:<table>",
+            )
+        })?;
+    Ok(StoreSpec::File(state.join("immutable").join("journal")))
 }
 
 fn parse_store(s: &str) -> Result<StoreSpec, Failure> {
@@ -227,6 +272,41 @@ mod tests {
             file.deploy.approval_timeout,
             Some(Duration::from_secs(1800))
         );
+    }
+
+    #[test]
+    fn the_default_store_is_never_the_working_directory() {
+        let local = LocalFlags {
+            root: Some("/srv/immutable".into()),
+            ..LocalFlags::default()
+        };
+        assert_eq!(
+            default_store(Some(BackendKind::Local), &local).unwrap(),
+            StoreSpec::File("/srv/immutable/journal".into())
+        );
+        assert_eq!(
+            default_store(None, &local).unwrap(),
+            StoreSpec::File("/srv/immutable/journal".into())
+        );
+        let StoreSpec::File(dir) = default_store(Some(BackendKind::Aws), &local).unwrap() else {
+            panic!("a file store")
+        };
+        assert!(
+            dir.is_absolute() && dir.ends_with("immutable/journal"),
+            "{dir:?}"
+        );
+    }
+
+    #[test]
+    fn a_service_file_naming_a_bad_service_is_refused_naming_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("web.toml");
+        for bad in [".", "..", "Web", "web:preview"] {
+            std::fs::write(&path, format!("service = {bad:?}\n")).unwrap();
+            let e = read_service_file(&path).unwrap_err();
+            assert!(e.message.contains("`service`"), "{}", e.message);
+            assert!(e.message.contains("web.toml"), "{}", e.message);
+        }
     }
 
     #[test]

@@ -153,7 +153,7 @@ pub(crate) async fn explain(e: Error, store: &dyn StateStore, cli: &str) -> Fail
             ref deployment,
             ..
         } => {
-            let (service, deployment) = (service.clone(), deployment.clone());
+            let (service, deployment) = (service.clone(), sh(deployment.as_str()));
             let left = lease_left(store, &service).await;
             let mut f = Failure::from(e);
             let when = match left {
@@ -172,11 +172,11 @@ pub(crate) async fn explain(e: Error, store: &dyn StateStore, cli: &str) -> Fail
             f.next(format!("{cli} resume {deployment}"))
         }
         Error::UnfinishedDeployment { ref deployment, .. } => {
-            let deployment = deployment.clone();
+            let deployment = sh(deployment.as_str());
             Failure::from(e).next(format!("{cli} resume {deployment}"))
         }
         Error::NotRunningHere { ref deployment, .. } => {
-            let deployment = deployment.clone();
+            let deployment = sh(deployment.as_str());
             Failure::from(e).next(format!("{cli} resume {deployment}"))
         }
         Error::BlueUnhealthy { .. } => Failure::from(e).next(format!("{cli} rollback --redeploy")),
@@ -213,4 +213,18 @@ pub(crate) fn human(d: Duration) -> String {
         return format!("{}ms", d.as_millis());
     }
     humantime::format_duration(Duration::from_secs(d.as_secs_f64().ceil() as u64)).to_string()
+}
+
+/// Quotes a word for a POSIX shell when it needs it: every id and name printed inside a
+/// command to run next goes through it, since ids come from the store, which is outside data.
+pub(crate) fn sh(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:,=@%+".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }

@@ -85,6 +85,7 @@ async fn run(mut cli: Cli, prefix: String) -> Result<Code, Failure> {
         Command::LiftHalt(args) => cmd::halt::lift_halt(&ctx, args).await,
         Command::Halts(args) => cmd::halt::halts(&ctx, args).await,
         Command::Adopt(args) => cmd::adopt::adopt(&ctx, args).await,
+        Command::Restore(args) => cmd::restore::restore(&ctx, args).await,
         Command::DemoSetup => cmd::demo::demo_setup(&ctx).await,
         Command::DemoApp => unreachable!("handled above"),
     }
@@ -114,22 +115,9 @@ fn prefix(matches: &clap::ArgMatches) -> String {
             .collect();
         let joined = values.join(&arg.get_value_delimiter().unwrap_or(' ').to_string());
         words.push(format!("--{long}"));
-        words.push(quote(&joined));
+        words.push(exit::sh(&joined));
     }
     words.join(" ")
-}
-
-/// Quotes a word for a POSIX shell when it needs it.
-fn quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:,=@%+".contains(c));
-    if plain {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
 }
 
 #[cfg(test)]

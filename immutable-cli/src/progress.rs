@@ -128,7 +128,7 @@ impl Bars {
                 ));
             }
             EventKind::ApprovalRequested { .. } => {
-                let id = &e.deployment;
+                let id = crate::exit::sh(e.deployment.as_str());
                 let cli = &self.view.cli;
                 self.line(&format!(
                     "[{t:7.1}s] {}: approve with `{cli} approve {id}`, or reject with \

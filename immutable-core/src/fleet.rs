@@ -99,6 +99,19 @@ pub enum InstanceState {
     Terminated,
 }
 
+impl std::fmt::Display for InstanceState {
+    /// `pending`, `running`, `stopping`, `stopped`, `terminated`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            InstanceState::Pending => "pending",
+            InstanceState::Running => "running",
+            InstanceState::Stopping => "stopping",
+            InstanceState::Stopped => "stopped",
+            InstanceState::Terminated => "terminated",
+        })
+    }
+}
+
 impl InstanceState {
     /// Pending or running: the instance counts toward the fleet.
     pub fn is_live(self) -> bool {

@@ -63,6 +63,20 @@ pub enum Step {
     Preview,
 }
 
+impl std::fmt::Display for Step {
+    /// One line: `shift 10 %`, `pause 5m`, `checks error-rate`, `approval (timeout 1h)`,
+    /// `preview`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Shift { percent } => write!(f, "shift {percent} %"),
+            Step::Pause { duration } => write!(f, "pause {duration:?}"),
+            Step::Checks { names } => write!(f, "checks {}", names.join(", ")),
+            Step::Approval { timeout, .. } => write!(f, "approval (timeout {timeout:?})"),
+            Step::Preview => f.write_str("preview"),
+        }
+    }
+}
+
 impl Step {
     /// A shift to `percent`.
     pub fn shift(percent: u32) -> Self {

@@ -6,21 +6,23 @@ use common::*;
 use immutable_core::{DeploymentId, Error, Fleet, FleetSpec, GcMode, ServiceName, TrafficRouter};
 use immutable_mock::Op;
 
+/// A fleet and a target of the service that no record of this journal knows (made by a
+/// runner journaling elsewhere, or whose record was lost) are foreign: reported, left alone
+/// by `Remove`, removed only when named.
 #[tokio::test(start_paused = true)]
-async fn gc_reports_then_removes_orphans_and_nothing_else() {
+async fn gc_reports_foreign_resources_and_removes_them_only_when_named() {
     let w = world();
     assert!(w.engine.deploy(request(1)).await.unwrap().succeeded());
-    // A fleet and target of the service that no record knows (a lost record, say).
     let spec = FleetSpec::new(
         w.web.clone(),
         DeploymentId::generate(),
         w.images[1].clone(),
         2,
     );
-    let orphan = w.cloud.launch(&spec).await.unwrap();
+    let foreign = w.cloud.launch(&spec).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-    let orphan = w.cloud.describe(&w.web, &orphan.id).await.unwrap();
-    let orphan_target = w.cloud.attach(&orphan).await.unwrap();
+    let foreign = w.cloud.describe(&w.web, &foreign.id).await.unwrap();
+    let foreign_target = w.cloud.attach(&foreign).await.unwrap();
     // Another service's fleet must stay too.
     let billing = ServiceName::new("billing").unwrap();
     let billing_image = w.cloud.add_image("billing", "billing-v1");
@@ -38,34 +40,82 @@ async fn gc_reports_then_removes_orphans_and_nothing_else() {
     w.cloud.clear_calls();
 
     let report = w.engine.gc("web").await.unwrap();
-    assert_eq!(report.fleets, vec![orphan.id.clone()]);
-    assert_eq!(report.targets, vec![orphan_target.id.clone()]);
-    assert!(!report.removed);
+    assert_eq!(report.foreign_fleets, vec![foreign.id.clone()]);
+    assert_eq!(report.foreign_targets, vec![foreign_target.id.clone()]);
+    assert!(
+        report.fleets.is_empty() && report.targets.is_empty(),
+        "{report:?}"
+    );
+    let report = w.engine.gc_with("web", GcMode::Remove).await.unwrap();
+    assert!(report.removed_fleets.is_empty() && report.removed_targets.is_empty());
     assert!(
         w.cloud.calls().iter().all(|c| !c.op.is_mutation()),
-        "a dry run changed something"
+        "gc removed what its journal cannot prove an orphan"
     );
     assert_eq!(w.cloud.snapshot(), before);
 
-    let report = w.engine.gc_with("web", GcMode::Remove).await.unwrap();
-    assert!(report.removed);
+    let named = GcMode::RemoveNamed {
+        fleets: vec![foreign.id.clone()],
+        targets: vec![foreign_target.id.clone()],
+    };
+    let report = w.engine.gc_with("web", named).await.unwrap();
+    assert_eq!(report.removed_fleets, vec![foreign.id.clone()]);
     let snap = w.cloud.snapshot();
     assert!(
-        !snap.fleet(&orphan.id).unwrap().is_live(),
-        "the orphan fleet still runs"
+        !snap.fleet(&foreign.id).unwrap().is_live(),
+        "the named fleet still runs"
     );
     assert!(
-        snap.target(&orphan_target.id).is_none(),
-        "the orphan target is still attached"
+        snap.target(&foreign_target.id).is_none(),
+        "the named target is still attached"
     );
     assert!(
         snap.fleet(&other.id).unwrap().is_live(),
         "another service's fleet was touched"
     );
     w.assert_settled(&w.images[1]);
-    // Nothing is left to find.
     let again = w.engine.gc("web").await.unwrap();
-    assert!(again.fleets.is_empty() && again.targets.is_empty());
+    assert!(again.foreign_fleets.is_empty() && again.foreign_targets.is_empty());
+}
+
+/// A fleet of a deployment the journal shows ended, that takes no traffic (a launch that
+/// leaked beside the recorded one, say), is an orphan: `Remove` takes it; the serving fleet
+/// cannot be named for removal.
+#[tokio::test(start_paused = true)]
+async fn gc_removes_what_its_journal_proves_an_orphan_and_never_what_serves() {
+    let w = world();
+    let done = w.engine.deploy(request(1)).await.unwrap();
+    assert!(done.succeeded());
+    let serving = done.record.green.fleet.clone().unwrap();
+    let leaked = FleetSpec::new(
+        w.web.clone(),
+        done.record.id.clone(),
+        w.images[1].clone(),
+        1,
+    )
+    .with_key(immutable_core::FleetKey::new("leaked-retry"));
+    let leaked = w.cloud.launch(&leaked).await.unwrap();
+    let report = w.engine.gc("web").await.unwrap();
+    assert_eq!(report.fleets, vec![leaked.id.clone()], "{report:?}");
+    assert!(report.foreign_fleets.is_empty());
+
+    let serving_named = GcMode::RemoveNamed {
+        fleets: vec![serving.clone()],
+        targets: Vec::new(),
+    };
+    match w.engine.gc_with("web", serving_named).await {
+        Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "fleets"),
+        other => panic!("{other:?}"),
+    }
+    let report = w.engine.gc_with("web", GcMode::Remove).await.unwrap();
+    assert_eq!(report.removed_fleets, vec![leaked.id.clone()]);
+    let snap = w.cloud.snapshot();
+    assert!(!snap.fleet(&leaked.id).unwrap().is_live());
+    assert!(
+        snap.fleet(&serving).unwrap().is_live(),
+        "the serving fleet was touched"
+    );
+    w.assert_settled(&w.images[1]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -82,6 +82,18 @@ pub(crate) fn create_file(path: &Path) -> Result<File> {
         .map_err(|e| open_error(path, e))
 }
 
+/// Opens `path` for appending (created if needed, mode 0600). A symbolic link at `path` is
+/// refused, never followed.
+pub(crate) fn append_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(NOFOLLOW)
+        .open(path)
+        .map_err(|e| open_error(path, e))
+}
+
 /// Holds an exclusive lock on `path` (created if needed, mode 0600) until dropped. A symbolic
 /// link at `path` is refused, never followed.
 pub(crate) fn lock_file(path: &Path) -> Result<File> {

@@ -117,7 +117,7 @@ impl Haproxy {
     pub async fn start(options: HaproxyOptions) -> Result<Self> {
         let (temp, dir) = match &options.dir {
             Some(d) => {
-                std::fs::create_dir_all(d).map_err(|e| io_error("cannot create", d, e))?;
+                crate::fsutil::create_private_dir_all(d)?;
                 (None, d.clone())
             }
             None => {
@@ -287,11 +287,7 @@ impl Haproxy {
         let cfg = self.config_path();
         let log_path = self.dir.join("haproxy.log");
         // Appended to, so that a restart keeps the log of the run before it.
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|e| io_error("cannot open", &log_path, e))?;
+        let log = crate::fsutil::append_file(&log_path)?;
         let err_log = log
             .try_clone()
             .map_err(|e| io_error("cannot open", &log_path, e))?;

@@ -27,7 +27,7 @@ use self::api::RuntimeApi;
 pub use self::restore::RestoreGuard;
 use self::state::ServiceState;
 use crate::ProcessFleet;
-use crate::fsutil::{blocking, io_error, lock_file};
+use crate::fsutil::{blocking, create_private_dir_all, lock_file};
 
 /// Where a fleet's instances listen, for the router to register them and to tell a server
 /// whose instance no longer holds its address.
@@ -286,8 +286,7 @@ impl HaproxyRouterBuilder {
         api.verify().await?;
         let known = api.backends().await?;
         let services = resolve_backends(self.services, &known)?;
-        std::fs::create_dir_all(&state_dir)
-            .map_err(|e| io_error("cannot create", &state_dir, e))?;
+        create_private_dir_all(&state_dir)?;
         Ok(HaproxyRouter {
             inner: Arc::new(Inner {
                 api,

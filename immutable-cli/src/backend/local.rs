@@ -20,33 +20,61 @@ fn root(local: &LocalFlags) -> Result<&PathBuf, Failure> {
     })
 }
 
-/// An engine builder with the local backend for `service`.
-pub(super) async fn engine(local: &LocalFlags, service: &str) -> Result<EngineBuilder, Failure> {
-    let root = root(local)?;
+/// How often a running command looks for servers HAProxy lost in a restart or reload.
+pub(crate) const RESTORE_EVERY: Duration = Duration::from_millis(250);
+
+/// An engine builder with the local backend for `service`, and its router.
+pub(super) async fn engine(
+    local: &LocalFlags,
+    service: &str,
+) -> Result<(EngineBuilder, HaproxyRouter), Failure> {
+    let images = LocalImageStore::open(root(local)?)?;
+    let fleet = ProcessFleet::open(&images)?;
+    let router = router(local, &fleet, [service]).await?;
+    let builder = Engine::builder()
+        .images(images)
+        .fleet(fleet)
+        .router(router.clone());
+    Ok((builder, router))
+}
+
+/// A router for `services` on the configured HAProxy.
+pub(crate) async fn router<'a>(
+    local: &LocalFlags,
+    fleet: &ProcessFleet,
+    services: impl IntoIterator<Item = &'a str>,
+) -> Result<HaproxyRouter, Failure> {
     let socket = local.haproxy_socket.as_ref().ok_or_else(|| {
         Failure::refused(
             "the local backend routes through HAProxy: pass --haproxy-socket PATH (its admin \
              socket), or haproxy_socket in [local] of the service file",
         )
     })?;
-    let images = LocalImageStore::open(root)?;
-    let fleet = ProcessFleet::open(&images)?;
     let interval = local
         .health_check_interval
         .unwrap_or(Duration::from_millis(500));
-    let router = HaproxyRouter::builder(socket)
-        .service(service)
-        .state_dir(
-            local
-                .router_state
-                .clone()
-                .unwrap_or_else(|| root.join("router")),
-        )
+    let builder = services
+        .into_iter()
+        .fold(HaproxyRouter::builder(socket), |b, s| b.service(s));
+    Ok(builder
+        .state_dir(router_state(local)?)
         .instances(fleet.clone())
         .health_checks(interval, 2, 2)
         .build()
-        .await?;
-    Ok(Engine::builder().images(images).fleet(fleet).router(router))
+        .await?)
+}
+
+/// Where the router keeps each service's routing.
+pub(crate) fn router_state(local: &LocalFlags) -> Result<PathBuf, Failure> {
+    Ok(match &local.router_state {
+        Some(dir) => dir.clone(),
+        None => root(local)?.join("router"),
+    })
+}
+
+/// The local backend's images and fleets.
+pub(crate) fn fleet(local: &LocalFlags) -> Result<ProcessFleet, Failure> {
+    Ok(ProcessFleet::open(&LocalImageStore::open(root(local)?)?)?)
 }
 
 /// Imports `<service>-v1` and `<service>-v2`, two images of the demo app (this program's

@@ -7,7 +7,9 @@ mod local;
 use std::sync::Arc;
 
 use immutable_aws::{AwsClients, AwsConfig, DynamoStore};
-use immutable_core::{Engine, EngineBuilder, FileStore, Settings, StateStore};
+use immutable_core::{
+    DeploymentId, DeploymentRecord, Engine, EngineBuilder, FileStore, Settings, StateStore,
+};
 
 use crate::cli::{AwsFlags, BackendKind};
 use crate::config::{Config, StoreSpec};
@@ -15,6 +17,7 @@ use crate::exit::Failure;
 
 pub(crate) use aws::demo_setup as aws_demo_setup;
 pub(crate) use local::demo_setup as local_demo_setup;
+pub(crate) use local::{fleet as local_fleet, router as local_router, router_state};
 
 /// What every command works with.
 #[derive(Debug)]
@@ -25,6 +28,8 @@ pub(crate) struct Ctx {
     /// The program and the global options of this invocation, to print commands that continue.
     pub(crate) cli: String,
     pub(crate) store: Arc<dyn StateStore>,
+    /// The local backend's routers keep HAProxy's servers restored while the command runs.
+    guards: std::sync::Mutex<Vec<immutable_local::RestoreGuard>>,
 }
 
 impl Ctx {
@@ -41,20 +46,63 @@ impl Ctx {
             json,
             cli,
             store,
+            guards: std::sync::Mutex::default(),
         })
     }
 
     /// An engine on the configured backend, for commands that touch the service.
     pub(crate) async fn engine(&self) -> Result<Engine, Failure> {
-        let service = self.config.service()?;
+        self.engine_for(self.config.service()?).await
+    }
+
+    /// An engine on the configured backend for `service` (a deployment's, read from the
+    /// store).
+    pub(crate) async fn engine_for(&self, service: &str) -> Result<Engine, Failure> {
         let builder = match self.config.backend()? {
             BackendKind::Aws => aws::engine(&self.config.aws, service).await?,
-            BackendKind::Local => local::engine(&self.config.local, service).await?,
+            BackendKind::Local => {
+                let (builder, router) = local::engine(&self.config.local, service).await?;
+                self.guards
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(router.keep_restored(local::RESTORE_EVERY));
+                builder
+            }
         };
         Ok(builder
             .store_shared(Arc::clone(&self.store))
             .settings(self.settings())
             .build()?)
+    }
+
+    /// The record of deployment `id`, once it is known to belong to the configured service
+    /// (when one is configured): a command given with `--service web` never acts on
+    /// another service's deployment. Nothing else is read, and no backend is called.
+    ///
+    /// Refused (exit 2): an id the store does not know, or a deployment of another service.
+    pub(crate) async fn deployment(&self, id: &str) -> Result<DeploymentRecord, Failure> {
+        let id = DeploymentId::parse(id)?;
+        let record = match self.store.load(&id).await {
+            Ok(r) => r,
+            Err(e) if e.is_not_found() => {
+                return Err(Failure::refused(format!(
+                    "no deployment {id} in the journal {}; `history` lists a service's \
+                     deployments",
+                    self.config.store
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(service) = &self.config.service
+            && service != record.service().as_str()
+        {
+            return Err(Failure::refused(format!(
+                "deployment {id} is a deployment of service {}, not of {service}: nothing was \
+                 done (name its own service, or leave --service out to act on it)",
+                record.service()
+            )));
+        }
+        Ok(record)
     }
 
     /// An engine on the store alone, for commands that only read and write records (approve,

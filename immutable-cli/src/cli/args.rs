@@ -7,7 +7,9 @@ use clap::Args;
 /// A deployment id.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct IdArg {
-    /// The deployment's id (printed by `deploy`, listed by `history`).
+    /// The deployment's id (printed by `deploy`, listed by `history`). Its service is
+    /// read from the store; --service, when given, must name the same one.
+    #[arg(value_parser = deployment_id)]
     pub(crate) id: String,
 }
 
@@ -15,6 +17,7 @@ pub(crate) struct IdArg {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct MaybeIdArg {
     /// The deployment's id; default the service's latest deployment.
+    #[arg(value_parser = deployment_id)]
     pub(crate) id: Option<String>,
 }
 
@@ -22,6 +25,7 @@ pub(crate) struct MaybeIdArg {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ReasonArgs {
     /// The deployment's id.
+    #[arg(value_parser = deployment_id)]
     pub(crate) id: String,
     /// Why, for the record.
     #[arg(long, default_value = "operator request")]
@@ -39,16 +43,36 @@ pub(crate) struct RollbackArgs {
 /// Garbage collection.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct GcArgs {
-    /// Remove the orphans (without it, only list them).
+    /// Remove the orphans: fleets and targets of deployments the store shows ended (without
+    /// it, only list them). Foreign ones, whose deployment the store does not know, stay.
     #[arg(long)]
     pub(crate) remove: bool,
+    /// Remove this fleet (repeatable): an orphan or a foreign fleet that `gc` lists; with
+    /// --remove, only the fleets and targets named are removed.
+    #[arg(long = "fleet", value_name = "ID", requires = "remove")]
+    pub(crate) fleets: Vec<String>,
+    /// Remove this target (repeatable), likewise.
+    #[arg(long = "target", value_name = "ID", requires = "remove")]
+    pub(crate) targets: Vec<String>,
+}
+
+/// Putting a local service's routing back into HAProxy.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RestoreArgs {
+    /// Keep watching, putting servers back within an interval of every HAProxy restart or
+    /// reload, until interrupted (for a systemd unit, say).
+    #[arg(long)]
+    pub(crate) watch: bool,
+    /// How often --watch looks. Default 250ms.
+    #[arg(long, value_parser = duration, value_name = "DURATION", default_value = "250ms")]
+    pub(crate) every: Duration,
 }
 
 /// Adoption.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct AdoptArgs {
     /// The service (default: --service, or `service` in --service-file).
-    #[arg(id = "adopt_service", value_name = "SERVICE")]
+    #[arg(id = "adopt_service", value_name = "SERVICE", value_parser = service_name)]
     pub(crate) service: Option<String>,
     /// Tag the serving target group, its instances and the fleet they form (without it,
     /// only show what would be tagged).
@@ -60,7 +84,12 @@ pub(crate) struct AdoptArgs {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ScopeArgs {
     /// The service (default: --service, or `service` in --service-file).
-    #[arg(id = "scope_service", value_name = "SERVICE", conflicts_with = "all")]
+    #[arg(
+        id = "scope_service",
+        value_name = "SERVICE",
+        conflicts_with = "all",
+        value_parser = service_name
+    )]
     pub(crate) service: Option<String>,
     /// Every service, instead of one.
     #[arg(long)]
@@ -86,7 +115,7 @@ pub(crate) struct HaltArgs {
 pub(crate) struct HaltsArgs {
     /// Only the halts that cover this service: its own and the one for every service.
     /// Default: --service (or `service` in --service-file); without any, every halt.
-    #[arg(id = "halts_service", value_name = "SERVICE")]
+    #[arg(id = "halts_service", value_name = "SERVICE", value_parser = service_name)]
     pub(crate) service: Option<String>,
 }
 
@@ -96,6 +125,28 @@ pub(crate) struct HistoryArgs {
     /// How many deployments to show.
     #[arg(long, default_value_t = 20)]
     pub(crate) limit: usize,
+}
+
+/// A service name that follows the grammar (`immutable_core::ServiceName`).
+pub(crate) fn service_name(s: &str) -> Result<String, String> {
+    immutable_core::ServiceName::check(s)
+        .map(|()| s.to_owned())
+        .map_err(|e| match e {
+            immutable_core::Error::InvalidInput { reason, .. } => {
+                format!("`{s}` is not a service name: it {reason}")
+            }
+            other => other.to_string(),
+        })
+}
+
+/// A deployment id as ids are made: letters, digits, `-` and `_`.
+pub(crate) fn deployment_id(s: &str) -> Result<String, String> {
+    immutable_core::DeploymentId::parse(s)
+        .map(|id| id.to_string())
+        .map_err(|e| match e {
+            immutable_core::Error::InvalidInput { reason, .. } => reason,
+            other => other.to_string(),
+        })
 }
 
 /// Parses `30s`, `5m`, `1h 30m`, `500ms`.

@@ -89,7 +89,7 @@ fn print_adoption(a: &Adoption) {
         fleet.instances.len()
     );
     for i in &fleet.instances {
-        println!("  {tag} instance {} ({:?})", i.id, i.state);
+        println!("  {tag} instance {} ({})", i.id, i.state);
     }
     if a.applied() {
         println!(

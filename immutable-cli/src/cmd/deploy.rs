@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::backend::Ctx;
 use crate::cli::RequestArgs;
-use crate::exit::{Code, Failure, explain};
+use crate::exit::{Code, Failure, explain, sh};
 use crate::progress::{Progress, View};
 use crate::request;
 
@@ -25,13 +25,9 @@ pub(crate) async fn deploy(ctx: &Ctx, args: &RequestArgs) -> Result<Code, Failur
 
 /// `immutable resume <id>`.
 pub(crate) async fn resume(ctx: &Ctx, id: &str) -> Result<Code, Failure> {
-    let id = DeploymentId::new(id);
-    let record = ctx
-        .store
-        .load(&id)
-        .await
-        .map_err(|e| Failure::from(e).next(format!("{} history", ctx.cli)))?;
-    let engine = ctx.engine().await?;
+    let record = ctx.deployment(id).await?;
+    let id = record.id.clone();
+    let engine = ctx.engine_for(record.service().as_str()).await?;
     let view = view(ctx, record.spec.bake_time);
     let progress = Progress::start(&engine, view, Some(id.clone()));
     let run = engine.resume(&id);
@@ -69,7 +65,7 @@ async fn follow(
             if failure.next.is_none()
                 && let Some(id) = known
             {
-                failure = failure.next(format!("{} resume {id}", ctx.cli));
+                failure = failure.next(format!("{} resume {}", ctx.cli, sh(id.as_str())));
             }
             Err(failure)
         }
@@ -101,7 +97,7 @@ async fn suspend(
     tokio::select! {
         result = &mut run => result,
         () = shutdown() => {
-            let id = deployment.map_or_else(String::new, |d| d.to_string());
+            let id = deployment.map_or_else(String::new, |d| sh(d.as_str()));
             eprintln!(
                 "quit before a safe point: the service's lease lapses after its TTL; then \
                  continue with `{} resume {id}`",
@@ -113,7 +109,7 @@ async fn suspend(
 }
 
 /// Ctrl-C or SIGTERM, whichever comes first.
-async fn shutdown() {
+pub(crate) async fn shutdown() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => return std::future::pending().await,
@@ -156,14 +152,16 @@ fn print_report(ctx: &Ctx, report: &Report) -> Code {
         ),
         other => println!(
             "deployment {} {other}; see `{} status {}`",
-            rec.id, ctx.cli, rec.id
+            rec.id,
+            ctx.cli,
+            sh(rec.id.as_str())
         ),
     }
     code
 }
 
 fn print_suspended(ctx: &Ctx, deployment: &DeploymentId) -> Code {
-    let next = format!("{} resume {deployment}", ctx.cli);
+    let next = format!("{} resume {}", ctx.cli, sh(deployment.as_str()));
     if ctx.json {
         let doc = json!({
             "type": "result",

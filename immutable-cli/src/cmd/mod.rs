@@ -6,4 +6,5 @@ pub(crate) mod deploy;
 pub(crate) mod halt;
 pub(crate) mod operate;
 pub(crate) mod plan;
+pub(crate) mod restore;
 pub(crate) mod service;

@@ -10,7 +10,7 @@ use immutable_core::{Command as EngineCommand, DeploymentId, Status, Waiting};
 use serde_json::json;
 
 use crate::backend::Ctx;
-use crate::exit::{Code, Failure, explain, human};
+use crate::exit::{Code, Failure, explain, human, sh};
 
 /// `immutable approve <id>`.
 pub(crate) async fn approve(ctx: &Ctx, id: &str) -> Result<Code, Failure> {
@@ -39,8 +39,8 @@ pub(crate) async fn abort(ctx: &Ctx, id: &str, reason: &str) -> Result<Code, Fai
 }
 
 async fn send(ctx: &Ctx, id: &str, command: EngineCommand, done: &str) -> Result<Code, Failure> {
+    let id = ctx.deployment(id).await?.id;
     let engine = ctx.store_engine()?;
-    let id = DeploymentId::new(id);
     if let Err(e) = engine.command(&id, command).await {
         return Err(explain(e, ctx.store.as_ref(), &ctx.cli).await);
     }
@@ -51,8 +51,9 @@ async fn send(ctx: &Ctx, id: &str, command: EngineCommand, done: &str) -> Result
     } else {
         println!(
             "{done}: deployment {id} applies it at its next poll (or when it is resumed); \
-             follow it with `{} watch {id}`",
-            ctx.cli
+             follow it with `{} watch {}`",
+            ctx.cli,
+            sh(id.as_str())
         );
     }
     Ok(Code::Succeeded)
@@ -62,7 +63,7 @@ async fn send(ctx: &Ctx, id: &str, command: EngineCommand, done: &str) -> Result
 async fn status_for(ctx: &Ctx, id: Option<&str>) -> Result<Status, Failure> {
     let engine = ctx.store_engine()?;
     let found = match id {
-        Some(id) => engine.status(&DeploymentId::new(id)).await.map(Some),
+        Some(id) => engine.status(&ctx.deployment(id).await?.id).await.map(Some),
         None => engine.status_of(ctx.config.service()?).await,
     };
     match found {
@@ -120,7 +121,7 @@ fn text(s: &Status, cli: &str) -> String {
         out.push_str(&format!(", {healthy}/{total} healthy"));
     }
     if let Some((index, step)) = &s.step {
-        out.push_str(&format!(", step {index} ({step:?})"));
+        out.push_str(&format!(", step {index} ({step})"));
     }
     if let Some(w) = &s.waiting {
         out.push_str(&format!("\n  waiting: {}", waiting(w, &s.deployment, cli)));
@@ -142,7 +143,7 @@ fn text(s: &Status, cli: &str) -> String {
             )),
             None => out.push_str(&format!(
                 "\n  no runner holds the lease: continue with `{cli} resume {}`",
-                s.deployment
+                sh(s.deployment.as_str())
             )),
         }
     }
@@ -154,6 +155,7 @@ fn until(t: SystemTime) -> std::time::Duration {
 }
 
 fn waiting(w: &Waiting, id: &DeploymentId, cli: &str) -> String {
+    let id = sh(id.as_str());
     match w {
         Waiting::Launch { until: t } => format!("instances to run ({} left)", human(until(*t))),
         Waiting::Health { until: t } => format!("health checks ({} left)", human(until(*t))),
@@ -175,6 +177,6 @@ fn waiting(w: &Waiting, id: &DeploymentId, cli: &str) -> String {
                 human(until(*deadline))
             )
         }
-        other => format!("{other:?}"),
+        _ => "something this version of immutable cannot name (upgrade it)".to_owned(),
     }
 }

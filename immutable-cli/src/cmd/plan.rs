@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::backend::Ctx;
 use crate::cli::RequestArgs;
-use crate::exit::{Code, Failure, human, lease_left};
+use crate::exit::{Code, Failure, human, lease_left, sh};
 use crate::request;
 
 /// `immutable plan`: exits 0 when `deploy` would run, 2 when it would be refused.
@@ -46,7 +46,7 @@ async fn next_steps(ctx: &Ctx, plan: &Plan) -> Vec<String> {
     for r in &plan.refusals {
         match r {
             Refusal::Unfinished { deployment, .. } => {
-                next.push(format!("{} resume {deployment}", ctx.cli));
+                next.push(format!("{} resume {}", ctx.cli, sh(deployment.as_str())));
             }
             Refusal::Locked { deployment, .. } => {
                 let left = match immutable_core::ServiceName::new(plan.service.clone()) {
@@ -56,7 +56,11 @@ async fn next_steps(ctx: &Ctx, plan: &Plan) -> Vec<String> {
                 let when = left.map_or_else(String::new, |d| {
                     format!(" (if its runner died: its lease expires in {})", human(d))
                 });
-                next.push(format!("{} resume {deployment}{when}", ctx.cli));
+                next.push(format!(
+                    "{} resume {}{when}",
+                    ctx.cli,
+                    sh(deployment.as_str())
+                ));
             }
             _ => {}
         }
@@ -137,6 +141,6 @@ fn step_text(s: &Step) -> String {
         Step::Checks { names } => format!("checks {}", names.join(", ")),
         Step::Approval { timeout, .. } => format!("approval (timeout {})", human_d(*timeout)),
         Step::Preview => "preview".into(),
-        other => format!("{other:?}"),
+        other => other.to_string(),
     }
 }

@@ -4,14 +4,14 @@ use std::time::SystemTime;
 
 use futures::StreamExt;
 use immutable_core::{
-    Command as EngineCommand, DeploymentId, DeploymentRecord, Engine, Error, GcMode, Outcome,
-    Result as CoreResult, RollbackMode, RollbackReport, ServiceName, StateStore,
+    Command as EngineCommand, DeploymentId, DeploymentRecord, Engine, Error, FleetId, GcMode,
+    Outcome, Result as CoreResult, RollbackMode, RollbackReport, ServiceName, StateStore, TargetId,
 };
 use serde_json::json;
 
 use crate::backend::Ctx;
 use crate::cli::{GcArgs, HistoryArgs, RollbackArgs};
-use crate::exit::{Code, Failure, explain, human};
+use crate::exit::{Code, Failure, explain, human, sh};
 use crate::progress::{Progress, View};
 
 /// The service's deployments, newest first.
@@ -114,7 +114,12 @@ pub(crate) async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, Fai
         RollbackReport::RoutedBack(r) => ("routed back to the old fleet", r, Code::Succeeded),
         RollbackReport::Redeployed(r) => ("redeployed the previous image", r, Code::of(&r.outcome)),
         RollbackReport::Stopped(r) => ("stopped without a way back", r, Code::Stopped),
-        other => return Err(Failure::error(format!("unexpected rollback: {other:?}"))),
+        _ => {
+            return Err(Failure::error(
+                "the engine answered with a kind of rollback this version of immutable cannot \
+                 name (upgrade it)",
+            ));
+        }
     };
     if ctx.json {
         println!(
@@ -155,7 +160,7 @@ async fn abort_elsewhere(ctx: &Ctx, engine: &Engine, id: &DeploymentId) -> Resul
         return Err(Failure::refused(format!(
             "deployment {id} runs nowhere: the abort is recorded and applies when it is resumed"
         ))
-        .next(format!("{} resume {id}", ctx.cli)));
+        .next(format!("{} resume {}", ctx.cli, sh(id.as_str()))));
     }
     if !ctx.json {
         println!("abort sent to deployment {id}, which runs elsewhere; waiting for its rollback");
@@ -183,42 +188,79 @@ async fn abort_elsewhere(ctx: &Ctx, engine: &Engine, id: &DeploymentId) -> Resul
     Ok(code)
 }
 
-/// `immutable gc [--remove]`.
+/// `immutable gc [--remove [--fleet ID]... [--target ID]...]`.
 pub(crate) async fn gc(ctx: &Ctx, args: &GcArgs) -> Result<Code, Failure> {
     let service = ctx.config.service()?;
     let engine = ctx.engine().await?;
-    let mode = if args.remove {
-        GcMode::Remove
-    } else {
-        GcMode::DryRun
+    let mode = match (
+        args.remove,
+        args.fleets.is_empty() && args.targets.is_empty(),
+    ) {
+        (false, _) => GcMode::DryRun,
+        (true, true) => GcMode::Remove,
+        (true, false) => GcMode::RemoveNamed {
+            fleets: args
+                .fleets
+                .iter()
+                .map(|f| FleetId::new(f.as_str()))
+                .collect(),
+            targets: args
+                .targets
+                .iter()
+                .map(|t| TargetId::new(t.as_str()))
+                .collect(),
+        },
     };
     let report = match engine.gc_with(service, mode).await {
         Ok(r) => r,
         Err(e) => return Err(explain(e, ctx.store.as_ref(), &ctx.cli).await),
     };
-    let fleets: Vec<String> = report.fleets.iter().map(ToString::to_string).collect();
-    let targets: Vec<String> = report.targets.iter().map(ToString::to_string).collect();
+    let ids = |v: &[FleetId]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+    let tids = |v: &[TargetId]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
     if ctx.json {
         println!(
             "{}",
-            json!({ "type": "gc", "service": service, "fleets": fleets, "targets": targets,
-                    "removed": report.removed })
+            json!({ "type": "gc", "service": service,
+                    "fleets": ids(&report.fleets), "targets": tids(&report.targets),
+                    "foreign_fleets": ids(&report.foreign_fleets),
+                    "foreign_targets": tids(&report.foreign_targets),
+                    "removed": report.removed,
+                    "removed_fleets": ids(&report.removed_fleets),
+                    "removed_targets": tids(&report.removed_targets) })
         );
         return Ok(Code::Succeeded);
     }
-    if fleets.is_empty() && targets.is_empty() {
-        println!("{service}: no orphan fleet or target");
-        return Ok(Code::Succeeded);
+    let rows = [
+        ("removed fleet ", ids(&report.removed_fleets)),
+        ("removed target", tids(&report.removed_targets)),
+        ("orphan fleet  ", ids(&report.fleets)),
+        ("orphan target ", tids(&report.targets)),
+        ("foreign fleet ", ids(&report.foreign_fleets)),
+        ("foreign target", tids(&report.foreign_targets)),
+    ];
+    let removed: Vec<&String> = rows[..2].iter().flat_map(|(_, v)| v).collect();
+    for (what, list) in &rows {
+        for id in list
+            .iter()
+            .filter(|id| what.starts_with("removed") || !removed.contains(id))
+        {
+            println!("{what} {id}");
+        }
     }
-    let verb = if report.removed { "removed" } else { "orphan" };
-    for f in &fleets {
-        println!("{verb} fleet  {f}");
+    if rows.iter().all(|(_, v)| v.is_empty()) {
+        println!("{service}: no orphan or foreign fleet or target");
     }
-    for t in &targets {
-        println!("{verb} target {t}");
-    }
-    if !report.removed {
+    let orphans = !(report.fleets.is_empty() && report.targets.is_empty());
+    if orphans && !report.removed {
         println!("continue with: {} gc --remove", ctx.cli);
+    }
+    if !report.foreign_fleets.is_empty() || !report.foreign_targets.is_empty() {
+        println!(
+            "foreign: their deployment is not in the journal {} (another store's, or a lost \
+             record), so gc does not remove them by itself; if you are sure, name them: \
+             {} gc --remove --fleet ID --target ID",
+            ctx.config.store, ctx.cli
+        );
     }
     Ok(Code::Succeeded)
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::EventKind;
-use crate::{CheckOutcome, OnBlueLost, OnHalt, Step};
+use crate::{CheckOutcome, OnBlueLost, OnHalt};
 
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -49,7 +49,7 @@ impl EventKind {
                 total,
             } => write!(f, "{target}: {healthy}/{total} healthy ({needed} needed)"),
             EventKind::StepStarted { index, step } => {
-                write!(f, "step {index}: {}", step_text(step))
+                write!(f, "step {index}: {step}")
             }
             EventKind::StepFinished { index, note } => match note {
                 Some(n) => write!(f, "step {index} done: {n}"),
@@ -137,15 +137,5 @@ impl EventKind {
             EventKind::HaltLifted { scope } => write!(f, "halt of {scope} lifted: going on"),
             other => write!(f, "{other:?}"),
         }
-    }
-}
-
-fn step_text(step: &Step) -> String {
-    match step {
-        Step::Shift { percent } => format!("shift {percent} %"),
-        Step::Pause { duration } => format!("pause {duration:?}"),
-        Step::Checks { names } => format!("checks {}", names.join(", ")),
-        Step::Approval { timeout, .. } => format!("approval (timeout {timeout:?})"),
-        Step::Preview => "preview".to_owned(),
     }
 }

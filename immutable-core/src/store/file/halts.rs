@@ -76,7 +76,7 @@ impl Dir {
         let marker = self.open_marker(&record.id);
         if !record.state.is_terminal() && !marker.exists() {
             let dir = marker.parent().expect("markers have a parent");
-            fs::create_dir_all(dir).map_err(|e| io_error("cannot create directory", dir, e))?;
+            super::io::create_private_dir_all(dir)?;
             fs::write(&marker, b"").map_err(|e| io_error("cannot write", &marker, e))?;
         }
         self.write_json(&path, &record)?;

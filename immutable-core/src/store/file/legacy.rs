@@ -44,7 +44,7 @@ impl Dir {
 
 fn move_into_place(from: &Path, to: &Path) -> Result<()> {
     let dir = to.parent().expect("record paths have a parent");
-    std::fs::create_dir_all(dir).map_err(|e| io_error("cannot create directory", dir, e))?;
+    super::io::create_private_dir_all(dir)?;
     std::fs::rename(from, to).map_err(|e| io_error("cannot move", from, e))?;
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())

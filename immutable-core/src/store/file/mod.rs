@@ -82,13 +82,7 @@ impl FileStore {
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
         let root = dir.into();
         for sub in ["deployments", "leases", "index"] {
-            let path = root.join(sub);
-            std::fs::create_dir_all(&path).map_err(|e| {
-                Error::store(
-                    format!("cannot create directory {}", path.display()),
-                    Some(Box::new(e) as _),
-                )
-            })?;
+            io::create_private_dir_all(&root.join(sub))?;
         }
         let dir = Dir::new(root);
         dir.locked(Dir::move_flat_records)?;

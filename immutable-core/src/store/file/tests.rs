@@ -324,15 +324,14 @@ async fn a_link_at_the_lock_file_is_refused() {
 
 #[cfg(unix)]
 #[tokio::test]
-async fn directories_the_store_creates_for_a_service_are_private() {
+async fn directories_the_store_creates_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::open(dir.path().join("store")).unwrap();
     saved(&store, "web", Phase::Attach).await;
-    let service_dir = dir.path().join("store/deployments/web");
-    let mode = std::fs::metadata(&service_dir)
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o700, "{}", service_dir.display());
+    for sub in ["", "deployments", "leases", "index", "deployments/web"] {
+        let path = dir.path().join("store").join(sub);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{}", path.display());
+    }
 }
