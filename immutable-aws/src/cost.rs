@@ -55,8 +55,9 @@ pub(crate) fn asg_fleet(operation: Operation, deletes_versions: bool) -> Option<
         Operation::LaunchNew => Cost::calls(9),
         Operation::Describe => Cost::calls(1),
         Operation::ListFleets => Cost::calls(1),
-        // The group (ownership), its launch template version, the group.
-        Operation::Terminate => Cost::calls(2 + u32::from(deletes_versions)),
+        // The group (ownership); its launch template version read (the fleet's marker) and
+        // deleted; the group.
+        Operation::Terminate => Cost::calls(2 + 2 * u32::from(deletes_versions)),
         // The group (ownership), then suspend or resume.
         Operation::SetScaling => Cost::calls(2),
         _ => return None,

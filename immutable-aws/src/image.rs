@@ -7,7 +7,7 @@ use aws_sdk_ec2::types::Filter;
 use aws_smithy_types::date_time::Format;
 use immutable_core::{
     Cost, Error, Image, ImageId, ImageRef, ImageStore, Labels, Operation, ResourceKind, Result,
-    ServiceName, tags,
+    ServiceName, check_labels, tags,
 };
 
 use crate::AwsClients;
@@ -23,8 +23,9 @@ use crate::paginate::all_pages;
 /// - `retire` deregisters the AMI and deletes its EBS snapshots, refusing an AMI without the
 ///   service's tag ([`Error::NotOwned`]) or one a pending or running instance still uses
 ///   ([`Error::Conflict`]).
-/// - `label` refuses an AMI without the service's tag; the tag is read once per AMI and kept
-///   (the AMI a deployment resolved is labelled without reading it again).
+/// - `label` refuses, before any call, a label that would rewrite the SDK's `immutable:` tags
+///   ([`check_labels`]), and an AMI without the service's tag; the tag is read once per AMI
+///   and kept (the AMI a deployment resolved is labelled without reading it again).
 #[derive(Debug, Clone)]
 pub struct AwsImageStore {
     ec2: aws_sdk_ec2::Client,
@@ -211,6 +212,7 @@ impl ImageStore for AwsImageStore {
     }
 
     async fn label(&self, service: &ServiceName, image: &ImageId, labels: &Labels) -> Result<()> {
+        check_labels(labels)?;
         if self.services.get(image).as_ref() != Some(service) {
             self.owned(service, image).await?;
         }

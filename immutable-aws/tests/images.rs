@@ -1,10 +1,11 @@
-//! AMIs on moto: resolution, labels, retirement with snapshots, and refusals.
+//! AMIs on moto: resolution, labels, retirement with snapshots, and refusals (of a retirement
+//! or a label that is not the service's to make).
 
 mod common;
 
 use common::*;
 use immutable_core::{
-    DeploymentId, Error, Fleet, FleetSpec, ImageRef, ImageStore, Labels, ServiceName,
+    DeploymentId, Error, Fleet, FleetSpec, ImageRef, ImageStore, Labels, ServiceName, tags,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,4 +150,44 @@ async fn an_ami_in_use_or_of_another_service_is_not_retired() {
         .await
         .unwrap();
     assert_eq!(still.images().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_never_rewrites_the_amis_ownership_tag() {
+    let w = World::new().await;
+    let web = ServiceName::new(SERVICE).unwrap();
+    let v1 = w.bake_image(SERVICE, "web-v1").await;
+    let moving = Labels::from([
+        (tags::SERVICE.to_owned(), "billing".to_owned()),
+        ("channel".to_owned(), "stable".to_owned()),
+    ]);
+    match w.images().label(&web, &v1, &moving).await {
+        Err(Error::InvalidInput { field, reason }) => {
+            assert_eq!(field, "labels");
+            assert!(reason.contains(tags::SERVICE), "{reason}");
+        }
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+    // What EC2 holds, read past the store: the ownership tag as baked, and no tag of the
+    // refused request.
+    let described = w
+        .ec2()
+        .describe_images()
+        .image_ids(v1.as_str())
+        .send()
+        .await
+        .unwrap();
+    let ami_tags: Vec<(&str, &str)> = described.images()[0]
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?, t.value()?)))
+        .collect();
+    assert!(ami_tags.contains(&(tags::SERVICE, SERVICE)), "{ami_tags:?}");
+    assert!(
+        ami_tags.iter().all(|(k, _)| *k != "channel"),
+        "a refused request wrote a tag: {ami_tags:?}"
+    );
+    // The engine's own label is still accepted.
+    let promoted = Labels::from([(tags::PROMOTED.to_owned(), "d-1".to_owned())]);
+    w.images().label(&web, &v1, &promoted).await.unwrap();
 }

@@ -4,8 +4,9 @@
 //! through the traits alone and panic with a message when the backend breaks the contract.
 //! Backend differences (which images exist, which ids are surely unknown) are passed in a
 //! [`Fixture`]. Each function cleans up what it creates, except [`full_deployment`], which
-//! leaves the service's final fleet serving (and [`labels_and_newest_resolve`], which leaves a
-//! label of its own on the fixture's images).
+//! leaves the service's final fleet serving (and [`labels_and_newest_resolve`] and
+//! [`labels_cannot_rewrite_ownership`], which leave a label of their own and
+//! `immutable:promoted` on the fixture's images).
 //!
 //! The suite is a stable API: a function checks only what the traits document, new checks
 //! come as new functions called by [`run_all`], and a minor release never makes an existing
@@ -38,7 +39,8 @@ mod isolation;
 mod routing;
 pub use catalog::{
     detaching_a_deleted_target_is_not_found, labels_and_newest_resolve,
-    preview_routes_a_candidate_or_is_not_supported, retire_refuses_an_image_in_use,
+    labels_cannot_rewrite_ownership, preview_routes_a_candidate_or_is_not_supported,
+    retire_refuses_an_image_in_use,
 };
 pub use fleet::{launch_is_idempotent, terminate_is_idempotent};
 pub use isolation::{image_names_are_scoped_to_the_service, other_services_are_not_touched};
@@ -116,6 +118,7 @@ pub async fn run_all(b: &Backends, f: &Fixture) {
     image_names_are_scoped_to_the_service(b, f).await;
     retire_refuses_an_image_in_use(b, f).await;
     labels_and_newest_resolve(b, f).await;
+    labels_cannot_rewrite_ownership(b, f).await;
     detaching_a_deleted_target_is_not_found(b, f).await;
     preview_routes_a_candidate_or_is_not_supported(b, f).await;
     full_deployment(b, f).await;

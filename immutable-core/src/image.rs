@@ -8,10 +8,38 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::service::string_id;
-use crate::{Cost, Operation, Result, ServiceName};
+use crate::{Cost, Error, Operation, Result, ServiceName, tags};
 
 /// Key-value labels (tags on AWS).
 pub type Labels = BTreeMap<String, String>;
+
+/// Checks labels a caller asks [`ImageStore::label`] to write: every implementation calls it
+/// before any provider call, so that no label rewrites the tags this SDK owns.
+///
+/// Keys beginning with [`tags::PREFIX`] (`immutable:`) are the SDK's: a label of
+/// [`tags::SERVICE`] would move the image to another service or strip its ownership
+/// (invariant I6). The one exception is [`tags::PROMOTED`], which the engine writes through
+/// `label` once a deployment of the image succeeded.
+///
+/// # Errors
+/// [`Error::InvalidInput`] naming the field `labels` and the first reserved key.
+pub fn check_labels(labels: &Labels) -> Result<()> {
+    match labels
+        .keys()
+        .find(|k| k.starts_with(tags::PREFIX) && k.as_str() != tags::PROMOTED)
+    {
+        Some(key) => Err(Error::invalid(
+            "labels",
+            format!(
+                "key `{key}` is reserved: keys beginning with `{}` are the SDK's own tags \
+                 (only `{}` may be labelled); choose a key without that prefix",
+                tags::PREFIX,
+                tags::PROMOTED
+            ),
+        )),
+        None => Ok(()),
+    }
+}
 
 string_id!(
     /// A provider's image id (an AMI id on AWS).
@@ -88,6 +116,9 @@ pub struct Image {
 ///   to retire an image that a live instance of the service still uses, and refuses, with
 ///   [`Error::NotOwned`](crate::Error::NotOwned), an image without the service's ownership tag.
 /// - Unknown ids give [`Error::NotFound`](crate::Error::NotFound).
+/// - [`label`](ImageStore::label) refuses, with
+///   [`Error::InvalidInput`](crate::Error::InvalidInput), labels that [`check_labels`] refuses
+///   (the SDK's own `immutable:` tags), before any provider call.
 #[async_trait]
 pub trait ImageStore: Debug + Send + Sync + 'static {
     /// Resolves a reference to one image. Ids may name any image the account can launch.
@@ -99,7 +130,8 @@ pub trait ImageStore: Debug + Send + Sync + 'static {
     /// The service's images (those carrying its ownership tag), in no particular order.
     async fn list(&self, service: &ServiceName) -> Result<Vec<Image>>;
 
-    /// Adds or overwrites labels on one of the service's images.
+    /// Adds or overwrites labels on one of the service's images. Labels never rewrite the
+    /// SDK's own tags: implementations call [`check_labels`] first.
     async fn label(&self, service: &ServiceName, image: &ImageId, labels: &Labels) -> Result<()>;
 
     /// Retires (deregisters) one of the service's images and its storage.
@@ -110,5 +142,48 @@ pub trait ImageStore: Debug + Send + Sync + 'static {
     fn cost(&self, service: &ServiceName, operation: Operation) -> Option<Cost> {
         let _ = (service, operation);
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(key: &str) -> Labels {
+        Labels::from([
+            ("channel".to_owned(), "stable".to_owned()),
+            (key.to_owned(), "billing".to_owned()),
+        ])
+    }
+
+    #[test]
+    fn labels_may_not_rewrite_the_sdks_tags() {
+        for key in [
+            tags::SERVICE,
+            tags::MANAGED_BY,
+            tags::FLEET,
+            "immutable:anything",
+        ] {
+            match check_labels(&labels(key)) {
+                Err(Error::InvalidInput { field, reason }) => {
+                    assert_eq!(field, "labels");
+                    assert!(reason.contains(key), "{reason}");
+                }
+                other => panic!("{key}: expected InvalidInput, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn promoted_and_other_keys_are_labels() {
+        for key in [
+            tags::PROMOTED,
+            "team",
+            "Immutable:service",
+            "immutable-conformance",
+        ] {
+            check_labels(&labels(key)).unwrap_or_else(|e| panic!("{key}: {e}"));
+        }
+        check_labels(&Labels::new()).unwrap();
     }
 }

@@ -76,7 +76,7 @@ pub use fleet::{
     Fleet, FleetId, FleetInfo, FleetKey, FleetSpec, Instance, InstanceId, InstanceState, Scaling,
 };
 pub use halt::{Halt, HaltScope, OnHalt};
-pub use image::{Image, ImageId, ImageRef, ImageStore, Labels};
+pub use image::{Image, ImageId, ImageRef, ImageStore, Labels, check_labels};
 pub use retry::RetryPolicy;
 pub use router::{
     HealthReport, HealthState, InstanceHealth, Routing, Target, TargetId, TrafficRouter,

@@ -34,7 +34,8 @@ pub mod tags {
     /// Auto Scaling group) rather than by the backend.
     pub const IMAGE: &str = "immutable:image";
     /// The launch template version made for a fleet (`<template id>:<version>`), on fleets
-    /// launched from one: deleted with the fleet, and only that version.
+    /// launched from one: deleted with the fleet, and only that version, and only when the
+    /// version itself is marked as made for the fleet (a tag can be edited).
     pub const TEMPLATE_VERSION: &str = "immutable:template-version";
 
     /// The ownership tags of a resource created for `fleet` by `deployment`, in the order

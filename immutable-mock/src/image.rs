@@ -1,7 +1,9 @@
 //! The mock's [`ImageStore`](immutable_core::ImageStore): images per service, resolved by id,
 //! name or newest by labels.
 
-use immutable_core::{Error, Image, ImageId, ImageRef, Labels, ResourceKind, Result, ServiceName};
+use immutable_core::{
+    Error, Image, ImageId, ImageRef, Labels, ResourceKind, Result, ServiceName, check_labels,
+};
 use tokio::time::Instant;
 
 use crate::cloud::{MockCloud, check_owner};
@@ -68,6 +70,8 @@ impl MockCloud {
         image: &ImageId,
         labels: &Labels,
     ) -> Result<()> {
+        // Refused before the call, as a provider backend refuses before calling its provider.
+        check_labels(labels)?;
         let mut s = self.enter_on(Op::LabelImage, Some(service), Some(image.as_str()))?;
         let i = s
             .images

@@ -10,20 +10,10 @@ use immutable_core::{Error, FleetId, FleetInfo, FleetSpec, ResourceKind, Result,
 
 use super::copy::{Extras, GroupSettings, describe_source};
 use super::group::{fleet_of, tag};
+use super::versions::{Version, marker};
 use super::{AsgFleet, HELD, group_name};
 use crate::LaunchTemplate;
 use crate::error::{Call, MapAws};
-use crate::paginate::all_pages;
-
-/// Launch template versions per `DescribeLaunchTemplateVersions` page.
-const VERSIONS_PAGE: i32 = 200;
-
-/// A launch template version of one fleet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Version {
-    pub(super) template_id: String,
-    pub(super) number: i64,
-}
 
 impl AsgFleet {
     /// Creates the fleet's group, or finishes the one already created under its key;
@@ -84,15 +74,16 @@ impl AsgFleet {
         })
     }
 
-    /// The fleet's launch template version: the one an earlier attempt made (its description
-    /// is the group's name), or a new one copied from the source version with the image.
+    /// The fleet's launch template version: the one an earlier attempt made (found by its
+    /// marker), or a new one copied from the source version with the image, marked as the
+    /// fleet's in its description.
     async fn pinned_version(
         &self,
         spec: &FleetSpec,
         id: &FleetId,
         look_up: bool,
     ) -> Result<Version> {
-        if look_up && let Some(v) = self.version_described(id).await? {
+        if look_up && let Some(v) = self.version_described(&spec.service, id).await? {
             return Ok(v);
         }
         let data = RequestLaunchTemplateData::builder()
@@ -102,7 +93,7 @@ impl AsgFleet {
             .ec2
             .create_launch_template_version()
             .source_version(&self.source_version)
-            .version_description(id.as_str())
+            .version_description(marker(&spec.service, id))
             .launch_template_data(data);
         let request = match &self.template {
             LaunchTemplate::Id(v) => request.launch_template_id(v),
@@ -126,42 +117,6 @@ impl AsgFleet {
                 "CreateLaunchTemplateVersion returned no template id or version number",
             )),
         }
-    }
-
-    /// The version whose description is the group's name, if an earlier attempt made one.
-    pub(super) async fn version_described(&self, id: &FleetId) -> Result<Option<Version>> {
-        let versions = all_pages(|token| {
-            let request = self
-                .ec2
-                .describe_launch_template_versions()
-                .max_results(VERSIONS_PAGE)
-                .set_next_token(token);
-            let request = match &self.template {
-                LaunchTemplate::Id(v) => request.launch_template_id(v),
-                LaunchTemplate::Name(v) => request.launch_template_name(v),
-            };
-            async move {
-                let out = request.send().await.aws(Call::new(
-                    "DescribeLaunchTemplateVersions",
-                    ResourceKind::Fleet,
-                    id.as_str(),
-                ))?;
-                Ok((
-                    out.launch_template_versions().to_vec(),
-                    out.next_token().map(str::to_owned),
-                ))
-            }
-        })
-        .await?;
-        Ok(versions
-            .iter()
-            .find(|v| v.version_description() == Some(id.as_str()))
-            .and_then(|v| {
-                Some(Version {
-                    template_id: v.launch_template_id()?.to_owned(),
-                    number: v.version_number()?,
-                })
-            }))
     }
 
     /// One `CreateAutoScalingGroup`: the copied settings, the ownership tags (propagated to

@@ -3,8 +3,9 @@
 //! One file per concern: `builder` (the service's launch template and a first group's
 //! settings), `group` (groups read back as fleets), `copy` (what a new group takes from the
 //! serving one: the documented copy list), `launch` (launch in named steps), `membership`
-//! (target groups attached to the group, the router's seam) and `adopt` (a group made
-//! elsewhere taken on as the service's fleet).
+//! (target groups attached to the group, the router's seam), `versions` (the launch template
+//! versions made for fleets: marked, found again, deleted only when marked) and `adopt` (a
+//! group made elsewhere taken on as the service's fleet).
 
 mod adopt;
 mod builder;
@@ -12,6 +13,7 @@ mod copy;
 mod group;
 mod launch;
 mod membership;
+mod versions;
 
 use std::sync::Arc;
 
@@ -40,8 +42,8 @@ pub(crate) const HELD: [&str; 3] = ["AlarmNotification", "ScheduledActions", "AZ
 ///
 /// - A fleet is the group `imm-<service>-<key>`, launched from a version of the service's
 ///   launch template made for it (a copy of the source version with the deployment's image,
-///   described by the group's name), tagged with the ownership tags, its key, capacity and
-///   image, all propagated to its instances.
+///   described `immutable:<service>:<group name>`), tagged with the ownership tags, its key,
+///   capacity and image, all propagated to its instances.
 /// - Its settings are copied from the group it replaces ([`FleetSpec::replaces`]), or taken
 ///   from the builder for a first deployment; the list is in the crate docs. The requested
 ///   capacity is the desired size and must lie within the minimum and maximum.
@@ -56,9 +58,12 @@ pub(crate) const HELD: [&str; 3] = ["AlarmNotification", "ScheduledActions", "AZ
 /// - `adopt` tags the one group that launched the serving instances (made by hand or by
 ///   another tool) as the service's fleet; the next deployment copies its settings and
 ///   retires it.
-/// - `terminate` deletes the launch template version made for the fleet (never another; unless
-///   [`keep_template_versions`](AsgFleetBuilder::keep_template_versions)), then the group with
-///   its instances (`ForceDelete`); a group being deleted counts as terminated.
+/// - `terminate` deletes the launch template version made for the fleet (unless
+///   [`keep_template_versions`](AsgFleetBuilder::keep_template_versions)): the one the group's
+///   `immutable:template-version` tag names, read first and deleted only when its description
+///   is this service's and fleet's marker (another is left in place, with a `tracing` warning);
+///   then the group with its instances (`ForceDelete`); a group being deleted counts as
+///   terminated.
 #[derive(Debug, Clone)]
 pub struct AsgFleet {
     asg: aws_sdk_autoscaling::Client,
@@ -138,40 +143,6 @@ impl AsgFleet {
         let found = describe_instances(&self.ec2, &filters, 1000, fleet.as_str()).await?;
         Ok(!found.is_empty())
     }
-
-    /// Deletes the fleet's own launch template version; one already gone counts as deleted.
-    async fn delete_version(&self, fleet: &FleetId, template: &str, version: &str) -> Result<()> {
-        let out = self
-            .ec2
-            .delete_launch_template_versions()
-            .launch_template_id(template)
-            .versions(version)
-            .send()
-            .await
-            .aws(Call::new(
-                "DeleteLaunchTemplateVersions",
-                ResourceKind::Fleet,
-                fleet.as_str(),
-            ))?;
-        if let Some(failed) = out
-            .unsuccessfully_deleted_launch_template_versions()
-            .first()
-        {
-            let code = failed
-                .response_error()
-                .and_then(|e| e.code())
-                .map(|c| c.as_str().to_owned())
-                .unwrap_or_default();
-            // launchTemplateVersionDoesNotExist, launchTemplateIdDoesNotExist: already gone.
-            if !code.ends_with("DoesNotExist") {
-                return Err(immutable_core::Error::provider(format!(
-                    "DeleteLaunchTemplateVersions kept version {version} of {template} for \
-                     fleet {fleet}: {code}"
-                )));
-            }
-        }
-        Ok(())
-    }
 }
 
 #[async_trait]
@@ -209,12 +180,14 @@ impl Fleet for AsgFleet {
         if is_deleting(&group) {
             return Ok(());
         }
-        // Only the version made for this fleet: an adopted group's template is its owner's.
+        // Only the version made for this fleet: an adopted group's template is its owner's,
+        // and a tag naming a version the SDK did not make for this fleet is not obeyed.
         if let Some((template, version)) = group::tag(&group, tags::TEMPLATE_VERSION)
             .and_then(|v| v.split_once(':'))
             .filter(|_| self.delete_versions)
         {
-            self.delete_version(fleet, template, version).await?;
+            self.delete_own_version(service, fleet, template, version)
+                .await?;
         }
         self.asg
             .delete_auto_scaling_group()

@@ -1,7 +1,7 @@
 //! The guarantees of labels, `ImageRef::Newest`, detach and preview, for every backend.
 
 use super::{Backends, Fixture, cleanup, launch, resolve, wait_running};
-use crate::{DeploymentId, Error, ImageRef, Labels};
+use crate::{DeploymentId, Error, ImageRef, Labels, ServiceName, tags};
 
 /// [`ImageStore::label`](crate::ImageStore::label) adds labels that resolve and list see, and
 /// [`ImageRef::Newest`] picks the newest of the service's images carrying them.
@@ -44,6 +44,79 @@ pub async fn labels_and_newest_resolve(b: &Backends, f: &Fixture) {
         Some(&run),
         "label not visible on list"
     );
+}
+
+/// [`ImageStore::label`](crate::ImageStore::label) never rewrites the SDK's own tags: a label
+/// of [`tags::SERVICE`] naming another service is [`Error::InvalidInput`] naming the field
+/// `labels` and the key, and nothing of the request is written (the image still resolves as
+/// the service's, is listed for it alone and keeps its tags); [`tags::PROMOTED`], which the
+/// engine writes, is accepted.
+pub async fn labels_cannot_rewrite_ownership(b: &Backends, f: &Fixture) {
+    let s = &f.service;
+    let image = resolve(b, f, &f.v1).await;
+    let other = match &f.other {
+        Some((other, _)) => other.clone(),
+        None => ServiceName::new("immutable-conformance-other").expect("a valid name"),
+    };
+    let harmless = "immutable-conformance-refused";
+    let moving = Labels::from([
+        (tags::SERVICE.to_owned(), other.to_string()),
+        (harmless.to_owned(), "written-with-a-refused-key".to_owned()),
+    ]);
+    match b.images.label(s, &image.id, &moving).await {
+        Err(Error::InvalidInput { field, reason }) => {
+            assert_eq!(field, "labels", "the refusal names the field");
+            assert!(
+                reason.contains(tags::SERVICE),
+                "the refusal names the key: {reason}"
+            );
+        }
+        other => panic!(
+            "labelling {} over the ownership tag: expected InvalidInput, got {other:?}",
+            tags::SERVICE
+        ),
+    }
+    let after = resolve(b, f, &ImageRef::Id(image.id.clone())).await;
+    assert_eq!(
+        after.service.as_ref(),
+        Some(s),
+        "the refused label moved the image"
+    );
+    assert_eq!(
+        after.labels.get(tags::SERVICE).map(String::as_str),
+        Some(s.as_str()),
+        "the ownership tag was rewritten"
+    );
+    assert_eq!(
+        after.labels.get(harmless),
+        None,
+        "a refused request wrote a label"
+    );
+    for (key, value) in &image.labels {
+        assert_eq!(after.labels.get(key), Some(value), "tag {key} changed");
+    }
+    let listed = b.images.list(s).await.expect("list images");
+    assert!(
+        listed.iter().any(|i| i.id == image.id),
+        "the image left its service's list"
+    );
+    let theirs = b
+        .images
+        .list(&other)
+        .await
+        .expect("list the other service's images");
+    assert!(
+        theirs.iter().all(|i| i.id != image.id),
+        "the image joined {other}'s list"
+    );
+    let promoted = Labels::from([(
+        tags::PROMOTED.to_owned(),
+        DeploymentId::generate().to_string(),
+    )]);
+    b.images
+        .label(s, &image.id, &promoted)
+        .await
+        .unwrap_or_else(|e| panic!("labelling {}, which the engine writes: {e}", tags::PROMOTED));
 }
 
 /// Detaching a target that is already gone is [`Error::NotFound`], which callers treat as done.
