@@ -171,30 +171,6 @@ impl LocalImageStore {
     }
 }
 
-/// Refuses labels in the SDK's own namespace, but for the promotion mark the engine sets: the
-/// ownership tags are the store's, never a caller's.
-// TODO(merge): use immutable_core's shared label check
-fn check_label_keys(labels: &Labels) -> Result<()> {
-    let reserved: Vec<&str> = labels
-        .keys()
-        .map(String::as_str)
-        .filter(|k| k.starts_with(tags::PREFIX) && *k != tags::PROMOTED)
-        .collect();
-    if reserved.is_empty() {
-        return Ok(());
-    }
-    Err(Error::invalid(
-        "labels",
-        format!(
-            "label keys {} are reserved: keys starting with `{}` belong to the SDK (only `{}` \
-             may be set); rename them",
-            reserved.join(", "),
-            tags::PREFIX,
-            tags::PROMOTED
-        ),
-    ))
-}
-
 fn is_image_id(s: &str) -> bool {
     s.strip_prefix("img-")
         .is_some_and(|h| h.len() == 32 && h.chars().all(|c| c.is_ascii_hexdigit()))
@@ -318,7 +294,7 @@ impl ImageStore for LocalImageStore {
     }
 
     async fn label(&self, service: &ServiceName, image: &ImageId, labels: &Labels) -> Result<()> {
-        check_label_keys(labels)?;
+        immutable_core::check_labels(labels)?;
         self.owned(service, image).await?;
         let (dir, labels) = (self.images_dir(), labels.clone());
         let id = image.clone();

@@ -45,15 +45,15 @@ pub(crate) struct RollbackArgs {
 pub(crate) struct GcArgs {
     /// Remove the orphans: fleets and targets of deployments the store shows ended (without
     /// it, only list them). Foreign ones, whose deployment the store does not know, stay.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["remove_fleet", "remove_target"])]
     pub(crate) remove: bool,
-    /// Remove this fleet (repeatable): an orphan or a foreign fleet that `gc` lists; with
-    /// --remove, only the fleets and targets named are removed.
-    #[arg(long = "fleet", value_name = "ID", requires = "remove")]
-    pub(crate) fleets: Vec<String>,
-    /// Remove this target (repeatable), likewise.
-    #[arg(long = "target", value_name = "ID", requires = "remove")]
-    pub(crate) targets: Vec<String>,
+    /// Remove this fleet and nothing else unnamed (repeatable): an orphan, or a foreign fleet
+    /// you know to be abandoned, as `gc` lists them; never one that serves.
+    #[arg(long, value_name = "ID")]
+    pub(crate) remove_fleet: Vec<String>,
+    /// Remove this target and nothing else unnamed (repeatable), likewise.
+    #[arg(long, value_name = "ID")]
+    pub(crate) remove_target: Vec<String>,
 }
 
 /// Putting a local service's routing back into HAProxy.

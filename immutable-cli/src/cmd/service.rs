@@ -188,28 +188,26 @@ async fn abort_elsewhere(ctx: &Ctx, engine: &Engine, id: &DeploymentId) -> Resul
     Ok(code)
 }
 
-/// `immutable gc [--remove [--fleet ID]... [--target ID]...]`.
+/// `immutable gc [--remove | --remove-fleet ID... --remove-target ID...]`.
 pub(crate) async fn gc(ctx: &Ctx, args: &GcArgs) -> Result<Code, Failure> {
     let service = ctx.config.service()?;
     let engine = ctx.engine().await?;
-    let mode = match (
-        args.remove,
-        args.fleets.is_empty() && args.targets.is_empty(),
-    ) {
-        (false, _) => GcMode::DryRun,
-        (true, true) => GcMode::Remove,
-        (true, false) => GcMode::RemoveNamed {
+    let named = !(args.remove_fleet.is_empty() && args.remove_target.is_empty());
+    let mode = match (args.remove, named) {
+        (_, true) => GcMode::RemoveNamed {
             fleets: args
-                .fleets
+                .remove_fleet
                 .iter()
                 .map(|f| FleetId::new(f.as_str()))
                 .collect(),
             targets: args
-                .targets
+                .remove_target
                 .iter()
                 .map(|t| TargetId::new(t.as_str()))
                 .collect(),
         },
+        (true, false) => GcMode::Remove,
+        (false, false) => GcMode::DryRun,
     };
     let report = match engine.gc_with(service, mode).await {
         Ok(r) => r,
@@ -258,7 +256,7 @@ pub(crate) async fn gc(ctx: &Ctx, args: &GcArgs) -> Result<Code, Failure> {
         println!(
             "foreign: their deployment is not in the journal {} (another store's, or a lost \
              record), so gc does not remove them by itself; if you are sure, name them: \
-             {} gc --remove --fleet ID --target ID",
+             {} gc --remove-fleet ID --remove-target ID",
             ctx.config.store, ctx.cli
         );
     }

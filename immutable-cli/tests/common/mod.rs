@@ -50,6 +50,13 @@ impl Cli {
         }
     }
 
+    /// The same CLI with more leading arguments.
+    pub fn with<S: Into<String>>(&self, more: impl IntoIterator<Item = S>) -> Cli {
+        let mut cli = self.clone();
+        cli.args.extend(more.into_iter().map(Into::into));
+        cli
+    }
+
     pub fn env(mut self, k: &str, v: &str) -> Cli {
         self.env.push((k.into(), v.into()));
         self

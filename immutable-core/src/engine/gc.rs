@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::Engine;
 use crate::{
-    DeploymentId, DeploymentRecord, Error, FleetId, FleetInfo, FleetKey, Page, Result, ServiceName,
+    DeploymentId, DeploymentRecord, Error, FleetId, FleetInfo, FleetKey, Result, ServiceName,
     Target, TargetId,
 };
 
@@ -83,8 +83,9 @@ impl Engine {
     /// starts meanwhile.
     ///
     /// # Cost
-    /// Besides the backend's lists, it reads the service's whole history from the store
-    /// (as many records as retention keeps): an operator's command, not a deployment's path.
+    /// Besides the backend's lists, one record read per deployment the loose fleets and
+    /// targets name, and one describe per loose target whose fleet is not listed: it does
+    /// not grow with the service's history.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a bad service name, or naming `fleets` or `targets` for a
@@ -105,7 +106,6 @@ impl Engine {
         let inner = &*self.inner;
         let retry = |e: &crate::Error| e.is_retryable();
         let quiet = |_: u32, _: &crate::Error, _| {};
-        let journal = Journal::read(inner.store.as_ref(), service).await?;
         let mut keep = Keep::of(&inner.store.unfinished(Some(service)).await?);
         let policy = &inner.settings.retry;
         let routing = policy
@@ -130,7 +130,14 @@ impl Engine {
         {
             keep.fleets.extend(fleets.iter().map(|f| f.id.clone()));
         }
-        let mut report = journal.sort(&keep, &fleets, &targets);
+        let describe = async |fleet: &FleetId| {
+            let found = policy
+                .run_if(|| inner.fleet.describe(service, fleet), retry, quiet)
+                .await;
+            found.ok().map(|f| f.deployment)
+        };
+        let mut journal = Journal::new(inner.store.as_ref(), service);
+        let mut report = journal.sort(&keep, &fleets, &targets, describe).await?;
         let (remove_fleets, remove_targets) = match mode {
             GcMode::DryRun => return Ok(report),
             GcMode::Remove => (report.fleets.clone(), report.targets.clone()),
@@ -210,52 +217,47 @@ impl GcReport {
     }
 }
 
-/// What the journal knows of the service: its deployments, and which made each target.
-struct Journal {
-    deployments: HashMap<DeploymentId, DeploymentRecord>,
-    target_owner: HashMap<TargetId, DeploymentId>,
+/// Which deployments the journal knows, looked up one by one (each once) as fleets and
+/// targets name them: the cost follows the resources found, not the history's length.
+struct Journal<'a> {
+    store: &'a dyn crate::StateStore,
+    service: &'a ServiceName,
+    known: HashMap<DeploymentId, bool>,
 }
 
-impl Journal {
-    /// Every record of the service the store keeps, a page at a time.
-    async fn read(store: &dyn crate::StateStore, service: &ServiceName) -> Result<Self> {
-        let mut journal = Journal {
-            deployments: HashMap::new(),
-            target_owner: HashMap::new(),
-        };
-        let mut page = Some(Page::first(Page::MAX_LIMIT)?);
-        while let Some(p) = page.take() {
-            let got = store.history(service, &p).await?;
-            for r in got.records {
-                if let Some(t) = &r.green.target {
-                    journal.target_owner.insert(t.clone(), r.id.clone());
-                }
-                journal.deployments.insert(r.id.clone(), r);
-            }
-            page = got.next;
+impl<'a> Journal<'a> {
+    fn new(store: &'a dyn crate::StateStore, service: &'a ServiceName) -> Self {
+        Journal {
+            store,
+            service,
+            known: HashMap::new(),
         }
-        Ok(journal)
     }
 
-    /// The deployment a fleet belongs to, if the journal knows it.
-    fn knows_fleet(&self, f: &FleetInfo) -> bool {
-        self.deployments.contains_key(&f.deployment)
+    /// Whether the store holds the record of `deployment`, for this service.
+    async fn knows(&mut self, deployment: &DeploymentId) -> Result<bool> {
+        if let Some(known) = self.known.get(deployment) {
+            return Ok(*known);
+        }
+        let known = match self.store.load(deployment).await {
+            Ok(r) => r.service() == self.service,
+            Err(e) if e.is_not_found() => false,
+            Err(e) => return Err(e),
+        };
+        self.known.insert(deployment.clone(), known);
+        Ok(known)
     }
 
-    /// The deployment a target belongs to (the one whose record names it, or its fleet's),
-    /// if the journal knows it.
-    fn knows_target(&self, t: &Target, fleets: &[FleetInfo]) -> bool {
-        let owner = self.target_owner.get(&t.id).cloned().or_else(|| {
-            fleets
-                .iter()
-                .find(|f| f.id == t.fleet)
-                .map(|f| f.deployment.clone())
-        });
-        owner.is_some_and(|d| self.deployments.contains_key(&d))
-    }
-
-    /// Sorts what is not kept into orphans and foreign resources.
-    fn sort(&self, keep: &Keep, fleets: &[FleetInfo], targets: &[Target]) -> GcReport {
+    /// Sorts what is not kept into orphans and foreign resources. A target's deployment is
+    /// its fleet's: from the fleets listed, else described (a fleet whose instances are gone
+    /// may still be known to the backend); a target whose fleet cannot be found is foreign.
+    async fn sort(
+        &mut self,
+        keep: &Keep,
+        fleets: &[FleetInfo],
+        targets: &[Target],
+        describe: impl AsyncFn(&FleetId) -> Option<DeploymentId>,
+    ) -> Result<GcReport> {
         let mut report = GcReport {
             fleets: Vec::new(),
             targets: Vec::new(),
@@ -265,22 +267,30 @@ impl Journal {
             removed_fleets: Vec::new(),
             removed_targets: Vec::new(),
         };
-        for f in fleets
+        let loose = fleets
             .iter()
-            .filter(|f| !keep.fleets.contains(&f.id) && !keep.keys.contains(&f.key))
-        {
-            match self.knows_fleet(f) {
+            .filter(|f| !keep.fleets.contains(&f.id) && !keep.keys.contains(&f.key));
+        for f in loose {
+            match self.knows(&f.deployment).await? {
                 true => report.fleets.push(f.id.clone()),
                 false => report.foreign_fleets.push(f.id.clone()),
             }
         }
         for t in targets.iter().filter(|t| !keep.targets.contains(&t.id)) {
-            match self.knows_target(t, fleets) {
+            let deployment = match fleets.iter().find(|f| f.id == t.fleet) {
+                Some(f) => Some(f.deployment.clone()),
+                None => describe(&t.fleet).await,
+            };
+            let known = match deployment {
+                Some(d) => self.knows(&d).await?,
+                None => false,
+            };
+            match known {
                 true => report.targets.push(t.id.clone()),
                 false => report.foreign_targets.push(t.id.clone()),
             }
         }
-        report
+        Ok(report)
     }
 }
 
