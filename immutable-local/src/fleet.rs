@@ -22,8 +22,8 @@ use sha2::{Digest, Sha256};
 
 use self::lifecycle::{LaunchJob, launch_blocking, terminate_blocking};
 use self::session::{Session, members_of};
-use self::state::{FleetState, all_fleets, fleets_dir, state_path};
-use crate::fsutil::{blocking, create_private_dir_all, is_safe_component, read_json};
+use self::state::{FleetState, all_fleets, fleets_dir, read_state, state_path};
+use crate::fsutil::{blocking, create_private_dir_all, is_safe_component};
 use crate::image::{LocalImageStore, check_command};
 
 pub(crate) use process::log_tail;
@@ -198,7 +198,7 @@ impl ProcessFleet {
             return Err(Error::not_found(ResourceKind::Fleet, fleet.as_str()));
         }
         let path = state_path(self.root(), fleet);
-        blocking(move || read_json::<FleetState>(&path, "fleet state"))
+        blocking(move || read_state(&path))
             .await?
             .ok_or_else(|| Error::not_found(ResourceKind::Fleet, fleet.as_str()))
     }

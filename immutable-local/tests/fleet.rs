@@ -384,3 +384,45 @@ fn bad_port_ranges_are_refused_by_name() {
     assert!(bare.fleet.clone().with_port_range(1024..=1024).is_ok());
     assert!(bare.fleet.clone().with_port_range(65535..=65535).is_ok());
 }
+
+/// A fleet state file tampered to name another process (pid and start time both right) as
+/// an instance: the SDK never takes it for the instance, so `describe` does not call it
+/// running and `terminate` does not signal it or its session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_file_naming_another_process_never_gets_it_signalled() {
+    let bare = Bare::new();
+    let image = bare.script("mute", "exec sleep 600").await;
+    let info = bare.fleet.launch(&spec(&image)).await.unwrap();
+    let mut victim = std::process::Command::new("setsid")
+        .args(["--", "sleep", "600"])
+        .spawn()
+        .unwrap();
+    let pid = i32::try_from(victim.id()).unwrap();
+    let start = procfs::process::Process::new(pid)
+        .unwrap()
+        .stat()
+        .unwrap()
+        .starttime;
+    let path = bare.fleet_dir(&info.id).join("fleet.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let own = state["instances"][0]["process"].clone();
+    state["instances"][0]["process"] = serde_json::json!({ "pid": pid, "start_ticks": start });
+    std::fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
+
+    let seen = bare.fleet.describe(&web(), &info.id).await.unwrap();
+    assert_ne!(seen.instances[0].state, InstanceState::Running, "{seen:?}");
+    bare.fleet.terminate(&web(), &info.id).await.unwrap();
+    assert!(
+        alive(pid, start),
+        "terminate signalled a process named by a tampered file"
+    );
+    let _ = victim.kill();
+    let _ = victim.wait();
+    // The real instance is left for the lab's teardown (its record was overwritten).
+    let own_pid = i32::try_from(own["pid"].as_u64().unwrap()).unwrap();
+    let _ = rustix::process::kill_process(
+        rustix::process::Pid::from_raw(own_pid).unwrap(),
+        rustix::process::Signal::KILL,
+    );
+}

@@ -11,8 +11,8 @@ use immutable_core::{Error, FleetId, FleetSpec, InstanceId, ResourceKind, Result
 use super::FleetSettings;
 use super::process::{self, ProcessId, Spawn};
 use super::session::{self, Session};
-use super::state::{FleetState, InstanceRecord, fleets_dir, state_path};
-use crate::fsutil::{create_private_dir_all, lock_file, read_json, write_json_atomic};
+use super::state::{FleetState, InstanceRecord, fleets_dir, read_state, state_path};
+use crate::fsutil::{create_private_dir_all, lock_file, write_json_atomic};
 use crate::image::Manifest;
 
 /// What one launch needs, moved to a blocking thread.
@@ -30,7 +30,7 @@ pub(super) fn launch_blocking(job: LaunchJob) -> Result<FleetState> {
     let dir = fleets_dir(&job.root).join(job.id.as_str());
     let _lock = lock_file(&fleets_dir(&job.root).join(format!(".{}.lock", job.id)))?;
     let path = dir.join("fleet.json");
-    let mut state = match read_json::<FleetState>(&path, "fleet state")? {
+    let mut state = match read_state(&path)? {
         Some(s) if s.terminated || s.instances.len() >= s.capacity as usize => return Ok(s),
         Some(s) => s,
         None => FleetState {
@@ -161,8 +161,8 @@ fn watch_startup(job: &LaunchJob, dir: &Path, children: &mut [(InstanceId, Child
 pub(super) fn terminate_blocking(root: &Path, id: &FleetId, grace: Duration) -> Result<()> {
     let _lock = lock_file(&fleets_dir(root).join(format!(".{id}.lock")))?;
     let path = state_path(root, id);
-    let mut state: FleetState = read_json(&path, "fleet state")?
-        .ok_or_else(|| Error::not_found(ResourceKind::Fleet, id.as_str()))?;
+    let mut state: FleetState =
+        read_state(&path)?.ok_or_else(|| Error::not_found(ResourceKind::Fleet, id.as_str()))?;
     if !state.terminated {
         state.terminated = true;
         write_json_atomic(&path, &state)?;

@@ -73,7 +73,7 @@ pub(crate) fn ready(instances: &[InstanceRecord]) -> Vec<bool> {
             let Some(sockets) = listeners.0.get(&i.port) else {
                 return false;
             };
-            if !i.process.is_alive() {
+            if !i.is_alive() {
                 return false;
             }
             if holds(i.process, sockets) {

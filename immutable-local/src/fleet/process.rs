@@ -47,9 +47,26 @@ impl ProcessId {
         })
     }
 
-    /// Whether this very process still runs: same pid, same start time, not a zombie.
+    /// Whether this very process still runs: same pid, same start time, not a zombie. (The
+    /// backend asks [`runs_as`](Self::runs_as), which also checks what it was started as.)
+    #[cfg(test)]
     pub(crate) fn is_alive(&self) -> bool {
         self.open().is_some_and(|(_, stat)| !is_dead(stat.state))
+    }
+
+    /// Whether this very process runs and was started as `instance` (its `INSTANCE_ID` in
+    /// the environment it was started with): a fleet state file naming some other process
+    /// (a tampered file, say) never makes the SDK take it for an instance, signal it or count
+    /// its listener.
+    pub(crate) fn runs_as(&self, instance: &immutable_core::InstanceId) -> bool {
+        self.open().is_some_and(|(process, stat)| {
+            !is_dead(stat.state)
+                && process.environ().is_ok_and(|env| {
+                    env.get(std::ffi::OsStr::new("INSTANCE_ID"))
+                        .map(|v| v.as_os_str())
+                        == Some(std::ffi::OsStr::new(instance.as_str()))
+                })
+        })
     }
 
     /// A handle on this very process and its stat, dead or alive, if its pid is not reused.

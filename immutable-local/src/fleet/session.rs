@@ -77,6 +77,11 @@ impl<'a> Session<'a> {
         let sid = self.leader.pid;
         let leader_held = match open_stat(sid) {
             Some((_, stat)) if stat.starttime != self.leader.start_ticks => return Vec::new(),
+            // A live leader that was not started as this instance is not the instance's (a
+            // state file naming another process): nothing of its session is touched.
+            Some((_, stat)) if !is_dead(stat.state) && !self.leader.runs_as(self.instance) => {
+                return Vec::new();
+            }
             Some(_) => true,
             None => false,
         };

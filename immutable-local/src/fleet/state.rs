@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use immutable_core::{
-    DeploymentId, FleetId, FleetInfo, FleetKey, FleetSpec, ImageId, Instance, InstanceId,
+    DeploymentId, Error, FleetId, FleetInfo, FleetKey, FleetSpec, ImageId, Instance, InstanceId,
     InstanceState, Result, ServiceName,
 };
 use serde::{Deserialize, Serialize};
 
 use super::process::ProcessId;
-use crate::fsutil::{io_error, read_json};
+use crate::fsutil::{io_error, is_safe_component, read_json};
 
 /// One instance as recorded when it was started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +25,11 @@ pub(crate) struct InstanceRecord {
 }
 
 impl InstanceRecord {
+    /// Whether the instance's own process runs (see [`ProcessId::runs_as`]).
+    pub(crate) fn is_alive(&self) -> bool {
+        self.process.runs_as(&self.id)
+    }
+
     pub(crate) fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
@@ -57,7 +62,7 @@ impl FleetState {
             .zip(listening.iter().copied().chain(std::iter::repeat(false)))
             .map(|(i, listens)| Instance {
                 id: i.id.clone(),
-                state: match (i.process.is_alive(), listens, self.terminated) {
+                state: match (i.is_alive(), listens, self.terminated) {
                     (false, _, _) => InstanceState::Terminated,
                     (true, _, true) => InstanceState::Stopping,
                     (true, true, false) => InstanceState::Running,
@@ -72,6 +77,64 @@ impl FleetState {
         );
         FleetInfo::new(self.id.clone(), spec.with_key(self.key.clone())).with_instances(instances)
     }
+}
+
+impl FleetState {
+    /// Refuses a state whose names could not have been written by the backend: an id that is
+    /// not its directory's name, an instance id that is not a plain id (it becomes an HAProxy
+    /// server name and a directory name), a port of 0.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the field within the file, and the file.
+    fn check(&self, path: &Path) -> Result<()> {
+        let refuse = |field: String, value: &str, rule: &str| {
+            Error::invalid(
+                field,
+                format!(
+                    "in fleet state file {} is {value:?}: {rule}; the file was left untouched: \
+                     restore it from a backup or move it aside",
+                    path.display()
+                ),
+            )
+        };
+        let dir = path
+            .parent()
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if self.id.as_str() != dir {
+            return Err(refuse(
+                "id".into(),
+                self.id.as_str(),
+                "not the name of its directory",
+            ));
+        }
+        for (i, instance) in self.instances.iter().enumerate() {
+            if !is_safe_component(instance.id.as_str()) {
+                return Err(refuse(
+                    format!("instances[{i}].id"),
+                    instance.id.as_str(),
+                    "not a plain id (letters, digits, '-', '_' and '.', not starting with '.')",
+                ));
+            }
+            if instance.port == 0 {
+                return Err(refuse(format!("instances[{i}].port"), "0", "not a port"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads and [checks](FleetState::check) one fleet's state file; `None` when there is none.
+///
+/// # Errors
+/// A file that cannot be read, parsed or checked, naming it.
+pub(crate) fn read_state(path: &Path) -> Result<Option<FleetState>> {
+    let state = read_json::<FleetState>(path, "fleet state")?;
+    if let Some(s) = &state {
+        s.check(path)?;
+    }
+    Ok(state)
 }
 
 pub(crate) fn fleets_dir(root: &Path) -> PathBuf {
@@ -95,7 +158,7 @@ pub(crate) fn all_fleets(root: &Path) -> Result<Vec<FleetState>> {
         if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
-        if let Some(s) = read_json::<FleetState>(&entry.path().join("fleet.json"), "fleet state")? {
+        if let Some(s) = read_state(&entry.path().join("fleet.json"))? {
             out.push(s);
         }
     }
@@ -109,6 +172,6 @@ pub(crate) fn processes_using(root: &Path, image: &ImageId) -> Result<usize> {
         .iter()
         .filter(|f| &f.image == image)
         .flat_map(|f| &f.instances)
-        .filter(|i| i.process.is_alive())
+        .filter(|i| i.is_alive())
         .count())
 }
