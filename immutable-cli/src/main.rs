@@ -145,4 +145,44 @@ mod tests {
             "immutable --backend aws --listener-arn 'arn:aws:x/y z' --subnets a,b"
         );
     }
+
+    /// Property: whatever stands where a deployment id or a service name goes, parsing the
+    /// command line never panics; what it accepts follows the grammars, and a deployment id it
+    /// accepts is one word of a shell command as it is.
+    #[test]
+    #[allow(clippy::print_stdout)] // the tally, for the test's output
+    fn hostile_ids_and_names_on_the_command_line_are_refused_or_safe() {
+        use immutable_core::conformance::hostile::{Tally, cases, hostile_string};
+        use proptest::test_runner::{Config, TestRunner};
+
+        let tally = Tally::default();
+        let config = Config {
+            cases: cases(),
+            failure_persistence: None,
+            ..Config::default()
+        };
+        TestRunner::new(config)
+            .run(&(hostile_string(), 0..4usize), |(word, at)| {
+                let args: Vec<&str> = match at {
+                    0 => vec!["immutable", "--service", "web", "resume", &word],
+                    1 => vec!["immutable", "--service", &word, "status"],
+                    2 => vec!["immutable", "halt", &word, "--reason", "r"],
+                    _ => vec!["immutable", "approve", &word],
+                };
+                let parsed = <Cli as clap::Parser>::try_parse_from(&args);
+                if let Ok(cli) = &parsed {
+                    if let Some(s) = &cli.global.service {
+                        proptest::prop_assert!(immutable_core::ServiceName::check(s).is_ok());
+                    }
+                    if let Command::Resume(a) | Command::Approve(a) = &cli.command {
+                        proptest::prop_assert_eq!(crate::exit::sh(&a.id), a.id.clone());
+                    }
+                }
+                tally.record(parsed.is_ok());
+                Ok(())
+            })
+            .unwrap();
+        println!("{}", tally.summary("command-line ids and service names"));
+        assert!(tally.refused() > 0);
+    }
 }

@@ -20,6 +20,7 @@
 //! ```
 
 mod halts;
+pub mod hostile;
 mod store;
 mod waves;
 

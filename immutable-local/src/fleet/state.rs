@@ -175,3 +175,82 @@ pub(crate) fn processes_using(root: &Path, image: &ImageId) -> Result<usize> {
         .filter(|i| i.is_alive())
         .count())
 }
+
+/// Property: a fleet state file broken in any of the ways `conformance::hostile` knows is
+/// read without a panic, and either refused naming the file or accepted with instance ids
+/// that are plain ids and ports that are ports; the file is never changed.
+#[cfg(test)]
+mod hostile {
+    use immutable_core::conformance::hostile::{Tally, cases, hostile_json};
+    use proptest::test_runner::{Config, TestRunner};
+
+    use super::*;
+
+    #[test]
+    #[allow(clippy::print_stdout)] // the tally, for the test's output
+    fn hostile_fleet_state_files_are_refused_naming_the_file_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = FleetId::new("fl-0123456789abcdef");
+        let file = state_path(dir.path(), &id);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let valid = FleetState {
+            id: id.clone(),
+            service: ServiceName::new("web").unwrap(),
+            key: FleetKey::new("01jd7w5kq2h3n4p5r6s7t8v9wx"),
+            deployment: DeploymentId::new("01jd7w5kq2h3n4p5r6s7t8v9wx"),
+            image: ImageId::new("img-0123"),
+            capacity: 2,
+            created: SystemTime::UNIX_EPOCH,
+            terminated: false,
+            instances: (0..2)
+                .map(|i| InstanceRecord {
+                    id: InstanceId::new(format!("{id}-{i}")),
+                    process: ProcessId {
+                        pid: 4_000_000 + i,
+                        start_ticks: 7,
+                    },
+                    port: 20_000 + i as u16,
+                    dir: dir.path().join(format!("{id}-{i}")),
+                })
+                .collect(),
+        };
+        let shown = file.display().to_string();
+        let doc = serde_json::to_value(&valid).unwrap();
+        let tally = Tally::default();
+        let config = Config {
+            cases: cases(),
+            failure_persistence: None,
+            ..Config::default()
+        };
+        TestRunner::new(config)
+            .run(&hostile_json(doc), |bytes| {
+                std::fs::write(&file, &bytes).unwrap();
+                match read_state(&file) {
+                    Ok(Some(state)) => {
+                        for i in &state.instances {
+                            proptest::prop_assert!(is_safe_component(i.id.as_str()));
+                            proptest::prop_assert!(i.port > 0);
+                        }
+                        tally.record(true);
+                    }
+                    Ok(None) => proptest::prop_assert!(false, "the file was there"),
+                    Err(e) => {
+                        proptest::prop_assert!(e.to_string().contains(&shown), "{e}");
+                        tally.record(false);
+                    }
+                }
+                let listed = all_fleets(dir.path());
+                proptest::prop_assert_eq!(listed.is_ok(), tally_last_ok(&file));
+                proptest::prop_assert_eq!(std::fs::read(&file).unwrap(), bytes);
+                Ok(())
+            })
+            .unwrap();
+        println!("{}", tally.summary("fleet state files"));
+        assert!(tally.refused() > 0);
+    }
+
+    /// Whether the file reads as a valid state now.
+    fn tally_last_ok(file: &Path) -> bool {
+        read_state(file).is_ok()
+    }
+}

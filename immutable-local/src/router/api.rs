@@ -142,17 +142,7 @@ impl RuntimeApi {
 
     /// How long this HAProxy process has run (`Uptime_sec` of `show info`, whole seconds).
     pub(crate) async fn uptime(&self) -> Result<Duration> {
-        let info = self.request(&["show info".into()]).await?;
-        info.lines()
-            .find_map(|l| l.trim().strip_prefix("Uptime_sec:"))
-            .and_then(|v| v.trim().parse().ok())
-            .map(Duration::from_secs)
-            .ok_or_else(|| {
-                Error::provider(format!(
-                    "HAProxy's `show info` has no Uptime_sec: {:?}",
-                    info.chars().take(80).collect::<String>()
-                ))
-            })
+        parse_uptime(&self.request(&["show info".into()]).await?)
     }
 
     /// The names of the proxies HAProxy knows.
@@ -182,6 +172,20 @@ impl RuntimeApi {
         let out = self.request(&["show stat -1 4 -1".into()]).await?;
         parse_stats(&out)
     }
+}
+
+/// `Uptime_sec` of a `show info` answer.
+pub(crate) fn parse_uptime(info: &str) -> Result<Duration> {
+    info.lines()
+        .find_map(|l| l.trim().strip_prefix("Uptime_sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .map(Duration::from_secs)
+        .ok_or_else(|| {
+            Error::provider(format!(
+                "HAProxy's `show info` has no Uptime_sec: {:?}",
+                info.chars().take(80).collect::<String>()
+            ))
+        })
 }
 
 /// Parses `show stat` CSV by column name; rows too short for the columns are skipped.
@@ -241,5 +245,56 @@ mod tests {
         assert_eq!(rows[0].sessions, 2);
         assert_eq!(rows[1].check_status, "L7STS");
         assert!(parse_stats("Unknown command\n").is_err());
+    }
+}
+
+/// Property: whatever HAProxy (or whatever listens on the admin socket) answers, parsing it
+/// never panics: a `show stat` answer is rows or an error, a `show info` answer an uptime or
+/// an error, and every row's health maps to a state.
+#[cfg(test)]
+mod hostile {
+    use immutable_core::conformance::hostile::{Tally, cases, hostile_string};
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    use super::*;
+
+    const HEADER: &str = "# pxname,svname,qcur,qmax,scur,smax,status,check_status,check_desc";
+
+    /// Answers: any text, or a `show stat` header over rows of hostile fields.
+    fn answers() -> impl Strategy<Value = String> {
+        let field = prop_oneof![hostile_string(), "[A-Z0-9 */]{0,8}"];
+        let row = proptest::collection::vec(field, 0..12).prop_map(|f| f.join(","));
+        prop_oneof![
+            any::<String>(),
+            proptest::collection::vec(row, 0..6)
+                .prop_map(|rows| format!("{HEADER}\n{}\n", rows.join("\n"))),
+            hostile_string().prop_map(|s| format!("Name: HAProxy\nUptime_sec: {s}\n")),
+        ]
+    }
+
+    #[test]
+    #[allow(clippy::print_stdout)] // the tally, for the test's output
+    fn hostile_runtime_api_answers_never_panic() {
+        let tally = Tally::default();
+        let config = Config {
+            cases: cases(),
+            failure_persistence: None,
+            ..Config::default()
+        };
+        TestRunner::new(config)
+            .run(&answers(), |answer| {
+                let stats = parse_stats(&answer);
+                if let Ok(rows) = &stats {
+                    for row in rows {
+                        let _ = super::super::health::health_of(Some(row));
+                    }
+                }
+                let uptime = parse_uptime(&answer);
+                tally.record(stats.is_ok() || uptime.is_ok());
+                Ok(())
+            })
+            .unwrap();
+        println!("{}", tally.summary("HAProxy runtime-API answers"));
     }
 }

@@ -246,3 +246,81 @@ mod tests {
         }
     }
 }
+
+/// Property: a router state file broken in any of the ways `conformance::hostile` knows is
+/// loaded without a panic, and either refused naming the file or accepted with every name
+/// that reaches HAProxy one safe word; the file is never changed.
+#[cfg(test)]
+mod hostile {
+    use immutable_core::conformance::hostile::{Tally, cases, hostile_json};
+    use proptest::test_runner::{Config, TestRunner};
+
+    use super::*;
+    use crate::router::names::is_haproxy_name;
+
+    #[test]
+    #[allow(clippy::print_stdout)] // the tally, for the test's output
+    fn hostile_router_state_files_are_refused_naming_the_file_and_left_untouched() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let web = ServiceName::new("web").unwrap();
+        let target = |id: &str| TargetState {
+            id: TargetId::new(format!("tg-{id}")),
+            fleet: FleetId::new(format!("fl-{id}")),
+            servers: (0..2)
+                .map(|i| ServerState {
+                    name: format!("fl-{id}-{i}"),
+                    instance: InstanceId::new(format!("fl-{id}-{i}")),
+                    addr: SocketAddr::from(([127, 0, 0, 1], 20000 + i)),
+                })
+                .collect(),
+            attached_at: Some(SystemTime::UNIX_EPOCH),
+            detaching: false,
+        };
+        let valid = ServiceState {
+            targets: vec![target("a"), target("b")],
+            routing: Routing::new([(TargetId::new("tg-a"), 90), (TargetId::new("tg-b"), 10)])
+                .unwrap(),
+            preview: Some(TargetId::new("tg-b")),
+            preview_stale: Vec::new(),
+        };
+        let file = path(dir.path(), &web);
+        let shown = file.display().to_string();
+        let doc = serde_json::to_value(&valid).unwrap();
+        let tally = Tally::default();
+        let config = Config {
+            cases: cases(),
+            failure_persistence: None,
+            ..Config::default()
+        };
+        TestRunner::new(config)
+            .run(&hostile_json(doc), |bytes| {
+                std::fs::write(&file, &bytes).unwrap();
+                match rt.block_on(load(dir.path(), &web)) {
+                    Ok(state) => {
+                        let names = state
+                            .targets
+                            .iter()
+                            .flat_map(|t| &t.servers)
+                            .chain(&state.preview_stale);
+                        for s in names {
+                            proptest::prop_assert!(is_haproxy_name(&s.name), "{:?}", s.name);
+                        }
+                        tally.record(true);
+                    }
+                    Err(e) => {
+                        proptest::prop_assert!(e.to_string().contains(&shown), "{e}");
+                        tally.record(false);
+                    }
+                }
+                proptest::prop_assert_eq!(std::fs::read(&file).unwrap(), bytes);
+                Ok(())
+            })
+            .unwrap();
+        println!("{}", tally.summary("router state files"));
+        assert!(tally.refused() > 0);
+    }
+}

@@ -124,7 +124,7 @@ impl Dir {
     ) -> Result<(DeploymentRecord, Option<Index>)> {
         let service = next.service().clone();
         let path = self.record_path(&service, &next.id)?;
-        let stored: Option<DeploymentRecord> = self.read_json(&path, "deployment record")?;
+        let stored = self.read_record(&service, &next.id)?;
         check_version(stored.as_ref().map(|r| r.version), &next)?;
         next.version += 1;
         let was_open = stored.as_ref().map(|r| !r.phase.is_terminal());

@@ -164,12 +164,28 @@ impl Dir {
         })
     }
 
+    /// The record at `deployments/<service>/<id>.json`, which must be that deployment of that
+    /// service: a file that says otherwise (copied, or tampered with) is refused, naming it.
     pub(super) fn read_record(
         &self,
         service: &ServiceName,
         id: &DeploymentId,
     ) -> Result<Option<DeploymentRecord>> {
-        self.read_json(&self.record_path(service, id)?, "deployment record")
+        let path = self.record_path(service, id)?;
+        let record: Option<DeploymentRecord> = self.read_json(&path, "deployment record")?;
+        match record {
+            Some(r) if &r.id != id || r.service() != service => Err(Error::store(
+                format!(
+                    "deployment record {} holds deployment {} of service {}, not what its path \
+                     says; it was left untouched: restore it from a backup or move it aside",
+                    path.display(),
+                    r.id,
+                    r.service()
+                ),
+                None,
+            )),
+            other => Ok(other),
+        }
     }
 
     /// Writes `value` to a temporary file beside `path`, fsyncs it, renames it over `path` and
