@@ -3,7 +3,7 @@
 //! ```toml
 //! service = "web"
 //! backend = "aws"                # or "local"
-//! store = "dynamodb:deployments" # or "file:<dir>"; default file:.immutable
+//! store = "dynamodb:deployments" # or "file:<dir>"; default <root>/journal or the user state dir
 //!
 //! [aws]
 //! listener_arn = "arn:aws:elasticloadbalancing:..."

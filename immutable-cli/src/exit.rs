@@ -228,3 +228,37 @@ pub(crate) fn sh(word: &str) -> String {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use immutable_core::{DeploymentId, InMemoryStore};
+
+    /// An id read from the store (a lease file, a record) is outside data: the command printed
+    /// to run next quotes it, so pasting it runs `resume` and nothing else.
+    #[tokio::test]
+    async fn ids_from_the_store_are_quoted_in_the_command_that_continues() {
+        let store = InMemoryStore::new();
+        let hostile = "01jd; rm -rf ~";
+        let locked = Error::Locked {
+            service: ServiceName::new("web").unwrap(),
+            holder: "runner".into(),
+            deployment: DeploymentId::new(hostile),
+        };
+        let f = explain(locked, &store, "immutable --service web").await;
+        assert_eq!(
+            f.next.as_deref(),
+            Some("immutable --service web resume '01jd; rm -rf ~'")
+        );
+        assert!(
+            f.message.contains("watch '01jd; rm -rf ~'"),
+            "{}",
+            f.message
+        );
+        assert_eq!(
+            sh("01jd7w5kq2h3n4p5r6s7t8v9wx"),
+            "01jd7w5kq2h3n4p5r6s7t8v9wx"
+        );
+        assert_eq!(sh("it's"), r"'it'\''s'");
+    }
+}

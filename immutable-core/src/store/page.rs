@@ -20,7 +20,7 @@ impl Page {
     /// The newest `limit` records.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] naming `limit` when it is 0 or above [`Page::MAX_LIMIT`].
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) naming `limit` when it is 0 or above [`Page::MAX_LIMIT`].
     pub fn first(limit: usize) -> Result<Self> {
         let page = Page {
             limit,
@@ -35,7 +35,7 @@ impl Page {
     /// it before they read.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] naming `limit`.
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) naming `limit`.
     pub fn check(&self) -> Result<()> {
         crate::limits::count("limit", self.limit, 1, Self::MAX_LIMIT)
     }
