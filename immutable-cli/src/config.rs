@@ -89,7 +89,11 @@ impl Config {
         let local = merge_local(global.local.clone(), file.local);
         let store = match global.store.clone().or(file.store) {
             Some(s) => parse_store(&s)?,
-            None => default_store(backend, &local)?,
+            None => {
+                let store = default_store(backend, &local)?;
+                warn_of_the_old_default(&store);
+                store
+            }
         };
         Ok(Config {
             service: global.service.clone().or(file.service),
@@ -140,6 +144,8 @@ fn default_store(backend: Option<BackendKind>, local: &LocalFlags) -> Result<Sto
     if backend != Some(BackendKind::Aws)
         && let Some(root) = &local.root
     {
+        let root = std::path::absolute(root)
+            .map_err(|e| Failure::refused(format!("--root {}: {e}", root.display())))?;
         return Ok(StoreSpec::File(root.join("journal")));
     }
     let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
@@ -157,6 +163,30 @@ fn default_store(backend: Option<BackendKind>, local: &LocalFlags) -> Result<Sto
             )
         })?;
     Ok(StoreSpec::File(state.join("immutable").join("journal")))
+}
+
+/// Earlier versions journaled in `./.immutable` by default: say so when one is here and the
+/// default now points elsewhere, since its unfinished deployments and leases are not seen.
+fn warn_of_the_old_default(store: &StoreSpec) {
+    let old = Path::new(".immutable");
+    if old.join("deployments").is_dir() && *store != StoreSpec::File(old.into()) {
+        eprintln!(
+            "warning: ./.immutable holds a journal written by an earlier version's default; \
+             this command uses {store}. Pass --store file:.immutable to use the old one (or \
+             move its contents there)"
+        );
+    }
+}
+
+/// Where a store-only command might look instead, when it found nothing: the local
+/// backend's journal is under its root.
+pub(crate) fn store_hint(config: &Config) -> String {
+    match (&config.local.root, &config.store) {
+        (None, StoreSpec::File(_)) => " (the local backend journals in <root>/journal: pass \
+                                        --root or --store as the deploy did)"
+            .into(),
+        _ => String::new(),
+    }
 }
 
 fn parse_store(s: &str) -> Result<StoreSpec, Failure> {

@@ -67,6 +67,10 @@ async fn run(mut cli: Cli, prefix: String) -> Result<Code, Failure> {
         cmd::adopt::name_service(args, &mut cli.global)?;
     }
     let config = Config::load(&cli.global)?;
+    if let Command::Deploy(args) = &cli.command {
+        // Bad input is refused before the store is opened (and created): nothing is made.
+        request::build(&config, args)?.validate()?;
+    }
     let ctx = Ctx::new(config, cli.global.output == Output::Json, prefix).await?;
     match &cli.command {
         Command::Plan(args) => cmd::plan::plan(&ctx, args).await,

@@ -301,7 +301,7 @@ pub enum Error {
     },
 
     /// A wait ran out of time.
-    #[error("timed out after {after:?} waiting for {what}")]
+    #[error("timed out after {} waiting for {what}", crate::human::Human(*after))]
     Timeout {
         /// What was awaited.
         what: String,

@@ -43,6 +43,7 @@ mod error;
 mod event;
 mod fleet;
 mod halt;
+mod human;
 mod image;
 pub mod limits;
 mod retry;

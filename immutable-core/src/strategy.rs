@@ -69,9 +69,11 @@ impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Step::Shift { percent } => write!(f, "shift {percent} %"),
-            Step::Pause { duration } => write!(f, "pause {duration:?}"),
+            Step::Pause { duration } => write!(f, "pause {}", crate::human::Human(*duration)),
             Step::Checks { names } => write!(f, "checks {}", names.join(", ")),
-            Step::Approval { timeout, .. } => write!(f, "approval (timeout {timeout:?})"),
+            Step::Approval { timeout, .. } => {
+                write!(f, "approval (timeout {})", crate::human::Human(*timeout))
+            }
             Step::Preview => f.write_str("preview"),
         }
     }

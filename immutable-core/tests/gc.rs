@@ -166,3 +166,56 @@ async fn gc_waits_for_no_deployment_and_names_bad_services() {
     ));
     assert!(running.await.unwrap().unwrap().succeeded());
 }
+
+/// Store A made v1; v2 runs from store B and bakes. A `gc --remove` from store A knows v1's
+/// deployment, but the target that serves belongs to a deployment A does not know: another
+/// journal is in charge, so nothing is an orphan to A, v1's fleet (B's way back) stays, and
+/// B's rollback routes back to it.
+#[tokio::test(start_paused = true)]
+async fn gc_from_the_store_of_an_earlier_deployment_leaves_the_way_back_of_a_running_one() {
+    let seeded = seeded_cloud(immutable_mock::Timings::default());
+    let cloud = seeded.cloud;
+    let a = builder_on(&cloud, immutable_core::InMemoryStore::new())
+        .build()
+        .unwrap();
+    let b = builder_on(&cloud, immutable_core::InMemoryStore::new())
+        .build()
+        .unwrap();
+    let v1 = a.deploy(request(1)).await.unwrap();
+    assert!(v1.succeeded());
+    let blue = v1.record.green.fleet.clone().unwrap();
+    let mut events = b.events();
+    let running = tokio::spawn({
+        let b = b.clone();
+        async move {
+            b.deploy(request(2).bake_time(std::time::Duration::from_secs(3600)))
+                .await
+        }
+    });
+    while !matches!(
+        events.recv().await.unwrap().kind,
+        immutable_core::EventKind::PhaseEntered {
+            phase: immutable_core::Phase::Bake
+        }
+    ) {}
+
+    let report = a.gc_with("web", GcMode::Remove).await.unwrap();
+    assert!(
+        report.fleets.is_empty() && report.targets.is_empty(),
+        "{report:?}"
+    );
+    assert!(report.removed_fleets.is_empty() && report.removed_targets.is_empty());
+    assert!(report.foreign_fleets.contains(&blue), "{report:?}");
+    assert!(
+        cloud.snapshot().fleet(&blue).unwrap().is_live(),
+        "B's way back was removed"
+    );
+
+    let back = b.rollback("web").await.unwrap();
+    assert!(
+        matches!(back, immutable_core::RollbackReport::RoutedBack(_)),
+        "{back:?}"
+    );
+    let deployed = running.await.unwrap().unwrap();
+    assert!(!deployed.succeeded(), "{}", deployed.outcome);
+}

@@ -70,6 +70,11 @@ pub(crate) use state::processes_using;
 ///   by the `INSTANCE_ID` in the environment it started with (a pid can be reused by then):
 ///   one started with a cleared environment (`env -i`), or whose environment cannot be read
 ///   (undumpable, another user), then outlives terminate.
+/// - An instance's own process is recognised by its pid and start time, and by the
+///   `INSTANCE_ID` it was started with or its working directory inside the instance's
+///   directory: a program that both writes over its environment (to set its process title)
+///   and moves its working directory elsewhere, or whose `/proc` entries cannot be read, is
+///   seen as gone (described terminated, and terminate does not reach it).
 /// - Readiness reads the instance's file descriptors in `/proc`: a program that makes itself
 ///   undumpable (`PR_SET_DUMPABLE` 0) or runs as another user is never seen running. Another
 ///   process of the same user listening on the same port with `SO_REUSEPORT` shares its

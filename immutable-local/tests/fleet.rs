@@ -426,3 +426,50 @@ async fn a_state_file_naming_another_process_never_gets_it_signalled() {
         rustix::process::Signal::KILL,
     );
 }
+
+/// An instance whose process does not keep the environment it was started with (as a
+/// program that sets its process title over it does; here `env -i`) is still known as the
+/// instance by where it runs: terminate stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_rewrites_its_environment_is_still_terminated() {
+    let bare = Bare::new();
+    let image = bare.script("no-env", "exec env -i sleep 600").await;
+    let info = bare.fleet.launch(&spec(&image)).await.unwrap();
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(bare.fleet_dir(&info.id).join("fleet.json")).unwrap(),
+    )
+    .unwrap();
+    let pid = i32::try_from(state["instances"][0]["process"]["pid"].as_u64().unwrap()).unwrap();
+    let start = state["instances"][0]["process"]["start_ticks"]
+        .as_u64()
+        .unwrap();
+    until("env -i to exec", || {
+        procfs::process::Process::new(pid)
+            .and_then(|p| p.environ())
+            .is_ok_and(|e| e.is_empty())
+    })
+    .await;
+    let seen = bare.fleet.describe(&web(), &info.id).await.unwrap();
+    assert_eq!(seen.instances[0].state, InstanceState::Pending, "{seen:?}");
+    bare.fleet.terminate(&web(), &info.id).await.unwrap();
+    assert!(!alive(pid, start), "the instance outlived terminate");
+}
+
+/// One broken fleet state file (another fleet's) does not stop a service's fleets from
+/// being listed; it is left as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_state_file_of_another_fleet_does_not_hide_the_others() {
+    let bare = Bare::new();
+    let image = bare.script("mute", "exec sleep 600").await;
+    let info = bare.fleet.launch(&spec(&image)).await.unwrap();
+    let broken = bare.dir.path().join("root/fleets/fl-broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("fleet.json"), "{ not json").unwrap();
+    let listed = bare.fleet.list(&web()).await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].id, info.id);
+    assert_eq!(
+        std::fs::read_to_string(broken.join("fleet.json")).unwrap(),
+        "{ not json"
+    );
+}

@@ -450,3 +450,30 @@ fn impostor_on(port: u16) -> std::process::Child {
         .spawn()
         .expect("the demo app starts")
 }
+
+/// After a restart, a server whose address was changed in the state file is not put back:
+/// its instance does not listen there, so it gets no share of the traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_never_routes_to_an_address_changed_in_the_state_file() {
+    let mut lab = Lab::start(&["web"]).await;
+    lab.import_demo("web", "v1", false).await;
+    let engine = lab.engine().build().unwrap();
+    let request = DeploymentRequest::new("web", ImageRef::name("v1")).bake_time(Duration::ZERO);
+    assert!(engine.deploy(request).await.unwrap().succeeded());
+    let web = ServiceName::new("web").unwrap();
+    let path = lab.dir.path().join("router").join("web.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let moved = state["targets"][0]["servers"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    state["targets"][0]["servers"][0]["addr"] = "127.0.0.1:1".into();
+    std::fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
+
+    lab.haproxy.restart().await.unwrap();
+    assert_eq!(lab.router.restore().await.unwrap(), 1);
+    let servers = lab.router.servers(&web).await.unwrap();
+    assert_eq!(servers.len(), 1, "{servers:?}");
+    assert!(!servers.contains(&moved), "{servers:?}");
+}

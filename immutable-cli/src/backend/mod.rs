@@ -50,22 +50,35 @@ impl Ctx {
         })
     }
 
-    /// An engine on the configured backend, for commands that touch the service.
+    /// An engine on the configured backend, for commands that touch the service. On the
+    /// local backend it keeps the service's routing restored in HAProxy while the command
+    /// runs (see `HaproxyRouter::keep_restored`).
     pub(crate) async fn engine(&self) -> Result<Engine, Failure> {
         self.engine_for(self.config.service()?).await
+    }
+
+    /// An engine for a command that only reads the backend (`plan`): nothing is restored.
+    pub(crate) async fn reading_engine(&self) -> Result<Engine, Failure> {
+        self.build_engine(self.config.service()?, false).await
     }
 
     /// An engine on the configured backend for `service` (a deployment's, read from the
     /// store).
     pub(crate) async fn engine_for(&self, service: &str) -> Result<Engine, Failure> {
+        self.build_engine(service, true).await
+    }
+
+    async fn build_engine(&self, service: &str, restoring: bool) -> Result<Engine, Failure> {
         let builder = match self.config.backend()? {
             BackendKind::Aws => aws::engine(&self.config.aws, service).await?,
             BackendKind::Local => {
                 let (builder, router) = local::engine(&self.config.local, service).await?;
-                self.guards
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(router.keep_restored(local::RESTORE_EVERY));
+                if restoring {
+                    self.guards
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(router.keep_restored(local::RESTORE_EVERY));
+                }
                 builder
             }
         };
@@ -86,9 +99,10 @@ impl Ctx {
             Ok(r) => r,
             Err(e) if e.is_not_found() => {
                 return Err(Failure::refused(format!(
-                    "no deployment {id} in the journal {}; `history` lists a service's \
+                    "no deployment {id} in the journal {}{}; `history` lists a service's \
                      deployments",
-                    self.config.store
+                    self.config.store,
+                    crate::config::store_hint(&self.config)
                 )));
             }
             Err(e) => return Err(e.into()),
@@ -98,7 +112,9 @@ impl Ctx {
         {
             return Err(Failure::refused(format!(
                 "deployment {id} is a deployment of service {}, not of {service}: nothing was \
-                 done (name its own service, or leave --service out to act on it)",
+                 done (name its own service with --service {}, or give the command no service, \
+                 neither --service nor a service file's `service`, to act on it)",
+                record.service(),
                 record.service()
             )));
         }

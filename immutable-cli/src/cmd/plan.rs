@@ -14,7 +14,7 @@ use crate::request;
 /// `immutable plan`: exits 0 when `deploy` would run, 2 when it would be refused.
 pub(crate) async fn plan(ctx: &Ctx, args: &RequestArgs) -> Result<Code, Failure> {
     let request = request::build(&ctx.config, args)?;
-    let engine = ctx.engine().await?;
+    let engine = ctx.reading_engine().await?;
     let plan = engine.plan(request).await?;
     let code = if plan.would_run() {
         Code::Succeeded

@@ -2,13 +2,15 @@
 //! reloaded (which drops the dynamic servers the router added), once or, with `--watch`,
 //! every interval until interrupted.
 
+use std::collections::HashMap;
 use std::path::Path;
 
+use immutable_local::HaproxyRouter;
 use serde_json::json;
 
 use crate::backend::{Ctx, local_fleet, local_router, router_state};
 use crate::cli::{BackendKind, RestoreArgs};
-use crate::exit::{Code, Failure};
+use crate::exit::{Code, Failure, human};
 
 /// `immutable --backend local restore [--watch]`.
 pub(crate) async fn restore(ctx: &Ctx, args: &RestoreArgs) -> Result<Code, Failure> {
@@ -18,71 +20,101 @@ pub(crate) async fn restore(ctx: &Ctx, args: &RestoreArgs) -> Result<Code, Failu
              when it restarts; an ALB keeps its targets): pass --backend local",
         ));
     }
+    if args.every < std::time::Duration::from_millis(10) {
+        return Err(Failure::refused(format!(
+            "--every: {} is too short, at least 10ms",
+            human(args.every)
+        )));
+    }
     let local = &ctx.config.local;
     let services = match &ctx.config.service {
         Some(s) => vec![s.clone()],
         None => routed_services(&router_state(local)?)?,
     };
-    let router = local_router(
-        local,
-        &local_fleet(local)?,
-        services.iter().map(String::as_str),
-    )
-    .await?;
-    if !args.watch {
-        let added = router.restore().await?;
-        print(ctx, &services, added);
-        return Ok(Code::Succeeded);
+    let fleet = local_fleet(local)?;
+    // A router per service: one whose backend HAProxy no longer has does not stop the others.
+    let mut routers = Vec::new();
+    let mut failed = false;
+    for service in &services {
+        match local_router(local, &fleet, [service.as_str()]).await {
+            Ok(r) => routers.push((service.clone(), r)),
+            Err(e) => {
+                eprintln!("error: {service}: {}", e.message);
+                failed = true;
+            }
+        }
     }
+    if !args.watch {
+        for (service, router) in &routers {
+            match router.restore().await {
+                Ok(added) => print(ctx, service, added),
+                Err(e) => {
+                    eprintln!("error: {service}: {e}");
+                    failed = true;
+                }
+            }
+        }
+        return Ok(if failed { Code::Error } else { Code::Succeeded });
+    }
+    watch(ctx, &routers, args.every).await
+}
+
+/// Restores every interval until Ctrl-C or SIGTERM, saying what it put back and, once per
+/// new error, what failed.
+async fn watch(
+    ctx: &Ctx,
+    routers: &[(String, HaproxyRouter)],
+    every: std::time::Duration,
+) -> Result<Code, Failure> {
     if !ctx.json {
+        let names: Vec<&str> = routers.iter().map(|(s, _)| s.as_str()).collect();
         println!(
             "watching HAProxy for {} every {}; interrupt to stop",
-            services.join(", "),
-            crate::exit::human(args.every)
+            names.join(", "),
+            human(every)
         );
     }
-    let mut last_error = None;
+    let mut last_error: HashMap<&str, String> = HashMap::new();
     let stop = crate::cmd::deploy::shutdown();
     tokio::pin!(stop);
     loop {
         tokio::select! {
             () = &mut stop => return Ok(Code::Succeeded),
-            () = tokio::time::sleep(args.every) => {}
+            () = tokio::time::sleep(every) => {}
         }
-        match router.restore().await {
-            Ok(added) => {
-                last_error = None;
-                if added > 0 {
-                    print(ctx, &services, added);
+        for (service, router) in routers {
+            match router.restore().await {
+                Ok(added) => {
+                    last_error.remove(service.as_str());
+                    if added > 0 {
+                        print(ctx, service, added);
+                    }
                 }
-            }
-            Err(e) => {
-                let e = e.to_string();
-                if last_error.as_ref() != Some(&e) {
-                    eprintln!(
-                        "warning: {e} (trying again every {})",
-                        crate::exit::human(args.every)
-                    );
-                    last_error = Some(e);
+                Err(e) => {
+                    let e = e.to_string();
+                    if last_error.get(service.as_str()) != Some(&e) {
+                        eprintln!(
+                            "warning: {service}: {e} (trying again every {})",
+                            human(every)
+                        );
+                        last_error.insert(service, e);
+                    }
                 }
             }
         }
     }
 }
 
-fn print(ctx: &Ctx, services: &[String], added: usize) {
+fn print(ctx: &Ctx, service: &str, added: usize) {
     if ctx.json {
         println!(
             "{}",
-            json!({ "type": "restore", "services": services, "added": added })
+            json!({ "type": "restore", "service": service, "added": added })
         );
     } else if added == 0 {
-        println!("{}: HAProxy has every server already", services.join(", "));
+        println!("{service}: HAProxy has every server already");
     } else {
-        println!(
-            "{}: put {added} server(s) back into HAProxy, with their weights",
-            services.join(", ")
-        );
+        println!("{service}: put {added} server(s) back into HAProxy, with their weights");
     }
 }
 

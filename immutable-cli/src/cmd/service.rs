@@ -211,6 +211,14 @@ pub(crate) async fn gc(ctx: &Ctx, args: &GcArgs) -> Result<Code, Failure> {
     };
     let report = match engine.gc_with(service, mode).await {
         Ok(r) => r,
+        Err(Error::InvalidInput { field, reason }) if field == "fleets" || field == "targets" => {
+            let flag = if field == "fleets" {
+                "--remove-fleet"
+            } else {
+                "--remove-target"
+            };
+            return Err(Failure::refused(format!("{flag}: {reason}")));
+        }
         Err(e) => return Err(explain(e, ctx.store.as_ref(), &ctx.cli).await),
     };
     let ids = |v: &[FleetId]| v.iter().map(ToString::to_string).collect::<Vec<_>>();

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::Phase;
+use crate::human::Human;
 
 /// Why a deployment rolled back, or stopped when it could not.
 ///
@@ -147,7 +148,8 @@ impl RollbackCause {
                 after,
             } => write!(
                 f,
-                "launch timeout: {running} of {capacity} instances running after {after:?}"
+                "launch timeout: {running} of {capacity} instances running after {}",
+                Human(*after)
             ),
             RollbackCause::TooFewRunning {
                 running,
@@ -166,8 +168,9 @@ impl RollbackCause {
                 after,
             } => write!(
                 f,
-                "health timeout: {healthy} of {total} instances healthy after {after:?} \
-                 ({unhealthy} unhealthy), {needed} needed"
+                "health timeout: {healthy} of {total} instances healthy after {} \
+                 ({unhealthy} unhealthy), {needed} needed",
+                Human(*after)
             ),
             RollbackCause::NewFleetUnhealthy {
                 healthy,
@@ -210,7 +213,7 @@ impl RollbackCause {
                 write!(f, "rejected at approval: {reason}")
             }
             RollbackCause::ApprovalOverdue { waited } => {
-                write!(f, "approval not given within {waited:?}")
+                write!(f, "approval not given within {}", Human(*waited))
             }
             RollbackCause::ProviderError {
                 phase,

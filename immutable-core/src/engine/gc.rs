@@ -137,7 +137,13 @@ impl Engine {
             found.ok().map(|f| f.deployment)
         };
         let mut journal = Journal::new(inner.store.as_ref(), service);
-        let mut report = journal.sort(&keep, &fleets, &targets, describe).await?;
+        let serving: Vec<&Target> = targets
+            .iter()
+            .filter(|t| routing.weight(&t.id) > 0)
+            .collect();
+        let mut report = journal
+            .sort(&keep, &fleets, &targets, &serving, describe)
+            .await?;
         let (remove_fleets, remove_targets) = match mode {
             GcMode::DryRun => return Ok(report),
             GcMode::Remove => (report.fleets.clone(), report.targets.clone()),
@@ -251,13 +257,23 @@ impl<'a> Journal<'a> {
     /// Sorts what is not kept into orphans and foreign resources. A target's deployment is
     /// its fleet's: from the fleets listed, else described (a fleet whose instances are gone
     /// may still be known to the backend); a target whose fleet cannot be found is foreign.
+    ///
+    /// This journal proves orphans only while it is the one in charge of the service: when a
+    /// target that serves belongs to a deployment it does not know, another journal runs the
+    /// service (a deployment made from another store may be baking, its way back among what
+    /// looks ended here), and everything loose is foreign.
     async fn sort(
         &mut self,
         keep: &Keep,
         fleets: &[FleetInfo],
         targets: &[Target],
+        serving: &[&Target],
         describe: impl AsyncFn(&FleetId) -> Option<DeploymentId>,
     ) -> Result<GcReport> {
+        let mut in_charge = true;
+        for t in serving {
+            in_charge &= self.knows_target(t, fleets, &describe).await?;
+        }
         let mut report = GcReport {
             fleets: Vec::new(),
             targets: Vec::new(),
@@ -271,26 +287,36 @@ impl<'a> Journal<'a> {
             .iter()
             .filter(|f| !keep.fleets.contains(&f.id) && !keep.keys.contains(&f.key));
         for f in loose {
-            match self.knows(&f.deployment).await? {
+            match in_charge && self.knows(&f.deployment).await? {
                 true => report.fleets.push(f.id.clone()),
                 false => report.foreign_fleets.push(f.id.clone()),
             }
         }
         for t in targets.iter().filter(|t| !keep.targets.contains(&t.id)) {
-            let deployment = match fleets.iter().find(|f| f.id == t.fleet) {
-                Some(f) => Some(f.deployment.clone()),
-                None => describe(&t.fleet).await,
-            };
-            let known = match deployment {
-                Some(d) => self.knows(&d).await?,
-                None => false,
-            };
-            match known {
+            match in_charge && self.knows_target(t, fleets, &describe).await? {
                 true => report.targets.push(t.id.clone()),
                 false => report.foreign_targets.push(t.id.clone()),
             }
         }
         Ok(report)
+    }
+
+    /// Whether the journal knows the deployment a target belongs to: its fleet's, from the
+    /// fleets listed, else described.
+    async fn knows_target(
+        &mut self,
+        t: &Target,
+        fleets: &[FleetInfo],
+        describe: &impl AsyncFn(&FleetId) -> Option<DeploymentId>,
+    ) -> Result<bool> {
+        let deployment = match fleets.iter().find(|f| f.id == t.fleet) {
+            Some(f) => Some(f.deployment.clone()),
+            None => describe(&t.fleet).await,
+        };
+        match deployment {
+            Some(d) => self.knows(&d).await,
+            None => Ok(false),
+        }
     }
 }
 

@@ -94,8 +94,14 @@ impl DeploymentRequest {
         self
     }
 
-    /// Checks every field against [`limits`](crate::limits); nothing is touched.
-    pub(crate) fn validate(&self) -> Result<DeploymentSpec> {
+    /// Checks every field against [`limits`](crate::limits) and returns the spec a record
+    /// keeps; nothing is touched. [`Engine::deploy`](crate::Engine::deploy) and
+    /// [`Engine::plan`](crate::Engine::plan) do it first; a tool may do it before it opens
+    /// anything.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the field.
+    pub fn validate(&self) -> Result<DeploymentSpec> {
         let service = ServiceName::new(self.service.clone())?;
         if self.capacity == 0 {
             return Err(Error::invalid("capacity", "must be at least 1"));

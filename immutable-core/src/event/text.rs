@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::human::Human;
+
 use super::EventKind;
 use crate::{CheckOutcome, OnBlueLost, OnHalt};
 
@@ -64,13 +66,18 @@ impl EventKind {
             EventKind::ApprovalRequested { index, timeout } => {
                 write!(
                     f,
-                    "step {index}: waiting for approval (timeout {timeout:?})"
+                    "step {index}: waiting for approval (timeout {})",
+                    Human(*timeout)
                 )
             }
             EventKind::Approved => f.write_str("approved"),
             EventKind::Rejected { reason } => write!(f, "rejected: {reason}"),
             EventKind::ApprovalOverdue { waited } => {
-                write!(f, "approval overdue after {waited:?}; still waiting")
+                write!(
+                    f,
+                    "approval overdue after {}; still waiting",
+                    Human(*waited)
+                )
             }
             EventKind::Promoted => f.write_str("promoted: skipping the remaining waits"),
             EventKind::WeightsSet { routing } => write!(f, "routing: {routing}"),
@@ -81,7 +88,8 @@ impl EventKind {
                 backoff,
             } => write!(
                 f,
-                "retrying {operation} (attempt {attempt} failed: {error}; waiting {backoff:?})"
+                "retrying {operation} (attempt {attempt} failed: {error}; waiting {})",
+                Human(*backoff)
             ),
             other => other.fmt_ending(f),
         }

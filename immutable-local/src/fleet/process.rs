@@ -54,18 +54,23 @@ impl ProcessId {
         self.open().is_some_and(|(_, stat)| !is_dead(stat.state))
     }
 
-    /// Whether this very process runs and was started as `instance` (its `INSTANCE_ID` in
-    /// the environment it was started with): a fleet state file naming some other process
-    /// (a tampered file, say) never makes the SDK take it for an instance, signal it or count
+    /// Whether this very process runs and is `instance`'s: the `INSTANCE_ID` it was started
+    /// with, or (for a program that rewrites that memory to set its process title, as nginx
+    /// and Python's setproctitle do) its working directory inside the instance's directory
+    /// `dir`, where it was started. So a fleet state file naming some other process (a
+    /// tampered file, say) never makes the SDK take it for an instance, signal it or count
     /// its listener.
-    pub(crate) fn runs_as(&self, instance: &immutable_core::InstanceId) -> bool {
+    pub(crate) fn runs_as(&self, instance: &immutable_core::InstanceId, dir: &Path) -> bool {
         self.open().is_some_and(|(process, stat)| {
-            !is_dead(stat.state)
-                && process.environ().is_ok_and(|env| {
-                    env.get(std::ffi::OsStr::new("INSTANCE_ID"))
-                        .map(|v| v.as_os_str())
-                        == Some(std::ffi::OsStr::new(instance.as_str()))
-                })
+            if is_dead(stat.state) {
+                return false;
+            }
+            let started_as = process.environ().is_ok_and(|env| {
+                env.get(std::ffi::OsStr::new("INSTANCE_ID"))
+                    .map(|v| v.as_os_str())
+                    == Some(std::ffi::OsStr::new(instance.as_str()))
+            });
+            started_as || process.cwd().is_ok_and(|cwd| cwd.starts_with(dir))
         })
     }
 

@@ -62,6 +62,7 @@ impl ProcessTable {
 pub(crate) struct Session<'a> {
     leader: ProcessId,
     instance: &'a InstanceId,
+    dir: &'a std::path::Path,
 }
 
 impl<'a> Session<'a> {
@@ -69,6 +70,7 @@ impl<'a> Session<'a> {
         Session {
             leader: record.process,
             instance: &record.id,
+            dir: &record.dir,
         }
     }
 
@@ -79,7 +81,9 @@ impl<'a> Session<'a> {
             Some((_, stat)) if stat.starttime != self.leader.start_ticks => return Vec::new(),
             // A live leader that was not started as this instance is not the instance's (a
             // state file naming another process): nothing of its session is touched.
-            Some((_, stat)) if !is_dead(stat.state) && !self.leader.runs_as(self.instance) => {
+            Some((_, stat))
+                if !is_dead(stat.state) && !self.leader.runs_as(self.instance, self.dir) =>
+            {
                 return Vec::new();
             }
             Some(_) => true,

@@ -27,7 +27,7 @@ pub(crate) struct InstanceRecord {
 impl InstanceRecord {
     /// Whether the instance's own process runs (see [`ProcessId::runs_as`]).
     pub(crate) fn is_alive(&self) -> bool {
-        self.process.runs_as(&self.id)
+        self.process.runs_as(&self.id, &self.dir)
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
@@ -117,6 +117,14 @@ impl FleetState {
                     "not a plain id (letters, digits, '-', '_' and '.', not starting with '.')",
                 ));
             }
+            let own = path.parent().map(|fleet| fleet.join(instance.id.as_str()));
+            if own.as_deref() != Some(instance.dir.as_path()) {
+                return Err(refuse(
+                    format!("instances[{i}].dir"),
+                    &instance.dir.display().to_string(),
+                    "not the instance's directory beside the file",
+                ));
+            }
             if instance.port == 0 {
                 return Err(refuse(format!("instances[{i}].port"), "0", "not a port"));
             }
@@ -145,30 +153,55 @@ pub(crate) fn state_path(root: &Path, id: &FleetId) -> PathBuf {
     fleets_dir(root).join(id.as_str()).join("fleet.json")
 }
 
-/// Every fleet state under the root.
+/// Every fleet state under the root that can be read. A file that cannot be read, parsed or
+/// checked is left out, with a warning naming it and why: one broken file (another service's,
+/// say) does not stop the others' fleets from being listed. Callers that must not overlook
+/// a fleet use [`all_fleets_strictly`].
 pub(crate) fn all_fleets(root: &Path) -> Result<Vec<FleetState>> {
+    let (fleets, refused) = scan(root)?;
+    for e in refused {
+        tracing::warn!(error = %e, "a fleet state file was left out");
+    }
+    Ok(fleets)
+}
+
+/// Every fleet state under the root; the first file that cannot be read, parsed or checked
+/// is an error naming it.
+pub(crate) fn all_fleets_strictly(root: &Path) -> Result<Vec<FleetState>> {
+    let (fleets, mut refused) = scan(root)?;
+    match refused.is_empty() {
+        true => Ok(fleets),
+        false => Err(refused.swap_remove(0)),
+    }
+}
+
+/// The fleet states under the root, and the errors of those that could not be read.
+fn scan(root: &Path) -> Result<(Vec<FleetState>, Vec<Error>)> {
     let dir = fleets_dir(root);
     let read = match fs::read_dir(&dir) {
         Ok(r) => r,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
         Err(e) => return Err(io_error("cannot list", &dir, e)),
     };
-    let mut out = Vec::new();
+    let (mut out, mut refused) = (Vec::new(), Vec::new());
     for entry in read.flatten() {
         if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
-        if let Some(s) = read_state(&entry.path().join("fleet.json"))? {
-            out.push(s);
+        match read_state(&entry.path().join("fleet.json")) {
+            Ok(Some(s)) => out.push(s),
+            Ok(None) => {}
+            Err(e) => refused.push(e),
         }
     }
     out.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
-    Ok(out)
+    Ok((out, refused))
 }
 
-/// The live processes that run `image`, across every fleet of the root.
+/// The live processes that run `image`, across every fleet of the root; a fleet state that
+/// cannot be read is an error, since the image it runs is unknown.
 pub(crate) fn processes_using(root: &Path, image: &ImageId) -> Result<usize> {
-    Ok(all_fleets(root)?
+    Ok(all_fleets_strictly(root)?
         .iter()
         .filter(|f| &f.image == image)
         .flat_map(|f| &f.instances)
@@ -210,7 +243,7 @@ mod hostile {
                         start_ticks: 7,
                     },
                     port: 20_000 + i as u16,
-                    dir: dir.path().join(format!("{id}-{i}")),
+                    dir: file.parent().unwrap().join(format!("{id}-{i}")),
                 })
                 .collect(),
         };
@@ -239,8 +272,9 @@ mod hostile {
                         tally.record(false);
                     }
                 }
-                let listed = all_fleets(dir.path());
+                let listed = all_fleets_strictly(dir.path());
                 proptest::prop_assert_eq!(listed.is_ok(), tally_last_ok(&file));
+                proptest::prop_assert!(all_fleets(dir.path()).is_ok());
                 proptest::prop_assert_eq!(std::fs::read(&file).unwrap(), bytes);
                 Ok(())
             })

@@ -30,12 +30,24 @@ impl HaproxyRouter {
     ///
     /// # Errors
     /// Runtime-API and state-file failures.
+    ///
+    /// A service that cannot be restored (its state file refused, say) does not stop the
+    /// others: every service is tried, then the first error is returned.
     pub async fn restore(&self) -> Result<usize> {
         let mut added = 0;
+        let mut first_error = None;
         for service in self.inner.services.keys() {
-            added += self.inner.restore_service(service).await?;
+            match self.inner.restore_service(service).await {
+                Ok(n) => added += n,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        Ok(added)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(added),
+        }
     }
 
     /// Starts a task that checks HAProxy every `every` (at least 10 ms) and puts back any
@@ -51,9 +63,7 @@ impl HaproxyRouter {
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                if let Err(e) = router.inner.restore_if_missing().await {
-                    tracing::debug!(error = %e, "HAProxy not reachable to check its servers");
-                }
+                router.inner.restore_if_missing().await;
             }
         });
         RestoreGuard { task }
@@ -76,19 +86,39 @@ impl Drop for RestoreGuard {
 
 impl Inner {
     /// One look at HAProxy for every service (one `show stat`), and a restore of those that
-    /// lost servers.
-    async fn restore_if_missing(&self) -> Result<()> {
-        let rows = self.api.all_stats().await?;
+    /// lost servers or left stale preview servers; failures are reported through `tracing`,
+    /// each service on its own.
+    async fn restore_if_missing(&self) {
+        let rows = match self.api.all_stats().await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::debug!(error = %e, "HAProxy not reachable to check its servers");
+                return;
+            }
+        };
         for (service, backends) in &self.services {
-            let state = self.load(service).await?;
-            if !missing(&state, backends, &rows).is_empty() {
-                let added = self.restore_service(service).await?;
-                if added > 0 {
+            let due = match self.load(service).await {
+                Ok(state) => {
+                    !missing(&state, backends, &rows).is_empty() || !state.preview_stale.is_empty()
+                }
+                Err(e) => {
+                    tracing::warn!(%service, error = %e, "cannot check the service's routing");
+                    continue;
+                }
+            };
+            if !due {
+                continue;
+            }
+            match self.restore_service(service).await {
+                Ok(added) if added > 0 => {
                     tracing::info!(%service, added, "put servers back into HAProxy");
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(%service, error = %e, "cannot put the service's routing back");
                 }
             }
         }
-        Ok(())
     }
 
     /// [`reconcile`](Self::reconcile) under the service's lock.
@@ -105,7 +135,9 @@ impl Inner {
         let backends = self.backends(service)?;
         let mut state = self.load(service).await?;
         let rows = self.api.all_stats().await?;
-        let missing = missing(&state, backends, &rows);
+        let missing = self
+            .still_there(service, &state, missing(&state, backends, &rows))
+            .await?;
         let added = missing.len();
         let commands: Vec<String> = missing
             .iter()
@@ -149,6 +181,33 @@ impl Inner {
             rows = self.api.stats(backend).await?;
         }
         Ok(rows)
+    }
+}
+
+impl Inner {
+    /// Of the servers to put back, those whose instance still listens at the address the
+    /// state file gives (as the instance addresses say): a state file is outside data, and an
+    /// address changed in it never gets a share of the traffic.
+    async fn still_there<'a>(
+        &self,
+        service: &ServiceName,
+        state: &ServiceState,
+        servers: Vec<(&'a str, &'a ServerState, u32)>,
+    ) -> Result<Vec<(&'a str, &'a ServerState, u32)>> {
+        let mut live = Vec::new();
+        for t in &state.targets {
+            if servers.iter().any(|(_, s, _)| t.servers.contains(s)) {
+                match self.addresses.addresses(service, &t.fleet).await {
+                    Ok(found) => live.extend(found),
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(servers
+            .into_iter()
+            .filter(|(_, s, _)| live.iter().any(|(i, a)| *i == s.instance && *a == s.addr))
+            .collect())
     }
 }
 

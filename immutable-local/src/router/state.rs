@@ -137,11 +137,16 @@ impl ServiceState {
                 return Err(refuse(format!("targets[{i}].fleet"), t.fleet.as_str(), ID));
             }
         }
-        let named = self.routing.weights().keys().chain(self.preview.iter());
-        for id in named {
+        let named = self
+            .routing
+            .weights()
+            .keys()
+            .map(|id| ("routing", id))
+            .chain(self.preview.iter().map(|id| ("preview", id)));
+        for (field, id) in named {
             if self.target(id).is_none() {
                 return Err(refuse(
-                    "routing".into(),
+                    field.into(),
                     id.as_str(),
                     "names a target the file does not hold",
                 ));

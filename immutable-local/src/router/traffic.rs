@@ -311,7 +311,11 @@ impl TrafficRouter for HaproxyRouter {
         let _guard = inner.lock(service).await?;
         let mut state = inner.load(service).await?;
         for t in routing.weights().keys() {
-            inner.owned_target(service, &state, t).await?;
+            if inner.owned_target(service, &state, t).await?.detaching {
+                return Err(Error::conflict(format!(
+                    "target {t} of service {service} is being detached: it can take no traffic"
+                )));
+            }
         }
         let commands: Vec<String> = state
             .server_weights(routing)
