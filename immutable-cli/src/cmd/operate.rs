@@ -69,8 +69,10 @@ async fn status_for(ctx: &Ctx, id: Option<&str>) -> Result<Status, Failure> {
     match found {
         Ok(Some(status)) => Ok(status),
         Ok(None) => Err(Failure::refused(format!(
-            "service {} has no deployment yet",
-            ctx.config.service.as_deref().unwrap_or_default()
+            "service {} has no deployment in the journal {}{}",
+            ctx.config.service.as_deref().unwrap_or_default(),
+            ctx.config.store,
+            crate::config::store_hint(&ctx.config)
         ))),
         Err(e) => Err(explain(e, ctx.store.as_ref(), &ctx.cli).await),
     }

@@ -49,7 +49,11 @@ pub(crate) async fn history(ctx: &Ctx, args: &HistoryArgs) -> Result<Code, Failu
         return Ok(Code::Succeeded);
     }
     if records.is_empty() {
-        println!("no deployment of {service} yet");
+        println!(
+            "no deployment of {service} in the journal {}{}",
+            ctx.config.store,
+            crate::config::store_hint(&ctx.config)
+        );
     }
     for r in &records {
         let age = SystemTime::now()
