@@ -156,16 +156,10 @@ mod tests {
     #[test]
     #[allow(clippy::print_stdout)] // the tally, for the test's output
     fn hostile_ids_and_names_on_the_command_line_are_refused_or_safe() {
-        use immutable_core::conformance::hostile::{Tally, cases, hostile_string};
-        use proptest::test_runner::{Config, TestRunner};
+        use immutable_core::conformance::hostile::{Tally, hostile_string, runner};
 
         let tally = Tally::default();
-        let config = Config {
-            cases: cases(),
-            failure_persistence: None,
-            ..Config::default()
-        };
-        TestRunner::new(config)
+        runner()
             .run(&(hostile_string(), 0..4usize), |(word, at)| {
                 let args: Vec<&str> = match at {
                     0 => vec!["immutable", "--service", "web", "resume", &word],

@@ -16,21 +16,6 @@ use immutable_core::{
 };
 use immutable_local::{HaproxyOptions, HaproxyRouter, InstanceAddresses};
 
-async fn answered_by(url: &str) -> Option<String> {
-    let resp = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(url)
-        .send()
-        .await
-        .ok()?;
-    resp.headers()
-        .get("x-image")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_haproxy_gets_its_routing_back() {
     let mut lab = Lab::start(&["web"]).await;
@@ -43,12 +28,16 @@ async fn a_restarted_haproxy_gets_its_routing_back() {
     assert!(report.succeeded());
     let web = ServiceName::new("web").unwrap();
     let url = lab.haproxy.url("web");
-    assert_eq!(answered_by(&url).await.as_deref(), Some(v1.id.as_str()));
+    assert_eq!(common::answer(&url).await.as_deref(), Some(v1.id.as_str()));
     let routing = lab.router.routing(&web).await.unwrap();
 
     lab.haproxy.restart().await.unwrap();
     assert!(lab.router.servers(&web).await.unwrap().is_empty());
-    assert_eq!(answered_by(&url).await, None, "no server after the restart");
+    assert_eq!(
+        common::answer(&url).await,
+        None,
+        "no server after the restart"
+    );
 
     assert_eq!(lab.router.restore().await.unwrap(), 2);
     assert_eq!(
@@ -73,13 +62,13 @@ async fn a_restarted_haproxy_gets_its_routing_back() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(answered_by(&url).await.as_deref(), Some(v1.id.as_str()));
+    assert_eq!(common::answer(&url).await.as_deref(), Some(v1.id.as_str()));
 }
 
 /// Polls `url` until `image` answers (bounded: 10 s).
 async fn until_answered_by(url: &str, image: Option<&str>) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while answered_by(url).await.as_deref() != image {
+    while common::answer(url).await.as_deref() != image {
         assert!(
             Instant::now() < deadline,
             "{url} never answered as {image:?}"
@@ -114,7 +103,7 @@ async fn the_preview_entry_point_serves_the_candidate_alone() {
     let (live, preview) = (lab.haproxy.url("web"), lab.haproxy.preview_url("web"));
     until_answered_by(&preview, Some(v2.id.as_str())).await;
     for _ in 0..20 {
-        assert_eq!(answered_by(&live).await.as_deref(), Some(v1.id.as_str()));
+        assert_eq!(common::answer(&live).await.as_deref(), Some(v1.id.as_str()));
     }
     lab.router.preview(&web, None).await.unwrap();
     until_answered_by(&preview, None).await;
@@ -187,7 +176,7 @@ async fn a_preview_never_reaches_the_live_backend_of_a_service_named_like_it() {
     let neighbour_url = lab.haproxy.url("web-preview");
     for _ in 0..50 {
         assert_eq!(
-            answered_by(&neighbour_url).await.as_deref(),
+            common::answer(&neighbour_url).await.as_deref(),
             Some(neighbour.id.as_str()),
             "web's candidate reached the live traffic of service web-preview"
         );
@@ -256,7 +245,7 @@ async fn a_service_without_a_preview_backend_deploys() {
     );
     assert!(skipped[0].contains("no preview backend"), "{skipped:?}");
     assert_eq!(
-        answered_by(&lab.haproxy.url("web")).await.as_deref(),
+        common::answer(&lab.haproxy.url("web")).await.as_deref(),
         Some(v2.id.as_str())
     );
 }

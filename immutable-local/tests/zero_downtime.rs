@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Lab, SWAPS, Timeline, assert_zero_downtime, warm_up};
+use common::{Lab, SWAPS, Timeline, answer, assert_zero_downtime, warm_up};
 use immutable_core::{
     CutoverCheck, DeploymentRequest, EventKind, Fleet, ImageRef, Outcome, Phase, RollbackCause,
     RollbackReport, ServiceName, Step, Steps,
@@ -182,26 +182,6 @@ async fn operator_rollback_during_bake_fails_no_request() {
     );
     let since = timeline.last_shift().expect("the route back");
     assert_zero_downtime("rollback during bake", &load, v1.id.as_str(), since);
-}
-
-/// The image answering `url` (the `X-Image` header of a 200), if any.
-async fn answer(url: &str) -> Option<String> {
-    let resp = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .ok()?
-        .get(url)
-        .send()
-        .await
-        .ok()?;
-    if !resp.status().is_success() {
-        return None;
-    }
-    resp.headers()
-        .get("x-image")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }
 
 /// Kills HAProxy (SIGKILL) and starts it again with the same configuration file; returns

@@ -5,13 +5,11 @@
 //! [`Tally`] of what was tried and refused.
 //!
 //! ```
-//! use immutable_core::conformance::hostile::{cases, hostile_json, Tally};
-//! use proptest::test_runner::{Config, TestRunner};
+//! use immutable_core::conformance::hostile::{cases, hostile_json, runner, Tally};
 //!
 //! let tally = Tally::default();
 //! let valid = serde_json::json!({ "service": "web", "weight": 10 });
-//! let mut runner = TestRunner::new(Config::with_cases(cases()));
-//! runner
+//! runner()
 //!     .run(&hostile_json(valid), |bytes| {
 //!         let parsed = serde_json::from_slice::<serde_json::Value>(&bytes);
 //!         tally.record(parsed.is_ok());
@@ -67,6 +65,16 @@ pub fn cases() -> u32 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000)
+}
+
+/// A runner of [`cases`] cases that keeps no failure file (the tests run from read-only
+/// checkouts too; a failure prints its input).
+pub fn runner() -> proptest::test_runner::TestRunner {
+    proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    })
 }
 
 /// A string to put where a parser expects a name: one of [`HOSTILE_STRINGS`], a long one,

@@ -214,8 +214,7 @@ pub(crate) fn processes_using(root: &Path, image: &ImageId) -> Result<usize> {
 /// that are plain ids and ports that are ports; the file is never changed.
 #[cfg(test)]
 mod hostile {
-    use immutable_core::conformance::hostile::{Tally, cases, hostile_json};
-    use proptest::test_runner::{Config, TestRunner};
+    use immutable_core::conformance::hostile::{Tally, hostile_json, runner};
 
     use super::*;
 
@@ -250,12 +249,7 @@ mod hostile {
         let shown = file.display().to_string();
         let doc = serde_json::to_value(&valid).unwrap();
         let tally = Tally::default();
-        let config = Config {
-            cases: cases(),
-            failure_persistence: None,
-            ..Config::default()
-        };
-        TestRunner::new(config)
+        runner()
             .run(&hostile_json(doc), |bytes| {
                 std::fs::write(&file, &bytes).unwrap();
                 match read_state(&file) {

@@ -253,9 +253,8 @@ mod tests {
 /// an error, and every row's health maps to a state.
 #[cfg(test)]
 mod hostile {
-    use immutable_core::conformance::hostile::{Tally, cases, hostile_string};
+    use immutable_core::conformance::hostile::{Tally, hostile_string, runner};
     use proptest::prelude::*;
-    use proptest::test_runner::{Config, TestRunner};
 
     use super::*;
 
@@ -277,12 +276,7 @@ mod hostile {
     #[allow(clippy::print_stdout)] // the tally, for the test's output
     fn hostile_runtime_api_answers_never_panic() {
         let tally = Tally::default();
-        let config = Config {
-            cases: cases(),
-            failure_persistence: None,
-            ..Config::default()
-        };
-        TestRunner::new(config)
+        runner()
             .run(&answers(), |answer| {
                 let stats = parse_stats(&answer);
                 if let Ok(rows) = &stats {

@@ -19,8 +19,8 @@ use tokio::time::Instant;
 
 use super::api::ServerStat;
 use super::health::never_checked;
+use super::servers::EXISTS;
 use super::state::{ServerState, ServiceState, TargetState};
-use super::traffic::EXISTS;
 use super::{Backends, CHECK_TIMEOUT, HaproxyRouter, Inner};
 
 impl HaproxyRouter {

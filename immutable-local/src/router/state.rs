@@ -257,8 +257,7 @@ mod tests {
 /// that reaches HAProxy one safe word; the file is never changed.
 #[cfg(test)]
 mod hostile {
-    use immutable_core::conformance::hostile::{Tally, cases, hostile_json};
-    use proptest::test_runner::{Config, TestRunner};
+    use immutable_core::conformance::hostile::{Tally, hostile_json, runner};
 
     use super::*;
     use crate::router::names::is_haproxy_name;
@@ -296,12 +295,7 @@ mod hostile {
         let shown = file.display().to_string();
         let doc = serde_json::to_value(&valid).unwrap();
         let tally = Tally::default();
-        let config = Config {
-            cases: cases(),
-            failure_persistence: None,
-            ..Config::default()
-        };
-        TestRunner::new(config)
+        runner()
             .run(&hostile_json(doc), |bytes| {
                 std::fs::write(&file, &bytes).unwrap();
                 match rt.block_on(load(dir.path(), &web)) {

@@ -1,141 +1,20 @@
-//! The [`TrafficRouter`] calls of [`HaproxyRouter`], and the server lifecycle behind them:
-//! add (in maintenance, weight 0), enable health, enable; drain, wait, delete.
-
-use std::time::Duration;
+//! The [`TrafficRouter`] calls of [`HaproxyRouter`] (the server lifecycle behind them is in
+//! `servers.rs`).
 
 use async_trait::async_trait;
 use immutable_core::{
     Cost, Error, FleetInfo, HealthReport, HealthState, InstanceHealth, Operation, Result, Routing,
     ServiceName, Target, TargetId, TrafficRouter,
 };
-use tokio::time::Instant;
 
 use super::health::health_of;
 use super::names::is_haproxy_name;
 use super::restore::now;
+use super::servers::{EXISTS, NO_SUCH};
 use super::state::{ServerState, ServiceState, TargetState};
-use super::{Backends, HaproxyRouter, Inner};
-
-/// HAProxy's answer to adding a server that exists.
-pub(super) const EXISTS: &str = "Already exists";
-/// HAProxy's answer for a server that does not exist.
-const NO_SUCH: &str = "No such server";
-/// HAProxy's refusal to delete a server that still has connections.
-const BUSY: &str = "Server still has connections";
+use super::{HaproxyRouter, Inner};
 
 impl Inner {
-    /// Adds one server, in maintenance with `weight`, then starts its checks and enables it.
-    pub(super) fn add_commands(&self, backend: &str, s: &ServerState, weight: u32) -> Vec<String> {
-        let c = &self.checks;
-        let srv = format!("{backend}/{}", s.name);
-        vec![
-            format!(
-                "add server {srv} {} weight {weight} check inter {} rise {} fall {}",
-                s.addr,
-                c.interval.as_millis(),
-                c.rise,
-                c.fall
-            ),
-            format!("enable health {srv}"),
-            format!("enable server {srv}"),
-        ]
-    }
-
-    /// Points the preview backend at one target's servers (weight 1 each).
-    pub(super) async fn preview_add(
-        &self,
-        backends: &Backends,
-        state: &ServiceState,
-        target: &TargetId,
-    ) -> Result<()> {
-        let (Some(preview), Some(t)) = (&backends.preview, state.target(target)) else {
-            return Ok(());
-        };
-        let commands: Vec<String> = t
-            .servers
-            .iter()
-            .flat_map(|s| self.add_commands(preview, s, 1))
-            .collect();
-        self.api.write(&commands, &[EXISTS]).await
-    }
-
-    /// Deletes servers at once (maintenance, then delete), cutting their sessions if needed.
-    pub(super) async fn remove_now(&self, backend: &str, servers: &[ServerState]) -> Result<()> {
-        for s in servers {
-            let srv = format!("{backend}/{}", s.name);
-            self.api
-                .write(
-                    &[
-                        format!("set server {srv} state maint"),
-                        format!("shutdown sessions server {srv}"),
-                    ],
-                    &[NO_SUCH],
-                )
-                .await?;
-            self.delete(backend, s, Instant::now() + Duration::from_secs(5))
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Deletes one server in maintenance, retrying while its last connections close.
-    async fn delete(&self, backend: &str, s: &ServerState, deadline: Instant) -> Result<()> {
-        let srv = format!("{backend}/{}", s.name);
-        let commands = [
-            format!("set server {srv} state maint"),
-            format!("del server {srv}"),
-        ];
-        loop {
-            match self.api.write(&commands, &[NO_SUCH]).await {
-                Err(Error::Provider { message, .. })
-                    if message.contains(BUSY) && Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(self.poll).await;
-                }
-                Err(Error::Provider { message, .. }) if message.contains(BUSY) => {
-                    self.api
-                        .write(&[format!("shutdown sessions server {srv}")], &[NO_SUCH])
-                        .await?;
-                    tokio::time::sleep(self.poll).await;
-                    return self.api.write(&commands, &[NO_SUCH]).await;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// Drains a target's servers: `state drain` in one request, waits (bounded) until none has
-    /// a session, then deletes each.
-    async fn drain_and_delete(&self, backend: &str, target: &TargetState) -> Result<()> {
-        let drain: Vec<String> = target
-            .servers
-            .iter()
-            .map(|s| format!("set server {backend}/{} state drain", s.name))
-            .collect();
-        self.api.write(&drain, &[NO_SUCH]).await?;
-        let deadline = Instant::now() + self.drain_timeout;
-        loop {
-            let rows = self.api.stats(backend).await?;
-            let busy = rows
-                .iter()
-                .filter(|r| target.servers.iter().any(|s| s.name == r.name))
-                .any(|r| r.sessions > 0);
-            if !busy || Instant::now() >= deadline {
-                break;
-            }
-            tokio::time::sleep(self.poll).await;
-        }
-        for s in &target.servers {
-            self.delete(
-                backend,
-                s,
-                deadline.max(Instant::now() + Duration::from_secs(2)),
-            )
-            .await?;
-        }
-        Ok(())
-    }
-
     /// A new target of the fleet's live instances; refuses an instance id HAProxy would not
     /// take as one word (it becomes the server's name in runtime-API commands).
     async fn new_target(&self, fleet: &FleetInfo, id: TargetId) -> Result<TargetState> {

@@ -204,3 +204,23 @@ pub fn assert_zero_downtime(
         "{name}: after the final shift, answers came from {after:?}, not only {image}"
     );
 }
+
+/// The image answering `url` (the `X-Image` header of a 200), if any.
+pub async fn answer(url: &str) -> Option<String> {
+    let resp = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .ok()?
+        .get(url)
+        .send()
+        .await
+        .ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    resp.headers()
+        .get("x-image")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}

@@ -2,6 +2,8 @@
 
 mod commands;
 mod halts;
+#[cfg(test)]
+mod hostile;
 mod index;
 mod io;
 mod legacy;
