@@ -87,7 +87,7 @@ impl HaproxyRouterBuilder {
         self
     }
 
-    /// Where instances listen: usually the [`ProcessFleet`]. Required.
+    /// Where instances listen: usually the [`ProcessFleet`](crate::ProcessFleet). Required.
     pub fn instances(mut self, addresses: impl InstanceAddresses) -> Self {
         self.addresses = Some(Arc::new(addresses));
         self
