@@ -81,7 +81,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n=== deploying v1 ===");
     let first = engine.deploy(request("v1")).await?;
     if !first.succeeded() {
-        return Err(format!("v1 did not deploy: {:?}", first.outcome).into());
+        return Err(format!("v1 did not deploy: {}", first.outcome).into());
     }
     println!("\n=== deploying v2 under load ===");
     let load = LoadGen::new(format!("{url}/?delay_ms=10"))
@@ -124,7 +124,7 @@ fn cutover(url: &str) -> immutable_core::Result<CutoverCheck> {
 
 fn summarize(load: &immutable_local::LoadReport, outcome: &immutable_core::Outcome, calls: u64) {
     println!("\n=== result ===");
-    println!("deployment: {outcome:?}");
+    println!("deployment: {outcome}");
     println!("load: {}", load.summary());
     let mut by_image: BTreeMap<&str, usize> = BTreeMap::new();
     for s in &load.samples {
@@ -132,7 +132,8 @@ fn summarize(load: &immutable_local::LoadReport, outcome: &immutable_core::Outco
             *by_image.entry(image).or_default() += 1;
         }
     }
-    println!("answers by image: {by_image:?}");
+    let by_image: Vec<String> = by_image.iter().map(|(i, n)| format!("{i}: {n}")).collect();
+    println!("answers by image: {}", by_image.join(", "));
     if let (Some(first), Some(last)) = (load.samples.first(), load.samples.last()) {
         let p = |q| load.latency_percentile(q, first.sent, last.sent + Duration::from_millis(1));
         let ms = |d: Option<Duration>| {

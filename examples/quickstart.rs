@@ -85,27 +85,19 @@ fn summary(cloud: &MockCloud, reports: &[Report], took: Duration) {
         );
     }
     let last = &reports[reports.len() - 1].record.retired;
+    let list = |items: Vec<String>| match items.is_empty() {
+        true => "none".to_owned(),
+        false => items.join(", "),
+    };
     println!(
-        "retired: fleets {:?}, targets {:?}, images {:?}",
-        last.fleets
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>(),
-        last.targets
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>(),
-        last.images
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>(),
+        "retired: fleets {}, targets {}, images {}",
+        list(last.fleets.iter().map(ToString::to_string).collect()),
+        list(last.targets.iter().map(ToString::to_string).collect()),
+        list(last.images.iter().map(ToString::to_string).collect()),
     );
     println!(
-        "images kept: {:?}",
-        snap.images
-            .iter()
-            .map(|i| i.name.as_str())
-            .collect::<Vec<_>>()
+        "images kept: {}",
+        list(snap.images.iter().map(|i| i.name.clone()).collect())
     );
     println!("total: {} of virtual time", clock(took));
 }
