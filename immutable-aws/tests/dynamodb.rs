@@ -1,8 +1,7 @@
 //! The DynamoDB store against moto's DynamoDB: the store contracts, leases, a deployment
 //! journaled in it and resumed after a crash by a second engine, a halt set by one engine
 //! refusing another's deploy, the requests and items a deployment reads with 10 or 5,000
-//! records behind it, the reads of a service's halts and of the wave plans under way, and the
-//! copy from a table of the earlier layout.
+//! records behind it, and the reads of a service's halts and of the wave plans under way.
 #![allow(clippy::print_stdout)]
 
 mod common;
@@ -15,10 +14,6 @@ use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemInput;
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
 use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
 use aws_sdk_dynamodb::operation::scan::ScanOutput;
-use aws_sdk_dynamodb::types::AttributeValue::{self, S};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -35,8 +30,8 @@ use immutable_core::conformance::{
     sample_record, sample_wave, store_contract, wave_contract,
 };
 use immutable_core::{
-    DeploymentRequest, Engine, Error, Halt, HaltScope, ImageRef, InMemoryStore, ManualClock, Page,
-    Phase, Retention, RollbackMode, ServiceName, Settings, StateStore, WaveState,
+    DeploymentRequest, Engine, Error, Halt, HaltScope, ImageRef, InMemoryStore, ManualClock, Phase,
+    Retention, RollbackMode, ServiceName, Settings, StateStore, WaveState,
 };
 use immutable_mock::MockCloud;
 
@@ -224,10 +219,9 @@ async fn a_deployment_is_approved_and_another_aborted_from_a_second_engine_throu
 
 /// Sixty-four commands given at once are all kept (each is its own item, so no write can
 /// overwrite another's, on DynamoDB or on a server that does not serialise writes to one item),
-/// a repeated one is stored once, and a deployment's commands written by an earlier version as
-/// one list item are still read.
+/// and a repeated one is stored once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commands_given_at_once_are_all_kept_and_the_earlier_list_is_still_read() {
+async fn commands_given_at_once_are_all_kept() {
     use immutable_core::{Command, CommandRecord};
     let moto = Moto::start();
     let table = store(&moto, "commands").await;
@@ -249,29 +243,6 @@ async fn commands_given_at_once_are_all_kept_and_the_earlier_list_is_still_read(
     let read = table.commands(&record.id).await.unwrap();
     assert_eq!(read.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), want);
     assert_eq!(read.iter().find(|c| c.id == given[3].id), Some(&given[3]));
-
-    // The earlier layout: one item (sort key `commands`) holding a list of JSON bodies.
-    let mut older = sample_record("web");
-    table.save(&mut older).await.unwrap();
-    let listed = CommandRecord::new(older.id.clone(), Command::Promote, "ops", SystemTime::now());
-    let body = serde_json::to_string(&listed).unwrap();
-    let raw = aws_sdk_dynamodb::Client::new(&clients(&moto).await.sdk);
-    raw.put_item()
-        .table_name("commands")
-        .item("pk", S(format!("deployment#{}", older.id)))
-        .item("sk", S("commands".into()))
-        .item("commands", AttributeValue::L(vec![S(body)]))
-        .send()
-        .await
-        .unwrap();
-    let added = CommandRecord::new(older.id.clone(), Command::Approve, "ops", SystemTime::now());
-    table.add_command(&added).await.unwrap();
-    let read = table.commands(&older.id).await.unwrap();
-    assert_eq!(
-        read,
-        [listed, added],
-        "the listed command, then the new one"
-    );
 }
 
 /// The system clock, moved forward by [`Ahead::advance`].
@@ -502,91 +473,4 @@ async fn halts_and_unfinished_wave_plans_read_only_what_concerns_them() {
     assert_eq!(tally.polls, 1, "one BatchGetItem, whatever else is halted");
     assert!(tally.requests.is_empty(), "{tally:?}");
     assert_eq!(table.halts(None).await.unwrap().len(), 20);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_table_of_the_earlier_layout_is_named_and_copied() {
-    let moto = Moto::start();
-    let clients = clients(&moto).await;
-    let raw = aws_sdk_dynamodb::Client::new(&clients.sdk);
-    // The earlier layout: partition key `pk` only, one item per record and per lease.
-    raw.create_table()
-        .table_name("old")
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let mut records = Vec::new();
-    for (service, phase) in [
-        ("web", Phase::Done),
-        ("web", Phase::Done),
-        ("web", Phase::Bake),
-        ("api", Phase::RolledBack),
-    ] {
-        let mut r = sample_record(service);
-        r.phase = phase;
-        r.version = 4;
-        raw.put_item()
-            .table_name("old")
-            .item("pk", S(format!("deployment#{}", r.id)))
-            .item("kind", S("deployment".into()))
-            .item("service", S(service.into()))
-            .item("open", AttributeValue::Bool(!phase.is_terminal()))
-            .item("version", AttributeValue::N("4".into()))
-            .item("body", S(serde_json::to_string(&r).unwrap()))
-            .send()
-            .await
-            .unwrap();
-        records.push(r);
-    }
-    raw.put_item()
-        .table_name("old")
-        .item("pk", S("lease#web".into()))
-        .item("kind", S("lease".into()))
-        .send()
-        .await
-        .unwrap();
-
-    let old = DynamoStore::new(&clients, "old");
-    for refused in [old.check_table().await, old.create_table().await] {
-        match refused {
-            Err(Error::InvalidInput { reason, .. }) => {
-                assert!(reason.contains("migrate_from"), "{reason}")
-            }
-            other => panic!("an old table: expected InvalidInput, got {other:?}"),
-        }
-    }
-    let new = store(&moto, "new").await;
-    assert_eq!(new.migrate_from("old").await.unwrap(), 4);
-    assert_eq!(new.migrate_from("old").await.unwrap(), 4, "re-runnable");
-    assert_eq!(new.list(None).await.unwrap(), records);
-    assert_eq!(new.unfinished(None).await.unwrap(), [records[2].clone()]);
-    let web = ServiceName::new("web").unwrap();
-    assert_eq!(new.latest(&web).await.unwrap().as_ref(), Some(&records[2]));
-    assert_eq!(new.load(&records[3].id).await.unwrap(), records[3]);
-    let mut next = records[2].clone();
-    next.phase = Phase::Done;
-    new.save(&mut next).await.unwrap();
-    assert_eq!(next.version, 5);
-    // The copy counted the records, so retention trims from the right number.
-    let kept = DynamoStore::new(&clients, "new").with_retention(Retention::keep(1));
-    let mut success = sample_record("web");
-    success.phase = Phase::Done;
-    kept.save(&mut success).await.unwrap();
-    let page = kept.history(&web, &Page::first(10).unwrap()).await.unwrap();
-    assert_eq!(page.records, [success]);
 }

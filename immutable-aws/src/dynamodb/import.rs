@@ -1,17 +1,16 @@
-//! Records copied in whole: an import of finished history, and the copy from a table of the
-//! earlier layout, in batches of 25 items.
+//! Records copied in whole: an import of finished history, in batches of 25 items.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{PutRequest, Select, WriteRequest};
-use immutable_core::{DeploymentRecord, Error, ResourceKind, Result, ServiceName};
+use immutable_core::{DeploymentRecord, Error, Result, ServiceName};
 
 use super::DynamoStore;
 use super::item::{
-    Item, RECORD_PREFIX, built, meta_key, n, parse, pointer_item, record_item, s, service_pk,
+    Item, RECORD_PREFIX, built, meta_key, n, pointer_item, record_item, s, service_pk,
 };
-use crate::error::{Call, MapAws};
+use crate::error::MapAws;
 
 /// Rounds of `UnprocessedItems` retried before an import gives up as throttled.
 const BATCH_ROUNDS: u32 = 8;
@@ -31,49 +30,6 @@ impl DynamoStore {
             self.recount(&service).await?;
         }
         Ok(())
-    }
-
-    /// Copies every deployment record of `old_table`, a table of the earlier layout
-    /// (partition key `pk` only, one item per record), into this table, versions unchanged,
-    /// and returns how many it copied. It reads the old table with `Scan` (a one-time cost),
-    /// writes as [`import`](Self::import) does, and can be re-run. Leases are not copied:
-    /// copy while no deployment runs, before the runners use this table.
-    ///
-    /// # Errors
-    /// AWS errors, and [`Error::Store`] for an old record that cannot be parsed.
-    pub async fn migrate_from(&self, old_table: &str) -> Result<usize> {
-        let mut copied = 0;
-        let mut services = BTreeSet::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(old_table)
-                .filter_expression("#kind = :d")
-                .expression_attribute_names("#kind", "kind")
-                .expression_attribute_values(":d", s("deployment"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .aws(Call::new("Scan", ResourceKind::Deployment, old_table))?;
-            let records = out
-                .items()
-                .iter()
-                .map(|item| parse(item, "deployment record", old_table))
-                .collect::<Result<Vec<DeploymentRecord>>>()?;
-            copied += records.len();
-            services.extend(self.write_records(&records).await?);
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        for service in &services {
-            self.recount(service).await?;
-        }
-        Ok(copied)
     }
 
     /// Writes records and their pointers; returns the services written to.

@@ -72,8 +72,7 @@ use crate::error::{Call, MapAws};
 /// - [`add_command`](StateStore::add_command): one `PutItem`, conditional on the command's id
 ///   being new, so commands given at once never overwrite each other and a retried one is
 ///   stored once. [`commands`](StateStore::commands), which a running deployment reads at
-///   every poll: one consistent `Query` of the deployment's command items (also reading the
-///   single list item earlier versions wrote).
+///   every poll: one consistent `Query` of the deployment's command items.
 /// - [`unfinished_waves`](StateStore::unfinished_waves): one `Query` of the markers, then one
 ///   `GetItem` per plan that has not ended; plans that ended are not read.
 ///
@@ -93,21 +92,11 @@ use crate::error::{Call, MapAws};
 /// Retention deletes up to 49 records per success, so a table that held more than `keep`
 /// records of a service when retention was turned on is trimmed over several successes.
 ///
-/// # Tables of the earlier layout
-/// Tables made by earlier versions have the partition key `pk` only (items `deployment#<id>`
-/// and `lease#<service>`) and were read with `Scan`. DynamoDB cannot change a table's keys, so:
-/// create a new table with [`create_table`](Self::create_table), let running deployments
-/// finish, copy the records with [`migrate_from`](Self::migrate_from) (a `Scan` of the old
-/// table, batched writes, re-runnable), point the runners at the new table, and delete the
-/// old one. [`check_table`](Self::check_table)
-/// (called by `create_table`) names an old table for what it is.
-///
 /// # IAM
 /// `dynamodb:GetItem`, `PutItem`, `UpdateItem`, `DeleteItem`, `Query` (on the table and its
 /// `open` index), `TransactWriteItems` (retention, wave plans), `BatchGetItem` (halts);
 /// `BatchWriteItem` for
-/// [`import`](Self::import) and [`migrate_from`](Self::migrate_from); `Scan` only for
-/// [`list`](StateStore::list) of all services and `migrate_from`;
+/// [`import`](Self::import); `Scan` only for [`list`](StateStore::list) of all services;
 /// `CreateTable` and `DescribeTable` for [`create_table`](Self::create_table) and
 /// [`check_table`](Self::check_table).
 ///

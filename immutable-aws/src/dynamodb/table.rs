@@ -92,8 +92,8 @@ impl DynamoStore {
     /// tables made by infrastructure code, at a runner's start.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] naming the table when it has another layout, with what to do
-    /// for a table of the earlier layout; AWS errors (`NotFound` for a missing table).
+    /// [`Error::InvalidInput`] naming the table when it has another layout, with what it
+    /// needs; AWS errors (`NotFound` for a missing table).
     pub async fn check_table(&self) -> Result<()> {
         let table = self.describe().await?;
         layout_error(&self.table, &table).map_or(Ok(()), Err)
@@ -125,14 +125,8 @@ fn layout_error(name: &str, table: &TableDescription) -> Option<Error> {
     if has_key(keys, "pk", KeyType::Hash) && has_key(keys, "sk", KeyType::Range) && open {
         return None;
     }
-    let reason = if has_key(keys, "pk", KeyType::Hash) && keys.len() == 1 {
-        "has the earlier layout (partition key `pk` only), which reads every record on each \
-         deployment; create a new table with DynamoStore::create_table and copy the records \
-         with DynamoStore::migrate_from"
-    } else {
-        "is not a DynamoStore table: it needs the keys `pk` (partition) and `sk` (sort), both \
-         strings, and the global secondary index `open` on `open_pk` and `open_sk`; create it \
-         with DynamoStore::create_table"
-    };
+    let reason = "is not a DynamoStore table: it needs the keys `pk` (partition) and `sk` \
+                  (sort), both strings, and the global secondary index `open` on `open_pk` and \
+                  `open_sk`; create it with DynamoStore::create_table";
     Some(Error::invalid("table", format!("table {name} {reason}")))
 }

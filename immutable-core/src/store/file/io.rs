@@ -279,18 +279,6 @@ impl Dir {
             .collect())
     }
 
-    /// Record files of an older layout, directly in `deployments/`.
-    pub(super) fn flat_records(&self) -> Result<Vec<PathBuf>> {
-        let dir = self.deployments();
-        Ok(self
-            .names(&dir)?
-            .iter()
-            .filter(|n| record_name(n).is_some())
-            .map(|n| dir.join(n))
-            .filter(|p| p.is_file())
-            .collect())
-    }
-
     /// Runs `f` holding the exclusive lock on `<root>/.lock`.
     pub(super) fn locked<T>(&self, f: impl FnOnce(&Dir) -> Result<T>) -> Result<T> {
         let lock_path = self.root.join(".lock");

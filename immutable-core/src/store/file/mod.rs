@@ -6,7 +6,6 @@ mod halts;
 mod hostile;
 mod index;
 mod io;
-mod legacy;
 #[cfg(test)]
 mod tests;
 
@@ -62,10 +61,6 @@ use crate::{
 /// ([`Retention::default`] unless [`with_retention`](Self::with_retention) says otherwise), in
 /// batches of a sixteenth of `keep`: a service holds at most `keep + keep / 16` records.
 ///
-/// # Older directories
-/// A directory written by an earlier version (records directly in `deployments/`) is moved
-/// to this layout by [`open`](Self::open), record by record with atomic renames.
-///
 /// A record that cannot be parsed is reported as [`Error::Store`] naming the file; it is never
 /// overwritten or silently replaced.
 #[derive(Debug, Clone)]
@@ -75,19 +70,16 @@ pub struct FileStore {
 }
 
 impl FileStore {
-    /// Opens (creating if needed) a store in `dir`, moving records of the older flat layout
-    /// into their service's directory.
+    /// Opens (creating if needed, private to the user) a store in `dir`.
     ///
     /// # Errors
-    /// [`Error::Store`] naming the directory if it cannot be created, or a record of the older
-    /// layout that cannot be read or moved.
+    /// [`Error::Store`] naming the directory if it cannot be created.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
         let root = dir.into();
         for sub in ["deployments", "leases", "index"] {
             io::create_private_dir_all(&root.join(sub))?;
         }
         let dir = Dir::new(root);
-        dir.locked(Dir::move_flat_records)?;
         Ok(FileStore {
             dir: Arc::new(dir),
             retention: Retention::default(),

@@ -19,10 +19,6 @@ async fn saved(store: &FileStore, service: &str, phase: Phase) -> DeploymentReco
     r
 }
 
-fn ids(records: &[DeploymentRecord]) -> Vec<&DeploymentId> {
-    records.iter().map(|r| &r.id).collect()
-}
-
 #[tokio::test]
 async fn two_file_stores_on_one_directory_share_records_and_leases() {
     let dir = tempfile::tempdir().unwrap();
@@ -189,46 +185,6 @@ async fn an_index_left_behind_by_a_crash_is_repaired() {
 }
 
 #[tokio::test]
-async fn a_directory_of_the_flat_layout_is_moved_into_service_directories() {
-    let dir = tempfile::tempdir().unwrap();
-    let flat = dir.path().join("deployments");
-    std::fs::create_dir_all(&flat).unwrap();
-    let mut records = Vec::new();
-    for (service, phase) in [
-        ("web", Phase::Done),
-        ("web", Phase::Bake),
-        ("api", Phase::Done),
-    ] {
-        let mut r = record(service);
-        r.phase = phase;
-        r.version = 3;
-        std::fs::write(
-            flat.join(format!("{}.json", r.id)),
-            serde_json::to_vec(&r).unwrap(),
-        )
-        .unwrap();
-        records.push(r);
-    }
-    let store = FileStore::open(dir.path()).unwrap();
-    assert_eq!(store.list(None).await.unwrap(), records);
-    assert_eq!(
-        ids(&store.unfinished(None).await.unwrap()),
-        [&records[1].id]
-    );
-    assert_eq!(store.load(&records[2].id).await.unwrap(), records[2]);
-    let mut next = records[1].clone();
-    next.phase = Phase::Done;
-    store.save(&mut next).await.unwrap();
-    assert_eq!(next.version, 4);
-    assert!(
-        std::fs::read_dir(&flat)
-            .unwrap()
-            .all(|e| e.unwrap().path().is_dir()),
-        "records left in the flat layout"
-    );
-}
-
-#[tokio::test]
 async fn a_deployment_reads_the_same_files_whatever_the_history() {
     let mut costs = Vec::new();
     for history in [10, 300] {
@@ -308,7 +264,7 @@ async fn a_link_at_the_lock_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::open(dir.path().join("store")).unwrap();
     let lock = dir.path().join("store/.lock");
-    std::fs::remove_file(&lock).unwrap();
+    let _ = std::fs::remove_file(&lock);
     // A dangling link: opening it to create the lock would create a file where it points.
     let target = dir.path().join("created-through-the-link");
     std::os::unix::fs::symlink(&target, &lock).unwrap();
