@@ -573,3 +573,70 @@ async fn haproxy_restarts_are_survived_while_a_deploy_runs_and_restored_on_deman
     assert_eq!(again.json()["added"], 0, "{again:?}");
     assert_eq!(again.json()["service"], "web", "{again:?}");
 }
+
+/// `immutable deploy` is killed with SIGKILL in the middle of a canary under load; a new
+/// `immutable resume` continues it once the dead run's lease lapses, with the fleet that
+/// survived (it launches nothing), and no request fails throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_deploy_is_resumed_by_a_new_process_without_a_failed_request() {
+    let lab = Lab::start().await;
+    let cli = lab.cli.with(["--lease-ttl", "3s"]);
+    let load = immutable_local::LoadGen::new(format!("{}/?delay_ms=50", lab.haproxy.url("web")))
+        .keep_alive_clients(4)
+        .new_connection_clients(4)
+        .max_requests(200_000)
+        .max_duration(Duration::from_secs(90))
+        .start()
+        .unwrap();
+    let warm = Instant::now() + Duration::from_secs(10);
+    while load.served() < 100 {
+        assert!(Instant::now() < warm, "the load never got going");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut deploy = cli.spawn(&[
+        "deploy",
+        "--image",
+        "web-v2",
+        "--capacity",
+        "2",
+        "--strategy",
+        "canary",
+        "--weights",
+        "10,50",
+        "--pause",
+        "2s",
+        "--bake-time",
+        "500ms",
+    ]);
+    let planned = deploy.expect_line(MINUTE, |l| {
+        l.contains("deployment ") && l.contains(" of web")
+    });
+    let id = deployment_id(&planned);
+    deploy.expect_line(MINUTE, |l| l.contains("routing:") && l.contains(" 10% ->"));
+    let killed = deploy.kill();
+    assert_ne!(killed.code, SUCCEEDED, "{killed:?}");
+
+    // Refused while the dead run's lease stands (exit 2, locked), then it goes on.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let resumed = loop {
+        let run = cli.run(&["resume", &id], MINUTE);
+        if run.code == REFUSED && run.stderr.contains("is locked") && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            continue;
+        }
+        break run;
+    };
+    let done = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let load = load.stop().await;
+    println!("killed and resumed under load: {}", load.summary());
+    assert_eq!(resumed.code, SUCCEEDED, "{resumed:?}");
+    assert!(
+        !resumed.stdout.contains("launched fleet"),
+        "the resume launched a fleet rather than continue with the one that survived: {resumed:?}"
+    );
+    assert_eq!(load.failed(), 0, "{}", load.summary());
+    let v2 = image_id(&lab, "web-v2");
+    let after = load.images_since(done);
+    assert_eq!(after.keys().collect::<Vec<_>>(), [&v2], "{after:?}");
+}
