@@ -42,7 +42,7 @@ impl MockCloud {
             })
             .collect();
         let id = TargetId::new(format!("tg-{:06}", s.next()));
-        s.targets.insert(
+        s.insert_target(
             id.clone(),
             MockTarget {
                 fleet: fleet.clone(),
@@ -95,13 +95,13 @@ impl MockCloud {
         s.owned_fleet(service, &fleet.id)?;
         let t = s
             .targets
-            .get_mut(target)
+            .get(target)
             .filter(|t| !t.deleted)
             .ok_or_else(|| Error::not_found(ResourceKind::Target, target.as_str()))?;
         match owner(&t.tags) {
             None => {
-                t.tags = ownership_tags(service, &fleet.id, &fleet.deployment);
-                t.fleet = fleet.id.clone();
+                let tags = ownership_tags(service, &fleet.id, &fleet.deployment);
+                s.retag_target(target, tags, fleet.id.clone());
             }
             Some(o) if &o == service && t.fleet == fleet.id => {}
             Some(_) => {
@@ -139,11 +139,7 @@ impl MockCloud {
         let fleet = adoptable_fleet(&s, spec, id)?;
         let out = info(&s, &fleet, service);
         if mode == AdoptMode::Apply {
-            let moved: BTreeSet<&InstanceId> = fleet.instances.iter().collect();
-            for f in s.fleets.values_mut() {
-                f.instances.retain(|i| !moved.contains(i));
-            }
-            s.fleets.insert(fleet.id.clone(), fleet);
+            s.insert_fleet(fleet);
         }
         Ok(out)
     }
@@ -157,7 +153,7 @@ fn adoptable_fleet(s: &State, spec: &AdoptSpec, id: FleetId) -> Result<MockFleet
         if !s.instances.contains_key(i) {
             return Err(Error::not_found(ResourceKind::Instance, i.as_str()));
         }
-        let holder = s.fleets.values().find(|f| f.instances.contains(i));
+        let holder = s.holder(i);
         if let Some(o) = holder.and_then(|f| owner(&f.tags))
             && &o != service
         {

@@ -11,6 +11,7 @@ use immutable_core::{
 use tokio::time::Instant;
 
 use crate::fault::{CallOn, Fault, Matching, Op, Script, take_fault};
+use crate::index::Index;
 pub(crate) use crate::state::{
     MockFleet, MockImage, MockTarget, Registration, RouteState, State, check_owner, owner,
     ownership_tags,
@@ -104,6 +105,7 @@ impl MockCloud {
                 targets: BTreeMap::new(),
                 routes: BTreeMap::new(),
                 previews: BTreeMap::new(),
+                index: Index::default(),
                 scripts: Vec::new(),
                 calls: Vec::new(),
                 max_instances: None,
@@ -192,14 +194,11 @@ impl MockCloud {
             labels,
             created_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + n),
         };
-        s.images.insert(
-            id.clone(),
-            MockImage {
-                image,
-                unhealthy: false,
-                retired: false,
-            },
-        );
+        s.insert_image(MockImage {
+            image,
+            unhealthy: false,
+            retired: false,
+        });
         id
     }
 
@@ -211,18 +210,15 @@ impl MockCloud {
         let id = FleetId::new(format!("fleet-{n:06}"));
         let now = Instant::now() - s.timings.boot;
         let instances: Vec<_> = (0..count).map(|_| s.new_instance(image, now)).collect();
-        s.fleets.insert(
-            id.clone(),
-            MockFleet {
-                id: id.clone(),
-                tags: Labels::new(),
-                key: FleetKey::new(format!("foreign-{n}")),
-                image: image.clone(),
-                capacity: count,
-                instances,
-                scaling: Scaling::Active,
-            },
-        );
+        s.insert_fleet(MockFleet {
+            id: id.clone(),
+            tags: Labels::new(),
+            key: FleetKey::new(format!("foreign-{n}")),
+            image: image.clone(),
+            capacity: count,
+            instances,
+            scaling: Scaling::Active,
+        });
         id
     }
 
@@ -235,16 +231,13 @@ impl MockCloud {
 
     /// Terminates one instance, as a hardware failure would.
     pub fn kill_instance(&self, instance: &InstanceId) {
-        if let Some(i) = self.lock().instances.get_mut(instance) {
-            i.ended = Some(InstanceState::Terminated);
-        }
+        self.lock()
+            .end_instance(instance, InstanceState::Terminated);
     }
 
     /// Stops one instance: it stays in its fleet but can serve nothing.
     pub fn stop_instance(&self, instance: &InstanceId) {
-        if let Some(i) = self.lock().instances.get_mut(instance) {
-            i.ended = Some(InstanceState::Stopped);
-        }
+        self.lock().end_instance(instance, InstanceState::Stopped);
     }
 
     /// Fails the next `n` calls of `op` (or of the calls it [matches](Matching)) with `fault`.

@@ -7,7 +7,7 @@ use immutable_core::{
 };
 use tokio::time::Instant;
 
-use crate::cloud::{MockCloud, MockFleet, State, owner, ownership_tags};
+use crate::cloud::{MockCloud, MockFleet, State, ownership_tags};
 use crate::fault::Op;
 
 pub(crate) fn info(s: &State, fleet: &MockFleet, service: &ServiceName) -> FleetInfo {
@@ -39,9 +39,7 @@ impl MockCloud {
         if spec.capacity == 0 {
             return Err(Error::invalid("capacity", "must be at least 1"));
         }
-        if let Some(existing) = s.fleets.values().find(|f| {
-            look_up && f.key == spec.key && owner(&f.tags).as_ref() == Some(&spec.service)
-        }) {
+        if look_up && let Some(existing) = s.fleets_of(&spec.service).find(|f| f.key == spec.key) {
             return Ok(info(&s, existing, &spec.service));
         }
         if s.images.get(&spec.image).is_none_or(|i| i.retired) {
@@ -72,7 +70,7 @@ impl MockCloud {
             scaling: Scaling::Held,
         };
         let out = info(&s, &fleet, &spec.service);
-        s.fleets.insert(id, fleet);
+        s.insert_fleet(fleet);
         Ok(out)
     }
 
@@ -88,9 +86,7 @@ impl MockCloud {
 
     pub(crate) async fn do_list_fleets(&self, service: &ServiceName) -> Result<Vec<FleetInfo>> {
         let s = self.enter(Op::ListFleets, Some(service))?;
-        Ok(s.fleets
-            .values()
-            .filter(|f| owner(&f.tags).as_ref() == Some(service))
+        Ok(s.fleets_of(service)
             .map(|f| info(&s, f, service))
             .filter(FleetInfo::is_live)
             .collect())
@@ -100,9 +96,7 @@ impl MockCloud {
         let mut s = self.enter_on(Op::Terminate, Some(service), Some(fleet.as_str()))?;
         let instances = s.owned_fleet(service, fleet)?.instances.clone();
         for i in instances {
-            if let Some(inst) = s.instances.get_mut(&i) {
-                inst.ended = Some(InstanceState::Terminated);
-            }
+            s.end_instance(&i, InstanceState::Terminated);
         }
         Ok(())
     }

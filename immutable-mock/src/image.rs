@@ -16,26 +16,20 @@ impl MockCloud {
         reference: &ImageRef,
     ) -> Result<Image> {
         let s = self.enter(Op::ResolveImage, Some(service))?;
-        let live = || s.images.values().filter(|i| !i.retired).map(|i| &i.image);
+        let live = |owner| s.images_of(owner).filter(|i| !i.retired).map(|i| &i.image);
         match reference {
-            ImageRef::Id(id) => live()
-                .find(|i| &i.id == id)
-                .cloned()
+            ImageRef::Id(id) => s
+                .images
+                .get(id)
+                .filter(|i| !i.retired)
+                .map(|i| i.image.clone())
                 .ok_or_else(|| Error::not_found(ResourceKind::Image, id.as_str())),
             ImageRef::Name(name) => {
                 // The service's own images first; an image of no service (a shared base)
                 // otherwise; never another service's.
-                let named: Vec<_> = live().filter(|i| &i.name == name).collect();
-                let own: Vec<_> = named
-                    .iter()
-                    .copied()
-                    .filter(|i| i.service.as_ref() == Some(service))
-                    .collect();
-                let matches = if own.is_empty() {
-                    named.into_iter().filter(|i| i.service.is_none()).collect()
-                } else {
-                    own
-                };
+                let named = |owner| live(owner).filter(|i| &i.name == name).collect::<Vec<_>>();
+                let own = named(Some(service));
+                let matches = if own.is_empty() { named(None) } else { own };
                 match matches.as_slice() {
                     [] => Err(Error::not_found(ResourceKind::Image, name.as_str())),
                     [one] => Ok((*one).clone()),
@@ -45,8 +39,7 @@ impl MockCloud {
                     )),
                 }
             }
-            ImageRef::Newest(labels) => live()
-                .filter(|i| i.service.as_ref() == Some(service))
+            ImageRef::Newest(labels) => live(Some(service))
                 .filter(|i| labels.iter().all(|(k, v)| i.labels.get(k) == Some(v)))
                 .max_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)))
                 .cloned()
@@ -57,9 +50,8 @@ impl MockCloud {
 
     pub(crate) async fn do_list_images(&self, service: &ServiceName) -> Result<Vec<Image>> {
         let s = self.enter(Op::ListImages, Some(service))?;
-        Ok(s.images
-            .values()
-            .filter(|i| !i.retired && i.image.service.as_ref() == Some(service))
+        Ok(s.images_of(Some(service))
+            .filter(|i| !i.retired)
             .map(|i| i.image.clone())
             .collect())
     }
@@ -105,9 +97,8 @@ impl MockCloud {
         )?;
         let now = Instant::now();
         let users = s
-            .instances
-            .iter()
-            .filter(|(id, inst)| &inst.image == image && s.instance_state(id, now).is_live())
+            .instances_of(image)
+            .filter(|id| s.instance_state(id, now).is_live())
             .count();
         if users > 0 {
             return Err(Error::ImageInUse {

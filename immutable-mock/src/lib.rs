@@ -51,6 +51,7 @@ mod cloud;
 mod fault;
 mod fleet;
 mod image;
+mod index;
 mod router;
 mod snapshot;
 mod state;

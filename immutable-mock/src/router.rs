@@ -1,15 +1,13 @@
 //! The mock's [`TrafficRouter`](immutable_core::TrafficRouter): targets, weights, preview and
 //! health, with the scripted faults applied.
 
-use std::collections::BTreeMap;
-
 use immutable_core::{
     Error, FleetInfo, HealthReport, InstanceHealth, ResourceKind, Result, Routing, ServiceName,
     Target, TargetId,
 };
 use tokio::time::Instant;
 
-use crate::cloud::{MockCloud, MockTarget, Registration, RouteState, check_owner, owner};
+use crate::cloud::{MockCloud, MockTarget, Registration, RouteState, check_owner};
 use crate::fault::Op;
 
 fn target_of(id: &TargetId, t: &MockTarget, service: &ServiceName) -> Target {
@@ -25,11 +23,7 @@ impl MockCloud {
         let owned = s.owned_fleet(service, &fleet.id)?;
         let instances = owned.instances.clone();
         let fleet_tags = owned.tags.clone();
-        if let Some((id, t)) = s
-            .targets
-            .iter()
-            .find(|(_, t)| look_up && !t.deleted && t.fleet == fleet.id)
-        {
+        if look_up && let Some((id, t)) = s.targets_fronting(&fleet.id).next() {
             check_owner(&t.tags, service, ResourceKind::Target, id.as_str())?;
             return Ok(target_of(id, t, service));
         }
@@ -55,15 +49,13 @@ impl MockCloud {
             deleted: false,
         };
         let out = target_of(&id, &target, service);
-        s.targets.insert(id, target);
+        s.insert_target(id, target);
         Ok(out)
     }
 
     pub(crate) async fn do_targets(&self, service: &ServiceName) -> Result<Vec<Target>> {
         let s = self.enter(Op::Targets, Some(service))?;
-        Ok(s.targets
-            .iter()
-            .filter(|(_, t)| !t.deleted && owner(&t.tags).as_ref() == Some(service))
+        Ok(s.targets_of(service)
             .map(|(id, t)| target_of(id, t, service))
             .collect())
     }
@@ -92,7 +84,7 @@ impl MockCloud {
 
     pub(crate) async fn do_routing(&self, service: &ServiceName) -> Result<Routing> {
         let mut s = self.enter(Op::Routing, Some(service))?;
-        s.settle_routes();
+        s.settle_route(service);
         Ok(s.routes
             .get(service)
             .map(|r| r.current.clone())
@@ -108,7 +100,7 @@ impl MockCloud {
         for target in routing.weights().keys() {
             s.owned_target(service, target)?;
         }
-        s.settle_routes();
+        s.settle_route(service);
         let delay = s.timings.routing_delay;
         let route = s
             .routes
@@ -151,7 +143,7 @@ impl MockCloud {
         let drain = {
             let mut s = self.enter_on(Op::Detach, Some(service), Some(target.as_str()))?;
             s.owned_target(service, target)?;
-            s.settle_routes();
+            s.settle_route(service);
             if let Some(route) = s.routes.get(service) {
                 let pending = route.pending.as_ref().map_or(0, |(_, r)| r.weight(target));
                 if route.current.weight(target) > 0 || pending > 0 {
@@ -171,11 +163,7 @@ impl MockCloud {
             s.timings.drain
         };
         tokio::time::sleep(drain).await;
-        let mut s = self.lock();
-        if let Some(t) = s.targets.get_mut(target) {
-            t.deleted = true;
-            t.registered = BTreeMap::new();
-        }
+        self.lock().delete_target(target);
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::cloud::{Call, Timings};
 use crate::fault::Script;
+use crate::index::Index;
 
 #[derive(Debug)]
 pub(crate) struct MockImage {
@@ -59,6 +60,9 @@ pub(crate) struct RouteState {
     pub(crate) pending: Option<(Instant, Routing)>,
 }
 
+/// Everything the mock holds. Resources are added, moved and ended through the methods in
+/// [`index`](crate::index), which keep [`State::index`] true; calls find a service's resources
+/// through it rather than by walking every service's.
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) epoch: Instant,
@@ -70,6 +74,7 @@ pub(crate) struct State {
     pub(crate) targets: BTreeMap<TargetId, MockTarget>,
     pub(crate) routes: BTreeMap<ServiceName, RouteState>,
     pub(crate) previews: BTreeMap<ServiceName, TargetId>,
+    pub(crate) index: Index,
     pub(crate) scripts: Vec<Script>,
     pub(crate) calls: Vec<Call>,
     pub(crate) max_instances: Option<usize>,
@@ -99,19 +104,6 @@ impl State {
     pub(crate) fn next(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
-    }
-
-    pub(crate) fn new_instance(&mut self, image: &ImageId, launched_at: Instant) -> InstanceId {
-        let id = InstanceId::new(format!("i-{:06}", self.next()));
-        self.instances.insert(
-            id.clone(),
-            MockInstance {
-                image: image.clone(),
-                launched_at,
-                ended: None,
-            },
-        );
-        id
     }
 
     pub(crate) fn instance_state(&self, id: &InstanceId, now: Instant) -> InstanceState {
@@ -160,7 +152,7 @@ impl State {
         }
     }
 
-    /// Applies routing changes whose propagation delay has passed.
+    /// Applies every service's routing changes whose propagation delay has passed.
     pub(crate) fn settle_routes(&mut self) {
         let now = Instant::now();
         for r in self.routes.values_mut() {
@@ -198,14 +190,6 @@ impl State {
             .ok_or_else(|| Error::not_found(ResourceKind::Target, id.as_str()))?;
         check_owner(&target.tags, service, ResourceKind::Target, id.as_str())?;
         Ok(target)
-    }
-
-    pub(crate) fn live_instances(&self) -> usize {
-        let now = Instant::now();
-        self.instances
-            .keys()
-            .filter(|i| self.instance_state(i, now).is_live())
-            .count()
     }
 }
 

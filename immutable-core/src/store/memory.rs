@@ -18,8 +18,9 @@ use crate::{
 /// A [`StateStore`] in memory, for tests and single-process tools. Clones share state.
 ///
 /// Records are indexed by service and by whether they are unfinished, so
-/// [`latest`](StateStore::latest), [`unfinished`](StateStore::unfinished) and
-/// [`history`](StateStore::history) never walk the whole journal. Old records are trimmed
+/// [`latest`](StateStore::latest), [`history`](StateStore::history), and
+/// [`list`](StateStore::list) and [`unfinished`](StateStore::unfinished) of one service, never
+/// walk the whole journal. Old records are trimmed
 /// after each success as [`Retention`] says ([`Retention::default`] unless
 /// [`with_retention`](Self::with_retention) says otherwise), exactly, with no batching.
 ///
@@ -33,7 +34,8 @@ pub struct InMemoryStore {
 struct State {
     records: BTreeMap<DeploymentId, DeploymentRecord>,
     by_service: BTreeMap<ServiceName, BTreeSet<DeploymentId>>,
-    open: BTreeSet<DeploymentId>,
+    /// Unfinished records by service.
+    open: BTreeMap<ServiceName, BTreeSet<DeploymentId>>,
     leases: BTreeMap<ServiceName, Lease>,
     commands: BTreeMap<DeploymentId, BTreeMap<String, CommandRecord>>,
     halts: BTreeMap<HaltScope, Halt>,
@@ -59,6 +61,15 @@ impl InMemoryStore {
 }
 
 impl State {
+    /// The records of `ids`, in id order.
+    fn records_of(&self, ids: Option<&BTreeSet<DeploymentId>>) -> Vec<DeploymentRecord> {
+        ids.into_iter()
+            .flatten()
+            .filter_map(|id| self.records.get(id))
+            .cloned()
+            .collect()
+    }
+
     /// Deletes the service's finished records beyond the newest kept, older than `succeeded`.
     fn trim(&mut self, service: &ServiceName, succeeded: &DeploymentId) {
         let Some(ids) = self.by_service.get(service) else {
@@ -92,9 +103,15 @@ impl StateStore for InMemoryStore {
         record.version += 1;
         let id = record.id.clone();
         if record.phase.is_terminal() {
-            state.open.remove(&id);
+            if let Some(open) = state.open.get_mut(record.service()) {
+                open.remove(&id);
+                if open.is_empty() {
+                    state.open.remove(record.service());
+                }
+            }
         } else {
-            state.open.insert(id.clone());
+            let open = state.open.entry(record.service().clone()).or_default();
+            open.insert(id.clone());
         }
         state
             .by_service
@@ -117,24 +134,25 @@ impl StateStore for InMemoryStore {
     }
 
     async fn list(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
-        Ok(self
-            .lock()
-            .records
-            .values()
-            .filter(|r| service.is_none_or(|s| r.service() == s))
-            .cloned()
-            .collect())
+        let state = self.lock();
+        Ok(match service {
+            None => state.records.values().cloned().collect(),
+            Some(s) => state.records_of(state.by_service.get(s)),
+        })
     }
 
     async fn unfinished(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
         let state = self.lock();
-        Ok(state
-            .open
-            .iter()
-            .filter_map(|id| state.records.get(id))
-            .filter(|r| service.is_none_or(|s| r.service() == s))
-            .cloned()
-            .collect())
+        Ok(match service {
+            None => {
+                let open: BTreeSet<&DeploymentId> = state.open.values().flatten().collect();
+                open.into_iter()
+                    .filter_map(|id| state.records.get(id))
+                    .cloned()
+                    .collect()
+            }
+            Some(s) => state.records_of(state.open.get(s)),
+        })
     }
 
     async fn latest(&self, service: &ServiceName) -> Result<Option<DeploymentRecord>> {
