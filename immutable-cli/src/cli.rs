@@ -12,7 +12,7 @@ pub(crate) use args::{
     AdoptArgs, GcArgs, HaltArgs, HaltsArgs, HistoryArgs, IdArg, MaybeIdArg, ReasonArgs,
     RestoreArgs, RollbackArgs, ScopeArgs,
 };
-pub(crate) use args::{duration, service_name};
+pub(crate) use args::{duration, opt_duration, service_name};
 
 /// The text after `--help`: the exit codes scripts branch on.
 pub(crate) const EXIT_CODES: &str = "\
@@ -172,7 +172,7 @@ pub(crate) struct LocalFlags {
     pub(crate) router_state: Option<PathBuf>,
     /// How often HAProxy checks each instance's health. Default 500ms.
     #[arg(long, global = true, value_parser = duration, value_name = "DURATION")]
-    #[serde(deserialize_with = "crate::config::opt_duration")]
+    #[serde(deserialize_with = "crate::cli::opt_duration")]
     pub(crate) health_check_interval: Option<Duration>,
 }
 
@@ -183,15 +183,15 @@ pub(crate) struct LocalFlags {
 pub(crate) struct EngineFlags {
     /// How often waits poll the backends. Default 5s.
     #[arg(long, global = true, value_parser = duration, value_name = "DURATION")]
-    #[serde(deserialize_with = "crate::config::opt_duration")]
+    #[serde(deserialize_with = "crate::cli::opt_duration")]
     pub(crate) poll_interval: Option<Duration>,
     /// How long a service lease outlives a dead runner. Default 60s.
     #[arg(long, global = true, value_parser = duration, value_name = "DURATION")]
-    #[serde(deserialize_with = "crate::config::opt_duration")]
+    #[serde(deserialize_with = "crate::cli::opt_duration")]
     pub(crate) lease_ttl: Option<Duration>,
     /// How long new instances may take to reach running. Default 10m.
     #[arg(long, global = true, value_parser = duration, value_name = "DURATION")]
-    #[serde(deserialize_with = "crate::config::opt_duration")]
+    #[serde(deserialize_with = "crate::cli::opt_duration")]
     pub(crate) launch_timeout: Option<Duration>,
     /// Images of the service kept by retention. Default 3.
     #[arg(long, global = true)]
@@ -272,11 +272,11 @@ pub(crate) struct DeploySettings {
     pub(crate) min_healthy: Option<u32>,
     /// How long the new fleet may take to become healthy. Default 10m.
     #[arg(long, value_parser = duration, value_name = "DURATION")]
-    #[serde(deserialize_with = "crate::config::opt_duration")]
+    #[serde(deserialize_with = "crate::cli::opt_duration")]
     pub(crate) health_timeout: Option<Duration>,
     /// How long the old fleet is kept after the switch. Default 15m.
     #[arg(long, value_parser = duration, value_name = "DURATION")]
-    #[serde(deserialize_with = "crate::config::opt_duration")]
+    #[serde(deserialize_with = "crate::cli::opt_duration")]
     pub(crate) bake_time: Option<Duration>,
     /// How traffic moves. Default blue-green.
     #[arg(long, value_enum)]
@@ -289,11 +289,11 @@ pub(crate) struct DeploySettings {
     pub(crate) linear_step: Option<u32>,
     /// The pause between canary or linear steps. Default 5m.
     #[arg(long, value_parser = duration, value_name = "DURATION")]
-    #[serde(deserialize_with = "crate::config::opt_duration")]
+    #[serde(deserialize_with = "crate::cli::opt_duration")]
     pub(crate) pause: Option<Duration>,
     /// Add an approval gate before the first shift, waiting this long.
     #[arg(long, value_parser = duration, value_name = "DURATION")]
-    #[serde(deserialize_with = "crate::config::opt_duration")]
+    #[serde(deserialize_with = "crate::cli::opt_duration")]
     pub(crate) approval_timeout: Option<Duration>,
     /// What an approval gate does when its time runs out. Default roll-back.
     #[arg(long, value_enum)]

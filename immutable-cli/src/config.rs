@@ -25,9 +25,8 @@
 //! ```
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::cli::{AwsFlags, BackendKind, DeploySettings, EngineFlags, Global, LocalFlags};
 use crate::exit::Failure;
@@ -262,16 +261,10 @@ pub(crate) fn merge_deploy(f: DeploySettings, file: DeploySettings) -> DeploySet
     }
 }
 
-/// Reads `"30s"`, `"5m"` and the like in the service file.
-pub(crate) fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    let s = String::deserialize(d)?;
-    crate::cli::duration(&s)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use immutable_core::{Error, Outcome, ServiceName, StateStore};
+use immutable_core::{Error, Halt, HaltScope, Outcome, ServiceName, StateStore};
 use serde_json::{Value, json};
 
 /// How the process ends; documented in `--help` ([`crate::cli::EXIT_CODES`]) and the README.
@@ -183,13 +183,9 @@ pub(crate) async fn explain(e: Error, store: &dyn StateStore, cli: &str) -> Fail
         Error::Halted { ref halt, .. } => {
             let halt = (**halt).clone();
             let mut f = Failure::from(e);
-            f.message = format!(
-                "{} (halted {} ago)",
-                f.message,
-                crate::cmd::halt::age(&halt)
-            );
-            f.details = json!({ "halt": crate::cmd::halt::row(&halt) });
-            let scope = crate::cmd::halt::scope_words(&halt.scope);
+            f.message = format!("{} (halted {} ago)", f.message, age(&halt));
+            f.details = json!({ "halt": row(&halt) });
+            let scope = scope_words(&halt.scope);
             f.next(format!("{cli} lift-halt {scope}"))
         }
         other => Failure::from(other),
@@ -213,6 +209,37 @@ pub(crate) fn human(d: Duration) -> String {
         return format!("{}ms", d.as_millis());
     }
     humantime::format_duration(Duration::from_secs(d.as_secs_f64().ceil() as u64)).to_string()
+}
+
+// How halts are shown, in errors and by the halt commands.
+
+/// The words that name `scope` on the command line.
+pub(crate) fn scope_words(scope: &HaltScope) -> String {
+    match scope {
+        HaltScope::All => "--all".to_owned(),
+        HaltScope::Service(s) => s.to_string(),
+    }
+}
+
+pub(crate) fn scope_row(scope: &HaltScope) -> Value {
+    match scope {
+        HaltScope::Service(s) => json!({ "scope": "service", "service": s.to_string() }),
+        HaltScope::All => json!({ "scope": "all", "service": null }),
+    }
+}
+
+/// A halt for scripts.
+pub(crate) fn row(h: &Halt) -> Value {
+    let mut row = scope_row(&h.scope);
+    row["by"] = json!(h.by);
+    row["reason"] = json!(h.reason);
+    row["at"] = json!(humantime::format_rfc3339_millis(h.at).to_string());
+    row
+}
+
+/// How long the halt has stood, on this machine's clock.
+pub(crate) fn age(h: &Halt) -> String {
+    human(SystemTime::now().duration_since(h.at).unwrap_or_default())
 }
 
 /// Quotes a word for a POSIX shell when it needs it: every id and name printed inside a

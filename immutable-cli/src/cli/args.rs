@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use clap::Args;
+use serde::{Deserialize, Deserializer};
 
 /// A deployment id.
 #[derive(Debug, Clone, Args)]
@@ -152,4 +153,10 @@ pub(crate) fn deployment_id(s: &str) -> Result<String, String> {
 /// Parses `30s`, `5m`, `1h 30m`, `500ms`.
 pub(crate) fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration like 30s or 5m: {e}"))
+}
+
+/// Reads `"30s"`, `"5m"` and the like in the service file.
+pub(crate) fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let s = String::deserialize(d)?;
+    duration(&s).map(Some).map_err(serde::de::Error::custom)
 }

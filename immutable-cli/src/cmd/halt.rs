@@ -2,14 +2,12 @@
 //! sharing it from deploying a service (or any service). Like the commands to a deployment,
 //! they need no backend options: a halt set from a laptop holds a deploy running in CI.
 
-use std::time::SystemTime;
-
-use immutable_core::{Halt, HaltScope, ServiceName};
+use immutable_core::{HaltScope, ServiceName};
 use serde_json::{Value, json};
 
 use crate::backend::Ctx;
 use crate::cli::{HaltArgs, HaltsArgs, ScopeArgs};
-use crate::exit::{Code, Failure, human};
+use crate::exit::{Code, Failure, age, row, scope_row, scope_words};
 
 /// `immutable halt [SERVICE|--all] --reason TEXT [--by NAME]`.
 pub(crate) async fn halt(ctx: &Ctx, args: &HaltArgs) -> Result<Code, Failure> {
@@ -104,35 +102,6 @@ fn scope(ctx: &Ctx, args: &ScopeArgs) -> Result<HaltScope, Failure> {
             "which service? name it, pass --service NAME, or give --all for every service",
         )),
     }
-}
-
-/// The words that name `scope` on the command line.
-pub(crate) fn scope_words(scope: &HaltScope) -> String {
-    match scope {
-        HaltScope::All => "--all".to_owned(),
-        HaltScope::Service(s) => s.to_string(),
-    }
-}
-
-fn scope_row(scope: &HaltScope) -> Value {
-    match scope {
-        HaltScope::Service(s) => json!({ "scope": "service", "service": s.to_string() }),
-        HaltScope::All => json!({ "scope": "all", "service": null }),
-    }
-}
-
-/// A halt for scripts.
-pub(crate) fn row(h: &Halt) -> Value {
-    let mut row = scope_row(&h.scope);
-    row["by"] = json!(h.by);
-    row["reason"] = json!(h.reason);
-    row["at"] = json!(humantime::format_rfc3339_millis(h.at).to_string());
-    row
-}
-
-/// How long the halt has stood, on this machine's clock.
-pub(crate) fn age(h: &Halt) -> String {
-    human(SystemTime::now().duration_since(h.at).unwrap_or_default())
 }
 
 /// The operator's name from the environment, if it gives one.
