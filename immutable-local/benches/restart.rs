@@ -8,6 +8,8 @@
 //! is probed every 5 ms on loopback.
 #![allow(missing_docs, clippy::print_stdout)]
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use immutable_core::{DeploymentRequest, Engine, ImageRef};
@@ -16,22 +18,8 @@ use immutable_local::{Haproxy, HaproxyOptions, ImportRequest, LocalImageStore, P
 const DEMO_APP: &str = env!("CARGO_BIN_EXE_immutable-demo-app");
 const RESTARTS: usize = 10;
 
-/// Kills every instance when the bench ends, however it ends.
-struct KillOnDrop(ProcessFleet);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        self.0.kill_all();
-    }
-}
-
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run());
+    support::block_on(run());
 }
 
 async fn run() {
@@ -45,7 +33,7 @@ async fn run() {
         .await
         .unwrap();
     let fleet = ProcessFleet::open(&images).unwrap();
-    let _cleanup = KillOnDrop(fleet.clone());
+    let _cleanup = support::KillOnDrop(fleet.clone());
     let mut haproxy = Haproxy::start(HaproxyOptions::new(["web"]))
         .await
         .expect("haproxy must be installed: apt-get install haproxy");

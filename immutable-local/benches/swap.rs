@@ -6,6 +6,8 @@
 //! keep-alive and 4 new-connection clients on loopback, no server-side delay.
 #![allow(missing_docs, clippy::print_stdout)]
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,15 +57,6 @@ impl TrafficRouter for TimedRouter {
     }
 }
 
-/// Kills every instance when the bench ends, however it ends.
-struct KillOnDrop(ProcessFleet);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        self.0.kill_all();
-    }
-}
-
 struct Row {
     first_new: Duration,
     steady: (Duration, Duration),
@@ -84,12 +77,7 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run());
+    support::block_on(run());
 }
 
 async fn run() {
@@ -103,7 +91,7 @@ async fn run() {
         images.import(req).await.unwrap();
     }
     let fleet = ProcessFleet::open(&images).unwrap();
-    let _cleanup = KillOnDrop(fleet.clone());
+    let _cleanup = support::KillOnDrop(fleet.clone());
     let haproxy = Haproxy::start(HaproxyOptions::new(["web"]))
         .await
         .expect("haproxy must be installed: apt-get install haproxy");

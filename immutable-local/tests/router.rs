@@ -65,6 +65,16 @@ async fn a_restarted_haproxy_gets_its_routing_back() {
     assert_eq!(common::answer(&url).await.as_deref(), Some(v1.id.as_str()));
 }
 
+/// Imports the demo app as `v1` of `web` and deploys it (two instances, no bake).
+async fn v1_serving(lab: &Lab) -> immutable_core::Report {
+    lab.import_demo("web", "v1", false).await;
+    let engine = lab.engine().build().unwrap();
+    let request = DeploymentRequest::new("web", ImageRef::name("v1")).bake_time(Duration::ZERO);
+    let report = engine.deploy(request).await.unwrap();
+    assert!(report.succeeded(), "{}", report.outcome);
+    report
+}
+
 /// Polls `url` until `image` answers (bounded: 10 s).
 async fn until_answered_by(url: &str, image: Option<&str>) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -255,11 +265,7 @@ async fn a_service_without_a_preview_backend_deploys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tampered_state_file_is_refused_and_nothing_reaches_haproxy() {
     let lab = Lab::start(&["web"]).await;
-    lab.import_demo("web", "v1", false).await;
-    let engine = lab.engine().build().unwrap();
-    let request = DeploymentRequest::new("web", ImageRef::name("v1")).bake_time(Duration::ZERO);
-    let report = engine.deploy(request).await.unwrap();
-    assert!(report.succeeded());
+    let report = v1_serving(&lab).await;
     let web = ServiceName::new("web").unwrap();
     let target = report.record.green.target.clone().unwrap();
     let servers = lab.router.servers(&web).await.unwrap();
@@ -351,11 +357,7 @@ async fn an_instance_id_that_would_inject_a_command_is_never_attached() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_impostor_on_an_instance_port_is_never_healthy() {
     let lab = Lab::start(&["web"]).await;
-    lab.import_demo("web", "v1", false).await;
-    let engine = lab.engine().build().unwrap();
-    let request = DeploymentRequest::new("web", ImageRef::name("v1")).bake_time(Duration::ZERO);
-    let report = engine.deploy(request).await.unwrap();
-    assert!(report.succeeded());
+    let report = v1_serving(&lab).await;
     let web = ServiceName::new("web").unwrap();
     let fleet = report.record.green.fleet.clone().unwrap();
     let target = report.record.green.target.clone().unwrap();
@@ -445,10 +447,7 @@ fn impostor_on(port: u16) -> std::process::Child {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restore_never_routes_to_an_address_changed_in_the_state_file() {
     let mut lab = Lab::start(&["web"]).await;
-    lab.import_demo("web", "v1", false).await;
-    let engine = lab.engine().build().unwrap();
-    let request = DeploymentRequest::new("web", ImageRef::name("v1")).bake_time(Duration::ZERO);
-    assert!(engine.deploy(request).await.unwrap().succeeded());
+    let _v1 = v1_serving(&lab).await;
     let web = ServiceName::new("web").unwrap();
     let path = lab.dir.path().join("router").join("web.json");
     let mut state: serde_json::Value =

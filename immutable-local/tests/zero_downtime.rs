@@ -155,14 +155,10 @@ async fn operator_rollback_during_bake_fails_no_request() {
                 .await
         }
     });
-    let baking = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(e) = events.recv().await {
-            if matches!(e.kind, EventKind::PhaseEntered { phase: Phase::Bake }) {
-                return;
-            }
-        }
-    });
-    baking.await.expect("v2 reaches its bake");
+    until_event(&mut events, |k| {
+        matches!(k, EventKind::PhaseEntered { phase: Phase::Bake })
+    })
+    .await;
     // Let v2 serve alone for a moment, then roll back while it bakes.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rolled = engine.rollback("web").await.unwrap();

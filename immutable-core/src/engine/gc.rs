@@ -193,33 +193,40 @@ impl GcReport {
         fleets: Vec<FleetId>,
         targets: Vec<TargetId>,
     ) -> Result<(Vec<FleetId>, Vec<TargetId>)> {
-        if let Some(f) = fleets
-            .iter()
-            .find(|f| !self.fleets.contains(f) && !self.foreign_fleets.contains(f))
-        {
-            return Err(Error::invalid(
-                "fleets",
-                format!(
-                    "fleet {f} is neither an orphan nor a foreign fleet of this service: it \
-                     serves, an unfinished deployment needs it, or it is not the service's; \
-                     nothing was removed"
-                ),
-            ));
-        }
-        if let Some(t) = targets
-            .iter()
-            .find(|t| !self.targets.contains(t) && !self.foreign_targets.contains(t))
-        {
-            return Err(Error::invalid(
-                "targets",
-                format!(
-                    "target {t} is neither an orphan nor a foreign target of this service: it \
-                     serves, an unfinished deployment needs it, or it is not the service's; \
-                     nothing was removed"
-                ),
-            ));
-        }
+        loose_only(
+            "fleets",
+            "fleet",
+            &fleets,
+            &[&self.fleets, &self.foreign_fleets],
+        )?;
+        loose_only(
+            "targets",
+            "target",
+            &targets,
+            &[&self.targets, &self.foreign_targets],
+        )?;
         Ok((fleets, targets))
+    }
+}
+
+/// Refuses, naming `field`, the first of `named` that none of `lists` (the orphans and the
+/// foreign ones found) holds.
+fn loose_only<T: PartialEq + std::fmt::Display>(
+    field: &str,
+    what: &str,
+    named: &[T],
+    lists: &[&Vec<T>],
+) -> Result<()> {
+    match named.iter().find(|n| !lists.iter().any(|l| l.contains(n))) {
+        None => Ok(()),
+        Some(n) => Err(Error::invalid(
+            field,
+            format!(
+                "{what} {n} is neither an orphan nor a foreign {what} of this service: it \
+                 serves, an unfinished deployment needs it, or it is not the service's; \
+                 nothing was removed"
+            ),
+        )),
     }
 }
 
