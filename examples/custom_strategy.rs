@@ -88,9 +88,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let regression = Arc::new(AtomicBool::new(false));
     let start = SystemTime::now();
     let engine = Engine::builder()
-        .images(cloud.clone())
-        .fleet(cloud.clone())
-        .router(cloud.clone())
+        .backends(cloud.backends())
         .clock(TokioClock::starting_at(start))
         .strategy("step-up-while-healthy", StepUpWhileHealthy)
         .check(
@@ -99,6 +97,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 regression: Arc::clone(&regression),
             },
         )
+        .store(immutable_core::InMemoryStore::new())
         .build()?;
     engine.subscribe(move |e| {
         let shown = matches!(

@@ -62,6 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .router(router.clone())
         .check("cutover", cutover(&url)?)
         .settings(Settings::default().with_poll_interval(Duration::from_millis(100)))
+        .store(immutable_core::InMemoryStore::new())
         .build()?;
     let start = Instant::now();
     engine.subscribe(move |e| {

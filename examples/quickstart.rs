@@ -33,10 +33,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // The engine stamps events with wall time that follows tokio's (here virtual) clock.
     let start = SystemTime::now();
     let engine = Engine::builder()
-        .images(cloud.clone())
-        .fleet(cloud.clone())
-        .router(cloud.clone())
+        .backends(cloud.backends())
         .clock(TokioClock::starting_at(start))
+        .store(immutable_core::InMemoryStore::new())
         .build()?;
     let clock_start = tokio::time::Instant::now();
     let since_start = move |at: SystemTime| at.duration_since(start).unwrap_or_default();

@@ -17,8 +17,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use immutable_core::{
     Check, CheckContext, CheckOutcome, DeploymentRequest, Engine, EventKind, ImageRef,
-    InMemoryStore, OnWaveFailure, StateStore, Step, Steps, TargetOutcome, TokioClock, WaveBake,
-    WaveEventKind, WaveFailure, WavePlan, WaveRecord, WaveRunner, WaveState,
+    InMemoryStore, OnWaveFailure, Operator, StateStore, Step, Steps, TargetOutcome, TokioClock,
+    WaveBake, WaveEventKind, WaveFailure, WavePlan, WaveRecord, WaveRunner, WaveState,
 };
 use immutable_mock::MockCloud;
 
@@ -126,7 +126,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("\nthe plan ended {}:", report.state);
     print_waves(&report.record);
-    for halt in shared.halts(None).await? {
+    for halt in Operator::new(shared).halts(None).await? {
         println!("{} stays halted until an operator lifts it", halt.scope);
     }
     Ok(())
@@ -244,9 +244,7 @@ fn region_engine(
     cloud.add_image("web", "web-v1");
     cloud.add_image("web", "web-v2");
     Engine::builder()
-        .images(cloud.clone())
-        .fleet(cloud.clone())
-        .router(cloud)
+        .backends(cloud.backends())
         .store(InMemoryStore::new())
         .halts_from(Arc::clone(shared))
         .check("errors", errors.clone())

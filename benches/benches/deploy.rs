@@ -34,10 +34,9 @@ async fn setup(capacity: u32) -> (MockCloud, Engine) {
     cloud.add_image("web", "web-v1");
     cloud.add_image("web", "web-v2");
     let engine = Engine::builder()
-        .images(cloud.clone())
-        .fleet(cloud.clone())
-        .router(cloud.clone())
+        .backends(cloud.backends())
         .settings(Settings::default())
+        .store(immutable_core::InMemoryStore::new())
         .build()
         .unwrap();
     assert!(
@@ -157,9 +156,8 @@ fn concurrent(c: &mut Criterion) {
         b.to_async(&rt).iter(|| async {
             let cloud = MockCloud::with_timings(Timings::instant());
             let engine = Engine::builder()
-                .images(cloud.clone())
-                .fleet(cloud.clone())
-                .router(cloud.clone())
+                .backends(cloud.backends())
+                .store(immutable_core::InMemoryStore::new())
                 .build()
                 .unwrap();
             let mut tasks = tokio::task::JoinSet::new();

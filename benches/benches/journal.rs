@@ -30,9 +30,7 @@ fn request(version: u32) -> DeploymentRequest {
 
 fn engine(cloud: &MockCloud, store: &FileStore) -> Engine {
     Engine::builder()
-        .images(cloud.clone())
-        .fleet(cloud.clone())
-        .router(cloud.clone())
+        .backends(cloud.backends())
         .store(store.clone())
         .settings(Settings::default().with_poll_interval(Duration::from_millis(1)))
         .build()

@@ -27,9 +27,8 @@ async fn run(n: usize) -> Row {
     let started = Instant::now();
     let cloud = MockCloud::with_timings(Timings::instant());
     let engine = Engine::builder()
-        .images(cloud.clone())
-        .fleet(cloud.clone())
-        .router(cloud.clone())
+        .backends(cloud.backends())
+        .store(immutable_core::InMemoryStore::new())
         .build()
         .unwrap();
     let requests: Vec<_> = (0..n)

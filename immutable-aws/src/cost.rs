@@ -32,13 +32,9 @@ pub(crate) fn fleet(operation: Operation, subnets: usize, page_size: i32) -> Opt
     Some(match operation {
         // The idempotency lookup, then one RunInstances per subnet (or the default subnet).
         Operation::Launch => Cost::calls(1 + runs),
-        // The engine's first attempt: nothing to look up.
-        Operation::LaunchNew => Cost::calls(runs),
         Operation::Describe => Cost::calls(0).batched(1, page),
         Operation::ListFleets => Cost::calls(1),
         Operation::Terminate => Cost::calls(1).batched(1, 1000),
-        // Bare instances do not scale by themselves: nothing to hold.
-        Operation::SetScaling => Cost::calls(0),
         _ => return None,
     })
 }
@@ -51,8 +47,6 @@ pub(crate) fn asg_fleet(operation: Operation, deletes_versions: bool) -> Option<
         // group by name, the template's versions, a new version, the group, suspending its
         // processes, and the group read back.
         Operation::Launch => Cost::calls(11),
-        // The engine's first attempt: neither the group nor its version is looked for.
-        Operation::LaunchNew => Cost::calls(9),
         Operation::Describe => Cost::calls(1),
         Operation::ListFleets => Cost::calls(1),
         // The group (ownership); its launch template version read (the fleet's marker) and
@@ -86,14 +80,13 @@ pub(crate) struct RouterShape {
 pub(crate) fn router(operation: Operation, shape: RouterShape) -> Option<Cost> {
     let batch = u32::try_from(TARGETS_BATCH).unwrap_or(1000);
     Some(match operation {
-        // Find by name (not on the engine's first attempt), create; then the fleet joins the
-        // group, or its instances are registered in batches.
-        Operation::Attach | Operation::AttachNew => {
-            let find = u32::from(operation == Operation::Attach);
+        // Find by name, create; then the fleet joins the group, or its instances are
+        // registered in batches.
+        Operation::Attach => {
             let extra = 2 * u32::from(shape.copies_settings) + u32::from(shape.sets_delay);
             match shape.membership {
-                Some(join) => Cost::calls(find + 1 + extra + join.least(0) as u32),
-                None => Cost::calls(find + 1 + extra).batched(1, batch),
+                Some(join) => Cost::calls(2 + extra + join.least(0) as u32),
+                None => Cost::calls(2 + extra).batched(1, batch),
             }
         }
         // The groups named for the service; the entry point's (an adopted group keeps its

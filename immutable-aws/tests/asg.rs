@@ -67,11 +67,12 @@ async fn auto_scaling_groups_pass_the_conformance_suite() {
     w.bake_conformance_images().await;
     let template = w.launch_template("web").await;
     let fleet = w.asg_fleet(&template);
-    let backends = Backends {
-        images: Arc::new(w.images()),
-        fleet: Arc::new(fleet.clone()),
-        router: Arc::new(w.asg_router(&fleet)),
-    };
+    let router = Arc::new(w.asg_router(&fleet));
+    let fleet = Arc::new(fleet);
+    let backends = Backends::new(Arc::new(w.images()), fleet.clone(), router.clone())
+        .with_preview(router.clone())
+        .with_scaling(fleet.clone())
+        .with_adoption(fleet, router);
     let fixture = w.conformance_fixture("imm-web-unknown");
     conformance::run_all(&backends, &fixture).await;
 }

@@ -236,11 +236,10 @@ async fn an_alarm_in_alarm_rolls_the_deployment_back() {
     cloud.add_image("web", "web-v2");
     let alarms = CloudWatchAlarmCheck::from_client(cw.clone(), ["{{service}}-5xx"]).unwrap();
     let engine = Engine::builder()
-        .images(cloud.clone())
-        .fleet(cloud.clone())
-        .router(cloud.clone())
+        .backends(cloud.backends())
         .settings(Settings::default().with_poll_interval(Duration::from_millis(100)))
         .check("alarms", alarms)
+        .store(immutable_core::InMemoryStore::new())
         .build()
         .unwrap();
     let canary = Steps::canary([20, 100], Duration::from_millis(100))
@@ -306,9 +305,7 @@ async fn regions(names: [&'static str; 2], shared: &Arc<dyn StateStore>) -> Vec<
         let v1 = cloud.add_image("web", "web-v1");
         let v2 = cloud.add_image("web", "web-v2");
         let engine = Engine::builder()
-            .images(cloud.clone())
-            .fleet(cloud.clone())
-            .router(cloud.clone())
+            .backends(cloud.backends())
             .store(InMemoryStore::new())
             .halts_from(Arc::clone(shared))
             .settings(Settings::default().with_poll_interval(Duration::from_millis(50)))

@@ -13,11 +13,10 @@ async fn aws_passes_the_conformance_suite() {
     // billing has an image named like web's (an AMI shared from another account, say):
     // names are scoped.
     w.bake_conformance_images().await;
-    let backends = Backends {
-        images: Arc::new(w.images()),
-        fleet: Arc::new(w.fleet()),
-        router: Arc::new(w.router()),
-    };
+    let (fleet, router) = (Arc::new(w.fleet()), Arc::new(w.router()));
+    let backends = Backends::new(Arc::new(w.images()), fleet.clone(), router.clone())
+        .with_preview(router.clone())
+        .with_adoption(fleet, router);
     let fixture = w.conformance_fixture("fleet-unknown");
     conformance::run_all(&backends, &fixture).await;
 }

@@ -28,10 +28,10 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use common::*;
 use immutable_aws::{AsgFleet, AwsClients, AwsFleet, AwsImageStore, LaunchTemplate};
+use immutable_core::conformance::{Hooks, StoreCall, StoreHooks};
 use immutable_core::{
-    Clock, CommandRecord, DeploymentId, DeploymentRecord, DeploymentRequest, Engine, Error,
-    HistoryPage, ImageRef, ImageStore, InMemoryStore, Lease, LeaseGrant, Page, Result, ServiceName,
-    Settings, StateStore,
+    Clock, DeploymentRequest, Engine, Error, ImageRef, ImageStore, InMemoryStore, Result,
+    ServiceName, Settings, StateStore,
 };
 
 /// Lets `limit` AWS calls through, then refuses every call and, once the calls it let
@@ -120,79 +120,19 @@ impl Intercept for Cut {
 }
 
 /// The store as the crashed process sees it: everything refused once the crash came.
-#[derive(Debug, Clone)]
-struct Crashable {
-    inner: InMemoryStore,
-    crashed: Arc<AtomicBool>,
-}
+type Crashable = StoreHooks<InMemoryStore, Alive>;
 
-impl Crashable {
-    fn alive(&self) -> Result<()> {
-        if self.crashed.load(Ordering::SeqCst) {
+/// Whether the process still lives: every store call is refused once it crashed.
+#[derive(Debug, Clone)]
+struct Alive(Arc<AtomicBool>);
+
+#[async_trait]
+impl Hooks for Alive {
+    async fn before(&self, _: StoreCall<'_>) -> Result<()> {
+        if self.0.load(Ordering::SeqCst) {
             return Err(Error::store("the deploy tool crashed", None));
         }
         Ok(())
-    }
-}
-
-#[async_trait]
-impl StateStore for Crashable {
-    async fn save(&self, record: &mut DeploymentRecord) -> Result<()> {
-        self.alive()?;
-        self.inner.save(record).await
-    }
-    async fn load(&self, id: &DeploymentId) -> Result<DeploymentRecord> {
-        self.alive()?;
-        self.inner.load(id).await
-    }
-    async fn list(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
-        self.alive()?;
-        self.inner.list(service).await
-    }
-    async fn unfinished(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
-        self.alive()?;
-        self.inner.unfinished(service).await
-    }
-    async fn latest(&self, service: &ServiceName) -> Result<Option<DeploymentRecord>> {
-        self.alive()?;
-        self.inner.latest(service).await
-    }
-    async fn history(&self, service: &ServiceName, page: &Page) -> Result<HistoryPage> {
-        self.alive()?;
-        self.inner.history(service, page).await
-    }
-    async fn acquire_lease(
-        &self,
-        service: &ServiceName,
-        deployment: &DeploymentId,
-        holder: &str,
-        ttl: Duration,
-        now: SystemTime,
-    ) -> Result<LeaseGrant> {
-        self.alive()?;
-        self.inner
-            .acquire_lease(service, deployment, holder, ttl, now)
-            .await
-    }
-    async fn renew_lease(&self, lease: &Lease, ttl: Duration, now: SystemTime) -> Result<Lease> {
-        self.alive()?;
-        self.inner.renew_lease(lease, ttl, now).await
-    }
-    async fn release_lease(&self, lease: &Lease) -> Result<()> {
-        self.alive()?;
-        self.inner.release_lease(lease).await
-    }
-    async fn lease(&self, service: &ServiceName) -> Result<Option<Lease>> {
-        self.alive()?;
-        self.inner.lease(service).await
-    }
-    async fn add_command(&self, command: &CommandRecord) -> Result<()> {
-        self.alive()?;
-        self.inner.add_command(command).await
-    }
-    async fn commands(&self, deployment: &DeploymentId) -> Result<Vec<CommandRecord>> {
-        self.alive()?;
-        self.inner.commands(deployment).await
     }
 }
 
@@ -263,7 +203,7 @@ fn engine_on(
                 .build()
                 .unwrap();
             let router = router.membership(fleet.membership()).build().unwrap();
-            builder.fleet(fleet).router(router)
+            builder.fleet(fleet.clone()).router(router).scaling(fleet)
         }
     };
     builder.build().unwrap()
@@ -421,10 +361,7 @@ async fn cut_after_every_call(w: &World, kind: Kind<'_>) {
             limit: Arc::new(AtomicUsize::new(cut_after)),
             ..Cut::default()
         };
-        let crashed = Crashable {
-            inner: store.clone(),
-            crashed: cut.crashed.clone(),
-        };
+        let crashed: Crashable = StoreHooks::new(store.clone(), Alive(cut.crashed.clone()));
         let base = 2 + 2 * cut_after as u64;
         let doomed = engine_on(
             w,

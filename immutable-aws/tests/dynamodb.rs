@@ -6,6 +6,7 @@
 
 mod common;
 
+use immutable_core::{HaltStore, WaveStore};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -78,9 +79,7 @@ async fn a_halt_set_through_dynamodb_refuses_another_engines_deploy_until_lifted
         let cloud = MockCloud::with_timings(immutable_mock::Timings::instant());
         cloud.add_image("web", "web-v1");
         Engine::builder()
-            .images(cloud.clone())
-            .fleet(cloud.clone())
-            .router(cloud)
+            .backends(cloud.backends())
             .store(InMemoryStore::new())
             .halts_from(Arc::clone(&shared))
             .identity(name)
@@ -119,9 +118,7 @@ async fn a_deployment_journaled_in_dynamodb_resumes_on_another_engine() {
     cloud.add_image("web", "web-v1");
     let engine = |store: DynamoStore| {
         Engine::builder()
-            .images(cloud.clone())
-            .fleet(cloud.clone())
-            .router(cloud.clone())
+            .backends(cloud.backends())
             .store(store)
             .clock(clock.clone())
             .build()
@@ -164,9 +161,7 @@ async fn a_deployment_is_approved_and_another_aborted_from_a_second_engine_throu
     cloud.add_image("web", "web-v2");
     let engine = || {
         Engine::builder()
-            .images(cloud.clone())
-            .fleet(cloud.clone())
-            .router(cloud.clone())
+            .backends(cloud.backends())
             .store(table.clone())
             .settings(
                 immutable_core::Settings::default().with_poll_interval(Duration::from_millis(100)),
@@ -385,9 +380,7 @@ async fn reads_with(moto: &Moto, n: usize) -> Vec<(&'static str, Tally)> {
     // Real time with instant backends: a deployment takes well under its one-minute lease,
     // which is never renewed, so every count repeats exactly.
     let engine = Engine::builder()
-        .images(cloud.clone())
-        .fleet(cloud.clone())
-        .router(cloud.clone())
+        .backends(cloud.backends())
         .store(counted(&clients, &table, &reads))
         .settings(Settings::default().with_poll_interval(Duration::from_millis(1)))
         .build()

@@ -21,14 +21,8 @@ async fn launching_a_key_twice_launches_once() {
     let image = w.bake_image(SERVICE, "web-v1").await;
     let fleet = w.fleet();
     let spec = spec(&image, 4);
+    let first = fleet.launch(&spec).await.unwrap();
     w.calls.take();
-    // The engine's first attempt of a new deployment: no lookup before RunInstances.
-    let first = fleet.launch_new(&spec).await.unwrap();
-    let calls = w.calls.take();
-    assert!(
-        calls.iter().all(|c| c == "RunInstances"),
-        "launch_new looked the key up: {calls:?}"
-    );
     let second = fleet.launch(&spec).await.unwrap();
     assert_eq!(first.id, second.id);
     let mut a: Vec<_> = first.instances.iter().map(|i| i.id.clone()).collect();
@@ -256,27 +250,18 @@ async fn launches_over_many_subnets_are_bounded_per_client() {
     }
 }
 
-/// The router's `attach_new` creates the group without looking for it; `attach` finds that
-/// group again, and so does an `attach_new` made by mistake for an attached fleet (the name is
-/// taken: the group is found and its ownership checked), so there is never a second group.
+/// Attaching a fleet twice finds the group the first attach made: there is never a second
+/// group.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn attach_new_creates_at_once_and_never_makes_a_second_group() {
+async fn attaching_twice_never_makes_a_second_group() {
     use immutable_core::TrafficRouter;
     let w = World::new().await;
     let image = w.bake_image(SERVICE, "web-v1").await;
     let info = w.fleet().launch(&spec(&image, 2)).await.unwrap();
     let router = w.router();
     let groups_before = w.target_groups().await.len();
-    w.calls.take();
-    let first = router.attach_new(&info).await.unwrap();
-    let calls = w.calls.take();
-    assert!(
-        !calls.contains(&"DescribeTargetGroups".to_owned()),
-        "attach_new looked for the group first: {calls:?}"
-    );
+    let first = router.attach(&info).await.unwrap();
     let again = router.attach(&info).await.unwrap();
-    let by_mistake = router.attach_new(&info).await.unwrap();
     assert_eq!(again.id, first.id);
-    assert_eq!(by_mistake.id, first.id);
     assert_eq!(w.target_groups().await.len(), groups_before + 1);
 }

@@ -1,7 +1,8 @@
 //! The conformance suite every backend runs (feature `conformance`).
 //!
 //! Free async functions that exercise any [`ImageStore`], [`Fleet`] and [`TrafficRouter`]
-//! through the traits alone and panic with a message when the backend breaks the contract.
+//! through the traits alone and panic with a message when the backend breaks the contract,
+//! and each capability [`Backends`] carries (preview, scaling control, adoption) when present.
 //! Backend differences (which images exist, which ids are surely unknown) are passed in a
 //! [`Fixture`]. Each function cleans up what it creates, except [`full_deployment`], which
 //! leaves the service's final fleet serving (and [`labels_and_newest_resolve`] and
@@ -13,67 +14,51 @@
 //! check stricter than the documentation it tests.
 //!
 //! ```no_run
-//! # async fn demo(backends: immutable_core::conformance::Backends,
+//! # async fn demo(backends: immutable_core::Backends,
 //! #               fixture: immutable_core::conformance::Fixture) {
 //! immutable_core::conformance::run_all(&backends, &fixture).await;
 //! # }
 //! ```
 
 mod halts;
+mod hooks;
 pub mod hostile;
 mod store;
 mod waves;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 pub use halts::halt_contract;
+pub use hooks::{Hooks, StoreCall, StoreHooks};
 pub use store::{
     command_contract, history_contract, lease_contract, retention_contract, sample_record,
     store_contract,
 };
 pub use waves::{sample_wave, wave_contract};
 
+mod capabilities;
 mod catalog;
 mod fleet;
 mod isolation;
 mod routing;
+pub use capabilities::{
+    adoption_reads_and_refuses, preview_routes_a_candidate, scaling_is_idempotent,
+};
 pub use catalog::{
     detaching_a_deleted_target_is_not_found, labels_and_newest_resolve,
-    labels_cannot_rewrite_ownership, preview_routes_a_candidate_or_is_not_supported,
-    retire_refuses_an_image_in_use,
+    labels_cannot_rewrite_ownership, retire_refuses_an_image_in_use,
 };
 pub use fleet::{launch_is_idempotent, terminate_is_idempotent};
 pub use isolation::{image_names_are_scoped_to_the_service, other_services_are_not_touched};
 pub use routing::{refuses_to_detach_serving_target, weights_are_set_in_one_call};
 
+pub use crate::Backends;
 use crate::{
-    DeploymentId, DeploymentRequest, Engine, Error, Fleet, FleetId, FleetInfo, FleetSpec, ImageId,
-    ImageRef, ImageStore, InMemoryStore, InstanceState, Routing, ServiceName, Settings, TargetId,
-    TrafficRouter,
+    DeploymentId, DeploymentRequest, Engine, Error, FleetId, FleetInfo, FleetSpec, ImageId,
+    ImageRef, InMemoryStore, InstanceState, Routing, ServiceName, Settings, TargetId,
 };
-
-/// The backends under test.
-#[derive(Debug, Clone)]
-pub struct Backends {
-    /// The image catalog.
-    pub images: Arc<dyn ImageStore>,
-    /// The fleet backend.
-    pub fleet: Arc<dyn Fleet>,
-    /// The router.
-    pub router: Arc<dyn TrafficRouter>,
-}
-
-impl Backends {
-    /// One value implementing all three traits, shared.
-    pub fn from_one<T: ImageStore + Fleet + TrafficRouter + Clone>(backend: T) -> Self {
-        Backends {
-            images: Arc::new(backend.clone()),
-            fleet: Arc::new(backend.clone()),
-            router: Arc::new(backend),
-        }
-    }
-}
+#[cfg(doc)]
+use crate::{Fleet, ImageStore, TrafficRouter};
 
 /// Ids that surely name nothing, in the backend's own formats.
 #[derive(Debug, Clone)]
@@ -121,7 +106,9 @@ pub async fn run_all(b: &Backends, f: &Fixture) {
     labels_and_newest_resolve(b, f).await;
     labels_cannot_rewrite_ownership(b, f).await;
     detaching_a_deleted_target_is_not_found(b, f).await;
-    preview_routes_a_candidate_or_is_not_supported(b, f).await;
+    preview_routes_a_candidate(b, f).await;
+    scaling_is_idempotent(b, f).await;
+    adoption_reads_and_refuses(b, f).await;
     full_deployment(b, f).await;
 }
 
@@ -233,9 +220,7 @@ pub async fn unknown_ids_are_not_found(b: &Backends, f: &Fixture) {
 pub async fn full_deployment(b: &Backends, f: &Fixture) {
     let s = &f.service;
     let engine = Engine::builder()
-        .images_shared(Arc::clone(&b.images))
-        .fleet_shared(Arc::clone(&b.fleet))
-        .router_shared(Arc::clone(&b.router))
+        .backends(b.clone())
         .store(InMemoryStore::new())
         .settings(f.settings.clone())
         .build()

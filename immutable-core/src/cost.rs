@@ -26,22 +26,16 @@ pub enum Operation {
     RetireImage,
     /// [`Fleet::launch`](crate::Fleet::launch).
     Launch,
-    /// [`Fleet::launch_new`](crate::Fleet::launch_new); a backend that does not say costs
-    /// it as [`Launch`](Operation::Launch).
-    LaunchNew,
     /// [`Fleet::describe`](crate::Fleet::describe).
     Describe,
     /// [`Fleet::list`](crate::Fleet::list).
     ListFleets,
     /// [`Fleet::terminate`](crate::Fleet::terminate).
     Terminate,
-    /// [`Fleet::set_scaling`](crate::Fleet::set_scaling).
+    /// [`ScalingControl::set_scaling`](crate::ScalingControl::set_scaling).
     SetScaling,
     /// [`TrafficRouter::attach`](crate::TrafficRouter::attach).
     Attach,
-    /// [`TrafficRouter::attach_new`](crate::TrafficRouter::attach_new); a backend that does
-    /// not say costs it as [`Attach`](Operation::Attach).
-    AttachNew,
     /// [`TrafficRouter::targets`](crate::TrafficRouter::targets), as the plan makes it: at
     /// the same time as [`Routing`](Operation::Routing), so a router whose two calls read the
     /// same thing and share overlapping reads declares only what `targets` reads besides.
@@ -52,7 +46,7 @@ pub enum Operation {
     Routing,
     /// [`TrafficRouter::set_weights`](crate::TrafficRouter::set_weights).
     SetWeights,
-    /// [`TrafficRouter::preview`](crate::TrafficRouter::preview).
+    /// [`PreviewRouter::preview`](crate::PreviewRouter::preview).
     Preview,
     /// [`TrafficRouter::detach`](crate::TrafficRouter::detach).
     Detach,

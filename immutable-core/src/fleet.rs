@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::service::string_id;
-use crate::{AdoptMode, AdoptSpec, Cost, DeploymentId, ImageId, Operation, Result, ServiceName};
+use crate::{Cost, DeploymentId, ImageId, Operation, Result, ServiceName};
 
 string_id!(
     /// A fleet's id, unique within the provider account.
@@ -211,30 +211,22 @@ pub enum Scaling {
 /// # Guarantees expected of an implementation
 /// - [`launch`](Fleet::launch) is idempotent by `(service, key)`: launching a key that exists
 ///   returns that fleet and launches nothing.
-/// - [`launch`](Fleet::launch) finds a fleet [`launch_new`](Fleet::launch_new) made (the
-///   engine retries and resumes with `launch`).
 /// - [`terminate`](Fleet::terminate) is idempotent: terminating a terminated fleet succeeds.
 /// - Every call is scoped to the service: a fleet without the service's ownership tags is
 ///   [`Error::NotOwned`](crate::Error::NotOwned) or invisible, never modified (I6).
 /// - Unknown ids give [`Error::NotFound`](crate::Error::NotFound).
 /// - A fleet that scales by itself is launched [`Scaling::Held`] and acts on its own only
-///   after [`set_scaling`](Fleet::set_scaling) makes it [`Scaling::Active`];
-///   `set_scaling` is idempotent.
+///   after [`ScalingControl::set_scaling`] makes it [`Scaling::Active`].
+///
+/// What only some fleets can do is a capability of its own, registered on the
+/// [`EngineBuilder`](crate::EngineBuilder) next to the fleet: [`ScalingControl`] for fleets
+/// that scale by themselves, [`FleetAdoption`](crate::FleetAdoption) for fleets that can take
+/// over instances made by hand.
 #[async_trait]
 pub trait Fleet: Debug + Send + Sync + 'static {
     /// Launches `spec.capacity` instances of `spec.image`, or returns the fleet already launched
     /// under `spec.key`.
     async fn launch(&self, spec: &FleetSpec) -> Result<FleetInfo>;
-
-    /// [`launch`](Fleet::launch) for a key nothing was ever launched under: the engine calls it
-    /// once, on the first attempt of the launch of a deployment it has just created (no earlier
-    /// run, no retry), so there is nothing for an idempotency lookup to find and a backend may
-    /// skip it. The default calls [`launch`](Fleet::launch). A caller that cannot promise the
-    /// key is new calls `launch`: skipping the lookup for a key already used could launch a
-    /// second fleet.
-    async fn launch_new(&self, spec: &FleetSpec) -> Result<FleetInfo> {
-        self.launch(spec).await
-    }
 
     /// Describes one of the service's fleets.
     async fn describe(&self, service: &ServiceName, fleet: &FleetId) -> Result<FleetInfo>;
@@ -245,60 +237,32 @@ pub trait Fleet: Debug + Send + Sync + 'static {
     /// Terminates every instance of one of the service's fleets.
     async fn terminate(&self, service: &ServiceName, fleet: &FleetId) -> Result<()>;
 
-    /// Holds a fleet at its size or lets its own scaling act (see [`Scaling`]). The engine
-    /// holds the old fleet before it launches the new one, makes the new one active once it
-    /// takes all traffic, and makes the old one active first thing in a rollback.
-    ///
-    /// Fleets that do not scale by themselves have nothing to do: the default succeeds
-    /// without a call.
-    async fn set_scaling(
-        &self,
-        service: &ServiceName,
-        fleet: &FleetId,
-        scaling: Scaling,
-    ) -> Result<()> {
-        let _ = (service, fleet, scaling);
-        Ok(())
-    }
-
-    /// The fleet that `spec.instances` (the instances the serving target sends traffic to,
-    /// made by hand or by another tool) form, and with [`AdoptMode::Apply`] makes it one of
-    /// the service's fleets: the backend tags what makes a fleet on it (the instances
-    /// themselves, or the group that launched them) with the ownership tags, `spec.key` and
-    /// the capacity, so that [`describe`](Fleet::describe) and [`list`](Fleet::list) find it
-    /// under the returned id and [`terminate`](Fleet::terminate) can retire it.
-    ///
-    /// # Guarantees expected of an implementation
-    /// - [`AdoptMode::DryRun`] makes read calls only and returns the fleet as `Apply` with the
-    ///   same spec would make it: same id, image, capacity and instances.
-    /// - Only live (pending or running) instances count; the fleet's capacity is how many
-    ///   there are (or the size of the group that launched them).
-    /// - Instances may carry no ownership tags, or the service's own (an adoption cut off
-    ///   earlier: they are tagged again under `spec.key`). Any carrying another service's are
-    ///   [`Error::NotOwned`](crate::Error::NotOwned) and nothing is changed (I6).
-    /// - Unknown instances are [`Error::NotFound`](crate::Error::NotFound); no live instance is
-    ///   [`AdoptRefusal::NoLiveInstances`](crate::AdoptRefusal::NoLiveInstances) and live ones
-    ///   running different images [`AdoptRefusal::MixedImages`](crate::AdoptRefusal::MixedImages),
-    ///   both as [`Error::AdoptionRefused`](crate::Error::AdoptionRefused).
-    /// - `Apply` is idempotent by `spec.key`.
-    ///
-    /// The default answers [`Error::NotSupported`](crate::Error::NotSupported): the backend
-    /// cannot adopt.
-    async fn adopt(&self, spec: &AdoptSpec, mode: AdoptMode) -> Result<FleetInfo> {
-        let _ = mode;
-        Err(crate::Error::not_supported(
-            "adopt",
-            format!(
-                "this fleet backend cannot adopt the instances serving service `{}`",
-                spec.service
-            ),
-        ))
-    }
-
     /// What one of this trait's operations costs in provider calls; `None` (the default)
     /// when the backend does not say. [`Engine::plan`](crate::Engine::plan) adds these up.
     fn cost(&self, service: &ServiceName, operation: Operation) -> Option<Cost> {
         let _ = (service, operation);
         None
     }
+}
+
+/// A fleet that scales by itself (an Auto Scaling group): the engine holds the old fleet at
+/// its size before it launches the new one, makes the new one active once it takes all
+/// traffic, and makes the old one active first thing in a rollback. Registered with
+/// [`EngineBuilder::scaling`](crate::EngineBuilder::scaling); an engine without it makes no
+/// scaling call, which is right for fleets whose size nothing else changes.
+///
+/// # Guarantees expected of an implementation
+/// - [`set_scaling`](ScalingControl::set_scaling) is idempotent.
+/// - It is scoped to the service like every [`Fleet`] call: an unknown fleet is
+///   [`Error::NotFound`](crate::Error::NotFound), another service's is
+///   [`Error::NotOwned`](crate::Error::NotOwned) or not found, and neither is changed.
+#[async_trait]
+pub trait ScalingControl: Debug + Send + Sync + 'static {
+    /// Holds a fleet at its size or lets its own scaling act (see [`Scaling`]).
+    async fn set_scaling(
+        &self,
+        service: &ServiceName,
+        fleet: &FleetId,
+        scaling: Scaling,
+    ) -> Result<()>;
 }

@@ -101,11 +101,14 @@ impl fmt::Display for Halt {
 }
 
 /// The halt in `store` that covers `service`: the service's own before the one for every
-/// service.
+/// service. A store that keeps no halts has none.
 pub(crate) async fn covering(
-    store: &dyn crate::StateStore,
+    store: Option<&dyn crate::HaltStore>,
     service: &ServiceName,
 ) -> crate::Result<Option<Halt>> {
+    let Some(store) = store else {
+        return Ok(None);
+    };
     let mut halts = store.halts(Some(service)).await?;
     halts.retain(|h| h.scope.covers(service));
     halts.sort_by_key(|h| h.scope == HaltScope::All);
@@ -115,7 +118,7 @@ pub(crate) async fn covering(
 /// [`Error::Halted`](crate::Error::Halted) if a halt in `store` covers `service`: what refuses
 /// a new deployment, or a new wave plan.
 pub(crate) async fn refuse_if_halted(
-    store: &dyn crate::StateStore,
+    store: Option<&dyn crate::HaltStore>,
     service: &ServiceName,
 ) -> crate::Result<()> {
     match covering(store, service).await? {

@@ -14,16 +14,16 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> immutable_core::Result<()> {
-//! use immutable_core::{DeploymentRequest, Engine, ImageRef};
+//! use immutable_core::{DeploymentRequest, Engine, ImageRef, InMemoryStore};
 //! use immutable_mock::MockCloud;
 //!
 //! // Any backend will do: the in-memory MockCloud here, immutable-aws in production.
 //! let cloud = MockCloud::new();
 //! cloud.add_image("web", "web-v1");
 //! let engine = Engine::builder()
-//!     .images(cloud.clone())
-//!     .fleet(cloud.clone())
-//!     .router(cloud.clone())
+//!     .backends(cloud.backends())
+//!     // A FileStore keeps deployments across crashes; in memory is for tests and demos.
+//!     .store(InMemoryStore::new())
 //!     .build()?;
 //! let report = engine
 //!     .deploy(DeploymentRequest::new("web", ImageRef::name("web-v1")).capacity(2))
@@ -35,6 +35,7 @@
 //! The engine's phases, guarantees and caveats are documented on the [`engine`] module.
 
 mod adoption;
+mod backends;
 mod check;
 mod clock;
 mod cost;
@@ -57,7 +58,8 @@ pub mod wave;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
-pub use adoption::{AdoptMode, AdoptSpec, Adoptable};
+pub use adoption::{AdoptMode, AdoptSpec, Adoptable, FleetAdoption, TargetAdoption};
+pub use backends::Backends;
 pub use check::{Check, CheckContext, CheckOutcome, HealthRatioCheck};
 #[cfg(feature = "prometheus-check")]
 pub use check::{Condition, NoData, PrometheusCheck, PrometheusCheckBuilder};
@@ -68,24 +70,26 @@ pub use cost::{Cost, Operation};
 pub use engine::{
     Adoption, Blue, Budget, Calls, Command, CommandRecord, DeploymentHandle, DeploymentRecord,
     DeploymentRequest, DeploymentSpec, Engine, EngineBuilder, Eta, GcMode, GcReport, Green,
-    HistoryEntry, OnBlueLost, Origin, Outcome, Phase, Plan, Refusal, Report, Retired,
+    HistoryEntry, OnBlueLost, Operator, Origin, Outcome, Phase, Plan, Refusal, Report, Retired,
     RollbackCause, RollbackMode, RollbackReport, Settings, Status, Stranded, Waiting,
 };
 pub use error::{AdoptRefusal, BoxError, Error, NoRollback, ResourceKind, Result};
 pub use event::{Event, EventKind};
 pub use fleet::{
     Fleet, FleetId, FleetInfo, FleetKey, FleetSpec, Instance, InstanceId, InstanceState, Scaling,
+    ScalingControl,
 };
 pub use halt::{Halt, HaltScope, OnHalt};
 pub use image::{Image, ImageId, ImageRef, ImageStore, Labels, check_labels};
 pub use retry::RetryPolicy;
 pub use router::{
-    HealthReport, HealthState, InstanceHealth, Routing, Target, TargetId, TrafficRouter,
+    HealthReport, HealthState, InstanceHealth, PreviewRouter, Routing, Target, TargetId,
+    TrafficRouter,
 };
 pub use service::{DeploymentId, ServiceName, tags};
 pub use store::{
-    FileStore, FileStoreStats, HistoryPage, InMemoryStore, Lease, LeaseGrant, Page, Retention,
-    StateStore, check_version,
+    FileStore, FileStoreStats, HaltStore, HistoryPage, InMemoryStore, Lease, LeaseGrant, Page,
+    Retention, StateStore, WaveStore, check_version,
 };
 pub use strategy::{OnTimeout, Progress, Step, StepRecord, Steps, Strategy, StrategySpec};
 pub use wave::{

@@ -7,9 +7,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::service::string_id;
-use crate::{
-    Adoptable, Cost, Error, FleetId, FleetInfo, InstanceId, Operation, Result, ServiceName,
-};
+use crate::{Cost, Error, FleetId, FleetInfo, InstanceId, Operation, Result, ServiceName};
 
 string_id!(
     /// A routing target's id (a target group ARN on AWS).
@@ -211,28 +209,23 @@ impl fmt::Display for Routing {
 ///
 /// # Guarantees expected of an implementation
 /// - [`attach`](TrafficRouter::attach) is idempotent per fleet and registers every instance.
-///   It finds a target [`attach_new`](TrafficRouter::attach_new) made.
 /// - [`set_weights`](TrafficRouter::set_weights) changes all weights in one provider call, so
 ///   no observer ever sees a half-applied split.
 /// - [`detach`](TrafficRouter::detach) refuses, with [`Error::Conflict`], a target that takes
 ///   traffic (I2); otherwise it drains and deletes it. Detaching a deleted target gives
 ///   [`Error::NotFound`].
 /// - Every call is scoped to the service and never touches a target without its ownership tags
-///   (I6), except [`adopt_target`](TrafficRouter::adopt_target), which gives a target made by
-///   hand those tags when an operator asks for it.
+///   (I6).
+///
+/// What only some routers can do is a capability of its own, registered on the
+/// [`EngineBuilder`](crate::EngineBuilder) next to the router: [`PreviewRouter`] for a preview
+/// entry point, [`TargetAdoption`](crate::TargetAdoption) for taking over a target made by
+/// hand.
 #[async_trait]
 pub trait TrafficRouter: Debug + Send + Sync + 'static {
     /// Creates the fleet's target (or returns the existing one) and registers its instances.
     /// The new target takes no traffic.
     async fn attach(&self, fleet: &FleetInfo) -> Result<Target>;
-
-    /// [`attach`](TrafficRouter::attach) for a fleet never attached before: the engine calls
-    /// it once, on the first attempt of the attach of a deployment it has just created (no
-    /// earlier run, no retry), so a backend may create the target without first looking for
-    /// one. The default calls [`attach`](TrafficRouter::attach).
-    async fn attach_new(&self, fleet: &FleetInfo) -> Result<Target> {
-        self.attach(fleet).await
-    }
 
     /// The service's targets.
     async fn targets(&self, service: &ServiceName) -> Result<Vec<Target>>;
@@ -246,64 +239,8 @@ pub trait TrafficRouter: Debug + Send + Sync + 'static {
     /// Replaces the service's split in one call.
     async fn set_weights(&self, service: &ServiceName, routing: &Routing) -> Result<()>;
 
-    /// Points the service's preview entry point at `target` (or at nothing), so a candidate can
-    /// be tested before it takes live traffic.
-    ///
-    /// A router without a preview entry point answers [`Error::NotSupported`], and only that:
-    /// the engine then skips the preview step. Any other error (a misconfigured preview
-    /// listener, say) rolls the deployment back, since checks meant for the candidate would
-    /// otherwise probe whatever the preview entry point still points at. The default has no
-    /// preview entry point.
-    async fn preview(&self, service: &ServiceName, target: Option<&TargetId>) -> Result<()> {
-        let _ = target;
-        Err(Error::not_supported(
-            "preview",
-            format!("service `{service}` has no preview entry point configured on this router"),
-        ))
-    }
-
     /// Deregisters the target's instances, waits for them to drain, and deletes it.
     async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()>;
-
-    /// Reads a target the service's entry point sends traffic to, for adoption: who owns it
-    /// (by its ownership tags; `None` for one made by hand) and the instances registered in
-    /// it. [`Engine::adopt`](crate::Engine::adopt) passes the sole target of
-    /// [`routing`](TrafficRouter::routing).
-    ///
-    /// Read calls only. This is the one call that reads a target without the service's
-    /// ownership tags, and it changes nothing (I6). An unknown target is
-    /// [`Error::NotFound`]. The default answers [`Error::NotSupported`]: the router cannot
-    /// adopt.
-    async fn adoptable(&self, service: &ServiceName, target: &TargetId) -> Result<Adoptable> {
-        let _ = target;
-        Err(Error::not_supported(
-            "adopt",
-            format!("this router cannot adopt the target that serves service `{service}`"),
-        ))
-    }
-
-    /// Writes the service's ownership tags ([`tags::ownership`](crate::tags::ownership) of
-    /// `fleet`'s service, id and deployment) on `target`, so that it becomes `fleet`'s target:
-    /// [`targets`](TrafficRouter::targets) lists it from then on, and a deployment replaces it
-    /// like any other. Routing is unchanged.
-    ///
-    /// Called only by [`Engine::adopt`](crate::Engine::adopt) with
-    /// [`AdoptMode::Apply`](crate::AdoptMode::Apply), after [`Fleet::adopt`](crate::Fleet::adopt)
-    /// tagged the fleet. Idempotent: a target tagged for the same service and fleet succeeds
-    /// without a change. A target carrying another service's (or another fleet's) tags is
-    /// [`Error::NotOwned`] and is not changed. The default answers [`Error::NotSupported`].
-    async fn adopt_target(
-        &self,
-        service: &ServiceName,
-        target: &TargetId,
-        fleet: &FleetInfo,
-    ) -> Result<Target> {
-        let _ = (target, fleet);
-        Err(Error::not_supported(
-            "adopt",
-            format!("this router cannot adopt the target that serves service `{service}`"),
-        ))
-    }
 
     /// What one of this trait's operations costs in provider calls; `None` (the default)
     /// when the backend does not say. [`Engine::plan`](crate::Engine::plan) adds these up;
@@ -312,6 +249,22 @@ pub trait TrafficRouter: Debug + Send + Sync + 'static {
         let _ = (service, operation);
         None
     }
+}
+
+/// A router with a preview entry point: a candidate fleet can be tested there before it
+/// takes live traffic. Registered with [`EngineBuilder::preview`](crate::EngineBuilder::preview);
+/// an engine without it skips preview steps ([`EventKind::PreviewSkipped`](crate::EventKind::PreviewSkipped)).
+#[async_trait]
+pub trait PreviewRouter: Debug + Send + Sync + 'static {
+    /// Points the service's preview entry point at `target` (or at nothing), so a candidate can
+    /// be tested before it takes live traffic.
+    ///
+    /// A router that has a preview entry point for some services and not this one answers
+    /// [`Error::NotSupported`], and only that: the engine then skips the preview step. Any
+    /// other error (a misconfigured preview listener, say) rolls the deployment back, since
+    /// checks meant for the candidate would otherwise probe whatever the preview entry point
+    /// still points at. Clearing (`None`) is idempotent.
+    async fn preview(&self, service: &ServiceName, target: Option<&TargetId>) -> Result<()>;
 }
 
 #[cfg(test)]

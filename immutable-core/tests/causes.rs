@@ -329,10 +329,9 @@ fn every_out_of_bounds_setting_is_refused_when_the_engine_is_built() {
     let cloud = immutable_mock::MockCloud::new();
     for (settings, field) in cases {
         let built = Engine::builder()
-            .images(cloud.clone())
-            .fleet(cloud.clone())
-            .router(cloud.clone())
+            .backends(cloud.backends())
             .settings(settings)
+            .store(immutable_core::InMemoryStore::new())
             .build();
         match built {
             Err(Error::InvalidInput { field: f, .. }) => assert_eq!(f, field),

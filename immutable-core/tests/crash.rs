@@ -7,14 +7,14 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use common::*;
+use immutable_core::conformance::{Hooks, StoreCall, StoreHooks};
 use immutable_core::{
-    Check, CheckContext, CheckOutcome, DeploymentId, DeploymentRecord, Engine, Error, EventKind,
-    HistoryPage, ImageId, InMemoryStore, Lease, LeaseGrant, Page, Result, ServiceName, StateStore,
-    Steps,
+    Check, CheckContext, CheckOutcome, Engine, Error, EventKind, ImageId, InMemoryStore, Result,
+    ServiceName, StateStore, Steps,
 };
 use immutable_mock::{MockCloud, Timings};
 
@@ -28,24 +28,28 @@ impl Check for Pass {
     }
 }
 
-/// A store whose n-th write (record save, or lease acquire, renew or release) takes effect and
-/// then never returns.
+/// A store whose n-th write (record save, lease acquire, renew or release, command) takes
+/// effect and then never returns.
+type CrashingStore = StoreHooks<InMemoryStore, Crash>;
+
+/// The hooks of a [`CrashingStore`]: they count writes and hang after the chosen one.
 #[derive(Debug, Clone)]
-struct CrashingStore {
-    inner: InMemoryStore,
+struct Crash {
     saves: Arc<Mutex<(usize, Option<usize>)>>,
     crashed: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
-impl CrashingStore {
-    fn new() -> Self {
-        CrashingStore {
-            inner: InMemoryStore::new(),
+fn crashing_store() -> CrashingStore {
+    StoreHooks::new(
+        InMemoryStore::new(),
+        Crash {
             saves: Arc::default(),
             crashed: Arc::new(tokio::sync::watch::Sender::new(false)),
-        }
-    }
+        },
+    )
+}
 
+impl Crash {
     fn crash_after_write(&self, n: usize) {
         let mut s = self.saves.lock().unwrap();
         s.1 = Some(s.0 + n);
@@ -58,9 +62,15 @@ impl CrashingStore {
     async fn crashed(&self) {
         let _ = self.crashed.subscribe().wait_for(|c| *c).await;
     }
+}
 
+#[async_trait]
+impl Hooks for Crash {
     /// Counts a write that took effect, and hangs if it is the chosen one.
-    async fn after_write(&self) {
+    async fn after(&self, call: StoreCall<'_>) -> Result<()> {
+        if !call.is_write() {
+            return Ok(());
+        }
         let crash = {
             let mut s = self.saves.lock().unwrap();
             s.0 += 1;
@@ -74,62 +84,6 @@ impl CrashingStore {
             self.crashed.send_replace(true);
             std::future::pending::<()>().await;
         }
-    }
-}
-
-#[async_trait]
-impl StateStore for CrashingStore {
-    async fn save(&self, record: &mut DeploymentRecord) -> Result<()> {
-        self.inner.save(record).await?;
-        self.after_write().await;
-        Ok(())
-    }
-    async fn load(&self, id: &DeploymentId) -> Result<DeploymentRecord> {
-        self.inner.load(id).await
-    }
-    async fn list(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
-        self.inner.list(service).await
-    }
-    async fn unfinished(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
-        self.inner.unfinished(service).await
-    }
-    async fn latest(&self, service: &ServiceName) -> Result<Option<DeploymentRecord>> {
-        self.inner.latest(service).await
-    }
-    async fn history(&self, service: &ServiceName, page: &Page) -> Result<HistoryPage> {
-        self.inner.history(service, page).await
-    }
-    async fn acquire_lease(
-        &self,
-        s: &ServiceName,
-        d: &DeploymentId,
-        h: &str,
-        ttl: Duration,
-        now: SystemTime,
-    ) -> Result<LeaseGrant> {
-        let grant = self.inner.acquire_lease(s, d, h, ttl, now).await?;
-        self.after_write().await;
-        Ok(grant)
-    }
-    async fn renew_lease(&self, lease: &Lease, ttl: Duration, now: SystemTime) -> Result<Lease> {
-        let renewed = self.inner.renew_lease(lease, ttl, now).await?;
-        self.after_write().await;
-        Ok(renewed)
-    }
-    async fn add_command(&self, command: &immutable_core::CommandRecord) -> Result<()> {
-        self.inner.add_command(command).await?;
-        self.after_write().await;
-        Ok(())
-    }
-    async fn commands(&self, id: &DeploymentId) -> Result<Vec<immutable_core::CommandRecord>> {
-        self.inner.commands(id).await
-    }
-    async fn lease(&self, service: &ServiceName) -> Result<Option<Lease>> {
-        self.inner.lease(service).await
-    }
-    async fn release_lease(&self, lease: &Lease) -> Result<()> {
-        self.inner.release_lease(lease).await?;
-        self.after_write().await;
         Ok(())
     }
 }
@@ -194,7 +148,7 @@ async fn run(crash: Option<CrashPoint>) -> Run {
         foreign_image,
         foreign_fleet,
     } = seeded_cloud(Timings::default());
-    let store = CrashingStore::new();
+    let store = crashing_store();
     let web = ServiceName::new("web").unwrap();
     let violations = Arc::new(Mutex::new(Vec::new()));
 
@@ -206,7 +160,7 @@ async fn run(crash: Option<CrashPoint>) -> Run {
             .succeeded()
     );
     cloud.clear_calls();
-    let writes_before = store.writes();
+    let writes_before = store.hooks().writes();
 
     let canary =
         Steps::canary([10, 50, 100], Duration::from_secs(300)).with_checks(["pre"], ["post"]);
@@ -214,13 +168,13 @@ async fn run(crash: Option<CrashPoint>) -> Run {
     watch(&first, &cloud, &web, &violations);
     match crash {
         Some(CrashPoint::AfterCall(n)) => cloud.crash_after_call(n),
-        Some(CrashPoint::AfterWrite(n)) => store.crash_after_write(n),
+        Some(CrashPoint::AfterWrite(n)) => store.hooks().crash_after_write(n),
         None => {}
     }
     let finished = tokio::select! {
         r = first.deploy(request(2).strategy(canary.clone())) => Some(r.unwrap()),
         _ = cloud.crashed() => None,
-        _ = store.crashed() => None,
+        _ = store.hooks().crashed() => None,
     };
     drop(first);
 
@@ -231,7 +185,7 @@ async fn run(crash: Option<CrashPoint>) -> Run {
         watch(&second, &cloud, &web, &violations);
         let events = second.events();
         loop {
-            let unfinished = store.inner.list(Some(&web)).await.unwrap();
+            let unfinished = store.inner().list(Some(&web)).await.unwrap();
             let resumed = if unfinished.iter().any(|r| !r.phase.is_terminal()) {
                 second
                     .resume_unfinished()
@@ -308,7 +262,7 @@ async fn run(crash: Option<CrashPoint>) -> Run {
         retired_images: snap.retired_images.iter().cloned().collect(),
         previews: snap.previews.len(),
         unfinished_records: store
-            .inner
+            .inner()
             .list(None)
             .await
             .unwrap()
@@ -319,7 +273,7 @@ async fn run(crash: Option<CrashPoint>) -> Run {
     Run {
         end,
         calls: cloud.calls().len(),
-        writes: store.writes() - writes_before,
+        writes: store.hooks().writes() - writes_before,
         took_over,
     }
 }

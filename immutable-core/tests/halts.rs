@@ -23,9 +23,7 @@ use immutable_mock::Op;
 fn operator(dir: &std::path::Path) -> immutable_core::Engine {
     let cloud = immutable_mock::MockCloud::new();
     immutable_core::Engine::builder()
-        .images(cloud.clone())
-        .fleet(cloud.clone())
-        .router(cloud)
+        .backends(cloud.backends())
         .store(FileStore::open(dir).unwrap())
         .identity("operator alice")
         .build()

@@ -20,9 +20,7 @@ fn engine(cloud: &MockCloud, store: &FileStore) -> Engine {
 
 fn engine_with(cloud: &MockCloud, store: &FileStore, settings: Settings) -> Engine {
     Engine::builder()
-        .images(cloud.clone())
-        .fleet(cloud.clone())
-        .router(cloud.clone())
+        .backends(cloud.backends())
         .store(store.clone())
         .settings(settings)
         .build()
@@ -44,10 +42,9 @@ async fn template(service: &str) -> DeploymentRecord {
     let cloud = MockCloud::with_timings(Timings::instant());
     cloud.add_image(service, "v1");
     let engine = Engine::builder()
-        .images(cloud.clone())
-        .fleet(cloud.clone())
-        .router(cloud.clone())
+        .backends(cloud.backends())
         .settings(Settings::default().with_poll_interval(Duration::from_millis(1)))
+        .store(immutable_core::InMemoryStore::new())
         .build()
         .unwrap();
     let request = DeploymentRequest::new(service, ImageRef::name("v1"))

@@ -286,14 +286,13 @@ async fn a_bad_metric_rolls_the_deployment_back() {
     cloud.add_image("web", "web-v1");
     cloud.add_image("web", "web-v2");
     let engine = Engine::builder()
-        .images(cloud.clone())
-        .fleet(cloud.clone())
-        .router(cloud.clone())
+        .backends(cloud.backends())
         .settings(Settings::default().with_poll_interval(Duration::from_millis(100)))
         .check(
             "error-rate",
             error_rate(&prom, r#"app_errors_ratio{service="{{service}}"}"#),
         )
+        .store(immutable_core::InMemoryStore::new())
         .build()
         .unwrap();
     let canary = Steps::canary([50, 100], Duration::from_millis(100))
@@ -395,9 +394,7 @@ async fn regions(names: [&'static str; 2], shared: &Arc<dyn StateStore>) -> Vec<
         let v1 = cloud.add_image("web", "web-v1");
         let v2 = cloud.add_image("web", "web-v2");
         let engine = Engine::builder()
-            .images(cloud.clone())
-            .fleet(cloud.clone())
-            .router(cloud.clone())
+            .backends(cloud.backends())
             .store(InMemoryStore::new())
             .halts_from(Arc::clone(shared))
             .settings(Settings::default().with_poll_interval(Duration::from_millis(50)))
@@ -548,7 +545,7 @@ async fn a_metric_going_bad_in_the_bake_stops_the_waves_and_rolls_back_the_first
         Some(TargetOutcome::Succeeded)
     );
     assert_eq!(eu.serving(), eu.v1);
-    let halts = shared.halts(None).await.unwrap();
+    let halts = shared.halt_store().unwrap().halts(None).await.unwrap();
     assert_eq!(halts.len(), 1, "the service stays halted: {halts:#?}");
 }
 

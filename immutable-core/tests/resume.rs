@@ -105,8 +105,8 @@ async fn a_corrupted_record_stops_resume_with_the_file_named() {
     assert_eq!(std::fs::read(&path).unwrap(), &bytes[..bytes.len() / 3]);
 }
 
-/// The mock's fleet and router, except that the first `launch_new` and `attach_new` take effect
-/// and then lose their answer (a timeout after the provider acted), and each call is counted.
+/// The mock's fleet and router, except that the first `launch` and `attach` take effect and
+/// then lose their answer (a timeout after the provider acted), and each call is counted.
 #[derive(Debug)]
 struct LostAnswers {
     cloud: immutable_mock::MockCloud,
@@ -123,12 +123,12 @@ impl LostAnswers {
             .count()
     }
 
-    /// Counts `call`; the first of each `*_new` call loses its answer.
+    /// Counts `call`; the first of each loses its answer.
     fn answer<T>(&self, call: &'static str, result: Result<T, Error>) -> Result<T, Error> {
         let first = {
             let mut calls = self.calls.lock().unwrap();
             calls.push(call);
-            call.ends_with("_new") && calls.iter().filter(|c| **c == call).count() == 1
+            calls.iter().filter(|c| **c == call).count() == 1
         };
         match result {
             Ok(_) if first => Err(Error::transient(format!("{call}: the answer was lost"))),
@@ -149,9 +149,6 @@ mod lost_answers {
         async fn launch(&self, spec: &FleetSpec) -> Result<FleetInfo> {
             self.answer("launch", self.cloud.launch(spec).await)
         }
-        async fn launch_new(&self, spec: &FleetSpec) -> Result<FleetInfo> {
-            self.answer("launch_new", self.cloud.launch_new(spec).await)
-        }
         async fn describe(&self, service: &ServiceName, fleet: &FleetId) -> Result<FleetInfo> {
             self.cloud.describe(service, fleet).await
         }
@@ -168,9 +165,6 @@ mod lost_answers {
         async fn attach(&self, fleet: &FleetInfo) -> Result<Target> {
             self.answer("attach", self.cloud.attach(fleet).await)
         }
-        async fn attach_new(&self, fleet: &FleetInfo) -> Result<Target> {
-            self.answer("attach_new", self.cloud.attach_new(fleet).await)
-        }
         async fn targets(&self, service: &ServiceName) -> Result<Vec<Target>> {
             self.cloud.targets(service).await
         }
@@ -183,20 +177,16 @@ mod lost_answers {
         async fn set_weights(&self, service: &ServiceName, routing: &Routing) -> Result<()> {
             self.cloud.set_weights(service, routing).await
         }
-        async fn preview(&self, service: &ServiceName, target: Option<&TargetId>) -> Result<()> {
-            self.cloud.preview(service, target).await
-        }
         async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
             self.cloud.detach(service, target).await
         }
     }
 }
 
-/// A new deployment skips the launch's and the attach's lookups once, on their first attempt;
-/// when that attempt's answer is lost, the retry looks up what it made instead of making a
-/// second fleet or target (the mock's `*_new` calls, like a real backend's, do not look).
+/// A launch and an attach whose answers are lost (the provider acted, the answer timed out)
+/// are retried, and each retry finds what the lost attempt made: no second fleet or target.
 #[tokio::test(start_paused = true)]
-async fn only_the_first_attempt_of_a_new_deployment_skips_the_lookups() {
+async fn a_retry_after_a_lost_answer_finds_what_the_first_attempt_made() {
     let w = world();
     assert!(w.engine.deploy(request(1)).await.unwrap().succeeded());
     let lossy = std::sync::Arc::new(LostAnswers {
@@ -210,14 +200,15 @@ async fn only_the_first_attempt_of_a_new_deployment_skips_the_lookups() {
         .unwrap();
     let report = engine.deploy(request(2)).await.unwrap();
     assert!(report.succeeded(), "{:?}", report.outcome);
-    for (new, again) in [("launch_new", "launch"), ("attach_new", "attach")] {
-        assert_eq!(lossy.count(new), 1, "{new} once");
-        assert_eq!(lossy.count(again), 1, "{again} for the retry");
+    for call in ["launch", "attach"] {
+        assert_eq!(lossy.count(call), 2, "{call}, then its retry");
     }
     w.assert_settled(&w.images[2]);
 }
 
-/// A resumed deployment did not create its record in this run: it always looks up.
+/// A deployment cut right after its launch took effect is resumed by a fresh engine, whose
+/// launch finds the fleet the earlier run made (its lost answer aside, the retry of a launch
+/// is the same call): one new fleet, settled.
 #[tokio::test(start_paused = true)]
 async fn a_resumed_deployment_looks_up_what_an_earlier_run_made() {
     let w = world();
@@ -242,7 +233,10 @@ async fn a_resumed_deployment_looks_up_what_an_earlier_run_made() {
         .build()
         .unwrap();
     assert!(fresh.resume(&id).await.unwrap().succeeded());
-    assert_eq!(lossy.count("launch_new") + lossy.count("attach_new"), 0);
-    assert_eq!(lossy.count("launch"), 1);
+    assert_eq!(
+        lossy.count("launch"),
+        2,
+        "the resumed launch, then its retry"
+    );
     w.assert_settled(&w.images[2]);
 }

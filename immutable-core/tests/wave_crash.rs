@@ -13,14 +13,14 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use common::regions::{BAKE, POLL, Regions, regions, v2_request, within_a_day};
+use immutable_core::conformance::{Hooks, StoreCall, StoreHooks};
 use immutable_core::{
-    CommandRecord, DeploymentId, DeploymentRecord, Halt, HaltScope, HistoryPage, InMemoryStore,
-    Lease, LeaseGrant, OnWaveFailure, Page, Result, ServiceName, StateStore, WaveBake,
-    WaveEventKind, WaveId, WavePlan, WaveRecord, WaveState,
+    Halt, HaltScope, HaltStore, InMemoryStore, OnWaveFailure, Result, ServiceName, StateStore,
+    WaveBake, WaveEventKind, WavePlan, WaveRecord, WaveState,
 };
 use tokio::sync::Notify;
 
@@ -29,9 +29,12 @@ const NAMES: [&str; 4] = ["eu-west-1", "us-east-1", "ap-south-1/a", "ap-south-1/
 /// The shared store, scripted by wave record write: it "crashes" the runner right after its
 /// `crash_at`-th write (the write is durable, then the call never returns), and sets an
 /// operator's halt of `web` right after its `halt_at`-th; 0 for never.
+type ScriptedWaveStore = StoreHooks<InMemoryStore, WaveScript>;
+
+/// The script of a [`ScriptedWaveStore`]; `store` is the store it wraps (they share state).
 #[derive(Debug)]
-struct ScriptedWaveStore {
-    inner: InMemoryStore,
+struct WaveScript {
+    store: InMemoryStore,
     writes: AtomicUsize,
     crash_at: usize,
     halt_at: usize,
@@ -40,82 +43,30 @@ struct ScriptedWaveStore {
     written: std::sync::Mutex<Vec<WaveRecord>>,
 }
 
-impl ScriptedWaveStore {
+impl WaveScript {
     fn written(&self) -> Vec<WaveRecord> {
         self.written.lock().unwrap().clone()
     }
 }
 
 #[async_trait]
-impl StateStore for ScriptedWaveStore {
-    async fn save_wave(&self, record: &mut WaveRecord) -> Result<()> {
-        self.inner.save_wave(record).await?;
+impl Hooks for WaveScript {
+    async fn after(&self, call: StoreCall<'_>) -> Result<()> {
+        let StoreCall::SaveWave(record) = call else {
+            return Ok(());
+        };
         self.written.lock().unwrap().push(record.clone());
         let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
         if n == self.halt_at {
             let scope = HaltScope::service("web")?;
             let halt = Halt::new(scope, "incident", "operator alice", record.created_at);
-            self.inner.set_halt(&halt).await?;
+            self.store.set_halt(&halt).await?;
         }
         if n == self.crash_at {
             self.crashed.notify_one();
             std::future::pending::<()>().await;
         }
         Ok(())
-    }
-    async fn load_wave(&self, id: &WaveId) -> Result<WaveRecord> {
-        self.inner.load_wave(id).await
-    }
-    async fn unfinished_waves(&self) -> Result<Vec<WaveRecord>> {
-        self.inner.unfinished_waves().await
-    }
-    async fn set_halt(&self, halt: &Halt) -> Result<()> {
-        self.inner.set_halt(halt).await
-    }
-    async fn lift_halt(&self, scope: &HaltScope) -> Result<Option<Halt>> {
-        self.inner.lift_halt(scope).await
-    }
-    async fn halts(&self, service: Option<&ServiceName>) -> Result<Vec<Halt>> {
-        self.inner.halts(service).await
-    }
-    async fn save(&self, record: &mut DeploymentRecord) -> Result<()> {
-        self.inner.save(record).await
-    }
-    async fn load(&self, id: &DeploymentId) -> Result<DeploymentRecord> {
-        self.inner.load(id).await
-    }
-    async fn list(&self, service: Option<&ServiceName>) -> Result<Vec<DeploymentRecord>> {
-        self.inner.list(service).await
-    }
-    async fn history(&self, service: &ServiceName, page: &Page) -> Result<HistoryPage> {
-        self.inner.history(service, page).await
-    }
-    async fn acquire_lease(
-        &self,
-        service: &ServiceName,
-        deployment: &DeploymentId,
-        holder: &str,
-        ttl: Duration,
-        now: SystemTime,
-    ) -> Result<LeaseGrant> {
-        self.inner
-            .acquire_lease(service, deployment, holder, ttl, now)
-            .await
-    }
-    async fn renew_lease(&self, lease: &Lease, ttl: Duration, now: SystemTime) -> Result<Lease> {
-        self.inner.renew_lease(lease, ttl, now).await
-    }
-    async fn release_lease(&self, lease: &Lease) -> Result<()> {
-        self.inner.release_lease(lease).await
-    }
-    async fn lease(&self, service: &ServiceName) -> Result<Option<Lease>> {
-        self.inner.lease(service).await
-    }
-    async fn add_command(&self, command: &CommandRecord) -> Result<()> {
-        self.inner.add_command(command).await
-    }
-    async fn commands(&self, deployment: &DeploymentId) -> Result<Vec<CommandRecord>> {
-        self.inner.commands(deployment).await
     }
 }
 
@@ -183,14 +134,16 @@ async fn world_with_store(
     halt_at: usize,
     failing: bool,
 ) -> (Regions, Arc<ScriptedWaveStore>) {
-    let store = Arc::new(ScriptedWaveStore {
-        inner: InMemoryStore::new(),
+    let inner = InMemoryStore::new();
+    let script = WaveScript {
+        store: inner.clone(),
         writes: AtomicUsize::new(0),
         crash_at,
         halt_at,
         crashed: Notify::new(),
         written: std::sync::Mutex::default(),
-    });
+    };
+    let store = Arc::new(StoreHooks::new(inner, script));
     let world = regions(&NAMES, Arc::clone(&store) as Arc<dyn StateStore>).await;
     if failing {
         world.get("us-east-1").errors.go_bad();
@@ -220,11 +173,11 @@ async fn cut_at(plan: fn() -> WavePlan, failing: bool, crash_at: usize) -> (Regi
     let runner = world.runner();
     tokio::select! {
         r = runner.run(plan()) => panic!("cut at write {crash_at}: the run ended: {r:?}"),
-        _ = store.crashed.notified() => {}
+        _ = store.hooks().crashed.notified() => {}
     }
     drop(runner);
     tokio::time::sleep(Duration::from_secs(180)).await;
-    let cut = store.written().pop().expect("a plan was written");
+    let cut = store.hooks().written().pop().expect("a plan was written");
     (world, cut)
 }
 
@@ -236,6 +189,7 @@ async fn successful_plan_cut_after(
 ) -> (Regions, WaveRecord, Vec<String>) {
     let (_, store, _, expected) = uncut(successful_plan, false).await;
     let write = 1 + store
+        .hooks()
         .written()
         .iter()
         .position(at)
@@ -288,7 +242,7 @@ fn assert_bake_resumed(world: &Regions, cut: &WaveRecord, crash_at: usize) -> St
 /// from the passes it had saved.
 async fn cut_after_every_write(plan: fn() -> WavePlan, failing: bool) -> Vec<String> {
     let (_, store, _, expected) = uncut(plan, failing).await;
-    let writes = store.written().len();
+    let writes = store.hooks().written().len();
     for crash_at in 1..=writes {
         let (world, cut) = cut_at(plan, failing, crash_at).await;
         world.events.lock().unwrap().clear();
@@ -326,7 +280,7 @@ async fn a_successful_plan_cut_after_any_record_write_resumes_to_the_same_end() 
     let (world, store, rec, end) = uncut(successful_plan, false).await;
     assert_eq!(rec.state, WaveState::Done, "{:#?}", rec.history);
     // The cut points cover gate rounds and the two deployments of wave 2 running at once.
-    let written = store.written();
+    let written = store.hooks().written();
     let saved_rounds = written
         .iter()
         .filter(|r| r.state == WaveState::Baking && r.bake_passes > 0)
@@ -410,6 +364,7 @@ async fn a_plan_cut_as_its_bake_ends_resumes_under_a_halt_without_starting_the_n
 async fn a_halt_landing_as_a_wave_starts_stops_the_plan_short_of_done() {
     let (_, store, _, expected) = uncut(successful_plan, false).await;
     let ids_saved = 1 + store
+        .hooks()
         .written()
         .iter()
         .position(|r| r.wave == 1 && r.targets[1].iter().all(|t| t.deployment.is_some()))

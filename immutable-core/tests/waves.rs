@@ -106,9 +106,24 @@ async fn waves_complete_in_order_with_bakes_between_them() {
         [true, true, false, false],
         "both started before either ended"
     );
-    let stored = world.shared.load_wave(&report.record.id).await.unwrap();
+    let stored = world
+        .shared
+        .wave_store()
+        .unwrap()
+        .load_wave(&report.record.id)
+        .await
+        .unwrap();
     assert_eq!(stored, report.record, "the record is saved as it ended");
-    assert!(world.shared.unfinished_waves().await.unwrap().is_empty());
+    assert!(
+        world
+            .shared
+            .wave_store()
+            .unwrap()
+            .unfinished_waves()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A deployment failing in wave 2 halts the service everywhere (wave 3 never starts, new
@@ -147,7 +162,13 @@ async fn a_failure_in_wave_2_halts_wave_3_and_rolls_back_wave_1() {
     let latest = eu.store.latest(&web).await.unwrap().unwrap();
     assert_eq!(latest.origin, Origin::Rollback);
     // The service stays halted everywhere until an operator lifts it.
-    let halts = world.shared.halts(Some(&web)).await.unwrap();
+    let halts = world
+        .shared
+        .halt_store()
+        .unwrap()
+        .halts(Some(&web))
+        .await
+        .unwrap();
     assert_eq!(halts.len(), 1, "{halts:#?}");
     assert!(halts[0].by.starts_with("wave plan "), "{}", halts[0].by);
     assert!(halts[0].reason.contains("us-east-1"), "{}", halts[0].reason);
@@ -281,7 +302,13 @@ async fn a_bake_that_meets_min_passes_starts_the_next_wave() {
         }
     };
     assert_eq!(world.gate_rounds(0), counted(3));
-    let stored = world.shared.load_wave(&plan_id).await.unwrap();
+    let stored = world
+        .shared
+        .wave_store()
+        .unwrap()
+        .load_wave(&plan_id)
+        .await
+        .unwrap();
     assert_eq!(
         (stored.state, stored.bake_passes),
         (WaveState::Baking, 3),
@@ -473,6 +500,15 @@ async fn bad_wave_plans_are_refused_before_any_call() {
     for (n, before) in NAMES[..2].iter().zip(calls) {
         assert_eq!(world.get(n).cloud.calls().len(), before, "{n} was called");
     }
-    assert!(world.shared.unfinished_waves().await.unwrap().is_empty());
+    assert!(
+        world
+            .shared
+            .wave_store()
+            .unwrap()
+            .unfinished_waves()
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(world.events.lock().unwrap().is_empty());
 }

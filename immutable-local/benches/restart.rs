@@ -49,6 +49,7 @@ async fn run() {
         .images(images)
         .fleet(fleet)
         .router(router.clone())
+        .store(immutable_core::InMemoryStore::new())
         .build()
         .unwrap();
     let request = DeploymentRequest::new("web", ImageRef::name("v1"))

@@ -117,6 +117,7 @@ async fn run() {
                 .with_poll_interval(Duration::from_millis(100))
                 .with_keep_images(SWAPS + 1),
         )
+        .store(immutable_core::InMemoryStore::new())
         .build()
         .unwrap();
     let request = |v: usize| {

@@ -6,17 +6,20 @@
 //! ([`HaproxyRouter`]). [`Haproxy`] starts an HAProxy for tests and examples, [`LoadGen`]
 //! sends bounded load through it, and [`demo`] is a tiny app to deploy.
 //!
-//! Adoption ([`Engine::adopt`](immutable_core::Engine::adopt)) is not supported here:
-//! [`ProcessFleet`] and [`HaproxyRouter`] keep the traits' defaults, which answer
-//! [`Error::NotSupported`](immutable_core::Error::NotSupported). Processes started by hand
-//! have no record to become a fleet from; deploy the service instead.
+//! [`HaproxyRouter`] has one capability besides the three traits: a preview entry point
+//! ([`PreviewRouter`](immutable_core::PreviewRouter)), registered with
+//! [`EngineBuilder::preview`](immutable_core::EngineBuilder::preview). Processes do not scale
+//! by themselves, and adoption ([`Engine::adopt`](immutable_core::Engine::adopt)) is not
+//! offered: processes started by hand have no record to become a fleet from; deploy the
+//! service instead.
 //!
 //! ```no_run
 //! # async fn demo() -> immutable_core::Result<()> {
-//! use immutable_core::{DeploymentRequest, Engine, ImageRef};
+//! use immutable_core::{DeploymentRequest, Engine, FileStore, ImageRef};
 //! use immutable_local::{Haproxy, HaproxyOptions, ImportRequest, LocalImageStore, ProcessFleet};
 //!
-//! let images = LocalImageStore::open("/var/lib/immutable")?;
+//! let root = std::path::Path::new("/var/lib/immutable");
+//! let images = LocalImageStore::open(root)?;
 //! images
 //!     .import(ImportRequest::new("web", "web-v1", "./build/v1", ["./bin/server"]))
 //!     .await?;
@@ -28,7 +31,13 @@
 //!     .instances(fleet.clone())
 //!     .build()
 //!     .await?;
-//! let engine = Engine::builder().images(images).fleet(fleet).router(router).build()?;
+//! let engine = Engine::builder()
+//!     .images(images)
+//!     .fleet(fleet)
+//!     .router(router.clone())
+//!     .preview(router)
+//!     .store(FileStore::open(root.join("journal"))?)
+//!     .build()?;
 //! let report = engine
 //!     .deploy(DeploymentRequest::new("web", ImageRef::name("web-v1")))
 //!     .await?;

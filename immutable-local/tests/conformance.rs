@@ -34,11 +34,13 @@ async fn local_backend_passes_the_conformance_suite() {
             ImageRef::name("billing-v1"),
         )),
     };
-    let backends = Backends {
-        images: std::sync::Arc::new(lab.images.clone()),
-        fleet: std::sync::Arc::new(lab.fleet.clone()),
-        router: std::sync::Arc::new(lab.router.clone()),
-    };
+    let router = std::sync::Arc::new(lab.router.clone());
+    let backends = Backends::new(
+        std::sync::Arc::new(lab.images.clone()),
+        std::sync::Arc::new(lab.fleet.clone()),
+        router.clone(),
+    )
+    .with_preview(router);
     conformance::run_all(&backends, &fixture).await;
     // Exactly the final fleet's servers remain in HAProxy.
     let web = ServiceName::new("web").unwrap();

@@ -49,9 +49,6 @@ impl TrafficRouter for KillOnShift {
         }
         Ok(())
     }
-    async fn preview(&self, service: &ServiceName, target: Option<&TargetId>) -> Result<()> {
-        self.router.preview(service, target).await
-    }
     async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
         self.router.detach(service, target).await
     }

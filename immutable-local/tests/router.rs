@@ -6,6 +6,7 @@
 
 mod common;
 
+use immutable_core::PreviewRouter;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;

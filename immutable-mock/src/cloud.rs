@@ -87,6 +87,15 @@ impl Default for MockCloud {
 }
 
 impl MockCloud {
+    /// This cloud as every backend and every capability (preview, scaling control, adoption),
+    /// for [`EngineBuilder::backends`](immutable_core::EngineBuilder::backends).
+    pub fn backends(&self) -> immutable_core::Backends {
+        immutable_core::Backends::from_one(self.clone())
+            .with_preview(Arc::new(self.clone()))
+            .with_scaling(Arc::new(self.clone()))
+            .with_adoption(Arc::new(self.clone()), Arc::new(self.clone()))
+    }
+
     /// An empty cloud with [`Timings::default`].
     pub fn new() -> Self {
         Self::with_timings(Timings::default())

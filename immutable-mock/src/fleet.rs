@@ -32,14 +32,12 @@ pub(crate) fn info(s: &State, fleet: &MockFleet, service: &ServiceName) -> Fleet
 }
 
 impl MockCloud {
-    /// `look_up: false` is `launch_new`: like a real backend trusting the caller, it skips the
-    /// lookup of the key and launches a second fleet if the key was launched after all.
-    pub(crate) async fn do_launch(&self, spec: &FleetSpec, look_up: bool) -> Result<FleetInfo> {
+    pub(crate) async fn do_launch(&self, spec: &FleetSpec) -> Result<FleetInfo> {
         let mut s = self.enter_on(Op::Launch, Some(&spec.service), Some(spec.key.as_str()))?;
         if spec.capacity == 0 {
             return Err(Error::invalid("capacity", "must be at least 1"));
         }
-        if look_up && let Some(existing) = s.fleets_of(&spec.service).find(|f| f.key == spec.key) {
+        if let Some(existing) = s.fleets_of(&spec.service).find(|f| f.key == spec.key) {
             return Ok(info(&s, existing, &spec.service));
         }
         if s.images.get(&spec.image).is_none_or(|i| i.retired) {

@@ -22,7 +22,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> immutable_core::Result<()> {
-//! use immutable_core::{DeploymentRequest, Engine, ImageRef, ServiceName};
+//! use immutable_core::{DeploymentRequest, Engine, ImageRef, InMemoryStore, ServiceName};
 //! use immutable_mock::{Fault, MockCloud, Op};
 //!
 //! let cloud = MockCloud::new();
@@ -30,9 +30,8 @@
 //! cloud.fail_next(Op::Launch, 2, Fault::Throttled); // retried by the engine
 //!
 //! let engine = Engine::builder()
-//!     .images(cloud.clone())
-//!     .fleet(cloud.clone())
-//!     .router(cloud.clone())
+//!     .backends(cloud.backends())
+//!     .store(InMemoryStore::new())
 //!     .build()?;
 //! let report = engine
 //!     .deploy(DeploymentRequest::new("web", ImageRef::name("web-v1")).capacity(3))

@@ -15,15 +15,13 @@ fn target_of(id: &TargetId, t: &MockTarget, service: &ServiceName) -> Target {
 }
 
 impl MockCloud {
-    /// `look_up: false` is `attach_new`: like a real backend trusting the caller, it skips the
-    /// lookup and makes a second target if the fleet was attached after all.
-    pub(crate) async fn do_attach(&self, fleet: &FleetInfo, look_up: bool) -> Result<Target> {
+    pub(crate) async fn do_attach(&self, fleet: &FleetInfo) -> Result<Target> {
         let mut s = self.enter_on(Op::Attach, Some(&fleet.service), Some(fleet.id.as_str()))?;
         let service = &fleet.service;
         let owned = s.owned_fleet(service, &fleet.id)?;
         let instances = owned.instances.clone();
         let fleet_tags = owned.tags.clone();
-        if look_up && let Some((id, t)) = s.targets_fronting(&fleet.id).next() {
+        if let Some((id, t)) = s.targets_fronting(&fleet.id).next() {
             check_owner(&t.tags, service, ResourceKind::Target, id.as_str())?;
             return Ok(target_of(id, t, service));
         }

@@ -1,10 +1,11 @@
-//! The three traits, each call passing through the crash point after its effect.
+//! The three traits and every capability, each call passing through the crash point after its
+//! effect.
 
 use async_trait::async_trait;
 use immutable_core::{
-    AdoptMode, AdoptSpec, Adoptable, Cost, Fleet, FleetId, FleetInfo, FleetSpec, HealthReport,
-    Image, ImageId, ImageRef, ImageStore, Labels, Operation, Result, Routing, Scaling, ServiceName,
-    Target, TargetId, TrafficRouter,
+    AdoptMode, AdoptSpec, Adoptable, Cost, Fleet, FleetAdoption, FleetId, FleetInfo, FleetSpec,
+    HealthReport, Image, ImageId, ImageRef, ImageStore, Labels, Operation, PreviewRouter, Result,
+    Routing, Scaling, ScalingControl, ServiceName, Target, TargetAdoption, TargetId, TrafficRouter,
 };
 
 use crate::MockCloud;
@@ -36,11 +37,7 @@ impl ImageStore for MockCloud {
 #[async_trait]
 impl Fleet for MockCloud {
     async fn launch(&self, spec: &FleetSpec) -> Result<FleetInfo> {
-        self.finish(self.do_launch(spec, true).await).await
-    }
-
-    async fn launch_new(&self, spec: &FleetSpec) -> Result<FleetInfo> {
-        self.finish(self.do_launch(spec, false).await).await
+        self.finish(self.do_launch(spec).await).await
     }
 
     async fn describe(&self, service: &ServiceName, fleet: &FleetId) -> Result<FleetInfo> {
@@ -55,20 +52,6 @@ impl Fleet for MockCloud {
         self.finish(self.do_terminate(service, fleet).await).await
     }
 
-    async fn set_scaling(
-        &self,
-        service: &ServiceName,
-        fleet: &FleetId,
-        scaling: Scaling,
-    ) -> Result<()> {
-        self.finish(self.do_set_scaling(service, fleet, scaling).await)
-            .await
-    }
-
-    async fn adopt(&self, spec: &AdoptSpec, mode: AdoptMode) -> Result<FleetInfo> {
-        self.finish(self.do_adopt_fleet(spec, mode).await).await
-    }
-
     fn cost(&self, _: &ServiceName, _: Operation) -> Option<Cost> {
         Some(Cost::calls(1))
     }
@@ -77,11 +60,7 @@ impl Fleet for MockCloud {
 #[async_trait]
 impl TrafficRouter for MockCloud {
     async fn attach(&self, fleet: &FleetInfo) -> Result<Target> {
-        self.finish(self.do_attach(fleet, true).await).await
-    }
-
-    async fn attach_new(&self, fleet: &FleetInfo) -> Result<Target> {
-        self.finish(self.do_attach(fleet, false).await).await
+        self.finish(self.do_attach(fleet).await).await
     }
 
     async fn targets(&self, service: &ServiceName) -> Result<Vec<Target>> {
@@ -101,14 +80,51 @@ impl TrafficRouter for MockCloud {
             .await
     }
 
-    async fn preview(&self, service: &ServiceName, target: Option<&TargetId>) -> Result<()> {
-        self.finish(self.do_preview(service, target).await).await
-    }
-
     async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
         self.finish(self.do_detach(service, target).await).await
     }
 
+    /// One call each; detach drains for [`Timings::drain`](crate::Timings::drain).
+    fn cost(&self, _: &ServiceName, operation: Operation) -> Option<Cost> {
+        Some(match operation {
+            Operation::Detach => {
+                let drain = self.lock().timings.drain;
+                Cost::calls(1).polling(0, drain, drain)
+            }
+            _ => Cost::calls(1),
+        })
+    }
+}
+
+#[async_trait]
+impl ScalingControl for MockCloud {
+    async fn set_scaling(
+        &self,
+        service: &ServiceName,
+        fleet: &FleetId,
+        scaling: Scaling,
+    ) -> Result<()> {
+        self.finish(self.do_set_scaling(service, fleet, scaling).await)
+            .await
+    }
+}
+
+#[async_trait]
+impl PreviewRouter for MockCloud {
+    async fn preview(&self, service: &ServiceName, target: Option<&TargetId>) -> Result<()> {
+        self.finish(self.do_preview(service, target).await).await
+    }
+}
+
+#[async_trait]
+impl FleetAdoption for MockCloud {
+    async fn adopt(&self, spec: &AdoptSpec, mode: AdoptMode) -> Result<FleetInfo> {
+        self.finish(self.do_adopt_fleet(spec, mode).await).await
+    }
+}
+
+#[async_trait]
+impl TargetAdoption for MockCloud {
     async fn adoptable(&self, service: &ServiceName, target: &TargetId) -> Result<Adoptable> {
         self.finish(self.do_adoptable(service, target).await).await
     }
@@ -121,16 +137,5 @@ impl TrafficRouter for MockCloud {
     ) -> Result<Target> {
         self.finish(self.do_adopt_target(service, target, fleet).await)
             .await
-    }
-
-    /// One call each; detach drains for [`Timings::drain`](crate::Timings::drain).
-    fn cost(&self, _: &ServiceName, operation: Operation) -> Option<Cost> {
-        Some(match operation {
-            Operation::Detach => {
-                let drain = self.lock().timings.drain;
-                Cost::calls(1).polling(0, drain, drain)
-            }
-            _ => Cost::calls(1),
-        })
     }
 }

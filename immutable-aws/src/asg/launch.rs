@@ -16,18 +16,16 @@ use crate::LaunchTemplate;
 use crate::error::{Call, MapAws};
 
 impl AsgFleet {
-    /// Creates the fleet's group, or finishes the one already created under its key;
-    /// `look_up: false` when the caller knows no attempt was made for the key (neither the
-    /// group nor a version made for it is looked for).
-    pub(super) async fn launch_group(&self, spec: &FleetSpec, look_up: bool) -> Result<FleetInfo> {
+    /// Creates the fleet's group, or finishes the one already created under its key.
+    pub(super) async fn launch_group(&self, spec: &FleetSpec) -> Result<FleetInfo> {
         if spec.capacity == 0 {
             return Err(Error::invalid("capacity", "must be at least 1"));
         }
         let id = group_name(spec);
         let (settings, extras, from) = self.copied(spec).await?;
         let (min, max) = settings.sizes(spec.capacity, &from)?;
-        if !look_up || self.find_group(id.as_str()).await?.is_none() {
-            let version = self.pinned_version(spec, &id, look_up).await?;
+        if self.find_group(id.as_str()).await?.is_none() {
+            let version = self.pinned_version(spec, &id).await?;
             let group = NewGroup {
                 spec,
                 id: &id,
@@ -77,13 +75,8 @@ impl AsgFleet {
     /// The fleet's launch template version: the one an earlier attempt made (found by its
     /// marker), or a new one copied from the source version with the image, marked as the
     /// fleet's in its description.
-    async fn pinned_version(
-        &self,
-        spec: &FleetSpec,
-        id: &FleetId,
-        look_up: bool,
-    ) -> Result<Version> {
-        if look_up && let Some(v) = self.version_described(&spec.service, id).await? {
+    async fn pinned_version(&self, spec: &FleetSpec, id: &FleetId) -> Result<Version> {
+        if let Some(v) = self.version_described(&spec.service, id).await? {
             return Ok(v);
         }
         let data = RequestLaunchTemplateData::builder()

@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use immutable_core::{
-    AdoptMode, AdoptSpec, Cost, Fleet, FleetId, FleetInfo, FleetSpec, Operation, ResourceKind,
-    Result, Scaling, ServiceName, tags,
+    AdoptMode, AdoptSpec, Cost, Fleet, FleetAdoption, FleetId, FleetInfo, FleetSpec, Operation,
+    ResourceKind, Result, Scaling, ScalingControl, ServiceName, tags,
 };
 
 pub use builder::AsgFleetBuilder;
@@ -148,12 +148,7 @@ impl AsgFleet {
 #[async_trait]
 impl Fleet for AsgFleet {
     async fn launch(&self, spec: &FleetSpec) -> Result<FleetInfo> {
-        self.launch_group(spec, true).await
-    }
-
-    /// Neither the group nor a launch template version made for it is looked for first.
-    async fn launch_new(&self, spec: &FleetSpec) -> Result<FleetInfo> {
-        self.launch_group(spec, false).await
+        self.launch_group(spec).await
     }
 
     async fn describe(&self, service: &ServiceName, fleet: &FleetId) -> Result<FleetInfo> {
@@ -203,6 +198,13 @@ impl Fleet for AsgFleet {
         Ok(())
     }
 
+    fn cost(&self, _: &ServiceName, operation: Operation) -> Option<Cost> {
+        crate::cost::asg_fleet(operation, self.delete_versions)
+    }
+}
+
+#[async_trait]
+impl ScalingControl for AsgFleet {
     async fn set_scaling(
         &self,
         service: &ServiceName,
@@ -212,12 +214,11 @@ impl Fleet for AsgFleet {
         self.owned_group(service, fleet).await?;
         self.scale(fleet, scaling).await
     }
+}
 
+#[async_trait]
+impl FleetAdoption for AsgFleet {
     async fn adopt(&self, spec: &AdoptSpec, mode: AdoptMode) -> Result<FleetInfo> {
         self.adopt_group(spec, mode).await
-    }
-
-    fn cost(&self, _: &ServiceName, operation: Operation) -> Option<Cost> {
-        crate::cost::asg_fleet(operation, self.delete_versions)
     }
 }

@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use immutable_core::{
-    CommandRecord, DeploymentId, DeploymentRecord, Halt, HaltScope, HistoryPage, Lease, LeaseGrant,
-    Page, Result, Retention, ServiceName, StateStore, WaveId, WaveRecord,
+    CommandRecord, DeploymentId, DeploymentRecord, Halt, HaltScope, HaltStore, HistoryPage, Lease,
+    LeaseGrant, Page, Result, Retention, ServiceName, StateStore, WaveId, WaveRecord, WaveStore,
 };
 
 use crate::AwsClients;
@@ -224,6 +224,17 @@ impl StateStore for DynamoStore {
         self.read_commands(deployment).await
     }
 
+    fn halt_store(&self) -> Option<&dyn HaltStore> {
+        Some(self)
+    }
+
+    fn wave_store(&self) -> Option<&dyn WaveStore> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl HaltStore for DynamoStore {
     async fn set_halt(&self, halt: &Halt) -> Result<()> {
         self.put_halt(halt).await
     }
@@ -235,7 +246,10 @@ impl StateStore for DynamoStore {
     async fn halts(&self, service: Option<&ServiceName>) -> Result<Vec<Halt>> {
         self.read_halts(service).await
     }
+}
 
+#[async_trait]
+impl WaveStore for DynamoStore {
     async fn save_wave(&self, record: &mut WaveRecord) -> Result<()> {
         let mut next = record.clone();
         next.version += 1;

@@ -95,18 +95,13 @@ fn spread(need: u32, subnets: &[String], existing: &[Described]) -> Vec<(Option<
 }
 
 impl AwsFleet {
-    /// Launches `spec`, or tops up the fleet already launched under its key; `look_up: false`
-    /// when the caller knows nothing was launched under the key (no lookup is made).
-    pub(super) async fn launch_fleet(&self, spec: &FleetSpec, look_up: bool) -> Result<FleetInfo> {
+    /// Launches `spec`, or tops up the fleet already launched under its key.
+    pub(super) async fn launch_fleet(&self, spec: &FleetSpec) -> Result<FleetInfo> {
         if spec.capacity == 0 {
             return Err(Error::invalid("capacity", "must be at least 1"));
         }
         let id = fleet_id(&spec.key);
-        let have = if look_up {
-            self.launched_under_key(spec, &id).await?
-        } else {
-            Vec::new()
-        };
+        let have = self.launched_under_key(spec, &id).await?;
         let mut attempt = Attempt {
             spec,
             id,

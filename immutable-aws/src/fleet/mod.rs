@@ -11,8 +11,8 @@ mod members;
 
 use async_trait::async_trait;
 use immutable_core::{
-    AdoptMode, AdoptSpec, Cost, Error, Fleet, FleetId, FleetInfo, FleetKey, FleetSpec, Operation,
-    ResourceKind, Result, ServiceName, tags,
+    AdoptMode, AdoptSpec, Cost, Error, Fleet, FleetAdoption, FleetId, FleetInfo, FleetKey,
+    FleetSpec, Operation, ResourceKind, Result, ServiceName, tags,
 };
 
 pub use builder::{AwsFleetBuilder, LaunchTemplate};
@@ -121,12 +121,7 @@ impl AwsFleet {
 #[async_trait]
 impl Fleet for AwsFleet {
     async fn launch(&self, spec: &FleetSpec) -> Result<FleetInfo> {
-        self.launch_fleet(spec, true).await
-    }
-
-    /// No idempotency lookup: the engine promises nothing was launched under the key.
-    async fn launch_new(&self, spec: &FleetSpec) -> Result<FleetInfo> {
-        self.launch_fleet(spec, false).await
+        self.launch_fleet(spec).await
     }
 
     fn cost(&self, _: &ServiceName, operation: Operation) -> Option<Cost> {
@@ -158,10 +153,6 @@ impl Fleet for AwsFleet {
         Ok(group(service, found))
     }
 
-    async fn adopt(&self, spec: &AdoptSpec, mode: AdoptMode) -> Result<FleetInfo> {
-        self.adopt_instances(spec, mode).await
-    }
-
     async fn terminate(&self, service: &ServiceName, fleet: &FleetId) -> Result<()> {
         let ids = members_by_tags(&self.ec2, service, fleet).await?;
         for batch in ids.chunks(TERMINATE_BATCH) {
@@ -178,5 +169,12 @@ impl Fleet for AwsFleet {
         }
         self.known.forget(fleet);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl FleetAdoption for AwsFleet {
+    async fn adopt(&self, spec: &AdoptSpec, mode: AdoptMode) -> Result<FleetInfo> {
+        self.adopt_instances(spec, mode).await
     }
 }

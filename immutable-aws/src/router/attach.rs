@@ -18,18 +18,12 @@ use crate::error::{Call, MapAws, NotFoundIsNone};
 use crate::ownership::target_group_tags;
 
 impl AwsRouter {
-    /// Finds or creates the fleet's target group and registers its running instances;
-    /// `look_up: false` creates it at once, when the caller knows none was made for the fleet
-    /// (should one exist after all, it is found and its ownership checked).
-    pub(super) async fn attach_fleet(&self, fleet: &FleetInfo, look_up: bool) -> Result<Target> {
+    /// Finds or creates the fleet's target group and registers its running instances.
+    pub(super) async fn attach_fleet(&self, fleet: &FleetInfo) -> Result<Target> {
         let service = &fleet.service;
         let entry = self.entry(service)?;
         let name = target_group_name(service, &fleet.id);
-        let found = if look_up {
-            self.find_group(&name).await?
-        } else {
-            None
-        };
+        let found = self.find_group(&name).await?;
         let arn = match found {
             Some(arn) => self.owned_group(service, arn).await?,
             None => match self.create_group(fleet, entry, &name).await {

@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use immutable_core::{
-    Adoptable, Cost, Error, FleetInfo, HealthReport, Operation, ResourceKind, Result, Routing,
-    ServiceName, Target, TargetId, TrafficRouter,
+    Adoptable, Cost, Error, FleetInfo, HealthReport, Operation, PreviewRouter, ResourceKind,
+    Result, Routing, ServiceName, Target, TargetAdoption, TargetId, TrafficRouter,
 };
 
 use super::AwsRouter;
@@ -51,13 +51,7 @@ impl AwsRouter {
 #[async_trait]
 impl TrafficRouter for AwsRouter {
     async fn attach(&self, fleet: &FleetInfo) -> Result<Target> {
-        self.attach_fleet(fleet, true).await
-    }
-
-    /// Creates the group without looking for it first (a group of that name found at creation
-    /// is looked up and checked as `attach` does).
-    async fn attach_new(&self, fleet: &FleetInfo) -> Result<Target> {
-        self.attach_fleet(fleet, false).await
+        self.attach_fleet(fleet).await
     }
 
     async fn targets(&self, service: &ServiceName) -> Result<Vec<Target>> {
@@ -107,6 +101,28 @@ impl TrafficRouter for AwsRouter {
             .await
     }
 
+    async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
+        self.detach_target(service, target).await
+    }
+
+    fn cost(&self, service: &ServiceName, operation: Operation) -> Option<Cost> {
+        let entry = self.entry(service).ok()?;
+        let group = entry.target_group();
+        let delay = group.and_then(|g| g.deregistration_delay);
+        let shape = crate::cost::RouterShape {
+            copies_settings: group.is_none(),
+            sets_delay: delay.is_some(),
+            previews: entry.preview_listener().is_some(),
+            drain: delay.unwrap_or(crate::cost::DEFAULT_DEREGISTRATION_DELAY),
+            drain_poll: self.drain_poll,
+            membership: self.membership.as_ref().map(|m| m.cost()),
+        };
+        crate::cost::router(operation, shape)
+    }
+}
+
+#[async_trait]
+impl PreviewRouter for AwsRouter {
     async fn preview(&self, service: &ServiceName, target: Option<&TargetId>) -> Result<()> {
         let entry = self.entry(service)?;
         let Some(listener) = entry.preview_listener() else {
@@ -129,11 +145,10 @@ impl TrafficRouter for AwsRouter {
         self.write_listener(listener, with_routing(&current, &routing))
             .await
     }
+}
 
-    async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
-        self.detach_target(service, target).await
-    }
-
+#[async_trait]
+impl TargetAdoption for AwsRouter {
     async fn adoptable(&self, service: &ServiceName, target: &TargetId) -> Result<Adoptable> {
         self.adoptable_group(service, target).await
     }
@@ -145,20 +160,5 @@ impl TrafficRouter for AwsRouter {
         fleet: &FleetInfo,
     ) -> Result<Target> {
         self.adopt_group(service, target, fleet).await
-    }
-
-    fn cost(&self, service: &ServiceName, operation: Operation) -> Option<Cost> {
-        let entry = self.entry(service).ok()?;
-        let group = entry.target_group();
-        let delay = group.and_then(|g| g.deregistration_delay);
-        let shape = crate::cost::RouterShape {
-            copies_settings: group.is_none(),
-            sets_delay: delay.is_some(),
-            previews: entry.preview_listener().is_some(),
-            drain: delay.unwrap_or(crate::cost::DEFAULT_DEREGISTRATION_DELAY),
-            drain_poll: self.drain_poll,
-            membership: self.membership.as_ref().map(|m| m.cost()),
-        };
-        crate::cost::router(operation, shape)
     }
 }

@@ -22,7 +22,8 @@ use immutable_aws::{
 };
 use immutable_core::conformance::{Fixture, UnknownIds};
 use immutable_core::{
-    DeploymentRequest, Engine, EventKind, ImageId, ImageRef, Phase, ServiceName, Settings, tags,
+    Backends, DeploymentRequest, Engine, EventKind, ImageId, ImageRef, Phase, ServiceName,
+    Settings, tags,
 };
 
 /// A moto server process, killed on drop.
@@ -373,19 +374,29 @@ impl World {
 
     /// An engine over bare EC2 instances, the ALB and an in-memory store.
     pub fn engine(&self) -> Engine {
-        self.engine_with(self.fleet(), self.router())
+        let (fleet, router) = (Arc::new(self.fleet()), Arc::new(self.router()));
+        self.engine_with(
+            Backends::new(Arc::new(self.images()), fleet.clone(), router.clone())
+                .with_preview(router.clone())
+                .with_adoption(fleet, router),
+        )
     }
 
     /// An engine whose fleets are Auto Scaling groups of `fleet`.
     pub fn asg_engine(&self, fleet: &AsgFleet) -> Engine {
-        self.engine_with(fleet.clone(), self.asg_router(fleet))
+        let router = Arc::new(self.asg_router(fleet));
+        let fleet = Arc::new(fleet.clone());
+        self.engine_with(
+            Backends::new(Arc::new(self.images()), fleet.clone(), router.clone())
+                .with_preview(router.clone())
+                .with_scaling(fleet.clone())
+                .with_adoption(fleet, router),
+        )
     }
 
-    fn engine_with(&self, fleet: impl immutable_core::Fleet, router: AwsRouter) -> Engine {
+    fn engine_with(&self, backends: Backends) -> Engine {
         Engine::builder()
-            .images(self.images())
-            .fleet(fleet)
-            .router(router)
+            .backends(backends)
             .store(immutable_core::InMemoryStore::new())
             .settings(engine_settings())
             .build()

@@ -11,7 +11,9 @@ use immutable_aws::{
     AsgFleet, AwsClients, AwsFleet, AwsImageStore, AwsRouter, EntryPoint, LaunchTemplate,
     TargetGroupSettings,
 };
-use immutable_core::{Engine, EngineBuilder};
+use std::sync::Arc;
+
+use immutable_core::{Backends, Engine, EngineBuilder};
 use serde_json::json;
 
 use super::aws_clients;
@@ -19,22 +21,31 @@ use crate::cli::{AwsFlags, FleetKind};
 use crate::exit::Failure;
 
 /// An engine builder with the AWS backend for `service`: bare instances or Auto Scaling
-/// groups, as `--fleet` says.
+/// groups, as `--fleet` says, with every capability they have (a preview listener when the
+/// service has one, adoption, and scaling control for groups).
 pub(super) async fn engine(aws: &AwsFlags, service: &str) -> Result<EngineBuilder, Failure> {
     let clients = aws_clients(aws).await;
     let router = AwsRouter::builder(&clients).service(service, entry_point(aws)?);
-    let images = AwsImageStore::new(&clients);
-    Ok(match aws.fleet.unwrap_or_default() {
-        FleetKind::Instances => Engine::builder()
-            .images(images)
-            .fleet(instances(&clients, aws)?)
-            .router(router.build()?),
+    let images = Arc::new(AwsImageStore::new(&clients));
+    let backends = match aws.fleet.unwrap_or_default() {
+        FleetKind::Instances => {
+            let fleet = Arc::new(instances(&clients, aws)?);
+            let router = Arc::new(router.build()?);
+            Backends::new(images, fleet.clone(), router.clone())
+                .with_preview(router.clone())
+                .with_adoption(fleet, router)
+        }
         FleetKind::Asg => {
             let fleet = groups(&clients, aws)?;
-            let router = router.membership(fleet.membership()).build()?;
-            Engine::builder().images(images).fleet(fleet).router(router)
+            let router = Arc::new(router.membership(fleet.membership()).build()?);
+            let fleet = Arc::new(fleet);
+            Backends::new(images, fleet.clone(), router.clone())
+                .with_preview(router.clone())
+                .with_scaling(fleet.clone())
+                .with_adoption(fleet, router)
         }
-    })
+    };
+    Ok(Engine::builder().backends(backends))
 }
 
 fn template(aws: &AwsFlags) -> Option<LaunchTemplate> {

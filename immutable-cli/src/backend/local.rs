@@ -34,7 +34,8 @@ pub(super) async fn engine(
     let builder = Engine::builder()
         .images(images)
         .fleet(fleet)
-        .router(router.clone());
+        .router(router.clone())
+        .preview(router.clone());
     Ok((builder, router))
 }
 

@@ -1,14 +1,13 @@
 //! From the configuration to an engine: the backend's three traits, the store, the settings.
 
 mod aws;
-mod detached;
 mod local;
 
 use std::sync::Arc;
 
 use immutable_aws::{AwsClients, AwsConfig, DynamoStore};
 use immutable_core::{
-    DeploymentId, DeploymentRecord, Engine, EngineBuilder, FileStore, Settings, StateStore,
+    DeploymentId, DeploymentRecord, Engine, FileStore, Operator, Settings, StateStore,
 };
 
 use crate::cli::{AwsFlags, BackendKind};
@@ -121,27 +120,19 @@ impl Ctx {
         Ok(record)
     }
 
-    /// An engine on the store alone, for commands that only read and write records (approve,
-    /// abort, status, watch): they need no backend flags.
-    pub(crate) fn store_engine(&self) -> Result<Engine, Failure> {
-        Ok(self.store_builder().build()?)
+    /// A client of the store alone, for commands that only read and write records (approve,
+    /// abort, status, watch, halts): they need no backend flags.
+    pub(crate) fn operator(&self) -> Operator {
+        Operator::new(Arc::clone(&self.store)).settings(self.settings())
     }
 
-    /// An engine on the store alone that writes as `who` (an operator's name), for commands
-    /// whose records say who gave them (halts).
-    pub(crate) fn store_engine_as(&self, who: Option<String>) -> Result<Engine, Failure> {
-        let builder = self.store_builder();
-        Ok(match who {
-            Some(who) => builder.identity(who),
-            None => builder,
+    /// [`operator`](Self::operator) writing as `who` (an operator's name), for commands whose
+    /// records say who gave them (halts).
+    pub(crate) fn operator_as(&self, who: Option<String>) -> Operator {
+        match who {
+            Some(who) => self.operator().identity(who),
+            None => self.operator(),
         }
-        .build()?)
-    }
-
-    fn store_builder(&self) -> EngineBuilder {
-        detached::builder()
-            .store_shared(Arc::clone(&self.store))
-            .settings(self.settings())
     }
 
     fn settings(&self) -> Settings {

@@ -13,8 +13,8 @@ use crate::exit::{Code, Failure, age, row, scope_row, scope_words};
 pub(crate) async fn halt(ctx: &Ctx, args: &HaltArgs) -> Result<Code, Failure> {
     let scope = scope(ctx, &args.scope)?;
     let by = args.by.clone().or_else(operator);
-    let engine = ctx.store_engine_as(by)?;
-    let halt = engine.halt(scope.clone(), args.reason.clone()).await?;
+    let operator = ctx.operator_as(by);
+    let halt = operator.halt(scope.clone(), args.reason.clone()).await?;
     if ctx.json {
         println!(
             "{}",
@@ -37,7 +37,7 @@ pub(crate) async fn halt(ctx: &Ctx, args: &HaltArgs) -> Result<Code, Failure> {
 /// `immutable lift-halt [SERVICE|--all]`.
 pub(crate) async fn lift_halt(ctx: &Ctx, args: &ScopeArgs) -> Result<Code, Failure> {
     let scope = scope(ctx, args)?;
-    let lifted = ctx.store_engine()?.lift_halt(&scope).await?;
+    let lifted = ctx.operator().lift_halt(&scope).await?;
     if ctx.json {
         let doc = json!({ "type": "lift_halt", "result": "succeeded", "exit_code": 0,
                           "scope": scope_row(&scope), "lifted": lifted.as_ref().map(row) });
@@ -64,7 +64,7 @@ pub(crate) async fn halts(ctx: &Ctx, args: &HaltsArgs) -> Result<Code, Failure> 
         Some(name) => Some(ServiceName::new(name)?),
         None => None,
     };
-    let halts = ctx.store_engine()?.halts(service.as_ref()).await?;
+    let halts = ctx.operator().halts(service.as_ref()).await?;
     if ctx.json {
         let rows: Vec<Value> = halts.iter().map(row).collect();
         let doc = json!({ "type": "halts", "service": service.as_ref().map(ToString::to_string),

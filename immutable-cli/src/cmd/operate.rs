@@ -40,8 +40,8 @@ pub(crate) async fn abort(ctx: &Ctx, id: &str, reason: &str) -> Result<Code, Fai
 
 async fn send(ctx: &Ctx, id: &str, command: EngineCommand, done: &str) -> Result<Code, Failure> {
     let id = ctx.deployment(id).await?.id;
-    let engine = ctx.store_engine()?;
-    if let Err(e) = engine.command(&id, command).await {
+    let operator = ctx.operator();
+    if let Err(e) = operator.command(&id, command).await {
         return Err(explain(e, ctx.store.as_ref(), &ctx.cli).await);
     }
     if ctx.json {
@@ -61,10 +61,13 @@ async fn send(ctx: &Ctx, id: &str, command: EngineCommand, done: &str) -> Result
 
 /// The status asked for: by id, else the service's latest deployment.
 async fn status_for(ctx: &Ctx, id: Option<&str>) -> Result<Status, Failure> {
-    let engine = ctx.store_engine()?;
+    let operator = ctx.operator();
     let found = match id {
-        Some(id) => engine.status(&ctx.deployment(id).await?.id).await.map(Some),
-        None => engine.status_of(ctx.config.service()?).await,
+        Some(id) => operator
+            .status(&ctx.deployment(id).await?.id)
+            .await
+            .map(Some),
+        None => operator.status_of(ctx.config.service()?).await,
     };
     match found {
         Ok(Some(status)) => Ok(status),
@@ -93,8 +96,8 @@ pub(crate) async fn status(ctx: &Ctx, id: Option<&str>) -> Result<Code, Failure>
 /// deployment's code.
 pub(crate) async fn watch(ctx: &Ctx, id: Option<&str>) -> Result<Code, Failure> {
     let first = status_for(ctx, id).await?;
-    let engine = ctx.store_engine()?;
-    let mut stream = Box::pin(engine.watch(&first.deployment));
+    let operator = ctx.operator();
+    let mut stream = Box::pin(operator.watch(&first.deployment));
     let mut last = None;
     while let Some(next) = stream.next().await {
         let status = match next {

@@ -1,4 +1,4 @@
-//! The guarantees of labels, `ImageRef::Newest`, detach and preview, for every backend.
+//! The guarantees of labels, `ImageRef::Newest` and detach, for every backend.
 
 use super::{Backends, Fixture, cleanup, launch, resolve, wait_running};
 use crate::{DeploymentId, Error, ImageRef, Labels, ServiceName, tags};
@@ -132,27 +132,6 @@ pub async fn detaching_a_deleted_target_is_not_found(b: &Backends, f: &Fixture) 
         other => panic!("detaching a deleted target: expected NotFound, got {other:?}"),
     }
     cleanup(b, s, None, &fleet.id).await;
-}
-
-/// The preview entry point routes to a candidate and back to nothing, or the router says it
-/// has none with [`Error::NotSupported`], and only that.
-pub async fn preview_routes_a_candidate_or_is_not_supported(b: &Backends, f: &Fixture) {
-    let s = &f.service;
-    let image = resolve(b, f, &f.v1).await;
-    let fleet = launch(b, s, &image.id, 1).await;
-    let info = wait_running(b, f, s, &fleet.id).await;
-    let target = b.router.attach(&info).await.expect("attach");
-    match b.router.preview(s, Some(&target.id)).await {
-        Ok(()) => {
-            b.router.preview(s, None).await.expect("clear the preview");
-        }
-        Err(Error::NotSupported { .. }) => match b.router.preview(s, None).await {
-            Err(Error::NotSupported { .. }) => {}
-            other => panic!("clearing a preview that is not supported: {other:?}"),
-        },
-        Err(e) => panic!("preview: expected Ok or NotSupported, got {e:?}"),
-    }
-    cleanup(b, s, Some(&target.id), &fleet.id).await;
 }
 
 /// Retiring an image that a live fleet runs is [`Error::ImageInUse`], and changes nothing.

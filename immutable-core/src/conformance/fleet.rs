@@ -3,8 +3,7 @@
 use super::{Backends, Fixture, cleanup, launch, resolve};
 use crate::{DeploymentId, Error, FleetSpec};
 
-/// Launching the same key twice returns the same fleet and launches nothing more; the first
-/// launch is [`launch_new`](crate::Fleet::launch_new), as a new deployment's is.
+/// Launching the same key twice returns the same fleet and launches nothing more.
 pub async fn launch_is_idempotent(b: &Backends, f: &Fixture) {
     let image = resolve(b, f, &f.v1).await;
     let spec = FleetSpec::new(
@@ -13,7 +12,7 @@ pub async fn launch_is_idempotent(b: &Backends, f: &Fixture) {
         image.id,
         f.capacity,
     );
-    let first = b.fleet.launch_new(&spec).await.expect("first launch");
+    let first = b.fleet.launch(&spec).await.expect("first launch");
     let second = b
         .fleet
         .launch(&spec)

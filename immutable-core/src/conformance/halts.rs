@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::{Halt, HaltScope, ServiceName, StateStore};
+use crate::{Halt, HaltScope, HaltStore, ServiceName, StateStore};
 
 /// The halts sorted by scope, so that stores may return them in any order.
 fn sorted(mut halts: Vec<Halt>) -> Vec<Halt> {
@@ -14,6 +14,9 @@ fn sorted(mut halts: Vec<Halt>) -> Vec<Halt> {
 /// service's; the read of all returns every halt; a second halt of a scope replaces the first;
 /// a lift returns the halt it lifted, then `None`. Expects a store without halts.
 pub async fn halt_contract(store: &dyn StateStore) {
+    let store = store
+        .halt_store()
+        .expect("halt_store: the store under test keeps no halts");
     let web = ServiceName::new("web").expect("name");
     let api = ServiceName::new("api").expect("name");
     let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
@@ -47,7 +50,7 @@ pub async fn halt_contract(store: &dyn StateStore) {
 
 /// A second halt of web's scope replaces the first; lifts return what they lifted, once.
 async fn replace_then_lift(
-    store: &dyn StateStore,
+    store: &dyn HaltStore,
     web: &ServiceName,
     api: &ServiceName,
     of_all: Halt,

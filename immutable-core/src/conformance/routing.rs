@@ -3,9 +3,8 @@
 use super::{Backends, Fixture, cleanup, launch, resolve, wait_running};
 use crate::{Error, Routing};
 
-/// [`TrafficRouter::set_weights`](crate::TrafficRouter::set_weights) applies a whole split at once, and reads it back;
-/// [`attach`](crate::TrafficRouter::attach) finds the target
-/// [`attach_new`](crate::TrafficRouter::attach_new) made.
+/// [`TrafficRouter::set_weights`](crate::TrafficRouter::set_weights) applies a whole split at
+/// once, and reads it back; [`attach`](crate::TrafficRouter::attach) is idempotent per fleet.
 pub async fn weights_are_set_in_one_call(b: &Backends, f: &Fixture) {
     let s = &f.service;
     let before = b.router.routing(s).await.expect("read routing");
@@ -14,8 +13,8 @@ pub async fn weights_are_set_in_one_call(b: &Backends, f: &Fixture) {
     let fb = launch(b, s, &image.id, f.capacity).await;
     let fa = wait_running(b, f, s, &fa.id).await;
     let fb = wait_running(b, f, s, &fb.id).await;
-    // The first attach as a new deployment makes it; the second must find that target.
-    let ta = b.router.attach_new(&fa).await.expect("attach a");
+    // The first attach makes it; the second must find that target.
+    let ta = b.router.attach(&fa).await.expect("attach a");
     let ta2 = b.router.attach(&fa).await.expect("attach a again");
     assert_eq!(ta.id, ta2.id, "attach is not idempotent per fleet");
     let tb = b.router.attach(&fb).await.expect("attach b");

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use crate::wave::{TargetRun, TargetSpec, WaveHistoryEntry, WavePlanSpec, WaveSpec};
 use crate::{
     DeploymentRequest, Error, ImageRef, OnWaveFailure, ResourceKind, StateStore, WaveBake, WaveId,
-    WaveRecord, WaveState,
+    WaveRecord, WaveState, WaveStore,
 };
 
 /// A running wave plan of `service`, one wave on one engine (`eu-west-1`), never saved yet,
@@ -69,13 +69,16 @@ fn ids(records: &[WaveRecord]) -> Vec<&WaveId> {
 /// [`unfinished_waves`](StateStore::unfinished_waves) lists the running and halted plans,
 /// oldest first, and drops a plan once it has ended. Expects a store without wave plans.
 pub async fn wave_contract(store: &dyn StateStore) {
+    let store = store
+        .wave_store()
+        .expect("wave_store: the store under test keeps no wave plans");
     let a = version_rule(store).await;
     unknown_plans(store).await;
     unfinished_plans(store, a).await;
 }
 
 /// The compare-and-swap of `save_wave`; returns the plan saved, at version 2.
-async fn version_rule(store: &dyn StateStore) -> WaveRecord {
+async fn version_rule(store: &dyn WaveStore) -> WaveRecord {
     let mut a = sample_wave("web");
     store.save_wave(&mut a).await.expect("first save");
     assert_eq!(a.version, 1, "a first save makes version 1");
@@ -113,7 +116,7 @@ async fn version_rule(store: &dyn StateStore) -> WaveRecord {
 }
 
 /// A later save, or a load, of a plan the store never saw.
-async fn unknown_plans(store: &dyn StateStore) {
+async fn unknown_plans(store: &dyn WaveStore) {
     let mut ghost = sample_wave("web");
     ghost.version = 4;
     match store.save_wave(&mut ghost).await {
@@ -133,7 +136,7 @@ async fn unknown_plans(store: &dyn StateStore) {
 }
 
 /// `unfinished_waves` lists running and halted plans, oldest first, and drops ended ones.
-async fn unfinished_plans(store: &dyn StateStore, mut a: WaveRecord) {
+async fn unfinished_plans(store: &dyn WaveStore, mut a: WaveRecord) {
     let mut halted = sample_wave("billing");
     halted.state = WaveState::Halted;
     store.save_wave(&mut halted).await.expect("save halted");

@@ -32,7 +32,8 @@ use super::Engine;
 use super::record::{Green, Origin};
 use crate::{
     AdoptMode, AdoptRefusal, AdoptSpec, DeploymentId, DeploymentRecord, DeploymentRequest, Error,
-    FleetInfo, Image, ImageRef, Labels, Phase, Result, ServiceName, TargetId,
+    FleetAdoption, FleetInfo, Image, ImageRef, Labels, Phase, Result, ServiceName, TargetAdoption,
+    TargetId,
 };
 
 /// What [`Engine::adopt`] found and, with [`AdoptMode::Apply`], tagged.
@@ -77,11 +78,12 @@ impl Engine {
     /// - [`Error::AdoptionRefused`] with an [`AdoptRefusal`]: a deployment is unfinished,
     ///   traffic is split or goes nowhere, the serving target is owned already (by this
     ///   service or another), or its instances are not one live fleet of one image.
-    /// - [`Error::NotSupported`] when the router or fleet backend cannot adopt.
+    /// - [`Error::NotSupported`] when no adoption is registered on the builder.
     /// - Backend and store errors; nothing was tagged unless the error came after the fleet
     ///   was (run the adoption again to complete it).
     pub async fn adopt(&self, service: impl Into<String>, mode: AdoptMode) -> Result<Adoption> {
         let service = ServiceName::new(service)?;
+        self.adoption()?;
         let id = DeploymentId::generate();
         let inner = &*self.inner;
         let lease = match mode {
@@ -96,6 +98,17 @@ impl Engine {
             let _ = inner.store.release_lease(&lease).await;
         }
         result
+    }
+
+    /// The adoption capability, or [`Error::NotSupported`] when none is registered.
+    fn adoption(&self) -> Result<(&dyn FleetAdoption, &dyn TargetAdoption)> {
+        match &self.inner.adoption {
+            Some((fleets, targets)) => Ok((&**fleets, &**targets)),
+            None => Err(Error::not_supported(
+                "adopt",
+                "no adoption is registered on this engine (EngineBuilder::adoption)",
+            )),
+        }
     }
 
     /// [`Error::Locked`] while an unexpired lease is held, read without taking it.
@@ -118,6 +131,7 @@ impl Engine {
         mode: AdoptMode,
     ) -> Result<Adoption> {
         let inner = &*self.inner;
+        let (fleets, targets) = self.adoption()?;
         let refused = |refusal| Error::AdoptionRefused {
             service: service.clone(),
             refusal,
@@ -131,7 +145,7 @@ impl Engine {
         let target = self.unowned_serving_target(service, id).await?;
         let adoptable = inner
             .call(id, service, "read serving target", || {
-                inner.router.adoptable(service, &target)
+                targets.adoptable(service, &target)
             })
             .await?;
         match adoptable.owner {
@@ -144,7 +158,7 @@ impl Engine {
         let spec = AdoptSpec::new(service.clone(), id.clone(), adoptable.instances);
         let preview = inner
             .call(id, service, "describe adoptable fleet", || {
-                inner.fleet.adopt(&spec, AdoptMode::DryRun)
+                fleets.adopt(&spec, AdoptMode::DryRun)
             })
             .await?;
         let image = self.adopted_image(id, service, &preview).await?;
@@ -220,17 +234,18 @@ impl Engine {
     /// Tags the fleet, then the target, then saves the adoption's record.
     async fn apply_adoption(&self, spec: &AdoptSpec, adoption: &mut Adoption) -> Result<()> {
         let inner = &*self.inner;
+        let (fleets, targets) = self.adoption()?;
         let (id, service) = (&adoption.id, &adoption.service);
         // Built first: a fleet the record model cannot hold is refused before any tag.
         let mut record = self.adoption_record(adoption)?;
         let fleet = inner
             .call(id, service, "adopt fleet", || {
-                inner.fleet.adopt(spec, AdoptMode::Apply)
+                fleets.adopt(spec, AdoptMode::Apply)
             })
             .await?;
         let target = inner
             .call(id, service, "adopt target", || {
-                inner.router.adopt_target(service, &adoption.target, &fleet)
+                targets.adopt_target(service, &adoption.target, &fleet)
             })
             .await?;
         record.green = Green {

@@ -42,16 +42,8 @@ impl Run<'_> {
             }
             self.wait(deadline, polls.next(self.now())).await?;
         };
-        // Only the first attempt of a run that created the deployment knows nothing is attached.
-        let new = self.first_attempt();
         let target = self
-            .call("attach target", || {
-                if new.take() {
-                    self.engine.router.attach_new(&fleet)
-                } else {
-                    self.engine.router.attach(&fleet)
-                }
-            })
+            .call("attach target", || self.engine.router.attach(&fleet))
             .await
             .map_err(provider_failure(Phase::Attach, "attaching the new fleet"))?;
         self.rec.green.target = Some(target.id.clone());

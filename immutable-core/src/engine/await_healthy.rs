@@ -4,13 +4,14 @@
 use tracing::instrument;
 
 use super::run::{Run, Stop, provider_failure};
+use super::wait::GreenHealthy;
 use crate::{EventKind, HealthState, Phase, RollbackCause};
 
 impl Run<'_> {
     /// Waits until `min_healthy` green instances pass health checks, or rolls back at the
     /// health timeout.
     #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
-    pub(super) async fn await_healthy(&mut self) -> Result<(), Stop> {
+    pub(super) async fn await_healthy(&mut self) -> Result<GreenHealthy, Stop> {
         let target = self.green_target()?;
         let deadline = self.rec.phase_started_at + self.rec.spec.health_timeout;
         let needed = self.rec.spec.min_healthy as usize;
@@ -39,10 +40,11 @@ impl Run<'_> {
                     total: report.instances.len(),
                 });
             }
-            if healthy >= needed {
+            if let Some(proof) = self.green_healthy(&report) {
                 self.last_health = Some((healthy, report.instances.len()));
-                self.green_verified = true;
-                break;
+                self.rec.step = 0;
+                self.advance(Phase::Rollout, None).await?;
+                return Ok(proof);
             }
             if self.left_until(deadline).is_zero() {
                 return Err(Stop::RollBack(RollbackCause::HealthTimeout {
@@ -55,8 +57,5 @@ impl Run<'_> {
             }
             self.wait(deadline, polls.next(self.now())).await?;
         }
-        self.rec.step = 0;
-        self.advance(Phase::Rollout, None).await?;
-        Ok(())
     }
 }

@@ -22,7 +22,7 @@ impl Run<'_> {
         let deadline = self.rec.phase_started_at + self.rec.spec.bake_time;
         let polls = self.backoff();
         let note = loop {
-            self.ensure_green_healthy(&green).await?;
+            self.watch_green(&green).await?;
             if self.control.commands().promoted {
                 self.emit(EventKind::Promoted);
                 break Some("promoted: bake skipped");

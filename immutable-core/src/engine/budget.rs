@@ -91,15 +91,6 @@ impl Counter<'_> {
     fn cost(&self, op: Operation) -> Option<Cost> {
         let (i, s) = (self.inner, self.service);
         match op {
-            // A backend that does not price the first attempt apart makes the usual calls.
-            Operation::LaunchNew => i
-                .fleet
-                .cost(s, op)
-                .or_else(|| i.fleet.cost(s, Operation::Launch)),
-            Operation::AttachNew => i
-                .router
-                .cost(s, op)
-                .or_else(|| i.router.cost(s, Operation::Attach)),
             Operation::ResolveImage
             | Operation::ListImages
             | Operation::LabelImage
@@ -115,6 +106,15 @@ impl Counter<'_> {
 
     /// `times` calls of `op` handling `instances` each, and up to `more` further ones.
     fn add(&mut self, phase: Phase, op: Operation, instances: u32, times: u64, more: Option<u64>) {
+        // A capability the engine does not have is a call it does not make.
+        let absent = match op {
+            Operation::SetScaling => self.inner.scaling.is_none(),
+            Operation::Preview => self.inner.preview.is_none(),
+            _ => false,
+        };
+        if absent {
+            return;
+        }
         let Some(cost) = self.cost(op) else {
             let name = op.to_string();
             if !self.budget.unknown.contains(&name) {
@@ -164,10 +164,10 @@ impl Inner {
         if world.blue {
             c.add(Phase::Provision, Operation::SetScaling, 0, 1, Some(0));
         }
-        c.add(Phase::Provision, Operation::LaunchNew, n, 1, Some(0));
+        c.add(Phase::Provision, Operation::Launch, n, 1, Some(0));
         let launch_polls = polls(self.settings.launch_timeout, poll) - 1;
         c.add(Phase::Attach, Operation::Describe, n, 1, Some(launch_polls));
-        c.add(Phase::Attach, Operation::AttachNew, n, 1, Some(0));
+        c.add(Phase::Attach, Operation::Attach, n, 1, Some(0));
         let health_polls = polls(spec.health_timeout, poll) - 1;
         c.add(
             Phase::AwaitHealthy,

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use super::{Engine, Inner, Settings};
+use super::{Engine, Inner, Operator, Settings};
 use crate::event::EventBus;
 use crate::{
-    Check, Clock, Error, Fleet, ImageStore, InMemoryStore, Result, StateStore, Strategy,
-    TokioClock, TrafficRouter,
+    Backends, Check, Clock, Error, Fleet, FleetAdoption, ImageStore, PreviewRouter, Result,
+    ScalingControl, StateStore, Strategy, TargetAdoption, TokioClock, TrafficRouter,
 };
 
 /// Builds an [`Engine`].
@@ -18,6 +18,9 @@ pub struct EngineBuilder {
     images: Option<Arc<dyn ImageStore>>,
     fleet: Option<Arc<dyn Fleet>>,
     router: Option<Arc<dyn TrafficRouter>>,
+    preview: Option<Arc<dyn PreviewRouter>>,
+    scaling: Option<Arc<dyn ScalingControl>>,
+    adoption: Option<(Arc<dyn FleetAdoption>, Arc<dyn TargetAdoption>)>,
     store: Option<Arc<dyn StateStore>>,
     halts: Option<Arc<dyn StateStore>>,
     settings: Settings,
@@ -75,7 +78,43 @@ impl EngineBuilder {
         self
     }
 
-    /// The journal and lock. Default: an [`InMemoryStore`].
+    /// A provider's backends and capabilities in one call (see [`Backends`]); replaces any
+    /// registered before.
+    pub fn backends(mut self, backends: Backends) -> Self {
+        self.images = Some(backends.images);
+        self.fleet = Some(backends.fleet);
+        self.router = Some(backends.router);
+        self.preview = backends.preview;
+        self.scaling = backends.scaling;
+        self.adoption = backends.adoption;
+        self
+    }
+
+    /// The router's preview entry point (a capability: without it, preview steps are
+    /// skipped).
+    pub fn preview(mut self, preview: impl PreviewRouter) -> Self {
+        self.preview = Some(Arc::new(preview));
+        self
+    }
+
+    /// Scaling control, for a fleet that scales by itself (a capability: without it, the
+    /// engine makes no scaling call).
+    pub fn scaling(mut self, scaling: impl ScalingControl) -> Self {
+        self.scaling = Some(Arc::new(scaling));
+        self
+    }
+
+    /// Adoption of a fleet made by hand: the fleet side and the router side (a capability:
+    /// without it, [`Engine::adopt`] is [`Error::NotSupported`]).
+    pub fn adoption(mut self, fleet: impl FleetAdoption, router: impl TargetAdoption) -> Self {
+        self.adoption = Some((Arc::new(fleet), Arc::new(router)));
+        self
+    }
+
+    /// The journal and lock: required, so that where deployments are recorded is a choice.
+    /// [`FileStore`](crate::FileStore) keeps them across crashes on one machine; an
+    /// [`InMemoryStore`](crate::InMemoryStore) is for tests and demos, and loses them with
+    /// the process.
     pub fn store(self, store: impl StateStore) -> Self {
         self.store_shared(Arc::new(store))
     }
@@ -116,34 +155,50 @@ impl EngineBuilder {
     /// Builds the engine.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] naming a missing backend (`images`, `fleet`, `router`) or a bad
-    /// setting.
+    /// [`Error::InvalidInput`] naming a missing backend (`images`, `fleet`, `router`), a
+    /// missing `store`, or a bad setting.
     pub fn build(self) -> Result<Engine> {
         self.settings.validate()?;
         let missing = |what: &str| Error::invalid(what, "is required: set it on the builder");
-        let store: Arc<dyn StateStore> =
-            self.store.unwrap_or_else(|| Arc::new(InMemoryStore::new()));
+        let store = self.store.ok_or_else(|| {
+            Error::invalid(
+                "store",
+                "is required: a FileStore keeps deployments across crashes, an InMemoryStore \
+                 only for this process",
+            )
+        })?;
+        let halts = self.halts.unwrap_or_else(|| Arc::clone(&store));
+        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(TokioClock::new()));
+        let identity = self.identity.unwrap_or_else(default_identity);
+        let operator = Operator::new(Arc::clone(&store))
+            .halts_from(Arc::clone(&halts))
+            .clock(Arc::clone(&clock))
+            .settings(self.settings.clone())
+            .identity(identity);
         Ok(Engine {
             inner: Arc::new(Inner {
                 images: self.images.ok_or_else(|| missing("images"))?,
                 fleet: self.fleet.ok_or_else(|| missing("fleet"))?,
                 router: self.router.ok_or_else(|| missing("router"))?,
-                halts: self.halts.unwrap_or_else(|| Arc::clone(&store)),
+                preview: self.preview,
+                scaling: self.scaling,
+                adoption: self.adoption,
+                halts,
                 store,
+                operator,
                 settings: self.settings,
-                clock: self.clock.unwrap_or_else(|| Arc::new(TokioClock::new())),
+                clock,
                 events: EventBus::default(),
                 checks: self.checks,
                 strategies: self.strategies,
                 controls: Mutex::default(),
-                identity: self.identity.unwrap_or_else(default_identity),
             }),
         })
     }
 }
 
 /// `<host> pid <pid>`: enough to tell engines apart in a shared store.
-fn default_identity() -> String {
+pub(super) fn default_identity() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|h| h.trim().to_owned())

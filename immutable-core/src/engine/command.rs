@@ -113,20 +113,7 @@ impl Engine {
     /// has ended (a command racing the end may be stored and never applied), store errors.
     pub async fn command(&self, deployment: &DeploymentId, command: Command) -> Result<()> {
         let inner = &*self.inner;
-        let record = inner.store.load(deployment).await?;
-        if record.phase.is_terminal() {
-            return Err(Error::DeploymentFinished {
-                deployment: deployment.clone(),
-                phase: record.phase,
-            });
-        }
-        let stored = CommandRecord::new(
-            deployment.clone(),
-            command,
-            inner.identity.clone(),
-            inner.clock.now(),
-        );
-        inner.store.add_command(&stored).await?;
+        inner.operator.command(deployment, command).await?;
         let running = inner
             .controls
             .lock()

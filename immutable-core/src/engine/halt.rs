@@ -9,48 +9,40 @@ use crate::{
 };
 
 impl Engine {
-    /// Halts `scope` in every engine that reads halts from the same store: running deployments
-    /// stop advancing at their next poll (they hold or roll back, as each engine's
-    /// [`Settings::on_halt`](super::Settings::on_halt) says), new deployments are refused with
-    /// [`Error::Halted`](crate::Error::Halted), and wave plans start no further wave, until
-    /// [`lift_halt`](Self::lift_halt). Setting it again replaces the reason.
+    /// [`Operator::halt`](crate::Operator::halt) through this engine's store.
     ///
     /// # Errors
     /// Store errors; [`Error::NotSupported`](crate::Error::NotSupported) from a store without halts.
     pub async fn halt(&self, scope: HaltScope, reason: impl Into<String>) -> Result<Halt> {
-        let inner = &*self.inner;
-        let halt = Halt::new(scope, reason, inner.identity.clone(), inner.clock.now());
-        inner.halts.set_halt(&halt).await?;
-        Ok(halt)
+        self.inner.operator.halt(scope, reason).await
     }
 
-    /// Lifts the halt of `scope`: held deployments go on at their next poll. Returns the halt
-    /// lifted, or `None` if none stood.
+    /// [`Operator::lift_halt`](crate::Operator::lift_halt) through this engine's store.
     ///
     /// # Errors
     /// Store errors.
     pub async fn lift_halt(&self, scope: &HaltScope) -> Result<Option<Halt>> {
-        self.inner.halts.lift_halt(scope).await
+        self.inner.operator.lift_halt(scope).await
     }
 
-    /// The halts that cover `service` (its own and the one for every service), or every halt.
+    /// [`Operator::halts`](crate::Operator::halts) through this engine's store.
     ///
     /// # Errors
     /// Store errors.
     pub async fn halts(&self, service: Option<&ServiceName>) -> Result<Vec<Halt>> {
-        self.inner.halts.halts(service).await
+        self.inner.operator.halts(service).await
     }
 }
 
 impl Inner {
     /// The halt that covers `service`, if one stands: the service's own before the global one.
     pub(super) async fn halt_of(&self, service: &ServiceName) -> Result<Option<Halt>> {
-        crate::halt::covering(&*self.halts, service).await
+        self.operator.halt_of(service).await
     }
 
     /// Refuses a new deployment of a halted service.
     pub(super) async fn refuse_if_halted(&self, service: &ServiceName) -> Result<()> {
-        crate::halt::refuse_if_halted(&*self.halts, service).await
+        crate::halt::refuse_if_halted(self.halts.halt_store(), service).await
     }
 }
 
@@ -58,15 +50,14 @@ impl Run<'_> {
     /// Stops advancing while a halt covers the service: holds here (watching the new fleet's
     /// health while it takes traffic, honouring aborts) until it is lifted, or rolls back, as
     /// the engine's [`OnHalt`] says. Rollbacks, and phases from Retire on, are never halted.
-    pub(super) async fn honour_halt(&mut self) -> Result<(), Stop> {
+    /// True when it held: whatever was read before the hold is stale after it.
+    pub(super) async fn honour_halt(&mut self) -> Result<bool, Stop> {
         let Some(halt) = self.control.commands().halt else {
-            return Ok(());
+            return Ok(false);
         };
         if self.rec.origin == Origin::Rollback || !halts_here(self.rec.phase) {
-            return Ok(());
+            return Ok(false);
         }
-        // Whatever was read before the hold is stale after it.
-        self.green_verified = false;
         self.emit(EventKind::Halted {
             scope: halt.scope.clone(),
             by: halt.by.clone(),
@@ -84,14 +75,14 @@ impl Run<'_> {
             if self.rec.weight > 0
                 && let Some(green) = self.rec.green.target.clone()
             {
-                self.ensure_green_healthy(&green).await?;
+                self.watch_green(&green).await?;
             }
             self.sleep_or_command(self.engine.settings.poll_interval)
                 .await;
         }
         self.check_abort()?;
         self.emit(EventKind::HaltLifted { scope: halt.scope });
-        Ok(())
+        Ok(true)
     }
 }
 

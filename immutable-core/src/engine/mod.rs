@@ -73,6 +73,7 @@ mod dry_run;
 mod gc;
 mod halt;
 mod lease;
+mod operator;
 mod phase;
 mod poll;
 pub(crate) mod record;
@@ -96,6 +97,7 @@ use control::Control;
 pub use control::DeploymentHandle;
 pub use dry_run::{Plan, Refusal};
 pub use gc::{GcMode, GcReport};
+pub use operator::Operator;
 pub use phase::Phase;
 pub use record::{Blue, DeploymentRecord, Green, HistoryEntry, Origin, Outcome, Report, Retired};
 pub use request::{DeploymentRequest, DeploymentSpec};
@@ -106,8 +108,8 @@ pub use status::{Status, Waiting};
 
 use crate::event::EventBus;
 use crate::{
-    Check, Clock, DeploymentId, Error, Event, Fleet, ImageStore, Result, StateStore, Strategy,
-    TrafficRouter,
+    Check, Clock, DeploymentId, Error, Event, Fleet, FleetAdoption, ImageStore, PreviewRouter,
+    Result, ScalingControl, StateStore, Strategy, TargetAdoption, TrafficRouter,
 };
 
 /// Runs deployments. Cheap to clone; clones share backends, store, settings and subscribers.
@@ -115,12 +117,13 @@ use crate::{
 /// ```
 /// # async fn demo(cloud: impl immutable_core::ImageStore + immutable_core::Fleet
 /// #     + immutable_core::TrafficRouter + Clone) -> immutable_core::Result<()> {
-/// use immutable_core::{DeploymentRequest, Engine, ImageRef};
+/// use immutable_core::{DeploymentRequest, Engine, FileStore, ImageRef};
 ///
 /// let engine = Engine::builder()
 ///     .images(cloud.clone())
 ///     .fleet(cloud.clone())
 ///     .router(cloud)
+///     .store(FileStore::open("/var/lib/my-deployer/journal")?)
 ///     .build()?;
 /// let report = engine.deploy(DeploymentRequest::new("web", ImageRef::name("web-v2"))).await?;
 /// assert!(report.succeeded());
@@ -136,9 +139,15 @@ struct Inner {
     images: Arc<dyn ImageStore>,
     fleet: Arc<dyn Fleet>,
     router: Arc<dyn TrafficRouter>,
+    /// The capabilities registered on the builder; an absent one is a call never made.
+    preview: Option<Arc<dyn PreviewRouter>>,
+    scaling: Option<Arc<dyn ScalingControl>>,
+    adoption: Option<(Arc<dyn FleetAdoption>, Arc<dyn TargetAdoption>)>,
     store: Arc<dyn StateStore>,
     /// Where halts are read and written (the engine's store unless told otherwise).
     halts: Arc<dyn StateStore>,
+    /// Status, commands and halts, through the store alone.
+    operator: Operator,
     settings: Settings,
     clock: Arc<dyn Clock>,
     events: EventBus,
@@ -146,8 +155,6 @@ struct Inner {
     strategies: BTreeMap<String, Arc<dyn Strategy>>,
     /// Deployments running in this process, for their handles.
     controls: Mutex<HashMap<DeploymentId, Arc<Control>>>,
-    /// Who this engine says it is in the commands it writes.
-    identity: String,
 }
 
 impl Engine {

@@ -11,12 +11,13 @@ impl Run<'_> {
     /// ends), then launches the green fleet; the deployment id is the idempotency key.
     #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
     pub(super) async fn provision(&mut self) -> Result<(), Stop> {
-        if let Some(blue) = self.rec.blue.as_ref().map(|b| b.fleet.clone()) {
+        if let (Some(blue), Some(scaling)) = (
+            self.rec.blue.as_ref().map(|b| b.fleet.clone()),
+            self.engine.scaling.clone(),
+        ) {
             let service = self.rec.service().clone();
             self.call("hold old fleet", || {
-                self.engine
-                    .fleet
-                    .set_scaling(&service, &blue, Scaling::Held)
+                scaling.set_scaling(&service, &blue, Scaling::Held)
             })
             .await
             .map_err(provider_failure(
@@ -31,16 +32,8 @@ impl Run<'_> {
             self.rec.spec.capacity,
         )
         .replacing(self.rec.blue.as_ref().map(|b| b.fleet.clone()));
-        // Only the first attempt of a run that created the deployment knows the key is new.
-        let new = self.first_attempt();
         let fleet = self
-            .call("launch fleet", || {
-                if new.take() {
-                    self.engine.fleet.launch_new(&spec)
-                } else {
-                    self.engine.fleet.launch(&spec)
-                }
-            })
+            .call("launch fleet", || self.engine.fleet.launch(&spec))
             .await
             .map_err(provider_failure(
                 Phase::Provision,

@@ -17,11 +17,11 @@ impl Run<'_> {
     #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
     pub(super) async fn retire(&mut self) -> Result<()> {
         let service = self.rec.service().clone();
-        if self.rec.previewed {
+        if self.rec.previewed
+            && let Some(preview) = self.engine.preview.as_deref()
+        {
             match self
-                .cleanup("clear preview", || {
-                    self.engine.router.preview(&service, None)
-                })
+                .cleanup("clear preview", || preview.preview(&service, None))
                 .await
             {
                 Ok(_) | Err(crate::Error::NotSupported { .. }) => {}

@@ -52,13 +52,15 @@ impl Run<'_> {
 
     /// Lets blue's own scaling act again, before anything else: it is to serve alone.
     async fn activate_blue(&self) -> Result<()> {
-        let Some(blue) = self.rec.blue.as_ref().map(|b| b.fleet.clone()) else {
+        let (Some(blue), Some(scaling)) = (
+            self.rec.blue.as_ref().map(|b| b.fleet.clone()),
+            self.engine.scaling.as_deref(),
+        ) else {
             return Ok(());
         };
         let service = self.rec.service().clone();
-        let engine = self.engine;
         self.cleanup("activate old fleet's scaling", || {
-            engine.fleet.set_scaling(&service, &blue, Scaling::Active)
+            scaling.set_scaling(&service, &blue, Scaling::Active)
         })
         .await
     }

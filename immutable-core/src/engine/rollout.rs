@@ -5,6 +5,7 @@ use std::time::SystemTime;
 use tracing::instrument;
 
 use super::run::{Run, Stop, provider_failure};
+use super::wait::GreenHealthy;
 use crate::{
     EventKind, Phase, Progress, RollbackCause, Scaling, Step, StepRecord, Strategy, StrategySpec,
 };
@@ -13,7 +14,8 @@ impl Run<'_> {
     /// Walks the strategy's steps from the recorded step index. A step is recorded before it
     /// runs and its outcome after, so a resumed rollout re-runs only the step it was in.
     #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
-    pub(super) async fn rollout(&mut self) -> Result<(), Stop> {
+    /// `fresh`: AwaitHealthy's proof that green is healthy, when it ran just before.
+    pub(super) async fn rollout(&mut self, fresh: Option<GreenHealthy>) -> Result<(), Stop> {
         let green = self.green_target()?;
         let strategy = self
             .engine
@@ -28,9 +30,13 @@ impl Run<'_> {
             .history
             .last()
             .map_or(self.rec.created_at, |h| h.at);
+        // A custom strategy may take its time to decide: its first shift reads again.
+        let mut fresh = fresh.filter(|_| matches!(self.rec.spec.strategy, StrategySpec::Steps(_)));
         loop {
             self.check_abort()?;
-            self.honour_halt().await?;
+            if self.honour_halt().await? {
+                fresh = None;
+            }
             let Some(step) = self.next_step(strategy.as_ref(), started).await? else {
                 break;
             };
@@ -38,7 +44,8 @@ impl Run<'_> {
                 index: self.rec.step,
                 step: step.clone(),
             });
-            let note = self.run_step(&step, &green).await?;
+            let (note, kept) = self.run_step(&step, &green, fresh.take()).await?;
+            fresh = kept;
             self.emit(EventKind::StepFinished {
                 index: self.rec.step,
                 note: note.clone(),
@@ -85,10 +92,6 @@ impl Run<'_> {
                 error: e.to_string(),
             })
         })?;
-        if matches!(self.rec.spec.strategy, StrategySpec::Named(_)) {
-            // A custom strategy may take its time to decide: its first shift reads again.
-            self.green_verified = false;
-        }
         if let Some(step) = &next
             && matches!(self.rec.spec.strategy, StrategySpec::Named(_))
         {
@@ -102,14 +105,14 @@ impl Run<'_> {
 impl Run<'_> {
     /// Lets green's own scaling act, now that it takes all traffic.
     async fn activate_green(&mut self) -> Result<(), Stop> {
-        let Some(green) = self.rec.green.fleet.clone() else {
+        let (Some(green), Some(scaling)) =
+            (self.rec.green.fleet.clone(), self.engine.scaling.clone())
+        else {
             return Ok(());
         };
         let service = self.rec.service().clone();
         self.call("activate new fleet's scaling", || {
-            self.engine
-                .fleet
-                .set_scaling(&service, &green, Scaling::Active)
+            scaling.set_scaling(&service, &green, Scaling::Active)
         })
         .await
         .map_err(provider_failure(

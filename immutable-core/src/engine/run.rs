@@ -51,24 +51,6 @@ pub(super) struct Run<'a> {
     pub(super) control: Arc<Control>,
     /// Healthy and registered instances of the new fleet, as last read.
     pub(super) last_health: Option<(usize, usize)>,
-    /// AwaitHealthy has just read the new fleet healthy and nothing has waited since: the
-    /// first weight change takes that read as its health check (I1) instead of reading again.
-    pub(super) green_verified: bool,
-    /// This run created the deployment: no earlier run launched or attached anything for it,
-    /// so the first attempt of each may use [`Fleet::launch_new`](crate::Fleet::launch_new)
-    /// and [`TrafficRouter::attach_new`](crate::TrafficRouter::attach_new).
-    pub(super) created: bool,
-}
-
-/// Whether a call is the first attempt of its kind in a run that created the deployment:
-/// true once, then false (for the retries).
-pub(super) struct FirstAttempt(std::sync::atomic::AtomicBool);
-
-impl FirstAttempt {
-    /// True the first time only, and only if the run created the deployment.
-    pub(super) fn take(&self) -> bool {
-        self.0.swap(false, std::sync::atomic::Ordering::Relaxed)
-    }
 }
 
 pub(super) fn retrying(
@@ -92,13 +74,6 @@ impl Run<'_> {
 
     pub(super) fn now(&self) -> SystemTime {
         self.engine.clock.now()
-    }
-
-    /// For a call that may skip its idempotency lookup on the first attempt of a new
-    /// deployment ([`Fleet::launch_new`](crate::Fleet::launch_new),
-    /// [`TrafficRouter::attach_new`](crate::TrafficRouter::attach_new)).
-    pub(super) fn first_attempt(&self) -> FirstAttempt {
-        FirstAttempt(std::sync::atomic::AtomicBool::new(self.created))
     }
 
     /// Enters `phase` and persists the record.

@@ -89,9 +89,7 @@ impl Engine {
             let inner = &*self.inner;
             let guard = ControlGuard::new(inner, &id);
             let (rec, lease) = inner.plan(&id, spec, origin).await?;
-            inner
-                .run(rec, lease, Arc::clone(&guard.control), true)
-                .await
+            inner.run(rec, lease, Arc::clone(&guard.control)).await
         }
         .instrument(span)
         .await
@@ -119,9 +117,7 @@ impl Engine {
             }
             let guard = ControlGuard::new(inner, &rec.id);
             let lease = inner.acquire_lease(rec.service(), &rec.id).await?;
-            inner
-                .run(rec, lease, Arc::clone(&guard.control), false)
-                .await
+            inner.run(rec, lease, Arc::clone(&guard.control)).await
         }
         .instrument(span)
         .await
@@ -198,14 +194,12 @@ impl Inner {
             .await
     }
 
-    /// Drives `rec` to its end with the lease kept alive, then releases the lease. `created`:
-    /// the caller has just created the record (no earlier run acted on it).
+    /// Drives `rec` to its end with the lease kept alive, then releases the lease.
     pub(super) async fn run(
         &self,
         rec: DeploymentRecord,
         lease: Lease,
         control: Arc<Control>,
-        created: bool,
     ) -> Result<Report> {
         let id = rec.id.clone();
         let mut run = Run {
@@ -213,8 +207,6 @@ impl Inner {
             rec,
             control: Arc::clone(&control),
             last_health: None,
-            green_verified: false,
-            created,
         };
         // Commands given while no runner was alive, and halts, apply from the start.
         let service = run.rec.service().clone();
@@ -242,6 +234,8 @@ impl Inner {
 
 impl Run<'_> {
     async fn drive(&mut self) -> Result<Outcome> {
+        // AwaitHealthy's proof that green is healthy, for the rollout right after it.
+        let mut fresh = None;
         loop {
             let phase = self.rec.phase;
             let step = match phase {
@@ -251,8 +245,8 @@ impl Run<'_> {
                 Phase::RollingBack => self.roll_back().await.map_err(Stop::Interrupted),
                 Phase::Plan | Phase::Provision => self.provision().await,
                 Phase::Attach => self.attach().await,
-                Phase::AwaitHealthy => self.await_healthy().await,
-                Phase::Rollout => self.rollout().await,
+                Phase::AwaitHealthy => self.await_healthy().await.map(|p| fresh = Some(p)),
+                Phase::Rollout => self.rollout(fresh.take()).await,
                 Phase::Bake => self.bake().await,
                 Phase::Retire => self.retire().await.map_err(Stop::Interrupted),
             };

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use futures::Stream;
 use serde::Serialize;
 
-use super::Engine;
+use super::{Engine, Operator};
 use crate::{
     DeploymentId, DeploymentRecord, Halt, ImageId, Lease, OnTimeout, Outcome, Phase, Result,
     ServiceName, Step, StrategySpec,
@@ -82,116 +82,39 @@ pub struct Status {
 }
 
 impl Engine {
-    /// A deployment's status, from its record in the store.
+    /// [`Operator::status`](crate::Operator::status) through this engine's store.
     ///
     /// # Errors
     /// [`Error::NotFound`](crate::Error::NotFound) for an unknown id, store errors.
     pub async fn status(&self, deployment: &DeploymentId) -> Result<Status> {
-        let record = self.inner.store.load(deployment).await?;
-        self.status_from(record).await
+        self.inner.operator.status(deployment).await
     }
 
-    /// The status of the service's latest deployment, if it ever had one.
+    /// [`Operator::status_of`](crate::Operator::status_of) through this engine's store.
     ///
     /// # Errors
     /// [`Error::InvalidInput`](crate::Error::InvalidInput) for a bad service name, store errors.
     pub async fn status_of(&self, service: impl Into<String>) -> Result<Option<Status>> {
-        let service = ServiceName::new(service)?;
-        match self.latest_record(&service).await? {
-            Some(record) => Ok(Some(self.status_from(record).await?)),
-            None => Ok(None),
-        }
+        self.inner.operator.status_of(service).await
     }
 
-    /// The deployment's status every time it changes, read from the store every poll
-    /// interval; the stream ends after the deployment has ended (or on a store error).
+    /// [`Operator::watch`](crate::Operator::watch) through this engine's store.
     pub fn watch(
         &self,
         deployment: &DeploymentId,
     ) -> impl Stream<Item = Result<Status>> + Send + 'static {
-        let start = (self.clone(), deployment.clone(), None::<Status>, false);
-        futures::stream::unfold(start, |(engine, id, last, ended)| async move {
-            if ended {
-                return None;
-            }
-            loop {
-                match engine.status(&id).await {
-                    Err(e) => return Some((Err(e), (engine, id, last, true))),
-                    Ok(status) if last.as_ref() != Some(&status) => {
-                        let ended = status.outcome.is_some();
-                        let next = (engine, id, Some(status.clone()), ended);
-                        return Some((Ok(status), next));
-                    }
-                    Ok(_) => tokio::time::sleep(engine.inner.settings.poll_interval).await,
-                }
-            }
-        })
+        self.inner.operator.watch(deployment)
     }
 
-    async fn status_from(&self, record: DeploymentRecord) -> Result<Status> {
-        let lease = self
-            .inner
-            .store
-            .lease(record.service())
-            .await?
-            .filter(|l| l.deployment == record.id && !record.phase.is_terminal());
-        let halt = match record.phase.is_terminal() {
-            true => None,
-            false => self.inner.halt_of(record.service()).await?,
-        };
-        Ok(Status {
-            halt,
-            waiting: self.waiting(&record),
-            step: current_step(&record),
-            deployment: record.id.clone(),
-            service: record.service().clone(),
-            phase: record.phase,
-            weight: record.weight,
-            image: record.image.id.clone(),
-            healthy: record.health,
-            outcome: record.outcome(),
-            lease,
-            updated_at: record.history.last().map_or(record.created_at, |h| h.at),
-        })
-    }
-
-    fn waiting(&self, r: &DeploymentRecord) -> Option<Waiting> {
-        let since = r.phase_started_at;
-        Some(match r.phase {
-            Phase::Attach => Waiting::Launch {
-                until: since + self.inner.settings.launch_timeout,
-            },
-            Phase::AwaitHealthy => Waiting::Health {
-                until: since + r.spec.health_timeout,
-            },
-            Phase::Bake => Waiting::Bake {
-                until: since + r.spec.bake_time,
-            },
-            Phase::Rollout => match current_step(r)? {
-                (_, Step::Pause { duration }) => Waiting::Pause {
-                    until: since + duration,
-                },
-                (
-                    index,
-                    Step::Approval {
-                        timeout,
-                        on_timeout,
-                    },
-                ) => Waiting::Approval {
-                    index,
-                    deadline: since + timeout,
-                    rolls_back: on_timeout == OnTimeout::RollBack,
-                },
-                _ => return None,
-            },
-            _ => return None,
-        })
+    /// The store-only client this engine's status, commands and halts go through.
+    pub fn operator(&self) -> &Operator {
+        &self.inner.operator
     }
 }
 
 /// The rollout step in progress: the one recorded for a custom strategy, the list's next one
 /// for a step list.
-fn current_step(r: &DeploymentRecord) -> Option<(usize, Step)> {
+pub(super) fn current_step(r: &DeploymentRecord) -> Option<(usize, Step)> {
     if r.phase != Phase::Rollout {
         return None;
     }
@@ -201,4 +124,41 @@ fn current_step(r: &DeploymentRecord) -> Option<(usize, Step)> {
         (None, StrategySpec::Named(_)) => return None,
     };
     Some((r.step, step))
+}
+
+/// What the deployment of `r` waits for now; `launch_timeout` is the engine's.
+pub(super) fn waiting(
+    r: &DeploymentRecord,
+    launch_timeout: std::time::Duration,
+) -> Option<Waiting> {
+    let since = r.phase_started_at;
+    Some(match r.phase {
+        Phase::Attach => Waiting::Launch {
+            until: since + launch_timeout,
+        },
+        Phase::AwaitHealthy => Waiting::Health {
+            until: since + r.spec.health_timeout,
+        },
+        Phase::Bake => Waiting::Bake {
+            until: since + r.spec.bake_time,
+        },
+        Phase::Rollout => match current_step(r)? {
+            (_, Step::Pause { duration }) => Waiting::Pause {
+                until: since + duration,
+            },
+            (
+                index,
+                Step::Approval {
+                    timeout,
+                    on_timeout,
+                },
+            ) => Waiting::Approval {
+                index,
+                deadline: since + timeout,
+                rolls_back: on_timeout == OnTimeout::RollBack,
+            },
+            _ => return None,
+        },
+        _ => return None,
+    })
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::run::{Run, Stop, aborted, provider_failure};
+use super::wait::GreenHealthy;
 use crate::{
     CheckContext, CheckOutcome, Error, EventKind, OnTimeout, Phase, RollbackCause, Routing, Step,
     TargetId,
@@ -17,17 +18,33 @@ pub(super) fn keeps_health_read(step: &Step) -> bool {
 }
 
 impl Run<'_> {
-    /// Runs one step; its note says how it went, when there is more to say.
+    /// Runs one step with `fresh`, a proof that green is healthy if one is at hand; its note
+    /// says how it went, when there is more to say, and the proof comes back only from a step
+    /// that [keeps it](keeps_health_read).
     pub(super) async fn run_step(
         &mut self,
         step: &Step,
         green: &TargetId,
+        fresh: Option<GreenHealthy>,
+    ) -> Result<(Option<String>, Option<GreenHealthy>), Stop> {
+        let note = match step {
+            Step::Shift { percent } => {
+                return Ok((self.shift(*percent, green, fresh).await?, None));
+            }
+            Step::Preview => return Ok((self.route_preview(green).await?, fresh)),
+            other => self.run_waiting_step(other, green).await?,
+        };
+        Ok((note, None))
+    }
+
+    /// A step that waits or probes: a pause, checks or an approval gate.
+    async fn run_waiting_step(
+        &mut self,
+        step: &Step,
+        green: &TargetId,
     ) -> Result<Option<String>, Stop> {
-        if !matches!(step, Step::Shift { .. }) && !keeps_health_read(step) {
-            self.green_verified = false;
-        }
         match step {
-            Step::Shift { percent } => self.shift(*percent, green).await,
+            Step::Shift { .. } | Step::Preview => unreachable!("run_step runs these itself"),
             Step::Pause { duration } => {
                 let cut_short = self
                     .watch_until(green, self.rec.phase_started_at + *duration)
@@ -44,20 +61,25 @@ impl Run<'_> {
                 timeout,
                 on_timeout,
             } => self.await_approval(*timeout, *on_timeout).await.map(Some),
-            Step::Preview => self.route_preview(green).await,
         }
     }
 
     /// Sends `percent` of traffic to green in one routing call, once green has `min_healthy`
-    /// healthy instances (I1): read now, unless AwaitHealthy has just read it and nothing has
-    /// waited since. A first deployment has no old fleet to share traffic with: all of it
-    /// goes at once.
-    async fn shift(&mut self, percent: u32, green: &TargetId) -> Result<Option<String>, Stop> {
+    /// healthy instances (I1): proved by `fresh` (AwaitHealthy's read, when nothing has waited
+    /// since), or read now. A first deployment has no old fleet to share traffic with: all of
+    /// it goes at once.
+    async fn shift(
+        &mut self,
+        percent: u32,
+        green: &TargetId,
+        fresh: Option<GreenHealthy>,
+    ) -> Result<Option<String>, Stop> {
         let service = self.rec.service().clone();
-        self.honour_halt().await?;
-        if !std::mem::take(&mut self.green_verified) {
-            self.ensure_green_healthy(green).await?;
-        }
+        let held = self.honour_halt().await?;
+        let proof = match fresh {
+            Some(proof) if !held => proof,
+            _ => self.ensure_green_healthy(green).await?,
+        };
         let (routing, percent, note) = match &self.rec.blue {
             Some(blue) => (
                 Routing::split(Some(&blue.target), green, percent)?,
@@ -70,11 +92,9 @@ impl Run<'_> {
                 (percent < 100).then(|| "first deployment: all traffic at once".to_owned()),
             ),
         };
-        self.call("set weights", || {
-            self.engine.router.set_weights(&service, &routing)
-        })
-        .await
-        .map_err(provider_failure(Phase::Rollout, "shifting traffic"))?;
+        self.shift_weights(&service, &routing, proof)
+            .await
+            .map_err(provider_failure(Phase::Rollout, "shifting traffic"))?;
         self.rec.weight = percent;
         self.emit(EventKind::WeightsSet { routing });
         Ok(note)
@@ -85,11 +105,16 @@ impl Run<'_> {
     /// preview listener) rolls back, since checks meant for the new fleet would probe
     /// whatever the preview still points at.
     async fn route_preview(&mut self, green: &TargetId) -> Result<Option<String>, Stop> {
+        let Some(preview) = self.engine.preview.clone() else {
+            let reason = "no preview entry point is registered on this engine".to_owned();
+            self.emit(EventKind::PreviewSkipped {
+                reason: reason.clone(),
+            });
+            return Ok(Some(format!("skipped: {reason}")));
+        };
         let service = self.rec.service().clone();
         let result = self
-            .call("route preview", || {
-                self.engine.router.preview(&service, Some(green))
-            })
+            .call("route preview", || preview.preview(&service, Some(green)))
             .await;
         match result {
             Ok(()) => {

@@ -4,7 +4,16 @@
 use std::time::{Duration, SystemTime};
 
 use super::run::{Run, Stop, aborted, provider_failure};
-use crate::{Error, EventKind, RollbackCause, TargetId};
+use crate::{Error, EventKind, HealthReport, RollbackCause, Routing, ServiceName, TargetId};
+
+/// Proof that the new fleet was just read with `min_healthy` healthy instances (I1). Only a
+/// health read makes one ([`Run::green_healthy`], [`Run::ensure_green_healthy`]); a weight
+/// change takes one by value, so each read serves at most one change. AwaitHealthy's last read
+/// is handed to the rollout as a value and passed from step to step only across the preview
+/// (one routing call that waits for nothing); any other step, a hold under a halt, or a custom
+/// strategy's decision drops it, and the next shift reads again.
+#[must_use]
+pub(super) struct GreenHealthy(());
 
 impl Run<'_> {
     /// Sleeps for `duration`, or until an operator command arrives.
@@ -75,7 +84,7 @@ impl Run<'_> {
     ) -> Result<bool, Stop> {
         let polls = self.backoff();
         loop {
-            self.ensure_green_healthy(green).await?;
+            self.watch_green(green).await?;
             if self.control.commands().promoted {
                 self.emit(EventKind::Promoted);
                 return Ok(true);
@@ -87,8 +96,38 @@ impl Run<'_> {
         }
     }
 
-    /// Invariant I1: traffic goes only to a target with `min_healthy` healthy instances.
-    pub(super) async fn ensure_green_healthy(&mut self, green: &TargetId) -> Result<(), Stop> {
+    /// A forward weight change: made only with a proof that green is healthy (I1), which it
+    /// consumes.
+    pub(super) async fn shift_weights(
+        &self,
+        service: &ServiceName,
+        routing: &Routing,
+        proof: GreenHealthy,
+    ) -> Result<(), Error> {
+        let GreenHealthy(()) = proof;
+        self.call("set weights", || {
+            self.engine.router.set_weights(service, routing)
+        })
+        .await
+    }
+
+    /// Watches green while it takes traffic: rolls back when it has fewer than `min_healthy`
+    /// healthy instances.
+    pub(super) async fn watch_green(&mut self, green: &TargetId) -> Result<(), Stop> {
+        self.ensure_green_healthy(green).await.map(drop)
+    }
+
+    /// Proof that green has `min_healthy` healthy instances in `report`, if it has.
+    pub(super) fn green_healthy(&self, report: &HealthReport) -> Option<GreenHealthy> {
+        (report.healthy() >= self.rec.spec.min_healthy as usize).then_some(GreenHealthy(()))
+    }
+
+    /// Invariant I1: traffic goes only to a target with `min_healthy` healthy instances. Reads
+    /// green's health now, and proves it or rolls back.
+    pub(super) async fn ensure_green_healthy(
+        &mut self,
+        green: &TargetId,
+    ) -> Result<GreenHealthy, Stop> {
         let report = self
             .call("read health", || {
                 self.engine.router.health(self.rec.service(), green)
@@ -98,22 +137,20 @@ impl Run<'_> {
                 self.rec.phase,
                 "reading the new fleet's health",
             ))?;
-        let needed = self.rec.spec.min_healthy as usize;
         let health = Some((report.healthy(), report.instances.len()));
         self.last_health = health;
         if self.rec.health != health {
             self.rec.health = health;
             self.persist().await?;
         }
-        if report.healthy() < needed {
-            return Err(Stop::RollBack(RollbackCause::NewFleetUnhealthy {
+        self.green_healthy(&report).ok_or_else(|| {
+            Stop::RollBack(RollbackCause::NewFleetUnhealthy {
                 healthy: report.healthy(),
                 total: report.instances.len(),
                 needed: self.rec.spec.min_healthy,
                 phase: self.rec.phase,
-            }));
-        }
-        Ok(())
+            })
+        })
     }
 
     pub(super) fn green_fleet(&self) -> Result<crate::FleetId, Stop> {

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use super::{
-    HistoryPage, Lease, LeaseGrant, Page, Retention, StateStore, check_version, grant_lease,
-    renewed_lease,
+    HaltStore, HistoryPage, Lease, LeaseGrant, Page, Retention, StateStore, WaveStore,
+    check_version, grant_lease, renewed_lease,
 };
 use crate::{
     CommandRecord, DeploymentId, DeploymentRecord, Error, Halt, HaltScope, ResourceKind, Result,
@@ -252,6 +252,17 @@ impl StateStore for InMemoryStore {
         Ok(())
     }
 
+    fn halt_store(&self) -> Option<&dyn HaltStore> {
+        Some(self)
+    }
+
+    fn wave_store(&self) -> Option<&dyn WaveStore> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl HaltStore for InMemoryStore {
     async fn set_halt(&self, halt: &Halt) -> Result<()> {
         self.lock().halts.insert(halt.scope.clone(), halt.clone());
         Ok(())
@@ -270,7 +281,10 @@ impl StateStore for InMemoryStore {
             .cloned()
             .collect())
     }
+}
 
+#[async_trait]
+impl WaveStore for InMemoryStore {
     async fn save_wave(&self, record: &mut WaveRecord) -> Result<()> {
         let mut state = self.lock();
         check_wave_version(state.waves.get(&record.id).map(|r| r.version), record)?;

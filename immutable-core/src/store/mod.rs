@@ -154,56 +154,75 @@ pub trait StateStore: Debug + Send + Sync + 'static {
     /// A deployment's commands, oldest first (command ids sort by time).
     async fn commands(&self, deployment: &DeploymentId) -> Result<Vec<CommandRecord>>;
 
+    /// The store's halts, or `None` for a store that keeps none. Required, so that a store
+    /// wrapping another says whether it forwards them: an engine whose store has none makes
+    /// every [`HaltStore`] call through it [`Error::NotSupported`](crate::Error::NotSupported),
+    /// and reads no halt. The bundled stores answer `Some(self)`.
+    fn halt_store(&self) -> Option<&dyn HaltStore>;
+
+    /// The store's wave plans, or `None` for a store that keeps none; a
+    /// [`WaveRunner`](crate::WaveRunner) over it is
+    /// [`Error::NotSupported`](crate::Error::NotSupported). The bundled stores answer
+    /// `Some(self)`.
+    fn wave_store(&self) -> Option<&dyn WaveStore>;
+}
+
+/// Halts (see [`Halt`]): a capability of a [`StateStore`], reached through
+/// [`StateStore::halt_store`].
+#[async_trait]
+pub trait HaltStore: Debug + Send + Sync + 'static {
     /// Sets the halt of `halt.scope`, replacing one that stands there. Durable once it
     /// returns; every process sharing the store sees it at its next read.
-    ///
-    /// The default answers [`Error::NotSupported`](crate::Error::NotSupported): a store without
-    /// halts cannot stop its engines, so it refuses to pretend it did.
-    async fn set_halt(&self, halt: &Halt) -> Result<()> {
-        let _ = halt;
-        Err(crate::Error::not_supported(
-            "set_halt",
-            "this state store keeps no halts; use one of the bundled stores",
-        ))
-    }
+    async fn set_halt(&self, halt: &Halt) -> Result<()>;
 
     /// Lifts the halt of `scope`, returning it; `Ok(None)` if none stood.
-    async fn lift_halt(&self, scope: &HaltScope) -> Result<Option<Halt>> {
-        let _ = scope;
-        Ok(None)
-    }
+    async fn lift_halt(&self, scope: &HaltScope) -> Result<Option<Halt>>;
 
     /// The halts that cover `service` (its own and the one for every service), or every halt.
-    /// The default (a store without halts) has none.
-    async fn halts(&self, service: Option<&ServiceName>) -> Result<Vec<Halt>> {
-        let _ = service;
-        Ok(Vec::new())
-    }
+    async fn halts(&self, service: Option<&ServiceName>) -> Result<Vec<Halt>>;
+}
 
+/// Wave plans' records (see [`WaveRunner`](crate::WaveRunner)): a capability of a
+/// [`StateStore`], reached through [`StateStore::wave_store`].
+#[async_trait]
+pub trait WaveStore: Debug + Send + Sync + 'static {
     /// Stores a wave plan's record if its version matches, and bumps the version, as
-    /// [`save`](Self::save) does for deployments ([`check_wave_version`](crate::check_wave_version) states the rule).
-    ///
-    /// The default answers [`Error::NotSupported`](crate::Error::NotSupported).
-    async fn save_wave(&self, record: &mut WaveRecord) -> Result<()> {
-        let _ = record;
-        Err(crate::Error::not_supported(
-            "save_wave",
-            "this state store keeps no wave plans; use one of the bundled stores",
-        ))
-    }
+    /// [`StateStore::save`] does for deployments
+    /// ([`check_wave_version`](crate::check_wave_version) states the rule).
+    async fn save_wave(&self, record: &mut WaveRecord) -> Result<()>;
 
     /// Loads a wave plan's record; [`Error::NotFound`](crate::Error::NotFound) for an unknown id.
-    async fn load_wave(&self, id: &WaveId) -> Result<WaveRecord> {
-        Err(crate::Error::not_found(
-            crate::ResourceKind::WavePlan,
-            id.as_str(),
-        ))
-    }
+    async fn load_wave(&self, id: &WaveId) -> Result<WaveRecord>;
 
     /// The wave plans that have not ended (halted ones included), oldest first.
-    async fn unfinished_waves(&self) -> Result<Vec<WaveRecord>> {
-        Ok(Vec::new())
-    }
+    async fn unfinished_waves(&self) -> Result<Vec<WaveRecord>>;
+}
+
+/// The halts of `store`, or [`Error::NotSupported`](crate::Error::NotSupported) naming what
+/// needed them.
+pub(crate) fn halts_of<'a>(
+    store: &'a dyn StateStore,
+    operation: &'static str,
+) -> Result<&'a dyn HaltStore> {
+    store.halt_store().ok_or_else(|| {
+        crate::Error::not_supported(
+            operation,
+            "this state store keeps no halts; use one of the bundled stores",
+        )
+    })
+}
+
+/// The wave plans of `store`, or [`Error::NotSupported`](crate::Error::NotSupported).
+pub(crate) fn waves_of<'a>(
+    store: &'a dyn StateStore,
+    operation: &'static str,
+) -> Result<&'a dyn WaveStore> {
+    store.wave_store().ok_or_else(|| {
+        crate::Error::not_supported(
+            operation,
+            "this state store keeps no wave plans; use one of the bundled stores",
+        )
+    })
 }
 
 #[cfg(test)]
@@ -293,6 +312,12 @@ mod tests {
         async fn commands(&self, deployment: &DeploymentId) -> Result<Vec<CommandRecord>> {
             self.0.commands(deployment).await
         }
+        fn halt_store(&self) -> Option<&dyn HaltStore> {
+            None
+        }
+        fn wave_store(&self) -> Option<&dyn WaveStore> {
+            None
+        }
     }
 
     #[tokio::test]
@@ -303,25 +328,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_store_without_halts_or_waves_says_so() {
-        use crate::conformance::sample_wave;
-        use crate::{Error, Halt, HaltScope};
+        use crate::Error;
         let store = Minimal::default();
-        let halt = Halt::new(HaltScope::All, "freeze", "ops", SystemTime::UNIX_EPOCH);
         assert!(matches!(
-            store.set_halt(&halt).await,
-            Err(Error::NotSupported { .. })
-        ));
-        assert!(store.halts(None).await.unwrap().is_empty());
-        assert_eq!(store.lift_halt(&HaltScope::All).await.unwrap(), None);
-        let mut wave = sample_wave("web");
-        assert!(matches!(
-            store.save_wave(&mut wave).await,
+            halts_of(&store, "halt"),
             Err(Error::NotSupported { .. })
         ));
         assert!(matches!(
-            store.load_wave(&wave.id).await,
-            Err(Error::NotFound { .. })
+            waves_of(&store, "run a wave plan"),
+            Err(Error::NotSupported { .. })
         ));
-        assert!(store.unfinished_waves().await.unwrap().is_empty());
+        assert!(halts_of(&InMemoryStore::new(), "halt").is_ok());
+        assert!(waves_of(&InMemoryStore::new(), "run a wave plan").is_ok());
     }
 }

@@ -268,7 +268,9 @@ impl RunnerInner {
         rec.failure = Some(failure.clone());
         rec.halt = Some(halt.clone());
         self.save(rec).await?;
-        self.store.set_halt(&halt).await?;
+        crate::store::halts_of(&*self.store, "halt")?
+            .set_halt(&halt)
+            .await?;
         self.emit(rec, WaveEventKind::Failed { failure });
         self.emit(rec, WaveEventKind::Halted { halt });
         self.abort_unfinished(rec).await;
@@ -287,7 +289,9 @@ impl RunnerInner {
     /// After a failure: ends the plan, or rolls back what was done, as its policy says.
     pub(super) async fn after_failure(&self, rec: &mut WaveRecord) -> Result<()> {
         if let Some(halt) = &rec.halt {
-            self.store.set_halt(halt).await?;
+            crate::store::halts_of(&*self.store, "halt")?
+                .set_halt(halt)
+                .await?;
         }
         let next = match rec.plan.on_failure {
             super::OnWaveFailure::HaltRest => WaveState::Failed,

@@ -158,10 +158,12 @@ impl WaveRunner {
             |e| inner.engines.contains_key(e),
             |c| inner.checks.contains_key(c),
         )?;
-        crate::halt::refuse_if_halted(&*inner.store, &spec.service).await?;
+        crate::halt::refuse_if_halted(inner.store.halt_store(), &spec.service).await?;
         let mut rec = WaveRecord::new(WaveId::generate(), spec, inner.clock.now());
         let lease = inner.take_lease(&rec.id).await?;
-        inner.store.save_wave(&mut rec).await?;
+        crate::store::waves_of(&*inner.store, "run a wave plan")?
+            .save_wave(&mut rec)
+            .await?;
         inner.emit(
             &rec,
             WaveEventKind::StateEntered {
@@ -180,7 +182,9 @@ impl WaveRunner {
     /// it, store errors.
     pub async fn resume(&self, id: &WaveId) -> Result<WaveReport> {
         let inner = &*self.inner;
-        let rec = inner.store.load_wave(id).await?;
+        let rec = crate::store::waves_of(&*inner.store, "resume a wave plan")?
+            .load_wave(id)
+            .await?;
         if rec.state.is_terminal() {
             return Ok(WaveReport {
                 state: rec.state,
@@ -196,9 +200,7 @@ impl WaveRunner {
     /// # Errors
     /// Store errors listing the plans.
     pub async fn resume_unfinished(&self) -> Result<Vec<(WaveId, Result<WaveReport>)>> {
-        let ids: Vec<WaveId> = self
-            .inner
-            .store
+        let ids: Vec<WaveId> = crate::store::waves_of(&*self.inner.store, "resume wave plans")?
             .unfinished_waves()
             .await?
             .into_iter()
@@ -237,7 +239,9 @@ impl RunnerInner {
 
     /// Saves the record.
     pub(super) async fn save(&self, rec: &mut WaveRecord) -> Result<()> {
-        self.store.save_wave(rec).await
+        crate::store::waves_of(&*self.store, "save a wave plan")?
+            .save_wave(rec)
+            .await
     }
 
     /// Enters `state`, saves, and reports it.
@@ -261,7 +265,7 @@ impl RunnerInner {
 
     /// The halt covering `service` in the shared store, its own before the global one.
     pub(super) async fn halt_of(&self, service: &ServiceName) -> Result<Option<Halt>> {
-        crate::halt::covering(&*self.store, service).await
+        crate::halt::covering(self.store.halt_store(), service).await
     }
 
     /// The plan's lease: one runner drives a plan at a time.

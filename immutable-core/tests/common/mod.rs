@@ -112,9 +112,7 @@ pub fn world_with(settings: Settings, timings: Timings) -> World {
 /// the engine tests build engines.
 pub fn builder_on(cloud: &MockCloud, store: impl StateStore) -> EngineBuilder {
     Engine::builder()
-        .images(cloud.clone())
-        .fleet(cloud.clone())
-        .router(cloud.clone())
+        .backends(cloud.backends())
         .store(store)
         .settings(settings())
 }

@@ -118,9 +118,7 @@ pub fn region(name: &str, shared: &Arc<dyn StateStore>, settings: Settings) -> R
     let store = InMemoryStore::new();
     let errors = Metric::default();
     let engine = Engine::builder()
-        .images(cloud.clone())
-        .fleet(cloud.clone())
-        .router(cloud.clone())
+        .backends(cloud.backends())
         .store(store.clone())
         .halts_from(Arc::clone(shared))
         .settings(settings)

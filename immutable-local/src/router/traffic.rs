@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use immutable_core::{
-    Cost, Error, FleetInfo, HealthReport, HealthState, InstanceHealth, Operation, Result, Routing,
-    ServiceName, Target, TargetId, TrafficRouter,
+    Cost, Error, FleetInfo, HealthReport, HealthState, InstanceHealth, Operation, PreviewRouter,
+    Result, Routing, ServiceName, Target, TargetId, TrafficRouter,
 };
 
 use super::health::health_of;
@@ -215,6 +215,42 @@ impl TrafficRouter for HaproxyRouter {
         inner.save(service, &state).await
     }
 
+    async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
+        let inner = &*self.inner;
+        let backends = inner.backends(service)?;
+        let _guard = inner.lock(service).await?;
+        let mut state = inner.load(service).await?;
+        let t = inner.owned_target(service, &state, target).await?;
+        if state.routing.weight(target) > 0 {
+            return Err(Error::TargetServing {
+                service: service.clone(),
+                target: target.clone(),
+            });
+        }
+        // Marked before its servers go, so that a restore meanwhile (this process's guard,
+        // or another process's) does not put them back.
+        if let Some(saved) = state.targets.iter_mut().find(|x| &x.id == target) {
+            saved.detaching = true;
+        }
+        if state.preview.as_ref() == Some(target) {
+            state.preview = None;
+            state.preview_stale.extend(t.servers.iter().cloned());
+        }
+        inner.save(service, &state).await?;
+        if !state.preview_stale.is_empty() {
+            if let Some(preview) = &backends.preview {
+                inner.remove_now(preview, &state.preview_stale).await?;
+            }
+            state.preview_stale.clear();
+        }
+        inner.drain_and_delete(&backends.live, &t).await?;
+        state.targets.retain(|x| &x.id != target);
+        inner.save(service, &state).await
+    }
+}
+
+#[async_trait]
+impl PreviewRouter for HaproxyRouter {
     async fn preview(&self, service: &ServiceName, target: Option<&TargetId>) -> Result<()> {
         let inner = &*self.inner;
         let backends = inner.backends(service)?;
@@ -250,38 +286,5 @@ impl TrafficRouter for HaproxyRouter {
             inner.preview_add(backends, &state, t).await?;
         }
         Ok(())
-    }
-
-    async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
-        let inner = &*self.inner;
-        let backends = inner.backends(service)?;
-        let _guard = inner.lock(service).await?;
-        let mut state = inner.load(service).await?;
-        let t = inner.owned_target(service, &state, target).await?;
-        if state.routing.weight(target) > 0 {
-            return Err(Error::TargetServing {
-                service: service.clone(),
-                target: target.clone(),
-            });
-        }
-        // Marked before its servers go, so that a restore meanwhile (this process's guard,
-        // or another process's) does not put them back.
-        if let Some(saved) = state.targets.iter_mut().find(|x| &x.id == target) {
-            saved.detaching = true;
-        }
-        if state.preview.as_ref() == Some(target) {
-            state.preview = None;
-            state.preview_stale.extend(t.servers.iter().cloned());
-        }
-        inner.save(service, &state).await?;
-        if !state.preview_stale.is_empty() {
-            if let Some(preview) = &backends.preview {
-                inner.remove_now(preview, &state.preview_stale).await?;
-            }
-            state.preview_stale.clear();
-        }
-        inner.drain_and_delete(&backends.live, &t).await?;
-        state.targets.retain(|x| &x.id != target);
-        inner.save(service, &state).await
     }
 }

@@ -85,6 +85,8 @@ impl Lab {
             .images(self.images.clone())
             .fleet(self.fleet.clone())
             .router(self.router.clone())
+            .preview(self.router.clone())
+            .store(immutable_core::InMemoryStore::new())
             .settings(settings())
     }
 

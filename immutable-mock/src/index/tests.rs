@@ -13,9 +13,8 @@ use crate::{MockCloud, Timings};
 
 fn engine(cloud: &MockCloud) -> Engine {
     Engine::builder()
-        .images(cloud.clone())
-        .fleet(cloud.clone())
-        .router(cloud.clone())
+        .backends(cloud.backends())
+        .store(immutable_core::InMemoryStore::new())
         .build()
         .unwrap()
 }

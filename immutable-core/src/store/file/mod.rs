@@ -19,7 +19,8 @@ pub use io::FileStoreStats;
 use io::{Dir, io_error};
 
 use super::{
-    HistoryPage, Lease, LeaseGrant, Page, Retention, StateStore, grant_lease, renewed_lease,
+    HaltStore, HistoryPage, Lease, LeaseGrant, Page, Retention, StateStore, WaveStore, grant_lease,
+    renewed_lease,
 };
 use crate::{
     CommandRecord, DeploymentId, DeploymentRecord, Error, Halt, HaltScope, ResourceKind, Result,
@@ -263,6 +264,30 @@ impl StateStore for FileStore {
         self.locked(move |dir| dir.commands(&deployment)).await
     }
 
+    async fn release_lease(&self, lease: &Lease) -> Result<()> {
+        let lease = lease.clone();
+        self.locked(move |dir| {
+            let path = dir.lease_path(&lease.service);
+            let existing: Option<Lease> = dir.read_json(&path, "lease")?;
+            if existing.is_some_and(|l| l.holder == lease.holder) {
+                std::fs::remove_file(&path).map_err(|e| io_error("cannot remove", &path, e))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    fn halt_store(&self) -> Option<&dyn HaltStore> {
+        Some(self)
+    }
+
+    fn wave_store(&self) -> Option<&dyn WaveStore> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl HaltStore for FileStore {
     async fn set_halt(&self, halt: &Halt) -> Result<()> {
         let halt = halt.clone();
         self.locked(move |dir| dir.set_halt(&halt)).await
@@ -277,7 +302,10 @@ impl StateStore for FileStore {
         let service = service.cloned();
         self.locked(move |dir| dir.halts(service.as_ref())).await
     }
+}
 
+#[async_trait]
+impl WaveStore for FileStore {
     async fn save_wave(&self, record: &mut WaveRecord) -> Result<()> {
         let next = record.clone();
         record.version = self.locked(move |dir| dir.save_wave(next)).await?;
@@ -291,18 +319,5 @@ impl StateStore for FileStore {
 
     async fn unfinished_waves(&self) -> Result<Vec<WaveRecord>> {
         self.locked(|dir| dir.unfinished_waves()).await
-    }
-
-    async fn release_lease(&self, lease: &Lease) -> Result<()> {
-        let lease = lease.clone();
-        self.locked(move |dir| {
-            let path = dir.lease_path(&lease.service);
-            let existing: Option<Lease> = dir.read_json(&path, "lease")?;
-            if existing.is_some_and(|l| l.holder == lease.holder) {
-                std::fs::remove_file(&path).map_err(|e| io_error("cannot remove", &path, e))?;
-            }
-            Ok(())
-        })
-        .await
     }
 }
