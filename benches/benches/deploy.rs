@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use immutable_core::{
     DeploymentId, DeploymentRequest, Engine, Fleet, FleetSpec, ImageRef, ImageStore, Labels,
-    Routing, ServiceName, Settings, TrafficRouter, tags,
+    PreviewRouter, Routing, ServiceName, Settings, TrafficRouter, tags,
 };
 use immutable_mock::{MockCloud, Timings};
 

@@ -49,9 +49,6 @@ impl TrafficRouter for TimedRouter {
         self.shifts.lock().unwrap().push(Instant::now());
         self.inner.set_weights(service, routing).await
     }
-    async fn preview(&self, service: &ServiceName, target: Option<&TargetId>) -> Result<()> {
-        self.inner.preview(service, target).await
-    }
     async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
         self.inner.detach(service, target).await
     }
