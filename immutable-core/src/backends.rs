@@ -10,7 +10,7 @@ use crate::{
 /// A provider's backends: the three every engine needs, and the capabilities only some
 /// providers have, each present or absent by choice (never a method that quietly does
 /// nothing). [`EngineBuilder::backends`](crate::EngineBuilder::backends) registers them all;
-/// the [`conformance`](crate::conformance) suite checks each one present.
+/// the conformance suite (feature `conformance`) checks each one present.
 ///
 /// ```
 /// # fn demo(cloud: immutable_mock::MockCloud) {

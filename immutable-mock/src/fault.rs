@@ -24,7 +24,7 @@ pub enum Op {
     ListFleets,
     /// [`Fleet::terminate`](immutable_core::Fleet::terminate).
     Terminate,
-    /// [`Fleet::set_scaling`](immutable_core::Fleet::set_scaling).
+    /// [`ScalingControl::set_scaling`](immutable_core::ScalingControl::set_scaling).
     SetScaling,
     /// [`TrafficRouter::attach`](immutable_core::TrafficRouter::attach).
     Attach,
@@ -36,18 +36,18 @@ pub enum Op {
     Routing,
     /// [`TrafficRouter::set_weights`](immutable_core::TrafficRouter::set_weights).
     SetWeights,
-    /// [`TrafficRouter::preview`](immutable_core::TrafficRouter::preview).
+    /// [`PreviewRouter::preview`](immutable_core::PreviewRouter::preview).
     Preview,
     /// [`TrafficRouter::detach`](immutable_core::TrafficRouter::detach).
     Detach,
-    /// [`TrafficRouter::adoptable`](immutable_core::TrafficRouter::adoptable).
+    /// [`TargetAdoption::adoptable`](immutable_core::TargetAdoption::adoptable).
     Adoptable,
-    /// [`TrafficRouter::adopt_target`](immutable_core::TrafficRouter::adopt_target).
+    /// [`TargetAdoption::adopt_target`](immutable_core::TargetAdoption::adopt_target).
     AdoptTarget,
-    /// [`Fleet::adopt`](immutable_core::Fleet::adopt) with
+    /// [`FleetAdoption::adopt`](immutable_core::FleetAdoption::adopt) with
     /// [`AdoptMode::DryRun`](immutable_core::AdoptMode::DryRun): a read.
     PreviewAdoption,
-    /// [`Fleet::adopt`](immutable_core::Fleet::adopt) with
+    /// [`FleetAdoption::adopt`](immutable_core::FleetAdoption::adopt) with
     /// [`AdoptMode::Apply`](immutable_core::AdoptMode::Apply).
     AdoptFleet,
 }

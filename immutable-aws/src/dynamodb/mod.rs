@@ -59,21 +59,21 @@ use crate::error::{Call, MapAws};
 /// - [`load`](StateStore::load): two `GetItem`s (pointer, record).
 /// - [`list`](StateStore::list): a `Query` of the whole partition for a service, and a `Scan`
 ///   of the table for all services: for tools, never on a deployment's path.
-/// - [`halts`](StateStore::halts) of a service, which a running deployment reads at every
+/// - [`halts`](HaltStore::halts) of a service, which a running deployment reads at every
 ///   poll: one `BatchGetItem` of two keys (its own halt and the global one), two strongly
 ///   consistent reads whether halts stand or not. Of every service: one `Query` of the
 ///   `halts` partition, as large as the halts that stand.
-/// - [`set_halt`](StateStore::set_halt): one `PutItem`; [`lift_halt`](StateStore::lift_halt):
+/// - [`set_halt`](HaltStore::set_halt): one `PutItem`; [`lift_halt`](HaltStore::lift_halt):
 ///   one `DeleteItem` that returns the halt.
-/// - [`save_wave`](StateStore::save_wave): one `TransactWriteItems` of the record (conditional
+/// - [`save_wave`](WaveStore::save_wave): one `TransactWriteItems` of the record (conditional
 ///   on its version) and its marker, at twice the write units of two plain writes;
 ///   a refused save reads the stored version (`GetItem`) to say why.
-/// - [`load_wave`](StateStore::load_wave): one `GetItem`.
+/// - [`load_wave`](WaveStore::load_wave): one `GetItem`.
 /// - [`add_command`](StateStore::add_command): one `PutItem`, conditional on the command's id
 ///   being new, so commands given at once never overwrite each other and a retried one is
 ///   stored once. [`commands`](StateStore::commands), which a running deployment reads at
 ///   every poll: one consistent `Query` of the deployment's command items.
-/// - [`unfinished_waves`](StateStore::unfinished_waves): one `Query` of the markers, then one
+/// - [`unfinished_waves`](WaveStore::unfinished_waves): one `Query` of the markers, then one
 ///   `GetItem` per plan that has not ended; plans that ended are not read.
 ///
 /// No `Scan` is made on a deployment's path. Table reads are strongly consistent.

@@ -84,7 +84,7 @@ impl EntryPoint {
     }
 
     /// A second listener (say port 8080, reachable only from the office) that
-    /// [`TrafficRouter::preview`](immutable_core::TrafficRouter::preview) points at a candidate
+    /// [`PreviewRouter::preview`](immutable_core::PreviewRouter::preview) points at a candidate
     /// fleet.
     pub fn preview_listener(&self) -> Option<&str> {
         self.parts().1

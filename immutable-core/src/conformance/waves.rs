@@ -66,7 +66,7 @@ fn ids(records: &[WaveRecord]) -> Vec<&WaveId> {
 /// Wave plans: a first save makes version 1, a second first save is
 /// [`Error::AlreadyExists`], a save from a stale copy [`Error::StaleWave`] and a later save of
 /// an unknown plan [`Error::NotFound`]; a load returns what was saved;
-/// [`unfinished_waves`](StateStore::unfinished_waves) lists the running and halted plans,
+/// [`unfinished_waves`](WaveStore::unfinished_waves) lists the running and halted plans,
 /// oldest first, and drops a plan once it has ended. Expects a store without wave plans.
 pub async fn wave_contract(store: &dyn StateStore) {
     let store = store

@@ -5,11 +5,11 @@
 //! 1. With [`AdoptMode::Apply`], take the service's lease (I5); a dry run only checks it.
 //! 2. Refuse while a deployment of the service is unfinished.
 //! 3. Read the routing: it must send all traffic to one target, which must not carry
-//!    ownership tags yet ([`TrafficRouter::adoptable`](crate::TrafficRouter::adoptable)).
+//!    ownership tags yet ([`TargetAdoption::adoptable`](crate::TargetAdoption::adoptable)).
 //! 4. Ask the fleet backend what fleet the target's instances form
-//!    ([`Fleet::adopt`](crate::Fleet::adopt)), and resolve the image they run.
+//!    ([`FleetAdoption::adopt`](crate::FleetAdoption::adopt)), and resolve the image they run.
 //! 5. Apply only: tag the fleet, then the target
-//!    ([`TrafficRouter::adopt_target`](crate::TrafficRouter::adopt_target)), then save a
+//!    ([`TargetAdoption::adopt_target`](crate::TargetAdoption::adopt_target)), then save a
 //!    record of [`Origin::Adopted`] in [`Phase::Done`], so `history` shows the adoption and a
 //!    later deployment finds the adopted fleet as the one it replaces.
 //!

@@ -312,7 +312,7 @@ impl WaveRecord {
     }
 }
 
-/// The compare-and-swap rule of [`StateStore::save_wave`](crate::StateStore::save_wave),
+/// The compare-and-swap rule of [`WaveStore::save_wave`](crate::WaveStore::save_wave),
 /// as [`check_version`](crate::check_version) states it for deployments.
 ///
 /// # Errors
