@@ -13,7 +13,7 @@ use immutable_core::{
 
 use super::AsgFleet;
 use super::group::{fleet_of, tag};
-use crate::ec2::{describe_instances, filter};
+use crate::ec2::{describe_instances, describe_instances_by_id, filter};
 use crate::error::{Call, MapAws};
 
 /// Instance ids per `DescribeAutoScalingInstances` call, the most it takes.
@@ -86,6 +86,9 @@ impl AsgFleet {
             }
         }
         if let Some(outside) = spec.instances.iter().find(|i| !seen.contains(i.as_str())) {
+            // An instance EC2 does not know is NotFound, as the contract says; one it knows
+            // outside every group is a fleet this backend cannot adopt.
+            describe_instances_by_id(&self.ec2, &[outside.to_string()], outside.as_str()).await?;
             return Err(Error::invalid(
                 "fleet",
                 format!(
