@@ -5,6 +5,8 @@ use std::time::{Duration, SystemTime};
 use immutable_core::{Error, Halt, HaltScope, Outcome, ServiceName, StateStore};
 use serde_json::{Value, json};
 
+use crate::invocation::{Invocation, sh};
+
 /// How the process ends; documented in `--help` ([`crate::cli::EXIT_CODES`]) and the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Code {
@@ -144,9 +146,9 @@ fn refusal(e: &Error) -> bool {
 
 /// Turns an engine error into a failure that names the command that continues.
 ///
-/// `cli` is the program and the global options of this invocation, so that the printed
-/// command reaches the same service through the same backend and store.
-pub(crate) async fn explain(e: Error, store: &dyn StateStore, cli: &str) -> Failure {
+/// `cli` is this invocation, so that the printed command reaches the same service through the
+/// same backend and store.
+pub(crate) async fn explain(e: Error, store: &dyn StateStore, cli: &Invocation) -> Failure {
     match e {
         Error::Locked {
             ref service,
@@ -161,32 +163,35 @@ pub(crate) async fn explain(e: Error, store: &dyn StateStore, cli: &str) -> Fail
                 _ => "its lease has expired".to_owned(),
             };
             f.message = format!(
-                "{}. If its runner is alive, wait for it (`{cli} watch {deployment}`); if it died, \
-                 {when}, then resume it",
+                "{}. If its runner is alive, wait for it (`{}`); if it died, {when}, then \
+                 resume it",
                 f.message.trim_end_matches(['.', ' ']),
+                cli.command("watch", &[&deployment]),
             );
             f.details = json!({
                 "deployment": deployment.to_string(),
                 "lease_expires_in_ms": left.map(|d| d.as_millis() as u64),
             });
-            f.next(format!("{cli} resume {deployment}"))
+            f.next(cli.command("resume", &[&deployment]))
         }
-        Error::UnfinishedDeployment { ref deployment, .. } => {
+        Error::UnfinishedDeployment { ref deployment, .. }
+        | Error::NotRunningHere { ref deployment, .. } => {
             let deployment = sh(deployment.as_str());
-            Failure::from(e).next(format!("{cli} resume {deployment}"))
+            Failure::from(e).next(cli.command("resume", &[&deployment]))
         }
-        Error::NotRunningHere { ref deployment, .. } => {
-            let deployment = sh(deployment.as_str());
-            Failure::from(e).next(format!("{cli} resume {deployment}"))
+        Error::BlueUnhealthy { .. } => {
+            Failure::from(e).next(cli.command("rollback", &["--redeploy"]))
         }
-        Error::BlueUnhealthy { .. } => Failure::from(e).next(format!("{cli} rollback --redeploy")),
+        Error::ServingTargetNotOwned { ref service, .. } => {
+            let service = service.to_string();
+            Failure::from(e).next(cli.command("adopt", &["--service", &service]))
+        }
         Error::Halted { ref halt, .. } => {
             let halt = (**halt).clone();
             let mut f = Failure::from(e);
             f.message = format!("{} (halted {} ago)", f.message, age(&halt));
             f.details = json!({ "halt": row(&halt) });
-            let scope = scope_words(&halt.scope);
-            f.next(format!("{cli} lift-halt {scope}"))
+            f.next(cli.command("lift-halt", &scope_words(&halt.scope)))
         }
         other => Failure::from(other),
     }
@@ -214,10 +219,10 @@ pub(crate) fn human(d: Duration) -> String {
 // How halts are shown, in errors and by the halt commands.
 
 /// The words that name `scope` on the command line.
-pub(crate) fn scope_words(scope: &HaltScope) -> String {
+pub(crate) fn scope_words(scope: &HaltScope) -> Vec<&str> {
     match scope {
-        HaltScope::All => "--all".to_owned(),
-        HaltScope::Service(s) => s.to_string(),
+        HaltScope::All => vec!["--all"],
+        HaltScope::Service(s) => vec!["--service", s.as_str()],
     }
 }
 
@@ -242,20 +247,6 @@ pub(crate) fn age(h: &Halt) -> String {
     human(SystemTime::now().duration_since(h.at).unwrap_or_default())
 }
 
-/// Quotes a word for a POSIX shell when it needs it: every id and name printed inside a
-/// command to run next goes through it, since ids come from the store, which is outside data.
-pub(crate) fn sh(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:,=@%+".contains(c));
-    if plain {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,7 +263,13 @@ mod tests {
             holder: "runner".into(),
             deployment: DeploymentId::new(hostile),
         };
-        let f = explain(locked, &store, "immutable --service web").await;
+        let matches = <crate::cli::Cli as clap::CommandFactory>::command().get_matches_from([
+            "immutable",
+            "--service",
+            "web",
+            "status",
+        ]);
+        let f = explain(locked, &store, &Invocation::new(&matches)).await;
         assert_eq!(
             f.next.as_deref(),
             Some("immutable --service web resume '01jd; rm -rf ~'")
@@ -282,10 +279,5 @@ mod tests {
             "{}",
             f.message
         );
-        assert_eq!(
-            sh("01jd7w5kq2h3n4p5r6s7t8v9wx"),
-            "01jd7w5kq2h3n4p5r6s7t8v9wx"
-        );
-        assert_eq!(sh("it's"), r"'it'\''s'");
     }
 }

@@ -22,8 +22,10 @@ pub(crate) struct View {
     pub(crate) json: bool,
     /// The bake time, for the bake's bar.
     pub(crate) bake: Duration,
-    /// The program and its global options, for the commands it suggests.
-    pub(crate) cli: String,
+    /// `-q`: no progress lines or bars (JSON lines are still printed).
+    pub(crate) quiet: bool,
+    /// This invocation, for the commands it suggests.
+    pub(crate) cli: crate::invocation::Invocation,
 }
 
 impl Progress {
@@ -118,6 +120,9 @@ impl Bars {
             println!("{line}");
             return;
         }
+        if self.view.quiet {
+            return;
+        }
         let t = self.start.elapsed().as_secs_f64();
         match &e.kind {
             EventKind::StepStarted { .. } | EventKind::StepFinished { note: None, .. } => {}
@@ -128,12 +133,13 @@ impl Bars {
                 ));
             }
             EventKind::ApprovalRequested { .. } => {
-                let id = crate::exit::sh(e.deployment.as_str());
+                let id = crate::invocation::sh(e.deployment.as_str());
                 let cli = &self.view.cli;
                 self.line(&format!(
-                    "[{t:7.1}s] {}: approve with `{cli} approve {id}`, or reject with \
-                     `{cli} reject {id}`",
-                    e.kind
+                    "[{t:7.1}s] {}: approve with `{}`, or reject with `{}`",
+                    e.kind,
+                    cli.command("approve", &[&id]),
+                    cli.command("reject", &[&id])
                 ));
             }
             kind => self.line(&format!("[{t:7.1}s] {kind}")),

@@ -9,7 +9,8 @@ use tokio::sync::watch;
 
 use crate::backend::Ctx;
 use crate::cli::RequestArgs;
-use crate::exit::{Code, Failure, explain, sh};
+use crate::exit::{Code, Failure, explain};
+use crate::invocation::sh;
 use crate::progress::{Progress, View};
 use crate::request;
 
@@ -37,6 +38,7 @@ pub(crate) async fn resume(ctx: &Ctx, id: &str) -> Result<Code, Failure> {
 fn view(ctx: &Ctx, bake: std::time::Duration) -> View {
     View {
         json: ctx.json,
+        quiet: ctx.quiet,
         bake,
         cli: ctx.cli.clone(),
     }
@@ -65,7 +67,7 @@ async fn follow(
             if failure.next.is_none()
                 && let Some(id) = known
             {
-                failure = failure.next(format!("{} resume {}", ctx.cli, sh(id.as_str())));
+                failure = failure.next(ctx.cli.command("resume", &[&sh(id.as_str())]));
             }
             Err(failure)
         }
@@ -100,8 +102,8 @@ async fn suspend(
             let id = deployment.map_or_else(String::new, |d| sh(d.as_str()));
             eprintln!(
                 "quit before a safe point: the service's lease lapses after its TTL; then \
-                 continue with `{} resume {id}`",
-                ctx.cli
+                 continue with `{}`",
+                ctx.cli.command("resume", &[&id])
             );
             std::process::exit(Code::Error as i32)
         }
@@ -151,17 +153,16 @@ fn print_report(ctx: &Ctx, report: &Report) -> Code {
             rec.id, report.outcome
         ),
         other => println!(
-            "deployment {} {other}; see `{} status {}`",
+            "deployment {} {other}; see `{}`",
             rec.id,
-            ctx.cli,
-            sh(rec.id.as_str())
+            ctx.cli.command("status", &[&sh(rec.id.as_str())])
         ),
     }
     code
 }
 
 fn print_suspended(ctx: &Ctx, deployment: &DeploymentId) -> Code {
-    let next = format!("{} resume {}", ctx.cli, sh(deployment.as_str()));
+    let next = ctx.cli.command("resume", &[&sh(deployment.as_str())]);
     if ctx.json {
         let doc = json!({
             "type": "result",

@@ -10,7 +10,8 @@ use immutable_core::{Command as EngineCommand, DeploymentId, Status, Waiting};
 use serde_json::json;
 
 use crate::backend::Ctx;
-use crate::exit::{Code, Failure, explain, human, sh};
+use crate::exit::{Code, Failure, explain, human};
+use crate::invocation::{Invocation, sh};
 
 /// `immutable approve <id>`.
 pub(crate) async fn approve(ctx: &Ctx, id: &str) -> Result<Code, Failure> {
@@ -51,9 +52,8 @@ async fn send(ctx: &Ctx, id: &str, command: EngineCommand, done: &str) -> Result
     } else {
         println!(
             "{done}: deployment {id} applies it at its next poll (or when it is resumed); \
-             follow it with `{} watch {}`",
-            ctx.cli,
-            sh(id.as_str())
+             follow it with `{}`",
+            ctx.cli.command("watch", &[&sh(id.as_str())])
         );
     }
     Ok(Code::Succeeded)
@@ -114,7 +114,7 @@ pub(crate) async fn watch(ctx: &Ctx, id: Option<&str>) -> Result<Code, Failure> 
 }
 
 /// One paragraph on where a deployment is.
-fn text(s: &Status, cli: &str) -> String {
+fn text(s: &Status, cli: &Invocation) -> String {
     let mut out = format!(
         "deployment {} of {}: {}, {} % on {}",
         s.deployment, s.service, s.phase, s.weight, s.image
@@ -144,8 +144,8 @@ fn text(s: &Status, cli: &str) -> String {
                 human(until(l.expires_at))
             )),
             None => out.push_str(&format!(
-                "\n  no runner holds the lease: continue with `{cli} resume {}`",
-                sh(s.deployment.as_str())
+                "\n  no runner holds the lease: continue with `{}`",
+                cli.command("resume", &[&sh(s.deployment.as_str())])
             )),
         }
     }
@@ -156,7 +156,7 @@ fn until(t: SystemTime) -> std::time::Duration {
     t.duration_since(SystemTime::now()).unwrap_or_default()
 }
 
-fn waiting(w: &Waiting, id: &DeploymentId, cli: &str) -> String {
+fn waiting(w: &Waiting, id: &DeploymentId, cli: &Invocation) -> String {
     let id = sh(id.as_str());
     match w {
         Waiting::Launch { until: t } => format!("instances to run ({} left)", human(until(*t))),
@@ -174,9 +174,10 @@ fn waiting(w: &Waiting, id: &DeploymentId, cli: &str) -> String {
                 "then it keeps waiting"
             };
             format!(
-                "approval at step {index} ({} left, {then}): `{cli} approve {id}` or \
-                 `{cli} reject {id}`",
-                human(until(*deadline))
+                "approval at step {index} ({} left, {then}): `{}` or `{}`",
+                human(until(*deadline)),
+                cli.command("approve", &[&id]),
+                cli.command("reject", &[&id])
             )
         }
         _ => "something this version of immutable cannot name (upgrade it)".to_owned(),

@@ -8,7 +8,8 @@ use serde_json::json;
 
 use crate::backend::Ctx;
 use crate::cli::RequestArgs;
-use crate::exit::{Code, Failure, human, lease_left, sh};
+use crate::exit::{Code, Failure, human, lease_left};
+use crate::invocation::sh;
 use crate::request;
 
 /// `immutable plan`: exits 0 when `deploy` would run, 2 when it would be refused.
@@ -46,7 +47,7 @@ async fn next_steps(ctx: &Ctx, plan: &Plan) -> Vec<String> {
     for r in &plan.refusals {
         match r {
             Refusal::Unfinished { deployment, .. } => {
-                next.push(format!("{} resume {}", ctx.cli, sh(deployment.as_str())));
+                next.push(ctx.cli.command("resume", &[&sh(deployment.as_str())]));
             }
             Refusal::Locked { deployment, .. } => {
                 let left = match immutable_core::ServiceName::new(plan.service.clone()) {
@@ -56,11 +57,8 @@ async fn next_steps(ctx: &Ctx, plan: &Plan) -> Vec<String> {
                 let when = left.map_or_else(String::new, |d| {
                     format!(" (if its runner died: its lease expires in {})", human(d))
                 });
-                next.push(format!(
-                    "{} resume {}{when}",
-                    ctx.cli,
-                    sh(deployment.as_str())
-                ));
+                let resume = ctx.cli.command("resume", &[&sh(deployment.as_str())]);
+                next.push(format!("{resume}{when}"));
             }
             _ => {}
         }

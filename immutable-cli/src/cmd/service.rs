@@ -11,7 +11,8 @@ use serde_json::json;
 
 use crate::backend::Ctx;
 use crate::cli::{GcArgs, HistoryArgs, RollbackArgs};
-use crate::exit::{Code, Failure, explain, human, sh};
+use crate::exit::{Code, Failure, explain, human};
+use crate::invocation::sh;
 use crate::progress::{Progress, View};
 
 /// The service's deployments, newest first.
@@ -96,6 +97,7 @@ pub(crate) async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, Fai
         .unwrap_or_default();
     let view = View {
         json: ctx.json,
+        quiet: ctx.quiet,
         bake,
         cli: ctx.cli.clone(),
     };
@@ -164,7 +166,7 @@ async fn abort_elsewhere(ctx: &Ctx, engine: &Engine, id: &DeploymentId) -> Resul
         return Err(Failure::refused(format!(
             "deployment {id} runs nowhere: the abort is recorded and applies when it is resumed"
         ))
-        .next(format!("{} resume {}", ctx.cli, sh(id.as_str()))));
+        .next(ctx.cli.command("resume", &[&sh(id.as_str())])));
     }
     if !ctx.json {
         println!("abort sent to deployment {id}, which runs elsewhere; waiting for its rollback");
@@ -262,14 +264,16 @@ pub(crate) async fn gc(ctx: &Ctx, args: &GcArgs) -> Result<Code, Failure> {
     }
     let orphans = !(report.fleets.is_empty() && report.targets.is_empty());
     if orphans && !report.removed {
-        println!("continue with: {} gc --remove", ctx.cli);
+        println!("continue with: {}", ctx.cli.command("gc", &["--remove"]));
     }
     if !report.foreign_fleets.is_empty() || !report.foreign_targets.is_empty() {
         println!(
             "foreign: their deployment is not in the journal {} (another store's, or a lost \
              record), so gc does not remove them by itself; if you are sure, name them: \
-             {} gc --remove-fleet ID --remove-target ID",
-            ctx.config.store, ctx.cli
+             {}",
+            ctx.config.store,
+            ctx.cli
+                .command("gc", &["--remove-fleet", "ID", "--remove-target", "ID"])
         );
     }
     Ok(Code::Succeeded)

@@ -35,7 +35,8 @@ impl Run {
     }
 }
 
-/// `immutable` with fixed leading arguments and environment.
+/// `immutable` with fixed arguments (after the ones of each run, where the subcommand's own
+/// options go) and environment.
 #[derive(Debug, Clone)]
 pub struct Cli {
     pub args: Vec<String>,
@@ -50,7 +51,7 @@ impl Cli {
         }
     }
 
-    /// The same CLI with more leading arguments.
+    /// The same CLI with more fixed arguments.
     pub fn with<S: Into<String>>(&self, more: impl IntoIterator<Item = S>) -> Cli {
         let mut cli = self.clone();
         cli.args.extend(more.into_iter().map(Into::into));
@@ -64,7 +65,7 @@ impl Cli {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
-        c.args(&self.args).args(args).envs(self.env.iter().cloned());
+        c.args(args).args(&self.args).envs(self.env.iter().cloned());
         c.env_remove("AWS_ENDPOINT_URL").env("RUST_LOG", "warn");
         c
     }
