@@ -198,6 +198,9 @@ pub(crate) enum Command {
     /// The demo app that `demo-setup --backend local` imports (an HTTP server on $PORT).
     #[command(hide = true)]
     DemoApp,
+    /// The JSON Schema of what `--output json` prints (`docs/output.schema.json`).
+    #[command(hide = true)]
+    Schema,
 }
 
 /// The backend and engine options a command was given; the groups it does not take are empty.

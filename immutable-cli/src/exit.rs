@@ -2,10 +2,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use immutable_core::{Error, Halt, HaltScope, Outcome, ServiceName, StateStore};
-use serde_json::{Value, json};
-
 use crate::invocation::{Invocation, sh};
+use crate::output::{Document, Ending, ErrorDetails, ErrorDoc, HaltRow, ScopeRow, ScopeWord};
+use immutable_core::{Error, Halt, HaltScope, Outcome, ServiceName, StateStore};
 
 /// How the process ends; documented in `--help` ([`crate::cli::EXIT_CODES`]) and the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,14 +28,14 @@ impl Code {
     }
 
     /// The word scripts read in JSON.
-    pub(crate) fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> Ending {
         match self {
-            Code::Succeeded => "succeeded",
-            Code::Error => "error",
-            Code::Refused => "refused",
-            Code::RolledBack => "rolled_back",
-            Code::Stopped => "stopped",
-            Code::Suspended => "suspended",
+            Code::Succeeded => Ending::Succeeded,
+            Code::Error => Ending::Error,
+            Code::Refused => Ending::Refused,
+            Code::RolledBack => Ending::RolledBack,
+            Code::Stopped => Ending::Stopped,
+            Code::Suspended => Ending::Suspended,
         }
     }
 }
@@ -52,8 +51,8 @@ pub(crate) struct Details {
     pub(crate) message: String,
     /// The command that continues, when there is one.
     pub(crate) next: Option<String>,
-    /// Facts for scripts (lease expiry, the deployment).
-    pub(crate) details: Value,
+    /// Facts for scripts (lease expiry, the deployment, the halt).
+    pub(crate) details: Option<ErrorDetails>,
 }
 
 impl std::ops::Deref for Failure {
@@ -75,7 +74,7 @@ impl Failure {
             code,
             message: message.into(),
             next: None,
-            details: Value::Null,
+            details: None,
         }))
     }
 
@@ -95,15 +94,14 @@ impl Failure {
     /// Prints it: to stderr for people, as one JSON object on stdout for scripts.
     pub(crate) fn print(&self, json: bool) {
         if json {
-            let doc = json!({
-                "type": "error",
-                "result": self.code.word(),
-                "exit_code": self.code as i32,
-                "message": self.message,
-                "continue_with": self.next,
-                "details": self.details,
-            });
-            println!("{doc}");
+            Document::Error(ErrorDoc {
+                result: self.code.word(),
+                exit_code: self.code as i32,
+                message: self.message.clone(),
+                continue_with: self.next.clone(),
+                details: self.details.clone(),
+            })
+            .print();
             return;
         }
         eprintln!("error: {}", self.message);
@@ -168,9 +166,9 @@ pub(crate) async fn explain(e: Error, store: &dyn StateStore, cli: &Invocation) 
                 f.message.trim_end_matches(['.', ' ']),
                 cli.command("watch", &[&deployment]),
             );
-            f.details = json!({
-                "deployment": deployment.to_string(),
-                "lease_expires_in_ms": left.map(|d| d.as_millis() as u64),
+            f.details = Some(ErrorDetails::Locked {
+                deployment: deployment.to_string(),
+                lease_expires_in_ms: left.map(|d| d.as_millis() as u64),
             });
             f.next(cli.command("resume", &[&deployment]))
         }
@@ -190,7 +188,7 @@ pub(crate) async fn explain(e: Error, store: &dyn StateStore, cli: &Invocation) 
             let halt = (**halt).clone();
             let mut f = Failure::from(e);
             f.message = format!("{} (halted {} ago)", f.message, age(&halt));
-            f.details = json!({ "halt": row(&halt) });
+            f.details = Some(ErrorDetails::Halted { halt: row(&halt) });
             f.next(cli.command("lift-halt", &scope_words(&halt.scope)))
         }
         other => Failure::from(other),
@@ -226,20 +224,29 @@ pub(crate) fn scope_words(scope: &HaltScope) -> Vec<&str> {
     }
 }
 
-pub(crate) fn scope_row(scope: &HaltScope) -> Value {
+/// What a halt covers, for scripts.
+pub(crate) fn scope_row(scope: &HaltScope) -> ScopeRow {
     match scope {
-        HaltScope::Service(s) => json!({ "scope": "service", "service": s.to_string() }),
-        HaltScope::All => json!({ "scope": "all", "service": null }),
+        HaltScope::Service(s) => ScopeRow {
+            scope: ScopeWord::Service,
+            service: Some(s.to_string()),
+        },
+        // A scope this version cannot name reads as every service: the wider one.
+        _ => ScopeRow {
+            scope: ScopeWord::All,
+            service: None,
+        },
     }
 }
 
 /// A halt for scripts.
-pub(crate) fn row(h: &Halt) -> Value {
-    let mut row = scope_row(&h.scope);
-    row["by"] = json!(h.by);
-    row["reason"] = json!(h.reason);
-    row["at"] = json!(humantime::format_rfc3339_millis(h.at).to_string());
-    row
+pub(crate) fn row(h: &Halt) -> HaltRow {
+    HaltRow {
+        scope: scope_row(&h.scope),
+        by: h.by.clone(),
+        reason: h.reason.clone(),
+        at: humantime::format_rfc3339_millis(h.at).to_string(),
+    }
 }
 
 /// How long the halt has stood, on this machine's clock.

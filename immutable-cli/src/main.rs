@@ -15,6 +15,7 @@ mod cmd;
 mod config;
 mod exit;
 mod invocation;
+mod output;
 mod progress;
 mod request;
 
@@ -74,8 +75,13 @@ fn install_subscriber(global: &Global) {
 }
 
 async fn run(cli: Cli, invocation: Invocation) -> Result<Code, Failure> {
-    if let Command::DemoApp = cli.command {
-        return cmd::demo::demo_app().await;
+    match cli.command {
+        Command::DemoApp => return cmd::demo::demo_app().await,
+        Command::Schema => {
+            print!("{}", output::schema());
+            return Ok(Code::Succeeded);
+        }
+        _ => {}
     }
     if let Command::Halt(cli::HaltArgs { scope, .. }) | Command::LiftHalt(scope) = &cli.command {
         cmd::halt::one_scope(&cli.global, scope)?;
@@ -110,7 +116,7 @@ async fn run(cli: Cli, invocation: Invocation) -> Result<Code, Failure> {
         Command::Adopt { args, .. } => cmd::adopt::adopt(&ctx, args).await,
         Command::Restore { args, .. } => cmd::restore::restore(&ctx, args).await,
         Command::DemoSetup { .. } => cmd::demo::demo_setup(&ctx).await,
-        Command::DemoApp => unreachable!("handled above"),
+        Command::DemoApp | Command::Schema => unreachable!("handled above"),
     }
 }
 

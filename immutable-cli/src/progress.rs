@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use immutable_core::{DeploymentId, Engine, Event, EventKind, Phase, Step};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -116,8 +115,8 @@ impl Bars {
 
     fn show(&mut self, e: &Event) {
         if self.view.json {
-            let line = json!({ "type": "event", "event": e });
-            println!("{line}");
+            let event = crate::output::core(e);
+            crate::output::Document::Event { event }.print();
             return;
         }
         if self.view.quiet {

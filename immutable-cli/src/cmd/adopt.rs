@@ -3,7 +3,6 @@
 //! next `deploy` replaces it. The local backend cannot adopt (it answers "not supported").
 
 use immutable_core::{AdoptMode, AdoptRefusal, Adoption, Error};
-use serde_json::json;
 
 use crate::backend::Ctx;
 use crate::cli::AdoptArgs;
@@ -32,7 +31,8 @@ pub(crate) async fn adopt(ctx: &Ctx, args: &AdoptArgs) -> Result<Code, Failure> 
         Err(e) => return Err(explain(e, ctx.store.as_ref(), &ctx.cli).await),
     };
     if ctx.json {
-        println!("{}", json!({ "type": "adopt", "adoption": adoption }));
+        let adoption = crate::output::core(&adoption);
+        crate::output::Document::Adopt { adoption }.print();
         return Ok(Code::Succeeded);
     }
     print_adoption(&adoption);

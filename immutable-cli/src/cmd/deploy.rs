@@ -4,13 +4,13 @@
 use std::future::Future;
 
 use immutable_core::{DeploymentId, Engine, Error, Outcome, Report, Result};
-use serde_json::json;
 use tokio::sync::watch;
 
 use crate::backend::Ctx;
 use crate::cli::RequestArgs;
 use crate::exit::{Code, Failure, explain};
 use crate::invocation::sh;
+use crate::output::{Document, ResultDoc, core};
 use crate::progress::{Progress, View};
 use crate::request;
 
@@ -126,16 +126,16 @@ fn print_report(ctx: &Ctx, report: &Report) -> Code {
     let code = Code::of(&report.outcome);
     let rec = &report.record;
     if ctx.json {
-        let doc = json!({
-            "type": "result",
-            "result": code.word(),
-            "exit_code": code as i32,
-            "deployment": rec.id.to_string(),
-            "service": rec.service().to_string(),
-            "outcome": report.outcome,
-            "record": rec,
-        });
-        println!("{doc}");
+        Document::Result(ResultDoc {
+            result: code.word(),
+            exit_code: code as i32,
+            deployment: rec.id.to_string(),
+            service: Some(rec.service().to_string()),
+            outcome: Some(core(&report.outcome)),
+            record: Some(core(rec)),
+            continue_with: None,
+        })
+        .print();
         return code;
     }
     match &report.outcome {
@@ -164,14 +164,16 @@ fn print_report(ctx: &Ctx, report: &Report) -> Code {
 fn print_suspended(ctx: &Ctx, deployment: &DeploymentId) -> Code {
     let next = ctx.cli.command("resume", &[&sh(deployment.as_str())]);
     if ctx.json {
-        let doc = json!({
-            "type": "result",
-            "result": Code::Suspended.word(),
-            "exit_code": Code::Suspended as i32,
-            "deployment": deployment.to_string(),
-            "continue_with": next,
-        });
-        println!("{doc}");
+        Document::Result(ResultDoc {
+            result: Code::Suspended.word(),
+            exit_code: Code::Suspended as i32,
+            deployment: deployment.to_string(),
+            service: None,
+            outcome: None,
+            record: None,
+            continue_with: Some(next),
+        })
+        .print();
     } else {
         println!(
             "deployment {deployment} suspended: its record is saved and the service's lease \

@@ -3,11 +3,11 @@
 //! they need no backend options: a halt set from a laptop holds a deploy running in CI.
 
 use immutable_core::{HaltScope, ServiceName};
-use serde_json::{Value, json};
 
 use crate::backend::Ctx;
 use crate::cli::{Global, HaltArgs, ScopeArgs};
 use crate::exit::{Code, Failure, age, row, scope_row, scope_words};
+use crate::output::{Document, HaltDoc, HaltsDoc, LiftHaltDoc};
 
 /// `immutable halt [--service NAME|--all] --reason TEXT [--by NAME]`.
 pub(crate) async fn halt(ctx: &Ctx, args: &HaltArgs) -> Result<Code, Failure> {
@@ -16,10 +16,12 @@ pub(crate) async fn halt(ctx: &Ctx, args: &HaltArgs) -> Result<Code, Failure> {
     let engine = ctx.store_engine_as(by)?;
     let halt = engine.halt(scope.clone(), args.reason.clone()).await?;
     if ctx.json {
-        println!(
-            "{}",
-            json!({ "type": "halt", "result": "succeeded", "exit_code": 0, "halt": row(&halt) })
-        );
+        Document::Halt(HaltDoc {
+            result: Code::Succeeded.word(),
+            exit_code: Code::Succeeded as i32,
+            halt: row(&halt),
+        })
+        .print();
     } else {
         println!(
             "{} halted by {}: {}. Running deployments hold (or roll back) at their next poll; \
@@ -38,9 +40,13 @@ pub(crate) async fn lift_halt(ctx: &Ctx, args: &ScopeArgs) -> Result<Code, Failu
     let scope = scope(ctx, args)?;
     let lifted = ctx.store_engine()?.lift_halt(&scope).await?;
     if ctx.json {
-        let doc = json!({ "type": "lift_halt", "result": "succeeded", "exit_code": 0,
-                          "scope": scope_row(&scope), "lifted": lifted.as_ref().map(row) });
-        println!("{doc}");
+        Document::LiftHalt(LiftHaltDoc {
+            result: Code::Succeeded.word(),
+            exit_code: Code::Succeeded as i32,
+            scope: scope_row(&scope),
+            lifted: lifted.as_ref().map(row),
+        })
+        .print();
         return Ok(Code::Succeeded);
     }
     match lifted {
@@ -65,10 +71,11 @@ pub(crate) async fn halts(ctx: &Ctx) -> Result<Code, Failure> {
     };
     let halts = ctx.store_engine()?.halts(service.as_ref()).await?;
     if ctx.json {
-        let rows: Vec<Value> = halts.iter().map(row).collect();
-        let doc = json!({ "type": "halts", "service": service.as_ref().map(ToString::to_string),
-                          "halts": rows });
-        println!("{doc}");
+        Document::Halts(HaltsDoc {
+            service: service.as_ref().map(ToString::to_string),
+            halts: halts.iter().map(row).collect(),
+        })
+        .print();
         return Ok(Code::Succeeded);
     }
     if halts.is_empty() {

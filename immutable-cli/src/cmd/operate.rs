@@ -7,15 +7,14 @@ use std::time::SystemTime;
 use futures::StreamExt;
 use immutable_core::{Command as EngineCommand, DeploymentId, Status, Waiting};
 
-use serde_json::json;
-
 use crate::backend::Ctx;
 use crate::exit::{Code, Failure, explain, human};
 use crate::invocation::{Invocation, sh};
+use crate::output::{CommandDoc, CommandWord, Document, core};
 
 /// `immutable approve <id>`.
 pub(crate) async fn approve(ctx: &Ctx, id: &str) -> Result<Code, Failure> {
-    send(ctx, id, EngineCommand::Approve, "approved").await
+    send(ctx, id, EngineCommand::Approve, CommandWord::Approved).await
 }
 
 /// `immutable reject <id>`.
@@ -23,12 +22,12 @@ pub(crate) async fn reject(ctx: &Ctx, id: &str, reason: &str) -> Result<Code, Fa
     let command = EngineCommand::Reject {
         reason: reason.to_owned(),
     };
-    send(ctx, id, command, "rejected").await
+    send(ctx, id, command, CommandWord::Rejected).await
 }
 
 /// `immutable promote <id>`.
 pub(crate) async fn promote(ctx: &Ctx, id: &str) -> Result<Code, Failure> {
-    send(ctx, id, EngineCommand::Promote, "promoted").await
+    send(ctx, id, EngineCommand::Promote, CommandWord::Promoted).await
 }
 
 /// `immutable abort <id>`.
@@ -36,20 +35,30 @@ pub(crate) async fn abort(ctx: &Ctx, id: &str, reason: &str) -> Result<Code, Fai
     let command = EngineCommand::Abort {
         reason: reason.to_owned(),
     };
-    send(ctx, id, command, "aborted").await
+    send(ctx, id, command, CommandWord::Aborted).await
 }
 
-async fn send(ctx: &Ctx, id: &str, command: EngineCommand, done: &str) -> Result<Code, Failure> {
+async fn send(
+    ctx: &Ctx,
+    id: &str,
+    command: EngineCommand,
+    done: CommandWord,
+) -> Result<Code, Failure> {
     let id = ctx.deployment(id).await?.id;
     let engine = ctx.store_engine()?;
     if let Err(e) = engine.command(&id, command).await {
         return Err(explain(e, ctx.store.as_ref(), &ctx.cli).await);
     }
     if ctx.json {
-        let doc = json!({ "type": "command", "result": "succeeded", "exit_code": 0,
-                          "deployment": id.to_string(), "command": done });
-        println!("{doc}");
+        Document::Command(CommandDoc {
+            result: Code::Succeeded.word(),
+            exit_code: Code::Succeeded as i32,
+            deployment: id.to_string(),
+            command: done,
+        })
+        .print();
     } else {
+        let done = done.as_str();
         println!(
             "{done}: deployment {id} applies it at its next poll (or when it is resumed); \
              follow it with `{}`",
@@ -81,11 +90,7 @@ async fn status_for(ctx: &Ctx, id: Option<&str>) -> Result<Status, Failure> {
 /// `immutable status [id]`.
 pub(crate) async fn status(ctx: &Ctx, id: Option<&str>) -> Result<Code, Failure> {
     let status = status_for(ctx, id).await?;
-    if ctx.json {
-        println!("{}", json!({ "type": "status", "status": status }));
-    } else {
-        println!("{}", text(&status, &ctx.cli));
-    }
+    print_status(ctx, &status);
     Ok(Code::Succeeded)
 }
 
@@ -101,16 +106,21 @@ pub(crate) async fn watch(ctx: &Ctx, id: Option<&str>) -> Result<Code, Failure> 
             Ok(s) => s,
             Err(e) => return Err(explain(e, ctx.store.as_ref(), &ctx.cli).await),
         };
-        if ctx.json {
-            println!("{}", json!({ "type": "status", "status": status }));
-        } else {
-            println!("{}", text(&status, &ctx.cli));
-        }
+        print_status(ctx, &status);
         last = Some(status);
     }
     Ok(last
         .and_then(|s| s.outcome)
         .map_or(Code::Error, |o| Code::of(&o)))
+}
+
+fn print_status(ctx: &Ctx, status: &Status) {
+    if ctx.json {
+        let status = core(status);
+        Document::Status { status }.print();
+    } else {
+        println!("{}", text(status, &ctx.cli));
+    }
 }
 
 /// One paragraph on where a deployment is.

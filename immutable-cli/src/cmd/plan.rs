@@ -4,12 +4,12 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use immutable_core::{Calls, Plan, Refusal, Step};
-use serde_json::json;
 
 use crate::backend::Ctx;
 use crate::cli::RequestArgs;
 use crate::exit::{Code, Failure, human, lease_left};
 use crate::invocation::sh;
+use crate::output::{Document, PlanDoc, PlanResult, core};
 use crate::request;
 
 /// `immutable plan`: exits 0 when `deploy` would run, 2 when it would be refused.
@@ -24,14 +24,17 @@ pub(crate) async fn plan(ctx: &Ctx, args: &RequestArgs) -> Result<Code, Failure>
     };
     let next = next_steps(ctx, &plan).await;
     if ctx.json {
-        let doc = json!({
-            "type": "plan",
-            "result": if plan.would_run() { "would_run" } else { "refused" },
-            "exit_code": code as i32,
-            "plan": plan,
-            "continue_with": next,
-        });
-        println!("{doc}");
+        Document::Plan(PlanDoc {
+            result: if plan.would_run() {
+                PlanResult::WouldRun
+            } else {
+                PlanResult::Refused
+            },
+            exit_code: code as i32,
+            plan: core(&plan),
+            continue_with: next,
+        })
+        .print();
     } else {
         print!("{}", text(&plan));
         for line in next {

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub, clippy::print_stderr)]
 
 pub mod moto;
+pub mod schema;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -28,8 +29,14 @@ pub struct Run {
 }
 
 impl Run {
-    /// The last line of stdout, as JSON.
+    /// The last line of stdout, as JSON; every line of stdout is checked against the
+    /// output's schema.
     pub fn json(&self) -> serde_json::Value {
+        for line in self.stdout.lines() {
+            let doc = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {line}\n{self:?}"));
+            schema::check(&doc);
+        }
         let last = self.stdout.lines().last().unwrap_or_default();
         serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
     }
