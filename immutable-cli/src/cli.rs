@@ -1,18 +1,22 @@
-//! The command line: global options (where the service runs, where its deployments are
-//! journaled) and one subcommand per operation.
+//! The command line: the options every command takes (the service, its store, the output)
+//! and one subcommand per operation, each taking only the option groups it uses.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
 mod args;
+mod backend;
 pub(crate) use args::{
-    AdoptArgs, GcArgs, HaltArgs, HaltsArgs, HistoryArgs, IdArg, MaybeIdArg, ReasonArgs,
-    RestoreArgs, RollbackArgs, ScopeArgs,
+    AdoptArgs, GcArgs, HaltArgs, HistoryArgs, IdArg, MaybeIdArg, ReasonArgs, RestoreArgs,
+    RollbackArgs, ScopeArgs,
 };
 pub(crate) use args::{duration, opt_duration, service_name};
+pub(crate) use backend::{
+    AwsFlags, BackendArgs, BackendChoice, EngineFlags, LocalFlags, OnBackend, PollFlag,
+};
 
 /// The text after `--help`: the exit codes scripts branch on.
 pub(crate) const EXIT_CODES: &str = "\
@@ -38,35 +42,35 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
-/// Options every subcommand takes: they name the service and say where it runs.
+/// Options every command takes: which service, where its deployments are journaled, how
+/// results are printed. The options of a backend and of the engine belong to the commands
+/// that use them.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Options of every command")]
 pub(crate) struct Global {
     /// A TOML file describing the service (backend, store, deployment settings); flags
-    /// override it.
+    /// override it. A command reads from it only what it uses.
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) service_file: Option<PathBuf>,
     /// The service: 1 to 63 lowercase letters, digits, '-', '_' and '.', starting with a
-    /// letter or digit.
-    #[arg(long, global = true, value_parser = service_name)]
+    /// letter or digit. Default: `service` in --service-file.
+    #[arg(long, global = true, value_name = "NAME", value_parser = service_name)]
     pub(crate) service: Option<String>,
-    /// Where the service runs.
-    #[arg(long, global = true, value_enum)]
-    pub(crate) backend: Option<BackendKind>,
     /// Where deployments are journaled and services locked: `file:<dir>` or
     /// `dynamodb:<table>`. Default: `file:<root>/journal` when a local --root is given, else
     /// `file:$XDG_STATE_HOME/immutable/journal` (`~/.local/state/immutable/journal`); never
     /// the working directory.
     #[arg(long, global = true, value_name = "STORE")]
     pub(crate) store: Option<String>,
-    /// `text` for people, `json` for scripts.
+    /// `text` for people, `json` for scripts (the documents of `immutable-cli/docs/output.schema.json`).
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub(crate) output: Output,
-    #[command(flatten)]
-    pub(crate) aws: AwsFlags,
-    #[command(flatten)]
-    pub(crate) local: LocalFlags,
-    #[command(flatten)]
-    pub(crate) engine: EngineFlags,
+    /// More diagnostics on stderr: -v debug, -vv trace (RUST_LOG, when set, wins).
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub(crate) verbose: u8,
+    /// Errors only: no progress lines, no warnings (the result is still printed).
+    #[arg(short, long, global = true)]
+    pub(crate) quiet: bool,
 }
 
 /// The backends.
@@ -99,118 +103,39 @@ pub(crate) enum Output {
     Json,
 }
 
-/// The AWS backend's options.
-#[derive(Debug, Clone, Default, Args, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[command(next_help_heading = "AWS backend")]
-pub(crate) struct AwsFlags {
-    /// AWS region; default from the AWS chain (AWS_REGION, profile).
-    #[arg(long, global = true)]
-    pub(crate) region: Option<String>,
-    /// Send every AWS call here (an emulator); default AWS_ENDPOINT_URL, if set.
-    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
-    pub(crate) endpoint_url: Option<String>,
-    /// The ALB listener whose default action routes the service.
-    #[arg(long, global = true, value_name = "ARN")]
-    pub(crate) listener_arn: Option<String>,
-    /// An ALB listener rule that routes the service (instead of a listener).
-    #[arg(long, global = true, value_name = "ARN")]
-    pub(crate) rule_arn: Option<String>,
-    /// A second listener for preview steps.
-    #[arg(long, global = true, value_name = "ARN")]
-    pub(crate) preview_listener_arn: Option<String>,
-    /// A launch template, by name or by id (lt-...).
-    #[arg(long, global = true)]
-    pub(crate) launch_template: Option<String>,
-    /// The instance type, when there is no launch template (or to override it).
-    #[arg(long, global = true)]
-    pub(crate) instance_type: Option<String>,
-    /// Subnets to spread instances over (comma-separated).
-    #[arg(long, global = true, value_delimiter = ',')]
-    pub(crate) subnets: Vec<String>,
-    /// Security groups of new instances (comma-separated).
-    #[arg(long, global = true, value_delimiter = ',')]
-    pub(crate) security_groups: Vec<String>,
-    /// The VPC of new target groups, for a first deployment (later ones copy the live group).
-    #[arg(long, global = true)]
-    pub(crate) vpc_id: Option<String>,
-    /// The port instances serve on, for a first deployment. Default 80.
-    #[arg(long, global = true)]
-    pub(crate) port: Option<i32>,
-    /// The health check path of new target groups, for a first deployment.
-    #[arg(long, global = true)]
-    pub(crate) health_check_path: Option<String>,
-    /// What a fleet is: bare EC2 instances, or an Auto Scaling group (`asg`, which needs
-    /// --launch-template). Default instances.
-    #[arg(long, global = true, value_enum)]
-    pub(crate) fleet: Option<FleetKind>,
-    /// Minimum size of a first deployment's Auto Scaling group (later ones copy it).
-    #[arg(long, global = true)]
-    pub(crate) min_size: Option<i32>,
-    /// Maximum size of a first deployment's Auto Scaling group (later ones copy it).
-    #[arg(long, global = true)]
-    pub(crate) max_size: Option<i32>,
-    /// Leave each Auto Scaling fleet's launch template version in place when it is retired
-    /// (for endpoints without DeleteLaunchTemplateVersions, such as moto).
-    #[arg(long, global = true)]
-    pub(crate) keep_template_versions: bool,
-}
-
-/// The local backend's options.
-#[derive(Debug, Clone, Default, Args, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[command(next_help_heading = "Local backend")]
-pub(crate) struct LocalFlags {
-    /// The store root of images and process fleets.
-    #[arg(long, global = true, value_name = "DIR")]
-    pub(crate) root: Option<PathBuf>,
-    /// HAProxy's admin socket (stats socket ... level admin).
-    #[arg(long, global = true, value_name = "PATH")]
-    pub(crate) haproxy_socket: Option<PathBuf>,
-    /// Where the router keeps each service's routing; default `<root>/router`.
-    #[arg(long, global = true, value_name = "DIR")]
-    pub(crate) router_state: Option<PathBuf>,
-    /// How often HAProxy checks each instance's health. Default 500ms.
-    #[arg(long, global = true, value_parser = duration, value_name = "DURATION")]
-    #[serde(deserialize_with = "crate::cli::opt_duration")]
-    pub(crate) health_check_interval: Option<Duration>,
-}
-
-/// The engine's settings.
-#[derive(Debug, Clone, Default, Args, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[command(next_help_heading = "Engine")]
-pub(crate) struct EngineFlags {
-    /// How often waits poll the backends. Default 5s.
-    #[arg(long, global = true, value_parser = duration, value_name = "DURATION")]
-    #[serde(deserialize_with = "crate::cli::opt_duration")]
-    pub(crate) poll_interval: Option<Duration>,
-    /// How long a service lease outlives a dead runner. Default 60s.
-    #[arg(long, global = true, value_parser = duration, value_name = "DURATION")]
-    #[serde(deserialize_with = "crate::cli::opt_duration")]
-    pub(crate) lease_ttl: Option<Duration>,
-    /// How long new instances may take to reach running. Default 10m.
-    #[arg(long, global = true, value_parser = duration, value_name = "DURATION")]
-    #[serde(deserialize_with = "crate::cli::opt_duration")]
-    pub(crate) launch_timeout: Option<Duration>,
-    /// Images of the service kept by retention. Default 3.
-    #[arg(long, global = true)]
-    pub(crate) keep_images: Option<usize>,
-}
-
-/// The subcommands.
+/// The subcommands, each with the option groups it uses.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// What `deploy` would do, with read calls only: refusals, steps, ETA, API-call budget.
-    Plan(RequestArgs),
+    Plan {
+        #[command(flatten)]
+        request: RequestArgs,
+        #[command(flatten)]
+        on: OnBackend,
+    },
     /// Deploy an image, following it with progress bars until it ends.
-    Deploy(RequestArgs),
+    Deploy {
+        #[command(flatten)]
+        request: RequestArgs,
+        #[command(flatten)]
+        on: OnBackend,
+    },
     /// Continue an unfinished deployment (after a crash, a kill or Ctrl-C).
-    Resume(IdArg),
+    Resume {
+        #[command(flatten)]
+        id: IdArg,
+        #[command(flatten)]
+        on: OnBackend,
+    },
     /// Where a deployment is: the service's latest, or one by id.
     Status(MaybeIdArg),
     /// Follow a deployment from the store until it ends.
-    Watch(MaybeIdArg),
+    Watch {
+        #[command(flatten)]
+        id: MaybeIdArg,
+        #[command(flatten)]
+        poll: PollFlag,
+    },
     /// Approve the current (or next) approval gate of a deployment.
     Approve(IdArg),
     /// Reject a deployment at its approval gate: it rolls back.
@@ -220,34 +145,107 @@ pub(crate) enum Command {
     /// Roll a running deployment back at once.
     Abort(ReasonArgs),
     /// Go back to what served before the service's latest deployment.
-    Rollback(RollbackArgs),
+    Rollback {
+        #[command(flatten)]
+        args: RollbackArgs,
+        #[command(flatten)]
+        on: OnBackend,
+    },
     /// List (and with --remove, remove) the service's orphan fleets and targets.
-    Gc(GcArgs),
+    Gc {
+        #[command(flatten)]
+        args: GcArgs,
+        #[command(flatten)]
+        on: OnBackend,
+    },
     /// The service's deployments, newest first.
     History(HistoryArgs),
-    /// Halt a service (or with --all every service) in every process that shares the store:
+    /// Halt the service (or with --all every service) in every process that shares the store:
     /// running deployments hold (or roll back) at their next poll, and new ones are refused
     /// (exit 2) until the halt is lifted. Rollbacks still run. Needs no backend options.
     Halt(HaltArgs),
-    /// Lift the halt of a service (or with --all the one of every service): held deployments
+    /// Lift the halt of the service (or with --all the one of every service): held deployments
     /// go on at their next poll, and deploys run again.
     LiftHalt(ScopeArgs),
-    /// The halts that stand (those that cover SERVICE, or every one): who set each, why, when.
-    Halts(HaltsArgs),
+    /// The halts that stand (with --service, those that cover it): who set each, why, when.
+    Halts,
     /// Hand a fleet that serves without the SDK's tags (made by hand or by another tool) to
     /// the SDK: show what would be tagged, and with --apply tag it.
-    Adopt(AdoptArgs),
+    Adopt {
+        #[command(flatten)]
+        args: AdoptArgs,
+        #[command(flatten)]
+        on: OnBackend,
+    },
     /// Local backend: put the service's routing (with --service; else every service the
     /// router state directory holds) back into an HAProxy that restarted or reloaded and lost
     /// its servers; with --watch, keep doing it. `deploy`, `resume` and `rollback` do it
     /// themselves while they run.
-    Restore(RestoreArgs),
+    Restore {
+        #[command(flatten)]
+        args: RestoreArgs,
+        #[command(flatten)]
+        choice: BackendChoice,
+        #[command(flatten)]
+        local: LocalFlags,
+    },
     /// Build a demo world: on an AWS emulator a VPC, an ALB, a launch template and two AMIs;
     /// on the local backend two images of a demo app.
-    DemoSetup,
+    DemoSetup {
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
     /// The demo app that `demo-setup --backend local` imports (an HTTP server on $PORT).
     #[command(hide = true)]
     DemoApp,
+    /// The JSON Schema of what `--output json` prints (`docs/output.schema.json`).
+    #[command(hide = true)]
+    Schema,
+}
+
+/// The backend and engine options a command was given; the groups it does not take are empty.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Flags {
+    pub(crate) backend: Option<BackendKind>,
+    pub(crate) aws: AwsFlags,
+    pub(crate) local: LocalFlags,
+    pub(crate) poll: PollFlag,
+    pub(crate) engine: EngineFlags,
+}
+
+impl Command {
+    /// The backend and engine options given to this command.
+    pub(crate) fn flags(&self) -> Flags {
+        let backend = |b: &BackendArgs| Flags {
+            backend: b.choice.backend,
+            aws: b.aws.clone(),
+            local: b.local.clone(),
+            ..Flags::default()
+        };
+        match self {
+            Command::Plan { on, .. }
+            | Command::Deploy { on, .. }
+            | Command::Resume { on, .. }
+            | Command::Rollback { on, .. }
+            | Command::Gc { on, .. }
+            | Command::Adopt { on, .. } => Flags {
+                poll: on.poll.clone(),
+                engine: on.engine.clone(),
+                ..backend(&on.backend)
+            },
+            Command::Watch { poll, .. } => Flags {
+                poll: poll.clone(),
+                ..Flags::default()
+            },
+            Command::Restore { choice, local, .. } => Flags {
+                backend: choice.backend,
+                local: local.clone(),
+                ..Flags::default()
+            },
+            Command::DemoSetup { backend: b } => backend(b),
+            _ => Flags::default(),
+        }
+    }
 }
 
 /// What to deploy.
@@ -321,3 +319,6 @@ pub(crate) enum OnTimeoutKind {
     /// Say so, and keep waiting.
     KeepWaiting,
 }
+
+#[cfg(test)]
+mod tests;

@@ -28,7 +28,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::cli::{AwsFlags, BackendKind, DeploySettings, EngineFlags, Global, LocalFlags};
+use std::time::Duration;
+
+use crate::cli::{AwsFlags, BackendKind, DeploySettings, Flags, Global, LocalFlags};
 use crate::exit::Failure;
 
 /// A service described in TOML: the tables `[aws]`, `[local]`, `[engine]` and `[deploy]` take
@@ -41,8 +43,22 @@ struct ServiceFile {
     store: Option<String>,
     aws: AwsFlags,
     local: LocalFlags,
-    engine: EngineFlags,
+    engine: EngineTable,
     deploy: DeploySettings,
+}
+
+/// The engine's settings: the `[engine]` table, under `--poll-interval`, `--lease-ttl`,
+/// `--launch-timeout` and `--keep-images` of the commands that take them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct EngineTable {
+    #[serde(deserialize_with = "crate::cli::opt_duration")]
+    pub(crate) poll_interval: Option<Duration>,
+    #[serde(deserialize_with = "crate::cli::opt_duration")]
+    pub(crate) lease_ttl: Option<Duration>,
+    #[serde(deserialize_with = "crate::cli::opt_duration")]
+    pub(crate) launch_timeout: Option<Duration>,
+    pub(crate) keep_images: Option<usize>,
 }
 
 /// Where deployments are journaled.
@@ -70,37 +86,49 @@ pub(crate) struct Config {
     pub(crate) service: Option<String>,
     pub(crate) backend: Option<BackendKind>,
     pub(crate) store: StoreSpec,
+    /// The store is the local backend's default, `<root>/journal`: the commands printed to
+    /// run next name it, since the store-only commands take no `--root`.
+    pub(crate) store_from_root: bool,
     pub(crate) aws: AwsFlags,
     pub(crate) local: LocalFlags,
-    pub(crate) engine: EngineFlags,
+    pub(crate) engine: EngineTable,
     /// The `[deploy]` table: defaults under the deploy flags.
     pub(crate) deploy: DeploySettings,
 }
 
 impl Config {
-    /// Reads the service file, if any, under the flags.
-    pub(crate) fn load(global: &Global) -> Result<Config, Failure> {
+    /// Reads the service file, if any, under the options every command takes and the
+    /// backend and engine options of this one.
+    pub(crate) fn load(global: &Global, flags: Flags) -> Result<Config, Failure> {
         let file = match &global.service_file {
             Some(path) => read_service_file(path)?,
             None => ServiceFile::default(),
         };
-        let backend = global.backend.or(file.backend);
-        let local = merge_local(global.local.clone(), file.local);
-        let store = match global.store.clone().or(file.store) {
-            Some(s) => parse_store(&s)?,
+        let backend = flags.backend.or(file.backend);
+        let local = merge_local(flags.local, file.local);
+        let (store, store_from_root) = match global.store.clone().or(file.store) {
+            Some(s) => (parse_store(&s)?, false),
             None => {
                 let store = default_store(backend, &local)?;
                 warn_of_the_old_default(&store);
-                store
+                let from_root = local.root.is_some() && backend != Some(BackendKind::Aws);
+                (store, from_root)
             }
+        };
+        let engine = EngineTable {
+            poll_interval: flags.poll.poll_interval,
+            lease_ttl: flags.engine.lease_ttl,
+            launch_timeout: flags.engine.launch_timeout,
+            keep_images: flags.engine.keep_images,
         };
         Ok(Config {
             service: global.service.clone().or(file.service),
             backend,
             store,
-            aws: merge_aws(global.aws.clone(), file.aws),
+            store_from_root,
+            aws: merge_aws(flags.aws, file.aws),
             local,
-            engine: merge_engine(global.engine.clone(), file.engine),
+            engine: merge_engine(engine, file.engine),
             deploy: file.deploy,
         })
     }
@@ -182,7 +210,7 @@ fn warn_of_the_old_default(store: &StoreSpec) {
 pub(crate) fn store_hint(config: &Config) -> String {
     match (&config.local.root, &config.store) {
         (None, StoreSpec::File(_)) => " (the local backend journals in <root>/journal: pass \
-                                        --root or --store as the deploy did)"
+                                        --store file:<root>/journal, or the deploy's --store)"
             .into(),
         _ => String::new(),
     }
@@ -232,8 +260,8 @@ fn merge_local(f: LocalFlags, file: LocalFlags) -> LocalFlags {
     }
 }
 
-fn merge_engine(f: EngineFlags, file: EngineFlags) -> EngineFlags {
-    EngineFlags {
+fn merge_engine(f: EngineTable, file: EngineTable) -> EngineTable {
+    EngineTable {
         poll_interval: f.poll_interval.or(file.poll_interval),
         lease_ttl: f.lease_ttl.or(file.lease_ttl),
         launch_timeout: f.launch_timeout.or(file.launch_timeout),
@@ -263,8 +291,6 @@ pub(crate) fn merge_deploy(f: DeploySettings, file: DeploySettings) -> DeploySet
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     #[test]

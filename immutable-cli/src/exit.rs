@@ -2,8 +2,9 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::invocation::{Invocation, sh};
+use crate::output::{Document, Ending, ErrorDetails, ErrorDoc, HaltRow, ScopeRow, ScopeWord};
 use immutable_core::{Error, Halt, HaltScope, Outcome, ServiceName, StateStore};
-use serde_json::{Value, json};
 
 /// How the process ends; documented in `--help` ([`crate::cli::EXIT_CODES`]) and the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,14 +28,14 @@ impl Code {
     }
 
     /// The word scripts read in JSON.
-    pub(crate) fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> Ending {
         match self {
-            Code::Succeeded => "succeeded",
-            Code::Error => "error",
-            Code::Refused => "refused",
-            Code::RolledBack => "rolled_back",
-            Code::Stopped => "stopped",
-            Code::Suspended => "suspended",
+            Code::Succeeded => Ending::Succeeded,
+            Code::Error => Ending::Error,
+            Code::Refused => Ending::Refused,
+            Code::RolledBack => Ending::RolledBack,
+            Code::Stopped => Ending::Stopped,
+            Code::Suspended => Ending::Suspended,
         }
     }
 }
@@ -50,8 +51,8 @@ pub(crate) struct Details {
     pub(crate) message: String,
     /// The command that continues, when there is one.
     pub(crate) next: Option<String>,
-    /// Facts for scripts (lease expiry, the deployment).
-    pub(crate) details: Value,
+    /// Facts for scripts (lease expiry, the deployment, the halt).
+    pub(crate) details: Option<ErrorDetails>,
 }
 
 impl std::ops::Deref for Failure {
@@ -73,7 +74,7 @@ impl Failure {
             code,
             message: message.into(),
             next: None,
-            details: Value::Null,
+            details: None,
         }))
     }
 
@@ -93,15 +94,14 @@ impl Failure {
     /// Prints it: to stderr for people, as one JSON object on stdout for scripts.
     pub(crate) fn print(&self, json: bool) {
         if json {
-            let doc = json!({
-                "type": "error",
-                "result": self.code.word(),
-                "exit_code": self.code as i32,
-                "message": self.message,
-                "continue_with": self.next,
-                "details": self.details,
-            });
-            println!("{doc}");
+            Document::Error(ErrorDoc {
+                result: self.code.word(),
+                exit_code: self.code as i32,
+                message: self.message.clone(),
+                continue_with: self.next.clone(),
+                details: self.details.clone(),
+            })
+            .print();
             return;
         }
         eprintln!("error: {}", self.message);
@@ -144,9 +144,9 @@ fn refusal(e: &Error) -> bool {
 
 /// Turns an engine error into a failure that names the command that continues.
 ///
-/// `cli` is the program and the global options of this invocation, so that the printed
-/// command reaches the same service through the same backend and store.
-pub(crate) async fn explain(e: Error, store: &dyn StateStore, cli: &str) -> Failure {
+/// `cli` is this invocation, so that the printed command reaches the same service through the
+/// same backend and store.
+pub(crate) async fn explain(e: Error, store: &dyn StateStore, cli: &Invocation) -> Failure {
     match e {
         Error::Locked {
             ref service,
@@ -161,32 +161,35 @@ pub(crate) async fn explain(e: Error, store: &dyn StateStore, cli: &str) -> Fail
                 _ => "its lease has expired".to_owned(),
             };
             f.message = format!(
-                "{}. If its runner is alive, wait for it (`{cli} watch {deployment}`); if it died, \
-                 {when}, then resume it",
+                "{}. If its runner is alive, wait for it (`{}`); if it died, {when}, then \
+                 resume it",
                 f.message.trim_end_matches(['.', ' ']),
+                cli.command("watch", &[&deployment]),
             );
-            f.details = json!({
-                "deployment": deployment.to_string(),
-                "lease_expires_in_ms": left.map(|d| d.as_millis() as u64),
+            f.details = Some(ErrorDetails::Locked {
+                deployment: deployment.to_string(),
+                lease_expires_in_ms: left.map(|d| d.as_millis() as u64),
             });
-            f.next(format!("{cli} resume {deployment}"))
+            f.next(cli.command("resume", &[&deployment]))
         }
-        Error::UnfinishedDeployment { ref deployment, .. } => {
+        Error::UnfinishedDeployment { ref deployment, .. }
+        | Error::NotRunningHere { ref deployment, .. } => {
             let deployment = sh(deployment.as_str());
-            Failure::from(e).next(format!("{cli} resume {deployment}"))
+            Failure::from(e).next(cli.command("resume", &[&deployment]))
         }
-        Error::NotRunningHere { ref deployment, .. } => {
-            let deployment = sh(deployment.as_str());
-            Failure::from(e).next(format!("{cli} resume {deployment}"))
+        Error::BlueUnhealthy { .. } => {
+            Failure::from(e).next(cli.command("rollback", &["--redeploy"]))
         }
-        Error::BlueUnhealthy { .. } => Failure::from(e).next(format!("{cli} rollback --redeploy")),
+        Error::ServingTargetNotOwned { ref service, .. } => {
+            let service = service.to_string();
+            Failure::from(e).next(cli.command("adopt", &["--service", &service]))
+        }
         Error::Halted { ref halt, .. } => {
             let halt = (**halt).clone();
             let mut f = Failure::from(e);
             f.message = format!("{} (halted {} ago)", f.message, age(&halt));
-            f.details = json!({ "halt": row(&halt) });
-            let scope = scope_words(&halt.scope);
-            f.next(format!("{cli} lift-halt {scope}"))
+            f.details = Some(ErrorDetails::Halted { halt: row(&halt) });
+            f.next(cli.command("lift-halt", &scope_words(&halt.scope)))
         }
         other => Failure::from(other),
     }
@@ -214,46 +217,41 @@ pub(crate) fn human(d: Duration) -> String {
 // How halts are shown, in errors and by the halt commands.
 
 /// The words that name `scope` on the command line.
-pub(crate) fn scope_words(scope: &HaltScope) -> String {
+pub(crate) fn scope_words(scope: &HaltScope) -> Vec<&str> {
     match scope {
-        HaltScope::All => "--all".to_owned(),
-        HaltScope::Service(s) => s.to_string(),
+        HaltScope::All => vec!["--all"],
+        HaltScope::Service(s) => vec!["--service", s.as_str()],
     }
 }
 
-pub(crate) fn scope_row(scope: &HaltScope) -> Value {
+/// What a halt covers, for scripts.
+pub(crate) fn scope_row(scope: &HaltScope) -> ScopeRow {
     match scope {
-        HaltScope::Service(s) => json!({ "scope": "service", "service": s.to_string() }),
-        HaltScope::All => json!({ "scope": "all", "service": null }),
+        HaltScope::Service(s) => ScopeRow {
+            scope: ScopeWord::Service,
+            service: Some(s.to_string()),
+        },
+        // A scope this version cannot name reads as every service: the wider one.
+        _ => ScopeRow {
+            scope: ScopeWord::All,
+            service: None,
+        },
     }
 }
 
 /// A halt for scripts.
-pub(crate) fn row(h: &Halt) -> Value {
-    let mut row = scope_row(&h.scope);
-    row["by"] = json!(h.by);
-    row["reason"] = json!(h.reason);
-    row["at"] = json!(humantime::format_rfc3339_millis(h.at).to_string());
-    row
+pub(crate) fn row(h: &Halt) -> HaltRow {
+    HaltRow {
+        scope: scope_row(&h.scope),
+        by: h.by.clone(),
+        reason: h.reason.clone(),
+        at: humantime::format_rfc3339_millis(h.at).to_string(),
+    }
 }
 
 /// How long the halt has stood, on this machine's clock.
 pub(crate) fn age(h: &Halt) -> String {
     human(SystemTime::now().duration_since(h.at).unwrap_or_default())
-}
-
-/// Quotes a word for a POSIX shell when it needs it: every id and name printed inside a
-/// command to run next goes through it, since ids come from the store, which is outside data.
-pub(crate) fn sh(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:,=@%+".contains(c));
-    if plain {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
 }
 
 #[cfg(test)]
@@ -272,7 +270,13 @@ mod tests {
             holder: "runner".into(),
             deployment: DeploymentId::new(hostile),
         };
-        let f = explain(locked, &store, "immutable --service web").await;
+        let matches = <crate::cli::Cli as clap::CommandFactory>::command().get_matches_from([
+            "immutable",
+            "--service",
+            "web",
+            "status",
+        ]);
+        let f = explain(locked, &store, &Invocation::new(&matches)).await;
         assert_eq!(
             f.next.as_deref(),
             Some("immutable --service web resume '01jd; rm -rf ~'")
@@ -282,10 +286,5 @@ mod tests {
             "{}",
             f.message
         );
-        assert_eq!(
-            sh("01jd7w5kq2h3n4p5r6s7t8v9wx"),
-            "01jd7w5kq2h3n4p5r6s7t8v9wx"
-        );
-        assert_eq!(sh("it's"), r"'it'\''s'");
     }
 }

@@ -14,17 +14,20 @@ mod cli;
 mod cmd;
 mod config;
 mod exit;
+mod invocation;
+mod output;
 mod progress;
 mod request;
 
 use std::process::ExitCode;
 
-use clap::{ArgAction, CommandFactory, FromArgMatches, parser::ValueSource};
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::backend::Ctx;
-use crate::cli::{Cli, Command, Output};
+use crate::cli::{Cli, Command, Global, Output};
 use crate::config::Config;
 use crate::exit::{Code, Failure};
+use crate::invocation::Invocation;
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
@@ -32,12 +35,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    install_subscriber(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -49,7 +47,7 @@ fn main() -> ExitCode {
         }
     };
     let json = cli.global.output == Output::Json;
-    let code = match runtime.block_on(run(cli, prefix(&matches))) {
+    let code = match runtime.block_on(run(cli, Invocation::new(&matches))) {
         Ok(code) => code,
         Err(failure) => {
             failure.print(json);
@@ -59,96 +57,72 @@ fn main() -> ExitCode {
     ExitCode::from(code as u8)
 }
 
-async fn run(mut cli: Cli, prefix: String) -> Result<Code, Failure> {
-    if let Command::DemoApp = cli.command {
-        return cmd::demo::demo_app().await;
+/// Diagnostics on stderr: warnings by default, `-v` debug, `-vv` trace, `-q` errors only;
+/// `RUST_LOG`, when set, wins.
+fn install_subscriber(global: &Global) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
+        )
+        .init();
+}
+
+async fn run(cli: Cli, invocation: Invocation) -> Result<Code, Failure> {
+    match cli.command {
+        Command::DemoApp => return cmd::demo::demo_app().await,
+        Command::Schema => {
+            print!("{}", output::schema());
+            return Ok(Code::Succeeded);
+        }
+        _ => {}
     }
-    if let Command::Adopt(args) = &cli.command {
-        cmd::adopt::name_service(args, &mut cli.global)?;
+    if let Command::Halt(cli::HaltArgs { scope, .. }) | Command::LiftHalt(scope) = &cli.command {
+        cmd::halt::one_scope(&cli.global, scope)?;
     }
-    let config = Config::load(&cli.global)?;
-    if let Command::Deploy(args) = &cli.command {
+    let config = Config::load(&cli.global, cli.command.flags())?;
+    if let Command::Deploy { request, .. } = &cli.command {
         // Bad input is refused before the store is opened (and created): nothing is made.
-        request::build(&config, args)?.validate()?;
+        request::build(&config, request)?.validate()?;
     }
-    let ctx = Ctx::new(config, cli.global.output == Output::Json, prefix).await?;
+    let invocation = if config.store_from_root {
+        invocation.naming_store(&config.store.to_string())
+    } else {
+        invocation
+    };
+    let ctx = Ctx::new(config, &cli.global, invocation).await?;
     match &cli.command {
-        Command::Plan(args) => cmd::plan::plan(&ctx, args).await,
-        Command::Deploy(args) => cmd::deploy::deploy(&ctx, args).await,
-        Command::Resume(args) => cmd::deploy::resume(&ctx, &args.id).await,
+        Command::Plan { request, .. } => cmd::plan::plan(&ctx, request).await,
+        Command::Deploy { request, .. } => cmd::deploy::deploy(&ctx, request).await,
+        Command::Resume { id, .. } => cmd::deploy::resume(&ctx, &id.id).await,
         Command::Status(args) => cmd::operate::status(&ctx, args.id.as_deref()).await,
-        Command::Watch(args) => cmd::operate::watch(&ctx, args.id.as_deref()).await,
+        Command::Watch { id, .. } => cmd::operate::watch(&ctx, id.id.as_deref()).await,
         Command::Approve(args) => cmd::operate::approve(&ctx, &args.id).await,
         Command::Reject(args) => cmd::operate::reject(&ctx, &args.id, &args.reason).await,
         Command::Promote(args) => cmd::operate::promote(&ctx, &args.id).await,
         Command::Abort(args) => cmd::operate::abort(&ctx, &args.id, &args.reason).await,
-        Command::Rollback(args) => cmd::service::rollback(&ctx, args).await,
-        Command::Gc(args) => cmd::service::gc(&ctx, args).await,
+        Command::Rollback { args, .. } => cmd::service::rollback(&ctx, args).await,
+        Command::Gc { args, .. } => cmd::service::gc(&ctx, args).await,
         Command::History(args) => cmd::service::history(&ctx, args).await,
         Command::Halt(args) => cmd::halt::halt(&ctx, args).await,
         Command::LiftHalt(args) => cmd::halt::lift_halt(&ctx, args).await,
-        Command::Halts(args) => cmd::halt::halts(&ctx, args).await,
-        Command::Adopt(args) => cmd::adopt::adopt(&ctx, args).await,
-        Command::Restore(args) => cmd::restore::restore(&ctx, args).await,
-        Command::DemoSetup => cmd::demo::demo_setup(&ctx).await,
-        Command::DemoApp => unreachable!("handled above"),
+        Command::Halts => cmd::halt::halts(&ctx).await,
+        Command::Adopt { args, .. } => cmd::adopt::adopt(&ctx, args).await,
+        Command::Restore { args, .. } => cmd::restore::restore(&ctx, args).await,
+        Command::DemoSetup { .. } => cmd::demo::demo_setup(&ctx).await,
+        Command::DemoApp | Command::Schema => unreachable!("handled above"),
     }
-}
-
-/// `immutable` and the global options given on the command line (`--output` aside), so that
-/// a printed command that continues (`<prefix> resume <id>`) reaches the same service through
-/// the same backend and store. Options from the environment stay there.
-fn prefix(matches: &clap::ArgMatches) -> String {
-    let mut words = vec!["immutable".to_owned()];
-    let command = Cli::command();
-    for arg in command.get_arguments().filter(|a| a.is_global_set()) {
-        let id = arg.get_id().as_str();
-        if id == "output" || matches.value_source(id) != Some(ValueSource::CommandLine) {
-            continue;
-        }
-        let Some(long) = arg.get_long() else { continue };
-        if matches!(arg.get_action(), ArgAction::SetTrue) {
-            words.push(format!("--{long}"));
-            continue;
-        }
-        let values: Vec<String> = matches
-            .get_raw(id)
-            .into_iter()
-            .flatten()
-            .map(|v| v.to_string_lossy().into_owned())
-            .collect();
-        let joined = values.join(&arg.get_value_delimiter().unwrap_or(' ').to_string());
-        words.push(format!("--{long}"));
-        words.push(exit::sh(&joined));
-    }
-    words.join(" ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_continuing_command_keeps_global_options_wherever_they_were_given() {
-        let matches = Cli::command().get_matches_from([
-            "immutable",
-            "--backend",
-            "aws",
-            "deploy",
-            "--image",
-            "web-v2",
-            "--subnets",
-            "a,b",
-            "--output",
-            "json",
-            "--listener-arn",
-            "arn:aws:x/y z",
-        ]);
-        assert_eq!(
-            prefix(&matches),
-            "immutable --backend aws --listener-arn 'arn:aws:x/y z' --subnets a,b"
-        );
-    }
 
     /// Property: whatever stands where a deployment id or a service name goes, parsing the
     /// command line never panics; what it accepts follows the grammars, and a deployment id it
@@ -164,7 +138,7 @@ mod tests {
                 let args: Vec<&str> = match at {
                     0 => vec!["immutable", "--service", "web", "resume", &word],
                     1 => vec!["immutable", "--service", &word, "status"],
-                    2 => vec!["immutable", "halt", &word, "--reason", "r"],
+                    2 => vec!["immutable", "halt", "--service", &word, "--reason", "r"],
                     _ => vec!["immutable", "approve", &word],
                 };
                 let parsed = <Cli as clap::Parser>::try_parse_from(&args);
@@ -172,8 +146,8 @@ mod tests {
                     if let Some(s) = &cli.global.service {
                         proptest::prop_assert!(immutable_core::ServiceName::check(s).is_ok());
                     }
-                    if let Command::Resume(a) | Command::Approve(a) = &cli.command {
-                        proptest::prop_assert_eq!(crate::exit::sh(&a.id), a.id.clone());
+                    if let Command::Resume { id: a, .. } | Command::Approve(a) = &cli.command {
+                        proptest::prop_assert_eq!(crate::invocation::sh(&a.id), a.id.clone());
                     }
                 }
                 tally.record(parsed.is_ok());

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use immutable_core::{DeploymentId, Engine, Event, EventKind, Phase, Step};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -22,8 +21,10 @@ pub(crate) struct View {
     pub(crate) json: bool,
     /// The bake time, for the bake's bar.
     pub(crate) bake: Duration,
-    /// The program and its global options, for the commands it suggests.
-    pub(crate) cli: String,
+    /// `-q`: no progress lines or bars (JSON lines are still printed).
+    pub(crate) quiet: bool,
+    /// This invocation, for the commands it suggests.
+    pub(crate) cli: crate::invocation::Invocation,
 }
 
 impl Progress {
@@ -114,8 +115,11 @@ impl Bars {
 
     fn show(&mut self, e: &Event) {
         if self.view.json {
-            let line = json!({ "type": "event", "event": e });
-            println!("{line}");
+            let event = crate::output::core(e);
+            crate::output::Document::Event { event }.print();
+            return;
+        }
+        if self.view.quiet {
             return;
         }
         let t = self.start.elapsed().as_secs_f64();
@@ -128,12 +132,13 @@ impl Bars {
                 ));
             }
             EventKind::ApprovalRequested { .. } => {
-                let id = crate::exit::sh(e.deployment.as_str());
+                let id = crate::invocation::sh(e.deployment.as_str());
                 let cli = &self.view.cli;
                 self.line(&format!(
-                    "[{t:7.1}s] {}: approve with `{cli} approve {id}`, or reject with \
-                     `{cli} reject {id}`",
-                    e.kind
+                    "[{t:7.1}s] {}: approve with `{}`, or reject with `{}`",
+                    e.kind,
+                    cli.command("approve", &[&id]),
+                    cli.command("reject", &[&id])
                 ));
             }
             kind => self.line(&format!("[{t:7.1}s] {kind}")),

@@ -94,12 +94,12 @@ async fn adopt_previews_then_tags_and_deploy_replaces_the_adopted_fleet() {
     let refused = cli.run(&deploy, MINUTE);
     assert_eq!(refused.code, REFUSED, "{refused:?}");
     assert!(
-        refused.stderr.contains("immutable adopt web"),
+        refused.stderr.contains("adopt --service web"),
         "{refused:?}"
     );
 
     moto.start_recording();
-    let preview = cli.run(&["adopt", "web"], MINUTE);
+    let preview = cli.run(&["adopt"], MINUTE);
     let actions = moto.stop_recording();
     assert_eq!(preview.code, SUCCEEDED, "{preview:?}");
     assert!(preview.stdout.contains("would adopt"), "{preview:?}");
@@ -111,13 +111,13 @@ async fn adopt_previews_then_tags_and_deploy_replaces_the_adopted_fleet() {
     let writes: Vec<_> = actions.iter().filter(|a| !is_read(a)).collect();
     assert!(writes.is_empty(), "the preview wrote: {writes:?}");
 
-    let applied = cli.run(&["adopt", "web", "--apply", "--output", "json"], MINUTE);
+    let applied = cli.run(&["adopt", "--apply", "--output", "json"], MINUTE);
     assert_eq!(applied.code, SUCCEEDED, "{applied:?}");
     let doc = applied.json();
     assert_eq!(doc["adoption"]["mode"], "apply", "{doc}");
     assert_eq!(doc["adoption"]["target"], group.as_str(), "{doc}");
 
-    let again = cli.run(&["adopt", "web", "--apply"], MINUTE);
+    let again = cli.run(&["adopt", "--apply"], MINUTE);
     assert_eq!(again.code, REFUSED, "{again:?}");
     assert!(again.stderr.contains("managed already"), "{again:?}");
 
@@ -138,7 +138,7 @@ async fn adopt_previews_then_tags_and_deploy_replaces_the_adopted_fleet() {
         .map(|i| i.state().unwrap().name().unwrap().as_str().to_owned())
         .collect();
     assert_eq!(states, ["terminated", "terminated"], "adopted instances");
-    let history = cli.run(&["history"], MINUTE);
+    let history = moto.store_cli(store.path()).run(&["history"], MINUTE);
     assert_eq!(history.code, SUCCEEDED, "{history:?}");
     assert_eq!(history.stdout.lines().count(), 2, "{history:?}");
 }

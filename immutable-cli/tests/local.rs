@@ -16,9 +16,11 @@ use std::time::Instant;
 const MINUTE: Duration = Duration::from_secs(60);
 
 /// A store root, an HAProxy for `web` (and more services), and the CLI pointed at them with
-/// the demo images.
+/// the demo images (through a service file, which every command reads what it uses from).
 struct Lab {
     dir: tempfile::TempDir,
+    /// The service file's settings: backend, store, root, HAProxy, polls.
+    settings: String,
     haproxy: Haproxy,
     /// The CLI with `--service web`.
     cli: Cli,
@@ -55,20 +57,10 @@ impl Lab {
         });
         let root = dir.path().join("root");
         let store = format!("file:{}", dir.path().join("store").display());
-        let base = Cli::new([
-            "--backend",
-            "local",
-            "--root",
-            root.to_str().unwrap(),
-            "--haproxy-socket",
-            haproxy.admin_socket().to_str().unwrap(),
-            "--store",
-            &store,
-            "--poll-interval",
-            "100ms",
-            "--health-check-interval",
-            "100ms",
-        ]);
+        let settings = lab_settings(&store, &root, &haproxy.admin_socket());
+        let file = dir.path().join("lab.toml");
+        std::fs::write(&file, &settings).unwrap();
+        let base = Cli::new(["--service-file", file.to_str().unwrap()]);
         for service in &services {
             let cli = base.with(["--service", service.as_str()]);
             let setup = cli.run(&["demo-setup"], MINUTE);
@@ -90,6 +82,7 @@ impl Lab {
         }
         Lab {
             dir,
+            settings,
             haproxy,
             cli: base.with(["--service", "web"]),
             base,
@@ -112,6 +105,15 @@ impl Lab {
         let id = wait_at_gate(&mut deploy);
         (deploy, id)
     }
+}
+
+/// A service file's backend, store and polls (top-level keys first, then tables).
+fn lab_settings(store: &str, root: &std::path::Path, socket: &std::path::Path) -> String {
+    format!(
+        "backend = \"local\"\nstore = {store:?}\n[local]\nroot = {root:?}\n\
+         haproxy_socket = {socket:?}\nhealth_check_interval = \"100ms\"\n\
+         [engine]\npoll_interval = \"100ms\"\n"
+    )
 }
 
 fn wait_at_gate(p: &mut Proc) -> String {
@@ -183,17 +185,15 @@ async fn a_second_process_aborts_and_the_deploy_exits_rolled_back() {
     let file = lab.dir.path().join("web.toml");
     std::fs::write(
         &file,
-        "service = \"web\"\n[deploy]\ncapacity = 2\nbake_time = \"0s\"\n\
-         approval_timeout = \"10m\"\non_approval_timeout = \"roll-back\"\n",
+        format!(
+            "service = \"web\"\n{}[deploy]\ncapacity = 2\nbake_time = \"0s\"\n\
+             approval_timeout = \"10m\"\non_approval_timeout = \"roll-back\"\n",
+            lab.settings
+        ),
     )
     .unwrap();
-    let mut deploy = lab.cli.spawn(&[
-        "--service-file",
-        file.to_str().unwrap(),
-        "deploy",
-        "--image",
-        "web-v2",
-    ]);
+    let mut deploy = Cli::new(["--service-file", file.to_str().unwrap()])
+        .spawn(&["deploy", "--image", "web-v2"]);
     let id = wait_at_gate(&mut deploy);
 
     let abort = lab
@@ -248,12 +248,11 @@ async fn a_halt_refuses_deploy_until_it_is_lifted() {
         "--bake-time",
         "0s",
     ];
-    let halt = lab.cli.run(
-        &["halt", "web", "--reason", "bad build", "--by", "alice"],
-        MINUTE,
-    );
+    let halt = lab
+        .cli
+        .run(&["halt", "--reason", "bad build", "--by", "alice"], MINUTE);
     assert_eq!(halt.code, SUCCEEDED, "{halt:?}");
-    let listed = lab.cli.run(&["halts", "web"], MINUTE);
+    let listed = lab.cli.run(&["halts"], MINUTE);
     assert!(
         listed.stdout.contains("service web") && listed.stdout.contains("by alice"),
         "{listed:?}"
@@ -268,7 +267,10 @@ async fn a_halt_refuses_deploy_until_it_is_lifted() {
             .contains("service web halted by alice: bad build"),
         "{refused:?}"
     );
-    assert!(refused.stderr.contains("lift-halt web"), "{refused:?}");
+    assert!(
+        refused.stderr.contains("lift-halt --service web"),
+        "{refused:?}"
+    );
     let mut json = deploy_v2.to_vec();
     json.extend(["--output", "json"]);
     let refused = lab.cli.run(&json, MINUTE);
@@ -278,17 +280,51 @@ async fn a_halt_refuses_deploy_until_it_is_lifted() {
     assert_eq!(doc["details"]["halt"]["by"], "alice", "{doc}");
     assert_eq!(doc["details"]["halt"]["service"], "web", "{doc}");
 
-    let lift = lab.cli.run(&["lift-halt", "web"], MINUTE);
+    let lift = lab.cli.run(&["lift-halt"], MINUTE);
     assert_eq!(lift.code, SUCCEEDED, "{lift:?}");
     assert!(
         lift.stdout.contains("lifted the halt of service web"),
         "{lift:?}"
     );
-    let listed = lab.cli.run(&["halts", "web", "--output", "json"], MINUTE);
+    let listed = lab.cli.run(&["halts", "--output", "json"], MINUTE);
     assert_eq!(listed.code, SUCCEEDED, "{listed:?}");
     assert_eq!(listed.json()["halts"], serde_json::json!([]), "{listed:?}");
-    let deployed = lab.cli.run(&deploy_v2, MINUTE);
+    // -q: the result, and no progress line.
+    let mut quiet = deploy_v2.to_vec();
+    quiet.push("-q");
+    let deployed = lab.cli.run(&quiet, MINUTE);
     assert_eq!(deployed.code, SUCCEEDED, "{deployed:?}");
+    assert_eq!(deployed.stdout.lines().count(), 1, "{deployed:?}");
+    assert!(deployed.stdout.contains("succeeded"), "{deployed:?}");
+}
+
+/// A command refuses the options of a backend it does not call (exit 2, naming the option),
+/// before anything is read or created.
+#[test]
+fn backend_options_are_refused_by_the_commands_that_do_not_use_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file:{}", dir.path().join("store").display());
+    let cli = Cli::new(["--store", store.as_str(), "--service", "web"]);
+    for (args, flag) in [
+        (vec!["approve", "01jd", "--subnets", "x"], "--subnets"),
+        (vec!["status", "--root", "/srv"], "--root"),
+        (vec!["history", "--backend", "local"], "--backend"),
+        (
+            vec!["halt", "--reason", "r", "--lease-ttl", "5s"],
+            "--lease-ttl",
+        ),
+        (vec!["watch", "--listener-arn", "arn"], "--listener-arn"),
+        (vec!["restore", "--subnets", "x"], "--subnets"),
+    ] {
+        let run = cli.run(&args, MINUTE);
+        assert_eq!(run.code, REFUSED, "{args:?}: {run:?}");
+        assert!(
+            run.stderr
+                .contains(&format!("unexpected argument '{flag}'")),
+            "{args:?}: {run:?}"
+        );
+    }
+    assert!(!dir.path().join("store").exists(), "a store was created");
 }
 
 /// The image answering `url` (the `X-Image` header of a 200), if any.
@@ -346,24 +382,22 @@ fn dot_and_dotdot_are_refused_everywhere_and_nothing_is_created() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let root = dir.path().join("root");
-    let cli = Cli::new([
-        "--store".to_owned(),
-        format!("file:{}", store.display()),
-        "--backend".into(),
-        "local".into(),
-        "--root".into(),
-        root.display().to_string(),
-        "--haproxy-socket".into(),
-        dir.path().join("no.sock").display().to_string(),
-    ]);
+    let settings = lab_settings(
+        &format!("file:{}", store.display()),
+        &root,
+        &dir.path().join("no.sock"),
+    );
+    let lab_file = dir.path().join("lab.toml");
+    std::fs::write(&lab_file, &settings).unwrap();
+    let cli = Cli::new(["--service-file", lab_file.to_str().unwrap()]);
     for name in [".", "..", "Web", "web:preview", "_x"] {
         let runs = [
             cli.run(&["--service", name, "status"], MINUTE),
             cli.run(&["--service", name, "deploy", "--image", "v1"], MINUTE),
             cli.run(&["--service", name, "history"], MINUTE),
-            cli.run(&["halt", name, "--reason", "r"], MINUTE),
-            cli.run(&["halts", name], MINUTE),
-            cli.run(&["adopt", name], MINUTE),
+            cli.run(&["--service", name, "halt", "--reason", "r"], MINUTE),
+            cli.run(&["--service", name, "halts"], MINUTE),
+            cli.run(&["--service", name, "adopt"], MINUTE),
         ];
         for run in runs {
             assert_eq!(run.code, REFUSED, "{name}: {run:?}");
@@ -373,11 +407,8 @@ fn dot_and_dotdot_are_refused_everywhere_and_nothing_is_created() {
             );
         }
         let file = dir.path().join("svc.toml");
-        std::fs::write(&file, format!("service = {name:?}\n")).unwrap();
-        let run = cli.run(
-            &["--service-file", file.to_str().unwrap(), "status"],
-            MINUTE,
-        );
+        std::fs::write(&file, format!("service = {name:?}\n{settings}")).unwrap();
+        let run = Cli::new(["--service-file", file.to_str().unwrap()]).run(&["status"], MINUTE);
         assert_eq!(run.code, REFUSED, "{name}: {run:?}");
         assert!(
             run.stderr.contains("svc.toml: `service`"),
@@ -492,9 +523,8 @@ async fn gc_from_a_second_store_during_a_bake_removes_nothing_and_rollback_route
 
     // The same service, backend and root, another journal: what `gc` run from another
     // directory did when the default store was `file:.immutable`.
-    let mut other = lab.cli.clone();
-    let at = other.args.iter().position(|a| a == "--store").unwrap();
-    other.args[at + 1] = format!("file:{}", lab.dir.path().join("other-store").display());
+    let other_store = format!("file:{}", lab.dir.path().join("other-store").display());
+    let other = lab.cli.with(["--store", &other_store]);
     let gc = other.run(&["gc", "--remove", "--output", "json"], MINUTE);
     assert_eq!(gc.code, SUCCEEDED, "{gc:?}");
     let doc = gc.json();

@@ -1,6 +1,8 @@
 //! The AWS backend: EC2 AMIs, EC2 instances or Auto Scaling groups, an ALB listener (or
 //! rule); and `demo-setup` on an emulator.
 
+use std::sync::Arc;
+
 use aws_sdk_ec2::types::{
     Filter, InstanceType, RequestLaunchTemplateData, ResourceType, Tag, TagSpecification,
 };
@@ -11,14 +13,12 @@ use immutable_aws::{
     AsgFleet, AwsClients, AwsFleet, AwsImageStore, AwsRouter, EntryPoint, LaunchTemplate,
     TargetGroupSettings,
 };
-use std::sync::Arc;
-
 use immutable_core::{Backends, Engine, EngineBuilder};
-use serde_json::json;
 
 use super::aws_clients;
 use crate::cli::{AwsFlags, FleetKind};
 use crate::exit::Failure;
+use crate::output::{DemoImage, DemoSetupDoc};
 
 /// An engine builder with the AWS backend for `service`: bare instances or Auto Scaling
 /// groups, as `--fleet` says, with every capability they have (a preview listener when the
@@ -124,10 +124,7 @@ type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// Creates a VPC with two subnets, an ALB with a listener (and a preview listener), a launch
 /// template and two AMIs of `service`, on an emulator only; returns the flags that use them.
-pub(crate) async fn demo_setup(
-    aws: &AwsFlags,
-    service: &str,
-) -> Result<serde_json::Value, Failure> {
+pub(crate) async fn demo_setup(aws: &AwsFlags, service: &str) -> Result<DemoSetupDoc, Failure> {
     if aws.endpoint_url.is_none() {
         return Err(Failure::refused(
             "demo-setup creates resources: it runs only against an emulator (set \
@@ -140,7 +137,7 @@ pub(crate) async fn demo_setup(
         .map_err(|e| Failure::error(format!("demo-setup: {e}")))
 }
 
-async fn build_world(clients: &AwsClients, service: &str) -> BoxResult<serde_json::Value> {
+async fn build_world(clients: &AwsClients, service: &str) -> BoxResult<DemoSetupDoc> {
     let ec2 = &clients.ec2;
     let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await?;
     let vpc = vpc
@@ -178,14 +175,15 @@ async fn build_world(clients: &AwsClients, service: &str) -> BoxResult<serde_jso
         .send()
         .await?;
     let images = build_images(clients, service, &subnets[0]).await?;
-    Ok(json!({
-        "listener_arn": listener,
-        "preview_listener_arn": preview,
-        "launch_template": "immutable-demo",
-        "subnets": subnets,
-        "vpc_id": vpc,
-        "images": images,
-    }))
+    Ok(DemoSetupDoc {
+        listener_arn: Some(listener),
+        preview_listener_arn: Some(preview),
+        launch_template: Some("immutable-demo".to_owned()),
+        subnets,
+        vpc_id: Some(vpc),
+        root: None,
+        images: images.into_iter().map(DemoImage::Named).collect(),
+    })
 }
 
 /// An ALB whose listeners answer 503 until a deployment routes them.

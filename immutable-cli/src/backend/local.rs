@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use immutable_core::{Engine, EngineBuilder};
 use immutable_local::{HaproxyRouter, ImportRequest, LocalImageStore, ProcessFleet};
-use serde_json::json;
 
 use crate::cli::LocalFlags;
 use crate::exit::Failure;
+use crate::output::{DemoImage, DemoSetupDoc};
 
 fn root(local: &LocalFlags) -> Result<&PathBuf, Failure> {
     local.root.as_ref().ok_or_else(|| {
@@ -80,10 +80,7 @@ pub(crate) fn fleet(local: &LocalFlags) -> Result<ProcessFleet, Failure> {
 
 /// Imports `<service>-v1` and `<service>-v2`, two images of the demo app (this program's
 /// hidden `demo-app` subcommand: an HTTP server answering with its image id).
-pub(crate) async fn demo_setup(
-    local: &LocalFlags,
-    service: &str,
-) -> Result<serde_json::Value, Failure> {
+pub(crate) async fn demo_setup(local: &LocalFlags, service: &str) -> Result<DemoSetupDoc, Failure> {
     let root = root(local)?;
     let images = LocalImageStore::open(root)?;
     let program = std::env::current_exe()
@@ -99,7 +96,14 @@ pub(crate) async fn demo_setup(
         let image = images
             .import(ImportRequest::new(service, &name, &src, command))
             .await?;
-        names.push(json!({ "name": name, "id": image.id.to_string() }));
+        names.push(DemoImage::Imported {
+            name,
+            id: image.id.to_string(),
+        });
     }
-    Ok(json!({ "root": root, "images": names }))
+    Ok(DemoSetupDoc {
+        root: Some(root.display().to_string()),
+        images: names,
+        ..DemoSetupDoc::default()
+    })
 }

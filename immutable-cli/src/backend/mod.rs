@@ -10,9 +10,10 @@ use immutable_core::{
     DeploymentId, DeploymentRecord, Engine, FileStore, Operator, Settings, StateStore,
 };
 
-use crate::cli::{AwsFlags, BackendKind};
+use crate::cli::{AwsFlags, BackendKind, Global, Output};
 use crate::config::{Config, StoreSpec};
 use crate::exit::Failure;
+use crate::invocation::Invocation;
 
 pub(crate) use aws::demo_setup as aws_demo_setup;
 pub(crate) use local::demo_setup as local_demo_setup;
@@ -24,8 +25,10 @@ pub(crate) struct Ctx {
     pub(crate) config: Config,
     /// `--output json`.
     pub(crate) json: bool,
-    /// The program and the global options of this invocation, to print commands that continue.
-    pub(crate) cli: String,
+    /// `-q`: no progress lines.
+    pub(crate) quiet: bool,
+    /// This invocation, to print the commands that continue.
+    pub(crate) cli: Invocation,
     pub(crate) store: Arc<dyn StateStore>,
     /// The local backend's routers keep HAProxy's servers restored while the command runs.
     guards: std::sync::Mutex<Vec<immutable_local::RestoreGuard>>,
@@ -33,7 +36,11 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     /// Opens the store.
-    pub(crate) async fn new(config: Config, json: bool, cli: String) -> Result<Ctx, Failure> {
+    pub(crate) async fn new(
+        config: Config,
+        global: &Global,
+        cli: Invocation,
+    ) -> Result<Ctx, Failure> {
         let store: Arc<dyn StateStore> = match &config.store {
             StoreSpec::File(dir) => Arc::new(FileStore::open(dir)?),
             StoreSpec::Dynamo(table) => {
@@ -42,7 +49,8 @@ impl Ctx {
         };
         Ok(Ctx {
             config,
-            json,
+            json: global.output == Output::Json,
+            quiet: global.quiet,
             cli,
             store,
             guards: std::sync::Mutex::default(),

@@ -72,28 +72,17 @@ pub(crate) struct RestoreArgs {
 /// Adoption.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct AdoptArgs {
-    /// The service (default: --service, or `service` in --service-file).
-    #[arg(id = "adopt_service", value_name = "SERVICE", value_parser = service_name)]
-    pub(crate) service: Option<String>,
     /// Tag the serving target group, its instances and the fleet they form (without it,
     /// only show what would be tagged).
     #[arg(long)]
     pub(crate) apply: bool,
 }
 
-/// What a halt covers: one service, or every service.
+/// What a halt covers: the service, or every service.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ScopeArgs {
-    /// The service (default: --service, or `service` in --service-file).
-    #[arg(
-        id = "scope_service",
-        value_name = "SERVICE",
-        conflicts_with = "all",
-        value_parser = service_name
-    )]
-    pub(crate) service: Option<String>,
-    /// Every service, instead of one.
-    #[arg(long)]
+    /// Every service, instead of the one --service (or the service file) names.
+    #[arg(long, conflicts_with = "service")]
     pub(crate) all: bool,
 }
 
@@ -109,15 +98,6 @@ pub(crate) struct HaltArgs {
     /// host name and process id).
     #[arg(long, value_name = "NAME")]
     pub(crate) by: Option<String>,
-}
-
-/// Which halts to list.
-#[derive(Debug, Clone, Args)]
-pub(crate) struct HaltsArgs {
-    /// Only the halts that cover this service: its own and the one for every service.
-    /// Default: --service (or `service` in --service-file); without any, every halt.
-    #[arg(id = "halts_service", value_name = "SERVICE", value_parser = service_name)]
-    pub(crate) service: Option<String>,
 }
 
 /// History.

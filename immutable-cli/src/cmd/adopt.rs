@@ -1,30 +1,14 @@
-//! `immutable adopt [SERVICE] [--apply]`: a fleet that serves without the SDK's ownership tags
+//! `immutable adopt [--apply]`: a fleet that serves without the SDK's ownership tags
 //! is shown (what would be tagged) and, with `--apply`, tagged as the service's fleet, so the
 //! next `deploy` replaces it. The local backend cannot adopt (it answers "not supported").
 
 use immutable_core::{AdoptMode, AdoptRefusal, Adoption, Error};
-use serde_json::json;
 
 use crate::backend::Ctx;
-use crate::cli::{AdoptArgs, Global};
+use crate::cli::AdoptArgs;
 use crate::exit::{Code, Failure, explain};
 
-/// Puts the service named after `adopt` where every command reads it, refusing a second,
-/// different name.
-pub(crate) fn name_service(args: &AdoptArgs, global: &mut Global) -> Result<(), Failure> {
-    match (&args.service, &global.service) {
-        (Some(named), Some(flag)) if named != flag => Err(Failure::refused(format!(
-            "`adopt {named}` and `--service {flag}` name different services; name one"
-        ))),
-        (Some(named), _) => {
-            global.service = Some(named.clone());
-            Ok(())
-        }
-        (None, _) => Ok(()),
-    }
-}
-
-/// `immutable adopt [SERVICE] [--apply]`.
+/// `immutable adopt [--apply]`.
 pub(crate) async fn adopt(ctx: &Ctx, args: &AdoptArgs) -> Result<Code, Failure> {
     let service = ctx.config.service()?;
     let engine = ctx.engine().await?;
@@ -38,34 +22,40 @@ pub(crate) async fn adopt(ctx: &Ctx, args: &AdoptArgs) -> Result<Code, Failure> 
         Err(Error::AdoptionRefused { service, refusal }) => {
             let next = refusal_next(&refusal);
             let mut failure = Failure::from(Error::AdoptionRefused { service, refusal });
-            if let Some(next) = next {
-                failure = failure.next(format!("{} {next}", ctx.cli));
+            if let Some((command, args)) = &next {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                failure = failure.next(ctx.cli.command(command, &args));
             }
             return Err(failure);
         }
         Err(e) => return Err(explain(e, ctx.store.as_ref(), &ctx.cli).await),
     };
     if ctx.json {
-        println!("{}", json!({ "type": "adopt", "adoption": adoption }));
+        let adoption = crate::output::core(&adoption);
+        crate::output::Document::Adopt { adoption }.print();
         return Ok(Code::Succeeded);
     }
     print_adoption(&adoption);
     if !adoption.applied() {
         println!(
-            "nothing was tagged; continue with: {} adopt --apply",
-            ctx.cli
+            "nothing was tagged; continue with: {}",
+            ctx.cli.command("adopt", &["--apply"])
         );
     }
     Ok(Code::Succeeded)
 }
 
-/// The command that continues after a refusal, when there is one.
-fn refusal_next(refusal: &AdoptRefusal) -> Option<String> {
+/// The command (and its arguments) that continues after a refusal, when there is one.
+fn refusal_next(refusal: &AdoptRefusal) -> Option<(&'static str, Vec<String>)> {
     match refusal {
         AdoptRefusal::AlreadyManaged { .. }
         | AdoptRefusal::NothingServed
-        | AdoptRefusal::NoLiveInstances { .. } => Some("deploy --image <image>".to_owned()),
-        AdoptRefusal::Unfinished { deployment, .. } => Some(format!("resume {deployment}")),
+        | AdoptRefusal::NoLiveInstances { .. } => {
+            Some(("deploy", vec!["--image".into(), "<image>".into()]))
+        }
+        AdoptRefusal::Unfinished { deployment, .. } => {
+            Some(("resume", vec![crate::invocation::sh(deployment.as_str())]))
+        }
         _ => None,
     }
 }
@@ -103,41 +93,18 @@ fn print_adoption(a: &Adoption) {
 mod tests {
     use clap::Parser;
 
-    use super::*;
     use crate::cli::{Cli, Command};
 
-    fn parse(args: &[&str]) -> Cli {
-        Cli::try_parse_from(args).unwrap()
-    }
-
     #[test]
-    fn adopt_takes_the_service_first_and_applies_only_when_asked() {
-        let Command::Adopt(a) = parse(&["immutable", "adopt", "web"]).command else {
+    fn adopt_takes_the_service_as_every_command_does_and_applies_only_when_asked() {
+        let cli = Cli::try_parse_from(["immutable", "adopt", "--service", "web"]).unwrap();
+        let Command::Adopt { args, .. } = cli.command else {
             panic!("not adopt")
         };
-        assert_eq!((a.service.as_deref(), a.apply), (Some("web"), false));
-        let mut cli = parse(&["immutable", "--service", "web", "adopt", "--apply"]);
-        let Command::Adopt(a) = &cli.command else {
-            panic!("not adopt")
-        };
-        assert_eq!((a.service.as_deref(), a.apply), (None, true));
-        name_service(a, &mut cli.global).unwrap();
-        assert_eq!(cli.global.service.as_deref(), Some("web"));
-    }
-
-    #[test]
-    fn two_different_service_names_are_refused() {
-        let mut cli = parse(&["immutable", "--service", "web", "adopt", "billing"]);
-        let Command::Adopt(a) = cli.command else {
-            panic!("not adopt")
-        };
-        let failure = name_service(&a, &mut cli.global).unwrap_err();
-        assert_eq!(failure.code, Code::Refused);
-        let mut cli = parse(&["immutable", "adopt", "billing"]);
-        let Command::Adopt(a) = cli.command else {
-            panic!("not adopt")
-        };
-        name_service(&a, &mut cli.global).unwrap();
-        assert_eq!(cli.global.service.as_deref(), Some("billing"));
+        assert_eq!(
+            (cli.global.service.as_deref(), args.apply),
+            (Some("web"), false)
+        );
+        assert!(Cli::try_parse_from(["immutable", "adopt", "web"]).is_err());
     }
 }

@@ -1,11 +1,10 @@
 //! `demo-setup` (a world to try the CLI in) and the hidden `demo-app`.
 
-use serde_json::Value;
-
 use crate::backend::{Ctx, aws_demo_setup, local_demo_setup};
 use crate::cli::BackendKind;
 use crate::config::StoreSpec;
 use crate::exit::{Code, Failure};
+use crate::output::{DemoImage, Document};
 
 /// `immutable demo-setup`: prints the flags (or, with `--output json`, the settings) that use
 /// what it made.
@@ -24,49 +23,21 @@ pub(crate) async fn demo_setup(ctx: &Ctx) -> Result<Code, Failure> {
         BackendKind::Local => local_demo_setup(&ctx.config.local, service).await?,
     };
     if ctx.json {
-        println!("{world}");
+        Document::DemoSetup(world).print();
         return Ok(Code::Succeeded);
     }
-    let flags = flags(&world);
+    let flags = world.flags();
     if !flags.is_empty() {
         println!("{flags}");
     }
     // The images go to stderr, so that `FLAGS=$(immutable ... demo-setup)` keeps the flags.
-    for image in world["images"].as_array().into_iter().flatten() {
-        let name = image
-            .as_str()
-            .or(image["name"].as_str())
-            .unwrap_or_default();
-        match image["id"].as_str() {
-            Some(id) => eprintln!("image {name} ({id})"),
-            None => eprintln!("image {name}"),
+    for image in &world.images {
+        match image {
+            DemoImage::Named(name) => eprintln!("image {name}"),
+            DemoImage::Imported { name, id } => eprintln!("image {name} ({id})"),
         }
     }
     Ok(Code::Succeeded)
-}
-
-/// `--listener-arn ... --subnets a,b ...` from the setup's settings.
-fn flags(world: &Value) -> String {
-    let mut out = Vec::new();
-    let Some(map) = world.as_object() else {
-        return String::new();
-    };
-    for (k, v) in map {
-        if k == "images" || k == "root" {
-            continue;
-        }
-        let value = match v {
-            Value::Array(items) => items
-                .iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(","),
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        out.push(format!("--{} {value}", k.replace('_', "-")));
-    }
-    out.join(" ")
 }
 
 /// The demo app: an HTTP server on `$PORT` answering with its image id.

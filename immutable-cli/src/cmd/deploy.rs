@@ -4,12 +4,13 @@
 use std::future::Future;
 
 use immutable_core::{DeploymentId, Engine, Error, Outcome, Report, Result};
-use serde_json::json;
 use tokio::sync::watch;
 
 use crate::backend::Ctx;
 use crate::cli::RequestArgs;
-use crate::exit::{Code, Failure, explain, sh};
+use crate::exit::{Code, Failure, explain};
+use crate::invocation::sh;
+use crate::output::{Document, ResultDoc, core};
 use crate::progress::{Progress, View};
 use crate::request;
 
@@ -37,6 +38,7 @@ pub(crate) async fn resume(ctx: &Ctx, id: &str) -> Result<Code, Failure> {
 fn view(ctx: &Ctx, bake: std::time::Duration) -> View {
     View {
         json: ctx.json,
+        quiet: ctx.quiet,
         bake,
         cli: ctx.cli.clone(),
     }
@@ -65,7 +67,7 @@ async fn follow(
             if failure.next.is_none()
                 && let Some(id) = known
             {
-                failure = failure.next(format!("{} resume {}", ctx.cli, sh(id.as_str())));
+                failure = failure.next(ctx.cli.command("resume", &[&sh(id.as_str())]));
             }
             Err(failure)
         }
@@ -100,8 +102,8 @@ async fn suspend(
             let id = deployment.map_or_else(String::new, |d| sh(d.as_str()));
             eprintln!(
                 "quit before a safe point: the service's lease lapses after its TTL; then \
-                 continue with `{} resume {id}`",
-                ctx.cli
+                 continue with `{}`",
+                ctx.cli.command("resume", &[&id])
             );
             std::process::exit(Code::Error as i32)
         }
@@ -124,16 +126,16 @@ fn print_report(ctx: &Ctx, report: &Report) -> Code {
     let code = Code::of(&report.outcome);
     let rec = &report.record;
     if ctx.json {
-        let doc = json!({
-            "type": "result",
-            "result": code.word(),
-            "exit_code": code as i32,
-            "deployment": rec.id.to_string(),
-            "service": rec.service().to_string(),
-            "outcome": report.outcome,
-            "record": rec,
-        });
-        println!("{doc}");
+        Document::Result(ResultDoc {
+            result: code.word(),
+            exit_code: code as i32,
+            deployment: rec.id.to_string(),
+            service: Some(rec.service().to_string()),
+            outcome: Some(core(&report.outcome)),
+            record: Some(core(rec)),
+            continue_with: None,
+        })
+        .print();
         return code;
     }
     match &report.outcome {
@@ -151,26 +153,27 @@ fn print_report(ctx: &Ctx, report: &Report) -> Code {
             rec.id, report.outcome
         ),
         other => println!(
-            "deployment {} {other}; see `{} status {}`",
+            "deployment {} {other}; see `{}`",
             rec.id,
-            ctx.cli,
-            sh(rec.id.as_str())
+            ctx.cli.command("status", &[&sh(rec.id.as_str())])
         ),
     }
     code
 }
 
 fn print_suspended(ctx: &Ctx, deployment: &DeploymentId) -> Code {
-    let next = format!("{} resume {}", ctx.cli, sh(deployment.as_str()));
+    let next = ctx.cli.command("resume", &[&sh(deployment.as_str())]);
     if ctx.json {
-        let doc = json!({
-            "type": "result",
-            "result": Code::Suspended.word(),
-            "exit_code": Code::Suspended as i32,
-            "deployment": deployment.to_string(),
-            "continue_with": next,
-        });
-        println!("{doc}");
+        Document::Result(ResultDoc {
+            result: Code::Suspended.word(),
+            exit_code: Code::Suspended as i32,
+            deployment: deployment.to_string(),
+            service: None,
+            outcome: None,
+            record: None,
+            continue_with: Some(next),
+        })
+        .print();
     } else {
         println!(
             "deployment {deployment} suspended: its record is saved and the service's lease \

@@ -3,45 +3,50 @@
 //! they need no backend options: a halt set from a laptop holds a deploy running in CI.
 
 use immutable_core::{HaltScope, ServiceName};
-use serde_json::{Value, json};
 
 use crate::backend::Ctx;
-use crate::cli::{HaltArgs, HaltsArgs, ScopeArgs};
+use crate::cli::{Global, HaltArgs, ScopeArgs};
 use crate::exit::{Code, Failure, age, row, scope_row, scope_words};
+use crate::output::{Document, HaltDoc, HaltsDoc, LiftHaltDoc};
 
-/// `immutable halt [SERVICE|--all] --reason TEXT [--by NAME]`.
+/// `immutable halt [--service NAME|--all] --reason TEXT [--by NAME]`.
 pub(crate) async fn halt(ctx: &Ctx, args: &HaltArgs) -> Result<Code, Failure> {
     let scope = scope(ctx, &args.scope)?;
     let by = args.by.clone().or_else(operator);
     let operator = ctx.operator_as(by);
     let halt = operator.halt(scope.clone(), args.reason.clone()).await?;
     if ctx.json {
-        println!(
-            "{}",
-            json!({ "type": "halt", "result": "succeeded", "exit_code": 0, "halt": row(&halt) })
-        );
+        Document::Halt(HaltDoc {
+            result: Code::Succeeded.word(),
+            exit_code: Code::Succeeded as i32,
+            halt: row(&halt),
+        })
+        .print();
     } else {
         println!(
             "{} halted by {}: {}. Running deployments hold (or roll back) at their next poll; \
-             new ones are refused until `{} lift-halt {}`",
+             new ones are refused until `{}`",
             halt.scope,
             halt.by,
             halt.reason,
-            ctx.cli,
-            scope_words(&scope)
+            ctx.cli.command("lift-halt", &scope_words(&scope))
         );
     }
     Ok(Code::Succeeded)
 }
 
-/// `immutable lift-halt [SERVICE|--all]`.
+/// `immutable lift-halt [--service NAME|--all]`.
 pub(crate) async fn lift_halt(ctx: &Ctx, args: &ScopeArgs) -> Result<Code, Failure> {
     let scope = scope(ctx, args)?;
     let lifted = ctx.operator().lift_halt(&scope).await?;
     if ctx.json {
-        let doc = json!({ "type": "lift_halt", "result": "succeeded", "exit_code": 0,
-                          "scope": scope_row(&scope), "lifted": lifted.as_ref().map(row) });
-        println!("{doc}");
+        Document::LiftHalt(LiftHaltDoc {
+            result: Code::Succeeded.word(),
+            exit_code: Code::Succeeded as i32,
+            scope: scope_row(&scope),
+            lifted: lifted.as_ref().map(row),
+        })
+        .print();
         return Ok(Code::Succeeded);
     }
     match lifted {
@@ -58,18 +63,19 @@ pub(crate) async fn lift_halt(ctx: &Ctx, args: &ScopeArgs) -> Result<Code, Failu
     Ok(Code::Succeeded)
 }
 
-/// `immutable halts [SERVICE]`.
-pub(crate) async fn halts(ctx: &Ctx, args: &HaltsArgs) -> Result<Code, Failure> {
-    let service = match args.service.as_deref().or(ctx.config.service.as_deref()) {
+/// `immutable halts [--service NAME]`.
+pub(crate) async fn halts(ctx: &Ctx) -> Result<Code, Failure> {
+    let service = match ctx.config.service.as_deref() {
         Some(name) => Some(ServiceName::new(name)?),
         None => None,
     };
     let halts = ctx.operator().halts(service.as_ref()).await?;
     if ctx.json {
-        let rows: Vec<Value> = halts.iter().map(row).collect();
-        let doc = json!({ "type": "halts", "service": service.as_ref().map(ToString::to_string),
-                          "halts": rows });
-        println!("{doc}");
+        Document::Halts(HaltsDoc {
+            service: service.as_ref().map(ToString::to_string),
+            halts: halts.iter().map(row).collect(),
+        })
+        .print();
         return Ok(Code::Succeeded);
     }
     if halts.is_empty() {
@@ -91,15 +97,26 @@ pub(crate) async fn halts(ctx: &Ctx, args: &HaltsArgs) -> Result<Code, Failure> 
     Ok(Code::Succeeded)
 }
 
-/// The scope named: `--all`, the service given, or the configured service.
+/// Refuses `--all` beside `--service` given before the subcommand (clap refuses it after).
+pub(crate) fn one_scope(global: &Global, args: &ScopeArgs) -> Result<(), Failure> {
+    match (&global.service, args.all) {
+        (Some(service), true) => Err(Failure::refused(format!(
+            "--all and --service {service} name different scopes: give one"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The scope named: `--all`, or the service (`--service`, or the service file's).
 fn scope(ctx: &Ctx, args: &ScopeArgs) -> Result<HaltScope, Failure> {
     if args.all {
         return Ok(HaltScope::All);
     }
-    match args.service.as_deref().or(ctx.config.service.as_deref()) {
+    match ctx.config.service.as_deref() {
         Some(name) => Ok(HaltScope::service(name)?),
         None => Err(Failure::refused(
-            "which service? name it, pass --service NAME, or give --all for every service",
+            "which service? pass --service NAME (or `service` in --service-file), or --all for \
+             every service",
         )),
     }
 }

@@ -7,14 +7,14 @@ use std::time::SystemTime;
 use futures::StreamExt;
 use immutable_core::{Command as EngineCommand, DeploymentId, Status, Waiting};
 
-use serde_json::json;
-
 use crate::backend::Ctx;
-use crate::exit::{Code, Failure, explain, human, sh};
+use crate::exit::{Code, Failure, explain, human};
+use crate::invocation::{Invocation, sh};
+use crate::output::{CommandDoc, CommandWord, Document, core};
 
 /// `immutable approve <id>`.
 pub(crate) async fn approve(ctx: &Ctx, id: &str) -> Result<Code, Failure> {
-    send(ctx, id, EngineCommand::Approve, "approved").await
+    send(ctx, id, EngineCommand::Approve, CommandWord::Approved).await
 }
 
 /// `immutable reject <id>`.
@@ -22,12 +22,12 @@ pub(crate) async fn reject(ctx: &Ctx, id: &str, reason: &str) -> Result<Code, Fa
     let command = EngineCommand::Reject {
         reason: reason.to_owned(),
     };
-    send(ctx, id, command, "rejected").await
+    send(ctx, id, command, CommandWord::Rejected).await
 }
 
 /// `immutable promote <id>`.
 pub(crate) async fn promote(ctx: &Ctx, id: &str) -> Result<Code, Failure> {
-    send(ctx, id, EngineCommand::Promote, "promoted").await
+    send(ctx, id, EngineCommand::Promote, CommandWord::Promoted).await
 }
 
 /// `immutable abort <id>`.
@@ -35,25 +35,34 @@ pub(crate) async fn abort(ctx: &Ctx, id: &str, reason: &str) -> Result<Code, Fai
     let command = EngineCommand::Abort {
         reason: reason.to_owned(),
     };
-    send(ctx, id, command, "aborted").await
+    send(ctx, id, command, CommandWord::Aborted).await
 }
 
-async fn send(ctx: &Ctx, id: &str, command: EngineCommand, done: &str) -> Result<Code, Failure> {
+async fn send(
+    ctx: &Ctx,
+    id: &str,
+    command: EngineCommand,
+    done: CommandWord,
+) -> Result<Code, Failure> {
     let id = ctx.deployment(id).await?.id;
     let operator = ctx.operator();
     if let Err(e) = operator.command(&id, command).await {
         return Err(explain(e, ctx.store.as_ref(), &ctx.cli).await);
     }
     if ctx.json {
-        let doc = json!({ "type": "command", "result": "succeeded", "exit_code": 0,
-                          "deployment": id.to_string(), "command": done });
-        println!("{doc}");
+        Document::Command(CommandDoc {
+            result: Code::Succeeded.word(),
+            exit_code: Code::Succeeded as i32,
+            deployment: id.to_string(),
+            command: done,
+        })
+        .print();
     } else {
+        let done = done.as_str();
         println!(
             "{done}: deployment {id} applies it at its next poll (or when it is resumed); \
-             follow it with `{} watch {}`",
-            ctx.cli,
-            sh(id.as_str())
+             follow it with `{}`",
+            ctx.cli.command("watch", &[&sh(id.as_str())])
         );
     }
     Ok(Code::Succeeded)
@@ -84,11 +93,7 @@ async fn status_for(ctx: &Ctx, id: Option<&str>) -> Result<Status, Failure> {
 /// `immutable status [id]`.
 pub(crate) async fn status(ctx: &Ctx, id: Option<&str>) -> Result<Code, Failure> {
     let status = status_for(ctx, id).await?;
-    if ctx.json {
-        println!("{}", json!({ "type": "status", "status": status }));
-    } else {
-        println!("{}", text(&status, &ctx.cli));
-    }
+    print_status(ctx, &status);
     Ok(Code::Succeeded)
 }
 
@@ -104,11 +109,7 @@ pub(crate) async fn watch(ctx: &Ctx, id: Option<&str>) -> Result<Code, Failure> 
             Ok(s) => s,
             Err(e) => return Err(explain(e, ctx.store.as_ref(), &ctx.cli).await),
         };
-        if ctx.json {
-            println!("{}", json!({ "type": "status", "status": status }));
-        } else {
-            println!("{}", text(&status, &ctx.cli));
-        }
+        print_status(ctx, &status);
         last = Some(status);
     }
     Ok(last
@@ -116,8 +117,17 @@ pub(crate) async fn watch(ctx: &Ctx, id: Option<&str>) -> Result<Code, Failure> 
         .map_or(Code::Error, |o| Code::of(&o)))
 }
 
+fn print_status(ctx: &Ctx, status: &Status) {
+    if ctx.json {
+        let status = core(status);
+        Document::Status { status }.print();
+    } else {
+        println!("{}", text(status, &ctx.cli));
+    }
+}
+
 /// One paragraph on where a deployment is.
-fn text(s: &Status, cli: &str) -> String {
+fn text(s: &Status, cli: &Invocation) -> String {
     let mut out = format!(
         "deployment {} of {}: {}, {} % on {}",
         s.deployment, s.service, s.phase, s.weight, s.image
@@ -147,8 +157,8 @@ fn text(s: &Status, cli: &str) -> String {
                 human(until(l.expires_at))
             )),
             None => out.push_str(&format!(
-                "\n  no runner holds the lease: continue with `{cli} resume {}`",
-                sh(s.deployment.as_str())
+                "\n  no runner holds the lease: continue with `{}`",
+                cli.command("resume", &[&sh(s.deployment.as_str())])
             )),
         }
     }
@@ -159,7 +169,7 @@ fn until(t: SystemTime) -> std::time::Duration {
     t.duration_since(SystemTime::now()).unwrap_or_default()
 }
 
-fn waiting(w: &Waiting, id: &DeploymentId, cli: &str) -> String {
+fn waiting(w: &Waiting, id: &DeploymentId, cli: &Invocation) -> String {
     let id = sh(id.as_str());
     match w {
         Waiting::Launch { until: t } => format!("instances to run ({} left)", human(until(*t))),
@@ -177,9 +187,10 @@ fn waiting(w: &Waiting, id: &DeploymentId, cli: &str) -> String {
                 "then it keeps waiting"
             };
             format!(
-                "approval at step {index} ({} left, {then}): `{cli} approve {id}` or \
-                 `{cli} reject {id}`",
-                human(until(*deadline))
+                "approval at step {index} ({} left, {then}): `{}` or `{}`",
+                human(until(*deadline)),
+                cli.command("approve", &[&id]),
+                cli.command("reject", &[&id])
             )
         }
         _ => "something this version of immutable cannot name (upgrade it)".to_owned(),

@@ -4,11 +4,12 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use immutable_core::{Calls, Plan, Refusal, Step};
-use serde_json::json;
 
 use crate::backend::Ctx;
 use crate::cli::RequestArgs;
-use crate::exit::{Code, Failure, human, lease_left, sh};
+use crate::exit::{Code, Failure, human, lease_left};
+use crate::invocation::sh;
+use crate::output::{Document, PlanDoc, PlanResult, core};
 use crate::request;
 
 /// `immutable plan`: exits 0 when `deploy` would run, 2 when it would be refused.
@@ -23,14 +24,17 @@ pub(crate) async fn plan(ctx: &Ctx, args: &RequestArgs) -> Result<Code, Failure>
     };
     let next = next_steps(ctx, &plan).await;
     if ctx.json {
-        let doc = json!({
-            "type": "plan",
-            "result": if plan.would_run() { "would_run" } else { "refused" },
-            "exit_code": code as i32,
-            "plan": plan,
-            "continue_with": next,
-        });
-        println!("{doc}");
+        Document::Plan(PlanDoc {
+            result: if plan.would_run() {
+                PlanResult::WouldRun
+            } else {
+                PlanResult::Refused
+            },
+            exit_code: code as i32,
+            plan: core(&plan),
+            continue_with: next,
+        })
+        .print();
     } else {
         print!("{}", text(&plan));
         for line in next {
@@ -46,7 +50,7 @@ async fn next_steps(ctx: &Ctx, plan: &Plan) -> Vec<String> {
     for r in &plan.refusals {
         match r {
             Refusal::Unfinished { deployment, .. } => {
-                next.push(format!("{} resume {}", ctx.cli, sh(deployment.as_str())));
+                next.push(ctx.cli.command("resume", &[&sh(deployment.as_str())]));
             }
             Refusal::Locked { deployment, .. } => {
                 let left = match immutable_core::ServiceName::new(plan.service.clone()) {
@@ -56,11 +60,8 @@ async fn next_steps(ctx: &Ctx, plan: &Plan) -> Vec<String> {
                 let when = left.map_or_else(String::new, |d| {
                     format!(" (if its runner died: its lease expires in {})", human(d))
                 });
-                next.push(format!(
-                    "{} resume {}{when}",
-                    ctx.cli,
-                    sh(deployment.as_str())
-                ));
+                let resume = ctx.cli.command("resume", &[&sh(deployment.as_str())]);
+                next.push(format!("{resume}{when}"));
             }
             _ => {}
         }

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use immutable_local::HaproxyRouter;
-use serde_json::json;
 
 use crate::backend::{Ctx, local_fleet, local_router, router_state};
 use crate::cli::{BackendKind, RestoreArgs};
@@ -107,10 +106,11 @@ async fn watch(
 
 fn print(ctx: &Ctx, service: &str, added: usize) {
     if ctx.json {
-        println!(
-            "{}",
-            json!({ "type": "restore", "service": service, "added": added })
-        );
+        crate::output::Document::Restore(crate::output::RestoreDoc {
+            service: service.to_owned(),
+            added,
+        })
+        .print();
     } else if added == 0 {
         println!("{service}: HAProxy has every server already");
     } else {

@@ -7,11 +7,12 @@ use immutable_core::{
     Command as EngineCommand, DeploymentId, DeploymentRecord, Engine, Error, FleetId, GcMode,
     Outcome, Result as CoreResult, RollbackMode, RollbackReport, ServiceName, StateStore, TargetId,
 };
-use serde_json::json;
 
 use crate::backend::Ctx;
 use crate::cli::{GcArgs, HistoryArgs, RollbackArgs};
-use crate::exit::{Code, Failure, explain, human, sh};
+use crate::exit::{Code, Failure, explain, human};
+use crate::invocation::sh;
+use crate::output::{Document, GcDoc, HistoryDoc, HistoryRow, RollbackDoc, core};
 use crate::progress::{Progress, View};
 
 /// The service's deployments, newest first.
@@ -41,11 +42,11 @@ pub(crate) async fn history(ctx: &Ctx, args: &HistoryArgs) -> Result<Code, Failu
     let service = ServiceName::new(ctx.config.service()?)?;
     let records = history_of(ctx.store.as_ref(), &service, args.limit).await?;
     if ctx.json {
-        let rows: Vec<_> = records.iter().map(row).collect();
-        println!(
-            "{}",
-            json!({ "type": "history", "service": service.to_string(), "deployments": rows })
-        );
+        Document::History(HistoryDoc {
+            service: service.to_string(),
+            deployments: records.iter().map(row).collect(),
+        })
+        .print();
         return Ok(Code::Succeeded);
     }
     if records.is_empty() {
@@ -72,16 +73,16 @@ pub(crate) async fn history(ctx: &Ctx, args: &HistoryArgs) -> Result<Code, Failu
     Ok(Code::Succeeded)
 }
 
-fn row(r: &DeploymentRecord) -> serde_json::Value {
-    json!({
-        "deployment": r.id.to_string(),
-        "phase": r.phase,
-        "image": r.image,
-        "weight": r.weight,
-        "outcome": r.outcome(),
-        "created_at": r.created_at,
-        "duration_ms": r.duration().as_millis() as u64,
-    })
+fn row(r: &DeploymentRecord) -> HistoryRow {
+    HistoryRow {
+        deployment: r.id.to_string(),
+        phase: core(&r.phase),
+        image: core(&r.image),
+        weight: r.weight,
+        outcome: core(&r.outcome()),
+        created_at: core(&r.created_at),
+        duration_ms: r.duration().as_millis() as u64,
+    }
 }
 
 /// `immutable rollback [--redeploy]`.
@@ -96,6 +97,7 @@ pub(crate) async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, Fai
         .unwrap_or_default();
     let view = View {
         json: ctx.json,
+        quiet: ctx.quiet,
         bake,
         cli: ctx.cli.clone(),
     };
@@ -126,17 +128,14 @@ pub(crate) async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, Fai
         }
     };
     if ctx.json {
-        println!(
-            "{}",
-            json!({
-                "type": "rollback",
-                "result": code.word(),
-                "exit_code": code as i32,
-                "how": how,
-                "deployment": report.record.id.to_string(),
-                "outcome": report.outcome,
-            })
-        );
+        Document::Rollback(RollbackDoc {
+            result: code.word(),
+            exit_code: code as i32,
+            how: how.to_owned(),
+            deployment: report.record.id.to_string(),
+            outcome: core(&report.outcome),
+        })
+        .print();
     } else {
         println!(
             "{service}: {how} (deployment {}: {})",
@@ -164,7 +163,7 @@ async fn abort_elsewhere(ctx: &Ctx, engine: &Engine, id: &DeploymentId) -> Resul
         return Err(Failure::refused(format!(
             "deployment {id} runs nowhere: the abort is recorded and applies when it is resumed"
         ))
-        .next(format!("{} resume {}", ctx.cli, sh(id.as_str()))));
+        .next(ctx.cli.command("resume", &[&sh(id.as_str())])));
     }
     if !ctx.json {
         println!("abort sent to deployment {id}, which runs elsewhere; waiting for its rollback");
@@ -180,12 +179,14 @@ async fn abort_elsewhere(ctx: &Ctx, engine: &Engine, id: &DeploymentId) -> Resul
         None => Code::Error,
     };
     if ctx.json {
-        println!(
-            "{}",
-            json!({ "type": "rollback", "result": code.word(), "exit_code": code as i32,
-                    "how": "aborted the running deployment", "deployment": id.to_string(),
-                    "outcome": outcome })
-        );
+        Document::Rollback(RollbackDoc {
+            result: code.word(),
+            exit_code: code as i32,
+            how: "aborted the running deployment".to_owned(),
+            deployment: id.to_string(),
+            outcome: core(&outcome),
+        })
+        .print();
     } else if let Some(o) = &outcome {
         println!("deployment {id} {o}");
     }
@@ -228,16 +229,17 @@ pub(crate) async fn gc(ctx: &Ctx, args: &GcArgs) -> Result<Code, Failure> {
     let ids = |v: &[FleetId]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
     let tids = |v: &[TargetId]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
     if ctx.json {
-        println!(
-            "{}",
-            json!({ "type": "gc", "service": service,
-                    "fleets": ids(&report.fleets), "targets": tids(&report.targets),
-                    "foreign_fleets": ids(&report.foreign_fleets),
-                    "foreign_targets": tids(&report.foreign_targets),
-                    "removed": report.removed,
-                    "removed_fleets": ids(&report.removed_fleets),
-                    "removed_targets": tids(&report.removed_targets) })
-        );
+        Document::Gc(GcDoc {
+            service: service.to_owned(),
+            fleets: ids(&report.fleets),
+            targets: tids(&report.targets),
+            foreign_fleets: ids(&report.foreign_fleets),
+            foreign_targets: tids(&report.foreign_targets),
+            removed: report.removed,
+            removed_fleets: ids(&report.removed_fleets),
+            removed_targets: tids(&report.removed_targets),
+        })
+        .print();
         return Ok(Code::Succeeded);
     }
     let rows = [
@@ -262,14 +264,16 @@ pub(crate) async fn gc(ctx: &Ctx, args: &GcArgs) -> Result<Code, Failure> {
     }
     let orphans = !(report.fleets.is_empty() && report.targets.is_empty());
     if orphans && !report.removed {
-        println!("continue with: {} gc --remove", ctx.cli);
+        println!("continue with: {}", ctx.cli.command("gc", &["--remove"]));
     }
     if !report.foreign_fleets.is_empty() || !report.foreign_targets.is_empty() {
         println!(
             "foreign: their deployment is not in the journal {} (another store's, or a lost \
              record), so gc does not remove them by itself; if you are sure, name them: \
-             {} gc --remove-fleet ID --remove-target ID",
-            ctx.config.store, ctx.cli
+             {}",
+            ctx.config.store,
+            ctx.cli
+                .command("gc", &["--remove-fleet", "ID", "--remove-target", "ID"])
         );
     }
     Ok(Code::Succeeded)

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub, clippy::print_stderr)]
 
 pub mod moto;
+pub mod schema;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -28,14 +29,21 @@ pub struct Run {
 }
 
 impl Run {
-    /// The last line of stdout, as JSON.
+    /// The last line of stdout, as JSON; every line of stdout is checked against the
+    /// output's schema.
     pub fn json(&self) -> serde_json::Value {
+        for line in self.stdout.lines() {
+            let doc = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {line}\n{self:?}"));
+            schema::check(&doc);
+        }
         let last = self.stdout.lines().last().unwrap_or_default();
         serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
     }
 }
 
-/// `immutable` with fixed leading arguments and environment.
+/// `immutable` with fixed arguments (after the ones of each run, where the subcommand's own
+/// options go) and environment.
 #[derive(Debug, Clone)]
 pub struct Cli {
     pub args: Vec<String>,
@@ -50,7 +58,7 @@ impl Cli {
         }
     }
 
-    /// The same CLI with more leading arguments.
+    /// The same CLI with more fixed arguments.
     pub fn with<S: Into<String>>(&self, more: impl IntoIterator<Item = S>) -> Cli {
         let mut cli = self.clone();
         cli.args.extend(more.into_iter().map(Into::into));
@@ -64,7 +72,7 @@ impl Cli {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
-        c.args(&self.args).args(args).envs(self.env.iter().cloned());
+        c.args(args).args(&self.args).envs(self.env.iter().cloned());
         c.env_remove("AWS_ENDPOINT_URL").env("RUST_LOG", "warn");
         c
     }

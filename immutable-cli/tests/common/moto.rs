@@ -97,6 +97,16 @@ impl Moto {
         }
     }
 
+    /// `immutable` on this test's store, for the commands that read only the store.
+    pub fn store_cli(&self, store: &std::path::Path) -> Cli {
+        Cli::new([
+            "--service",
+            "web",
+            "--store",
+            &format!("file:{}", store.display()),
+        ])
+    }
+
     /// `immutable` with this server as its AWS endpoint, and fake credentials.
     pub fn cli(&self, store: &std::path::Path) -> Cli {
         Cli::new([
