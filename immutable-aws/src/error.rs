@@ -8,6 +8,7 @@
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_types::request_id::RequestId;
 use immutable_core::{Error, ResourceKind};
 
 const THROTTLING: &[&str] = &[
@@ -96,35 +97,87 @@ fn is_not_found(code: &str) -> bool {
         || code == "InvalidAMIID.Unavailable"
 }
 
+/// What AWS answered to one call: the operation, the error code and message, and the request
+/// id AWS support asks for. Kept as the [`source`](std::error::Error::source) of every error a
+/// call maps to, with the SDK's own error behind it.
+#[derive(Debug)]
+pub struct AwsCallError {
+    /// The AWS operation, e.g. `RunInstances`.
+    pub operation: &'static str,
+    /// The error code, e.g. `InvalidAMIID.NotFound`.
+    pub code: Option<String>,
+    /// AWS's message.
+    pub message: Option<String>,
+    /// The request id of the failed call, when AWS gave one.
+    pub request_id: Option<String>,
+    source: immutable_core::BoxError,
+}
+
+impl std::fmt::Display for AwsCallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {}: {}",
+            self.operation,
+            self.code.as_deref().unwrap_or("Unknown"),
+            self.message.as_deref().unwrap_or("no message")
+        )?;
+        match &self.request_id {
+            Some(id) => write!(f, " (request id {id})"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for AwsCallError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
+    }
+}
+
 /// Classifies an error code and HTTP status.
 pub(crate) fn classify(
     call: Call<'_>,
     code: Option<&str>,
     message: Option<&str>,
     status: Option<u16>,
+    request_id: Option<&str>,
     source: immutable_core::BoxError,
 ) -> Error {
     let code_str = code.unwrap_or("Unknown");
+    let cause = AwsCallError {
+        operation: call.operation,
+        code: code.map(str::to_owned),
+        message: message.map(str::to_owned),
+        request_id: request_id.map(str::to_owned),
+        source,
+    };
     let message = format!(
         "{} failed: {code_str}: {}",
         call.operation,
         message.unwrap_or("no message")
     );
-    let source = Some(source);
+    let source: Option<immutable_core::BoxError> = Some(Box::new(cause));
     match code {
         Some(c) if THROTTLING.contains(&c) => Error::Throttled { message, source },
-        Some(c) if is_not_found(c) => Error::not_found(call.kind, call.id),
+        Some(c) if is_not_found(c) => Error::NotFound {
+            kind: call.kind,
+            id: call.id.to_owned(),
+            source,
+        },
         Some("AlreadyExists" | "AlreadyExistsFault" | "DuplicateTargetGroupName") => {
             Error::AlreadyExists {
                 kind: call.kind,
                 id: call.id.to_owned(),
+                source,
             }
         }
         Some(c) if INVALID.contains(&c) => Error::InvalidInput {
             field: format!("{} request", call.operation),
             reason: message,
+            source,
         },
-        Some(c) if CONFLICT.contains(&c) => Error::Conflict { message },
+        Some(c) if CONFLICT.contains(&c) => Error::Conflict { message, source },
         Some(c) if DENIED.contains(&c) => Error::Provider {
             message: format!(
                 "{message} (grant the IAM actions listed in the immutable-aws docs, \
@@ -150,11 +203,13 @@ where
             let e = ctx.into_err();
             let code = e.code().map(str::to_owned);
             let msg = e.message().map(str::to_owned);
+            let request_id = e.meta().request_id().map(str::to_owned);
             classify(
                 call,
                 code.as_deref(),
                 msg.as_deref(),
                 Some(status),
+                request_id.as_deref(),
                 Box::new(e),
             )
         }
@@ -215,8 +270,37 @@ mod tests {
             Some(code),
             Some("m"),
             Some(status),
+            Some("req-1"),
             "x".into(),
         )
+    }
+
+    #[test]
+    fn every_mapped_error_keeps_the_call_and_its_request_id_as_its_source() {
+        use std::error::Error as _;
+        for (code, status) in [
+            ("InvalidAMIID.NotFound", 400),
+            ("DuplicateTargetGroupName", 400),
+            ("ValidationError", 400),
+            ("ResourceInUse", 400),
+            ("Throttling", 400),
+            ("InternalError", 500),
+            ("UnauthorizedOperation", 403),
+        ] {
+            let e = c(code, status);
+            let source = e.source().unwrap_or_else(|| panic!("{code}: no source"));
+            let call = source
+                .downcast_ref::<AwsCallError>()
+                .unwrap_or_else(|| panic!("{code}: the source is not the AWS call"));
+            assert_eq!(call.request_id.as_deref(), Some("req-1"), "{code}");
+            assert_eq!(call.code.as_deref(), Some(code));
+            assert!(source.to_string().contains("request id req-1"), "{source}");
+            assert_ne!(
+                e.category(),
+                immutable_core::ErrorCategory::Refused,
+                "{code}: a provider's answer is no engine refusal: {e}"
+            );
+        }
     }
 
     #[test]

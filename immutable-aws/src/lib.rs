@@ -22,6 +22,7 @@ pub use cloudwatch::{CloudWatchAlarmCheck, InsufficientData};
 pub use config::{AwsClients, AwsConfig};
 #[cfg(feature = "dynamodb")]
 pub use dynamodb::DynamoStore;
+pub use error::AwsCallError;
 pub use fleet::{AwsFleet, AwsFleetBuilder, LaunchTemplate};
 pub use image::AwsImageStore;
 /// The tag holding a fleet's asked-for capacity: [`tags::CAPACITY`](immutable_core::tags::CAPACITY).

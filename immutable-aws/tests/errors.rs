@@ -76,7 +76,7 @@ async fn a_validation_error_is_invalid_input_and_not_retried() {
         .await
         .unwrap_err();
     match err {
-        Error::InvalidInput { field, reason } => {
+        Error::InvalidInput { field, reason, .. } => {
             assert_eq!(field, "DescribeImages request");
             assert!(reason.contains("InvalidParameterValue"), "{reason}");
         }

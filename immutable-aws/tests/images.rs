@@ -162,7 +162,7 @@ async fn a_label_never_rewrites_the_amis_ownership_tag() {
         ("channel".to_owned(), "stable".to_owned()),
     ]);
     match w.images().label(&web, &v1, &moving).await {
-        Err(Error::InvalidInput { field, reason }) => {
+        Err(Error::InvalidInput { field, reason, .. }) => {
             assert_eq!(field, "labels");
             assert!(reason.contains(tags::SERVICE), "{reason}");
         }

@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::invocation::{Invocation, sh};
 use crate::output::{Document, Ending, ErrorDetails, ErrorDoc, HaltRow, ScopeRow, ScopeWord};
-use immutable_core::{Error, Halt, HaltScope, Outcome, ServiceName, StateStore};
+use immutable_core::{Error, ErrorCategory, Halt, HaltScope, Outcome, ServiceName, StateStore};
 
 /// How the process ends; documented in `--help` ([`crate::cli::EXIT_CODES`]) and the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,24 +122,11 @@ impl From<Error> for Failure {
     }
 }
 
-/// Whether the error refuses the request (exit 2) rather than failing it (exit 1).
+/// Whether the error refuses the request (exit 2) rather than failing it (exit 1): bad input,
+/// the engine's refusals, and a deployment id the journal does not know.
 fn refusal(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::InvalidInput { .. }
-            | Error::Locked { .. }
-            | Error::UnfinishedDeployment { .. }
-            | Error::TrafficSplit { .. }
-            | Error::ServingTargetNotOwned { .. }
-            | Error::DeploymentFinished { .. }
-            | Error::NothingToRollBack { .. }
-            | Error::NotRunningHere { .. }
-            | Error::WrongPhase { .. }
-            | Error::BlueUnhealthy { .. }
-            | Error::NotOwned { .. }
-            | Error::AdoptionRefused { .. }
-            | Error::Halted { .. }
-    ) || matches!(e, Error::NotFound { kind, .. } if *kind == immutable_core::ResourceKind::Deployment)
+    matches!(e.category(), ErrorCategory::Input | ErrorCategory::Refused)
+        || matches!(e, Error::NotFound { kind, .. } if *kind == immutable_core::ResourceKind::Deployment)
 }
 
 /// Turns an engine error into a failure that names the command that continues.

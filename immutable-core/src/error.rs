@@ -4,6 +4,7 @@ use std::time::Duration;
 
 mod build;
 mod reasons;
+pub use build::ErrorCategory;
 pub use reasons::{AdoptRefusal, NoRollback, ResourceKind};
 
 use crate::{DeploymentId, Halt, ImageId, Phase, Routing, ServiceName, TargetId, WaveId};
@@ -17,7 +18,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Every error the SDK returns.
 ///
 /// Backends map their provider's errors into these variants where the provider error arises,
-/// so that the one retry policy ([`crate::RetryPolicy`]) can read [`Error::is_retryable`].
+/// so that the one retry policy ([`crate::RetryPolicy`]) can read [`Error::is_retryable`], and
+/// keep the provider's error (with its request id) as [`source`](std::error::Error::source).
+/// [`Error::category`] tells the engine's refusals (nothing was done; a person decides) from
+/// what a backend or the store answered.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -28,6 +32,10 @@ pub enum Error {
         kind: ResourceKind,
         /// The id, name or reference that was looked up.
         id: String,
+        /// The provider's error, when a backend mapped one (with its request id, where the
+        /// provider gives one).
+        #[source]
+        source: Option<BoxError>,
     },
 
     /// The resource exists already where the call required it not to.
@@ -37,6 +45,10 @@ pub enum Error {
         kind: ResourceKind,
         /// Its id.
         id: String,
+        /// The provider's error, when a backend mapped one (with its request id, where the
+        /// provider gives one).
+        #[source]
+        source: Option<BoxError>,
     },
 
     /// Another deployment of the service holds its lease.
@@ -100,8 +112,8 @@ pub enum Error {
     #[error(
         "service `{service}` routes to target {target}, which lacks the service's ownership \
          tags; the SDK will not replace what it does not own. To hand the running fleet to the \
-         SDK, adopt it: preview with `immutable adopt {service}` (Engine::adopt with \
-         AdoptMode::DryRun), then `immutable adopt {service} --apply` (AdoptMode::Apply)"
+         SDK, adopt it: preview with Engine::adopt and AdoptMode::DryRun, then apply with \
+         AdoptMode::Apply"
     )]
     ServingTargetNotOwned {
         /// The service.
@@ -216,6 +228,10 @@ pub enum Error {
     Conflict {
         /// What conflicts, and what to do about it.
         message: String,
+        /// The provider's error, when a backend mapped one (with its request id, where the
+        /// provider gives one).
+        #[source]
+        source: Option<BoxError>,
     },
 
     /// The backend cannot do this at all (it has no preview entry point, say). A capability
@@ -266,6 +282,10 @@ pub enum Error {
         field: String,
         /// What is wrong with it and what would be accepted.
         reason: String,
+        /// The provider's error, when a backend mapped one (with its request id, where the
+        /// provider gives one).
+        #[source]
+        source: Option<BoxError>,
     },
 
     /// The resource exists but does not carry this service's ownership tags, so the SDK refuses

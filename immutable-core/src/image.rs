@@ -165,7 +165,7 @@ mod tests {
             "immutable:anything",
         ] {
             match check_labels(&labels(key)) {
-                Err(Error::InvalidInput { field, reason }) => {
+                Err(Error::InvalidInput { field, reason, .. }) => {
                     assert_eq!(field, "labels");
                     assert!(reason.contains(key), "{reason}");
                 }

@@ -73,7 +73,7 @@ pub use engine::{
     HistoryEntry, OnBlueLost, Operator, Origin, Outcome, Phase, Plan, Refusal, Report, Retired,
     RollbackCause, RollbackMode, RollbackReport, Settings, Status, Stranded, Waiting,
 };
-pub use error::{AdoptRefusal, BoxError, Error, NoRollback, ResourceKind, Result};
+pub use error::{AdoptRefusal, BoxError, Error, ErrorCategory, NoRollback, ResourceKind, Result};
 pub use event::{Event, EventKind};
 pub use fleet::{
     Fleet, FleetId, FleetInfo, FleetKey, FleetSpec, Instance, InstanceId, InstanceState, Scaling,

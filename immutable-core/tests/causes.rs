@@ -284,7 +284,9 @@ async fn every_out_of_bounds_duration_or_count_in_a_request_is_refused_with_no_c
     ];
     for (req, field) in cases {
         match w.engine.deploy(req.clone()).await {
-            Err(Error::InvalidInput { field: f, reason }) => {
+            Err(Error::InvalidInput {
+                field: f, reason, ..
+            }) => {
                 assert_eq!(f, field, "{reason}")
             }
             other => panic!("{field}: expected InvalidInput, got {other:?}"),

@@ -390,7 +390,9 @@ async fn bad_input_is_rejected_before_anything_is_created() {
     ];
     for (req, field) in cases {
         match w.engine.deploy(req.clone()).await {
-            Err(Error::InvalidInput { field: f, reason }) => {
+            Err(Error::InvalidInput {
+                field: f, reason, ..
+            }) => {
                 assert_eq!(f, field, "{req:?}: {reason}")
             }
             other => panic!("{req:?}: expected InvalidInput on {field}, got {other:?}"),

@@ -580,7 +580,7 @@ async fn unregistered_checks_and_strategies_are_refused_up_front() {
         StrategySpec::named("nope"),
     ] {
         match w.engine.deploy(request(1).strategy(strategy)).await {
-            Err(Error::InvalidInput { field, reason }) => {
+            Err(Error::InvalidInput { field, reason, .. }) => {
                 assert_eq!(field, "strategy");
                 assert!(reason.contains("nope"), "{reason}");
             }

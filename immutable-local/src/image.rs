@@ -354,7 +354,7 @@ mod tests {
         for key in [tags::SERVICE, tags::MANAGED_BY, "immutable:anything"] {
             let labels = Labels::from([(key.to_owned(), "x".to_owned())]);
             match store.label(&web, &image.id, &labels).await {
-                Err(Error::InvalidInput { field, reason }) => {
+                Err(Error::InvalidInput { field, reason, .. }) => {
                     assert_eq!(field, "labels");
                     assert!(reason.contains(key), "{reason}");
                 }

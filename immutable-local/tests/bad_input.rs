@@ -33,7 +33,9 @@ fn entries(dir: &Path) -> Vec<String> {
 
 fn expect_invalid<T: std::fmt::Debug>(r: immutable_core::Result<T>, field: &str, says: &str) {
     match r {
-        Err(Error::InvalidInput { field: f, reason }) => {
+        Err(Error::InvalidInput {
+            field: f, reason, ..
+        }) => {
             assert_eq!(f, field, "{reason}");
             assert!(reason.contains(says), "`{reason}` should say `{says}`");
         }

@@ -218,7 +218,9 @@ async fn a_preview_backend_a_service_could_serve_from_is_refused() {
         (shared, "backend"),
     ] {
         match build(builder).await {
-            Err(Error::InvalidInput { field: f, reason }) => assert_eq!(f, field, "{reason}"),
+            Err(Error::InvalidInput {
+                field: f, reason, ..
+            }) => assert_eq!(f, field, "{reason}"),
             other => panic!("{other:?}"),
         }
     }
@@ -292,7 +294,7 @@ async fn a_tampered_state_file_is_refused_and_nothing_reaches_haproxy() {
     let restore = lab.router.restore().await.unwrap_err();
     for e in [health, weights, restore] {
         match e {
-            Error::InvalidInput { field, reason } => {
+            Error::InvalidInput { field, reason, .. } => {
                 assert_eq!(field, "targets[0].servers[0].name", "{reason}");
                 assert!(reason.contains(&path.display().to_string()), "{reason}");
             }

@@ -282,7 +282,7 @@ mod tests {
         assert_eq!(s.sizes(4, "g").unwrap(), (2, 6));
         for outside in [1, 7] {
             match s.sizes(outside, "the serving group g") {
-                Err(Error::InvalidInput { field, reason }) => {
+                Err(Error::InvalidInput { field, reason, .. }) => {
                     assert_eq!(field, "capacity");
                     assert!(reason.contains("2..6"), "{reason}");
                 }

@@ -36,10 +36,7 @@ impl DynamoStore {
     ///
     /// (One `TransactWriteItems` would make the three atomic, at twice the write cost.)
     pub(super) async fn save_first(&self, next: &DeploymentRecord) -> Result<()> {
-        let exists = || Error::AlreadyExists {
-            kind: ResourceKind::Deployment,
-            id: next.id.to_string(),
-        };
+        let exists = || Error::already_exists(ResourceKind::Deployment, next.id.to_string());
         let pointer = self
             .client
             .put_item()

@@ -216,7 +216,9 @@ pub(crate) async fn gc(ctx: &Ctx, args: &GcArgs) -> Result<Code, Failure> {
     };
     let report = match engine.gc_with(service, mode).await {
         Ok(r) => r,
-        Err(Error::InvalidInput { field, reason }) if field == "fleets" || field == "targets" => {
+        Err(Error::InvalidInput { field, reason, .. })
+            if field == "fleets" || field == "targets" =>
+        {
             let flag = if field == "fleets" {
                 "--remove-fleet"
             } else {

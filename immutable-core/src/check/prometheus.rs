@@ -332,7 +332,7 @@ mod tests {
 
     fn refused(b: PrometheusCheckBuilder) -> (String, String) {
         match b.build() {
-            Err(Error::InvalidInput { field, reason }) => (field, reason),
+            Err(Error::InvalidInput { field, reason, .. }) => (field, reason),
             other => panic!("{other:?}"),
         }
     }

@@ -64,7 +64,7 @@ pub async fn labels_cannot_rewrite_ownership(b: &Backends, f: &Fixture) {
         (harmless.to_owned(), "written-with-a-refused-key".to_owned()),
     ]);
     match b.images.label(s, &image.id, &moving).await {
-        Err(Error::InvalidInput { field, reason }) => {
+        Err(Error::InvalidInput { field, reason, .. }) => {
             assert_eq!(field, "labels", "the refusal names the field");
             assert!(
                 reason.contains(tags::SERVICE),

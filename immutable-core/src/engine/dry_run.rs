@@ -60,7 +60,7 @@ pub enum Refusal {
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refusal::InvalidInput { field, reason } => write!(f, "`{field}` {reason}"),
+            Refusal::InvalidInput { field, reason, .. } => write!(f, "`{field}` {reason}"),
             Refusal::Locked { holder, deployment } => {
                 write!(f, "locked by {holder} (deployment {deployment})")
             }
@@ -72,7 +72,7 @@ impl fmt::Display for Refusal {
             Refusal::ServingTargetNotOwned { target } => write!(
                 f,
                 "traffic goes to target {target}, which the SDK does not own; adopt it first \
-                 (Engine::adopt, or `immutable adopt <service>` then `--apply`)"
+                 (Engine::adopt)"
             ),
             Refusal::Halted { halt } => write!(f, "{halt}; lift the halt first"),
         }
@@ -136,7 +136,7 @@ impl Engine {
             Ok(spec)
         }) {
             Ok(spec) => spec,
-            Err(Error::InvalidInput { field, reason }) => {
+            Err(Error::InvalidInput { field, reason, .. }) => {
                 let mut plan = Plan::empty(request.service);
                 plan.refusals.push(Refusal::InvalidInput { field, reason });
                 return Ok(plan);

@@ -222,10 +222,10 @@ impl StateStore for InMemoryStore {
             .entry(command.deployment.clone())
             .or_default();
         if all.contains_key(&command.id) {
-            return Err(Error::AlreadyExists {
-                kind: ResourceKind::Command,
-                id: command.id.clone(),
-            });
+            return Err(Error::already_exists(
+                ResourceKind::Command,
+                command.id.clone(),
+            ));
         }
         all.insert(command.id.clone(), command.clone());
         Ok(())

@@ -24,10 +24,10 @@ pub fn check_version(stored: Option<u64>, record: &DeploymentRecord) -> Result<(
             ResourceKind::Deployment,
             record.id.to_string(),
         )),
-        Some(_) if record.version == 0 => Err(Error::AlreadyExists {
-            kind: ResourceKind::Deployment,
-            id: record.id.to_string(),
-        }),
+        Some(_) if record.version == 0 => Err(Error::already_exists(
+            ResourceKind::Deployment,
+            record.id.to_string(),
+        )),
         Some(v) if v != record.version => Err(Error::StaleVersion {
             deployment: record.id.clone(),
             stored: v,

@@ -310,7 +310,9 @@ fn validate_target(
         ));
     }
     let request = target.request.validate().map_err(|e| match e {
-        Error::InvalidInput { field: f, reason } => Error::invalid(field(&f), reason),
+        Error::InvalidInput {
+            field: f, reason, ..
+        } => Error::invalid(field(&f), reason),
         other => other,
     })?;
     if &request.service != service {

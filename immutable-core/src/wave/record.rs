@@ -325,10 +325,10 @@ pub fn check_wave_version(stored: Option<u64>, record: &WaveRecord) -> crate::Re
         None if record.version != 0 => {
             Err(Error::not_found(ResourceKind::WavePlan, record.id.as_str()))
         }
-        Some(_) if record.version == 0 => Err(Error::AlreadyExists {
-            kind: ResourceKind::WavePlan,
-            id: record.id.to_string(),
-        }),
+        Some(_) if record.version == 0 => Err(Error::already_exists(
+            ResourceKind::WavePlan,
+            record.id.to_string(),
+        )),
         Some(v) if v != record.version => Err(Error::StaleWave {
             wave: record.id.clone(),
             stored: v,

@@ -243,7 +243,7 @@ mod tests {
         assert!(s.check(path).is_ok());
         s.targets[0].servers[1].name = "a-1 weight 0; shutdown sessions server web/a-0".into();
         match s.check(path).unwrap_err() {
-            Error::InvalidInput { field, reason } => {
+            Error::InvalidInput { field, reason, .. } => {
                 assert_eq!(field, "targets[0].servers[1].name");
                 assert!(reason.contains("/state/web.json"), "{reason}");
             }

@@ -217,7 +217,7 @@ mod tests {
             ("  ", "empty"),
         ] {
             match QueryTemplate::parse(query) {
-                Err(Error::InvalidInput { field, reason }) => {
+                Err(Error::InvalidInput { field, reason, .. }) => {
                     assert_eq!(field, "query");
                     assert!(reason.contains(needle), "{query}: {reason}");
                 }

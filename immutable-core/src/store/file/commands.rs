@@ -24,10 +24,7 @@ impl Dir {
             .command_dir(&command.deployment)?
             .join(format!("{id}.json"));
         if path.exists() {
-            return Err(Error::AlreadyExists {
-                kind: ResourceKind::Command,
-                id: id.clone(),
-            });
+            return Err(Error::already_exists(ResourceKind::Command, id.clone()));
         }
         self.write_json(&path, command)
     }
