@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use immutable_core::{
-    DeploymentRequest, EventKind, Phase, Plan, Refusal, Routing, Steps, TargetId,
+    DeploymentRequest, EventKind, Phase, PlannedDeployment, Refusal, Routing, Steps, TargetId,
 };
 use immutable_mock::{Call, Op, Timings};
 
@@ -48,7 +48,7 @@ async fn plan_then_run(
     w: &World,
     log: &Mutex<Vec<(Phase, Op)>>,
     request: DeploymentRequest,
-) -> (Plan, BTreeMap<Phase, u64>) {
+) -> (PlannedDeployment, BTreeMap<Phase, u64>) {
     w.cloud.clear_calls();
     let plan = w.engine.plan(request.clone()).await.unwrap();
     assert!(
@@ -65,7 +65,7 @@ async fn plan_then_run(
     (plan, real)
 }
 
-fn budget_of(plan: &Plan) -> BTreeMap<Phase, u64> {
+fn budget_of(plan: &PlannedDeployment) -> BTreeMap<Phase, u64> {
     let budget = plan.budget.as_ref().unwrap();
     assert!(budget.unknown.is_empty(), "{:?}", budget.unknown);
     budget

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use immutable_core::{Calls, Plan, Refusal, Step};
+use immutable_core::{Calls, PlannedDeployment, Refusal, Step};
 
 use crate::backend::Ctx;
 use crate::cli::RequestArgs;
@@ -45,7 +45,7 @@ pub(crate) async fn plan(ctx: &Ctx, args: &RequestArgs) -> Result<Code, Failure>
 }
 
 /// The commands that clear the plan's refusals.
-async fn next_steps(ctx: &Ctx, plan: &Plan) -> Vec<String> {
+async fn next_steps(ctx: &Ctx, plan: &PlannedDeployment) -> Vec<String> {
     let mut next = Vec::new();
     for r in &plan.refusals {
         match r {
@@ -69,7 +69,7 @@ async fn next_steps(ctx: &Ctx, plan: &Plan) -> Vec<String> {
     next
 }
 
-fn text(plan: &Plan) -> String {
+fn text(plan: &PlannedDeployment) -> String {
     let mut t = String::new();
     let _ = writeln!(t, "service {}", plan.service);
     match &plan.image {

@@ -82,7 +82,7 @@ impl fmt::Display for Refusal {
 /// What [`Engine::deploy`] would do with a request, as [`Engine::plan`] found it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
-pub struct Plan {
+pub struct PlannedDeployment {
     /// The service.
     pub service: String,
     /// The image the request resolves to.
@@ -100,14 +100,14 @@ pub struct Plan {
     pub budget: Option<Budget>,
 }
 
-impl Plan {
+impl PlannedDeployment {
     /// Whether `deploy` would start.
     pub fn would_run(&self) -> bool {
         self.refusals.is_empty()
     }
 
     fn empty(service: String) -> Self {
-        Plan {
+        PlannedDeployment {
             service,
             image: None,
             blue: None,
@@ -130,21 +130,21 @@ impl Engine {
     ///
     /// # Errors
     /// Backend or store errors of the reads. Refusals are not errors: they are in the plan.
-    pub async fn plan(&self, request: DeploymentRequest) -> Result<Plan> {
+    pub async fn plan(&self, request: DeploymentRequest) -> Result<PlannedDeployment> {
         let spec = match request.validate().and_then(|spec| {
             self.inner.strategy_for(&spec.strategy)?;
             Ok(spec)
         }) {
             Ok(spec) => spec,
             Err(Error::InvalidInput { field, reason, .. }) => {
-                let mut plan = Plan::empty(request.service);
+                let mut plan = PlannedDeployment::empty(request.service);
                 plan.refusals.push(Refusal::InvalidInput { field, reason });
                 return Ok(plan);
             }
             Err(e) => return Err(e),
         };
         let service = spec.service.clone();
-        let mut plan = Plan::empty(service.to_string());
+        let mut plan = PlannedDeployment::empty(service.to_string());
         plan.refusals = self.store_refusals(&service).await?;
         match self.inner.images.resolve(&service, &spec.image).await {
             Ok(image) => plan.image = Some(image),

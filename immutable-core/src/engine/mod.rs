@@ -1,55 +1,4 @@
 //! The replace-and-swap engine: a resumable state machine over the three backend traits.
-//!
-//! # Expected flow
-//! 1. **Plan** ([`Engine::deploy`]): validate the request, resolve the image, take the service's
-//!    lease, find the fleet that serves now (blue), create the record.
-//! 2. **Provision**: launch the green fleet, idempotent by the deployment id.
-//! 3. **Attach**: wait for its instances to run, then register them as a new target that
-//!    takes no traffic.
-//! 4. **Await healthy**: until `min_healthy` instances pass health checks, or the health
-//!    timeout rolls back.
-//! 5. **Rollout**: the strategy's steps (preview, checks, shifts, pauses, approval gates);
-//!    each weight change is one routing call, made only when green has `min_healthy` healthy
-//!    instances. Each step is recorded before it runs and after it ends.
-//! 6. **Bake**: blue stays up for `bake_time`, the fast-rollback window, while green's health
-//!    is watched (a drop rolls back) and blue's too (a drop loses the window:
-//!    [`EventKind::RollbackWindowLost`](crate::EventKind::RollbackWindowLost), then
-//!    [`OnBlueLost`] decides).
-//! 7. **Retire**: detach (drain) and terminate blue, mark the image promoted, apply image
-//!    retention.
-//! 8. **Done**: release the lease.
-//!
-//! Operators steer a running deployment through a [`DeploymentHandle`] (approve, reject,
-//! promote, abort), and [`Engine::rollback`] goes back to what served before. A fleet that
-//! serves without the SDK's ownership tags (made by hand or by another tool) is refused until
-//! [`Engine::adopt`] hands it over.
-//!
-//! Any failure before Retire rolls back: traffic returns to blue in one routing call if it had
-//! moved, green is detached and terminated, and the [`RollbackCause`] is recorded. If blue has
-//! fewer than `min_healthy` healthy instances by then, traffic does not return to it: the
-//! deployment ends in [`Phase::Stopped`] with traffic where it is
-//! healthiest and both fleets kept.
-//!
-//! # Guarantees
-//! Each phase observes the world, takes one idempotent action and persists the record, so a
-//! deployment cut off at any point continues from its record with [`Engine::resume`]. Traffic
-//! only moves to a target with `min_healthy` healthy instances, forward or back (I1); the
-//! serving fleet is never
-//! detached or terminated (I2); a finished deployment leaves exactly one serving fleet and
-//! nothing it created behind (I3); one deployment per service runs at a time (I5).
-//!
-//! # Assumptions
-//! Backends honour the guarantees their traits document: idempotent launch by key, idempotent
-//! terminate, atomic weight changes, and ownership tags (I6).
-//!
-//! # Caveats
-//! Waits are polls; a deployment takes up to one poll interval longer than each wait it makes.
-//!
-//! # Errors
-//! Bad input, any duration or count outside [`limits`](mod@crate::limits) included, is
-//! [`Error::InvalidInput`] naming the field, before anything is created. A busy
-//! service is [`Error::Locked`]. A failure of the store, or of a cleanup call after its retries,
-//! returns the error with the record left at its phase, ready for [`Engine::resume`].
 
 // The phases, in the order a deployment walks them.
 mod attach;
@@ -95,7 +44,7 @@ pub use cause::{OnBlueLost, RollbackCause, Stranded};
 pub use command::{Command, CommandRecord};
 use control::Control;
 pub use control::DeploymentHandle;
-pub use dry_run::{Plan, Refusal};
+pub use dry_run::{PlannedDeployment, Refusal};
 pub use gc::{GcMode, GcReport};
 pub use operator::Operator;
 pub use phase::Phase;
@@ -113,6 +62,57 @@ use crate::{
 };
 
 /// Runs deployments. Cheap to clone; clones share backends, store, settings and subscribers.
+///
+/// # Expected flow
+/// 1. **Plan** ([`Engine::deploy`]): validate the request, resolve the image, take the service's
+///    lease, find the fleet that serves now (blue), create the record.
+/// 2. **Provision**: launch the green fleet, idempotent by the deployment id.
+/// 3. **Attach**: wait for its instances to run, then register them as a new target that
+///    takes no traffic.
+/// 4. **Await healthy**: until `min_healthy` instances pass health checks, or the health
+///    timeout rolls back.
+/// 5. **Rollout**: the strategy's steps (preview, checks, shifts, pauses, approval gates);
+///    each weight change is one routing call, made only when green has `min_healthy` healthy
+///    instances. Each step is recorded before it runs and after it ends.
+/// 6. **Bake**: blue stays up for `bake_time`, the fast-rollback window, while green's health
+///    is watched (a drop rolls back) and blue's too (a drop loses the window:
+///    [`EventKind::RollbackWindowLost`](crate::EventKind::RollbackWindowLost), then
+///    [`OnBlueLost`] decides).
+/// 7. **Retire**: detach (drain) and terminate blue, mark the image promoted, apply image
+///    retention.
+/// 8. **Done**: release the lease.
+///
+/// Operators steer a running deployment through a [`DeploymentHandle`] (approve, reject,
+/// promote, abort), and [`Engine::rollback`] goes back to what served before. A fleet that
+/// serves without the SDK's ownership tags (made by hand or by another tool) is refused until
+/// [`Engine::adopt`] hands it over.
+///
+/// Any failure before Retire rolls back: traffic returns to blue in one routing call if it had
+/// moved, green is detached and terminated, and the [`RollbackCause`] is recorded. If blue has
+/// fewer than `min_healthy` healthy instances by then, traffic does not return to it: the
+/// deployment ends in [`Phase::Stopped`] with traffic where it is
+/// healthiest and both fleets kept.
+///
+/// # Guarantees
+/// Each phase observes the world, takes one idempotent action and persists the record, so a
+/// deployment cut off at any point continues from its record with [`Engine::resume`]. Traffic
+/// only moves to a target with `min_healthy` healthy instances, forward or back (I1); the
+/// serving fleet is never
+/// detached or terminated (I2); a finished deployment leaves exactly one serving fleet and
+/// nothing it created behind (I3); one deployment per service runs at a time (I5).
+///
+/// # Assumptions
+/// Backends honour the guarantees their traits document: idempotent launch by key, idempotent
+/// terminate, atomic weight changes, and ownership tags (I6).
+///
+/// # Caveats
+/// Waits are polls; a deployment takes up to one poll interval longer than each wait it makes.
+///
+/// # Errors
+/// Bad input, any duration or count outside [`limits`](mod@crate::limits) included, is
+/// [`Error::InvalidInput`] naming the field, before anything is created. A busy
+/// service is [`Error::Locked`]. A failure of the store, or of a cleanup call after its retries,
+/// returns the error with the record left at its phase, ready for [`Engine::resume`].
 ///
 /// ```
 /// # async fn demo(cloud: impl immutable_core::ImageStore + immutable_core::Fleet
