@@ -71,8 +71,8 @@ pub use cost::{Cost, Operation};
 pub use engine::{
     Adoption, Blue, Budget, Calls, Command, CommandRecord, DeploymentHandle, DeploymentRecord,
     DeploymentRequest, DeploymentSpec, Engine, EngineBuilder, Eta, GcMode, GcReport, Green,
-    HistoryEntry, OnBlueLost, Operator, Origin, Outcome, Phase, PlannedDeployment, Refusal, Report, Retired,
-    RollbackCause, RollbackMode, RollbackReport, Settings, Status, Stranded, Waiting,
+    HistoryEntry, OnBlueLost, Operator, Origin, Outcome, Phase, PlannedDeployment, Refusal, Report,
+    Retired, RollbackCause, RollbackMode, RollbackReport, Settings, Status, Stranded, Waiting,
 };
 pub use error::{AdoptRefusal, BoxError, Error, ErrorCategory, NoRollback, ResourceKind, Result};
 pub use event::{Event, EventKind};

@@ -180,7 +180,7 @@ impl Inner {
         let mut verified = true;
         for step in steps {
             self.count_step(&mut c, step, n, verified);
-            verified &= super::step::keeps_health_read(step);
+            verified &= super::phases::step::keeps_health_read(step);
         }
         c.add(Phase::Rollout, Operation::SetScaling, 0, 1, Some(0));
         // No bake, no reads: green was read before its last weight change.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use super::command::Command;
+use super::operations::command::Command;
 use crate::{DeploymentId, Phase, Result};
 
 /// What operators have asked of one deployment so far.

@@ -1,59 +1,45 @@
 //! The replace-and-swap engine: a resumable state machine over the three backend traits.
 
-// The phases, in the order a deployment walks them.
-mod attach;
-mod await_healthy;
-mod bake;
-mod plan;
-mod provision;
-mod retire;
-mod roll_back;
-mod rollout;
-mod step;
+// The phases, in the order a deployment walks them (phases.rs), and what operators and tools
+// do besides deploying (operations.rs).
+mod operations;
+mod phases;
 
 // What the phases share, and the driver.
-mod adopt;
 mod budget;
 mod builder;
 mod cause;
-mod command;
 mod control;
-mod dry_run;
-mod gc;
-mod halt;
 mod lease;
-mod operator;
 mod phase;
 mod poll;
 pub(crate) mod record;
 mod request;
-mod rollback;
 mod run;
 mod runner;
 mod settings;
-mod status;
 mod wait;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-pub use adopt::Adoption;
 pub use budget::{Budget, Calls, Eta};
 pub use builder::EngineBuilder;
 pub use cause::{OnBlueLost, RollbackCause, Stranded};
-pub use command::{Command, CommandRecord};
 use control::Control;
 pub use control::DeploymentHandle;
-pub use dry_run::{PlannedDeployment, Refusal};
-pub use gc::{GcMode, GcReport};
-pub use operator::Operator;
+pub use operations::adopt::Adoption;
+pub use operations::command::{Command, CommandRecord};
+pub use operations::dry_run::{PlannedDeployment, Refusal};
+pub use operations::gc::{GcMode, GcReport};
+pub use operations::operator::Operator;
+pub(crate) use operations::rollback::redeploy_request;
+pub use operations::rollback::{RollbackMode, RollbackReport};
+pub use operations::status::{Status, Waiting};
 pub use phase::Phase;
 pub use record::{Blue, DeploymentRecord, Green, HistoryEntry, Origin, Outcome, Report, Retired};
 pub use request::{DeploymentRequest, DeploymentSpec};
-pub(crate) use rollback::redeploy_request;
-pub use rollback::{RollbackMode, RollbackReport};
 pub use settings::Settings;
-pub use status::{Status, Waiting};
 
 use crate::event::EventBus;
 use crate::{

@@ -3,15 +3,15 @@
 
 use tracing::instrument;
 
-use super::run::{Run, Stop, provider_failure};
-use super::wait::GreenHealthy;
+use crate::engine::run::{Run, Stop, provider_failure};
+use crate::engine::wait::GreenHealthy;
 use crate::{EventKind, HealthState, Phase, RollbackCause};
 
 impl Run<'_> {
     /// Waits until `min_healthy` green instances pass health checks, or rolls back at the
     /// health timeout.
     #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
-    pub(super) async fn await_healthy(&mut self) -> Result<GreenHealthy, Stop> {
+    pub(in crate::engine) async fn await_healthy(&mut self) -> Result<GreenHealthy, Stop> {
         let target = self.green_target()?;
         let deadline = self.rec.phase_started_at + self.rec.spec.health_timeout;
         let needed = self.rec.spec.min_healthy as usize;

@@ -28,8 +28,8 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::Engine;
-use super::record::{Green, Origin};
+use crate::engine::Engine;
+use crate::engine::record::{Green, Origin};
 use crate::{
     AdoptMode, AdoptRefusal, AdoptSpec, DeploymentId, DeploymentRecord, DeploymentRequest, Error,
     FleetAdoption, FleetInfo, Image, ImageRef, Labels, Phase, Result, ServiceName, TargetAdoption,

@@ -13,8 +13,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::control::{Commands, Control};
-use super::{Engine, Inner};
+use crate::engine::control::{Commands, Control};
+use crate::engine::{Engine, Inner};
 use crate::{DeploymentId, Error, Result, ServiceName};
 
 /// What an operator asks of a running deployment.
@@ -85,7 +85,7 @@ impl CommandRecord {
 }
 
 /// What the stored commands ask, all together.
-pub(super) fn fold(records: &[CommandRecord], c: &mut Commands) {
+pub(in crate::engine) fn fold(records: &[CommandRecord], c: &mut Commands) {
     let mut seen = std::collections::BTreeSet::new();
     let mut approvals = 0;
     for r in records.iter().filter(|r| seen.insert(r.id.as_str())) {
@@ -129,7 +129,11 @@ impl Engine {
 
 impl Inner {
     /// Reads the deployment's stored commands into its control, waking its waits on change.
-    pub(super) async fn apply_commands(&self, id: &DeploymentId, control: &Control) -> Result<()> {
+    pub(in crate::engine) async fn apply_commands(
+        &self,
+        id: &DeploymentId,
+        control: &Control,
+    ) -> Result<()> {
         let records = self.store.commands(id).await?;
         control.tx.send_if_modified(|c| {
             let before = (
@@ -152,7 +156,11 @@ impl Inner {
 
     /// Reads the halt covering `service` into the deployment's control, waking its waits when
     /// one is set or lifted.
-    pub(super) async fn apply_halt(&self, service: &ServiceName, control: &Control) -> Result<()> {
+    pub(in crate::engine) async fn apply_halt(
+        &self,
+        service: &ServiceName,
+        control: &Control,
+    ) -> Result<()> {
         let halt = self.halt_of(service).await?;
         control.tx.send_if_modified(|c| {
             let changed = c.halt != halt;
@@ -164,7 +172,7 @@ impl Inner {
 
     /// Applies the stored commands and halts every poll interval; returns only when the store fails for
     /// good.
-    pub(super) async fn watch_commands(
+    pub(in crate::engine) async fn watch_commands(
         &self,
         id: &DeploymentId,
         service: &ServiceName,

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use tracing::instrument;
 
-use super::record::Blue;
-use super::run::Run;
+use crate::engine::record::Blue;
+use crate::engine::run::Run;
 use crate::service::tags;
 use crate::{EventKind, Image, ImageId, Labels, Phase, Result, ServiceName};
 
@@ -15,7 +15,7 @@ impl Run<'_> {
     /// retention applied: traffic is all on green already, and neither waits for the other.
     /// What each got done is recorded even when the other failed.
     #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
-    pub(super) async fn retire(&mut self) -> Result<()> {
+    pub(in crate::engine) async fn retire(&mut self) -> Result<()> {
         let service = self.rec.service().clone();
         if self.rec.previewed
             && let Some(preview) = self.engine.preview.as_deref()
@@ -151,7 +151,7 @@ impl Run<'_> {
 }
 
 /// The images retention retires: beyond the newest `keep_newest`, and not in `keep`.
-pub(super) fn beyond_retention(
+pub(in crate::engine) fn beyond_retention(
     mut images: Vec<Image>,
     keep: &BTreeSet<ImageId>,
     keep_newest: usize,

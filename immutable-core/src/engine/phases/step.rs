@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::run::{Run, Stop, aborted, provider_failure};
-use super::wait::GreenHealthy;
+use crate::engine::run::{Run, Stop, aborted, provider_failure};
+use crate::engine::wait::GreenHealthy;
 use crate::{
     CheckContext, CheckOutcome, Error, EventKind, OnTimeout, Phase, RollbackCause, Routing, Step,
     TargetId,
@@ -13,7 +13,7 @@ use crate::{
 /// only the preview, one routing call that waits for nothing. A step that waits or probes
 /// (pause, checks, approval) makes the next shift read green's health again, and a shift
 /// reads it for the shift after.
-pub(super) fn keeps_health_read(step: &Step) -> bool {
+pub(in crate::engine) fn keeps_health_read(step: &Step) -> bool {
     matches!(step, Step::Preview)
 }
 
@@ -21,7 +21,7 @@ impl Run<'_> {
     /// Runs one step with `fresh`, a proof that green is healthy if one is at hand; its note
     /// says how it went, when there is more to say, and the proof comes back only from a step
     /// that [keeps it](keeps_health_read).
-    pub(super) async fn run_step(
+    pub(in crate::engine) async fn run_step(
         &mut self,
         step: &Step,
         green: &TargetId,

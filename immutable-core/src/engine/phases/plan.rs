@@ -5,8 +5,8 @@
 
 use std::time::SystemTime;
 
-use super::Inner;
-use super::record::{Blue, Origin};
+use crate::engine::Inner;
+use crate::engine::record::{Blue, Origin};
 use crate::{
     DeploymentId, DeploymentRecord, DeploymentSpec, Error, EventKind, Image, Lease, Phase, Result,
     ServiceName,
@@ -17,7 +17,7 @@ impl Inner {
     /// another deployment is unfinished, finds blue and saves the record, entering
     /// [`Phase::Provision`]. Returns the record and the lease held; on an error nothing was
     /// created and the lease is released.
-    pub(super) async fn plan(
+    pub(in crate::engine) async fn plan(
         &self,
         id: &DeploymentId,
         spec: DeploymentSpec,

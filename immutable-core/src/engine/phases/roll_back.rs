@@ -7,14 +7,14 @@
 
 use tracing::instrument;
 
-use super::run::Run;
+use crate::engine::run::Run;
 use crate::{EventKind, FleetKey, Phase, Result, Routing, Scaling, Stranded, TargetId};
 
 impl Run<'_> {
     /// Routes traffic back to blue if it had moved and blue can take it, then detaches and
     /// terminates green. If blue cannot take it, stops instead ([`Phase::Stopped`]).
     #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
-    pub(super) async fn roll_back(&mut self) -> Result<()> {
+    pub(in crate::engine) async fn roll_back(&mut self) -> Result<()> {
         self.activate_blue().await?;
         self.find_green().await?;
         if let Some(target) = self.rec.green.target.clone() {

@@ -4,8 +4,8 @@ use std::time::SystemTime;
 
 use tracing::instrument;
 
-use super::run::{Run, Stop, provider_failure};
-use super::wait::GreenHealthy;
+use crate::engine::run::{Run, Stop, provider_failure};
+use crate::engine::wait::GreenHealthy;
 use crate::{
     EventKind, Phase, Progress, RollbackCause, Scaling, Step, StepRecord, Strategy, StrategySpec,
 };
@@ -15,7 +15,10 @@ impl Run<'_> {
     /// runs and its outcome after, so a resumed rollout re-runs only the step it was in.
     #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
     /// `fresh`: AwaitHealthy's proof that green is healthy, when it ran just before.
-    pub(super) async fn rollout(&mut self, fresh: Option<GreenHealthy>) -> Result<(), Stop> {
+    pub(in crate::engine) async fn rollout(
+        &mut self,
+        fresh: Option<GreenHealthy>,
+    ) -> Result<(), Stop> {
         let green = self.green_target()?;
         let strategy = self
             .engine

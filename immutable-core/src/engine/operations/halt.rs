@@ -1,9 +1,9 @@
 //! Honouring halts: [`Engine::halt`] and [`Engine::lift_halt`] write them to the store halts
 //! are read from; a running deployment reads them at every poll and holds or rolls back, as
-//! [`Settings::on_halt`](super::Settings) says; [`Engine::deploy`] refuses a halted service.
+//! [`Settings::on_halt`](crate::engine::Settings) says; [`Engine::deploy`] refuses a halted service.
 
-use super::run::{Run, Stop};
-use super::{Engine, Inner};
+use crate::engine::run::{Run, Stop};
+use crate::engine::{Engine, Inner};
 use crate::{
     EventKind, Halt, HaltScope, OnHalt, Origin, Phase, Result, RollbackCause, ServiceName,
 };
@@ -36,12 +36,12 @@ impl Engine {
 
 impl Inner {
     /// The halt that covers `service`, if one stands: the service's own before the global one.
-    pub(super) async fn halt_of(&self, service: &ServiceName) -> Result<Option<Halt>> {
+    pub(in crate::engine) async fn halt_of(&self, service: &ServiceName) -> Result<Option<Halt>> {
         self.operator.halt_of(service).await
     }
 
     /// Refuses a new deployment of a halted service.
-    pub(super) async fn refuse_if_halted(&self, service: &ServiceName) -> Result<()> {
+    pub(in crate::engine) async fn refuse_if_halted(&self, service: &ServiceName) -> Result<()> {
         crate::halt::refuse_if_halted(self.halts.halt_store(), service).await
     }
 }
@@ -51,7 +51,7 @@ impl Run<'_> {
     /// health while it takes traffic, honouring aborts) until it is lifted, or rolls back, as
     /// the engine's [`OnHalt`] says. Rollbacks, and phases from Retire on, are never halted.
     /// True when it held: whatever was read before the hold is stale after it.
-    pub(super) async fn honour_halt(&mut self) -> Result<bool, Stop> {
+    pub(in crate::engine) async fn honour_halt(&mut self) -> Result<bool, Stop> {
         let Some(halt) = self.control.commands().halt else {
             return Ok(false);
         };

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use futures::Stream;
 
-use super::status::{current_step, waiting};
-use super::{Command, CommandRecord, DeploymentRecord, Settings, Status};
+use crate::engine::operations::status::{current_step, waiting};
+use crate::engine::{Command, CommandRecord, DeploymentRecord, Settings, Status};
 use crate::store::halts_of;
 use crate::{
     Clock, DeploymentId, Error, Halt, HaltScope, HistoryPage, Page, Result, ServiceName,
@@ -60,7 +60,7 @@ impl Operator {
             store,
             clock: Arc::new(TokioClock::new()),
             settings: Settings::default(),
-            identity: super::builder::default_identity(),
+            identity: crate::engine::builder::default_identity(),
         }
     }
 
@@ -212,7 +212,7 @@ impl Operator {
     }
 
     /// The halt that covers `service`, if one stands: the service's own before the global one.
-    pub(super) async fn halt_of(&self, service: &ServiceName) -> Result<Option<Halt>> {
+    pub(in crate::engine) async fn halt_of(&self, service: &ServiceName) -> Result<Option<Halt>> {
         crate::halt::covering(self.halts.halt_store(), service).await
     }
 

@@ -5,10 +5,10 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::Engine;
-use super::budget::{Budget, Eta, World};
-use super::record::Blue;
-use super::retire::beyond_retention;
+use crate::engine::Engine;
+use crate::engine::budget::{Budget, Eta, World};
+use crate::engine::phases::retire::beyond_retention;
+use crate::engine::record::Blue;
 use crate::{
     DeploymentId, DeploymentRequest, DeploymentSpec, Error, Image, ImageId, Phase, Result, Routing,
     ServiceName, Step, StrategySpec, TargetId,

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use futures::Stream;
 use serde::Serialize;
 
-use super::{Engine, Operator};
+use crate::engine::{Engine, Operator};
 use crate::{
     DeploymentId, DeploymentRecord, Halt, ImageId, Lease, OnTimeout, Outcome, Phase, Result,
     ServiceName, Step, StrategySpec,
@@ -114,7 +114,7 @@ impl Engine {
 
 /// The rollout step in progress: the one recorded for a custom strategy, the list's next one
 /// for a step list.
-pub(super) fn current_step(r: &DeploymentRecord) -> Option<(usize, Step)> {
+pub(in crate::engine) fn current_step(r: &DeploymentRecord) -> Option<(usize, Step)> {
     if r.phase != Phase::Rollout {
         return None;
     }
@@ -127,7 +127,7 @@ pub(super) fn current_step(r: &DeploymentRecord) -> Option<(usize, Step)> {
 }
 
 /// What the deployment of `r` waits for now; `launch_timeout` is the engine's.
-pub(super) fn waiting(
+pub(in crate::engine) fn waiting(
     r: &DeploymentRecord,
     launch_timeout: std::time::Duration,
 ) -> Option<Waiting> {

@@ -3,7 +3,7 @@
 
 use tracing::instrument;
 
-use super::run::{Run, Stop};
+use crate::engine::run::{Run, Stop};
 use crate::{EventKind, OnBlueLost, Phase, Result};
 
 impl Run<'_> {
@@ -11,7 +11,7 @@ impl Run<'_> {
     /// back) and blue's (a drop below it loses the fast-rollback window, which the record
     /// notes and [`OnBlueLost`] acts on).
     #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
-    pub(super) async fn bake(&mut self) -> Result<(), Stop> {
+    pub(in crate::engine) async fn bake(&mut self) -> Result<(), Stop> {
         if self.rec.spec.bake_time.is_zero() && self.last_health.is_some() {
             // No window to watch, and green's health was read in this run before its last
             // weight change (a resumed run, which has not, reads it once below).

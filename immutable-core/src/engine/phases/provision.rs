@@ -3,14 +3,14 @@
 
 use tracing::instrument;
 
-use super::run::{Run, Stop, provider_failure};
+use crate::engine::run::{Run, Stop, provider_failure};
 use crate::{EventKind, FleetSpec, Phase, Scaling};
 
 impl Run<'_> {
     /// Holds blue at its size (so the fast-rollback fleet keeps it until the deployment
     /// ends), then launches the green fleet; the deployment id is the idempotency key.
     #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
-    pub(super) async fn provision(&mut self) -> Result<(), Stop> {
+    pub(in crate::engine) async fn provision(&mut self) -> Result<(), Stop> {
         if let (Some(blue), Some(scaling)) = (
             self.rec.blue.as_ref().map(|b| b.fleet.clone()),
             self.engine.scaling.clone(),

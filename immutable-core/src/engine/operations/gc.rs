@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::Engine;
+use crate::engine::Engine;
 use crate::{
     DeploymentId, DeploymentRecord, Error, FleetId, FleetInfo, FleetKey, Result, ServiceName,
     Target, TargetId,

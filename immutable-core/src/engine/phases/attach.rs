@@ -3,13 +3,13 @@
 
 use tracing::instrument;
 
-use super::run::{Run, Stop, provider_failure};
+use crate::engine::run::{Run, Stop, provider_failure};
 use crate::{EventKind, InstanceState, Phase, RollbackCause};
 
 impl Run<'_> {
     /// Waits for the green instances to run, then attaches them as a target taking no traffic.
     #[instrument(skip_all, fields(deployment = %self.rec.id, service = %self.rec.service()))]
-    pub(super) async fn attach(&mut self) -> Result<(), Stop> {
+    pub(in crate::engine) async fn attach(&mut self) -> Result<(), Stop> {
         let service = self.rec.service().clone();
         let fleet_id = self.green_fleet()?;
         let deadline = self.rec.phase_started_at + self.engine.settings.launch_timeout;

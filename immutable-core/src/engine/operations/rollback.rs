@@ -2,7 +2,7 @@
 //! by aborting it (traffic returns to the old fleet in one routing call) or by redeploying the
 //! previous image. It obeys I1: it refuses to route to an old fleet that cannot serve.
 
-use super::Engine;
+use crate::engine::Engine;
 use crate::{
     DeploymentRecord, DeploymentRequest, Error, ImageRef, NoRollback, Phase, Report, Result,
     ServiceName, Steps,
@@ -102,7 +102,7 @@ impl Engine {
     }
 
     /// The service's newest deployment, if any.
-    pub(super) async fn latest_record(
+    pub(in crate::engine) async fn latest_record(
         &self,
         service: &ServiceName,
     ) -> Result<Option<DeploymentRecord>> {
@@ -182,7 +182,7 @@ impl Engine {
         Ok(record)
     }
 
-    fn running_handle(&self, latest: &DeploymentRecord) -> Result<super::DeploymentHandle> {
+    fn running_handle(&self, latest: &DeploymentRecord) -> Result<crate::engine::DeploymentHandle> {
         self.handle(&latest.id).map_err(|_| Error::NotRunningHere {
             deployment: latest.id.clone(),
             phase: latest.phase,
