@@ -17,7 +17,7 @@
 )]
 
 mod baseline;
-#[path = "../../tests/common/mod.rs"]
+#[path = "../../tests/it/common/mod.rs"]
 mod common;
 mod world;
 
