@@ -14,12 +14,12 @@ use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http
 use aws_smithy_types::error::ErrorMetadata;
 use immutable_aws::{AwsConfig, CloudWatchAlarmCheck, InsufficientData};
 use immutable_core::{
-    Check, CheckContext, CheckOutcome, DeploymentId, DeploymentRequest, Engine, Error, ImageId,
-    ImageRef, InMemoryStore, OnWaveFailure, Outcome, RollbackCause, ServiceName, Settings,
-    StateStore, Steps, TargetId, WaveBake, WaveEvent, WaveEventKind, WaveFailure, WavePlan,
-    WaveRunner, WaveState,
+    Check, CheckContext, CheckOutcome, DeploymentId, DeploymentRequest, Engine, Error, ImageRef,
+    InMemoryStore, OnWaveFailure, Outcome, RollbackCause, ServiceName, Settings, StateStore, Steps,
+    TargetId, WaveBake, WaveEventKind, WaveFailure, WavePlan, WaveRunner, WaveState,
 };
 use immutable_mock::{MockCloud, Timings};
+use immutable_testkit::regions::{gate_rounds, regions, web};
 
 /// A CloudWatch client on moto that counts its calls.
 async fn cloudwatch(moto: &Moto, calls: &CallCounter) -> aws_sdk_cloudwatch::Client {
@@ -268,76 +268,6 @@ async fn an_alarm_in_alarm_rolls_the_deployment_back() {
         }
         other => panic!("{other:?}"),
     }
-}
-
-/// One region of a wave plan: an instant mock cloud with web-v1 serving, and its engine.
-struct Region {
-    name: &'static str,
-    cloud: MockCloud,
-    engine: Engine,
-    v1: ImageId,
-    v2: ImageId,
-}
-
-impl Region {
-    /// The image of the one live fleet of `web`.
-    fn serving(&self) -> ImageId {
-        let web = ServiceName::new("web").unwrap();
-        let snap = self.cloud.snapshot();
-        let live = snap.live_fleets(&web);
-        assert_eq!(live.len(), 1, "{}: one live fleet: {live:#?}", self.name);
-        live[0].image.clone()
-    }
-}
-
-fn web(image: &str) -> DeploymentRequest {
-    DeploymentRequest::new("web", ImageRef::name(image))
-        .capacity(2)
-        .bake_time(Duration::ZERO)
-}
-
-/// Regions with web-v1 deployed, their engines reading halts from `shared`.
-async fn regions(names: [&'static str; 2], shared: &Arc<dyn StateStore>) -> Vec<Region> {
-    let mut regions = Vec::new();
-    for name in names {
-        let cloud = MockCloud::with_timings(Timings::instant());
-        let v1 = cloud.add_image("web", "web-v1");
-        let v2 = cloud.add_image("web", "web-v2");
-        let engine = Engine::builder()
-            .images(cloud.clone())
-            .fleet(cloud.clone())
-            .router(cloud.clone())
-            .store(InMemoryStore::new())
-            .halts_from(Arc::clone(shared))
-            .settings(Settings::default().with_poll_interval(Duration::from_millis(50)))
-            .identity(format!("engine {name}"))
-            .build()
-            .unwrap();
-        let first = engine.deploy(web("web-v1")).await.unwrap();
-        assert!(first.succeeded(), "{name}: {:?}", first.outcome);
-        regions.push(Region {
-            name,
-            cloud,
-            engine,
-            v1,
-            v2,
-        });
-    }
-    regions
-}
-
-fn gate_rounds(events: &Mutex<Vec<WaveEvent>>) -> Vec<bool> {
-    events
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|e| match e.kind {
-            WaveEventKind::GateChecked {
-                wave: 0, passed, ..
-            } => Some(passed),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

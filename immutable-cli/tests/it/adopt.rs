@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::common::moto::{Moto, is_read};
+use crate::common::moto::{Moto, MotoCli, is_read};
 use crate::common::{REFUSED, SUCCEEDED};
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, ProtocolEnum, TargetDescription, TargetTypeEnum,
@@ -73,6 +73,7 @@ fn flag<'a>(args: &'a [String], name: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adopt_previews_then_tags_and_deploy_replaces_the_adopted_fleet() {
+    let _machine = immutable_testkit::serial::shared().await;
     let moto = Moto::start();
     let store = tempfile::tempdir().unwrap();
     let cli = moto.demo_cli(store.path());

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::moto::{Moto, is_read};
+use crate::common::moto::{Moto, MotoCli, is_read};
 use crate::common::{Cli, REFUSED, SUCCEEDED, deployment_id};
 use immutable_core::tags;
 
@@ -35,6 +35,7 @@ fn deploy_v1(cli: &Cli) {
 
 #[test]
 fn plan_makes_only_read_calls_and_reports_refusals() {
+    let _machine = immutable_testkit::serial::shared_blocking();
     let moto = Moto::start();
     let store = tempfile::tempdir().unwrap();
     let cli = world(&moto, store.path());
@@ -78,6 +79,7 @@ fn plan_makes_only_read_calls_and_reports_refusals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deploy_killed_during_the_bake_is_resumed_once_its_lease_expired() {
+    let _machine = immutable_testkit::serial::shared().await;
     let moto = Moto::start();
     let store = tempfile::tempdir().unwrap();
     let cli = world(&moto, store.path());
@@ -217,6 +219,7 @@ async fn assert_nothing_leaked(moto: &Moto, cli: &Cli) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_fleet_asg_each_fleet_is_an_auto_scaling_group() {
+    let _machine = immutable_testkit::serial::shared().await;
     let moto = Moto::start();
     let store = tempfile::tempdir().unwrap();
     let mut cli = world(&moto, store.path());

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::common::{Cli, Proc, REFUSED, ROLLED_BACK, SUCCEEDED, SUSPENDED, deployment_id};
 use immutable_local::{Haproxy, HaproxyOptions, LocalImageStore, ProcessFleet};
+use immutable_testkit::local::{answer, until_answered};
 use std::time::Instant;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -124,6 +125,7 @@ fn wait_at_gate(p: &mut Proc) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_approves_and_the_deploy_succeeds() {
+    let _machine = immutable_testkit::serial::shared().await;
     let lab = Lab::start().await;
     let (deploy, id) = lab.deploy_to_the_gate();
 
@@ -159,6 +161,7 @@ async fn a_second_process_approves_and_the_deploy_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_from_a_second_process_aborts_the_running_deploy() {
+    let _machine = immutable_testkit::serial::shared().await;
     let lab = Lab::start().await;
     let (deploy, id) = lab.deploy_to_the_gate();
 
@@ -176,6 +179,7 @@ async fn rollback_from_a_second_process_aborts_the_running_deploy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_aborts_and_the_deploy_exits_rolled_back() {
+    let _machine = immutable_testkit::serial::shared().await;
     let lab = Lab::start().await;
     // This time the approval gate comes from the service file.
     let file = lab.dir.path().join("web.toml");
@@ -210,6 +214,7 @@ async fn a_second_process_aborts_and_the_deploy_exits_rolled_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_suspends_the_deploy_and_resume_continues_it() {
+    let _machine = immutable_testkit::serial::shared().await;
     let lab = Lab::start().await;
     let (deploy, id) = lab.deploy_to_the_gate();
 
@@ -236,6 +241,7 @@ async fn sigterm_suspends_the_deploy_and_resume_continues_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_halt_refuses_deploy_until_it_is_lifted() {
+    let _machine = immutable_testkit::serial::shared().await;
     let lab = Lab::start().await;
     let deploy_v2 = [
         "deploy",
@@ -289,38 +295,6 @@ async fn a_halt_refuses_deploy_until_it_is_lifted() {
     assert_eq!(deployed.code, SUCCEEDED, "{deployed:?}");
 }
 
-/// The image answering `url` (the `X-Image` header of a 200), if any.
-async fn answer(url: &str) -> Option<String> {
-    let resp = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .ok()?
-        .get(url)
-        .send()
-        .await
-        .ok()?;
-    if !resp.status().is_success() {
-        return None;
-    }
-    resp.headers()
-        .get("x-image")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-/// Polls `url` (every 20 ms, at most 10 s) until it answers, and returns the image.
-async fn until_answered(url: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(image) = answer(url).await {
-            return image;
-        }
-        assert!(Instant::now() < deadline, "{url} never answered");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The image id named `name` in the lab's store root.
 fn image_id(lab: &Lab, name: &str) -> String {
     let images = lab
@@ -341,6 +315,7 @@ fn image_id(lab: &Lab, name: &str) -> String {
 /// name comes in, before anything is created.
 #[test]
 fn dot_and_dotdot_are_refused_everywhere_and_nothing_is_created() {
+    let _machine = immutable_testkit::serial::shared_blocking();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let root = dir.path().join("root");
@@ -412,6 +387,7 @@ fn dot_and_dotdot_are_refused_everywhere_and_nothing_is_created() {
 /// its own service's command.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_to_another_services_deployment_is_refused_and_leaves_it_untouched() {
+    let _machine = immutable_testkit::serial::shared().await;
     let lab = Lab::start_with(&["web", "api"]).await;
     let api = lab.base.with(["--service", "api"]);
     let mut deploy = api.spawn(&[
@@ -475,6 +451,7 @@ async fn a_command_to_another_services_deployment_is_refused_and_leaves_it_untou
 /// removes nothing; the operator's rollback then routes back to v1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_from_a_second_store_during_a_bake_removes_nothing_and_rollback_routes_back() {
+    let _machine = immutable_testkit::serial::shared().await;
     let lab = Lab::start().await;
     let v1 = image_id(&lab, "web-v1");
     let mut deploy = lab.cli.spawn(&[
@@ -524,6 +501,7 @@ async fn gc_from_a_second_store_during_a_bake_removes_nothing_and_rollback_route
 /// Once nothing runs, a restart leaves 503s until `restore` puts the servers back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn haproxy_restarts_are_survived_while_a_deploy_runs_and_restored_on_demand() {
+    let _machine = immutable_testkit::serial::shared().await;
     // An HAProxy with a backend named after the service and nothing else (no preview).
     let mut lab = Lab::start_with_haproxy(HaproxyOptions::new(["web"]).without_preview()).await;
     let url = lab.haproxy.url("web");
@@ -577,6 +555,7 @@ async fn haproxy_restarts_are_survived_while_a_deploy_runs_and_restored_on_deman
 /// survived (it launches nothing), and no request fails throughout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_deploy_is_resumed_by_a_new_process_without_a_failed_request() {
+    let _alone = immutable_testkit::serial::exclusive().await;
     let lab = Lab::start().await;
     let cli = lab.cli.with(["--lease-ttl", "3s"]);
     let load = immutable_local::LoadGen::new(format!("{}/?delay_ms=50", lab.haproxy.url("web")))

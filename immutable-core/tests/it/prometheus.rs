@@ -17,6 +17,7 @@ use immutable_core::{
     WaveEventKind, WaveFailure, WavePlan, WaveRunner, WaveState,
 };
 use immutable_mock::{MockCloud, Timings};
+use immutable_testkit::regions::{Region, gate_rounds, regions, web};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -367,62 +368,6 @@ impl ScriptedPrometheus {
     }
 }
 
-/// One region of a wave plan: an instant mock cloud with web-v1 serving, and its engine.
-struct Region {
-    name: &'static str,
-    cloud: MockCloud,
-    engine: Engine,
-    v1: ImageId,
-    v2: ImageId,
-}
-
-impl Region {
-    /// The image of the one live fleet of `web`.
-    fn serving(&self) -> ImageId {
-        let web = ServiceName::new("web").unwrap();
-        let snap = self.cloud.snapshot();
-        let live = snap.live_fleets(&web);
-        assert_eq!(live.len(), 1, "{}: one live fleet: {live:#?}", self.name);
-        live[0].image.clone()
-    }
-}
-
-/// Regions with web-v1 deployed, their engines reading halts from `shared`.
-async fn regions(names: [&'static str; 2], shared: &Arc<dyn StateStore>) -> Vec<Region> {
-    let mut regions = Vec::new();
-    for name in names {
-        let cloud = MockCloud::with_timings(Timings::instant());
-        let v1 = cloud.add_image("web", "web-v1");
-        let v2 = cloud.add_image("web", "web-v2");
-        let engine = Engine::builder()
-            .images(cloud.clone())
-            .fleet(cloud.clone())
-            .router(cloud.clone())
-            .store(InMemoryStore::new())
-            .halts_from(Arc::clone(shared))
-            .settings(Settings::default().with_poll_interval(Duration::from_millis(50)))
-            .identity(format!("engine {name}"))
-            .build()
-            .unwrap();
-        let first = engine.deploy(web("web-v1")).await.unwrap();
-        assert!(first.succeeded(), "{name}: {:?}", first.outcome);
-        regions.push(Region {
-            name,
-            cloud,
-            engine,
-            v1,
-            v2,
-        });
-    }
-    regions
-}
-
-fn web(image: &str) -> DeploymentRequest {
-    DeploymentRequest::new("web", ImageRef::name(image))
-        .capacity(2)
-        .bake_time(Duration::ZERO)
-}
-
 /// A runner over `regions` with `check` registered as `error-rate`, recording its events.
 fn runner(
     regions: &[Region],
@@ -449,20 +394,6 @@ fn two_waves(bake: WaveBake) -> WavePlan {
         .wave("first", ["eu-west-1"])
         .wave("second", ["us-east-1"])
         .bake(bake)
-}
-
-fn gate_rounds(events: &Mutex<Vec<WaveEvent>>) -> Vec<bool> {
-    events
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|e| match e.kind {
-            WaveEventKind::GateChecked {
-                wave: 0, passed, ..
-            } => Some(passed),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

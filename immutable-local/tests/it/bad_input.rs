@@ -65,6 +65,7 @@ async fn crashing_image(dir: &Path, images: &LocalImageStore) -> immutable_core:
 
 #[tokio::test]
 async fn a_missing_image_directory_is_named() {
+    let _machine = immutable_testkit::serial::shared().await;
     let (dir, images, _) = store();
     let missing = dir.path().join("no-such-build");
     let r = images
@@ -76,6 +77,7 @@ async fn a_missing_image_directory_is_named() {
 
 #[tokio::test]
 async fn a_command_that_is_not_executable_is_named() {
+    let _machine = immutable_testkit::serial::shared().await;
     let (dir, images, _) = store();
     let src = dir.path().join("build");
     std::fs::create_dir_all(&src).unwrap();
@@ -94,6 +96,7 @@ async fn a_command_that_is_not_executable_is_named() {
 
 #[tokio::test]
 async fn an_instance_that_exits_at_once_is_reported_with_its_stderr() {
+    let _machine = immutable_testkit::serial::shared().await;
     let (dir, images, fleet) = store();
     let image = crashing_image(dir.path(), &images).await;
     let spec = FleetSpec::new(web(), DeploymentId::generate(), image.id, 2);
@@ -108,6 +111,7 @@ async fn an_instance_that_exits_at_once_is_reported_with_its_stderr() {
 
 #[tokio::test]
 async fn no_free_port_is_named_and_starts_nothing() {
+    let _machine = immutable_testkit::serial::shared().await;
     let (dir, images, fleet) = store();
     let src = dir.path().join("build");
     std::fs::create_dir_all(&src).unwrap();
@@ -131,6 +135,7 @@ async fn no_free_port_is_named_and_starts_nothing() {
 
 #[tokio::test]
 async fn a_missing_admin_socket_is_named() {
+    let _machine = immutable_testkit::serial::shared().await;
     let (dir, _, fleet) = store();
     let socket = dir.path().join("nowhere.sock");
     let state = dir.path().join("router");
@@ -146,6 +151,7 @@ async fn a_missing_admin_socket_is_named() {
 
 #[tokio::test]
 async fn a_socket_that_is_not_haproxy_is_refused() {
+    let _machine = immutable_testkit::serial::shared().await;
     let (dir, _, fleet) = store();
     let socket = dir.path().join("other.sock");
     let listener = tokio::net::UnixListener::bind(&socket).unwrap();
@@ -168,6 +174,7 @@ async fn a_socket_that_is_not_haproxy_is_refused() {
 
 #[tokio::test]
 async fn haproxy_that_cannot_start_is_a_typed_error() {
+    let _machine = immutable_testkit::serial::shared().await;
     let missing = HaproxyOptions::new(["web"]).binary("/nonexistent/haproxy");
     match Haproxy::start(missing).await {
         Err(Error::Provider { message, .. }) => {
@@ -180,6 +187,7 @@ async fn haproxy_that_cannot_start_is_a_typed_error() {
 
 #[tokio::test]
 async fn unknown_ids_and_other_services_are_refused() {
+    let _machine = immutable_testkit::serial::shared().await;
     let lab = Lab::start(&["web", "billing"]).await;
     let billing = ServiceName::new("billing").unwrap();
     let b1 = lab.import_demo("billing", "v1", false).await;

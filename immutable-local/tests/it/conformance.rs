@@ -9,6 +9,7 @@ use immutable_core::{ImageRef, ServiceName};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_backend_passes_the_conformance_suite() {
+    let _machine = immutable_testkit::serial::shared().await;
     let lab = Lab::start(&["web", "billing"]).await;
     lab.import_demo("web", "web-v1", false).await;
     lab.import_demo("web", "web-v2", false).await;

@@ -27,6 +27,7 @@ async fn running(fleet: &ProcessFleet, spec: &FleetSpec) -> immutable_core::Flee
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_in_flight_requests_finish() {
+    let _machine = immutable_testkit::serial::shared().await;
     let lab = Lab::start(&["web"]).await;
     let v1 = lab.import_demo("web", "v1", false).await;
     let web = ServiceName::new("web").unwrap();
@@ -59,6 +60,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_process_fleet_over_the_same_root_finds_the_fleet() {
+    let _machine = immutable_testkit::serial::shared().await;
     let lab = Lab::start(&["web"]).await;
     let v1 = lab.import_demo("web", "v1", false).await;
     let web = ServiceName::new("web").unwrap();
@@ -189,6 +191,7 @@ async fn instance_with_child(bare: &Bare) -> (FleetId, i32, u64, i32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminate_kills_the_children_of_an_instance() {
+    let _machine = immutable_testkit::serial::shared().await;
     let bare = Bare::new();
     let (fleet, child, start, _) = instance_with_child(&bare).await;
     bare.fleet.terminate(&web(), &fleet).await.unwrap();
@@ -200,6 +203,7 @@ async fn terminate_kills_the_children_of_an_instance() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminate_kills_the_children_of_an_instance_whose_process_died() {
+    let _machine = immutable_testkit::serial::shared().await;
     let bare = Bare::new();
     let (fleet, child, start, leader) = instance_with_child(&bare).await;
     let pid = rustix::process::Pid::from_raw(leader).unwrap();
@@ -236,6 +240,7 @@ async fn stays_pending(bare: &Bare, fleet: &FleetId, why: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_squatter_on_the_port_does_not_make_an_instance_running() {
+    let _machine = immutable_testkit::serial::shared().await;
     let bare = Bare::new();
     let image = bare.script("mute", "exec sleep 600").await;
     let info = bare.fleet.launch(&spec(&image)).await.unwrap();
@@ -271,6 +276,7 @@ async fn demo_is_running(bare: &Bare, image: &immutable_core::Image) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_listening_itself_is_running() {
+    let _machine = immutable_testkit::serial::shared().await;
     let bare = Bare::new();
     let src = bare.dir.path().join("src-demo");
     std::fs::create_dir_all(&src).unwrap();
@@ -289,6 +295,7 @@ async fn an_instance_listening_itself_is_running() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_whose_child_listens_is_running() {
+    let _machine = immutable_testkit::serial::shared().await;
     let bare = Bare::new();
     let body = format!("'{}' &\nwait", crate::common::DEMO_APP);
     let image = bare.script("parent", &body).await;
@@ -305,6 +312,7 @@ fn plant(dir: &Path, link: &Path) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_is_never_written_through_a_link_at_the_temporary_path() {
+    let _machine = immutable_testkit::serial::shared().await;
     let bare = Bare::new();
     let image = bare.script("mute", "exec sleep 600").await;
     let info = bare.fleet.launch(&spec(&image)).await.unwrap();
@@ -326,6 +334,7 @@ async fn state_is_never_written_through_a_link_at_the_temporary_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_at_a_lock_file_is_refused() {
+    let _machine = immutable_testkit::serial::shared().await;
     let bare = Bare::new();
     let image = bare.script("mute", "exec sleep 600").await;
     let info = bare.fleet.launch(&spec(&image)).await.unwrap();
@@ -350,6 +359,7 @@ fn mode(path: &Path) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directories_the_backend_creates_are_private() {
+    let _machine = immutable_testkit::serial::shared().await;
     let bare = Bare::new();
     let root = bare.dir.path().join("root");
     for dir in [root.clone(), root.join("images"), root.join("fleets")] {
@@ -376,6 +386,7 @@ async fn directories_the_backend_creates_are_private() {
 
 #[test]
 fn bad_port_ranges_are_refused_by_name() {
+    let _machine = immutable_testkit::serial::shared_blocking();
     let bare = Bare::new();
     #[allow(clippy::reversed_empty_ranges)]
     for range in [30000..=20000, 0..=100, 80..=8080, 1023..=1023] {
@@ -393,6 +404,7 @@ fn bad_port_ranges_are_refused_by_name() {
 /// running and `terminate` does not signal it or its session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_state_file_naming_another_process_never_gets_it_signalled() {
+    let _machine = immutable_testkit::serial::shared().await;
     let bare = Bare::new();
     let image = bare.script("mute", "exec sleep 600").await;
     let info = bare.fleet.launch(&spec(&image)).await.unwrap();
@@ -435,6 +447,7 @@ async fn a_state_file_naming_another_process_never_gets_it_signalled() {
 /// instance by where it runs: terminate stops it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_that_rewrites_its_environment_is_still_terminated() {
+    let _machine = immutable_testkit::serial::shared().await;
     let bare = Bare::new();
     let image = bare.script("no-env", "exec env -i sleep 600").await;
     let info = bare.fleet.launch(&spec(&image)).await.unwrap();
@@ -462,6 +475,7 @@ async fn an_instance_that_rewrites_its_environment_is_still_terminated() {
 /// being listed; it is left as it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_state_file_of_another_fleet_does_not_hide_the_others() {
+    let _machine = immutable_testkit::serial::shared().await;
     let bare = Bare::new();
     let image = bare.script("mute", "exec sleep 600").await;
     let info = bare.fleet.launch(&spec(&image)).await.unwrap();

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{Lab, SWAPS, Timeline, warm_up};
+use crate::common::{Lab, Timeline, warm_up};
 use async_trait::async_trait;
 use immutable_core::{
     DeploymentRequest, Fleet, FleetInfo, HealthReport, ImageRef, Result, Routing, ServiceName,
@@ -57,7 +57,7 @@ impl TrafficRouter for KillOnShift {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_old_fleet_right_after_the_shift_fails_requests() {
-    let _one_at_a_time = SWAPS.lock().await;
+    let _one_at_a_time = immutable_testkit::serial::exclusive().await;
     let lab = Lab::start(&["web"]).await;
     lab.import_demo("web", "v1", false).await;
     lab.import_demo("web", "v2", false).await;

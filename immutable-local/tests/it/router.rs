@@ -16,6 +16,7 @@ use immutable_local::{HaproxyOptions, HaproxyRouter, InstanceAddresses};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_haproxy_gets_its_routing_back() {
+    let _machine = immutable_testkit::serial::shared().await;
     let mut lab = Lab::start(&["web"]).await;
     let v1 = lab.import_demo("web", "v1", false).await;
     let engine = lab.engine().build().unwrap();
@@ -93,6 +94,7 @@ async fn until_answered_by(url: &str, image: Option<&str>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_preview_entry_point_serves_the_candidate_alone() {
+    let _machine = immutable_testkit::serial::shared().await;
     let lab = Lab::start(&["web"]).await;
     let v1 = lab.import_demo("web", "v1", false).await;
     let v2 = lab.import_demo("web", "v2", false).await;
@@ -133,6 +135,7 @@ async fn the_preview_entry_point_serves_the_candidate_alone() {
 /// machine does not mark a healthy server down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_health_check_slower_than_its_interval_still_passes() {
+    let _machine = immutable_testkit::serial::shared().await;
     let mut options = HaproxyOptions::new(["web"]);
     options.health_path = "/?delay_ms=300".into();
     let lab = Lab::start_with(options).await;
@@ -154,6 +157,7 @@ async fn a_health_check_slower_than_its_interval_still_passes() {
 /// point, every answer of service web-preview comes from web-preview's own fleet.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_preview_never_reaches_the_live_backend_of_a_service_named_like_it() {
+    let _machine = immutable_testkit::serial::shared().await;
     let lab = Lab::start(&["web", "web-preview"]).await;
     let neighbour = lab.import_demo("web-preview", "np-v1", false).await;
     lab.import_demo("web", "v1", false).await;
@@ -205,6 +209,7 @@ async fn a_preview_never_reaches_the_live_backend_of_a_service_named_like_it() {
 /// field, before any HAProxy change; so is one backend serving two services.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_preview_backend_a_service_could_serve_from_is_refused() {
+    let _machine = immutable_testkit::serial::shared().await;
     let lab = Lab::start(&["web", "web-preview"]).await;
     let build = |b: immutable_local::HaproxyRouterBuilder| {
         b.state_dir(lab.dir.path().join("router2"))
@@ -238,6 +243,7 @@ async fn a_preview_backend_a_service_could_serve_from_is_refused() {
 /// steps are skipped, saying why, and the service deploys.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_without_a_preview_backend_deploys() {
+    let _machine = immutable_testkit::serial::shared().await;
     let lab = Lab::start_with(HaproxyOptions::new(["web"]).without_preview()).await;
     lab.import_demo("web", "v1", false).await;
     let v2 = lab.import_demo("web", "v2", false).await;
@@ -273,6 +279,7 @@ async fn a_service_without_a_preview_backend_deploys() {
 /// the file and the field: the file is left as it is and HAProxy gets no write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tampered_state_file_is_refused_and_nothing_reaches_haproxy() {
+    let _machine = immutable_testkit::serial::shared().await;
     let lab = Lab::start(&["web"]).await;
     let report = v1_serving(&lab).await;
     let web = ServiceName::new("web").unwrap();
@@ -338,6 +345,7 @@ impl InstanceAddresses for Hostile {
 /// nothing is recorded and HAProxy gets no write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_id_that_would_inject_a_command_is_never_attached() {
+    let _machine = immutable_testkit::serial::shared().await;
     let lab = Lab::start(&["web"]).await;
     let image = lab.import_demo("web", "v1", false).await;
     let state = lab.dir.path().join("hostile-router");
@@ -365,6 +373,7 @@ async fn an_instance_id_that_would_inject_a_command_is_never_attached() {
 /// HAProxy's check passes, but the router never counts the impostor healthy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_impostor_on_an_instance_port_is_never_healthy() {
+    let _machine = immutable_testkit::serial::shared().await;
     let lab = Lab::start(&["web"]).await;
     let report = v1_serving(&lab).await;
     let web = ServiceName::new("web").unwrap();
@@ -455,6 +464,7 @@ fn impostor_on(port: u16) -> std::process::Child {
 /// its instance does not listen there, so it gets no share of the traffic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restore_never_routes_to_an_address_changed_in_the_state_file() {
+    let _machine = immutable_testkit::serial::shared().await;
     let mut lab = Lab::start(&["web"]).await;
     let _v1 = v1_serving(&lab).await;
     let web = ServiceName::new("web").unwrap();

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{Lab, SWAPS, Timeline, answer, assert_zero_downtime, warm_up};
+use crate::common::{Lab, Timeline, answer, assert_zero_downtime, warm_up};
 use immutable_core::{
     CutoverCheck, DeploymentRequest, EventKind, Fleet, ImageRef, Outcome, Phase, RollbackCause,
     RollbackReport, ServiceName, Step, Steps,
@@ -19,7 +19,7 @@ fn request(image: &str) -> DeploymentRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blue_green_v1_to_v2_fails_no_request() {
-    let _one_at_a_time = SWAPS.lock().await;
+    let _one_at_a_time = immutable_testkit::serial::exclusive().await;
     let lab = Lab::start(&["web"]).await;
     lab.import_demo("web", "v1", false).await;
     let v2 = lab.import_demo("web", "v2", false).await;
@@ -42,7 +42,7 @@ async fn blue_green_v1_to_v2_fails_no_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_10_50_100_verifies_each_cutover() {
-    let _one_at_a_time = SWAPS.lock().await;
+    let _one_at_a_time = immutable_testkit::serial::exclusive().await;
     let lab = Lab::start(&["web"]).await;
     lab.import_demo("web", "v1", false).await;
     let v2 = lab.import_demo("web", "v2", false).await;
@@ -92,7 +92,7 @@ async fn canary_10_50_100_verifies_each_cutover() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unhealthy_v2_rolls_back_and_fails_no_request() {
-    let _one_at_a_time = SWAPS.lock().await;
+    let _one_at_a_time = immutable_testkit::serial::exclusive().await;
     let lab = Lab::start(&["web"]).await;
     let v1 = lab.import_demo("web", "v1", false).await;
     lab.import_demo("web", "v2-broken", true).await;
@@ -133,7 +133,7 @@ async fn unhealthy_v2_rolls_back_and_fails_no_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_rollback_during_bake_fails_no_request() {
-    let _one_at_a_time = SWAPS.lock().await;
+    let _one_at_a_time = immutable_testkit::serial::exclusive().await;
     let lab = Lab::start(&["web"]).await;
     let v1 = lab.import_demo("web", "v1", false).await;
     lab.import_demo("web", "v2", false).await;
@@ -220,7 +220,7 @@ async fn until_event(
 /// on, no request fails and all come from v2; the bake neither rolls back nor loses v1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn haproxy_killed_during_a_bake_serves_the_new_fleet_again_with_no_command_run() {
-    let _one_at_a_time = SWAPS.lock().await;
+    let _one_at_a_time = immutable_testkit::serial::exclusive().await;
     let mut lab = Lab::start(&["web"]).await;
     lab.import_demo("web", "v1", false).await;
     let v2 = lab.import_demo("web", "v2", false).await;
@@ -287,7 +287,7 @@ async fn haproxy_killed_during_a_bake_serves_the_new_fleet_again_with_no_command
 /// service answers again; the canary then goes on to 100 %.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn haproxy_killed_during_a_canary_at_50_keeps_the_split_with_no_command_run() {
-    let _one_at_a_time = SWAPS.lock().await;
+    let _one_at_a_time = immutable_testkit::serial::exclusive().await;
     let mut lab = Lab::start(&["web"]).await;
     let v1 = lab.import_demo("web", "v1", false).await;
     let v2 = lab.import_demo("web", "v2", false).await;

@@ -1,104 +1,25 @@
-//! moto's server on a free loopback port (as the immutable-aws tests start it), with its
-//! request recorder, and a demo world built by `immutable demo-setup`.
+//! The CLI on moto's server (the test kit's [`Moto`], a server per test: the CLI's requests
+//! carry no account, and the recorder is server-wide), and a demo world built by
+//! `immutable demo-setup`.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use immutable_aws::{AwsClients, AwsConfig};
+pub(crate) use immutable_testkit::aws::{Moto, is_read};
 
 use super::Cli;
 
-/// A moto server process, killed on drop.
-pub struct Moto {
-    child: Child,
-    pub url: String,
-    port: u16,
-    /// Where the recorder writes the requests it sees while recording.
-    pub recording: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("IMMUTABLE_MOTO_SERVER") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let cache = std::env::var_os("XDG_CACHE_HOME").map_or(home.join(".cache"), PathBuf::from);
-    cache.join("immutable/venv-moto-5.2.5/bin/moto_server")
-}
-
-impl Moto {
-    /// Starts moto's server on a port it picks; panics (never skips) when it cannot.
-    pub fn start() -> Moto {
-        let bin = moto_binary();
-        assert!(
-            bin.exists(),
-            "moto_server not found at {}: run ./scripts/test.sh, which installs it, or set \
-             IMMUTABLE_MOTO_SERVER",
-            bin.display()
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let recording = dir.path().join("recording.jsonl");
-        let mut child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", "0"])
-            .env("MOTO_RECORDER_FILEPATH", &recording)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Werkzeug announces its address on stderr, then logs every request there: keep
-        // draining it so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            let mut tx = Some(tx);
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.split("Running on ").nth(1)
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(url.trim().to_owned());
-                }
-            }
-        });
-        let Ok(url) = rx.recv_timeout(Duration::from_secs(60)) else {
-            let _ = child.kill();
-            let status = child.wait();
-            panic!("moto's server did not start within 60 s ({status:?})");
-        };
-        let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto announced {url} but does not answer"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Moto {
-            child,
-            url,
-            port,
-            recording,
-            _dir: dir,
-        }
-    }
-
+/// `immutable` pointed at a moto server.
+pub(crate) trait MotoCli {
     /// `immutable` with this server as its AWS endpoint, and fake credentials.
-    pub fn cli(&self, store: &std::path::Path) -> Cli {
+    fn cli(&self, store: &std::path::Path) -> Cli;
+
+    /// `demo-setup` on moto, then the CLI with the world's flags and quick polls.
+    fn demo_cli(&self, store: &std::path::Path) -> Cli;
+}
+
+impl MotoCli for Moto {
+    /// `immutable` with this server as its AWS endpoint, and fake credentials.
+    fn cli(&self, store: &std::path::Path) -> Cli {
         Cli::new([
             "--backend",
             "aws",
@@ -117,7 +38,7 @@ impl Moto {
     }
 
     /// `demo-setup` on moto, then the CLI with the world's flags and quick polls.
-    pub fn demo_cli(&self, store: &std::path::Path) -> Cli {
+    fn demo_cli(&self, store: &std::path::Path) -> Cli {
         let setup = self
             .cli(store)
             .run(&["demo-setup", "--output", "json"], Duration::from_secs(60));
@@ -145,89 +66,4 @@ impl Moto {
         }
         cli
     }
-
-    /// Clients on this server, to read back what the CLI did.
-    pub async fn clients(&self) -> AwsClients {
-        AwsConfig::from_env()
-            .with_region("us-east-1")
-            .with_endpoint_url(&self.url)
-            .with_static_credentials("testing", "testing")
-            .load()
-            .await
-    }
-
-    fn post(&self, path: &str) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        write!(
-            s,
-            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut answer = String::new();
-        let _ = s.read_to_string(&mut answer);
-        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
-    }
-
-    /// Records every request from now on.
-    pub fn start_recording(&self) {
-        self.post("/moto-api/recorder/reset-recording");
-        self.post("/moto-api/recorder/start-recording");
-    }
-
-    /// Stops recording and returns the AWS actions recorded, in order.
-    pub fn stop_recording(&self) -> Vec<String> {
-        self.post("/moto-api/recorder/stop-recording");
-        let text = std::fs::read_to_string(&self.recording).unwrap_or_default();
-        text.lines()
-            .map(|line| {
-                let entry: serde_json::Value = serde_json::from_str(line).unwrap();
-                action(&entry).unwrap_or_else(|| panic!("no action in {entry}"))
-            })
-            .collect()
-    }
-}
-
-/// The action of a recorded query-protocol request (`Action=DescribeImages&...`), or of a
-/// JSON-protocol one (`X-Amz-Target: DynamoDB_20120810.GetItem`).
-fn action(entry: &serde_json::Value) -> Option<String> {
-    if let Some(target) = entry["headers"]["X-Amz-Target"].as_str() {
-        return target.rsplit('.').next().map(str::to_owned);
-    }
-    let body = entry["body"].as_str().unwrap_or_default();
-    let body = if entry["body_encoded"].as_bool() == Some(true) {
-        String::from_utf8(decode_base64(body)).unwrap_or_default()
-    } else {
-        body.to_owned()
-    };
-    let url = entry["url"].as_str().unwrap_or_default().to_owned();
-    [body, url].iter().find_map(|s| {
-        s.split(['&', '?'])
-            .find_map(|kv| kv.strip_prefix("Action="))
-            .map(str::to_owned)
-    })
-}
-
-fn decode_base64(s: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::new();
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in s.bytes().filter(|c| *c != b'=') {
-        let Some(v) = ALPHABET.iter().position(|a| *a == c) else {
-            continue;
-        };
-        acc = (acc << 6) | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
-}
-
-/// Whether an AWS action only reads.
-pub fn is_read(action: &str) -> bool {
-    ["Describe", "Get", "BatchGet", "List", "Scan", "Query"]
-        .iter()
-        .any(|p| action.starts_with(p))
 }

@@ -14,10 +14,6 @@ use immutable_local::{
 /// The demo app built with this crate.
 pub const DEMO_APP: &str = env!("CARGO_BIN_EXE_immutable-demo-app");
 
-/// Serializes the tests of one binary that run real swaps: on 2 cores, two at once would
-/// compete for the CPU that health checks and load share.
-pub static SWAPS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 pub struct Lab {
     pub dir: tempfile::TempDir,
     pub images: LocalImageStore,
@@ -205,22 +201,4 @@ pub fn assert_zero_downtime(
     );
 }
 
-/// The image answering `url` (the `X-Image` header of a 200), if any.
-pub async fn answer(url: &str) -> Option<String> {
-    let resp = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .ok()?
-        .get(url)
-        .send()
-        .await
-        .ok()?;
-    if !resp.status().is_success() {
-        return None;
-    }
-    resp.headers()
-        .get("x-image")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
+pub use immutable_testkit::local::answer;
