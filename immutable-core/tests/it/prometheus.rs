@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use immutable_core::{
-    Check, CheckContext, CheckOutcome, Condition, DeploymentId, DeploymentRequest, Engine, ImageId,
+    Check, CheckContext, CheckOutcome, Condition, DeploymentId, DeploymentRequest, Engine,
     ImageRef, InMemoryStore, NoData, OnWaveFailure, Outcome, PrometheusCheck, RollbackCause,
     ServiceName, Settings, StateStore, Steps, TargetId, TargetOutcome, WaveBake, WaveEvent,
     WaveEventKind, WaveFailure, WavePlan, WaveRunner, WaveState,
