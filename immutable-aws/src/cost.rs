@@ -1,4 +1,4 @@
-//! The AWS calls each trait operation makes, as measured by `tests/deploy.rs`
+//! The AWS calls each trait operation makes, as measured by `tests/it/deploy.rs`
 //! (`aws_calls_do_not_grow_with_fleet_size`) and listed in the crate's README, so that
 //! `Engine::plan` can say what a deployment will spend. Reads of ownership tags are cached
 //! and not counted (one `DescribeTags` per 20 target groups the router has not seen before,

@@ -15,6 +15,7 @@ mod memory;
 mod ownership;
 mod paginate;
 mod router;
+pub mod sandbox;
 
 pub use asg::{AsgFleet, AsgFleetBuilder};
 #[cfg(feature = "cloudwatch")]

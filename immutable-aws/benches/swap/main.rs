@@ -17,8 +17,6 @@
 )]
 
 mod baseline;
-#[path = "../../tests/common/mod.rs"]
-mod common;
 mod world;
 
 use std::sync::{Arc, Mutex};

@@ -1,16 +1,15 @@
-//! The bench's AWS world on a fresh moto server, and a timer of every request.
+//! The bench's AWS world ([`Sandbox`]) on a fresh moto server, and a timer of every request.
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
-use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ProtocolEnum};
+use immutable_aws::sandbox::{self, Sandbox};
 use immutable_aws::{
     AwsClients, AwsConfig, AwsFleet, AwsImageStore, AwsRouter, EntryPoint, TargetGroupSettings,
 };
-use immutable_core::{Engine, InMemoryStore, Settings, tags};
+use immutable_core::{Engine, InMemoryStore, Settings};
 
-use crate::common::{CallCounter, Moto, create_subnet};
 use crate::{OPERATION_TIMEOUT, POLL, SERVICE, ms};
+use immutable_testkit::aws::{CallCounter, Moto};
 
 /// With `SWAP_CALLS` set, every request's operation and time on stderr.
 #[derive(Debug, Clone)]
@@ -76,21 +75,14 @@ impl Bench {
             .await;
         let calls = CallCounter::default();
         let clients = counting_clients(&plain, &calls);
-        let (ec2, elb) = (&plain.ec2, &plain.elbv2);
-        let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await;
-        let vpc = vpc.unwrap().vpc().unwrap().vpc_id().unwrap().to_owned();
-        let mut subnets = Vec::new();
-        for (i, az) in ["us-east-1a", "us-east-1b"].into_iter().enumerate() {
-            subnets.push(create_subnet(ec2, &vpc, i + 1, az).await);
-        }
-        let listener = listener(elb, &subnets).await;
+        let world = Sandbox::create(&plain, "web-alb").await.unwrap();
         let bench = Bench {
             _moto: moto,
             clients,
             calls,
-            vpc,
-            subnets,
-            listener,
+            vpc: world.vpc,
+            subnets: world.subnets,
+            listener: world.listener,
         };
         bench.bake_image("web-v1").await;
         bench.bake_image("web-v2").await;
@@ -99,40 +91,9 @@ impl Bench {
 
     /// An AMI of the service, baked from a throwaway instance.
     async fn bake_image(&self, name: &str) -> String {
-        let ec2 = &self.clients.ec2;
-        let base = ec2.describe_images().owners("amazon").send().await.unwrap();
-        let base = base.images()[0].image_id().unwrap().to_owned();
-        let run = ec2
-            .run_instances()
-            .image_id(base)
-            .min_count(1)
-            .max_count(1)
-            .instance_type(InstanceType::T3Micro)
-            .send()
-            .await
-            .unwrap();
-        let instance = run.instances()[0].instance_id().unwrap().to_owned();
-        let tag = Tag::builder().key(tags::SERVICE).value(SERVICE).build();
-        let image = ec2
-            .create_image()
-            .instance_id(&instance)
-            .name(name)
-            .tag_specifications(
-                TagSpecification::builder()
-                    .resource_type(ResourceType::Image)
-                    .tags(tag)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let image = image.image_id().unwrap().to_owned();
-        ec2.terminate_instances()
-            .instance_ids(instance)
-            .send()
-            .await
-            .unwrap();
-        image
+        let base = sandbox::base_image(&self.clients).await.unwrap();
+        let image = sandbox::bake_image(&self.clients, &base, SERVICE, name, None);
+        image.await.unwrap().as_str().to_owned()
     }
 
     pub(crate) fn engine(&self) -> Engine {
@@ -187,37 +148,4 @@ fn counting_clients(plain: &AwsClients, calls: &CallCounter) -> AwsClients {
         autoscaling: plain.autoscaling.clone(),
         sdk: plain.sdk.clone(),
     }
-}
-
-/// An ALB over `subnets` and its listener on port 80, answering 503 at first: its ARN.
-async fn listener(elb: &aws_sdk_elasticloadbalancingv2::Client, subnets: &[String]) -> String {
-    let lb = elb
-        .create_load_balancer()
-        .name("web-alb")
-        .set_subnets(Some(subnets.to_vec()))
-        .send()
-        .await
-        .unwrap();
-    let lb = lb.load_balancers()[0]
-        .load_balancer_arn()
-        .unwrap()
-        .to_owned();
-    let fixed = Action::builder()
-        .r#type(ActionTypeEnum::FixedResponse)
-        .fixed_response_config(
-            aws_sdk_elasticloadbalancingv2::types::FixedResponseActionConfig::builder()
-                .status_code("503")
-                .build(),
-        )
-        .build();
-    let listener = elb
-        .create_listener()
-        .load_balancer_arn(&lb)
-        .protocol(ProtocolEnum::Http)
-        .port(80)
-        .default_actions(fixed)
-        .send()
-        .await
-        .unwrap();
-    listener.listeners()[0].listener_arn().unwrap().to_owned()
 }

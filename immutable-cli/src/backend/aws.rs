@@ -3,17 +3,12 @@
 
 use std::sync::Arc;
 
-use aws_sdk_ec2::types::{
-    Filter, InstanceType, RequestLaunchTemplateData, ResourceType, Tag, TagSpecification,
-};
-use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, FixedResponseActionConfig, ProtocolEnum,
-};
+use immutable_aws::sandbox::{self, Sandbox};
 use immutable_aws::{
     AsgFleet, AwsClients, AwsFleet, AwsImageStore, AwsRouter, EntryPoint, LaunchTemplate,
     TargetGroupSettings,
 };
-use immutable_core::{Backends, Engine, EngineBuilder};
+use immutable_core::{Backends, Engine, EngineBuilder, Error};
 
 use super::aws_clients;
 use crate::cli::{AwsFlags, FleetKind};
@@ -120,8 +115,6 @@ fn entry_point(aws: &AwsFlags) -> Result<EntryPoint, Failure> {
     Ok(entry)
 }
 
-type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
 /// Creates a VPC with two subnets, an ALB with a listener (and a preview listener), a launch
 /// template and two AMIs of `service`, on an emulator only; returns the flags that use them.
 pub(crate) async fn demo_setup(aws: &AwsFlags, service: &str) -> Result<DemoSetupDoc, Failure> {
@@ -137,151 +130,22 @@ pub(crate) async fn demo_setup(aws: &AwsFlags, service: &str) -> Result<DemoSetu
         .map_err(|e| Failure::error(format!("demo-setup: {e}")))
 }
 
-async fn build_world(clients: &AwsClients, service: &str) -> BoxResult<DemoSetupDoc> {
-    let ec2 = &clients.ec2;
-    let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await?;
-    let vpc = vpc
-        .vpc()
-        .and_then(|v| v.vpc_id())
-        .ok_or("no VPC id")?
-        .to_owned();
-    let region = clients
-        .sdk
-        .region()
-        .map_or("us-east-1".into(), |r| r.to_string());
-    let mut subnets = Vec::new();
-    for (i, az) in ["a", "b"].iter().enumerate() {
-        let s = ec2
-            .create_subnet()
-            .vpc_id(&vpc)
-            .cidr_block(format!("10.0.{}.0/20", 16 * (i + 1)))
-            .availability_zone(format!("{region}{az}"))
-            .send()
-            .await?;
-        let id = s
-            .subnet()
-            .and_then(|s| s.subnet_id())
-            .ok_or("no subnet id")?;
-        subnets.push(id.to_owned());
-    }
-    let (listener, preview) = build_alb(clients, &subnets).await?;
-    ec2.create_launch_template()
-        .launch_template_name("immutable-demo")
-        .launch_template_data(
-            RequestLaunchTemplateData::builder()
-                .instance_type(InstanceType::T3Micro)
-                .build(),
-        )
-        .send()
-        .await?;
-    let images = build_images(clients, service, &subnets[0]).await?;
-    Ok(DemoSetupDoc {
-        listener_arn: Some(listener),
-        preview_listener_arn: Some(preview),
-        launch_template: Some("immutable-demo".to_owned()),
-        subnets,
-        vpc_id: Some(vpc),
-        root: None,
-        images: images.into_iter().map(DemoImage::Named).collect(),
-    })
-}
-
-/// An ALB whose listeners answer 503 until a deployment routes them.
-async fn build_alb(clients: &AwsClients, subnets: &[String]) -> BoxResult<(String, String)> {
-    let elb = &clients.elbv2;
-    let lb = elb
-        .create_load_balancer()
-        .name("immutable-demo")
-        .set_subnets(Some(subnets.to_vec()))
-        .send()
-        .await?;
-    let lb = lb
-        .load_balancers()
-        .first()
-        .and_then(|l| l.load_balancer_arn())
-        .ok_or("no ALB ARN")?
-        .to_owned();
-    let fixed = Action::builder()
-        .r#type(ActionTypeEnum::FixedResponse)
-        .fixed_response_config(
-            FixedResponseActionConfig::builder()
-                .status_code("503")
-                .build(),
-        )
-        .build();
-    let mut arns = Vec::new();
-    for port in [80, 8080] {
-        let l = elb
-            .create_listener()
-            .load_balancer_arn(&lb)
-            .protocol(ProtocolEnum::Http)
-            .port(port)
-            .default_actions(fixed.clone())
-            .send()
-            .await?;
-        let arn = l.listeners().first().and_then(|l| l.listener_arn());
-        arns.push(arn.ok_or("no listener ARN")?.to_owned());
-    }
-    Ok((arns[0].clone(), arns[1].clone()))
-}
-
-/// Two AMIs of `service`, `<service>-v1` and `<service>-v2`, baked from throwaway instances.
-async fn build_images(clients: &AwsClients, service: &str, subnet: &str) -> BoxResult<Vec<String>> {
-    let ec2 = &clients.ec2;
-    let base = ec2
-        .describe_images()
-        .owners("amazon")
-        .filters(
-            Filter::builder()
-                .name("architecture")
-                .values("x86_64")
-                .build(),
-        )
-        .send()
-        .await?;
-    let base = base
-        .images()
-        .first()
-        .and_then(|i| i.image_id())
-        .ok_or("no base AMI")?
-        .to_owned();
-    let mut names = Vec::new();
+async fn build_world(clients: &AwsClients, service: &str) -> Result<DemoSetupDoc, Error> {
+    let world = Sandbox::create(clients, "immutable-demo").await?;
+    sandbox::create_launch_template(clients, "immutable-demo", None).await?;
+    let base = sandbox::base_image(clients).await?;
+    let mut images = Vec::new();
     for name in [format!("{service}-v1"), format!("{service}-v2")] {
-        let run = ec2
-            .run_instances()
-            .image_id(&base)
-            .min_count(1)
-            .max_count(1)
-            .instance_type(InstanceType::T3Micro)
-            .subnet_id(subnet)
-            .send()
-            .await?;
-        let builder = run
-            .instances()
-            .first()
-            .and_then(|i| i.instance_id())
-            .ok_or("no instance id")?
-            .to_owned();
-        let tag = Tag::builder()
-            .key(immutable_core::tags::SERVICE)
-            .value(service)
-            .build();
-        ec2.create_image()
-            .instance_id(&builder)
-            .name(&name)
-            .tag_specifications(
-                TagSpecification::builder()
-                    .resource_type(ResourceType::Image)
-                    .tags(tag)
-                    .build(),
-            )
-            .send()
-            .await?;
-        ec2.terminate_instances()
-            .instance_ids(builder)
-            .send()
-            .await?;
-        names.push(name);
+        sandbox::bake_image(clients, &base, service, &name, Some(&world.subnets[0])).await?;
+        images.push(DemoImage::Named(name));
     }
-    Ok(names)
+    Ok(DemoSetupDoc {
+        listener_arn: Some(world.listener),
+        preview_listener_arn: Some(world.preview_listener),
+        launch_template: Some("immutable-demo".to_owned()),
+        subnets: world.subnets,
+        vpc_id: Some(world.vpc),
+        root: None,
+        images,
+    })
 }
