@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// The operations of the three backend traits.
+/// The operations of the three backend traits and of the capabilities, one per method
+/// (adoption's fleet side counts a dry run apart from an apply).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -50,6 +51,60 @@ pub enum Operation {
     Preview,
     /// [`TrafficRouter::detach`](crate::TrafficRouter::detach).
     Detach,
+    /// [`TargetAdoption::adoptable`](crate::TargetAdoption::adoptable).
+    Adoptable,
+    /// [`TargetAdoption::adopt_target`](crate::TargetAdoption::adopt_target).
+    AdoptTarget,
+    /// [`FleetAdoption::adopt`](crate::FleetAdoption::adopt) with
+    /// [`AdoptMode::DryRun`](crate::AdoptMode::DryRun): a read.
+    PreviewAdoption,
+    /// [`FleetAdoption::adopt`](crate::FleetAdoption::adopt) with
+    /// [`AdoptMode::Apply`](crate::AdoptMode::Apply).
+    AdoptFleet,
+}
+
+impl Operation {
+    /// Every operation.
+    pub const ALL: [Operation; 20] = [
+        Operation::ResolveImage,
+        Operation::ListImages,
+        Operation::LabelImage,
+        Operation::RetireImage,
+        Operation::Launch,
+        Operation::Describe,
+        Operation::ListFleets,
+        Operation::Terminate,
+        Operation::SetScaling,
+        Operation::Attach,
+        Operation::Targets,
+        Operation::Health,
+        Operation::Routing,
+        Operation::SetWeights,
+        Operation::Preview,
+        Operation::Detach,
+        Operation::Adoptable,
+        Operation::AdoptTarget,
+        Operation::PreviewAdoption,
+        Operation::AdoptFleet,
+    ];
+
+    /// Whether the operation changes anything.
+    pub fn is_mutation(self) -> bool {
+        matches!(
+            self,
+            Operation::LabelImage
+                | Operation::RetireImage
+                | Operation::Launch
+                | Operation::Terminate
+                | Operation::SetScaling
+                | Operation::Attach
+                | Operation::SetWeights
+                | Operation::Preview
+                | Operation::Detach
+                | Operation::AdoptTarget
+                | Operation::AdoptFleet
+        )
+    }
 }
 
 impl fmt::Display for Operation {

@@ -1,106 +1,12 @@
 //! Scripted faults: "fail the next N calls of an operation", "fail the 3rd call", never random.
 
-use std::fmt;
-
 use immutable_core::{Error, ResourceKind};
 
-/// Every backend operation of the mock, one per trait method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[non_exhaustive]
-pub enum Op {
-    /// [`ImageStore::resolve`](immutable_core::ImageStore::resolve).
-    ResolveImage,
-    /// [`ImageStore::list`](immutable_core::ImageStore::list).
-    ListImages,
-    /// [`ImageStore::label`](immutable_core::ImageStore::label).
-    LabelImage,
-    /// [`ImageStore::retire`](immutable_core::ImageStore::retire).
-    RetireImage,
-    /// [`Fleet::launch`](immutable_core::Fleet::launch).
-    Launch,
-    /// [`Fleet::describe`](immutable_core::Fleet::describe).
-    Describe,
-    /// [`Fleet::list`](immutable_core::Fleet::list).
-    ListFleets,
-    /// [`Fleet::terminate`](immutable_core::Fleet::terminate).
-    Terminate,
-    /// [`ScalingControl::set_scaling`](immutable_core::ScalingControl::set_scaling).
-    SetScaling,
-    /// [`TrafficRouter::attach`](immutable_core::TrafficRouter::attach).
-    Attach,
-    /// [`TrafficRouter::targets`](immutable_core::TrafficRouter::targets).
-    Targets,
-    /// [`TrafficRouter::health`](immutable_core::TrafficRouter::health).
-    Health,
-    /// [`TrafficRouter::routing`](immutable_core::TrafficRouter::routing).
-    Routing,
-    /// [`TrafficRouter::set_weights`](immutable_core::TrafficRouter::set_weights).
-    SetWeights,
-    /// [`PreviewRouter::preview`](immutable_core::PreviewRouter::preview).
-    Preview,
-    /// [`TrafficRouter::detach`](immutable_core::TrafficRouter::detach).
-    Detach,
-    /// [`TargetAdoption::adoptable`](immutable_core::TargetAdoption::adoptable).
-    Adoptable,
-    /// [`TargetAdoption::adopt_target`](immutable_core::TargetAdoption::adopt_target).
-    AdoptTarget,
-    /// [`FleetAdoption::adopt`](immutable_core::FleetAdoption::adopt) with
-    /// [`AdoptMode::DryRun`](immutable_core::AdoptMode::DryRun): a read.
-    PreviewAdoption,
-    /// [`FleetAdoption::adopt`](immutable_core::FleetAdoption::adopt) with
-    /// [`AdoptMode::Apply`](immutable_core::AdoptMode::Apply).
-    AdoptFleet,
-}
-
-impl Op {
-    /// Every operation.
-    pub const ALL: [Op; 20] = [
-        Op::ResolveImage,
-        Op::ListImages,
-        Op::LabelImage,
-        Op::RetireImage,
-        Op::Launch,
-        Op::Describe,
-        Op::ListFleets,
-        Op::Terminate,
-        Op::SetScaling,
-        Op::Attach,
-        Op::Targets,
-        Op::Health,
-        Op::Routing,
-        Op::SetWeights,
-        Op::Preview,
-        Op::Detach,
-        Op::Adoptable,
-        Op::AdoptTarget,
-        Op::PreviewAdoption,
-        Op::AdoptFleet,
-    ];
-
-    /// Whether the operation changes anything.
-    pub fn is_mutation(self) -> bool {
-        matches!(
-            self,
-            Op::LabelImage
-                | Op::RetireImage
-                | Op::Launch
-                | Op::Terminate
-                | Op::SetScaling
-                | Op::Attach
-                | Op::SetWeights
-                | Op::Preview
-                | Op::Detach
-                | Op::AdoptTarget
-                | Op::AdoptFleet
-        )
-    }
-}
-
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
+/// Every backend operation of the mock, one per trait method: the core's [`Operation`], which
+/// backends also price their calls by.
+///
+/// [`Operation`]: immutable_core::Operation
+pub use immutable_core::Operation as Op;
 
 /// The error a scripted fault produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

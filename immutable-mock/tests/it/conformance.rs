@@ -32,10 +32,38 @@ fn fixture(cloud: &MockCloud) -> Fixture {
 }
 
 #[tokio::test(start_paused = true)]
-async fn mock_passes_the_conformance_suite() {
+async fn mock_passes_the_conformance_suite_with_every_capability() {
+    let cloud = MockCloud::new();
+    let f = fixture(&cloud);
+    conformance::run_all(&cloud.backends(), &f).await;
+    // Each capability's contract ran: its calls are in the log.
+    for op in [
+        Op::Preview,
+        Op::SetScaling,
+        Op::Adoptable,
+        Op::PreviewAdoption,
+    ] {
+        assert!(cloud.call_count(op) > 0, "the suite never called {op}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_capabilities_the_suite_makes_no_capability_call() {
     let cloud = MockCloud::new();
     let f = fixture(&cloud);
     conformance::run_all(&Backends::from_one(cloud.clone()), &f).await;
+    for op in [
+        Op::Preview,
+        Op::SetScaling,
+        Op::Adoptable,
+        Op::PreviewAdoption,
+    ] {
+        assert_eq!(
+            cloud.call_count(op),
+            0,
+            "{op} called without the capability"
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]
