@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use immutable_core::{
-    DeploymentRequest, Engine, ImageId, ImageRef, InMemoryStore, ServiceName, Settings, StateStore,
-    WaveEvent, WaveEventKind,
+    Check, DeploymentRequest, Engine, ImageId, ImageRef, InMemoryStore, Outcome, Report,
+    RollbackCause, ServiceName, Settings, StateStore, Steps, WaveEvent, WaveEventKind,
 };
 use immutable_mock::{MockCloud, Timings};
 
@@ -62,6 +62,64 @@ pub async fn regions(names: [&'static str; 2], shared: &Arc<dyn StateStore>) -> 
         });
     }
     regions
+}
+
+/// One instant mock cloud with web-v1 and web-v2, and an engine whose canary (`first` %, then
+/// 100 %, 100 ms pauses) runs one check after every shift: what a metric check gates.
+pub struct GatedCanary {
+    /// The cloud.
+    pub cloud: MockCloud,
+    /// The engine, polling every 100 ms.
+    pub engine: Engine,
+    canary: Steps,
+}
+
+impl GatedCanary {
+    /// The cloud and its engine, with `check` registered as `name`.
+    pub fn new(name: &str, check: impl Check, first: u32) -> GatedCanary {
+        let cloud = MockCloud::with_timings(Timings::instant());
+        cloud.add_image("web", "web-v1");
+        cloud.add_image("web", "web-v2");
+        let engine = Engine::builder()
+            .backends(cloud.backends())
+            .settings(Settings::default().with_poll_interval(Duration::from_millis(100)))
+            .check(name, check)
+            .store(InMemoryStore::new())
+            .build()
+            .unwrap();
+        let canary = Steps::canary([first, 100], Duration::from_millis(100))
+            .with_checks(Vec::<String>::new(), [name]);
+        GatedCanary {
+            cloud,
+            engine,
+            canary,
+        }
+    }
+
+    /// Deploys `image` with the gated canary.
+    pub async fn deploy(&self, image: &str) -> Report {
+        let request = web(image).strategy(self.canary.clone());
+        self.engine.deploy(request).await.unwrap()
+    }
+}
+
+/// The reason `report` rolled back for: the check `check` failing at `weight` %; panics on any
+/// other outcome.
+pub fn failed_check(report: &Report, check: &str, weight: u32) -> String {
+    match &report.outcome {
+        Outcome::RolledBack {
+            cause:
+                RollbackCause::CheckFailed {
+                    check: failed,
+                    weight: at,
+                    reason,
+                },
+        } => {
+            assert_eq!((failed.as_str(), *at), (check, weight));
+            reason.clone()
+        }
+        other => panic!("expected a rollback on check {check} at {weight} %: {other:?}"),
+    }
 }
 
 /// `web` at `image`: capacity 2, no bake.

@@ -206,13 +206,17 @@ async fn aws_calls_do_not_grow_with_fleet_size() {
                 ("DescribeTargetGroups", 1),
             ],
         ),
-        // A new deployment's first launch and attach look nothing up (nothing can be there).
-        ("provision", &[("RunInstances", 2)]),
+        // The launch and the attach look for what a lost attempt may have made first.
+        (
+            "provision",
+            &[("DescribeInstances", 1), ("RunInstances", 2)],
+        ),
         (
             "attach",
             &[
                 ("CreateTargetGroup", 1),
                 ("DescribeInstances", 1),
+                ("DescribeTargetGroups", 1),
                 ("RegisterTargets", 1),
             ],
         ),
@@ -237,13 +241,14 @@ async fn aws_calls_do_not_grow_with_fleet_size() {
             ],
         ),
     ]);
-    // 26: plan's describe of the serving fleet, retire's deregistration delay (nothing drains)
+    // 28: plan's describe of the serving fleet, retire's deregistration delay (nothing drains)
     // and retention's fleet listing (nothing lies beyond retention) are gone from the 34; the
     // ownership read before terminating reads the tag index (DescribeTags), not the instances;
     // plan's routing and target reads share one DescribeListeners, the switch takes
     // AwaitHealthy's health read (nothing waits between them) instead of reading again, and
-    // labelling the image reuses the ownership tag read when the plan resolved it; the launch's
-    // and the attach's lookups are made only by a retry or a resumed run.
+    // labelling the image reuses the ownership tag read when the plan resolved it. The launch's
+    // and the attach's lookups are made every time (26 when a new deployment's first attempt
+    // skipped them: a shortcut twelve places had to keep safe).
     assert_eq!(large, expected);
 }
 
