@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod asg;
+mod backends;
 #[cfg(feature = "cloudwatch")]
 mod cloudwatch;
 mod config;
@@ -18,6 +19,7 @@ mod router;
 pub mod sandbox;
 
 pub use asg::{AsgFleet, AsgFleetBuilder};
+pub use backends::{group_backends, instance_backends};
 #[cfg(feature = "cloudwatch")]
 pub use cloudwatch::{CloudWatchAlarmCheck, InsufficientData};
 pub use config::{AwsClients, AwsConfig};

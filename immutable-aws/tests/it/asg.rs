@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use crate::common::*;
 use aws_sdk_autoscaling::types::{AutoScalingGroup, StepAdjustment};
-use immutable_aws::AsgFleet;
-use immutable_core::conformance::{self, Backends};
+use immutable_aws::{AsgFleet, group_backends};
+use immutable_core::conformance;
 use immutable_core::{
     DeploymentRequest, Engine, EventKind, ImageRef, Outcome, Phase, RollbackCause, ServiceName,
 };
@@ -65,12 +65,8 @@ async fn auto_scaling_groups_pass_the_conformance_suite() {
     w.bake_conformance_images().await;
     let template = w.launch_template("web").await;
     let fleet = w.asg_fleet(&template);
-    let router = Arc::new(w.asg_router(&fleet));
-    let fleet = Arc::new(fleet);
-    let backends = Backends::new(Arc::new(w.images()), fleet.clone(), router.clone())
-        .with_preview(router.clone())
-        .with_scaling(fleet.clone())
-        .with_adoption(fleet, router);
+    let router = w.asg_router(&fleet);
+    let backends = group_backends(w.images(), fleet, router);
     let fixture = w.conformance_fixture("imm-web-unknown");
     conformance::run_all(&backends, &fixture).await;
 }

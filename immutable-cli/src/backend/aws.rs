@@ -1,14 +1,12 @@
 //! The AWS backend: EC2 AMIs, EC2 instances or Auto Scaling groups, an ALB listener (or
 //! rule); and `demo-setup` on an emulator.
 
-use std::sync::Arc;
-
 use immutable_aws::sandbox::{self, Sandbox};
 use immutable_aws::{
     AsgFleet, AwsClients, AwsFleet, AwsImageStore, AwsRouter, EntryPoint, LaunchTemplate,
-    TargetGroupSettings,
+    TargetGroupSettings, group_backends, instance_backends,
 };
-use immutable_core::{Backends, Engine, EngineBuilder, Error};
+use immutable_core::{Engine, EngineBuilder, Error};
 
 use super::aws_clients;
 use crate::cli::{AwsFlags, FleetKind};
@@ -21,23 +19,15 @@ use crate::output::{DemoImage, DemoSetupDoc};
 pub(super) async fn engine(aws: &AwsFlags, service: &str) -> Result<EngineBuilder, Failure> {
     let clients = aws_clients(aws).await;
     let router = AwsRouter::builder(&clients).service(service, entry_point(aws)?);
-    let images = Arc::new(AwsImageStore::new(&clients));
+    let images = AwsImageStore::new(&clients);
     let backends = match aws.fleet.unwrap_or_default() {
         FleetKind::Instances => {
-            let fleet = Arc::new(instances(&clients, aws)?);
-            let router = Arc::new(router.build()?);
-            Backends::new(images, fleet.clone(), router.clone())
-                .with_preview(router.clone())
-                .with_adoption(fleet, router)
+            instance_backends(images, instances(&clients, aws)?, router.build()?)
         }
         FleetKind::Asg => {
             let fleet = groups(&clients, aws)?;
-            let router = Arc::new(router.membership(fleet.membership()).build()?);
-            let fleet = Arc::new(fleet);
-            Backends::new(images, fleet.clone(), router.clone())
-                .with_preview(router.clone())
-                .with_scaling(fleet.clone())
-                .with_adoption(fleet, router)
+            let router = router.membership(fleet.membership()).build()?;
+            group_backends(images, fleet, router)
         }
     };
     Ok(Engine::builder().backends(backends))

@@ -2,7 +2,6 @@
 //! an ALB whose listeners answer 503 (built by [`immutable_aws::sandbox`], as `demo-setup`
 //! builds its own), clients that count their calls, and the backends over them.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_ec2::types::Filter;
@@ -10,7 +9,7 @@ use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum};
 use immutable_aws::sandbox::{self, Sandbox};
 use immutable_aws::{
     AsgFleet, AwsClients, AwsFleet, AwsImageStore, AwsRouter, EntryPoint, LaunchTemplate,
-    TargetGroupSettings,
+    TargetGroupSettings, group_backends, instance_backends,
 };
 use immutable_core::conformance::{Fixture, UnknownIds};
 use immutable_core::{Backends, Engine, ImageId, ImageRef, ServiceName, Settings};
@@ -156,24 +155,17 @@ impl World {
 
     /// An engine over bare EC2 instances, the ALB and an in-memory store.
     pub fn engine(&self) -> Engine {
-        let (fleet, router) = (Arc::new(self.fleet()), Arc::new(self.router()));
-        self.engine_with(
-            Backends::new(Arc::new(self.images()), fleet.clone(), router.clone())
-                .with_preview(router.clone())
-                .with_adoption(fleet, router),
-        )
+        self.engine_with(instance_backends(
+            self.images(),
+            self.fleet(),
+            self.router(),
+        ))
     }
 
     /// An engine whose fleets are Auto Scaling groups of `fleet`, with scaling control.
     pub fn asg_engine(&self, fleet: &AsgFleet) -> Engine {
-        let router = Arc::new(self.asg_router(fleet));
-        let fleet = Arc::new(fleet.clone());
-        self.engine_with(
-            Backends::new(Arc::new(self.images()), fleet.clone(), router.clone())
-                .with_preview(router.clone())
-                .with_scaling(fleet.clone())
-                .with_adoption(fleet, router),
-        )
+        let router = self.asg_router(fleet);
+        self.engine_with(group_backends(self.images(), fleet.clone(), router))
     }
 
     fn engine_with(&self, backends: Backends) -> Engine {
