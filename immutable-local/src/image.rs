@@ -1,16 +1,18 @@
 //! [`LocalImageStore`]: images as immutable artifact directories in a store root.
 
+mod import;
 mod manifest;
+
+pub use import::ImportRequest;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use async_trait::async_trait;
 use immutable_core::{
     Cost, Error, Image, ImageId, ImageRef, ImageStore, Labels, Operation, ResourceKind, Result,
-    ServiceName, tags,
+    ServiceName,
 };
 
 pub(crate) use manifest::{Manifest, check_command};
@@ -20,48 +22,22 @@ use crate::fsutil::{
     write_json_atomic,
 };
 
-/// What to import: an artifact directory of a service, with a name and the command that
-/// starts one instance.
-///
-/// A command's program is looked up inside the image when it is a relative path with a `/`
-/// (`./bin/server`), on `PATH` when it is a bare name, and as given when absolute.
+/// One local image as its manifest records it: see [`LocalImageStore::details`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ImportRequest {
-    /// The owning service.
-    pub service: String,
-    /// The image's name, unique within the service.
-    pub name: String,
-    /// The artifact directory to copy.
-    pub dir: PathBuf,
+pub struct ImageDetails {
+    /// The image as the catalog gives it.
+    pub image: Image,
     /// The program and its arguments.
     pub command: Vec<String>,
-    /// Labels to start with.
-    pub labels: Labels,
-}
-
-impl ImportRequest {
-    /// An import of `dir` as image `name` of `service`, started by `command`.
-    pub fn new<S: Into<String>>(
-        service: impl Into<String>,
-        name: impl Into<String>,
-        dir: impl Into<PathBuf>,
-        command: impl IntoIterator<Item = S>,
-    ) -> Self {
-        ImportRequest {
-            service: service.into(),
-            name: name.into(),
-            dir: dir.into(),
-            command: command.into_iter().map(Into::into).collect(),
-            labels: Labels::new(),
-        }
-    }
-
-    /// Adds a label.
-    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.labels.insert(key.into(), value.into());
-        self
-    }
+    /// Variables every instance starts with.
+    pub env: std::collections::BTreeMap<String, String>,
+    /// The health check path recorded at import.
+    pub health_path: Option<String>,
+    /// The second variable holding the port.
+    pub port_var: Option<String>,
+    /// The SHA-256 of the content, in hex (the id is its first 32 digits).
+    pub digest: String,
 }
 
 /// The catalog of images on this machine: `<root>/images/<id>/` holds a read-only copy of the
@@ -102,32 +78,22 @@ impl LocalImageStore {
     /// Imports an artifact directory, or returns the image already imported with the same
     /// content and name.
     ///
+    /// Everything is checked before anything is written: the request's fields, and every
+    /// entry of the directory (regular files, directories, and symlinks that stay inside it;
+    /// a FIFO, a socket, a device or a symlink out of the directory is refused, naming it).
+    ///
     /// # Errors
-    /// - [`Error::InvalidInput`] naming `service`, `name`, `dir` or `command` when the service
-    ///   name is bad, the name is empty, the directory is missing, or the command's program
-    ///   does not exist or is not executable. Nothing is written then.
+    /// - [`Error::InvalidInput`] naming `service`, `name`, `dir`, `command`, `env`,
+    ///   `health_path` or `port_var` when the service name is bad, the name is empty, the
+    ///   directory is missing or holds what cannot be an image's file, the command's program
+    ///   does not exist or is not executable, or a variable is malformed. Nothing is written
+    ///   then.
     /// - [`Error::Conflict`] when the content was imported under another name, or the name
     ///   already names other content of the service.
     pub async fn import(&self, request: ImportRequest) -> Result<Image> {
-        let service = ServiceName::new(request.service.clone())?;
-        if request.name.is_empty() || request.name.chars().any(char::is_control) {
-            return Err(Error::invalid(
-                "name",
-                "must be a non-empty name without control characters",
-            ));
-        }
-        if !request.dir.is_dir() {
-            return Err(Error::invalid(
-                "dir",
-                format!(
-                    "image directory {} does not exist or is not a directory",
-                    request.dir.display()
-                ),
-            ));
-        }
-        check_command(&request.dir, &request.command)?;
+        let service = request.check()?;
         let root = Arc::clone(&self.root);
-        blocking(move || import_blocking(&root, service, request)).await
+        blocking(move || import::import_blocking(&root, service, request)).await
     }
 
     fn images_dir(&self) -> PathBuf {
@@ -163,6 +129,23 @@ impl LocalImageStore {
         Ok(m)
     }
 
+    /// What the store records of one of `service`'s images besides what [`Image`] holds: its
+    /// start command, variables, health path and digest.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown id, [`Error::NotOwned`] for another service's image.
+    pub async fn details(&self, service: &ServiceName, id: &ImageId) -> Result<ImageDetails> {
+        let m = self.owned(service, id).await?;
+        Ok(ImageDetails {
+            image: m.to_image(),
+            command: m.command,
+            env: m.env,
+            health_path: m.health_path,
+            port_var: m.port_var,
+            digest: m.digest,
+        })
+    }
+
     /// The start command and image directory of an image, for launching.
     pub(crate) async fn launch_info(&self, id: &ImageId) -> Result<(Manifest, PathBuf)> {
         let m = self.manifest(id).await?;
@@ -189,67 +172,6 @@ fn all_manifests(dir: &Path) -> Result<Vec<Manifest>> {
         }
     }
     Ok(out)
-}
-
-fn import_blocking(root: &Path, service: ServiceName, request: ImportRequest) -> Result<Image> {
-    let digest = manifest::digest(&request.dir, &service, &request.command)?;
-    let id = ImageId::new(format!("img-{}", &digest[..32]));
-    let images = root.join("images");
-    let _lock = lock_file(&images.join(".lock"))?;
-    let existing = all_manifests(&images)?;
-    if let Some(m) = existing.iter().find(|m| m.id == id) {
-        if m.name == request.name {
-            return Ok(m.to_image());
-        }
-        return Err(Error::conflict(format!(
-            "this content of service `{service}` was imported already as image {id} named \
-             `{}`; resolve it by that name or id",
-            m.name
-        )));
-    }
-    if let Some(m) = existing
-        .iter()
-        .find(|m| m.service == service && m.name == request.name)
-    {
-        return Err(Error::conflict(format!(
-            "name `{}` already names image {} of service `{service}`; image names are unique \
-             per service: pick a new name",
-            request.name, m.id
-        )));
-    }
-    let mut labels = request.labels;
-    labels.insert(tags::SERVICE.to_owned(), service.to_string());
-    labels.insert(
-        tags::MANAGED_BY.to_owned(),
-        tags::MANAGED_BY_VALUE.to_owned(),
-    );
-    let m = Manifest {
-        id: id.clone(),
-        service,
-        name: request.name,
-        labels,
-        created: SystemTime::now(),
-        command: request.command,
-        digest,
-    };
-    // Built beside its final place, then renamed in: a crash leaves only a temporary directory,
-    // created exclusively under a random name (mode 0700) so nothing planted there is used.
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".tmp-{id}-"))
-        .tempdir_in(&images)
-        .map_err(|e| io_error("cannot create a temporary directory in", &images, e))?
-        .keep();
-    let built = manifest::copy_read_only(&request.dir, &tmp.join("files"))
-        .and_then(|()| write_json_atomic(&tmp.join("manifest.json"), &m))
-        .and_then(|()| {
-            let dest = images.join(id.as_str());
-            fs::rename(&tmp, &dest).map_err(|e| io_error("cannot rename into place", &dest, e))
-        });
-    if let Err(e) = built {
-        let _ = manifest::remove_tree(&tmp);
-        return Err(e);
-    }
-    Ok(m.to_image())
 }
 
 #[async_trait]
@@ -339,6 +261,7 @@ impl ImageStore for LocalImageStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use immutable_core::tags;
 
     #[tokio::test]
     async fn labels_in_the_sdk_namespace_are_refused_but_the_promotion_mark() {

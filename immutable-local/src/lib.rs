@@ -56,6 +56,6 @@ mod router;
 
 pub use fleet::ProcessFleet;
 pub use haproxy::{EntryPoints, Haproxy, HaproxyOptions};
-pub use image::{ImportRequest, LocalImageStore};
+pub use image::{ImageDetails, ImportRequest, LocalImageStore};
 pub use loadgen::{LoadGen, LoadReport, RunningLoad, Sample};
 pub use router::{HaproxyRouter, HaproxyRouterBuilder, InstanceAddresses, RestoreGuard};

@@ -103,14 +103,16 @@ fn start_missing(
             program: &job.program,
             args: &job.manifest.command[1..],
             dir: &idir,
-            env: vec![
-                ("PORT", port.to_string()),
-                ("INSTANCE_ID", id.to_string()),
-                ("IMAGE_ID", job.spec.image.to_string()),
-                ("IMAGE_DIR", job.files.display().to_string()),
-                ("SERVICE", job.spec.service.to_string()),
-                ("FLEET_ID", job.id.to_string()),
-            ],
+            env: job.manifest.instance_env(
+                port,
+                [
+                    ("INSTANCE_ID", id.to_string()),
+                    ("IMAGE_ID", job.spec.image.to_string()),
+                    ("IMAGE_DIR", job.files.display().to_string()),
+                    ("SERVICE", job.spec.service.to_string()),
+                    ("FLEET_ID", job.id.to_string()),
+                ],
+            ),
         })?;
         let process = ProcessId::of(child.id()).unwrap_or(ProcessId {
             pid: child.id(),
@@ -138,10 +140,10 @@ fn watch_startup(job: &LaunchJob, dir: &Path, children: &mut [(InstanceId, Child
                 return Err(Error::invalid(
                     "command",
                     format!(
-                        "instance {id} of image {} exited at once ({status}) running {:?}; \
+                        "instance {id} of image {} exited at once ({status}) running `{}`; \
                          stderr: {}",
                         job.spec.image,
-                        job.manifest.command,
+                        job.manifest.command.join(" "),
                         if stderr.is_empty() {
                             "(empty)"
                         } else {

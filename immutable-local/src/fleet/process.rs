@@ -147,7 +147,7 @@ pub(crate) struct Spawn<'a> {
     pub(crate) program: &'a Path,
     pub(crate) args: &'a [String],
     pub(crate) dir: &'a Path,
-    pub(crate) env: Vec<(&'static str, String)>,
+    pub(crate) env: Vec<(String, String)>,
 }
 
 /// Starts the program in a new session (through `setsid`, which execs it in place, so the pid

@@ -1,5 +1,6 @@
 //! An image's manifest, its content digest, and the checks on its start command.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -24,9 +25,38 @@ pub(crate) struct Manifest {
     pub(crate) command: Vec<String>,
     /// The full SHA-256 of the content, in hex.
     pub(crate) digest: String,
+    /// Variables every instance starts with.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) env: BTreeMap<String, String>,
+    /// The app's health check path, as recorded at import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) health_path: Option<String>,
+    /// A second variable holding the port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) port_var: Option<String>,
 }
 
 impl Manifest {
+    /// The variables an instance starts with: the image's, then the fleet's (`PORT` and the
+    /// ids, which the image's cannot name), then the port again under `port_var`.
+    pub(crate) fn instance_env(
+        &self,
+        port: u16,
+        fleet: impl IntoIterator<Item = (&'static str, String)>,
+    ) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.push(("PORT".to_owned(), port.to_string()));
+        env.extend(fleet.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        if let Some(var) = &self.port_var {
+            env.push((var.clone(), port.to_string()));
+        }
+        env
+    }
+
     pub(crate) fn to_image(&self) -> Image {
         Image {
             id: self.id.clone(),
@@ -92,13 +122,22 @@ pub(crate) fn check_command(files: &Path, command: &[String]) -> Result<PathBuf>
     }
 }
 
-/// The content digest: service, command, and every file's relative path, executable bit and
-/// bytes (symlinks by target), in path order.
-pub(crate) fn digest(dir: &Path, service: &ServiceName, command: &[String]) -> Result<String> {
+/// The content digest: service, command, variables, and every file's relative path,
+/// executable bit and bytes (symlinks by target), in path order. (An image without variables
+/// hashes as it did before images had them.)
+pub(crate) fn digest(
+    dir: &Path,
+    service: &ServiceName,
+    command: &[String],
+    env: &BTreeMap<String, String>,
+) -> Result<String> {
     let mut hash = Sha256::new();
     hash.update(format!("service {service}\n"));
     for arg in command {
         hash.update(format!("arg {}:{arg}\n", arg.len()));
+    }
+    for (k, v) in env {
+        hash.update(format!("env {}:{k}={}:{v}\n", k.len(), v.len()));
     }
     let mut entries = Vec::new();
     walk(dir, Path::new(""), &mut entries)?;
@@ -230,12 +269,15 @@ mod tests {
             fs::write(d.join("sub/x"), "x").unwrap();
         }
         let cmd = vec!["/bin/true".to_owned()];
-        let da = digest(a.path(), &svc(), &cmd).unwrap();
-        assert_eq!(da, digest(b.path(), &svc(), &cmd).unwrap());
+        let none = BTreeMap::new();
+        let da = digest(a.path(), &svc(), &cmd, &none).unwrap();
+        assert_eq!(da, digest(b.path(), &svc(), &cmd, &none).unwrap());
+        let env = BTreeMap::from([("MODE".to_owned(), "x".to_owned())]);
+        assert_ne!(da, digest(a.path(), &svc(), &cmd, &env).unwrap());
         fs::write(b.path().join("VERSION"), "2").unwrap();
-        assert_ne!(da, digest(b.path(), &svc(), &cmd).unwrap());
+        assert_ne!(da, digest(b.path(), &svc(), &cmd, &none).unwrap());
         let other = vec!["/bin/false".to_owned()];
-        assert_ne!(da, digest(a.path(), &svc(), &other).unwrap());
+        assert_ne!(da, digest(a.path(), &svc(), &other, &none).unwrap());
     }
 
     #[test]

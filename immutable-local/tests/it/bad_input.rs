@@ -97,6 +97,120 @@ async fn a_command_that_is_not_executable_is_named() {
 }
 
 #[tokio::test]
+async fn a_fifo_or_a_symlink_out_of_the_directory_is_named_and_nothing_is_written() {
+    let _machine = immutable_testkit::serial::shared().await;
+    let (dir, images, _) = store();
+    let src = dir.path().join("build");
+    std::fs::create_dir_all(src.join("bin")).unwrap();
+    std::fs::write(src.join("bin/app"), "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(src.join("bin/app"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A link inside the directory is part of the image.
+    std::os::unix::fs::symlink("bin/app", src.join("start")).unwrap();
+    let fifo = src.join("bin/pipe");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    let r = images
+        .import(ImportRequest::new("web", "v1", &src, ["./start"]))
+        .await;
+    expect_invalid(r, "dir", "bin/pipe");
+    std::fs::remove_file(&fifo).unwrap();
+    for (link, target) in [("secrets", "/etc"), ("up", "../../elsewhere")] {
+        std::os::unix::fs::symlink(target, src.join("bin").join(link)).unwrap();
+        let r = images
+            .import(ImportRequest::new("web", "v1", &src, ["./start"]))
+            .await;
+        expect_invalid(r, "dir", &format!("bin/{link} is a symlink to {target}"));
+        std::fs::remove_file(src.join("bin").join(link)).unwrap();
+    }
+    for (request, field) in [
+        (
+            ImportRequest::new("web", "v1", &src, ["./start"]).env("PORT", "1"),
+            "env",
+        ),
+        (
+            ImportRequest::new("web", "v1", &src, ["./start"]).env("A-B", "1"),
+            "env",
+        ),
+        (
+            ImportRequest::new("web", "v1", &src, ["./start"]).port_var("1X"),
+            "port_var",
+        ),
+        (
+            ImportRequest::new("web", "v1", &src, ["./start"]).health_path("health"),
+            "health_path",
+        ),
+    ] {
+        expect_invalid(images.import(request).await, field, "");
+    }
+    assert!(entries(&dir.path().join("root/images")).is_empty());
+    // Once clean, it imports, with the link inside it.
+    let image = images
+        .import(ImportRequest::new("web", "v1", &src, ["./start"]))
+        .await
+        .unwrap();
+    let files = dir
+        .path()
+        .join("root/images")
+        .join(image.id.as_str())
+        .join("files");
+    assert_eq!(
+        std::fs::read_link(files.join("start")).unwrap(),
+        Path::new("bin/app")
+    );
+}
+
+#[tokio::test]
+async fn an_instance_starts_with_the_images_variables_and_its_port_under_port_var() {
+    let _machine = immutable_testkit::serial::shared().await;
+    let (dir, images, fleet) = store();
+    let src = dir.path().join("build");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("app.sh"), "#!/bin/sh\nexec sleep 30\n").unwrap();
+    std::fs::set_permissions(src.join("app.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let request = ImportRequest::new("web", "v1", &src, ["./app.sh"])
+        .env("APP_MODE", "blue green")
+        .port_var("HTTP_PORT")
+        .health_path("/healthz");
+    let image = images.import(request.clone()).await.unwrap();
+    assert_eq!(
+        images.import(request).await.unwrap().id,
+        image.id,
+        "same content, same id"
+    );
+    let details = images.details(&web(), &image.id).await.unwrap();
+    assert_eq!(details.health_path.as_deref(), Some("/healthz"));
+    assert_eq!(details.command, ["./app.sh"]);
+    let spec = FleetSpec::new(web(), DeploymentId::generate(), image.id.clone(), 1);
+    let info = fleet.launch(&spec).await.unwrap();
+    let pid = fleet_pid(dir.path(), info.id.as_str());
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let vars: Vec<String> = environ
+        .split(|b| *b == 0)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    let port = vars
+        .iter()
+        .find_map(|v| v.strip_prefix("PORT="))
+        .unwrap()
+        .to_owned();
+    assert!(vars.contains(&"APP_MODE=blue green".to_owned()), "{vars:?}");
+    assert!(vars.contains(&format!("HTTP_PORT={port}")), "{vars:?}");
+    fleet.terminate(&web(), &info.id).await.unwrap();
+}
+
+/// The pid of a one-instance fleet, from its state file.
+fn fleet_pid(dir: &Path, fleet: &str) -> u64 {
+    let path = dir.join("root/fleets").join(fleet).join("fleet.json");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    state["instances"][0]["process"]["pid"].as_u64().unwrap()
+}
+
+#[tokio::test]
 async fn an_instance_that_exits_at_once_is_reported_with_its_stderr() {
     let _machine = immutable_testkit::serial::shared().await;
     let (dir, images, fleet) = store();
