@@ -21,12 +21,14 @@ use rustix::process::Signal;
 use sha2::{Digest, Sha256};
 
 use self::lifecycle::{LaunchJob, launch_blocking, terminate_blocking};
-use self::session::{Session, members_of};
+use self::session::members_of;
 use self::state::{FleetState, all_fleets, fleets_dir, read_state, state_path};
 use crate::fsutil::{blocking, create_private_dir_all, is_safe_component};
 use crate::image::{LocalImageStore, check_command};
 
-pub(crate) use process::log_tail;
+pub(crate) use process::{ProcessId, Spawn, log_tail, spawn};
+pub(crate) use session::{Session, stop as stop_sessions};
+pub(crate) use state::InstanceRecord;
 pub(crate) use state::processes_using;
 
 /// Fleets of OS processes, one per instance, started from a [`LocalImageStore`]'s images.

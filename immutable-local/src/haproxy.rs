@@ -2,7 +2,6 @@
 //! and examples.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,6 +12,11 @@ use immutable_core::{BoxError, Error, Result, ServiceName};
 use crate::HaproxyRouter;
 use crate::fsutil::io_error;
 use crate::router::HaproxyRouterBuilder;
+
+mod config;
+mod managed;
+
+pub use managed::{ManagedProxy, ProxyRoute, ProxyStatus};
 
 /// What to start: which services get a frontend, a backend and a preview pair.
 #[derive(Debug, Clone)]
@@ -254,33 +258,22 @@ impl Haproxy {
     }
 
     fn config(&self) -> String {
-        let mut c = String::new();
-        let sock = self.admin_socket();
-        let _ = write!(
-            c,
-            "global\n  stats socket {} mode 600 level admin\n  stats timeout 30s\n  \
-             maxconn 4096\n\ndefaults\n  mode http\n  timeout connect 2s\n  \
-             timeout client 60s\n  timeout server 60s\n  timeout http-keep-alive 30s\n  \
-             timeout queue 10s\n  timeout check 2s\n  option redispatch\n  retries 3\n  \
-             http-reuse safe\n\n",
-            sock.display()
-        );
+        let mut frontends = Vec::new();
         for (service, e) in &self.entry_points {
-            let mut pairs = vec![(service.to_string(), e.live)];
+            frontends.push(config::Frontend {
+                backend: service.to_string(),
+                bind: e.live,
+                health_path: self.options.health_path.clone(),
+            });
             if self.options.preview {
-                pairs.push((service.derived("preview"), e.preview));
-            }
-            for (name, addr) in pairs {
-                let _ = write!(
-                    c,
-                    "frontend fe-{name}\n  bind {addr}\n  default_backend {name}\n\n\
-                     backend {name}\n  balance roundrobin\n  option httpchk GET {}\n  \
-                     http-check expect status 200\n\n",
-                    self.options.health_path
-                );
+                frontends.push(config::Frontend {
+                    backend: service.derived("preview"),
+                    bind: e.preview,
+                    health_path: self.options.health_path.clone(),
+                });
             }
         }
-        c
+        config::render(&self.admin_socket(), &frontends)
     }
 
     async fn launch(&mut self) -> Result<()> {

@@ -55,7 +55,7 @@ pub mod loadgen;
 mod router;
 
 pub use fleet::ProcessFleet;
-pub use haproxy::{EntryPoints, Haproxy, HaproxyOptions};
+pub use haproxy::{EntryPoints, Haproxy, HaproxyOptions, ManagedProxy, ProxyRoute, ProxyStatus};
 pub use image::{ImageDetails, ImportRequest, LocalImageStore};
 pub use loadgen::{LoadGen, LoadReport, RunningLoad, Sample};
 pub use router::{HaproxyRouter, HaproxyRouterBuilder, InstanceAddresses, RestoreGuard};

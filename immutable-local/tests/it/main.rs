@@ -8,5 +8,6 @@ mod bad_input;
 mod conformance;
 mod fleet;
 mod negative_control;
+mod proxy;
 mod router;
 mod zero_downtime;

@@ -1,0 +1,384 @@
+//! [`ManagedProxy`]: an HAProxy the SDK writes the configuration of, starts in the background
+//! (it outlives the program that started it) and tracks by pid, for users without their own.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use immutable_core::{Error, Result, ServiceName};
+use serde::{Deserialize, Serialize};
+
+use super::config::{self, Frontend};
+use crate::fleet::{InstanceRecord, ProcessId, Session, Spawn, spawn, stop_sessions};
+use crate::fsutil::{create_private_dir_all, lock_file, read_json, write_json_atomic};
+
+/// How long a start waits for HAProxy's admin socket.
+const START_WAIT: Duration = Duration::from_secs(10);
+
+/// How long a stop waits after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// The id the proxy's process carries in its environment (`INSTANCE_ID`), by which a stop
+/// knows the recorded pid is still the proxy's.
+const PROCESS_ID: &str = "immutable-proxy";
+
+/// One service a [`ManagedProxy`] routes: its live entry point on `127.0.0.1:<port>`, a
+/// preview entry point when asked, and the path HAProxy checks each instance's health on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ProxyRoute {
+    /// The service (its backend in HAProxy is named after it).
+    pub service: ServiceName,
+    /// The live entry point's port on 127.0.0.1.
+    pub port: u16,
+    /// The preview entry point's port (backend `<service>:preview`), if any.
+    pub preview_port: Option<u16>,
+    /// What HAProxy's health checks request. Default `/health`.
+    pub health_path: String,
+}
+
+impl ProxyRoute {
+    /// `service` on `127.0.0.1:<port>`, checked on `/health`, without preview.
+    pub fn new(service: ServiceName, port: u16) -> Self {
+        ProxyRoute {
+            service,
+            port,
+            preview_port: None,
+            health_path: "/health".into(),
+        }
+    }
+
+    /// A preview entry point on `port`.
+    pub fn preview(mut self, port: u16) -> Self {
+        self.preview_port = Some(port);
+        self
+    }
+
+    /// Health checks on `path`.
+    pub fn health_path(mut self, path: impl Into<String>) -> Self {
+        self.health_path = path.into();
+        self
+    }
+}
+
+/// A running managed proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProxyStatus {
+    /// HAProxy's pid.
+    pub pid: u32,
+    /// Whether this call started it (false: it ran already, with the same routes).
+    pub started: bool,
+    /// Its admin socket: the router's `--haproxy-socket`.
+    pub admin_socket: PathBuf,
+    /// Its configuration file.
+    pub config: PathBuf,
+    /// Its log (HAProxy's stderr).
+    pub log: PathBuf,
+    /// The services it routes.
+    pub routes: Vec<ProxyRoute>,
+}
+
+/// What `proxy.json` records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    process: InstanceRecord,
+    routes: Vec<ProxyRoute>,
+}
+
+/// An HAProxy run for the SDK's local backend under one directory (`<root>/proxy`): the
+/// configuration (`haproxy.cfg`), the admin socket (`admin.sock`), the log (`stderr.log`) and
+/// the record of the running process (`proxy.json`, pid and start time).
+///
+/// [`start`](Self::start) is idempotent: a proxy that runs with the same routes is left as
+/// it is. It runs in its own session, so it outlives the program that started it, until
+/// [`stop`](Self::stop). HAProxy forgets the servers the router added when it restarts: the
+/// router puts them back ([`HaproxyRouter::restore`](crate::HaproxyRouter::restore)), which
+/// the CLI's `proxy start` does right after a start.
+#[derive(Debug, Clone)]
+pub struct ManagedProxy {
+    dir: PathBuf,
+    binary: Option<PathBuf>,
+}
+
+impl ManagedProxy {
+    /// The proxy kept under `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        ManagedProxy {
+            dir: dir.into(),
+            binary: None,
+        }
+    }
+
+    /// Runs this `haproxy` program instead of the one on `PATH` (or `/usr/sbin/haproxy`).
+    pub fn binary(mut self, binary: impl Into<PathBuf>) -> Self {
+        self.binary = Some(binary.into());
+        self
+    }
+
+    /// Its admin socket.
+    pub fn admin_socket(&self) -> PathBuf {
+        self.dir.join("admin.sock")
+    }
+
+    fn record_path(&self) -> PathBuf {
+        self.dir.join("proxy.json")
+    }
+
+    /// The running proxy, if one runs.
+    ///
+    /// # Errors
+    /// [`Error::Provider`] when its record cannot be read.
+    pub fn status(&self) -> Result<Option<ProxyStatus>> {
+        Ok(self.running()?.map(|r| self.status_of(&r, false)))
+    }
+
+    fn running(&self) -> Result<Option<Record>> {
+        let record: Option<Record> = read_json(&self.record_path(), "proxy record")?;
+        Ok(record.filter(|r| r.process.is_alive()))
+    }
+
+    fn status_of(&self, r: &Record, started: bool) -> ProxyStatus {
+        ProxyStatus {
+            pid: r.process.process.pid,
+            started,
+            admin_socket: self.admin_socket(),
+            config: self.dir.join("haproxy.cfg"),
+            log: self.dir.join("stderr.log"),
+            routes: r.routes.clone(),
+        }
+    }
+
+    /// Starts HAProxy with a configuration for `routes`, unless it runs with them already,
+    /// and waits (up to 10 s) until its admin socket answers.
+    ///
+    /// # Errors
+    /// - [`Error::InvalidInput`] naming `routes` (none, a service twice, a port twice or
+    ///   0, a port another program listens on) or `health_path`; nothing is started.
+    /// - [`Error::Conflict`] when the proxy runs with other routes: stop it first.
+    /// - [`Error::Provider`] when HAProxy is not installed (naming the package) or exits at
+    ///   start (quoting its log).
+    pub async fn start(&self, routes: &[ProxyRoute]) -> Result<ProxyStatus> {
+        let mut routes = routes.to_vec();
+        routes.sort_by(|a, b| a.service.cmp(&b.service));
+        check_routes(&routes)?;
+        create_private_dir_all(&self.dir)?;
+        let _lock = lock_file(&self.dir.join(".lock"))?;
+        if let Some(r) = self.running()? {
+            if r.routes == routes {
+                return Ok(self.status_of(&r, false));
+            }
+            let names = |rs: &[ProxyRoute]| {
+                rs.iter()
+                    .map(|r| format!("{} on {}", r.service, r.port))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(Error::conflict(format!(
+                "the proxy under {} runs (pid {}) with other routes ({}) than asked ({}): stop \
+                 it first (`immutable proxy stop`); the services' routing is restored when it \
+                 starts again",
+                self.dir.display(),
+                r.process.process.pid,
+                names(&r.routes),
+                names(&routes)
+            )));
+        }
+        for r in &routes {
+            for port in std::iter::once(r.port).chain(r.preview_port) {
+                port_is_free(&r.service, port)?;
+            }
+        }
+        let binary = find_binary(self.binary.as_deref())?;
+        let cfg = self.dir.join("haproxy.cfg");
+        let text = config::render(&self.admin_socket(), &frontends(&routes));
+        std::fs::write(&cfg, text).map_err(|e| crate::fsutil::io_error("cannot write", &cfg, e))?;
+        let _ = std::fs::remove_file(self.admin_socket());
+        let args = ["-db".to_owned(), "-f".to_owned(), cfg.display().to_string()];
+        let mut child = spawn(Spawn {
+            program: &binary,
+            args: &args,
+            dir: &self.dir,
+            env: vec![("INSTANCE_ID".to_owned(), PROCESS_ID.to_owned())],
+        })?;
+        let process = ProcessId::of(child.id()).unwrap_or(ProcessId {
+            pid: child.id(),
+            start_ticks: 0,
+        });
+        let record = Record {
+            process: InstanceRecord {
+                id: immutable_core::InstanceId::new(PROCESS_ID),
+                process,
+                port: routes[0].port,
+                dir: self.dir.clone(),
+            },
+            routes,
+        };
+        write_json_atomic(&self.record_path(), &record)?;
+        let deadline = tokio::time::Instant::now() + START_WAIT;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                let _ = std::fs::remove_file(self.record_path());
+                return Err(Error::provider(format!(
+                    "HAProxy `{}` exited at start ({status}); its log ({}): {}",
+                    binary.display(),
+                    self.dir.join("stderr.log").display(),
+                    crate::fleet::log_tail(&self.dir.join("stderr.log"), 10)
+                )));
+            }
+            if crate::router::probe(self.admin_socket()).await {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = std::fs::remove_file(self.record_path());
+                return Err(Error::provider(format!(
+                    "HAProxy `{}` did not open its admin socket within 10 s; its log: {}",
+                    binary.display(),
+                    crate::fleet::log_tail(&self.dir.join("stderr.log"), 10)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Reaps HAProxy if it exits while this program runs.
+        std::thread::spawn(move || child.wait());
+        Ok(self.status_of(&record, true))
+    }
+
+    /// Stops the proxy (SIGTERM, then SIGKILL after 5 s) and removes its record and socket;
+    /// the pid it stopped, or `None` when none ran. Its configuration and log stay.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when HAProxy outlives SIGKILL; [`Error::Provider`] on I/O errors.
+    pub async fn stop(&self) -> Result<Option<u32>> {
+        if !self.dir.is_dir() {
+            return Ok(None);
+        }
+        let this = self.clone();
+        crate::fsutil::blocking(move || {
+            let _lock = lock_file(&this.dir.join(".lock"))?;
+            let running = this.running()?;
+            if let Some(r) = &running
+                && !stop_sessions(&[Session::of(&r.process)], STOP_GRACE)?
+            {
+                return Err(Error::Timeout {
+                    what: format!("HAProxy (pid {}) to exit", r.process.process.pid),
+                    after: STOP_GRACE,
+                });
+            }
+            let _ = std::fs::remove_file(this.record_path());
+            let _ = std::fs::remove_file(this.admin_socket());
+            Ok(running.map(|r| r.process.process.pid))
+        })
+        .await
+    }
+}
+
+fn frontends(routes: &[ProxyRoute]) -> Vec<Frontend> {
+    let ip = Ipv4Addr::LOCALHOST.into();
+    let mut out = Vec::new();
+    for r in routes {
+        out.push(Frontend {
+            backend: r.service.to_string(),
+            bind: SocketAddr::new(ip, r.port),
+            health_path: r.health_path.clone(),
+        });
+        if let Some(port) = r.preview_port {
+            out.push(Frontend {
+                backend: r.service.derived("preview"),
+                bind: SocketAddr::new(ip, port),
+                health_path: r.health_path.clone(),
+            });
+        }
+    }
+    out
+}
+
+fn check_routes(routes: &[ProxyRoute]) -> Result<()> {
+    if routes.is_empty() {
+        return Err(Error::invalid(
+            "routes",
+            "name at least one service and its port",
+        ));
+    }
+    let mut ports = std::collections::BTreeMap::new();
+    for (i, r) in routes.iter().enumerate() {
+        if i > 0 && routes[i - 1].service == r.service {
+            return Err(Error::invalid(
+                "routes",
+                format!("service {} is named twice", r.service),
+            ));
+        }
+        if !r.health_path.starts_with('/')
+            || r.health_path
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(Error::invalid(
+                "health_path",
+                format!(
+                    "`{}` of service {} must start with `/` and hold no spaces",
+                    r.health_path, r.service
+                ),
+            ));
+        }
+        for port in std::iter::once(r.port).chain(r.preview_port) {
+            if port == 0 {
+                return Err(Error::invalid(
+                    "routes",
+                    format!("service {}: port 0 is not a port to serve on", r.service),
+                ));
+            }
+            if let Some(other) = ports.insert(port, &r.service) {
+                return Err(Error::invalid(
+                    "routes",
+                    format!("port {port} is given to {other} and to {}", r.service),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn port_is_free(service: &ServiceName, port: u16) -> Result<()> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .map(drop)
+        .map_err(|e| {
+            Error::invalid(
+                "routes",
+                format!(
+                    "port {port} of service {service} on 127.0.0.1 cannot be listened on ({e}): \
+                     another program uses it; pick another port"
+                ),
+            )
+        })
+}
+
+/// The `haproxy` program: the one given, else `haproxy` on `PATH`, else Debian's
+/// `/usr/sbin/haproxy`.
+fn find_binary(given: Option<&Path>) -> Result<PathBuf> {
+    let executable = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = match given {
+        Some(p) => Some(p.to_path_buf()).filter(|p| executable(p)),
+        None => std::env::var_os("PATH")
+            .iter()
+            .flat_map(std::env::split_paths)
+            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
+            .map(|d| d.join("haproxy"))
+            .find(|p| executable(p)),
+    };
+    found.ok_or_else(|| {
+        let what = given.map_or("`haproxy` on PATH or in /usr/sbin".to_owned(), |p| {
+            format!("the program {}", p.display())
+        });
+        Error::provider(format!(
+            "HAProxy is not installed: no {what}. Install the package `haproxy` (Debian and \
+             Ubuntu: `apt-get install haproxy`; Fedora: `dnf install haproxy`; macOS: \
+             `brew install haproxy`), or use your own HAProxy with --haproxy-socket"
+        ))
+    })
+}
