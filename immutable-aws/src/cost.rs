@@ -14,6 +14,9 @@ use crate::router::TARGETS_BATCH;
 pub(crate) const DEFAULT_DEREGISTRATION_DELAY: Duration = Duration::from_secs(300);
 
 /// `DescribeImages`, `CreateTags`, `DescribeInstances`, `DeregisterImage`, `DeleteSnapshot`.
+///
+/// [`AwsImageStore::import`](crate::AwsImageStore::import) is no trait operation, so it has
+/// no entry here: one `DescribeImages` and one `CreateTags`, none when refused before them.
 pub(crate) fn image(operation: Operation) -> Option<Cost> {
     Some(match operation {
         Operation::ResolveImage | Operation::ListImages => Cost::calls(1),

@@ -2,7 +2,7 @@
 //! instance states, and the paginated `DescribeInstances`.
 
 use aws_sdk_ec2::types::{Filter, InstanceStateName, Tag};
-use immutable_core::{ImageId, InstanceId, InstanceState, Labels, ResourceKind, Result};
+use immutable_core::{Error, ImageId, InstanceId, InstanceState, Labels, ResourceKind, Result};
 
 use crate::error::{Call, MapAws};
 use crate::paginate::all_pages;
@@ -23,6 +23,23 @@ pub(crate) fn tag_filter(key: &str, value: &str) -> Filter {
 /// The filter on live (pending or running) instances.
 pub(crate) fn live_instances() -> Filter {
     filter("instance-state-name", &["pending", "running"])
+}
+
+/// An AMI id as EC2 writes it, `ami-` and lowercase hex digits; refused as
+/// [`Error::InvalidInput`] naming `field` otherwise, before any call is made.
+pub(crate) fn ami_id(field: &str, value: &str) -> Result<ImageId> {
+    let hex = value.strip_prefix("ami-").unwrap_or_default();
+    let is_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+    if hex.is_empty() || !hex.bytes().all(is_hex) {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "`{value}` is not an AMI id: expected `ami-` followed by lowercase hex digits, \
+                 such as `ami-0abcdef1234567890`"
+            ),
+        ));
+    }
+    Ok(ImageId::new(value))
 }
 
 /// EC2 tags as labels.

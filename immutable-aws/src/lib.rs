@@ -14,6 +14,7 @@ mod fleet;
 mod image;
 mod memory;
 mod ownership;
+pub mod packer;
 mod paginate;
 mod router;
 pub mod sandbox;

@@ -1,11 +1,12 @@
 //! The ownership tags this backend writes (I6), in one place: the core's
 //! [`tags::ownership`] on every instance, volume and target group it creates (or adopts), and
 //! on instances and volumes (which are the whole fleet) the key and capacity a launch is looked
-//! up by.
+//! up by; on an AMI brought into a service's catalog, the service and managed-by tags (an
+//! image belongs to no fleet or deployment).
 
 use aws_sdk_ec2::types::{ResourceType, TagSpecification};
 use aws_sdk_elasticloadbalancingv2::types::Tag as ElbTag;
-use immutable_core::{AdoptSpec, FleetId, FleetInfo, FleetSpec, tags};
+use immutable_core::{AdoptSpec, FleetId, FleetInfo, FleetSpec, Labels, ServiceName, tags};
 
 use crate::ec2::to_tags;
 
@@ -43,6 +44,18 @@ pub(crate) fn adopted_instance_tags(
     to_tags(all.iter().map(|(k, v)| (k, v)))
 }
 
+/// The tags an import writes on an AMI, in one `CreateTags`: [`tags::SERVICE`] and
+/// [`tags::MANAGED_BY`], then the labels (which [`check_labels`](immutable_core::check_labels)
+/// has kept out of the SDK's keys).
+pub(crate) fn image_tags(service: &ServiceName, labels: &Labels) -> Vec<aws_sdk_ec2::types::Tag> {
+    let ownership = [
+        (tags::SERVICE, service.as_str()),
+        (tags::MANAGED_BY, tags::MANAGED_BY_VALUE),
+    ];
+    let labels = labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    to_tags(ownership.into_iter().chain(labels))
+}
+
 /// The tags of a fleet's target group, as `CreateTargetGroup` writes them (and `AddTags`
 /// when a group made by hand is adopted).
 pub(crate) fn target_group_tags(fleet: &FleetInfo) -> Vec<ElbTag> {
@@ -54,7 +67,7 @@ pub(crate) fn target_group_tags(fleet: &FleetInfo) -> Vec<ElbTag> {
 
 #[cfg(test)]
 mod tests {
-    use immutable_core::{DeploymentId, ServiceName};
+    use immutable_core::DeploymentId;
 
     use super::*;
 
@@ -89,5 +102,23 @@ mod tests {
             .collect();
         assert_eq!(group[0], (tags::SERVICE.to_owned(), "web".to_owned()));
         assert_eq!(group.len(), 4);
+    }
+
+    #[test]
+    fn an_imported_image_carries_the_service_and_managed_by_then_its_labels() {
+        let labels = Labels::from([("packer:build".to_owned(), "web".to_owned())]);
+        let written: Vec<_> = image_tags(&ServiceName::new("web").unwrap(), &labels)
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+            .collect();
+        let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(
+            written,
+            [
+                pair(tags::SERVICE, "web"),
+                pair(tags::MANAGED_BY, tags::MANAGED_BY_VALUE),
+                pair("packer:build", "web"),
+            ]
+        );
     }
 }

@@ -18,4 +18,5 @@ mod dynamodb;
 mod errors;
 mod fleet;
 mod images;
+mod packer;
 mod plan;

@@ -1,4 +1,7 @@
-//! [`ImageStore`] on EC2 AMIs.
+//! [`ImageStore`] on EC2 AMIs, and AMIs built elsewhere brought into a service's catalog
+//! (`import.rs`).
+
+mod import;
 
 use std::time::SystemTime;
 
@@ -26,6 +29,9 @@ use crate::paginate::all_pages;
 /// - `label` refuses, before any call, a label that would rewrite the SDK's `immutable:` tags
 ///   ([`check_labels`]), and an AMI without the service's tag; the tag is read once per AMI
 ///   and kept (the AMI a deployment resolved is labelled without reading it again).
+/// - [`import`](AwsImageStore::import) (not a trait operation) makes an AMI built elsewhere,
+///   by Packer say, one of the service's: it writes the ownership tags on an AMI of no
+///   service, and refuses another service's.
 #[derive(Debug, Clone)]
 pub struct AwsImageStore {
     ec2: aws_sdk_ec2::Client,
