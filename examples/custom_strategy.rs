@@ -72,12 +72,12 @@ impl Check for ErrorRate {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tokio::runtime::Builder::new_current_thread()
+fn main() -> Result<(), immutable_examples::Failure> {
+    Ok(tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()?
-        .block_on(run())
+        .block_on(run())?)
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {

@@ -29,7 +29,7 @@ impl Drop for KillOnDrop {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), immutable_examples::Failure> {
     if std::env::args().nth(1).as_deref() == Some("demo-app") {
         return Ok(serve(DemoConfig::from_env()?).await?);
     }

@@ -11,18 +11,18 @@ use std::time::{Duration, SystemTime};
 use immutable_core::{DeploymentRequest, Engine, EventKind, ImageRef, Report, TokioClock};
 use immutable_mock::MockCloud;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), immutable_examples::Failure> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
     // A paused clock: every wait of the mock and the engine advances virtual time instantly.
-    tokio::runtime::Builder::new_current_thread()
+    Ok(tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()?
-        .block_on(run())
+        .block_on(run())?)
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
