@@ -17,6 +17,11 @@ if ! command -v prometheus >/dev/null && [ ! -x /usr/bin/prometheus ]; then
   apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus
 fi
 
+if ! command -v curl >/dev/null; then
+  echo "test.sh: installing curl for the README walkthrough test of immutable-cli" >&2
+  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y curl
+fi
+
 MOTO_VERSION=5.2.5
 venv="${IMMUTABLE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/immutable/venv-moto-$MOTO_VERSION}"
 if [ ! -x "$venv/bin/moto_server" ]; then

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 mod args;
 mod backend;
+mod setup;
 pub(crate) use args::{
     AdoptArgs, GcArgs, HaltArgs, HistoryArgs, IdArg, MaybeIdArg, ReasonArgs, RestoreArgs,
     RollbackArgs, ScopeArgs,
@@ -16,6 +17,9 @@ pub(crate) use args::{
 pub(crate) use args::{duration, opt_duration, service_name};
 pub(crate) use backend::{
     AwsFlags, BackendArgs, BackendChoice, EngineFlags, LocalFlags, OnBackend, PollFlag,
+};
+pub(crate) use setup::{
+    ImageCommand, ImportArgs, InitArgs, ProxyArgs, ProxyCommand, ProxyStartArgs, ProxyTable,
 };
 
 /// The text after `--help`: the exit codes scripts branch on.
@@ -189,6 +193,20 @@ pub(crate) enum Command {
         #[command(flatten)]
         local: LocalFlags,
     },
+    /// The service's images: list, show, label, retire, import (a directory on the local
+    /// backend, the AMIs of a Packer manifest on AWS).
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Local backend: an HAProxy run for you under `<root>/proxy` (start, status, stop).
+    Proxy {
+        #[command(subcommand)]
+        command: ProxyCommand,
+    },
+    /// Write a commented service file for a backend, so that a first deploy is `immutable
+    /// --service-file web.toml deploy --image v1`.
+    Init(InitArgs),
     /// Build a demo world: on an AWS emulator a VPC, an ALB, a launch template and two AMIs;
     /// on the local backend two images of a demo app.
     DemoSetup {
@@ -243,6 +261,24 @@ impl Command {
                 ..Flags::default()
             },
             Command::DemoSetup { backend: b } => backend(b),
+            Command::Image { command } => match command {
+                ImageCommand::List { backend: b }
+                | ImageCommand::Show { backend: b, .. }
+                | ImageCommand::Label { backend: b, .. }
+                | ImageCommand::Retire { backend: b, .. } => backend(b),
+                ImageCommand::Import(args) => backend(&args.backend),
+            },
+            Command::Proxy { command } => {
+                let at = match command {
+                    ProxyCommand::Start(args) => &args.at,
+                    ProxyCommand::Status(at) | ProxyCommand::Stop(at) => at,
+                };
+                Flags {
+                    backend: at.choice.backend,
+                    local: at.local.clone(),
+                    ..Flags::default()
+                }
+            }
             _ => Flags::default(),
         }
     }

@@ -30,7 +30,7 @@ use serde::Deserialize;
 
 use std::time::Duration;
 
-use crate::cli::{AwsFlags, BackendKind, DeploySettings, Flags, Global, LocalFlags};
+use crate::cli::{AwsFlags, BackendKind, DeploySettings, Flags, Global, LocalFlags, ProxyTable};
 use crate::exit::Failure;
 
 /// A service described in TOML: the tables `[aws]`, `[local]`, `[engine]` and `[deploy]` take
@@ -45,6 +45,7 @@ struct ServiceFile {
     local: LocalFlags,
     engine: EngineTable,
     deploy: DeploySettings,
+    proxy: ProxyTable,
 }
 
 /// The engine's settings: the `[engine]` table, under `--poll-interval`, `--lease-ttl`,
@@ -94,6 +95,8 @@ pub(crate) struct Config {
     pub(crate) engine: EngineTable,
     /// The `[deploy]` table: defaults under the deploy flags.
     pub(crate) deploy: DeploySettings,
+    /// The `[proxy]` table: the managed proxy's entry points for the service.
+    pub(crate) proxy: ProxyTable,
 }
 
 impl Config {
@@ -130,6 +133,7 @@ impl Config {
             local,
             engine: merge_engine(engine, file.engine),
             deploy: file.deploy,
+            proxy: file.proxy,
         })
     }
 

@@ -57,6 +57,10 @@ fn main() -> ExitCode {
     ExitCode::from(code as u8)
 }
 
+fn json_of(global: &Global) -> bool {
+    global.output == Output::Json
+}
+
 /// Diagnostics on stderr: warnings by default, `-v` debug, `-vv` trace, `-q` errors only;
 /// `RUST_LOG`, when set, wins.
 fn install_subscriber(global: &Global) {
@@ -81,12 +85,28 @@ async fn run(cli: Cli, invocation: Invocation) -> Result<Code, Failure> {
             print!("{}", output::schema());
             return Ok(Code::Succeeded);
         }
+        Command::Init(args) => {
+            return cmd::init::init(cli.global.service.as_deref(), json_of(&cli.global), &args);
+        }
         _ => {}
     }
     if let Command::Halt(cli::HaltArgs { scope, .. }) | Command::LiftHalt(scope) = &cli.command {
         cmd::halt::one_scope(&cli.global, scope)?;
     }
     let config = Config::load(&cli.global, cli.command.flags())?;
+    // The catalog and proxy commands use no store: they neither open nor create one.
+    match &cli.command {
+        Command::Image { command } => {
+            let out = cmd::image::Out {
+                json: json_of(&cli.global),
+            };
+            return cmd::image::image(&config, out, command).await;
+        }
+        Command::Proxy { command } => {
+            return cmd::proxy::proxy(&config, json_of(&cli.global), command).await;
+        }
+        _ => {}
+    }
     if let Command::Deploy { request, .. } = &cli.command {
         // Bad input is refused before the store is opened (and created): nothing is made.
         request::build(&config, request)?.validate()?;
@@ -116,7 +136,11 @@ async fn run(cli: Cli, invocation: Invocation) -> Result<Code, Failure> {
         Command::Adopt { args, .. } => cmd::adopt::adopt(&ctx, args).await,
         Command::Restore { args, .. } => cmd::restore::restore(&ctx, args).await,
         Command::DemoSetup { .. } => cmd::demo::demo_setup(&ctx).await,
-        Command::DemoApp | Command::Schema => unreachable!("handled above"),
+        Command::DemoApp
+        | Command::Schema
+        | Command::Init(_)
+        | Command::Image { .. }
+        | Command::Proxy { .. } => unreachable!("handled above"),
     }
 }
 

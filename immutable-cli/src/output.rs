@@ -13,6 +13,12 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
+mod setup;
+pub(crate) use setup::{
+    ImageAction, ImageDoc, ImageRow, ImagesDoc, InitDoc, LocalImageDoc, PackerDoc, ProxyDoc,
+    ProxyRouteDoc, ProxyState,
+};
+
 /// One line of `--output json`.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -56,6 +62,14 @@ pub(crate) enum Document {
     Restore(RestoreDoc),
     /// `demo-setup`: what it made, and the options that use it.
     DemoSetup(DemoSetupDoc),
+    /// `image list`.
+    Images(ImagesDoc),
+    /// `image show`, `label`, `retire`, `import`.
+    Image(ImageDoc),
+    /// `proxy start`, `status`, `stop`.
+    Proxy(ProxyDoc),
+    /// `init`.
+    Init(InitDoc),
 }
 
 impl Document {

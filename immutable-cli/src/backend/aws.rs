@@ -43,7 +43,7 @@ fn template(aws: &AwsFlags) -> Option<LaunchTemplate> {
     })
 }
 
-fn instances(clients: &AwsClients, aws: &AwsFlags) -> Result<AwsFleet, Failure> {
+pub(super) fn instances(clients: &AwsClients, aws: &AwsFlags) -> Result<AwsFleet, Failure> {
     let mut fleet = AwsFleet::builder(clients).subnets(aws.subnets.clone());
     if let Some(t) = template(aws) {
         fleet = fleet.launch_template(t);
@@ -57,7 +57,7 @@ fn instances(clients: &AwsClients, aws: &AwsFlags) -> Result<AwsFleet, Failure> 
     Ok(fleet.build()?)
 }
 
-fn groups(clients: &AwsClients, aws: &AwsFlags) -> Result<AsgFleet, Failure> {
+pub(super) fn groups(clients: &AwsClients, aws: &AwsFlags) -> Result<AsgFleet, Failure> {
     let Some(t) = template(aws) else {
         return Err(Failure::refused(
             "--fleet asg launches from a launch template: pass --launch-template (or \

@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use immutable_core::{Engine, EngineBuilder};
-use immutable_local::{HaproxyRouter, ImportRequest, LocalImageStore, ProcessFleet};
+use immutable_local::{HaproxyRouter, ImportRequest, LocalImageStore, ManagedProxy, ProcessFleet};
 
 use crate::cli::LocalFlags;
 use crate::exit::Failure;
 use crate::output::{DemoImage, DemoSetupDoc};
 
-fn root(local: &LocalFlags) -> Result<&PathBuf, Failure> {
+pub(super) fn root(local: &LocalFlags) -> Result<&PathBuf, Failure> {
     local.root.as_ref().ok_or_else(|| {
         Failure::refused(
             "the local backend keeps images and fleets under a root: pass --root DIR (or root \
@@ -45,12 +45,7 @@ pub(crate) async fn router<'a>(
     fleet: &ProcessFleet,
     services: impl IntoIterator<Item = &'a str>,
 ) -> Result<HaproxyRouter, Failure> {
-    let socket = local.haproxy_socket.as_ref().ok_or_else(|| {
-        Failure::refused(
-            "the local backend routes through HAProxy: pass --haproxy-socket PATH (its admin \
-             socket), or haproxy_socket in [local] of the service file",
-        )
-    })?;
+    let socket = haproxy_socket(local)?;
     let interval = local
         .health_check_interval
         .unwrap_or(Duration::from_millis(500));
@@ -63,6 +58,30 @@ pub(crate) async fn router<'a>(
         .health_checks(interval, 2, 2)
         .build()
         .await?)
+}
+
+/// HAProxy's admin socket: --haproxy-socket, else the managed proxy's under --root when one
+/// was started there.
+fn haproxy_socket(local: &LocalFlags) -> Result<PathBuf, Failure> {
+    if let Some(s) = &local.haproxy_socket {
+        return Ok(s.clone());
+    }
+    if let Some(root) = &local.root {
+        let proxy = ManagedProxy::new(root.join("proxy"));
+        if proxy.status()?.is_some() {
+            return Ok(proxy.admin_socket());
+        }
+    }
+    Err(Failure::refused(
+        "the local backend routes through HAProxy, and none runs under --root: start one \
+         (`immutable proxy start --root DIR --port 8080`), or pass --haproxy-socket PATH (the \
+         admin socket of your own HAProxy), or haproxy_socket in [local] of the service file",
+    ))
+}
+
+/// Where the managed proxy lives: `<root>/proxy`.
+pub(crate) fn proxy_dir(local: &LocalFlags) -> Result<PathBuf, Failure> {
+    Ok(root(local)?.join("proxy"))
 }
 
 /// Where the router keeps each service's routing.

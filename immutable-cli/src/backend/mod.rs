@@ -1,6 +1,7 @@
 //! From the configuration to an engine: the backend's three traits, the store, the settings.
 
 mod aws;
+mod catalog;
 mod local;
 
 use std::sync::Arc;
@@ -16,8 +17,12 @@ use crate::exit::Failure;
 use crate::invocation::Invocation;
 
 pub(crate) use aws::demo_setup as aws_demo_setup;
+pub(crate) use catalog::{Catalog, users};
 pub(crate) use local::demo_setup as local_demo_setup;
-pub(crate) use local::{fleet as local_fleet, router as local_router, router_state};
+pub(crate) use local::{fleet as local_fleet, proxy_dir, router as local_router, router_state};
+
+/// How often waits poll on the local backend when no --poll-interval is given.
+const LOCAL_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What every command works with.
 #[derive(Debug)]
@@ -148,6 +153,10 @@ impl Ctx {
         let mut s = Settings::default();
         if let Some(d) = e.poll_interval {
             s = s.with_poll_interval(d);
+        } else if self.config.backend == Some(BackendKind::Local) {
+            // Processes start in milliseconds and HAProxy checks every 500 ms: a 5 s poll
+            // would make a health wait that ends in one second take five.
+            s = s.with_poll_interval(LOCAL_POLL);
         }
         if let Some(d) = e.lease_ttl {
             s = s.with_lease_ttl(d);

@@ -123,7 +123,8 @@ pub(crate) struct LocalFlags {
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Engine")]
 pub(crate) struct PollFlag {
-    /// How often waits poll the backends (and `watch` the store). Default 5s.
+    /// How often waits poll the backends (and `watch` the store). Default 5s (500ms on the
+    /// local backend).
     #[arg(long, value_parser = duration, value_name = "DURATION")]
     pub(crate) poll_interval: Option<Duration>,
 }

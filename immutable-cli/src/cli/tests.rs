@@ -41,6 +41,18 @@ fn each_command_takes_the_option_groups_it_uses_and_refuses_the_others() {
         (&["halt", "--reason", "r"], [false; 5]),
         (&["lift-halt"], [false; 5]),
         (&["halts"], [false; 5]),
+        (&["image", "list"], [true, true, true, false, false]),
+        (&["image", "retire", "v1"], [true, true, true, false, false]),
+        (
+            &["image", "import", "--ami", "ami-1"],
+            [true, true, true, false, false],
+        ),
+        (&["proxy", "start"], [true, false, true, false, false]),
+        (&["proxy", "stop"], [true, false, true, false, false]),
+        (
+            &["init", "--backend", "local"],
+            [false, false, true, false, false],
+        ),
     ];
     for (command, takes) in table {
         assert!(parses(command, &[]), "{command:?}");

@@ -7,3 +7,6 @@ mod common;
 mod adopt;
 mod aws;
 mod local;
+mod own_app;
+mod packer;
+mod walkthrough;

@@ -99,6 +99,16 @@ impl ImportRequest {
         self
     }
 
+    /// Checks what [`LocalImageStore::import`](crate::LocalImageStore::import) checks before
+    /// it writes anything: every field, the directory's entries and the command, so a caller
+    /// can refuse bad input before it opens (and creates) a store.
+    ///
+    /// # Errors
+    /// As [`import`](crate::LocalImageStore::import)'s [`Error::InvalidInput`].
+    pub fn validate(&self) -> Result<()> {
+        self.check().map(drop)
+    }
+
     /// Checks every field and the directory's entries; the service name when all is well.
     pub(super) fn check(&self) -> Result<ServiceName> {
         let service = ServiceName::new(self.service.clone())?;

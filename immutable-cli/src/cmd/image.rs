@@ -1,0 +1,364 @@
+//! `image list|show|label|retire|import`: the service's images, on the configured backend.
+//! They read and write the backend's catalog only: no store, no router, no engine.
+
+use std::collections::BTreeMap;
+
+use immutable_core::{FleetInfo, Image, Labels, ServiceName, tags};
+use immutable_local::ImportRequest;
+
+use crate::backend::{Catalog, users};
+use crate::cli::{ImageCommand, ImportArgs};
+use crate::config::Config;
+use crate::exit::{Code, Failure};
+use crate::output::{
+    Document, ImageAction, ImageDoc, ImageRow, ImagesDoc, LocalImageDoc, PackerDoc,
+};
+use crate::request::image_ref;
+
+/// How the command prints.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Out {
+    pub(crate) json: bool,
+}
+
+/// `immutable image ...`.
+pub(crate) async fn image(
+    config: &Config,
+    out: Out,
+    command: &ImageCommand,
+) -> Result<Code, Failure> {
+    let service = ServiceName::new(config.service()?)?;
+    if let ImageCommand::Import(args) = command {
+        return import(config, out, &service, args).await;
+    }
+    let catalog = Catalog::open(config).await?;
+    let images = catalog.images();
+    match command {
+        ImageCommand::List { .. } => {
+            let live = catalog.live_fleets(&service).await?;
+            let mut all = images.list(&service).await?;
+            all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+            let rows: Vec<ImageRow> = all.iter().map(|i| row(i, &live)).collect();
+            if out.json {
+                Document::Images(ImagesDoc {
+                    service: service.to_string(),
+                    images: rows,
+                })
+                .print();
+            } else {
+                print_table(&service, &rows);
+            }
+        }
+        ImageCommand::Show { image, .. } => {
+            let found = images.resolve(&service, &image_ref(image)).await?;
+            let live = catalog.live_fleets(&service).await?;
+            let local = local_details(&catalog, &service, &found).await?;
+            print_one(
+                out,
+                &service,
+                ImageAction::Shown,
+                row(&found, &live),
+                local,
+                None,
+            );
+        }
+        ImageCommand::Label { image, labels, .. } => {
+            let labels = parse_pairs("labels", labels)?;
+            let found = images.resolve(&service, &image_ref(image)).await?;
+            images.label(&service, &found.id, &labels).await?;
+            let found = images
+                .resolve(&service, &immutable_core::ImageRef::Id(found.id.clone()))
+                .await?;
+            let live = catalog.live_fleets(&service).await?;
+            print_one(
+                out,
+                &service,
+                ImageAction::Labelled,
+                row(&found, &live),
+                None,
+                None,
+            );
+        }
+        ImageCommand::Retire { image, .. } => {
+            let found = images.resolve(&service, &image_ref(image)).await?;
+            let live = catalog.live_fleets(&service).await?;
+            let using = users(&found, &live);
+            if !using.is_empty() {
+                return Err(Failure::refused(format!(
+                    "image {} ({}) is in use by {}: nothing was retired; retire it once no \
+                     fleet runs it (after the deployment that replaces it bakes and retires \
+                     the old fleet)",
+                    found.name,
+                    found.id,
+                    using
+                        .iter()
+                        .map(|f| format!("fleet {} of deployment {}", f.id, f.deployment))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            images.retire(&service, &found.id).await?;
+            print_one(
+                out,
+                &service,
+                ImageAction::Retired,
+                row(&found, &live),
+                None,
+                None,
+            );
+        }
+        ImageCommand::Import(_) => unreachable!("handled above"),
+    }
+    Ok(Code::Succeeded)
+}
+
+async fn import(
+    config: &Config,
+    out: Out,
+    service: &ServiceName,
+    args: &ImportArgs,
+) -> Result<Code, Failure> {
+    let labels = parse_pairs("label", &args.label)?;
+    match config.backend()? {
+        crate::cli::BackendKind::Local => {
+            let request = local_request(service, args, labels)?;
+            // Refused before the store is opened (and created): bad input writes nothing.
+            request.validate()?;
+            let catalog = Catalog::open(config).await?;
+            let Catalog::Local { images, .. } = &catalog else {
+                unreachable!("a local backend's catalog")
+            };
+            let image = images.import(request).await?;
+            let local = local_details(&catalog, service, &image).await?;
+            print_one(
+                out,
+                service,
+                ImageAction::Imported,
+                row(&image, &[]),
+                local,
+                None,
+            );
+        }
+        crate::cli::BackendKind::Aws => {
+            let (image, packer) = super::packer::import(config, service, args, labels).await?;
+            print_one(
+                out,
+                service,
+                ImageAction::Imported,
+                row(&image, &[]),
+                None,
+                packer,
+            );
+        }
+    }
+    Ok(Code::Succeeded)
+}
+
+fn local_request(
+    service: &ServiceName,
+    args: &ImportArgs,
+    labels: Labels,
+) -> Result<ImportRequest, Failure> {
+    if args.packer_manifest.is_some() || args.ami.is_some() {
+        return Err(Failure::refused(
+            "--packer-manifest and --ami import AMIs: they are for --backend aws; the local \
+             backend imports a directory (image import DIR --name NAME --command \"...\")",
+        ));
+    }
+    let missing = |what: &str| {
+        Failure::refused(format!(
+            "the local backend imports a directory: pass {what} (image import DIR --name \
+             v1 --command \"./server --port-from-env\")"
+        ))
+    };
+    let dir = args.dir.as_ref().ok_or_else(|| missing("DIR"))?;
+    let name = args.name.as_ref().ok_or_else(|| missing("--name"))?;
+    let line = args.command.as_ref().ok_or_else(|| missing("--command"))?;
+    let command = shlex::split(line)
+        .filter(|w| !w.is_empty())
+        .ok_or_else(|| {
+            Failure::refused(format!(
+                "--command `{line}`: an unclosed quote, or no words; it is split into words \
+             like a shell would, and run without one"
+            ))
+        })?;
+    let mut request = ImportRequest::new(service.as_str(), name, dir, command);
+    request.labels = labels;
+    for (k, v) in parse_pairs("env", &args.env)? {
+        request = request.env(k, v);
+    }
+    if let Some(p) = &args.health_path {
+        request = request.health_path(p);
+    }
+    if let Some(v) = &args.port_var {
+        request = request.port_var(v);
+    }
+    Ok(request)
+}
+
+/// `key=value` words.
+pub(crate) fn parse_pairs(field: &str, words: &[String]) -> Result<Labels, Failure> {
+    let mut out = Labels::new();
+    for w in words {
+        let Some((k, v)) = w.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            return Err(Failure::refused(format!(
+                "--{field} `{w}`: expected KEY=VALUE"
+            )));
+        };
+        out.insert(k.to_owned(), v.to_owned());
+    }
+    Ok(out)
+}
+
+async fn local_details(
+    catalog: &Catalog,
+    service: &ServiceName,
+    image: &Image,
+) -> Result<Option<LocalImageDoc>, Failure> {
+    let Catalog::Local { images, .. } = catalog else {
+        return Ok(None);
+    };
+    let d = images.details(service, &image.id).await?;
+    Ok(Some(LocalImageDoc {
+        command: d.command,
+        env: d.env,
+        health_path: d.health_path,
+        port_var: d.port_var,
+        digest: d.digest,
+    }))
+}
+
+fn row(image: &Image, live: &[FleetInfo]) -> ImageRow {
+    ImageRow {
+        id: image.id.to_string(),
+        name: image.name.clone(),
+        created: humantime::format_rfc3339_seconds(image.created_at).to_string(),
+        in_use_by: users(image, live)
+            .iter()
+            .map(|f| f.id.to_string())
+            .collect(),
+        promoted: image.labels.contains_key(tags::PROMOTED),
+        labels: image.labels.clone().into_iter().collect::<BTreeMap<_, _>>(),
+    }
+}
+
+/// Labels for people: the SDK's ownership tags left out.
+fn user_labels(row: &ImageRow) -> String {
+    let shown: Vec<String> = row
+        .labels
+        .iter()
+        .filter(|(k, _)| *k != tags::SERVICE && *k != tags::MANAGED_BY)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if shown.is_empty() {
+        "-".into()
+    } else {
+        shown.join(",")
+    }
+}
+
+#[allow(clippy::print_stdout)] // the command's output
+fn print_table(service: &ServiceName, rows: &[ImageRow]) {
+    if rows.is_empty() {
+        println!("service {service} has no images: `image import` brings one in");
+        return;
+    }
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.id.clone(),
+                r.name.clone(),
+                r.created.clone(),
+                if r.in_use_by.is_empty() {
+                    "-".into()
+                } else {
+                    r.in_use_by.join(",")
+                },
+                if r.promoted { "yes" } else { "no" }.into(),
+                user_labels(r),
+            ]
+        })
+        .collect();
+    let head = ["ID", "NAME", "CREATED", "IN USE BY", "PROMOTED", "LABELS"];
+    let mut widths = head.map(str::len);
+    for c in &cells {
+        for (w, v) in widths.iter_mut().zip(c) {
+            *w = (*w).max(v.chars().count());
+        }
+    }
+    let line = |c: [&str; 6]| {
+        let mut s = String::new();
+        for (i, (v, w)) in c.iter().zip(widths).enumerate() {
+            if i == 5 {
+                s.push_str(v);
+            } else {
+                s.push_str(&format!("{v:<w$}  "));
+            }
+        }
+        s
+    };
+    println!("{}", line(head));
+    for c in &cells {
+        println!("{}", line(c.each_ref().map(String::as_str)));
+    }
+}
+
+#[allow(clippy::print_stdout)] // the command's output
+fn print_one(
+    out: Out,
+    service: &ServiceName,
+    action: ImageAction,
+    image: ImageRow,
+    local: Option<LocalImageDoc>,
+    packer: Option<PackerDoc>,
+) {
+    if out.json {
+        Document::Image(ImageDoc {
+            action,
+            service: service.to_string(),
+            image,
+            local,
+            packer,
+        })
+        .print();
+        return;
+    }
+    let verb = match action {
+        ImageAction::Shown => "",
+        ImageAction::Labelled => "labelled ",
+        ImageAction::Retired => "retired ",
+        ImageAction::Imported => "imported ",
+    };
+    println!("{verb}image {} of {service}: {}", image.name, image.id);
+    if matches!(action, ImageAction::Retired) {
+        return;
+    }
+    println!("  created    {}", image.created);
+    println!("  promoted   {}", if image.promoted { "yes" } else { "no" });
+    if !image.in_use_by.is_empty() {
+        println!("  in use by  {}", image.in_use_by.join(", "));
+    }
+    println!("  labels     {}", user_labels(&image));
+    if let Some(p) = packer {
+        println!("  from       Packer build {} in {}", p.build, p.region);
+    }
+    if let Some(l) = local {
+        let words: Vec<String> = l
+            .command
+            .iter()
+            .map(|w| shlex::try_quote(w).map_or_else(|_| w.clone(), |q| q.into_owned()))
+            .collect();
+        println!("  command    {}", words.join(" "));
+        for (k, v) in &l.env {
+            println!("  env        {k}={v}");
+        }
+        if let Some(p) = &l.health_path {
+            println!("  health     {p}");
+        }
+        if let Some(v) = &l.port_var {
+            println!("  port var   {v} (and PORT)");
+        }
+        println!("  digest     sha256:{}", l.digest);
+    }
+}

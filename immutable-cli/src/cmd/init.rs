@@ -1,0 +1,178 @@
+//! `init`: a commented service file for a backend, so that a first deploy is `immutable
+//! --service-file web.toml deploy --image v1`.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::{BackendKind, InitArgs};
+use crate::exit::{Code, Failure};
+use crate::output::{Document, InitDoc};
+
+/// `immutable --service NAME init --backend local|aws [--root DIR] [--port N] [--file F]`.
+#[allow(clippy::print_stdout)] // the command's output
+pub(crate) fn init(service: Option<&str>, json: bool, args: &InitArgs) -> Result<Code, Failure> {
+    let service = service.ok_or_else(|| {
+        Failure::refused("init writes a service's file: name it with --service NAME")
+    })?;
+    let file = args
+        .file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{service}.toml")));
+    if file.exists() && !args.force {
+        return Err(Failure::refused(format!(
+            "{} exists: nothing was written (pass --force to replace it)",
+            file.display()
+        )));
+    }
+    let (text, next) = match args.backend {
+        BackendKind::Local => {
+            let root = args
+                .root
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(".immutable"));
+            let root = std::path::absolute(&root)
+                .map_err(|e| Failure::refused(format!("--root {}: {e}", root.display())))?;
+            if args.port == u16::MAX {
+                return Err(Failure::refused(
+                    "--port: the preview port (--port + 1) would not be a port",
+                ));
+            }
+            (local(service, &root, args.port), local_next(&file, service))
+        }
+        BackendKind::Aws => (aws(service), aws_next(&file)),
+    };
+    std::fs::write(&file, text)
+        .map_err(|e| Failure::refused(format!("cannot write {}: {e}", file.display())))?;
+    if json {
+        Document::Init(InitDoc {
+            file: file.display().to_string(),
+            service: service.to_owned(),
+            backend: match args.backend {
+                BackendKind::Local => "local",
+                BackendKind::Aws => "aws",
+            }
+            .into(),
+            next,
+        })
+        .print();
+    } else {
+        println!("wrote {}; next:", file.display());
+        for line in next {
+            println!("  {line}");
+        }
+    }
+    Ok(Code::Succeeded)
+}
+
+fn local_next(file: &Path, service: &str) -> Vec<String> {
+    let f = crate::invocation::sh(&file.display().to_string());
+    vec![
+        format!("immutable --service-file {f} proxy start"),
+        format!(
+            "immutable --service-file {f} image import ./build --name v1 --command \"./server\""
+        ),
+        format!("immutable --service-file {f} deploy --image v1"),
+        format!("curl http://127.0.0.1:<port>/   (the {service} entry point in {f})"),
+    ]
+}
+
+fn aws_next(file: &Path) -> Vec<String> {
+    let f = crate::invocation::sh(&file.display().to_string());
+    vec![
+        format!("edit {f}: the listener, the launch template and the subnets"),
+        format!("immutable --service-file {f} image import --packer-manifest packer-manifest.json"),
+        format!("immutable --service-file {f} plan --image <name>"),
+        format!("immutable --service-file {f} deploy --image <name>"),
+    ]
+}
+
+fn local(service: &str, root: &Path, port: u16) -> String {
+    let root = root
+        .display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
+    format!(
+        r#"# Service `{service}` on the local backend: images and instances (OS processes) under
+# `root`, traffic through an HAProxy that `immutable proxy start` runs for you. Every key is
+# also a flag of the commands that use it (a flag wins): `immutable <command> --help`.
+service = "{service}"
+backend = "local"
+# Where deployments are journaled and the service is locked. Default: <root>/journal.
+# store = "file:/path/to/journal"
+
+[local]
+root = "{root}"
+# Your own HAProxy instead of the managed one: its admin socket (`stats socket ... level
+# admin`). It needs a backend named `{service}` with a dynamic balance algorithm
+# (roundrobin) and `option httpchk`, and `{service}:preview` for preview steps.
+# haproxy_socket = "/run/haproxy/admin.sock"
+# How often HAProxy checks each instance (GET health_path below).
+health_check_interval = "500ms"
+
+[proxy]
+# `immutable --service-file <this file> proxy start` serves the service on 127.0.0.1:port,
+# and a candidate fleet on preview_port during preview steps.
+port = {port}
+preview_port = {preview}
+# The path your app answers 200 on when it is ready.
+health_path = "/health"
+
+[engine]
+# How often waits look at the processes and HAProxy.
+poll_interval = "500ms"
+
+[deploy]
+# Instances per fleet.
+capacity = 2
+# "blue-green" (all at once), "canary" (weights, with pause between), or "linear".
+strategy = "blue-green"
+# weights = [10, 50]
+# pause = "30s"
+# How long the old fleet is kept after the switch: the fast-rollback window.
+bake_time = "1m"
+# How long a new fleet may take to become healthy before the deployment rolls back.
+health_timeout = "1m"
+"#,
+        preview = port + 1
+    )
+}
+
+fn aws(service: &str) -> String {
+    format!(
+        r#"# Service `{service}` on AWS: AMIs, EC2 instances (or Auto Scaling groups), an ALB.
+# Every key is also a flag of the commands that use it (a flag wins):
+# `immutable <command> --help`.
+service = "{service}"
+backend = "aws"
+# Where deployments are journaled and the service is locked: a DynamoDB table shared by
+# every runner, or a directory. Default: ~/.local/state/immutable/journal.
+# store = "dynamodb:immutable-deployments"
+
+[aws]
+# region = "us-east-1"
+# REQUIRED: the ALB listener whose default action routes the service (or rule_arn, a
+# listener rule).
+# listener_arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/..."
+# A second listener for preview steps.
+# preview_listener_arn = "arn:aws:elasticloadbalancing:..."
+# REQUIRED: what instances launch with: a launch template (name or lt-...), or an
+# instance type with subnets and security groups.
+# launch_template = "{service}"
+# subnets = ["subnet-0a1b2c3d", "subnet-4e5f6a7b"]
+# security_groups = ["sg-0a1b2c3d"]
+# "instances" (bare EC2 instances, the default) or "asg" (an Auto Scaling group per fleet).
+# fleet = "instances"
+
+[deploy]
+# Instances per fleet.
+capacity = 2
+# "blue-green" (all at once), "canary" (weights, with pause between), or "linear".
+strategy = "blue-green"
+# weights = [10, 50]
+# pause = "5m"
+# How long the old fleet is kept after the switch: the fast-rollback window.
+bake_time = "15m"
+health_timeout = "10m"
+"#
+    )
+}
