@@ -212,6 +212,11 @@ pub(crate) enum Command {
     DemoSetup {
         #[command(flatten)]
         backend: BackendArgs,
+        /// AWS: also register an untagged AMI, as a Packer build would, and write the
+        /// manifest Packer's `manifest` post-processor would (for `image import
+        /// --packer-manifest`).
+        #[arg(long, value_name = "FILE")]
+        packer_manifest: Option<PathBuf>,
     },
     /// The demo app that `demo-setup --backend local` imports (an HTTP server on $PORT).
     #[command(hide = true)]
@@ -260,7 +265,7 @@ impl Command {
                 local: local.clone(),
                 ..Flags::default()
             },
-            Command::DemoSetup { backend: b } => backend(b),
+            Command::DemoSetup { backend: b, .. } => backend(b),
             Command::Image { command } => match command {
                 ImageCommand::List { backend: b }
                 | ImageCommand::Show { backend: b, .. }

@@ -135,7 +135,9 @@ async fn run(cli: Cli, invocation: Invocation) -> Result<Code, Failure> {
         Command::Halts => cmd::halt::halts(&ctx).await,
         Command::Adopt { args, .. } => cmd::adopt::adopt(&ctx, args).await,
         Command::Restore { args, .. } => cmd::restore::restore(&ctx, args).await,
-        Command::DemoSetup { .. } => cmd::demo::demo_setup(&ctx).await,
+        Command::DemoSetup {
+            packer_manifest, ..
+        } => cmd::demo::demo_setup(&ctx, packer_manifest.as_deref()).await,
         Command::DemoApp
         | Command::Schema
         | Command::Init(_)

@@ -120,6 +120,53 @@ pub(crate) async fn demo_setup(aws: &AwsFlags, service: &str) -> Result<DemoSetu
         .map_err(|e| Failure::error(format!("demo-setup: {e}")))
 }
 
+/// On an emulator, what a Packer build leaves: an untagged AMI `<service>-packer-1`, and
+/// the manifest Packer's `manifest` post-processor writes, at `path`. Returns the AMI's name.
+pub(crate) async fn demo_packer(
+    aws: &AwsFlags,
+    service: &str,
+    path: &std::path::Path,
+) -> Result<String, Failure> {
+    let clients = aws_clients(aws).await;
+    let name = format!("{service}-packer-1");
+    let ami = clients
+        .ec2
+        .register_image()
+        .name(&name)
+        .description("an AMI as Packer would build it (immutable demo-setup)")
+        .send()
+        .await
+        .map_err(|e| Failure::error(format!("demo-setup: RegisterImage: {e}")))?
+        .image_id()
+        .map(str::to_owned)
+        .ok_or_else(|| Failure::error("demo-setup: RegisterImage gave no image id"))?;
+    let region = clients
+        .sdk
+        .region()
+        .map_or_else(|| "us-east-1".to_owned(), |r| r.to_string());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let run = format!("demo-{now}");
+    let manifest = serde_json::json!({
+        "builds": [{
+            "name": "app",
+            "builder_type": "amazon-ebs",
+            "build_time": now,
+            "files": null,
+            "artifact_id": format!("{region}:{ami}"),
+            "packer_run_uuid": run,
+            "custom_data": { "git_sha": "0123abc" },
+        }],
+        "last_run_uuid": run,
+    });
+    let text = serde_json::to_string_pretty(&manifest)
+        .map_err(|e| Failure::error(format!("demo-setup: {e}")))?;
+    std::fs::write(path, text)
+        .map_err(|e| Failure::refused(format!("cannot write {}: {e}", path.display())))?;
+    Ok(name)
+}
+
 async fn build_world(clients: &AwsClients, service: &str) -> Result<DemoSetupDoc, Error> {
     let world = Sandbox::create(clients, "immutable-demo").await?;
     sandbox::create_launch_template(clients, "immutable-demo", None).await?;

@@ -22,7 +22,9 @@ pub(crate) enum Catalog {
     /// AMIs and EC2 instances (or groups) in a region.
     Aws {
         images: AwsImageStore,
-        fleet: Arc<dyn Fleet>,
+        /// The fleets, or why they cannot be read (no launch template or instance type
+        /// given): `import` needs none.
+        fleet: Result<Arc<dyn Fleet>, String>,
         region: Option<String>,
     },
 }
@@ -38,10 +40,14 @@ impl Catalog {
             }
             BackendKind::Aws => {
                 let clients = super::aws_clients(&config.aws).await;
-                let fleet: Arc<dyn Fleet> = match config.aws.fleet.unwrap_or_default() {
-                    FleetKind::Instances => Arc::new(super::aws::instances(&clients, &config.aws)?),
-                    FleetKind::Asg => Arc::new(super::aws::groups(&clients, &config.aws)?),
-                };
+                let fleet: Result<Arc<dyn Fleet>, Failure> =
+                    match config.aws.fleet.unwrap_or_default() {
+                        FleetKind::Instances => super::aws::instances(&clients, &config.aws)
+                            .map(|f| Arc::new(f) as Arc<dyn Fleet>),
+                        FleetKind::Asg => super::aws::groups(&clients, &config.aws)
+                            .map(|f| Arc::new(f) as Arc<dyn Fleet>),
+                    };
+                let fleet = fleet.map_err(|f| f.message.clone());
                 Catalog::Aws {
                     images: AwsImageStore::new(&clients),
                     fleet,
@@ -66,7 +72,12 @@ impl Catalog {
     ) -> Result<Vec<FleetInfo>, Failure> {
         let fleet: &dyn Fleet = match self {
             Catalog::Local { fleet, .. } => fleet,
-            Catalog::Aws { fleet, .. } => fleet.as_ref(),
+            Catalog::Aws { fleet, .. } => fleet.as_deref().map_err(|why| {
+                Failure::refused(format!(
+                    "{why} (the image commands read the service's fleets to tell which images \
+                     are in use, with the options a deploy takes)"
+                ))
+            })?,
         };
         let mut fleets = fleet.list(service).await?;
         fleets.retain(FleetInfo::is_live);

@@ -16,7 +16,7 @@ use crate::config::{Config, StoreSpec};
 use crate::exit::Failure;
 use crate::invocation::Invocation;
 
-pub(crate) use aws::demo_setup as aws_demo_setup;
+pub(crate) use aws::{demo_packer as aws_demo_packer, demo_setup as aws_demo_setup};
 pub(crate) use catalog::{Catalog, users};
 pub(crate) use local::demo_setup as local_demo_setup;
 pub(crate) use local::{fleet as local_fleet, proxy_dir, router as local_router, router_state};

@@ -1,6 +1,6 @@
 //! `demo-setup` (a world to try the CLI in) and the hidden `demo-app`.
 
-use crate::backend::{Ctx, aws_demo_setup, local_demo_setup};
+use crate::backend::{Ctx, aws_demo_packer, aws_demo_setup, local_demo_setup};
 use crate::cli::BackendKind;
 use crate::config::StoreSpec;
 use crate::exit::{Code, Failure};
@@ -8,8 +8,16 @@ use crate::output::{DemoImage, Document};
 
 /// `immutable demo-setup`: prints the flags (or, with `--output json`, the settings) that use
 /// what it made.
-pub(crate) async fn demo_setup(ctx: &Ctx) -> Result<Code, Failure> {
+pub(crate) async fn demo_setup(
+    ctx: &Ctx,
+    packer_manifest: Option<&std::path::Path>,
+) -> Result<Code, Failure> {
     let service = ctx.config.service.as_deref().unwrap_or("web");
+    if packer_manifest.is_some() && ctx.config.backend()? != BackendKind::Aws {
+        return Err(Failure::refused(
+            "--packer-manifest registers an AMI: it is for --backend aws",
+        ));
+    }
     let world = match ctx.config.backend()? {
         BackendKind::Aws => {
             if let StoreSpec::Dynamo(table) = &ctx.config.store {
@@ -18,7 +26,12 @@ pub(crate) async fn demo_setup(ctx: &Ctx) -> Result<Code, Failure> {
                     .create_table()
                     .await?;
             }
-            aws_demo_setup(&ctx.config.aws, service).await?
+            let mut world = aws_demo_setup(&ctx.config.aws, service).await?;
+            if let Some(path) = packer_manifest {
+                let name = aws_demo_packer(&ctx.config.aws, service, path).await?;
+                world.images.push(DemoImage::Named(name));
+            }
+            world
         }
         BackendKind::Local => local_demo_setup(&ctx.config.local, service).await?,
     };
