@@ -88,7 +88,10 @@ impl std::fmt::Display for ImageRef {
         match self {
             ImageRef::Id(id) => write!(f, "id {id}"),
             ImageRef::Name(name) => write!(f, "name {name}"),
-            ImageRef::Newest(labels) => write!(f, "newest with labels {labels:?}"),
+            ImageRef::Newest(labels) => {
+                let shown: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                write!(f, "newest with labels {}", shown.join(","))
+            }
         }
     }
 }
@@ -148,6 +151,16 @@ pub trait ImageStore: Debug + Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reference_reads_as_words() {
+        assert_eq!(ImageRef::name("v1").to_string(), "name v1");
+        let newest = ImageRef::newest([("channel", "beta"), ("team", "web")]);
+        assert_eq!(
+            newest.to_string(),
+            "newest with labels channel=beta,team=web"
+        );
+    }
 
     fn labels(key: &str) -> Labels {
         Labels::from([
