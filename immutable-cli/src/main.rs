@@ -3,9 +3,9 @@
 //!
 //! A thin layer over `immutable_core::Engine`: `plan`, `deploy`, `resume`, `status`, `watch`,
 //! `approve`, `reject`, `promote`, `abort`, `rollback`, `gc`, `history`, `halt`, `lift-halt`,
-//! `halts`, `adopt`, `restore`, `image`, `proxy`, `init`. Commands reach a deployment through the state store, so a deployment
-//! running in one process (a CI job) is approved, aborted or halted from another (a terminal, a
-//! chat bot). Exit codes: see
+//! `halts`, `adopt`, `restore`; and to set a service up, `image`, `proxy` and `init`. Commands
+//! reach a deployment through the state store, so a deployment running in one process (a CI
+//! job) is approved, aborted or halted from another (a terminal, a chat bot). Exit codes: see
 //! [`cli::EXIT_CODES`].
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
