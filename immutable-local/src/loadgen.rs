@@ -345,7 +345,12 @@ impl LoadReport {
             self.failed(),
             self.elapsed,
             if self.failed() > 0 {
-                format!("; failures: {:?}", self.failures())
+                let kinds: Vec<String> = self
+                    .failures()
+                    .iter()
+                    .map(|(kind, n)| format!("{n} x {kind}"))
+                    .collect();
+                format!("; failures: {}", kinds.join(", "))
             } else {
                 String::new()
             }
