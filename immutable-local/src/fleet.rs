@@ -4,6 +4,8 @@ mod lifecycle;
 mod listener;
 mod process;
 mod session;
+mod sockdiag;
+mod starting;
 mod state;
 
 use std::net::SocketAddr;
@@ -40,10 +42,13 @@ pub(crate) use state::processes_using;
 /// working directory and `stdout.log` / `stderr.log` under `<root>/fleets/<fleet>/<instance>/`.
 ///
 /// # Guarantees
-/// - Fleet state lives in `<root>/fleets/<fleet>/fleet.json`, written atomically after each
-///   process starts, with each process's pid and start time: a reused pid is never mistaken
-///   for an instance, and a fleet launched by a deploy tool that then died is found,
-///   described and terminated by the next `ProcessFleet` over the same root.
+/// - Fleet state lives in `<root>/fleets/<fleet>/fleet.json`, written atomically twice per
+///   launch whatever its size: each new instance's id, port and directory before any process
+///   starts, then each process's pid and start time once all have started. A reused pid is
+///   never mistaken for an instance, and a fleet launched by a deploy tool that then died is
+///   found, described and terminated by the next `ProcessFleet` over the same root; one that
+///   died between the two writes left instances named but without a pid, whose processes the
+///   next launch or terminate finds by the `INSTANCE_ID` they were started with.
 /// - Launch is idempotent by `(service, key)`: the fleet id is derived from them, and a
 ///   launch cut short by a crash starts only the missing instances when repeated.
 /// - [`describe`](Fleet::describe) observes real process state: running once a socket
@@ -64,8 +69,9 @@ pub(crate) use state::processes_using;
 /// started by that launch is killed and its directory removed.
 ///
 /// # Caveats
-/// - A crash between starting a process and recording it (a few microseconds) leaves that one
-///   process unrecorded.
+/// - After a crash between a launch's two writes, an instance's process that wrote over its
+///   environment (to set its process title) before the next launch or terminate is not
+///   found, and outlives them.
 /// - A process of an instance that leaves its session (a double fork and `setsid`, as
 ///   daemons do) is no longer the instance's: terminate does not reach it.
 /// - Once an instance's own process is gone, a leftover process of its session is recognized
@@ -142,7 +148,9 @@ impl ProcessFleet {
         self
     }
 
-    /// How long launch watches new processes for an immediate exit. Default 300 ms.
+    /// How long launch watches new processes for an immediate exit (an instance that exits
+    /// within it is [`Error::InvalidInput`] on `command`); the watch ends early once every new
+    /// instance listens on its port. Default 300 ms.
     pub fn with_startup_check(mut self, window: Duration) -> Self {
         Arc::make_mut(&mut self.settings).startup_check = window;
         self
@@ -187,7 +195,11 @@ impl ProcessFleet {
     /// once and without a grace period; returns how many were alive. For test and example
     /// teardown (it blocks briefly and may run in `Drop`).
     pub fn kill_all(&self) -> usize {
-        let fleets = all_fleets(self.root()).unwrap_or_default();
+        let mut fleets = all_fleets(self.root()).unwrap_or_default();
+        for f in &mut fleets {
+            // Instances a launch started but had not recorded yet are killed too.
+            let _ = starting::take_over(f);
+        }
         let sessions: Vec<Session<'_>> = fleets
             .iter()
             .flat_map(|f| &f.instances)

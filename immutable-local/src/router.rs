@@ -100,6 +100,10 @@ struct Backends {
 ///   refused, naming the file and the field.
 /// - Targets of another service are [`Error::NotOwned`]; a server whose instance no longer
 ///   listens at its address itself is never healthy.
+/// - The runtime-API requests do not grow with the fleet: attaching a target, setting the
+///   weights, pointing the preview, draining and deleting a target's servers each send the
+///   commands for all its servers in one request (HAProxy runs a request's `;`-separated
+///   commands in turn); only the waits (draining, a server's last connections closing) poll.
 #[derive(Debug, Clone)]
 pub struct HaproxyRouter {
     inner: Arc<Inner>,

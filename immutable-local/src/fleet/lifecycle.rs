@@ -1,19 +1,25 @@
 //! Starting and stopping a fleet's processes, on a blocking thread under the fleet's lock.
 
+use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use immutable_core::{Error, FleetId, FleetSpec, InstanceId, ResourceKind, Result};
 
-use super::FleetSettings;
 use super::process::{self, ProcessId, Spawn};
 use super::session::{self, Session};
-use super::state::{FleetState, InstanceRecord, fleets_dir, read_state, state_path};
+use super::state::{FleetState, InstanceRecord, InstanceSlot, fleets_dir, read_state, state_path};
+use super::{FleetSettings, listener, starting};
 use crate::fsutil::{create_private_dir_all, lock_file, write_json_atomic};
 use crate::image::Manifest;
+
+/// How many threads start a launch's processes: starting one is mostly the kernel's work
+/// (fork, exec, files), which a few threads share across cores.
+const SPAWNING_THREADS: usize = 4;
 
 /// What one launch needs, moved to a blocking thread.
 pub(super) struct LaunchJob {
@@ -31,25 +37,24 @@ pub(super) fn launch_blocking(job: LaunchJob) -> Result<FleetState> {
     let _lock = lock_file(&fleets_dir(&job.root).join(format!(".{}.lock", job.id)))?;
     let path = dir.join("fleet.json");
     let mut state = match read_state(&path)? {
-        Some(s) if s.terminated || s.instances.len() >= s.capacity as usize => return Ok(s),
+        Some(s) if s.terminated => return Ok(s),
         Some(s) => s,
-        None => FleetState {
-            id: job.id.clone(),
-            service: job.spec.service.clone(),
-            key: job.spec.key.clone(),
-            deployment: job.spec.deployment.clone(),
-            image: job.spec.image.clone(),
-            capacity: job.spec.capacity,
-            created: SystemTime::now(),
-            terminated: false,
-            instances: Vec::new(),
-        },
+        None => new_state(&job),
     };
+    // A launch cut short between starting processes and recording them: they are taken over.
+    if starting::take_over(&mut state)? {
+        write_json_atomic(&path, &state)?;
+    }
+    if state.instances.len() >= state.capacity as usize {
+        return Ok(state);
+    }
     let fresh = state.instances.is_empty();
     create_private_dir_all(&dir)?;
     let mut children = Vec::new();
-    let started = start_missing(&job, &dir, &mut state, &mut children)
-        .and_then(|()| watch_startup(&job, &dir, &mut children));
+    let started = start_missing(&job, &dir, &mut state, &mut children).and_then(|()| {
+        let new = &state.instances[state.instances.len() - children.len()..];
+        watch_startup(&job, &dir, new, &mut children)
+    });
     if let Err(e) = started {
         undo_launch(&dir, fresh, &mut state, children)?;
         return Err(e);
@@ -59,6 +64,22 @@ pub(super) fn launch_blocking(job: LaunchJob) -> Result<FleetState> {
         std::thread::spawn(move || child.wait());
     }
     Ok(state)
+}
+
+/// The state of a fleet with no instance yet.
+fn new_state(job: &LaunchJob) -> FleetState {
+    FleetState {
+        id: job.id.clone(),
+        service: job.spec.service.clone(),
+        key: job.spec.key.clone(),
+        deployment: job.spec.deployment.clone(),
+        image: job.spec.image.clone(),
+        capacity: job.spec.capacity,
+        created: SystemTime::now(),
+        terminated: false,
+        instances: Vec::new(),
+        starting: Vec::new(),
+    }
 }
 
 /// Kills every process of the sessions this launch started (children of the instances too)
@@ -78,6 +99,7 @@ fn undo_launch(
         let _ = child.wait();
     }
     stopped?;
+    state.starting.clear();
     if fresh {
         let _ = fs::remove_dir_all(dir);
     } else {
@@ -87,6 +109,10 @@ fn undo_launch(
     Ok(())
 }
 
+/// Starts the instances the fleet lacks, with two writes of the state whatever their number:
+/// their slots (id, port, directory) before any process starts, their pids once all have.
+/// A crash in between leaves slots that name every process that may have started, and the
+/// next launch or terminate takes them over (see `starting.rs`).
 fn start_missing(
     job: &LaunchJob,
     dir: &Path,
@@ -94,45 +120,125 @@ fn start_missing(
     children: &mut Vec<(InstanceId, Child)>,
 ) -> Result<()> {
     let path = dir.join("fleet.json");
+    plan_slots(job, dir, state)?;
     write_json_atomic(&path, state)?;
-    for n in state.instances.len()..job.spec.capacity as usize {
-        let id = InstanceId::new(format!("{}-{n}", job.id));
+    start_slots(job, state, children)?;
+    write_json_atomic(&path, state)
+}
+
+/// A slot for each missing instance, with a free port, under an id no instance has.
+fn plan_slots(job: &LaunchJob, dir: &Path, state: &mut FleetState) -> Result<()> {
+    let missing = (job.spec.capacity as usize).saturating_sub(state.instances.len());
+    let taken: HashSet<&InstanceId> = state.instances.iter().map(|i| &i.id).collect();
+    let ids: Vec<InstanceId> = (0..)
+        .map(|n| InstanceId::new(format!("{}-{n}", job.id)))
+        .filter(|id| !taken.contains(id))
+        .take(missing)
+        .collect();
+    for id in ids {
         let port = process::free_port(&job.settings.ports)?;
-        let idir = dir.join(id.as_str());
-        let child = process::spawn(Spawn {
-            program: &job.program,
-            args: &job.manifest.command[1..],
-            dir: &idir,
-            env: job.manifest.instance_env(
-                port,
-                [
-                    ("INSTANCE_ID", id.to_string()),
-                    ("IMAGE_ID", job.spec.image.to_string()),
-                    ("IMAGE_DIR", job.files.display().to_string()),
-                    ("SERVICE", job.spec.service.to_string()),
-                    ("FLEET_ID", job.id.to_string()),
-                ],
-            ),
-        })?;
-        let process = ProcessId::of(child.id()).unwrap_or(ProcessId {
-            pid: child.id(),
-            start_ticks: 0,
-        });
-        children.push((id.clone(), child));
-        state.instances.push(InstanceRecord {
-            id,
-            process,
-            port,
-            dir: idir,
-        });
-        write_json_atomic(&path, state)?;
+        let dir = dir.join(id.as_str());
+        state.starting.push(InstanceSlot { id, port, dir });
     }
     Ok(())
 }
 
-/// Fails if any new process exits within the startup window.
-fn watch_startup(job: &LaunchJob, dir: &Path, children: &mut [(InstanceId, Child)]) -> Result<()> {
+/// Starts the process of every slot, on a few threads at once; each started one becomes an
+/// instance with its process's identity. After a failure no further process is started, and
+/// the error is returned with every process already started recorded (for the caller to
+/// undo).
+fn start_slots(
+    job: &LaunchJob,
+    state: &mut FleetState,
+    children: &mut Vec<(InstanceId, Child)>,
+) -> Result<()> {
+    let slots = std::mem::take(&mut state.starting);
+    if slots.is_empty() {
+        return Ok(());
+    }
+    let failed = AtomicBool::new(false);
+    let per_thread = slots.len().div_ceil(SPAWNING_THREADS);
+    let started: Vec<_> = std::thread::scope(|scope| {
+        let threads: Vec<_> = slots
+            .chunks(per_thread)
+            .map(|part| scope.spawn(|| start_part(job, part, &failed)))
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut first_error = None;
+    for (slot, spawned) in started {
+        match spawned {
+            Ok((child, process)) => {
+                children.push((slot.id.clone(), child));
+                state.instances.push(slot.started(process));
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Starts the processes of `part` in turn, until one (here or on another thread) failed.
+fn start_part<'a>(
+    job: &LaunchJob,
+    part: &'a [InstanceSlot],
+    failed: &AtomicBool,
+) -> Vec<(&'a InstanceSlot, Result<(Child, ProcessId)>)> {
+    let mut out = Vec::with_capacity(part.len());
+    for slot in part {
+        if failed.load(Ordering::Relaxed) {
+            break;
+        }
+        let spawned = spawn_instance(job, slot).map(|child| {
+            let process = ProcessId::of(child.id()).unwrap_or(ProcessId {
+                pid: child.id(),
+                start_ticks: 0,
+            });
+            (child, process)
+        });
+        failed.fetch_or(spawned.is_err(), Ordering::Relaxed);
+        out.push((slot, spawned));
+    }
+    out
+}
+
+/// Starts one instance's process, with the environment every instance gets.
+fn spawn_instance(job: &LaunchJob, slot: &InstanceSlot) -> Result<Child> {
+    let (id, port, idir) = (&slot.id, slot.port, &slot.dir);
+    process::spawn(Spawn {
+        program: &job.program,
+        args: &job.manifest.command[1..],
+        dir: idir,
+        env: job.manifest.instance_env(
+            port,
+            [
+                ("INSTANCE_ID", id.to_string()),
+                ("IMAGE_ID", job.spec.image.to_string()),
+                ("IMAGE_DIR", job.files.display().to_string()),
+                ("SERVICE", job.spec.service.to_string()),
+                ("FLEET_ID", job.id.to_string()),
+            ],
+        ),
+    })
+}
+
+/// Fails if any new process exits within the startup window. The window ends early once
+/// every new instance listens on its port: it started.
+fn watch_startup(
+    job: &LaunchJob,
+    dir: &Path,
+    started: &[InstanceRecord],
+    children: &mut [(InstanceId, Child)],
+) -> Result<()> {
     let until = Instant::now() + job.settings.startup_check;
+    // Instances not seen listening yet: one seen once has started, whatever comes next (an
+    // exit is still caught, through its process's status).
+    let mut waiting = started.to_vec();
     loop {
         for (id, child) in children.iter_mut() {
             if let Ok(Some(status)) = child.try_wait() {
@@ -156,6 +262,11 @@ fn watch_startup(job: &LaunchJob, dir: &Path, children: &mut [(InstanceId, Child
         if Instant::now() >= until {
             return Ok(());
         }
+        let mut ready = listener::ready(&waiting).into_iter();
+        waiting.retain(|_| !ready.next().unwrap_or(false));
+        if waiting.is_empty() {
+            return Ok(());
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -165,7 +276,9 @@ pub(super) fn terminate_blocking(root: &Path, id: &FleetId, grace: Duration) -> 
     let path = state_path(root, id);
     let mut state: FleetState =
         read_state(&path)?.ok_or_else(|| Error::not_found(ResourceKind::Fleet, id.as_str()))?;
-    if !state.terminated {
+    // Processes of a launch cut short before it recorded them are stopped with the rest.
+    let took_over = starting::take_over(&mut state)?;
+    if !state.terminated || took_over {
         state.terminated = true;
         write_json_atomic(&path, &state)?;
     }
@@ -178,3 +291,6 @@ pub(super) fn terminate_blocking(root: &Path, id: &FleetId, grace: Duration) -> 
         after: grace + session::KILL_WAIT,
     })
 }
+
+#[cfg(test)]
+mod tests;

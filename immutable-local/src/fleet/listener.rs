@@ -2,7 +2,8 @@
 //! 127.0.0.1, is held by a process of the instance's session. A process squatting on the
 //! port never passes for the instance.
 //!
-//! Listening sockets come from `/proc/net/tcp` and `/proc/net/tcp6` (their inodes), and are
+//! Listening sockets come from the kernel's sock_diag interface (`sockdiag.rs`), or from
+//! `/proc/net/tcp` and `/proc/net/tcp6` where it cannot be asked (their inodes), and are
 //! matched against the socket links in `/proc/<pid>/fd` of the leader first, then, only when
 //! the leader does not hold it, of the rest of the session (a listener opened by a child).
 
@@ -12,9 +13,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use procfs::net::TcpState;
 use procfs::process::FDTarget;
+use rustix::net::AddressFamily;
 
 use super::process::ProcessId;
 use super::session::{ProcessTable, Session};
+use super::sockdiag;
 use super::state::InstanceRecord;
 
 /// The inodes of the sockets that accept connections to 127.0.0.1, by port.
@@ -22,19 +25,33 @@ use super::state::InstanceRecord;
 struct Listeners(HashMap<u16, HashSet<u64>>);
 
 impl Listeners {
-    /// Reads both tables once; a table that cannot be read lists nothing (IPv6 may be off).
+    /// Asks the kernel for the listening sockets (see `sockdiag.rs`), IPv4 and IPv6 (which
+    /// may be off: then none); reads `/proc/net/tcp` and `/proc/net/tcp6` instead when it
+    /// cannot be asked.
     fn read() -> Listeners {
-        let mut by_port: HashMap<u16, HashSet<u64>> = HashMap::new();
-        let entries = [procfs::net::tcp(), procfs::net::tcp6()]
+        let Some(v4) = sockdiag::listening(AddressFamily::INET) else {
+            return Self::read_proc();
+        };
+        let v6 = sockdiag::listening(AddressFamily::INET6).unwrap_or_default();
+        let listening = v4.into_iter().chain(v6).map(|l| (l.ip, l.port, l.inode));
+        Self::of(listening)
+    }
+
+    /// Reads both tables once; a table that cannot be read lists nothing (IPv6 may be off).
+    fn read_proc() -> Listeners {
+        let listening = [procfs::net::tcp(), procfs::net::tcp6()]
             .into_iter()
-            .flat_map(|table| table.unwrap_or_default());
-        for e in entries {
-            if e.state == TcpState::Listen && takes_loopback(e.local_address.ip()) {
-                by_port
-                    .entry(e.local_address.port())
-                    .or_default()
-                    .insert(e.inode);
-            }
+            .flat_map(|table| table.unwrap_or_default())
+            .filter(|e| e.state == TcpState::Listen)
+            .map(|e| (e.local_address.ip(), e.local_address.port(), e.inode));
+        Self::of(listening)
+    }
+
+    /// The listening sockets `(address, port, inode)` that take connections to 127.0.0.1.
+    fn of(listening: impl Iterator<Item = (IpAddr, u16, u64)>) -> Listeners {
+        let mut by_port: HashMap<u16, HashSet<u64>> = HashMap::new();
+        for (_, port, inode) in listening.filter(|(ip, _, _)| takes_loopback(*ip)) {
+            by_port.entry(port).or_default().insert(inode);
         }
         Listeners(by_port)
     }

@@ -26,8 +26,12 @@ use super::state::InstanceRecord;
 /// How long terminate waits for processes to die after SIGKILL.
 pub(crate) const KILL_WAIT: Duration = Duration::from_secs(5);
 
-/// How often terminate looks again at what is left.
-const POLL: Duration = Duration::from_millis(50);
+/// How often terminate checks whether the processes it signalled have exited.
+const POLL: Duration = Duration::from_millis(10);
+
+/// How often, at most, terminate lists every process again (one pass over `/proc`), to find
+/// processes forked meanwhile; sooner once all it signalled have exited.
+const RESCAN: Duration = Duration::from_millis(100);
 
 /// One pass over `/proc`: each live process's identity and session.
 pub(crate) struct ProcessTable(Vec<(ProcessId, u32)>);
@@ -54,6 +58,11 @@ impl ProcessTable {
             })
             .collect();
         Ok(ProcessTable(entries))
+    }
+
+    /// Each live process and its session id.
+    pub(crate) fn entries(&self) -> &[(ProcessId, u32)] {
+        &self.0
     }
 }
 
@@ -119,6 +128,11 @@ pub(crate) fn members_of(sessions: &[Session<'_>]) -> Result<Vec<ProcessId>> {
     Ok(sessions.iter().flat_map(|s| s.members(&table)).collect())
 }
 
+/// Whether this very process still runs (not a zombie).
+pub(crate) fn is_running(p: &ProcessId) -> bool {
+    p.open().is_some_and(|(_, stat)| !is_dead(stat.state))
+}
+
 /// Stops every process of `sessions`: SIGTERM, up to `grace` for them to exit, then SIGKILL
 /// and up to [`KILL_WAIT`] more; a zero grace sends SIGKILL at once. A process forked in the
 /// meantime gets the signal of the phase it is found in. Returns whether none is left.
@@ -140,10 +154,15 @@ pub(crate) fn stop(sessions: &[Session<'_>], grace: Duration) -> Result<bool> {
                 break;
             }
             // Each process once per phase: a second SIGTERM means "hurry" to some programs.
-            for p in left.into_iter().filter(|p| signalled.insert(*p)) {
+            for p in left.iter().filter(|p| signalled.insert(**p)) {
                 p.signal(signal);
             }
-            std::thread::sleep(POLL);
+            // Looking at the processes known is one read each; listing them all, a pass over
+            // every process of the machine.
+            let rescan = (Instant::now() + RESCAN).min(until);
+            while Instant::now() < rescan && left.iter().any(is_running) {
+                std::thread::sleep(POLL);
+            }
         }
     }
     Ok(false)

@@ -35,6 +35,28 @@ impl InstanceRecord {
     }
 }
 
+/// An instance whose process is being started: recorded before the process starts, so that
+/// a crash before its pid is recorded leaves the instance named (see `fleet/starting.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct InstanceSlot {
+    pub(crate) id: InstanceId,
+    pub(crate) port: u16,
+    /// Its directory: working directory and logs.
+    pub(crate) dir: PathBuf,
+}
+
+impl InstanceSlot {
+    /// The record of the slot's instance once its process started.
+    pub(crate) fn started(&self, process: ProcessId) -> InstanceRecord {
+        InstanceRecord {
+            id: self.id.clone(),
+            process,
+            port: self.port,
+            dir: self.dir.clone(),
+        }
+    }
+}
+
 /// Everything known about one fleet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct FleetState {
@@ -48,6 +70,10 @@ pub(crate) struct FleetState {
     /// Set once terminate was asked for; the fleet is never started again.
     pub(crate) terminated: bool,
     pub(crate) instances: Vec<InstanceRecord>,
+    /// Instances whose processes a launch is starting: written before they start, moved to
+    /// `instances` with their pids once they have. Left over only by a crash in between.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) starting: Vec<InstanceSlot>,
 }
 
 impl FleetState {
@@ -109,24 +135,32 @@ impl FleetState {
                 "not the name of its directory",
             ));
         }
-        for (i, instance) in self.instances.iter().enumerate() {
-            if !is_safe_component(instance.id.as_str()) {
+        let slots = self.instances.iter().enumerate().map(|(i, r)| {
+            let slot = (r.id.as_str(), r.dir.as_path(), r.port);
+            (format!("instances[{i}]"), slot)
+        });
+        let starting = self.starting.iter().enumerate().map(|(i, s)| {
+            let slot = (s.id.as_str(), s.dir.as_path(), s.port);
+            (format!("starting[{i}]"), slot)
+        });
+        for (at, (id, own_dir, port)) in slots.chain(starting) {
+            if !is_safe_component(id) {
                 return Err(refuse(
-                    format!("instances[{i}].id"),
-                    instance.id.as_str(),
+                    format!("{at}.id"),
+                    id,
                     "not a plain id (letters, digits, '-', '_' and '.', not starting with '.')",
                 ));
             }
-            let own = path.parent().map(|fleet| fleet.join(instance.id.as_str()));
-            if own.as_deref() != Some(instance.dir.as_path()) {
+            let own = path.parent().map(|fleet| fleet.join(id));
+            if own.as_deref() != Some(own_dir) {
                 return Err(refuse(
-                    format!("instances[{i}].dir"),
-                    &instance.dir.display().to_string(),
+                    format!("{at}.dir"),
+                    &own_dir.display().to_string(),
                     "not the instance's directory beside the file",
                 ));
             }
-            if instance.port == 0 {
-                return Err(refuse(format!("instances[{i}].port"), "0", "not a port"));
+            if port == 0 {
+                return Err(refuse(format!("{at}.port"), "0", "not a port"));
             }
         }
         Ok(())
@@ -199,14 +233,17 @@ fn scan(root: &Path) -> Result<(Vec<FleetState>, Vec<Error>)> {
 }
 
 /// The live processes that run `image`, across every fleet of the root; a fleet state that
-/// cannot be read is an error, since the image it runs is unknown.
+/// cannot be read is an error, since the image it runs is unknown. An instance whose start
+/// is not recorded yet (a launch under way, or cut short) counts as one.
 pub(crate) fn processes_using(root: &Path, image: &ImageId) -> Result<usize> {
-    Ok(all_fleets_strictly(root)?
-        .iter()
-        .filter(|f| &f.image == image)
+    let fleets = all_fleets_strictly(root)?;
+    let using = fleets.iter().filter(|f| &f.image == image);
+    let running = using
+        .clone()
         .flat_map(|f| &f.instances)
         .filter(|i| i.is_alive())
-        .count())
+        .count();
+    Ok(running + using.map(|f| f.starting.len()).sum::<usize>())
 }
 
 /// Property: a fleet state file broken in any of the ways `conformance::hostile` knows is
@@ -245,6 +282,11 @@ mod hostile {
                     dir: file.parent().unwrap().join(format!("{id}-{i}")),
                 })
                 .collect(),
+            starting: vec![InstanceSlot {
+                id: InstanceId::new(format!("{id}-2")),
+                port: 20_002,
+                dir: file.parent().unwrap().join(format!("{id}-2")),
+            }],
         };
         let shown = file.display().to_string();
         let doc = serde_json::to_value(&valid).unwrap();
@@ -257,6 +299,10 @@ mod hostile {
                         for i in &state.instances {
                             proptest::prop_assert!(is_safe_component(i.id.as_str()));
                             proptest::prop_assert!(i.port > 0);
+                        }
+                        for s in &state.starting {
+                            proptest::prop_assert!(is_safe_component(s.id.as_str()));
+                            proptest::prop_assert!(s.port > 0);
                         }
                         tally.record(true);
                     }

@@ -1,9 +1,10 @@
 //! The server lifecycle behind the router's calls: add (in maintenance, weight 0), enable
-//! health, enable; point the preview; drain, wait, delete.
+//! health, enable; point the preview; drain, wait, delete. Each step sends the commands for
+//! all of a target's servers in one request, so the requests do not grow with the fleet.
 
 use std::time::Duration;
 
-use immutable_core::{Error, Result, TargetId};
+use immutable_core::{Result, TargetId};
 use tokio::time::Instant;
 
 use super::state::{ServerState, ServiceState, TargetState};
@@ -54,51 +55,68 @@ impl Inner {
 
     /// Deletes servers at once (maintenance, then delete), cutting their sessions if needed.
     pub(super) async fn remove_now(&self, backend: &str, servers: &[ServerState]) -> Result<()> {
-        for s in servers {
-            let srv = format!("{backend}/{}", s.name);
-            self.api
-                .write(
-                    &[
-                        format!("set server {srv} state maint"),
-                        format!("shutdown sessions server {srv}"),
-                    ],
-                    &[NO_SUCH],
-                )
-                .await?;
-            self.delete(backend, s, Instant::now() + Duration::from_secs(5))
-                .await?;
-        }
-        Ok(())
+        let cut: Vec<String> = servers
+            .iter()
+            .flat_map(|s| {
+                let srv = format!("{backend}/{}", s.name);
+                [
+                    format!("set server {srv} state maint"),
+                    format!("shutdown sessions server {srv}"),
+                ]
+            })
+            .collect();
+        self.api.write(&cut, &[NO_SUCH]).await?;
+        self.delete(backend, servers, Instant::now() + Duration::from_secs(5))
+            .await
     }
 
-    /// Deletes one server in maintenance, retrying while its last connections close.
-    async fn delete(&self, backend: &str, s: &ServerState, deadline: Instant) -> Result<()> {
-        let srv = format!("{backend}/{}", s.name);
-        let commands = [
-            format!("set server {srv} state maint"),
-            format!("del server {srv}"),
-        ];
-        loop {
-            match self.api.write(&commands, &[NO_SUCH]).await {
-                Err(Error::Provider { message, .. })
-                    if message.contains(BUSY) && Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(self.poll).await;
-                }
-                Err(Error::Provider { message, .. }) if message.contains(BUSY) => {
-                    self.api
-                        .write(&[format!("shutdown sessions server {srv}")], &[NO_SUCH])
-                        .await?;
-                    tokio::time::sleep(self.poll).await;
-                    return self.api.write(&commands, &[NO_SUCH]).await;
-                }
-                other => return other,
-            }
+    /// Deletes servers in maintenance, all in one request, then again those whose last
+    /// connections were still closing, until `deadline`; past it, their sessions are cut.
+    async fn delete(
+        &self,
+        backend: &str,
+        servers: &[ServerState],
+        deadline: Instant,
+    ) -> Result<()> {
+        let commands = |servers: &[&ServerState]| -> Vec<String> {
+            servers
+                .iter()
+                .flat_map(|s| {
+                    let srv = format!("{backend}/{}", s.name);
+                    [
+                        format!("set server {srv} state maint"),
+                        format!("del server {srv}"),
+                    ]
+                })
+                .collect()
+        };
+        let mut left: Vec<&ServerState> = servers.iter().collect();
+        if left.is_empty() {
+            return Ok(());
         }
+        loop {
+            self.api.write(&commands(&left), &[NO_SUCH, BUSY]).await?;
+            let rows = self.api.stats(backend).await?;
+            left.retain(|s| rows.iter().any(|r| r.name == s.name));
+            if left.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+        let cut: Vec<String> = left
+            .iter()
+            .map(|s| format!("shutdown sessions server {backend}/{}", s.name))
+            .collect();
+        self.api.write(&cut, &[NO_SUCH]).await?;
+        tokio::time::sleep(self.poll).await;
+        self.api.write(&commands(&left), &[NO_SUCH]).await
     }
 
     /// Drains a target's servers: `state drain` in one request, waits (bounded) until none has
-    /// a session, then deletes each.
+    /// a session, then deletes them all in one request (see [`delete`](Self::delete)).
     pub(super) async fn drain_and_delete(&self, backend: &str, target: &TargetState) -> Result<()> {
         let drain: Vec<String> = target
             .servers
@@ -118,14 +136,7 @@ impl Inner {
             }
             tokio::time::sleep(self.poll).await;
         }
-        for s in &target.servers {
-            self.delete(
-                backend,
-                s,
-                deadline.max(Instant::now() + Duration::from_secs(2)),
-            )
-            .await?;
-        }
-        Ok(())
+        let deadline = deadline.max(Instant::now() + Duration::from_secs(2));
+        self.delete(backend, &target.servers, deadline).await
     }
 }

@@ -73,10 +73,12 @@ fn target_id(fleet: &FleetInfo) -> TargetId {
 
 #[async_trait]
 impl TrafficRouter for HaproxyRouter {
-    /// HAProxy runtime-API requests: one write to attach a fleet (all its servers), to set
-    /// every weight, or to point the preview; one `show stat` per health read; a detach
-    /// drains in one write, reads stats until no session is left, and deletes each server.
-    /// Clearing a preview takes two writes per server, one more than declared.
+    /// HAProxy runtime-API requests, whatever the fleet size: one write to attach a fleet
+    /// (all its servers), to set every weight, or to point the preview; one `show stat` per
+    /// health read; a detach drains in one write, reads stats until no session is left,
+    /// deletes every server in one write and reads stats once to confirm (again while a
+    /// server's last connections close). Clearing a preview takes three more requests than
+    /// declared: a write that cuts the old servers' sessions, their deletion and its check.
     fn cost(&self, _: &ServiceName, operation: Operation) -> Option<Cost> {
         let inner = &*self.inner;
         Some(match operation {
@@ -84,11 +86,7 @@ impl TrafficRouter for HaproxyRouter {
                 Cost::calls(1)
             }
             Operation::Targets | Operation::Routing => Cost::calls(0),
-            Operation::Detach => {
-                Cost::calls(2)
-                    .batched(1, 1)
-                    .polling(1, inner.poll, inner.drain_timeout)
-            }
+            Operation::Detach => Cost::calls(3).polling(1, inner.poll, inner.drain_timeout),
             _ => return None,
         })
     }

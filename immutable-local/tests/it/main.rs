@@ -6,6 +6,7 @@ mod common;
 
 mod bad_input;
 mod conformance;
+mod detach;
 mod fleet;
 mod negative_control;
 mod proxy;
