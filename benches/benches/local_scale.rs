@@ -103,7 +103,7 @@ fn main() {
     print_table(&rows);
     if failed > 0 {
         for r in rows.iter().filter(|r| r.load.failed() > 0) {
-            eprintln!("N = {}: failed requests: {:?}", r.n, r.load.failures());
+            eprintln!("N = {}: {}", r.n, r.load.summary());
         }
         eprintln!("{failed} requests failed");
         std::process::exit(1);

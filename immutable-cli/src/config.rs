@@ -16,6 +16,9 @@
 //! [engine]
 //! lease_ttl = "60s"
 //!
+//! # On the local backend: [local] (root, haproxy_socket, ...) and [proxy], the managed
+//! # proxy's entry points (port, preview_port, health_path). `immutable init` writes one.
+//!
 //! [deploy]
 //! capacity = 3
 //! strategy = "canary"
@@ -34,10 +37,11 @@ use crate::cli::{AwsFlags, BackendKind, DeploySettings, Flags, Global, LocalFlag
 use crate::exit::Failure;
 
 /// A service described in TOML: the tables `[aws]`, `[local]`, `[engine]` and `[deploy]` take
-/// the flags of the same names, in snake case.
+/// the flags of the same names, in snake case; `[proxy]` takes the managed proxy's ports and
+/// health path (`proxy start`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-struct ServiceFile {
+pub(crate) struct ServiceFile {
     service: Option<String>,
     backend: Option<BackendKind>,
     store: Option<String>,
@@ -155,7 +159,7 @@ impl Config {
 }
 
 /// A service file, its `service` checked against the name grammar.
-fn read_service_file(path: &Path) -> Result<ServiceFile, Failure> {
+pub(crate) fn read_service_file(path: &Path) -> Result<ServiceFile, Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::refused(format!("cannot read {}: {e}", path.display())))?;
     let file = toml::from_str::<ServiceFile>(&text)

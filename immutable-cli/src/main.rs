@@ -107,6 +107,16 @@ async fn run(cli: Cli, invocation: Invocation) -> Result<Code, Failure> {
         }
         _ => {}
     }
+    if let Command::DemoSetup {
+        packer_manifest: Some(_),
+        ..
+    } = &cli.command
+        && config.backend != Some(cli::BackendKind::Aws)
+    {
+        return Err(Failure::refused(
+            "--packer-manifest registers an AMI: it is for --backend aws",
+        ));
+    }
     if let Command::Deploy { request, .. } = &cli.command {
         // Bad input is refused before the store is opened (and created): nothing is made.
         request::build(&config, request)?.validate()?;

@@ -29,7 +29,7 @@ use crate::fsutil::{blocking, create_private_dir_all, is_safe_component};
 use crate::image::{LocalImageStore, check_command};
 
 pub(crate) use process::{ProcessId, Spawn, log_tail, spawn};
-pub(crate) use session::{Session, stop as stop_sessions};
+pub(crate) use session::{KILL_WAIT, ProcessTable, Session, stop as stop_sessions};
 pub(crate) use state::InstanceRecord;
 pub(crate) use state::processes_using;
 

@@ -159,3 +159,15 @@ pub(crate) fn is_safe_component(s: &str) -> bool {
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
+
+/// Whether `path` is an executable file.
+pub(crate) fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Whether `path` can be an HTTP health check's path in an HAProxy configuration: it starts
+/// with `/` and holds no whitespace or control characters.
+pub(crate) fn is_health_path(path: &str) -> bool {
+    path.starts_with('/') && !path.chars().any(|c| c.is_whitespace() || c.is_control())
+}

@@ -63,7 +63,8 @@ pub(crate) struct ImportArgs {
     /// Local: a variable every instance starts with (repeatable).
     #[arg(long, value_name = "NAME=VALUE")]
     pub(crate) env: Vec<String>,
-    /// Local: the app's health check path, recorded in the image.
+    /// Local: the app's health check path, recorded in the image for people and tools
+    /// (HAProxy checks the path of its configuration: `health_path` in [proxy]).
     #[arg(long, value_name = "PATH")]
     pub(crate) health_path: Option<String>,
     /// Local: a second variable that holds the port, for an app that does not read PORT.
@@ -113,7 +114,8 @@ pub(crate) struct ProxyStartArgs {
     /// (repeatable). Default: `port` in [proxy] of the service file.
     #[arg(long, value_name = "[SERVICE=]PORT")]
     pub(crate) port: Vec<String>,
-    /// A preview entry point, as --port. Default: `preview_port` in [proxy].
+    /// A preview entry point, as --port. Default (when --port is not given either):
+    /// `preview_port` in [proxy].
     #[arg(long, value_name = "[SERVICE=]PORT")]
     pub(crate) preview_port: Vec<String>,
     /// What HAProxy's health checks request. Default: `health_path` in [proxy], else
@@ -146,7 +148,8 @@ pub(crate) struct InitArgs {
     /// `./.immutable` (written as an absolute path).
     #[arg(long, value_name = "DIR")]
     pub(crate) root: Option<PathBuf>,
-    /// Local: the live entry point's port. Default 8080.
+    /// Local: the live entry point's port; the preview entry point takes the next one.
+    /// Default 8080.
     #[arg(long, default_value_t = 8080)]
     pub(crate) port: u16,
     /// Replace the file if it exists.

@@ -13,11 +13,7 @@ pub(crate) async fn demo_setup(
     packer_manifest: Option<&std::path::Path>,
 ) -> Result<Code, Failure> {
     let service = ctx.config.service.as_deref().unwrap_or("web");
-    if packer_manifest.is_some() && ctx.config.backend()? != BackendKind::Aws {
-        return Err(Failure::refused(
-            "--packer-manifest registers an AMI: it is for --backend aws",
-        ));
-    }
+
     let world = match ctx.config.backend()? {
         BackendKind::Aws => {
             if let StoreSpec::Dynamo(table) = &ctx.config.store {

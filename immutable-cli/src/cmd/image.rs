@@ -51,7 +51,7 @@ pub(crate) async fn image(
         }
         ImageCommand::Show { image, .. } => {
             let found = images.resolve(&service, &image_ref(image)).await?;
-            let live = catalog.live_fleets(&service).await?;
+            let live = fleets_if_known(&catalog, &service, out).await?;
             let local = local_details(&catalog, &service, &found).await?;
             print_one(
                 out,
@@ -63,13 +63,13 @@ pub(crate) async fn image(
             );
         }
         ImageCommand::Label { image, labels, .. } => {
-            let labels = parse_pairs("labels", labels)?;
+            let labels = parse_pairs("KEY=VALUE", labels)?;
             let found = images.resolve(&service, &image_ref(image)).await?;
             images.label(&service, &found.id, &labels).await?;
             let found = images
                 .resolve(&service, &immutable_core::ImageRef::Id(found.id.clone()))
                 .await?;
-            let live = catalog.live_fleets(&service).await?;
+            let live = fleets_if_known(&catalog, &service, out).await?;
             print_one(
                 out,
                 &service,
@@ -118,7 +118,7 @@ async fn import(
     service: &ServiceName,
     args: &ImportArgs,
 ) -> Result<Code, Failure> {
-    let labels = parse_pairs("label", &args.label)?;
+    let labels = parse_pairs("--label", &args.label)?;
     match config.backend()? {
         crate::cli::BackendKind::Local => {
             let request = local_request(service, args, labels)?;
@@ -184,7 +184,7 @@ fn local_request(
         })?;
     let mut request = ImportRequest::new(service.as_str(), name, dir, command);
     request.labels = labels;
-    for (k, v) in parse_pairs("env", &args.env)? {
+    for (k, v) in parse_pairs("--env", &args.env)? {
         request = request.env(k, v);
     }
     if let Some(p) = &args.health_path {
@@ -196,18 +196,39 @@ fn local_request(
     Ok(request)
 }
 
-/// `key=value` words.
-pub(crate) fn parse_pairs(field: &str, words: &[String]) -> Result<Labels, Failure> {
+/// `key=value` words, given as `what` (a flag, or the argument's name).
+pub(crate) fn parse_pairs(what: &str, words: &[String]) -> Result<Labels, Failure> {
     let mut out = Labels::new();
     for w in words {
         let Some((k, v)) = w.split_once('=').filter(|(k, _)| !k.is_empty()) else {
             return Err(Failure::refused(format!(
-                "--{field} `{w}`: expected KEY=VALUE"
+                "{what} `{w}`: expected KEY=VALUE"
             )));
         };
         out.insert(k.to_owned(), v.to_owned());
     }
     Ok(out)
+}
+
+/// The service's live fleets, or none when the backend's options do not say how to read
+/// them (AWS without a launch template or instance type): `show` and `label` say so rather
+/// than fail.
+#[allow(clippy::print_stderr)] // a warning, on stderr
+async fn fleets_if_known(
+    catalog: &Catalog,
+    service: &ServiceName,
+    out: Out,
+) -> Result<Vec<FleetInfo>, Failure> {
+    match catalog.live_fleets(service).await {
+        Ok(live) => Ok(live),
+        Err(f) if f.code == Code::Refused => {
+            if !out.json {
+                eprintln!("warning: which fleets use it is not known: {}", f.message);
+            }
+            Ok(Vec::new())
+        }
+        Err(f) => Err(f),
+    }
 }
 
 async fn local_details(
@@ -221,7 +242,7 @@ async fn local_details(
     let d = images.details(service, &image.id).await?;
     Ok(Some(LocalImageDoc {
         command: d.command,
-        env: d.env,
+        env: d.env.into_keys().collect(),
         health_path: d.health_path,
         port_var: d.port_var,
         digest: d.digest,
@@ -350,8 +371,8 @@ fn print_one(
             .map(|w| shlex::try_quote(w).map_or_else(|_| w.clone(), |q| q.into_owned()))
             .collect();
         println!("  command    {}", words.join(" "));
-        for (k, v) in &l.env {
-            println!("  env        {k}={v}");
+        for name in &l.env {
+            println!("  env        {name} (value not shown)");
         }
         if let Some(p) = &l.health_path {
             println!("  health     {p}");

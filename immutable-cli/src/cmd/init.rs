@@ -17,10 +17,10 @@ pub(crate) fn init(service: Option<&str>, json: bool, args: &InitArgs) -> Result
         .file
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{service}.toml")));
-    if file.exists() && !args.force {
+    if args.port == 0 || args.port == u16::MAX {
         return Err(Failure::refused(format!(
-            "{} exists: nothing was written (pass --force to replace it)",
-            file.display()
+            "--port {}: pick a port from 1 to 65534 (the preview entry point takes the next)",
+            args.port
         )));
     }
     let (text, next) = match args.backend {
@@ -31,17 +31,11 @@ pub(crate) fn init(service: Option<&str>, json: bool, args: &InitArgs) -> Result
                 .unwrap_or_else(|| PathBuf::from(".immutable"));
             let root = std::path::absolute(&root)
                 .map_err(|e| Failure::refused(format!("--root {}: {e}", root.display())))?;
-            if args.port == u16::MAX {
-                return Err(Failure::refused(
-                    "--port: the preview port (--port + 1) would not be a port",
-                ));
-            }
             (local(service, &root, args.port), local_next(&file, service))
         }
         BackendKind::Aws => (aws(service), aws_next(&file)),
     };
-    std::fs::write(&file, text)
-        .map_err(|e| Failure::refused(format!("cannot write {}: {e}", file.display())))?;
+    write(&file, &text, args.force)?;
     if json {
         Document::Init(InitDoc {
             file: file.display().to_string(),
@@ -61,6 +55,30 @@ pub(crate) fn init(service: Option<&str>, json: bool, args: &InitArgs) -> Result
         }
     }
     Ok(Code::Succeeded)
+}
+
+/// Writes the file; unless `force`, only if it does not exist (checked as it is created).
+fn write(file: &Path, text: &str, force: bool) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    let mut f = options.open(file).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Failure::refused(format!(
+                "{} exists: nothing was written (pass --force to replace it)",
+                file.display()
+            ))
+        } else {
+            Failure::refused(format!("cannot write {}: {e}", file.display()))
+        }
+    })?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| Failure::error(format!("cannot write {}: {e}", file.display())))
 }
 
 fn local_next(file: &Path, service: &str) -> Vec<String> {
@@ -175,4 +193,36 @@ bake_time = "15m"
 health_timeout = "10m"
 "#
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key a template writes, the commented ones too, is one the service file takes.
+    #[test]
+    fn the_templates_parse_with_every_key_uncommented() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [
+            ("local", local("web", Path::new("/srv/immutable"), 8080)),
+            ("aws", aws("web")),
+        ] {
+            let uncommented: String = text
+                .lines()
+                .map(|l| match l.strip_prefix("# ") {
+                    Some(rest) if rest.contains(" = ") && !rest.contains('`') => rest,
+                    _ => l,
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+            assert_ne!(uncommented, text, "{name}: some keys are commented out");
+            for (which, t) in [("as written", &text), ("uncommented", &uncommented)] {
+                let path = dir.path().join(format!("{name}.toml"));
+                std::fs::write(&path, t).unwrap();
+                if let Err(e) = crate::config::read_service_file(&path) {
+                    panic!("{name} {which}: {}\n{t}", e.message);
+                }
+            }
+        }
+    }
 }

@@ -46,6 +46,13 @@ async fn start(
     proxy: &ManagedProxy,
     args: &ProxyStartArgs,
 ) -> Result<ProxyDoc, Failure> {
+    if let Some(socket) = &config.local.haproxy_socket {
+        return Err(Failure::refused(format!(
+            "this service routes through your own HAProxy ({}, haproxy_socket): the managed \
+             proxy would not be the one it uses; drop haproxy_socket to use `proxy start`",
+            socket.display()
+        )));
+    }
     let routes = routes(config, args)?;
     let status = proxy.start(&routes).await?;
     // HAProxy starts without the servers the router added: put them back.

@@ -62,7 +62,9 @@ pub(crate) struct ImageDoc {
 pub(crate) struct LocalImageDoc {
     /// The program and its arguments.
     pub(crate) command: Vec<String>,
-    pub(crate) env: BTreeMap<String, String>,
+    /// The names of the variables every instance starts with (their values may be secrets:
+    /// they are in the image's manifest, never printed).
+    pub(crate) env: Vec<String>,
     pub(crate) health_path: Option<String>,
     pub(crate) port_var: Option<String>,
     /// SHA-256 of the content.

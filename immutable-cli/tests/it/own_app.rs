@@ -16,7 +16,8 @@ use immutable_testkit::local::until_answered;
 const MINUTE: Duration = Duration::from_secs(60);
 
 /// An HTTP app in Python answering `/` with its version and `/health` with 200, holding a
-/// request `?delay_ms=N` for N ms.
+/// request `?delay_ms=N` for N ms. It listens on `$APP_PORT` (the image's port variable) and
+/// names itself `$GREETING-<version>` in `X-Image` (an image's variable).
 const APP: &str = r#"#!/usr/bin/env python3
 import http.server, os, pathlib, time, urllib.parse
 VERSION = pathlib.Path(__file__).with_name("VERSION").read_text().strip()
@@ -28,12 +29,12 @@ class App(http.server.BaseHTTPRequestHandler):
         body = f"hello from {VERSION}\n".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("X-Image", VERSION)
+        self.send_header("X-Image", os.environ["GREETING"] + "-" + VERSION)
         self.end_headers()
         self.wfile.write(body)
     def log_message(self, *args):
         pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ[os.environ.get("PORT_NAME", "PORT")])), App).serve_forever()
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["APP_PORT"])), App).serve_forever()
 "#;
 
 fn write_app(dir: &Path, version: &str) {
@@ -147,6 +148,10 @@ async fn a_python_app_is_imported_deployed_canaried_under_load_and_retired_from_
             "./app.py",
             "--health-path",
             "/health",
+            "--port-var",
+            "APP_PORT",
+            "--env",
+            "GREETING=hi",
             "--output",
             "json",
         ];
@@ -179,7 +184,7 @@ async fn a_python_app_is_imported_deployed_canaried_under_load_and_retired_from_
     let deployed = run(&cli, &["deploy", "--image", "v1", "--bake-time", "0s"]);
     assert_eq!(deployed.code, SUCCEEDED, "{deployed:?}");
     let url = format!("http://127.0.0.1:{port}");
-    assert_eq!(until_answered(&format!("{url}/")).await, "v1");
+    assert_eq!(until_answered(&format!("{url}/")).await, "hi-v1");
     let shown = run(&cli, &["image", "show", "v1", "--output", "json"]).json();
     assert_eq!(
         shown["image"]["in_use_by"].as_array().unwrap().len(),
@@ -187,6 +192,21 @@ async fn a_python_app_is_imported_deployed_canaried_under_load_and_retired_from_
         "{shown}"
     );
     assert_eq!(shown["local"]["health_path"], "/health");
+    assert_eq!(shown["local"]["port_var"], "APP_PORT");
+    assert_eq!(
+        shown["local"]["env"],
+        serde_json::json!(["GREETING"]),
+        "{shown}"
+    );
+    let text = run(&cli, &["image", "show", "v1"]);
+    assert!(
+        text.stdout.contains("GREETING (value not shown)"),
+        "{text:?}"
+    );
+    assert!(
+        !text.stdout.contains("GREETING=hi"),
+        "a variable's value is never printed: {text:?}"
+    );
 
     // A canary to v2 under load, baking for a while: v1 cannot be retired while it bakes.
     let load = LoadGen::new(format!("{url}/?delay_ms=20"))
@@ -232,7 +252,7 @@ async fn a_python_app_is_imported_deployed_canaried_under_load_and_retired_from_
     assert!(report.served() > 100, "{}", report.summary());
     assert_eq!(report.failed(), 0, "{}", report.summary());
     assert!(
-        report.images_since(load_started).contains_key("v2"),
+        report.images_since(load_started).contains_key("hi-v2"),
         "{}",
         report.summary()
     );
@@ -251,7 +271,7 @@ async fn a_python_app_is_imported_deployed_canaried_under_load_and_retired_from_
     let restarted = run(&cli, &["proxy", "start", "--output", "json"]).json();
     assert_eq!(restarted["state"], "started");
     assert_eq!(restarted["routes"][0]["restored"], 2, "{restarted}");
-    assert_eq!(until_answered(&format!("{url}/")).await, "v2");
+    assert_eq!(until_answered(&format!("{url}/")).await, "hi-v2");
     assert_eq!(ids.len(), 2);
 }
 

@@ -154,6 +154,31 @@ async fn a_packer_manifest_brings_in_the_regions_ami_and_a_deploy_uses_it() {
         "{chosen:?}"
     );
 
+    // The same manifest from us-west-2 brings in that region's AMI of the build.
+    let mut in_west = cli.clone();
+    let at = in_west.args.iter().position(|a| a == "--region").unwrap();
+    in_west.args[at + 1] = "us-west-2".into();
+    let west_import = in_west.run(
+        &[
+            "image",
+            "import",
+            "--packer-manifest",
+            m,
+            "--output",
+            "json",
+        ],
+        MINUTE,
+    );
+    assert_eq!(west_import.code, SUCCEEDED, "{west_import:?}");
+    assert_eq!(west_import.json()["image"]["id"], app_west.as_str());
+    assert_eq!(
+        tags_of(&west, &app_west)
+            .await
+            .get(tags::SERVICE)
+            .map(String::as_str),
+        Some("web")
+    );
+
     // A deploy by the imported name.
     let deployed = deployer.run(
         &[

@@ -5,6 +5,7 @@
 //! next launch, terminate or [`kill_all`](super::ProcessFleet::kill_all) reaches them.
 
 use std::ffi::OsStr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use immutable_core::{Error, Result};
@@ -50,8 +51,10 @@ pub(super) fn take_over(state: &mut FleetState) -> Result<bool> {
     Ok(true)
 }
 
-/// How many more times a slot whose processes have no session leader is looked at.
-const LOOKS: usize = 3;
+/// How many more times (every 50 ms) a slot whose processes have no session leader is
+/// looked at: `setsid` may take a while to open the session on a loaded machine, and a
+/// process taken for a leftover too early would be killed instead of recorded.
+const LOOKS: usize = 40;
 
 /// For each slot, the live processes started as its instance, with their sessions.
 fn processes_of(slots: &[InstanceSlot]) -> Result<Vec<Vec<(ProcessId, u32)>>> {
@@ -73,15 +76,22 @@ fn leader(processes: &[(ProcessId, u32)]) -> Option<ProcessId> {
 }
 
 /// The slot a process was started for, by the `INSTANCE_ID` in the environment it was
-/// started with. (Not by its working directory, as [`ProcessId::runs_as`] also does for a
-/// recorded process: a shell someone opened in the instance's directory would pass.)
+/// started with, and its `IMAGE_DIR` under this slot's root (`<root>/fleets/<fleet>/<id>`):
+/// another root may hold a fleet of the same service and key, whose instances have the same
+/// ids. (Not by its working directory, as [`ProcessId::runs_as`] also does for a recorded
+/// process: a shell someone opened in the instance's directory would pass.)
 fn slot_of(process: ProcessId, slots: &[InstanceSlot]) -> Option<usize> {
     let (handle, _) = process.open()?;
     let env = handle.environ().ok()?;
     let id = env.get(OsStr::new("INSTANCE_ID"))?;
-    slots
-        .iter()
-        .position(|s| id.as_os_str() == OsStr::new(s.id.as_str()))
+    let image_dir = Path::new(env.get(OsStr::new("IMAGE_DIR"))?);
+    slots.iter().position(|s| {
+        id.as_os_str() == OsStr::new(s.id.as_str())
+            && s.dir
+                .ancestors()
+                .nth(3)
+                .is_some_and(|root| image_dir.starts_with(root))
+    })
 }
 
 /// SIGKILLs each process and waits (up to [`KILL_WAIT`]) until none is left.

@@ -1,16 +1,22 @@
 //! [`ManagedProxy`]: an HAProxy the SDK writes the configuration of, starts in the background
 //! (it outlives the program that started it) and tracks by pid, for users without their own.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use immutable_core::{Error, Result, ServiceName};
+use immutable_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-use super::config::{self, Frontend};
-use crate::fleet::{InstanceRecord, ProcessId, Session, Spawn, spawn, stop_sessions};
+use super::config;
+use crate::fleet::{
+    InstanceRecord, KILL_WAIT, ProcessId, ProcessTable, Session, Spawn, spawn, stop_sessions,
+};
 use crate::fsutil::{create_private_dir_all, lock_file, read_json, write_json_atomic};
+
+mod route;
+
+pub use route::ProxyRoute;
+use route::{check_routes, frontends, port_is_free};
 
 /// How long a start waits for HAProxy's admin socket.
 const START_WAIT: Duration = Duration::from_secs(10);
@@ -21,45 +27,6 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// The id the proxy's process carries in its environment (`INSTANCE_ID`), by which a stop
 /// knows the recorded pid is still the proxy's.
 const PROCESS_ID: &str = "immutable-proxy";
-
-/// One service a [`ManagedProxy`] routes: its live entry point on `127.0.0.1:<port>`, a
-/// preview entry point when asked, and the path HAProxy checks each instance's health on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ProxyRoute {
-    /// The service (its backend in HAProxy is named after it).
-    pub service: ServiceName,
-    /// The live entry point's port on 127.0.0.1.
-    pub port: u16,
-    /// The preview entry point's port (backend `<service>:preview`), if any.
-    pub preview_port: Option<u16>,
-    /// What HAProxy's health checks request. Default `/health`.
-    pub health_path: String,
-}
-
-impl ProxyRoute {
-    /// `service` on `127.0.0.1:<port>`, checked on `/health`, without preview.
-    pub fn new(service: ServiceName, port: u16) -> Self {
-        ProxyRoute {
-            service,
-            port,
-            preview_port: None,
-            health_path: "/health".into(),
-        }
-    }
-
-    /// A preview entry point on `port`.
-    pub fn preview(mut self, port: u16) -> Self {
-        self.preview_port = Some(port);
-        self
-    }
-
-    /// Health checks on `path`.
-    pub fn health_path(mut self, path: impl Into<String>) -> Self {
-        self.health_path = path.into();
-        self
-    }
-}
 
 /// A running managed proxy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,7 +130,8 @@ impl ManagedProxy {
         routes.sort_by(|a, b| a.service.cmp(&b.service));
         check_routes(&routes)?;
         create_private_dir_all(&self.dir)?;
-        let _lock = lock_file(&self.dir.join(".lock"))?;
+        let lock = self.dir.join(".lock");
+        let _lock = crate::fsutil::blocking(move || lock_file(&lock)).await?;
         if let Some(r) = self.running()? {
             if r.routes == routes {
                 return Ok(self.status_of(&r, false));
@@ -184,6 +152,9 @@ impl ManagedProxy {
                 names(&routes)
             )));
         }
+        // An HAProxy started by a run that died before it recorded it holds the ports.
+        let this = self.clone();
+        crate::fsutil::blocking(move || this.stop_unrecorded()).await?;
         for r in &routes {
             for port in std::iter::once(r.port).chain(r.preview_port) {
                 port_is_free(&r.service, port)?;
@@ -259,13 +230,9 @@ impl ManagedProxy {
         crate::fsutil::blocking(move || {
             let _lock = lock_file(&this.dir.join(".lock"))?;
             let running = this.running()?;
-            if let Some(r) = &running
-                && !stop_sessions(&[Session::of(&r.process)], STOP_GRACE)?
-            {
-                return Err(Error::Timeout {
-                    what: format!("HAProxy (pid {}) to exit", r.process.process.pid),
-                    after: STOP_GRACE,
-                });
+            match &running {
+                Some(r) => this.stop_process(&r.process)?,
+                None => this.stop_unrecorded()?,
             }
             let _ = std::fs::remove_file(this.record_path());
             let _ = std::fs::remove_file(this.admin_socket());
@@ -275,93 +242,50 @@ impl ManagedProxy {
     }
 }
 
-fn frontends(routes: &[ProxyRoute]) -> Vec<Frontend> {
-    let ip = Ipv4Addr::LOCALHOST.into();
-    let mut out = Vec::new();
-    for r in routes {
-        out.push(Frontend {
-            backend: r.service.to_string(),
-            bind: SocketAddr::new(ip, r.port),
-            health_path: r.health_path.clone(),
-        });
-        if let Some(port) = r.preview_port {
-            out.push(Frontend {
-                backend: r.service.derived("preview"),
-                bind: SocketAddr::new(ip, port),
-                health_path: r.health_path.clone(),
-            });
+impl ManagedProxy {
+    /// SIGTERM, then SIGKILL after [`STOP_GRACE`]; waits until it exited.
+    fn stop_process(&self, process: &InstanceRecord) -> Result<()> {
+        if stop_sessions(&[Session::of(process)], STOP_GRACE)? {
+            return Ok(());
         }
-    }
-    out
-}
-
-fn check_routes(routes: &[ProxyRoute]) -> Result<()> {
-    if routes.is_empty() {
-        return Err(Error::invalid(
-            "routes",
-            "name at least one service and its port",
-        ));
-    }
-    let mut ports = std::collections::BTreeMap::new();
-    for (i, r) in routes.iter().enumerate() {
-        if i > 0 && routes[i - 1].service == r.service {
-            return Err(Error::invalid(
-                "routes",
-                format!("service {} is named twice", r.service),
-            ));
-        }
-        if !r.health_path.starts_with('/')
-            || r.health_path
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(Error::invalid(
-                "health_path",
-                format!(
-                    "`{}` of service {} must start with `/` and hold no spaces",
-                    r.health_path, r.service
-                ),
-            ));
-        }
-        for port in std::iter::once(r.port).chain(r.preview_port) {
-            if port == 0 {
-                return Err(Error::invalid(
-                    "routes",
-                    format!("service {}: port 0 is not a port to serve on", r.service),
-                ));
-            }
-            if let Some(other) = ports.insert(port, &r.service) {
-                return Err(Error::invalid(
-                    "routes",
-                    format!("port {port} is given to {other} and to {}", r.service),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn port_is_free(service: &ServiceName, port: u16) -> Result<()> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, port))
-        .map(drop)
-        .map_err(|e| {
-            Error::invalid(
-                "routes",
-                format!(
-                    "port {port} of service {service} on 127.0.0.1 cannot be listened on ({e}): \
-                     another program uses it; pick another port"
-                ),
-            )
+        Err(Error::Timeout {
+            what: format!("HAProxy (pid {}) to exit", process.process.pid),
+            after: STOP_GRACE + KILL_WAIT,
         })
+    }
+
+    /// Stops an HAProxy this directory's proxy started but never recorded (its starter died
+    /// between the start and the record): a session leader started as the proxy (its
+    /// `INSTANCE_ID`) and running in this directory.
+    fn stop_unrecorded(&self) -> Result<()> {
+        let work = self.dir.join("work");
+        let ours = |p: &ProcessId| {
+            p.open().is_some_and(|(handle, _)| {
+                let started_as = handle.environ().is_ok_and(|env| {
+                    env.get(std::ffi::OsStr::new("INSTANCE_ID"))
+                        .is_some_and(|v| v == PROCESS_ID)
+                });
+                started_as && handle.cwd().is_ok_and(|cwd| cwd.starts_with(&work))
+            })
+        };
+        for &(process, session) in ProcessTable::scan()?.entries() {
+            if process.pid == session && ours(&process) {
+                self.stop_process(&InstanceRecord {
+                    id: immutable_core::InstanceId::new(PROCESS_ID),
+                    process,
+                    port: 0,
+                    dir: self.dir.clone(),
+                })?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The `haproxy` program: the one given, else `haproxy` on `PATH`, else Debian's
 /// `/usr/sbin/haproxy`.
 fn find_binary(given: Option<&Path>) -> Result<PathBuf> {
-    let executable = |p: &Path| {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
+    let executable = |p: &Path| crate::fsutil::is_executable(p);
     let found = match given {
         Some(p) => Some(p.to_path_buf()).filter(|p| executable(p)),
         None => std::env::var_os("PATH")

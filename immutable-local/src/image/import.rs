@@ -118,6 +118,16 @@ impl ImportRequest {
                 "must be a non-empty name without control characters",
             ));
         }
+        if self.name.starts_with("img-") || self.name.starts_with("ami-") {
+            return Err(Error::invalid(
+                "name",
+                format!(
+                    "`{}` looks like an image id (img-..., ami-...), and would be read as one: \
+                     pick a name without that prefix",
+                    self.name
+                ),
+            ));
+        }
         immutable_core::check_labels(&self.labels)?;
         for (name, value) in &self.env {
             check_var("env", name)?;
@@ -130,9 +140,15 @@ impl ImportRequest {
         }
         if let Some(name) = &self.port_var {
             check_var("port_var", name)?;
+            if self.env.contains_key(name) {
+                return Err(Error::invalid(
+                    "port_var",
+                    format!("{name} is also given a value with env: name another variable"),
+                ));
+            }
         }
         if let Some(path) = &self.health_path
-            && (!path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()))
+            && !crate::fsutil::is_health_path(path)
         {
             return Err(Error::invalid(
                 "health_path",
@@ -172,13 +188,15 @@ fn check_var(field: &str, name: &str) -> Result<()> {
 }
 
 /// Refuses a directory that is missing, or that holds anything an image cannot: a FIFO, a
-/// socket, a device, or a symlink whose target lies outside the directory.
+/// socket, a device, or a symlink that leads outside the directory or nowhere.
 fn check_tree(dir: &Path) -> Result<()> {
-    let meta = fs::symlink_metadata(dir).map_err(|_| {
-        Error::invalid(
-            "dir",
-            format!("image directory {} does not exist", dir.display()),
-        )
+    let meta = fs::metadata(dir).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::NotFound {
+            "does not exist".to_owned()
+        } else {
+            format!("cannot be read: {e}")
+        };
+        Error::invalid("dir", format!("image directory {} {why}", dir.display()))
     })?;
     if !meta.is_dir() {
         return Err(Error::invalid(
@@ -186,10 +204,11 @@ fn check_tree(dir: &Path) -> Result<()> {
             format!("{} is not a directory", dir.display()),
         ));
     }
-    walk_checked(dir, Path::new(""))
+    let root = fs::canonicalize(dir).map_err(|e| io_error("cannot resolve", dir, e))?;
+    walk_checked(dir, Path::new(""), &root)
 }
 
-fn walk_checked(root: &Path, rel: &Path) -> Result<()> {
+fn walk_checked(root: &Path, rel: &Path, canonical_root: &Path) -> Result<()> {
     let dir = root.join(rel);
     let read = fs::read_dir(&dir).map_err(|e| io_error("cannot list", &dir, e))?;
     for entry in read {
@@ -200,17 +219,20 @@ fn walk_checked(root: &Path, rel: &Path) -> Result<()> {
             .file_type()
             .map_err(|e| io_error("cannot stat", &path, e))?;
         if ty.is_dir() {
-            walk_checked(root, &rel)?;
+            walk_checked(root, &rel, canonical_root)?;
         } else if ty.is_symlink() {
             let target = fs::read_link(&path).map_err(|e| io_error("cannot read", &path, e))?;
             let parent = rel.parent().unwrap_or(Path::new(""));
-            if !stays_inside(parent, &target) {
+            // By its words (no absolute target, no `..` above the root) and by where it leads
+            // once every link on the way is followed (`a/up -> ..` then `x -> a/up/..`).
+            let leads_inside = fs::canonicalize(&path).is_ok_and(|t| t.starts_with(canonical_root));
+            if !stays_inside(parent, &target) || !leads_inside {
                 return Err(Error::invalid(
                     "dir",
                     format!(
-                        "{} is a symlink to {}, outside the image directory: an image holds \
-                         its own files (copy the target in, or make the link relative and \
-                         inside)",
+                        "{} is a symlink to {}, which leads outside the image directory or \
+                         nowhere: an image holds its own files (copy the target in, or make \
+                         the link relative and inside)",
                         path.display(),
                         target.display()
                     ),
@@ -258,7 +280,14 @@ pub(super) fn import_blocking(
     service: ServiceName,
     request: ImportRequest,
 ) -> Result<Image> {
-    let digest = manifest::digest(&request.dir, &service, &request.command, &request.env)?;
+    let digest = manifest::digest(
+        &request.dir,
+        &service,
+        &request.command,
+        &request.env,
+        request.port_var.as_deref(),
+        request.health_path.as_deref(),
+    )?;
     let id = ImageId::new(format!("img-{}", &digest[..32]));
     let images = root.join("images");
     let _lock = lock_file(&images.join(".lock"))?;

@@ -11,7 +11,7 @@ use immutable_core::{Error, Image, ImageId, Labels, Result, ServiceName};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::fsutil::io_error;
+use crate::fsutil::{io_error, is_executable};
 
 /// What the store records about one image, beside its files.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,10 +84,6 @@ pub(crate) fn program_path(files: &Path, program: &str) -> Option<PathBuf> {
         .find(|p| is_executable(p))
 }
 
-fn is_executable(path: &Path) -> bool {
-    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
 /// Checks that the command's program exists and is executable, naming it if not.
 pub(crate) fn check_command(files: &Path, command: &[String]) -> Result<PathBuf> {
     let Some(program) = command.first().filter(|p| !p.is_empty()) else {
@@ -122,14 +118,16 @@ pub(crate) fn check_command(files: &Path, command: &[String]) -> Result<PathBuf>
     }
 }
 
-/// The content digest: service, command, variables, and every file's relative path,
-/// executable bit and bytes (symlinks by target), in path order. (An image without variables
-/// hashes as it did before images had them.)
+/// The content digest: service, command, variables, port variable, health path, and every
+/// file's relative path, executable bit and bytes (symlinks by target), in path order. (An
+/// image without the optional ones hashes as it did before images had them.)
 pub(crate) fn digest(
     dir: &Path,
     service: &ServiceName,
     command: &[String],
     env: &BTreeMap<String, String>,
+    port_var: Option<&str>,
+    health_path: Option<&str>,
 ) -> Result<String> {
     let mut hash = Sha256::new();
     hash.update(format!("service {service}\n"));
@@ -138,6 +136,12 @@ pub(crate) fn digest(
     }
     for (k, v) in env {
         hash.update(format!("env {}:{k}={}:{v}\n", k.len(), v.len()));
+    }
+    if let Some(var) = port_var {
+        hash.update(format!("port_var {var}\n"));
+    }
+    if let Some(path) = health_path {
+        hash.update(format!("health_path {}:{path}\n", path.len()));
     }
     let mut entries = Vec::new();
     walk(dir, Path::new(""), &mut entries)?;
@@ -207,6 +211,15 @@ pub(crate) fn copy_read_only(from: &Path, to: &Path) -> Result<()> {
                 .map_err(|e| io_error("cannot link", &dst, e))?;
         } else if ty.is_dir() {
             copy_read_only(&src, &dst)?;
+        } else if !ty.is_file() {
+            // Checked before the copy; refused again if one appeared since.
+            return Err(Error::invalid(
+                "dir",
+                format!(
+                    "{} is not a file (a FIFO, a socket or a device)",
+                    src.display()
+                ),
+            ));
         } else {
             fs::copy(&src, &dst).map_err(|e| io_error("cannot copy to", &dst, e))?;
             set_writable(&dst, false)?;
@@ -270,14 +283,30 @@ mod tests {
         }
         let cmd = vec!["/bin/true".to_owned()];
         let none = BTreeMap::new();
-        let da = digest(a.path(), &svc(), &cmd, &none).unwrap();
-        assert_eq!(da, digest(b.path(), &svc(), &cmd, &none).unwrap());
+        let da = digest(a.path(), &svc(), &cmd, &none, None, None).unwrap();
+        assert_eq!(
+            da,
+            digest(b.path(), &svc(), &cmd, &none, None, None).unwrap()
+        );
         let env = BTreeMap::from([("MODE".to_owned(), "x".to_owned())]);
-        assert_ne!(da, digest(a.path(), &svc(), &cmd, &env).unwrap());
+        assert_ne!(
+            da,
+            digest(a.path(), &svc(), &cmd, &env, None, None).unwrap()
+        );
+        let port = digest(a.path(), &svc(), &cmd, &none, Some("HTTP_PORT"), None).unwrap();
+        assert_ne!(da, port);
+        let health = digest(a.path(), &svc(), &cmd, &none, None, Some("/h")).unwrap();
+        assert_ne!(da, health);
         fs::write(b.path().join("VERSION"), "2").unwrap();
-        assert_ne!(da, digest(b.path(), &svc(), &cmd, &none).unwrap());
+        assert_ne!(
+            da,
+            digest(b.path(), &svc(), &cmd, &none, None, None).unwrap()
+        );
         let other = vec!["/bin/false".to_owned()];
-        assert_ne!(da, digest(a.path(), &svc(), &other, &none).unwrap());
+        assert_ne!(
+            da,
+            digest(a.path(), &svc(), &other, &none, None, None).unwrap()
+        );
     }
 
     #[test]

@@ -126,6 +126,15 @@ async fn a_fifo_or_a_symlink_out_of_the_directory_is_named_and_nothing_is_writte
         expect_invalid(r, "dir", &format!("bin/{link} is a symlink to {target}"));
         std::fs::remove_file(src.join("bin").join(link)).unwrap();
     }
+    // Each link looks inside by its words; followed, the second leads to the parent.
+    std::os::unix::fs::symlink("..", src.join("bin/up")).unwrap();
+    std::os::unix::fs::symlink("bin/up/..", src.join("escape")).unwrap();
+    let r = images
+        .import(ImportRequest::new("web", "v1", &src, ["./start"]))
+        .await;
+    expect_invalid(r, "dir", "escape is a symlink to bin/up/..");
+    std::fs::remove_file(src.join("escape")).unwrap();
+    std::fs::remove_file(src.join("bin/up")).unwrap();
     for (request, field) in [
         (
             ImportRequest::new("web", "v1", &src, ["./start"]).env("PORT", "1"),
@@ -142,6 +151,16 @@ async fn a_fifo_or_a_symlink_out_of_the_directory_is_named_and_nothing_is_writte
         (
             ImportRequest::new("web", "v1", &src, ["./start"]).health_path("health"),
             "health_path",
+        ),
+        (
+            ImportRequest::new("web", "img-0123", &src, ["./start"]),
+            "name",
+        ),
+        (
+            ImportRequest::new("web", "v1", &src, ["./start"])
+                .env("HTTP_PORT", "1")
+                .port_var("HTTP_PORT"),
+            "port_var",
         ),
     ] {
         expect_invalid(images.import(request).await, field, "");

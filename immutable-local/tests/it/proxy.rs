@@ -128,3 +128,33 @@ async fn bad_routes_a_busy_port_and_a_missing_haproxy_are_refused_before_anythin
         "nothing written"
     );
 }
+
+#[tokio::test]
+async fn an_haproxy_started_but_never_recorded_is_stopped_by_the_next_start_or_stop() {
+    let _machine = immutable_testkit::serial::shared().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = ManagedProxy::new(dir.path().join("proxy"));
+    let routes = [route("web", free_port())];
+    let first = proxy
+        .start(&routes)
+        .await
+        .expect("HAProxy must be installed");
+    // As if the starter died between starting HAProxy and recording it.
+    std::fs::remove_file(dir.path().join("proxy/proxy.json")).unwrap();
+    assert_eq!(proxy.status().unwrap(), None);
+    let second = proxy.start(&routes).await.unwrap();
+    assert!(second.started);
+    assert_ne!(second.pid, first.pid);
+    assert!(
+        !alive(first.pid),
+        "the unrecorded HAProxy {} still runs",
+        first.pid
+    );
+    std::fs::remove_file(dir.path().join("proxy/proxy.json")).unwrap();
+    assert_eq!(proxy.stop().await.unwrap(), None, "nothing was recorded");
+    assert!(
+        !alive(second.pid),
+        "stop leaves the unrecorded HAProxy {} running",
+        second.pid
+    );
+}
