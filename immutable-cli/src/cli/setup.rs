@@ -64,7 +64,7 @@ pub(crate) struct ImportArgs {
     #[arg(long, value_name = "NAME=VALUE")]
     pub(crate) env: Vec<String>,
     /// Local: the app's health check path, recorded in the image for people and tools
-    /// (HAProxy checks the path of its configuration: `health_path` in [proxy]).
+    /// (HAProxy checks the path of its configuration: `health_path` in `[proxy]`).
     #[arg(long, value_name = "PATH")]
     pub(crate) health_path: Option<String>,
     /// Local: a second variable that holds the port, for an app that does not read PORT.
@@ -111,14 +111,14 @@ pub(crate) struct ProxyArgs {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ProxyStartArgs {
     /// A live entry point on 127.0.0.1: `PORT` for the --service, or `SERVICE=PORT`
-    /// (repeatable). Default: `port` in [proxy] of the service file.
+    /// (repeatable). Default: `port` in `[proxy]` of the service file.
     #[arg(long, value_name = "[SERVICE=]PORT")]
     pub(crate) port: Vec<String>,
     /// A preview entry point, as --port. Default (when --port is not given either):
-    /// `preview_port` in [proxy].
+    /// `preview_port` in `[proxy]`.
     #[arg(long, value_name = "[SERVICE=]PORT")]
     pub(crate) preview_port: Vec<String>,
-    /// What HAProxy's health checks request. Default: `health_path` in [proxy], else
+    /// What HAProxy's health checks request. Default: `health_path` in `[proxy]`, else
     /// `/health`.
     #[arg(long, value_name = "PATH")]
     pub(crate) health_path: Option<String>,

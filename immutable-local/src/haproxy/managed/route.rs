@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::super::config::Frontend;
 
-/// One service a [`ManagedProxy`] routes: its live entry point on `127.0.0.1:<port>`, a
+/// One service a [`ManagedProxy`](crate::ManagedProxy) routes: its live entry point on `127.0.0.1:<port>`, a
 /// preview entry point when asked, and the path HAProxy checks each instance's health on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
