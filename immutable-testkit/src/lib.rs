@@ -4,7 +4,7 @@
 //!   one shared store: the world of the wave tests.
 //! - [`serial`]: a lock for the tests of one binary that need the machine to themselves.
 //! - `aws` (feature `aws`): moto's server, one per test binary with an account per test, and
-//!   the AWS world on it (built by [`immutable_aws::sandbox`], as `demo-setup` builds its own).
+//!   the AWS world on it (built by `immutable_aws::sandbox`, as `demo-setup` builds its own).
 //! - `local` (feature `local`): helpers for services behind a real HAProxy.
 //!
 //! Each crate keeps one integration-test binary (`tests/it/main.rs`), so its tests run as
