@@ -263,12 +263,13 @@ fn row(image: &Image, live: &[FleetInfo]) -> ImageRow {
     }
 }
 
-/// Labels for people: the SDK's ownership tags left out.
+/// Labels for people: the SDK's own (`immutable:...`: ownership, and the promotion the
+/// PROMOTED column shows) left out.
 fn user_labels(row: &ImageRow) -> String {
     let shown: Vec<String> = row
         .labels
         .iter()
-        .filter(|(k, _)| *k != tags::SERVICE && *k != tags::MANAGED_BY)
+        .filter(|(k, _)| !k.starts_with("immutable:"))
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     if shown.is_empty() {
@@ -356,7 +357,10 @@ fn print_one(
         return;
     }
     println!("  created    {}", image.created);
-    println!("  promoted   {}", if image.promoted { "yes" } else { "no" });
+    match image.labels.get(tags::PROMOTED) {
+        Some(by) => println!("  promoted   yes (by deployment {by})"),
+        None => println!("  promoted   no"),
+    }
     if !image.in_use_by.is_empty() {
         println!("  in use by  {}", image.in_use_by.join(", "));
     }
