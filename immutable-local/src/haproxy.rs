@@ -264,12 +264,14 @@ impl Haproxy {
                 backend: service.to_string(),
                 bind: e.live,
                 health_path: self.options.health_path.clone(),
+                servers: Vec::new(),
             });
             if self.options.preview {
                 frontends.push(config::Frontend {
                     backend: service.derived("preview"),
                     bind: e.preview,
                     health_path: self.options.health_path.clone(),
+                    servers: Vec::new(),
                 });
             }
         }

@@ -26,7 +26,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use immutable_core::{Error, FleetId, InstanceId, ResourceKind, Result, ServiceName, TargetId};
 
-use self::api::RuntimeApi;
+pub(crate) use self::api::RuntimeApi;
 pub use self::builder::HaproxyRouterBuilder;
 pub use self::restore::RestoreGuard;
 use self::state::ServiceState;

@@ -22,7 +22,12 @@ pub(crate) async fn proxy(
             "proxy runs an HAProxy for the local backend; on AWS the ALB routes",
         ));
     }
-    let proxy = ManagedProxy::new(proxy_dir(&config.local)?);
+    let interval = config
+        .local
+        .health_check_interval
+        .unwrap_or(std::time::Duration::from_millis(500));
+    // The router's checks (see `backend::local_router`), for the servers a reload carries.
+    let proxy = ManagedProxy::new(proxy_dir(&config.local)?).health_checks(interval, 2, 2);
     let doc = match command {
         ProxyCommand::Start(args) => start(config, &proxy, args).await?,
         ProxyCommand::Status(ProxyArgs { .. }) => match proxy.status()? {
@@ -54,7 +59,11 @@ async fn start(
         )));
     }
     let routes = routes(config, args)?;
-    let status = proxy.start(&routes).await?;
+    // A running proxy whose routes would change or go: refused, nothing done (exit 2).
+    let status = proxy.start(&routes).await.map_err(|e| match e {
+        immutable_core::Error::Conflict { message, .. } => Failure::refused(message),
+        e => e.into(),
+    })?;
     // HAProxy starts without the servers the router added: put them back.
     let mut local = config.local.clone();
     local.haproxy_socket = Some(status.admin_socket.clone());

@@ -217,6 +217,37 @@ async fn a_python_app_is_imported_deployed_canaried_under_load_and_retired_from_
         .start()
         .unwrap();
     let load_started = load.started();
+    // A second service added to the running proxy: a new HAProxy takes over with app's
+    // servers, and no request of the load fails.
+    let other = free_port_pair();
+    let (live, preview) = (format!("app={port}"), format!("app={}", port + 1));
+    let other_route = format!("other={other}");
+    let added = run(
+        &cli,
+        &[
+            "proxy",
+            "start",
+            "--port",
+            &live,
+            "--preview-port",
+            &preview,
+            "--port",
+            &other_route,
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(added.code, SUCCEEDED, "{added:?}");
+    let added = added.json();
+    assert_eq!(added["state"], "started", "{added}");
+    assert_eq!(added["routes"].as_array().unwrap().len(), 2, "{added}");
+    let pid = added["pid"].as_u64().unwrap();
+    assert_eq!(until_answered(&format!("{url}/")).await, "hi-v1");
+    let dropped = run(&cli, &["proxy", "start", "--port", &other_route]);
+    assert_eq!(
+        dropped.code, REFUSED,
+        "a route dropped is refused: {dropped:?}"
+    );
     let deploy = cli.spawn(&[
         "deploy",
         "--image",

@@ -6,12 +6,27 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 /// One entry point: a frontend on `bind` feeding the backend `backend`, whose servers are
-/// checked with `GET <health_path>`.
+/// checked with `GET <health_path>`; `servers` are written into the backend (a reload
+/// carries a running HAProxy's servers over), the router adds the others at run time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Frontend {
     pub(crate) backend: String,
     pub(crate) bind: SocketAddr,
     pub(crate) health_path: String,
+    pub(crate) servers: Vec<StaticServer>,
+}
+
+/// A server written into a backend, as HAProxy ran it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StaticServer {
+    pub(crate) name: String,
+    pub(crate) addr: String,
+    pub(crate) port: u16,
+    pub(crate) weight: u32,
+    /// In maintenance (`disabled`).
+    pub(crate) disabled: bool,
+    /// `inter` in milliseconds, `rise`, `fall`.
+    pub(crate) check: (u128, u32, u32),
 }
 
 /// The configuration text. Backends balance `roundrobin` (a dynamic algorithm, which `add
@@ -39,6 +54,20 @@ pub(crate) fn render(admin_socket: &Path, frontends: &[Frontend]) -> String {
             addr = f.bind,
             path = f.health_path,
         );
+        c.pop();
+        for s in &f.servers {
+            let (inter, rise, fall) = s.check;
+            let _ = writeln!(
+                c,
+                "  server {} {}:{} weight {} check inter {inter} rise {rise} fall {fall}{}",
+                s.name,
+                s.addr,
+                s.port,
+                s.weight,
+                if s.disabled { " disabled" } else { "" }
+            );
+        }
+        c.push('\n');
     }
     c
 }

@@ -13,6 +13,7 @@ use crate::fleet::{
 };
 use crate::fsutil::{create_private_dir_all, lock_file, read_json, write_json_atomic};
 
+mod reload;
 mod route;
 
 pub use route::ProxyRoute;
@@ -66,6 +67,8 @@ struct Record {
 pub struct ManagedProxy {
     dir: PathBuf,
     binary: Option<PathBuf>,
+    /// HAProxy's checks of the servers a reload carries over: `inter` in ms, rise, fall.
+    check: (u128, u32, u32),
 }
 
 impl ManagedProxy {
@@ -74,7 +77,16 @@ impl ManagedProxy {
         ManagedProxy {
             dir: dir.into(),
             binary: None,
+            check: (500, 2, 2),
         }
+    }
+
+    /// The health checks of the servers a reload writes into the configuration (the
+    /// router's: [`HaproxyRouterBuilder::health_checks`](crate::HaproxyRouterBuilder::health_checks)).
+    /// Default 500 ms, 2, 2.
+    pub fn health_checks(mut self, interval: Duration, rise: u32, fall: u32) -> Self {
+        self.check = (interval.as_millis(), rise, fall);
+        self
     }
 
     /// Runs this `haproxy` program instead of the one on `PATH` (or `/usr/sbin/haproxy`).
@@ -119,12 +131,18 @@ impl ManagedProxy {
     /// Starts HAProxy with a configuration for `routes`, unless it runs with them already,
     /// and waits (up to 10 s) until its admin socket answers.
     ///
+    /// A proxy that runs with some of `routes` (and none that `routes` changes or drops) gets
+    /// the others without refusing a request: a new HAProxy starts with the running one's
+    /// servers written into its configuration and takes over its listeners, and the old one
+    /// finishes what it serves and exits.
+    ///
     /// # Errors
     /// - [`Error::InvalidInput`] naming `routes` (none, a service twice, a port twice or
     ///   0, a port another program listens on) or `health_path`; nothing is started.
-    /// - [`Error::Conflict`] when the proxy runs with other routes: stop it first.
+    /// - [`Error::Conflict`] when the proxy runs with a route that `routes` changes or
+    ///   drops: stop it first.
     /// - [`Error::Provider`] when HAProxy is not installed (naming the package) or exits at
-    ///   start (quoting its log).
+    ///   start (quoting its log); a running proxy is then left as it was.
     pub async fn start(&self, routes: &[ProxyRoute]) -> Result<ProxyStatus> {
         let mut routes = routes.to_vec();
         routes.sort_by(|a, b| a.service.cmp(&b.service));
@@ -132,40 +150,64 @@ impl ManagedProxy {
         create_private_dir_all(&self.dir)?;
         let lock = self.dir.join(".lock");
         let _lock = crate::fsutil::blocking(move || lock_file(&lock)).await?;
-        if let Some(r) = self.running()? {
+        let running = self.running()?;
+        if let Some(r) = &running {
             if r.routes == routes {
-                return Ok(self.status_of(&r, false));
+                return Ok(self.status_of(r, false));
             }
-            let names = |rs: &[ProxyRoute]| {
-                rs.iter()
-                    .map(|r| format!("{} on {}", r.service, r.port))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            return Err(Error::conflict(format!(
-                "the proxy under {} runs (pid {}) with other routes ({}) than asked ({}): stop \
-                 it first (`immutable proxy stop`); the services' routing is restored when it \
-                 starts again",
-                self.dir.display(),
-                r.process.process.pid,
-                names(&r.routes),
-                names(&routes)
-            )));
+            if !reload::only_adds(&r.routes, &routes) {
+                let names = |rs: &[ProxyRoute]| {
+                    rs.iter()
+                        .map(|r| format!("{} on {}", r.service, r.port))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                return Err(Error::conflict(format!(
+                    "the proxy under {} runs (pid {}) with routes ({}) that those asked ({}) \
+                     change or drop: routes can be added to a running proxy, not changed; stop \
+                     it first (`immutable proxy stop`), and the services' routing is restored \
+                     when it starts again",
+                    self.dir.display(),
+                    r.process.process.pid,
+                    names(&r.routes),
+                    names(&routes)
+                )));
+            }
+        } else {
+            // An HAProxy started by a run that died before it recorded it holds the ports.
+            let this = self.clone();
+            crate::fsutil::blocking(move || this.stop_unrecorded()).await?;
         }
-        // An HAProxy started by a run that died before it recorded it holds the ports.
-        let this = self.clone();
-        crate::fsutil::blocking(move || this.stop_unrecorded()).await?;
-        for r in &routes {
+        for r in routes
+            .iter()
+            .filter(|r| running.as_ref().is_none_or(|old| !old.routes.contains(r)))
+        {
             for port in std::iter::once(r.port).chain(r.preview_port) {
                 port_is_free(&r.service, port)?;
             }
         }
         let binary = find_binary(self.binary.as_deref())?;
+        let mut frontends = frontends(&routes);
+        let mut args = vec!["-db".to_owned(), "-f".to_owned()];
+        args.push(self.dir.join("haproxy.cfg").display().to_string());
+        if let Some(old) = &running {
+            let backends: Vec<String> = route::frontends(&old.routes)
+                .into_iter()
+                .map(|f| f.backend)
+                .collect();
+            let mut servers =
+                reload::servers_of(&self.admin_socket(), &backends, self.check).await?;
+            for f in &mut frontends {
+                f.servers = servers.remove(&f.backend).unwrap_or_default();
+            }
+            // Once it listens, the new HAProxy tells the old one to stop accepting.
+            args.extend(["-sf".to_owned(), old.process.process.pid.to_string()]);
+        } else {
+            let _ = std::fs::remove_file(self.admin_socket());
+        }
         let cfg = self.dir.join("haproxy.cfg");
-        let text = config::render(&self.admin_socket(), &frontends(&routes));
+        let text = config::render(&self.admin_socket(), &frontends);
         std::fs::write(&cfg, text).map_err(|e| crate::fsutil::io_error("cannot write", &cfg, e))?;
-        let _ = std::fs::remove_file(self.admin_socket());
-        let args = ["-db".to_owned(), "-f".to_owned(), cfg.display().to_string()];
         let mut child = spawn(Spawn {
             program: &binary,
             args: &args,
@@ -185,32 +227,48 @@ impl ManagedProxy {
             },
             routes,
         };
-        write_json_atomic(&self.record_path(), &record)?;
+        if running.is_none() {
+            write_json_atomic(&self.record_path(), &record)?;
+        }
         let deadline = tokio::time::Instant::now() + START_WAIT;
+        let log = self.dir.join("stderr.log");
         loop {
             if let Ok(Some(status)) = child.try_wait() {
-                let _ = std::fs::remove_file(self.record_path());
+                if running.is_none() {
+                    let _ = std::fs::remove_file(self.record_path());
+                }
                 return Err(Error::provider(format!(
-                    "HAProxy `{}` exited at start ({status}); its log ({}): {}",
+                    "HAProxy `{}` exited at start ({status}){}; its log ({}): {}",
                     binary.display(),
-                    self.dir.join("stderr.log").display(),
-                    crate::fleet::log_tail(&self.dir.join("stderr.log"), 10)
+                    if running.is_some() {
+                        ", and the running one goes on as it was"
+                    } else {
+                        ""
+                    },
+                    log.display(),
+                    crate::fleet::log_tail(&log, 10)
                 )));
             }
-            if crate::router::probe(self.admin_socket()).await {
+            // The new process answers on the socket (the old one answered there before).
+            if reload::pid_on(&self.admin_socket()).await == Some(process.pid) {
                 break;
             }
             if tokio::time::Instant::now() >= deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                let _ = std::fs::remove_file(self.record_path());
+                if running.is_none() {
+                    let _ = std::fs::remove_file(self.record_path());
+                }
                 return Err(Error::provider(format!(
                     "HAProxy `{}` did not open its admin socket within 10 s; its log: {}",
                     binary.display(),
-                    crate::fleet::log_tail(&self.dir.join("stderr.log"), 10)
+                    crate::fleet::log_tail(&log, 10)
                 )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if running.is_some() {
+            write_json_atomic(&self.record_path(), &record)?;
         }
         // Reaps HAProxy if it exits while this program runs.
         std::thread::spawn(move || child.wait());

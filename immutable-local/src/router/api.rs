@@ -142,7 +142,24 @@ impl RuntimeApi {
 
     /// How long this HAProxy process has run (`Uptime_sec` of `show info`, whole seconds).
     pub(crate) async fn uptime(&self) -> Result<Duration> {
-        parse_uptime(&self.request(&["show info".into()]).await?)
+        let out = self.request(&["show info".into()]).await?;
+        if out.trim().is_empty() {
+            return Err(self.closed("show info"));
+        }
+        parse_uptime(&out)
+    }
+
+    /// HAProxy closed the connection before a word: it went away mid-request (a restart or a
+    /// crash), which a retry rides out.
+    fn closed(&self, command: &str) -> Error {
+        Error::Transient {
+            message: format!(
+                "HAProxy closed its admin socket {} without answering `{command}` (is it \
+                 restarting?)",
+                self.socket.display()
+            ),
+            source: None,
+        }
     }
 
     /// The names of the proxies HAProxy knows.
@@ -170,6 +187,9 @@ impl RuntimeApi {
     /// share a backend's name).
     pub(crate) async fn all_stats(&self) -> Result<Vec<ServerStat>> {
         let out = self.request(&["show stat -1 4 -1".into()]).await?;
+        if out.trim().is_empty() {
+            return Err(self.closed("show stat"));
+        }
         parse_stats(&out)
     }
 }
@@ -228,6 +248,35 @@ pub(crate) fn parse_stats(out: &str) -> Result<Vec<ServerStat>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An HAProxy that dies mid-request closes the connection without a word: a retry rides
+    /// that out, so it is transient, not a provider error that rolls a deployment back.
+    #[tokio::test]
+    async fn a_connection_closed_without_an_answer_is_transient() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admin.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let closer = tokio::spawn(async move {
+            for _ in 0..2 {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut line = Vec::new();
+                let mut byte = [0u8; 1];
+                while stream.read(&mut byte).await.unwrap() == 1 && byte[0] != b'\n' {
+                    line.push(byte[0]);
+                }
+                drop(stream);
+            }
+        });
+        let api = RuntimeApi::new(&path);
+        for e in [
+            api.all_stats().await.unwrap_err(),
+            api.uptime().await.unwrap_err(),
+        ] {
+            assert!(e.is_retryable(), "{e}");
+            assert!(e.to_string().contains("without answering"), "{e}");
+        }
+        closer.await.unwrap();
+    }
 
     #[test]
     fn show_stat_is_parsed_by_column_name() {

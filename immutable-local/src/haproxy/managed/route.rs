@@ -54,12 +54,14 @@ pub(super) fn frontends(routes: &[ProxyRoute]) -> Vec<Frontend> {
             backend: r.service.to_string(),
             bind: SocketAddr::new(ip, r.port),
             health_path: r.health_path.clone(),
+            servers: Vec::new(),
         });
         if let Some(port) = r.preview_port {
             out.push(Frontend {
                 backend: r.service.derived("preview"),
                 bind: SocketAddr::new(ip, port),
                 health_path: r.health_path.clone(),
+                servers: Vec::new(),
             });
         }
     }
