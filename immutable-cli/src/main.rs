@@ -61,14 +61,28 @@ fn json_of(global: &Global) -> bool {
     global.output == Output::Json
 }
 
-/// Diagnostics on stderr: warnings by default, `-v` debug, `-vv` trace, `-q` errors only;
-/// `RUST_LOG`, when set, wins.
+/// Diagnostics on stderr: the SDK's warnings by default (other crates' errors only: the AWS
+/// SDK warns, in its own words, of every source of settings it tried), `-v` the SDK's debug
+/// and others' warnings, `-vv` trace, `-q` errors only; `RUST_LOG`, when set, wins.
 fn install_subscriber(global: &Global) {
+    const OURS: [&str; 4] = [
+        "immutable",
+        "immutable_core",
+        "immutable_aws",
+        "immutable_local",
+    ];
+    let filter = |ours: &str, others: &str| {
+        let mut f = others.to_owned();
+        for krate in OURS {
+            f.push_str(&format!(",{krate}={ours}"));
+        }
+        f
+    };
     let level = match (global.quiet, global.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "debug",
-        (false, _) => "trace",
+        (true, _) => "error".to_owned(),
+        (false, 0) => filter("warn", "error"),
+        (false, 1) => filter("debug", "warn"),
+        (false, _) => "trace".to_owned(),
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

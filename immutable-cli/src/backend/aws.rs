@@ -17,7 +17,7 @@ use crate::output::{DemoImage, DemoSetupDoc};
 /// groups, as `--fleet` says, with every capability they have (a preview listener when the
 /// service has one, adoption, and scaling control for groups).
 pub(super) async fn engine(aws: &AwsFlags, service: &str) -> Result<EngineBuilder, Failure> {
-    let clients = aws_clients(aws).await;
+    let clients = super::aws_clients_in_region(aws).await?;
     let router = AwsRouter::builder(&clients).service(service, entry_point(aws)?);
     let images = AwsImageStore::new(&clients);
     let backends = match aws.fleet.unwrap_or_default() {

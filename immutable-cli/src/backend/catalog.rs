@@ -39,7 +39,7 @@ impl Catalog {
                 Catalog::Local { images, fleet }
             }
             BackendKind::Aws => {
-                let clients = super::aws_clients(&config.aws).await;
+                let clients = super::aws_clients_in_region(&config.aws).await?;
                 let fleet: Result<Arc<dyn Fleet>, Failure> =
                     match config.aws.fleet.unwrap_or_default() {
                         FleetKind::Instances => super::aws::instances(&clients, &config.aws)

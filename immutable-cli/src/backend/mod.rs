@@ -171,6 +171,19 @@ impl Ctx {
     }
 }
 
+/// [`aws_clients`], refused when no region is known (AWS would answer every call with a
+/// bare "dispatch failure").
+pub(crate) async fn aws_clients_in_region(aws: &AwsFlags) -> Result<AwsClients, Failure> {
+    let clients = aws_clients(aws).await;
+    if clients.sdk.region().is_none() {
+        return Err(Failure::refused(
+            "which AWS region? pass --region, or region in [aws] of the service file, or set \
+             AWS_REGION (or a profile's region)",
+        ));
+    }
+    Ok(clients)
+}
+
 /// AWS clients from the standard chain, with the region and endpoint overrides.
 pub(crate) async fn aws_clients(aws: &AwsFlags) -> AwsClients {
     let mut config = AwsConfig::from_env();

@@ -269,3 +269,33 @@ async fn a_packer_manifest_brings_in_the_regions_ami_and_a_deploy_uses_it() {
         Some("beta")
     );
 }
+
+#[test]
+fn an_aws_command_without_a_region_is_refused_naming_where_to_give_one() {
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(crate::common::BIN)
+        .args(["--service", "web", "image", "import", "--backend", "aws"])
+        .args(["--ami", "ami-0123456789abcdef0"])
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", home.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(REFUSED), "{stderr}");
+    assert!(
+        stderr.contains("which AWS region? pass --region"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("WARN"),
+        "no other crate's warnings by default: {stderr}"
+    );
+}
