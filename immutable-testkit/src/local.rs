@@ -33,3 +33,21 @@ pub async fn until_answered(url: &str) -> String {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Whether process `pid` runs (and is not a zombie waiting to be reaped).
+pub fn process_alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !matches!(
+            s.rsplit(')').next().and_then(|r| r.trim().chars().next()),
+            Some('Z' | 'X')
+        )
+    })
+}
+
+/// A loopback port free at the time of the call.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::{BIN, Cli, REFUSED, SUCCEEDED};
 use immutable_local::{LoadGen, LocalImageStore, ProcessFleet};
-use immutable_testkit::local::until_answered;
+use immutable_testkit::local::{process_alive, until_answered};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -71,15 +71,6 @@ impl Drop for Cleanup {
             .arg(self.0.join(".immutable"))
             .output();
     }
-}
-
-fn pid_alive(pid: u64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        !matches!(
-            s.rsplit(')').next().and_then(|r| r.trim().chars().next()),
-            Some('Z' | 'X')
-        )
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,7 +289,7 @@ async fn a_python_app_is_imported_deployed_canaried_under_load_and_retired_from_
     // back from the router's state).
     let stopped = run(&cli, &["proxy", "stop", "--output", "json"]).json();
     assert_eq!(stopped["state"], "stopped");
-    assert!(!pid_alive(pid), "HAProxy {pid} outlived proxy stop");
+    assert!(!process_alive(pid), "HAProxy {pid} outlived proxy stop");
     let restarted = run(&cli, &["proxy", "start", "--output", "json"]).json();
     assert_eq!(restarted["state"], "started");
     assert_eq!(restarted["routes"][0]["restored"], 2, "{restarted}");

@@ -5,26 +5,14 @@ use std::net::TcpListener;
 
 use immutable_core::{Error, ServiceName};
 use immutable_local::{HaproxyRouter, ManagedProxy, ProxyRoute};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use immutable_testkit::local::{free_port, process_alive};
 
 fn route(service: &str, port: u16) -> ProxyRoute {
     ProxyRoute::new(ServiceName::new(service).unwrap(), port)
 }
 
 fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        !matches!(
-            s.rsplit(')').next().and_then(|r| r.trim().chars().next()),
-            Some('Z' | 'X')
-        )
-    })
+    process_alive(u64::from(pid))
 }
 
 #[tokio::test]
