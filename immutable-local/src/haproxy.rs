@@ -307,31 +307,58 @@ impl Haproxy {
     }
 
     async fn await_socket(&mut self, log: &Path) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                self.child = None;
-                return Err(Error::provider(format!(
-                    "HAProxy `{}` exited at start ({status}); its log: {}",
-                    self.options.binary.display(),
-                    crate::fleet::log_tail(log, 10)
-                )));
-            }
-            if crate::router::probe(self.admin_socket()).await {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                self.stop();
-                return Err(Error::provider(format!(
-                    "HAProxy `{}` did not open its admin socket within 10 s; its log: {}",
-                    self.options.binary.display(),
-                    crate::fleet::log_tail(log, 10)
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let socket = self.admin_socket();
+        let Some(child) = self.child.as_mut() else {
+            return Ok(());
+        };
+        let started = await_start(child, &self.options.binary, log, || {
+            crate::router::probe(socket.clone())
+        })
+        .await;
+        if started.is_err() {
+            // Exited, or killed and reaped on the timeout.
+            self.child = None;
         }
+        started
+    }
+}
+
+/// Waits (up to 10 s) until `ready` says the HAProxy just started answers, or it exits; on
+/// the timeout, kills and reaps it. The errors name the program and quote its log.
+pub(crate) async fn await_start<F, Fut>(
+    child: &mut Child,
+    binary: &Path,
+    log: &Path,
+    mut ready: F,
+) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(Error::provider(format!(
+                "HAProxy `{}` exited at start ({status}); its log ({}): {}",
+                binary.display(),
+                log.display(),
+                crate::fleet::log_tail(log, 10)
+            )));
+        }
+        if ready().await {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::provider(format!(
+                "HAProxy `{}` did not open its admin socket within 10 s; its log ({}): {}",
+                binary.display(),
+                log.display(),
+                crate::fleet::log_tail(log, 10)
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

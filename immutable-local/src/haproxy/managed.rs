@@ -19,9 +19,6 @@ mod route;
 pub use route::ProxyRoute;
 use route::{check_routes, frontends, port_is_free};
 
-/// How long a start waits for HAProxy's admin socket.
-const START_WAIT: Duration = Duration::from_secs(10);
-
 /// How long a stop waits after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -230,42 +227,21 @@ impl ManagedProxy {
         if running.is_none() {
             write_json_atomic(&self.record_path(), &record)?;
         }
-        let deadline = tokio::time::Instant::now() + START_WAIT;
         let log = self.dir.join("stderr.log");
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                if running.is_none() {
-                    let _ = std::fs::remove_file(self.record_path());
-                }
-                return Err(Error::provider(format!(
-                    "HAProxy `{}` exited at start ({status}){}; its log ({}): {}",
-                    binary.display(),
-                    if running.is_some() {
-                        ", and the running one goes on as it was"
-                    } else {
-                        ""
-                    },
-                    log.display(),
-                    crate::fleet::log_tail(&log, 10)
-                )));
+        let socket = self.admin_socket();
+        // The new process answers on the socket (on a reload, the old one answered there).
+        let started = super::await_start(&mut child, &binary, &log, || async {
+            reload::pid_on(&socket).await == Some(process.pid)
+        })
+        .await;
+        if let Err(e) = started {
+            if running.is_none() {
+                let _ = std::fs::remove_file(self.record_path());
+                return Err(e);
             }
-            // The new process answers on the socket (the old one answered there before).
-            if reload::pid_on(&self.admin_socket()).await == Some(process.pid) {
-                break;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                if running.is_none() {
-                    let _ = std::fs::remove_file(self.record_path());
-                }
-                return Err(Error::provider(format!(
-                    "HAProxy `{}` did not open its admin socket within 10 s; its log: {}",
-                    binary.display(),
-                    crate::fleet::log_tail(&log, 10)
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            return Err(Error::provider(format!(
+                "{e}; the running proxy goes on as it was"
+            )));
         }
         if running.is_some() {
             write_json_atomic(&self.record_path(), &record)?;
