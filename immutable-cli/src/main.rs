@@ -17,6 +17,7 @@ mod exit;
 mod invocation;
 mod output;
 mod progress;
+mod report;
 mod request;
 
 use std::process::ExitCode;
