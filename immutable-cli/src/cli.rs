@@ -11,7 +11,7 @@ mod args;
 mod backend;
 mod setup;
 pub(crate) use args::{
-    AdoptArgs, GcArgs, HaltArgs, HistoryArgs, IdArg, MaybeIdArg, ReasonArgs, RestoreArgs,
+    AdoptArgs, DashboardArgs, GcArgs, HaltArgs, HistoryArgs, IdArg, MaybeIdArg, ReasonArgs, RestoreArgs,
     RollbackArgs, ScopeArgs,
 };
 pub(crate) use args::{duration, opt_duration, service_name};
@@ -218,6 +218,15 @@ pub(crate) enum Command {
         #[arg(long, value_name = "FILE")]
         packer_manifest: Option<PathBuf>,
     },
+    /// A web dashboard over the store: services, deployments with their timeline, halts, live;
+    /// with --actions, buttons that steer them (each needs the token printed at start).
+    /// Backend options are needed only for its rollback button.
+    Dashboard {
+        #[command(flatten)]
+        args: DashboardArgs,
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
     /// The demo app that `demo-setup --backend local` imports (an HTTP server on $PORT).
     #[command(hide = true)]
     DemoApp,
@@ -265,7 +274,9 @@ impl Command {
                 local: local.clone(),
                 ..Flags::default()
             },
-            Command::DemoSetup { backend: b, .. } => backend(b),
+            Command::DemoSetup { backend: b, .. } | Command::Dashboard { backend: b, .. } => {
+                backend(b)
+            }
             Command::Image { command } => match command {
                 ImageCommand::List { backend: b }
                 | ImageCommand::Show { backend: b, .. }

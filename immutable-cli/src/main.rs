@@ -13,6 +13,7 @@ mod backend;
 mod cli;
 mod cmd;
 mod config;
+mod dashboard;
 mod exit;
 mod invocation;
 mod output;
@@ -132,6 +133,10 @@ async fn run(cli: Cli, invocation: Invocation) -> Result<Code, Failure> {
             "--packer-manifest registers an AMI: it is for --backend aws",
         ));
     }
+    if let Command::Dashboard { args, .. } = &cli.command {
+        // An address others reach without a token is refused before the store is opened.
+        dashboard::check(args)?;
+    }
     if let Command::Deploy { request, .. } = &cli.command {
         // Bad input is refused before the store is opened (and created): nothing is made.
         request::build(&config, request)?.validate()?;
@@ -163,6 +168,7 @@ async fn run(cli: Cli, invocation: Invocation) -> Result<Code, Failure> {
         Command::DemoSetup {
             packer_manifest, ..
         } => cmd::demo::demo_setup(&ctx, packer_manifest.as_deref()).await,
+        Command::Dashboard { args, .. } => dashboard::serve(ctx, args).await,
         Command::DemoApp
         | Command::Schema
         | Command::Init(_)

@@ -80,7 +80,22 @@ impl Ctx {
         self.build_engine(service, true).await
     }
 
+    /// [`engine_for`](Self::engine_for) writing as `who` in the records it makes (the
+    /// dashboard's rollbacks).
+    pub(crate) async fn engine_as(&self, service: &str, who: String) -> Result<Engine, Failure> {
+        self.build(service, true, Some(who)).await
+    }
+
     async fn build_engine(&self, service: &str, restoring: bool) -> Result<Engine, Failure> {
+        self.build(service, restoring, None).await
+    }
+
+    async fn build(
+        &self,
+        service: &str,
+        restoring: bool,
+        who: Option<String>,
+    ) -> Result<Engine, Failure> {
         let builder = match self.config.backend()? {
             BackendKind::Aws => aws::engine(&self.config.aws, service).await?,
             BackendKind::Local => {
@@ -93,6 +108,10 @@ impl Ctx {
                 }
                 builder
             }
+        };
+        let builder = match who {
+            Some(who) => builder.identity(who),
+            None => builder,
         };
         Ok(builder
             .store_shared(Arc::clone(&self.store))

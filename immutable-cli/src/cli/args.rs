@@ -108,6 +108,31 @@ pub(crate) struct HistoryArgs {
     pub(crate) limit: usize,
 }
 
+/// `immutable dashboard`: where it listens, whether it acts, who may act.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DashboardArgs {
+    /// The address to listen on. An address other than loopback is refused without
+    /// --token-file.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8480")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// Show the buttons that approve, reject, promote, abort, roll back, halt and lift halts,
+    /// and accept their requests (each needs the token). Without it the dashboard only reads.
+    #[arg(long)]
+    pub(crate) actions: bool,
+    /// Read the token that actions need from this file (it is not printed); default a new
+    /// random token, printed once on stderr at start.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) token_file: Option<std::path::PathBuf>,
+    /// Also accept requests whose Host header names this host (a name behind a proxy, as
+    /// `dash.example.com` or `dash.example.com:8443`); repeatable. The listen address,
+    /// localhost, 127.0.0.1 and [::1] at the listen port are always accepted.
+    #[arg(long, value_name = "HOST")]
+    pub(crate) allowed_host: Vec<String>,
+    /// How often the store is read for live updates.
+    #[arg(long, value_parser = duration, value_name = "DURATION", default_value = "2s")]
+    pub(crate) poll: Duration,
+}
+
 /// A service name that follows the grammar (`immutable_core::ServiceName`).
 pub(crate) fn service_name(s: &str) -> Result<String, String> {
     immutable_core::ServiceName::check(s)
