@@ -9,6 +9,9 @@
 //!   (`latest`), and the halts;
 //! - one deployment: its record (`load`) and its commands;
 //! - one service's history: a page of 20 (`history`).
+//!
+//! `... --bench dashboard_store -- --disk-saves` also times 1,000 saves straight to a store in
+//! the target directory (fsync on the disk), the cost the tmpfs build avoids.
 #![allow(missing_docs, clippy::print_stdout)]
 
 use std::path::PathBuf;
@@ -126,6 +129,21 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
+        if std::env::args().any(|a| a == "--disk-saves") {
+            let dir = tempfile::tempdir_in(target_dir()).unwrap();
+            let shape = Shape {
+                services: 10,
+                records_per_service: 100,
+            };
+            let sample = dashboard_store::build(dir.path(), shape).await;
+            println!(
+                "{} saves on the disk ({}): {:.1} s, {:.2} ms each",
+                shape.records(),
+                dir.path().display(),
+                sample.saving.as_secs_f64(),
+                sample.saving.as_secs_f64() * 1e3 / shape.records() as f64
+            );
+        }
         let built = dashboard_store::cached(&target_dir(), Shape::DASHBOARD).await;
         let store = FileStore::open(&built.dir).unwrap();
         let first = service_name(0);
