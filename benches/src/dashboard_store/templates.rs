@@ -1,4 +1,4 @@
-//! Real finished records to copy: a gated-free canary that succeeded and one a failed check
+//! Real finished records to copy: a canary without approval gates that succeeded and one a failed check
 //! rolled back, each with the timeline the engine writes, from deployments on a mock cloud.
 
 use std::time::Duration;
@@ -10,7 +10,7 @@ use immutable_core::{
 };
 use immutable_mock::{MockCloud, Timings};
 
-/// Fails once the new fleet takes `0` percent or more.
+/// Fails once the new fleet takes at least the given percent of traffic.
 #[derive(Debug)]
 struct FailsAt(u32);
 
