@@ -1,5 +1,6 @@
-//! Real finished records to copy: a canary without approval gates that succeeded and one a failed check
-//! rolled back, each with the timeline the engine writes, from deployments on a mock cloud.
+//! Real finished records to copy: a canary without approval gates that succeeded, and one
+//! that a failed check rolled back, each with the timeline the engine writes, from
+//! deployments on a mock cloud.
 
 use std::time::Duration;
 
