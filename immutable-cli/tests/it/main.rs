@@ -9,4 +9,5 @@ mod aws;
 mod local;
 mod own_app;
 mod packer;
+mod report;
 mod walkthrough;
