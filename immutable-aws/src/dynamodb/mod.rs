@@ -59,6 +59,9 @@ use crate::error::{Call, MapAws};
 /// - [`load`](StateStore::load): two `GetItem`s (pointer, record).
 /// - [`list`](StateStore::list): a `Query` of the whole partition for a service, and a `Scan`
 ///   of the table for all services: for tools, never on a deployment's path.
+/// - [`services`](StateStore::services): a `Scan` of the table's keys that keeps one
+///   record-count item per service (no record body is read or returned): it grows with the
+///   table, for dashboards and tools, never on a deployment's path.
 /// - [`halts`](HaltStore::halts) of a service, which a running deployment reads at every
 ///   poll: one `BatchGetItem` of two keys (its own halt and the global one), two strongly
 ///   consistent reads whether halts stand or not. Of every service: one `Query` of the
@@ -151,6 +154,21 @@ impl DynamoStore {
 
 #[async_trait]
 impl StateStore for DynamoStore {
+    async fn services(
+        &self,
+        after: Option<&ServiceName>,
+        limit: usize,
+    ) -> Result<Vec<ServiceName>> {
+        Page::first(limit)?;
+        let mut names = self.service_names().await?;
+        names.sort();
+        Ok(names
+            .into_iter()
+            .filter(|n| after.is_none_or(|a| n > a))
+            .take(limit)
+            .collect())
+    }
+
     async fn save(&self, record: &mut DeploymentRecord) -> Result<()> {
         let mut next = record.clone();
         next.version += 1;
@@ -299,5 +317,41 @@ impl DynamoStore {
         }
         records.sort_by(|a: &DeploymentRecord, b| a.id.cmp(&b.id));
         Ok(records)
+    }
+
+    /// Every service with records: the partitions that hold a record-count item.
+    async fn service_names(&self) -> Result<Vec<ServiceName>> {
+        let mut names = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("sk = :meta")
+                .expression_attribute_values(":meta", item::s(item::META_SK))
+                .projection_expression("pk")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .aws(Call::new(
+                    "Scan",
+                    immutable_core::ResourceKind::Deployment,
+                    &self.table,
+                ))?;
+            for i in out.items() {
+                let name = i
+                    .get("pk")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|pk| pk.strip_prefix("service#"))
+                    .and_then(|n| ServiceName::new(n).ok());
+                names.extend(name);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(names)
     }
 }
