@@ -18,6 +18,7 @@ mod exit;
 mod invocation;
 mod output;
 mod progress;
+mod report;
 mod request;
 
 use std::process::ExitCode;

@@ -68,11 +68,13 @@ pub use check::{Condition, NoData, PrometheusCheck, PrometheusCheckBuilder};
 pub use check::{CutoverCheck, HttpCheck};
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use cost::{Cost, Operation};
+pub use engine::Mark;
 pub use engine::{
     Adoption, Blue, Budget, Calls, Command, CommandRecord, DeploymentHandle, DeploymentRecord,
     DeploymentRequest, DeploymentSpec, Engine, EngineBuilder, Eta, GcMode, GcReport, Green,
     HistoryEntry, OnBlueLost, Operator, Origin, Outcome, Phase, PlannedDeployment, Refusal, Report,
-    Retired, RollbackCause, RollbackMode, RollbackReport, Settings, Status, Stranded, Waiting,
+    Retired, RollbackCause, RollbackMode, RollbackReport, Settings, Side, Status, Stranded,
+    Timeline, TimelineEntry, Waiting,
 };
 pub use error::{AdoptRefusal, BoxError, Error, ErrorCategory, NoRollback, ResourceKind, Result};
 pub use event::{Event, EventKind};

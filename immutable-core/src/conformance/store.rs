@@ -79,6 +79,7 @@ pub async fn store_contract(store: &dyn StateStore) {
         vec![&a.id]
     );
     unfinished_and_latest(store, &mut a, &b).await;
+    services_in_pages(store).await;
 
     match store.load(&DeploymentId::generate()).await {
         Err(Error::NotFound {
@@ -86,6 +87,24 @@ pub async fn store_contract(store: &dyn StateStore) {
             ..
         }) => {}
         other => panic!("unknown id: expected NotFound, got {other:?}"),
+    }
+}
+
+/// `services`: the names of the services with records, in order, a page at a time, as the
+/// store of [`store_contract`] has them (billing and web).
+async fn services_in_pages(store: &dyn StateStore) {
+    let names = |v: Vec<ServiceName>| v.iter().map(|s| s.as_str().to_owned()).collect::<Vec<_>>();
+    let all = store.services(None, 10).await.expect("services");
+    assert_eq!(names(all), ["billing", "web"], "services, in name order");
+    let first = store.services(None, 1).await.expect("services");
+    assert_eq!(names(first.clone()), ["billing"], "a page of one");
+    let next = store.services(first.last(), 1).await.expect("services");
+    assert_eq!(names(next.clone()), ["web"], "the page after billing");
+    let end = store.services(next.last(), 1).await.expect("services");
+    assert!(end.is_empty(), "nothing after the last service");
+    match store.services(None, 0).await {
+        Err(Error::InvalidInput { ref field, .. }) if field == "limit" => {}
+        other => panic!("a page of 0 services: expected InvalidInput naming limit, got {other:?}"),
     }
 }
 

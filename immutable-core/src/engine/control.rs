@@ -16,6 +16,8 @@ pub(crate) struct Commands {
     pub(crate) rejected: Option<String>,
     pub(crate) promoted: bool,
     pub(crate) aborted: Option<String>,
+    /// Every command given so far, with who gave it, for the timeline.
+    pub(crate) given: Vec<super::CommandRecord>,
     /// The halt covering the service, as last read from the store.
     pub(crate) halt: Option<crate::Halt>,
     /// Stop at the next safe point (this process only).

@@ -18,6 +18,7 @@ mod request;
 mod run;
 mod runner;
 mod settings;
+mod timeline;
 mod wait;
 
 use std::collections::{BTreeMap, HashMap};
@@ -40,6 +41,7 @@ pub use phase::Phase;
 pub use record::{Blue, DeploymentRecord, Green, HistoryEntry, Origin, Outcome, Report, Retired};
 pub use request::{DeploymentRequest, DeploymentSpec};
 pub use settings::Settings;
+pub use timeline::{Mark, Side, Timeline, TimelineEntry};
 
 use crate::event::EventBus;
 use crate::{

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::cause::{RollbackCause, Stranded};
+use super::timeline::{Mark, Timeline};
 use crate::{
     DeploymentId, DeploymentSpec, FleetId, Image, ImageId, Phase, ServiceName, Step, StepRecord,
     TargetId,
@@ -128,6 +129,9 @@ pub struct DeploymentRecord {
     /// Whether a deployment made the record or an adoption did.
     #[serde(default)]
     pub origin: Origin,
+    /// What happened, with when: bounded (see [`Timeline`]), saved with the record.
+    #[serde(default)]
+    pub timeline: Timeline,
 }
 
 impl DeploymentRecord {
@@ -162,6 +166,7 @@ impl DeploymentRecord {
             created_at: now,
             history: Vec::new(),
             origin: Origin::Deployed,
+            timeline: Timeline::default(),
         };
         rec.enter(Phase::Plan, now, None);
         rec
@@ -176,6 +181,13 @@ impl DeploymentRecord {
     pub(crate) fn enter(&mut self, phase: Phase, at: SystemTime, note: Option<String>) {
         self.phase = phase;
         self.phase_started_at = at;
+        self.timeline.push(
+            at,
+            Mark::Phase {
+                phase,
+                note: note.clone(),
+            },
+        );
         self.history.push(HistoryEntry { at, phase, note });
     }
 
@@ -206,6 +218,16 @@ impl DeploymentRecord {
             .unwrap_or_else(|| RollbackCause::RecordIncomplete {
                 missing: "rollback cause".into(),
             })
+    }
+
+    /// How long its new fleet took from launch to healthy: from entering
+    /// [`Phase::Provision`] to first entering [`Phase::Rollout`] (which follows `min_healthy`
+    /// instances passing their checks). `None` until then, and for an adopted record.
+    pub fn time_to_healthy(&self) -> Option<Duration> {
+        let entered = |phase| self.history.iter().find(|h| h.phase == phase).map(|h| h.at);
+        entered(Phase::Rollout)?
+            .duration_since(entered(Phase::Provision)?)
+            .ok()
     }
 
     /// How long the deployment took (or has taken until its last phase change).

@@ -3,11 +3,12 @@
 //! retry policies).
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use super::Inner;
 use super::control::Control;
+use super::timeline::{Mark, Side, TimelineEntry, mark_of};
 use crate::{DeploymentRecord, Error, EventKind, Phase, Result, RollbackCause};
 
 /// Why a phase stopped short.
@@ -51,6 +52,8 @@ pub(super) struct Run<'a> {
     pub(super) control: Arc<Control>,
     /// Healthy and registered instances of the new fleet, as last read.
     pub(super) last_health: Option<(usize, usize)>,
+    /// Timeline marks of events emitted since the last save, written with the next one.
+    pub(super) pending: Mutex<Vec<TimelineEntry>>,
 }
 
 pub(super) fn retrying(
@@ -69,7 +72,48 @@ pub(super) fn retrying(
 
 impl Run<'_> {
     pub(super) fn emit(&self, kind: EventKind) {
+        if let Some(mark) = mark_of(&kind, self.rec.green.target.as_ref()) {
+            self.mark(mark);
+        }
         self.engine.emit_for(&self.rec.id, self.rec.service(), kind);
+    }
+
+    /// Adds `mark` to the timeline with the next save.
+    pub(super) fn mark(&self, mark: Mark) {
+        let at = self.now();
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(TimelineEntry { at, mark });
+    }
+
+    /// Moves what the timeline has not recorded yet into the record: marks of emitted events,
+    /// the new fleet's health as last read, and the commands given.
+    fn record_timeline(&mut self) {
+        let pending = std::mem::take(
+            self.pending
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        let timeline = &mut self.rec.timeline;
+        for entry in pending {
+            timeline.push(entry.at, entry.mark);
+        }
+        if let Some((healthy, total)) = self.rec.health {
+            timeline.push_health(self.engine.clock.now(), Side::Green, healthy, Some(total));
+        }
+        for given in &self.control.commands().given {
+            if !timeline.has_command(&given.id) {
+                timeline.push(
+                    given.at,
+                    Mark::Command {
+                        id: given.id.clone(),
+                        command: given.command.clone(),
+                        by: given.by.clone(),
+                    },
+                );
+            }
+        }
     }
 
     pub(super) fn now(&self) -> SystemTime {
@@ -78,6 +122,7 @@ impl Run<'_> {
 
     /// Enters `phase` and persists the record.
     pub(super) async fn advance(&mut self, phase: Phase, note: Option<String>) -> Result<()> {
+        self.record_timeline();
         let now = self.now();
         self.rec.enter(phase, now, note);
         self.engine.store.save(&mut self.rec).await?;
@@ -87,6 +132,7 @@ impl Run<'_> {
 
     /// Persists the record without a phase change.
     pub(super) async fn persist(&mut self) -> Result<()> {
+        self.record_timeline();
         self.engine.store.save(&mut self.rec).await
     }
 

@@ -207,6 +207,7 @@ impl Inner {
             rec,
             control: Arc::clone(&control),
             last_health: None,
+            pending: std::sync::Mutex::default(),
         };
         // Commands given while no runner was alive, and halts, apply from the start.
         let service = run.rec.service().clone();

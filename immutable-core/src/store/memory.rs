@@ -155,6 +155,21 @@ impl StateStore for InMemoryStore {
         })
     }
 
+    async fn services(
+        &self,
+        after: Option<&ServiceName>,
+        limit: usize,
+    ) -> Result<Vec<ServiceName>> {
+        crate::limits::count("limit", limit, 1, Page::MAX_LIMIT)?;
+        let state = self.lock();
+        let names = state
+            .by_service
+            .iter()
+            .filter(|(_, ids)| !ids.is_empty())
+            .map(|(name, _)| name.clone());
+        Ok(crate::store::services_after(names, after, limit))
+    }
+
     async fn latest(&self, service: &ServiceName) -> Result<Option<DeploymentRecord>> {
         let state = self.lock();
         Ok(state

@@ -120,6 +120,30 @@ pub trait StateStore: Debug + Send + Sync + 'static {
         Ok(HistoryPage::from_newest(records, page))
     }
 
+    /// The services that have records, in name order: at most `limit` (1 to
+    /// [`Page::MAX_LIMIT`]) whose names come after `after` (from the first, without it). For
+    /// listing a journal's services a page at a time, as a dashboard does.
+    ///
+    /// [`FileStore`] and [`InMemoryStore`] read no record; the default reads the whole journal.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) naming `limit` when it is out of
+    /// range; store errors.
+    async fn services(
+        &self,
+        after: Option<&ServiceName>,
+        limit: usize,
+    ) -> Result<Vec<ServiceName>> {
+        crate::limits::count("limit", limit, 1, Page::MAX_LIMIT)?;
+        let names: std::collections::BTreeSet<ServiceName> = self
+            .list(None)
+            .await?
+            .into_iter()
+            .map(|r| r.spec.service)
+            .collect();
+        Ok(services_after(names, after, limit))
+    }
+
     /// Takes the service's lease until `now + ttl`: granted when it is free, expired at `now`,
     /// or already `holder`'s; [`Error::Locked`](crate::Error::Locked) otherwise.
     ///
@@ -223,6 +247,19 @@ pub(crate) fn waves_of<'a>(
             "this state store keeps no wave plans; use one of the bundled stores",
         )
     })
+}
+
+/// The page of `names` (in order) after `after`, at most `limit` long.
+pub(crate) fn services_after(
+    names: impl IntoIterator<Item = ServiceName>,
+    after: Option<&ServiceName>,
+    limit: usize,
+) -> Vec<ServiceName> {
+    names
+        .into_iter()
+        .filter(|n| after.is_none_or(|a| n > a))
+        .take(limit)
+        .collect()
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod property;
 mod resume;
 mod scaling;
 mod strategy;
+mod timeline;
 mod wave_crash;
 mod waves;
 mod way_back;

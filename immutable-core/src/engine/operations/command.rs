@@ -101,6 +101,11 @@ pub(in crate::engine) fn fold(records: &[CommandRecord], c: &mut Commands) {
         }
     }
     c.approvals = c.approvals.max(approvals);
+    for r in records {
+        if !c.given.iter().any(|g| g.id == r.id) {
+            c.given.push(r.clone());
+        }
+    }
 }
 
 impl Engine {

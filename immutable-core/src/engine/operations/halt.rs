@@ -70,6 +70,8 @@ impl Run<'_> {
                 reason: halt.reason,
             }));
         }
+        // Readers of the timeline see the hold.
+        self.persist().await?;
         while self.control.commands().halt.is_some() {
             self.check_abort()?;
             if self.rec.weight > 0

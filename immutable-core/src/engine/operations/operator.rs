@@ -146,6 +146,20 @@ impl Operator {
         })
     }
 
+    /// The services that have records in the store, in name order, a page at a time
+    /// ([`StateStore::services`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming `limit` when it is 0 or above [`Page::MAX_LIMIT`]; store
+    /// errors.
+    pub async fn services(
+        &self,
+        after: Option<&ServiceName>,
+        limit: usize,
+    ) -> Result<Vec<ServiceName>> {
+        self.store.services(after, limit).await
+    }
+
     /// One page of the service's deployments, newest first.
     ///
     /// # Errors

@@ -4,7 +4,7 @@
 use tracing::instrument;
 
 use crate::engine::run::{Run, Stop};
-use crate::{EventKind, OnBlueLost, Phase, Result};
+use crate::{EventKind, OnBlueLost, Phase, Result, Side};
 
 impl Run<'_> {
     /// Keeps blue for the bake time, watching green's health (a drop below `min_healthy` rolls
@@ -52,20 +52,30 @@ impl Run<'_> {
             return Ok(false);
         };
         let service = self.rec.service().clone();
-        let healthy = match self
+        let (healthy, total) = match self
             .call("read old fleet health", || {
                 self.engine.router.health(&service, &blue.target)
             })
             .await
         {
-            Ok(report) => report.healthy(),
-            Err(e) if e.is_not_found() => 0,
+            Ok(report) => (report.healthy(), report.instances.len()),
+            Err(e) if e.is_not_found() => (0, 0),
             Err(_) => return Ok(false),
         };
         let needed = self.rec.spec.min_healthy;
         if healthy >= needed as usize {
+            // Readers of the timeline see the old fleet's health as it changes.
+            if self.rec.timeline.last_health(Side::Blue) != Some((healthy, Some(total))) {
+                self.rec
+                    .timeline
+                    .push_health(self.now(), Side::Blue, healthy, Some(total));
+                self.persist().await?;
+            }
             return Ok(false);
         }
+        self.rec
+            .timeline
+            .push_health(self.now(), Side::Blue, healthy, Some(total));
         self.rec.blue_lost_at = Some(self.now());
         self.persist().await?;
         self.emit(EventKind::RollbackWindowLost {

@@ -8,7 +8,7 @@
 use tracing::instrument;
 
 use crate::engine::run::Run;
-use crate::{EventKind, FleetKey, Phase, Result, Routing, Scaling, Stranded, TargetId};
+use crate::{EventKind, FleetKey, Mark, Phase, Result, Routing, Scaling, Side, Stranded, TargetId};
 
 impl Run<'_> {
     /// Routes traffic back to blue if it had moved and blue can take it, then detaches and
@@ -105,8 +105,18 @@ impl Run<'_> {
             None => Routing::empty(),
             Some(blue) => {
                 let blue_healthy = self.healthy(blue, "read old fleet health").await?;
+                self.mark(Mark::Health {
+                    side: Side::Blue,
+                    healthy: blue_healthy,
+                    total: None,
+                });
                 if blue_healthy < needed as usize {
                     let green_healthy = self.healthy(green, "read new fleet health").await?;
+                    self.mark(Mark::Health {
+                        side: Side::Green,
+                        healthy: green_healthy,
+                        total: None,
+                    });
                     let mut weight = routing.weight(green);
                     if weight < 100 && green_healthy >= needed as usize {
                         let all = Routing::all_to(green);

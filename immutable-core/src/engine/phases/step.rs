@@ -177,6 +177,8 @@ impl Run<'_> {
             index: self.rec.step,
             timeout,
         });
+        // Readers of the timeline (a dashboard) see the gate waiting.
+        self.persist().await?;
         let mut overdue = false;
         loop {
             self.check_abort()?;

@@ -197,6 +197,21 @@ impl StateStore for FileStore {
         self.locked(move |dir| dir.latest_of(&service)).await
     }
 
+    async fn services(
+        &self,
+        after: Option<&ServiceName>,
+        limit: usize,
+    ) -> Result<Vec<ServiceName>> {
+        crate::limits::count("limit", limit, 1, Page::MAX_LIMIT)?;
+        let after = after.cloned();
+        self.locked(move |dir| {
+            let mut names = dir.services()?;
+            names.sort();
+            Ok(crate::store::services_after(names, after.as_ref(), limit))
+        })
+        .await
+    }
+
     async fn history(&self, service: &ServiceName, page: &Page) -> Result<HistoryPage> {
         page.check()?;
         let (service, page) = (service.clone(), page.clone());
