@@ -399,6 +399,15 @@ async fn an_action_with_the_token_is_journaled_with_the_operators_name() {
     assert_eq!(commands[0].by, "alice (dashboard)");
     let web = ServiceName::new("web").unwrap();
     wait_for(&world.store, &web, |r| r.phase == Phase::Done).await;
+    // The deployment's events say who approved it; its page draws the timeline.
+    let (_, page) = dash.get(&format!("/deployments/{}", world.waiting)).await;
+    let events = &page[page.find("id=\"events\"").expect("events")..];
+    assert!(events.contains("alice (dashboard)"), "{events}");
+    let chart = &page[page.find("id=\"timeline\"").expect("timeline")..];
+    assert!(
+        chart.trim_start_matches(|c| c != '<').starts_with("<svg"),
+        "{chart}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
