@@ -2,8 +2,10 @@
 # Runs every test of the workspace. On first use it creates a Python venv with a pinned
 # moto[server] (the AWS API emulator the immutable-aws tests start on loopback), outside the
 # clone so later runs and other clones reuse it, and installs HAProxy (Debian's package) for
-# the immutable-local tests and Prometheus (Debian's package) for the PrometheusCheck tests of
-# immutable-core, which fail rather than skip without them.
+# the immutable-local tests, Prometheus (Debian's package) for the PrometheusCheck tests of
+# immutable-core, and Chromium with its WebDriver (Debian's chromium and chromium-driver, one
+# version) for the browser tests driven through immutable-testkit's `browser` feature; these
+# tests fail rather than skip without them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,11 @@ fi
 if ! command -v prometheus >/dev/null && [ ! -x /usr/bin/prometheus ]; then
   echo "test.sh: installing prometheus (Debian's package) for the PrometheusCheck tests" >&2
   apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus
+fi
+
+if [ ! -x /usr/bin/chromedriver ] || [ ! -x /usr/bin/chromium ]; then
+  echo "test.sh: installing chromium and chromium-driver (Debian's packages) for the browser tests" >&2
+  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
 fi
 
 if ! command -v curl >/dev/null; then

@@ -6,6 +6,8 @@
 //! - `aws` (feature `aws`): moto's server, one per test binary with an account per test, and
 //!   the AWS world on it (built by `immutable_aws::sandbox`, as `demo-setup` builds its own).
 //! - `local` (feature `local`): helpers for services behind a real HAProxy.
+//! - `browser` (feature `browser`): a headless Chromium driven through WebDriver, for the
+//!   dashboard's browser tests.
 //!
 //! Each crate keeps one integration-test binary (`tests/it/main.rs`), so its tests run as
 //! threads of one process: what one test starts (a server, a lock) the others can share, and
@@ -17,6 +19,8 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "browser")]
+pub mod browser;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod regions;

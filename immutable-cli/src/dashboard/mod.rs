@@ -36,7 +36,7 @@ mod read;
 mod rollback;
 mod state;
 mod token;
-mod view;
+pub(crate) mod view;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -10,4 +10,5 @@ mod dashboard;
 mod local;
 mod own_app;
 mod packer;
+mod report;
 mod walkthrough;
