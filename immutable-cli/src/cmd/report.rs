@@ -14,10 +14,7 @@ pub(crate) async fn report(ctx: &Ctx, args: &ReportArgs) -> Result<Code, Failure
     let rec = ctx.deployment(&args.id).await?;
     let body = match args.format {
         ReportFormat::Svg => chart::deployment_svg(&rec),
-        ReportFormat::Html => {
-            let commands = ctx.store.commands(&rec.id).await?;
-            html::report(&rec, &commands)?
-        }
+        ReportFormat::Html => html::report(&rec)?,
     };
     let path = args.out.clone().unwrap_or_else(|| {
         PathBuf::from(format!(

@@ -3,7 +3,7 @@
 //! no link out), so it opens offline as a CI artifact or in an incident review.
 
 use askama::Template;
-use immutable_core::{CommandRecord, DeploymentRecord};
+use immutable_core::DeploymentRecord;
 
 use crate::dashboard::view::{DeploymentView, stamp};
 use crate::exit::Failure;
@@ -17,12 +17,9 @@ struct ReportPage<'a> {
     generated: String,
 }
 
-/// The report of `rec`, with the commands given to it.
-pub(crate) fn report(
-    rec: &DeploymentRecord,
-    commands: &[CommandRecord],
-) -> Result<String, Failure> {
-    let view = DeploymentView::of(rec, commands, None);
+/// The report of `rec` (the commands given to it are in its timeline, with who gave them).
+pub(crate) fn report(rec: &DeploymentRecord) -> Result<String, Failure> {
+    let view = DeploymentView::of(rec, None);
     ReportPage {
         view: &view,
         css: include_str!("../dashboard/assets/dashboard.css"),
