@@ -265,7 +265,14 @@ fn draw_history(records: &[DeploymentRecord], area: Area<'_>) -> Drawn {
         .configure_mesh()
         .x_desc("deployment, oldest first")
         .y_desc("seconds from launch to healthy")
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        // Deployments are counted: label whole numbers only.
+        .x_label_formatter(&|x| {
+            if (x - x.round()).abs() < 1e-9 {
+                format!("{x:.0}")
+            } else {
+                String::new()
+            }
+        })
         .y_label_formatter(&|y| format!("{y:.1}"))
         .light_line_style(WHITE)
         .draw()?;
