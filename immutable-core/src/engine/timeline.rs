@@ -173,7 +173,15 @@ pub struct TimelineEntry {
     pub mark: Mark,
 }
 
-/// A deployment's bounded timeline, oldest first. See the [module docs](self).
+/// A deployment's timeline, oldest first, saved with its
+/// [`DeploymentRecord`](crate::DeploymentRecord) so that any process sharing the store reads
+/// it.
+///
+/// It is bounded: at most [`MAX_ENTRIES`](Self::MAX_ENTRIES) entries (about 40 KB of JSON),
+/// so a record stays within every store's item limit however long a deployment runs. When it
+/// is full, the oldest health sample that a later sample of the same fleet supersedes goes
+/// first, then the oldest entry that is not a phase change; [`dropped`](Self::dropped) counts
+/// what went.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timeline {
     entries: Vec<TimelineEntry>,
