@@ -125,7 +125,7 @@ pub(crate) struct DashboardArgs {
     pub(crate) token_file: Option<std::path::PathBuf>,
     /// Also accept requests whose Host header names this host (a name behind a proxy, as
     /// `dash.example.com` or `dash.example.com:8443`); repeatable. The listen address,
-    /// localhost, 127.0.0.1 and [::1] at the listen port are always accepted.
+    /// localhost, 127.0.0.1 and `[::1]` at the listen port are always accepted.
     #[arg(long, value_name = "HOST")]
     pub(crate) allowed_host: Vec<String>,
     /// How often the store is read for live updates.
