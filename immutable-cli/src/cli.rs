@@ -11,8 +11,8 @@ mod args;
 mod backend;
 mod setup;
 pub(crate) use args::{
-    AdoptArgs, DashboardArgs, GcArgs, HaltArgs, HistoryArgs, IdArg, MaybeIdArg, ReasonArgs, RestoreArgs,
-    RollbackArgs, ScopeArgs,
+    AdoptArgs, DashboardArgs, GcArgs, HaltArgs, HistoryArgs, IdArg, MaybeIdArg, ReasonArgs,
+    RestoreArgs, RollbackArgs, ScopeArgs,
 };
 pub(crate) use args::{duration, opt_duration, service_name};
 pub(crate) use backend::{

@@ -148,11 +148,7 @@ pub(crate) async fn screen(State(gate): State<Arc<Gate>>, req: Request, next: Ne
 }
 
 /// The middleware of the action routes (registered only with `--actions`): origin and token.
-pub(crate) async fn authorize(
-    State(gate): State<Arc<Gate>>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn authorize(State(gate): State<Arc<Gate>>, req: Request, next: Next) -> Response {
     match gate.action(req.headers()) {
         Ok(()) => next.run(req).await,
         Err(refusal) => refused(refusal, &req),
@@ -194,10 +190,20 @@ mod tests {
     #[test]
     fn the_host_must_name_this_dashboard() {
         let g = gate();
-        for ok in ["127.0.0.1:8480", "localhost:8480", "[::1]:8480", "dash.example.com"] {
+        for ok in [
+            "127.0.0.1:8480",
+            "localhost:8480",
+            "[::1]:8480",
+            "dash.example.com",
+        ] {
             assert_eq!(g.host(&headers(&[(header::HOST, ok)])), Ok(()), "{ok}");
         }
-        for bad in ["evil.example:8480", "localhost:8481", "127.0.0.1", "localhost"] {
+        for bad in [
+            "evil.example:8480",
+            "localhost:8481",
+            "127.0.0.1",
+            "localhost",
+        ] {
             let refused = g.host(&headers(&[(header::HOST, bad)]));
             assert_eq!(refused, Err(Refusal::ForeignHost), "{bad}");
         }
@@ -208,10 +214,19 @@ mod tests {
     fn an_origin_when_given_must_be_an_allowed_host() {
         let g = gate();
         assert_eq!(g.origin(&HeaderMap::new()), Ok(()));
-        for ok in ["http://127.0.0.1:8480", "http://localhost:8480", "https://dash.example.com"] {
+        for ok in [
+            "http://127.0.0.1:8480",
+            "http://localhost:8480",
+            "https://dash.example.com",
+        ] {
             assert_eq!(g.origin(&headers(&[(header::ORIGIN, ok)])), Ok(()), "{ok}");
         }
-        for bad in ["http://evil.example", "null", "http://localhost:8481", "127.0.0.1:8480"] {
+        for bad in [
+            "http://evil.example",
+            "null",
+            "http://localhost:8481",
+            "127.0.0.1:8480",
+        ] {
             let refused = g.origin(&headers(&[(header::ORIGIN, bad)]));
             assert_eq!(refused, Err(Refusal::ForeignOrigin), "{bad}");
         }
@@ -222,12 +237,18 @@ mod tests {
         let g = gate();
         let bearer = |t: &str| headers(&[(header::AUTHORIZATION, &format!("Bearer {t}"))]);
         assert_eq!(g.token(&bearer("0123456789abcdef0123")), Ok(()));
-        assert_eq!(g.token(&bearer("0123456789abcdef0124")), Err(Refusal::WrongToken));
+        assert_eq!(
+            g.token(&bearer("0123456789abcdef0124")),
+            Err(Refusal::WrongToken)
+        );
         assert_eq!(g.token(&HeaderMap::new()), Err(Refusal::NoToken));
         let cookie = headers(&[(header::COOKIE, "token=0123456789abcdef0123")]);
         assert_eq!(g.token(&cookie), Err(Refusal::NoToken));
         let read_only = Gate::new("127.0.0.1:8480".parse().unwrap(), &[], None);
-        assert_eq!(read_only.token(&bearer("anything")), Err(Refusal::WrongToken));
+        assert_eq!(
+            read_only.token(&bearer("anything")),
+            Err(Refusal::WrongToken)
+        );
     }
 
     #[test]

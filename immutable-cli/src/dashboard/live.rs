@@ -18,10 +18,7 @@ use super::read;
 use super::state::App;
 
 /// What a stream sends after one read: the live document when it changed.
-fn event<T: Serialize>(
-    read: Result<Live<T>, Problem>,
-    last: &mut Option<String>,
-) -> Event {
+fn event<T: Serialize>(read: Result<Live<T>, Problem>, last: &mut Option<String>) -> Event {
     match read {
         Ok(live) if last.as_deref() != Some(live.html.as_str()) => {
             *last = Some(live.html.clone());
@@ -32,7 +29,9 @@ fn event<T: Serialize>(
         }
         Ok(_) => Event::default().event("heartbeat").data(""),
         // A failed read is said, and the stream goes on: the store may be back next time.
-        Err(p) => Event::default().event("problem").data(p.message().replace('\n', " ")),
+        Err(p) => Event::default()
+            .event("problem")
+            .data(p.message().replace('\n', " ")),
     }
 }
 

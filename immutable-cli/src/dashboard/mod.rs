@@ -112,7 +112,10 @@ fn announce(bound: SocketAddr, args: &DashboardArgs, token: Option<&Token>) {
     };
     eprintln!("immutable dashboard on {url} ({mode}); Ctrl-C stops it");
     if let (Some(token), None) = (token.filter(|_| args.actions), &args.token_file) {
-        eprintln!("open {url}#token={} (the token every action needs; it changes at every start)", token.reveal());
+        eprintln!(
+            "open {url}#token={} (the token every action needs; it changes at every start)",
+            token.reveal()
+        );
     }
 }
 

@@ -40,8 +40,7 @@ pub(crate) struct ServicesView {
 pub(crate) async fn services(app: &App, after: Option<&str>) -> Result<ServicesView, Problem> {
     let after = after.map(service_name).transpose()?;
     let store = app.operator.store();
-    let names =
-        super::interim::services(store.as_ref(), after.as_ref(), SERVICES_PER_PAGE).await?;
+    let names = super::interim::services(store.as_ref(), after.as_ref(), SERVICES_PER_PAGE).await?;
     let halts = app.operator.halts(None).await?;
     let mut services = Vec::with_capacity(names.len());
     for name in &names {
@@ -109,10 +108,7 @@ pub(crate) async fn service(
     Ok(ServiceView {
         service: service.to_string(),
         deployments: history.records.iter().map(DeploymentRow::of).collect(),
-        next: history
-            .next
-            .and_then(|p| p.before)
-            .map(|id| id.to_string()),
+        next: history.next.and_then(|p| p.before).map(|id| id.to_string()),
         halt: covering(&halts, &service).map(HaltView::of),
         chart: super::interim::history_svg(&history.records),
     })

@@ -13,7 +13,10 @@ pub(crate) async fn run(ctx: &Ctx, service: &ServiceName, who: String) -> Result
         .engine_as(service.as_str(), who)
         .await
         .map_err(|f| Problem::Conflict(f.message.clone()))?;
-    match engine.rollback_with(service.as_str(), RollbackMode::Auto).await {
+    match engine
+        .rollback_with(service.as_str(), RollbackMode::Auto)
+        .await
+    {
         Ok(RollbackReport::RoutedBack(r)) => Ok(format!(
             "{service}: routed back to the old fleet (deployment {}: {})",
             r.record.id, r.outcome

@@ -27,7 +27,9 @@ impl Token {
     pub(crate) fn generate() -> Result<Token, Failure> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| {
-            Failure::error(format!("cannot read the system's random source for a token: {e}"))
+            Failure::error(format!(
+                "cannot read the system's random source for a token: {e}"
+            ))
         })?;
         Ok(Token(hex::encode(bytes)))
     }
@@ -36,10 +38,7 @@ impl Token {
     /// when it is shorter than 16 characters or holds a character a header cannot carry.
     pub(crate) fn from_file(path: &Path) -> Result<Token, Failure> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            Failure::refused(format!(
-                "cannot read --token-file {}: {e}",
-                path.display()
-            ))
+            Failure::refused(format!("cannot read --token-file {}: {e}", path.display()))
         })?;
         Token::from_text(&text).ok_or_else(|| {
             Failure::refused(format!(
@@ -53,8 +52,8 @@ impl Token {
     /// The token on the first line of `text`, trimmed, if it is long enough and printable.
     pub(crate) fn from_text(text: &str) -> Option<Token> {
         let token = text.lines().next().unwrap_or_default().trim();
-        let usable = token.chars().count() >= MIN_FILE_TOKEN
-            && token.chars().all(|c| c.is_ascii_graphic());
+        let usable =
+            token.chars().count() >= MIN_FILE_TOKEN && token.chars().all(|c| c.is_ascii_graphic());
         usable.then(|| Token(token.to_owned()))
     }
 
@@ -96,7 +95,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("good");
         std::fs::write(&good, "  s3cret-s3cret-s3cret \n").unwrap();
-        assert!(Token::from_file(&good).unwrap().matches("s3cret-s3cret-s3cret"));
+        assert!(
+            Token::from_file(&good)
+                .unwrap()
+                .matches("s3cret-s3cret-s3cret")
+        );
         let short = dir.path().join("short");
         std::fs::write(&short, "abc\n").unwrap();
         assert_eq!(Token::from_file(&short).unwrap_err().code as u8, 2);

@@ -4,9 +4,7 @@
 
 use std::time::SystemTime;
 
-use immutable_core::{
-    CommandRecord, DeploymentRecord, Halt, HaltScope, Phase, Step, StrategySpec,
-};
+use immutable_core::{CommandRecord, DeploymentRecord, Halt, HaltScope, Phase, Step, StrategySpec};
 use serde::Serialize;
 
 use crate::exit::human;

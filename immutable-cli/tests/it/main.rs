@@ -6,6 +6,7 @@ mod common;
 
 mod adopt;
 mod aws;
+mod dashboard;
 mod local;
 mod own_app;
 mod packer;
