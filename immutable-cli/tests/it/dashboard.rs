@@ -4,10 +4,8 @@
 //! the read-only dashboard has no action endpoint; a non-loopback address needs a token
 //! file; the live stream pushes when the record changes.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use immutable_core::{
@@ -18,6 +16,7 @@ use immutable_mock::{MockCloud, Timings};
 use reqwest::StatusCode;
 use reqwest::header::HOST;
 
+use crate::common::dashboard::Dashboard;
 use crate::common::{BIN, REFUSED};
 
 const TOKEN: &str = "test-token-0123456789abcdef";
@@ -109,97 +108,6 @@ async fn wait_for(
         }
         assert!(Instant::now() < deadline, "the deployment never got there");
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A running dashboard, killed when dropped.
-struct Dashboard {
-    child: Child,
-    /// `http://127.0.0.1:PORT`.
-    base: String,
-    /// The token printed at start, if one was.
-    printed_token: Option<String>,
-    _stderr: Receiver<String>,
-}
-
-impl Dashboard {
-    fn start(store: &str, args: &[&str]) -> Dashboard {
-        let mut child = Command::new(BIN)
-            .args([
-                "--store",
-                store,
-                "dashboard",
-                "--listen",
-                "127.0.0.1:0",
-                "--poll",
-                "200ms",
-            ])
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let first = lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the dashboard said where it listens");
-        let base = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {first:?}"))
-            .trim_end_matches('/')
-            .to_owned();
-        let printed_token = lines
-            .recv_timeout(Duration::from_millis(500))
-            .ok()
-            .and_then(|l| {
-                l.split("#token=")
-                    .nth(1)
-                    .map(|t| t.split_whitespace().next().unwrap_or_default().to_owned())
-            });
-        Dashboard {
-            child,
-            base,
-            printed_token,
-            _stderr: lines,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, String) {
-        let res = reqwest::get(self.url(path)).await.unwrap();
-        (res.status(), res.text().await.unwrap())
-    }
-
-    /// POSTs `body` to `path` with `headers`.
-    async fn post(&self, path: &str, headers: &[(&str, &str)], body: &str) -> (StatusCode, String) {
-        let mut req = reqwest::Client::new()
-            .post(self.url(path))
-            .header("content-type", "application/json")
-            .body(body.to_owned());
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let res = req.send().await.unwrap();
-        (res.status(), res.text().await.unwrap())
-    }
-}
-
-impl Drop for Dashboard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
