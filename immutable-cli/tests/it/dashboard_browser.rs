@@ -69,13 +69,7 @@ async fn approving_finishes_the_deployment(browser: &Browser, lab: &Lab, token: 
         .await
         .unwrap();
 
-    browser
-        .wait_for("#approve", LIVE)
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#approve").await;
     let given = browser
         .wait_for("#confirm-dialog[open] #token", LIVE)
         .await
@@ -108,6 +102,14 @@ async fn approving_finishes_the_deployment(browser: &Browser, lab: &Lab, token: 
         "alice (dashboard)"
     );
 
+    // Written before the chart is judged, so that a failure has a picture to look at.
+    let artifact =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-deployment.png");
+    let bytes = browser.screenshot_to(&artifact).await.unwrap();
+    assert!(bytes > 0, "an empty screenshot");
+    // For a person to look at; not part of what the test proves.
+    let _ = std::fs::copy(&artifact, "/tmp/dashboard-deployment.png");
+
     let expected = weight_steps(&WEIGHTS);
     assert_eq!(
         expected,
@@ -123,13 +125,6 @@ async fn approving_finishes_the_deployment(browser: &Browser, lab: &Lab, token: 
         "one vertical move per weight change: {:?}",
         lines[0]
     );
-
-    let artifact =
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-deployment.png");
-    let bytes = browser.screenshot_to(&artifact).await.unwrap();
-    assert!(bytes > 0, "an empty screenshot");
-    // For a person to look at; not part of what the test proves.
-    let _ = std::fs::copy(&artifact, "/tmp/dashboard-deployment.png");
 }
 
 /// The next canary waits at its gate; abort it with a reason on its page; it rolls back, the
@@ -138,13 +133,7 @@ async fn aborting_rolls_the_deployment_back(browser: &Browser, lab: &Lab) {
     let (deploy, id) = lab.deploy_to_the_gate_with("web-v1", &CANARY);
     open_from_the_services_page(browser, &id).await;
 
-    browser
-        .wait_for("#abort", LIVE)
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#abort").await;
     browser
         .wait_for("#confirm-dialog[open]", LIVE)
         .await
@@ -167,23 +156,12 @@ async fn aborting_rolls_the_deployment_back(browser: &Browser, lab: &Lab) {
 /// From the services page (the nav link), the link to `service web`'s latest deployment, which
 /// must be `id` waiting at its approval gate.
 async fn open_from_the_services_page(browser: &Browser, id: &str) {
-    browser
-        .wait_for("#nav-services", LIVE)
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait_for(
-            &format!(r#"tr[data-service="web"] a[href="/deployments/{id}"]"#),
-            LIVE,
-        )
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#nav-services").await;
+    click(
+        browser,
+        &format!(r#"tr[data-service="web"] a[href="/deployments/{id}"]"#),
+    )
+    .await;
     browser
         .wait_for(
             r#"#summary[data-phase="rollout"][data-at-gate="true"]"#,
@@ -200,6 +178,21 @@ async fn open_from_the_services_page(browser: &Browser, id: &str) {
         .await
         .unwrap();
     assert_eq!(shown, id);
+}
+
+/// Clicks the element `css` selects once there is one. The live part of a page is replaced
+/// when what it shows changes (and once when its stream starts), so an element found just
+/// before may be gone: then it is found again.
+async fn click(browser: &Browser, css: &str) {
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let found = browser.wait_for(css, LIVE).await.unwrap();
+        match found.click().await {
+            Ok(()) => return,
+            Err(e) if e.is_stale_element_reference() && Instant::now() < deadline => {}
+            Err(e) => panic!("cannot click {css}: {e}"),
+        }
+    }
 }
 
 /// Types the operator's name (and a reason) into the open confirm dialog, confirms, and waits
