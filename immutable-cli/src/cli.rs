@@ -12,7 +12,7 @@ mod backend;
 mod setup;
 pub(crate) use args::{
     AdoptArgs, DashboardArgs, GcArgs, HaltArgs, HistoryArgs, IdArg, MaybeIdArg, ReasonArgs,
-    RestoreArgs, RollbackArgs, ScopeArgs,
+    ReportArgs, RestoreArgs, RollbackArgs, ScopeArgs,
 };
 pub(crate) use args::{duration, opt_duration, service_name};
 pub(crate) use backend::{
@@ -164,6 +164,10 @@ pub(crate) enum Command {
     },
     /// The service's deployments, newest first.
     History(HistoryArgs),
+    /// Draw one deployment (weights, healthy instances of both fleets, checks, operator
+    /// actions, the rollback) on one time axis, into an SVG image or a standalone HTML
+    /// report, for CI artifacts and incident reviews. Reads the store only.
+    Report(ReportArgs),
     /// Halt the service (or with --all every service) in every process that shares the store:
     /// running deployments hold (or roll back) at their next poll, and new ones are refused
     /// (exit 2) until the halt is lifted. Rollbacks still run. Needs no backend options.

@@ -160,6 +160,7 @@ async fn run(cli: Cli, invocation: Invocation) -> Result<Code, Failure> {
         Command::Rollback { args, .. } => cmd::service::rollback(&ctx, args).await,
         Command::Gc { args, .. } => cmd::service::gc(&ctx, args).await,
         Command::History(args) => cmd::service::history(&ctx, args).await,
+        Command::Report(args) => cmd::report::report(&ctx, args).await,
         Command::Halt(args) => cmd::halt::halt(&ctx, args).await,
         Command::LiftHalt(args) => cmd::halt::lift_halt(&ctx, args).await,
         Command::Halts => cmd::halt::halts(&ctx).await,

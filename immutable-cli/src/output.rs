@@ -13,7 +13,9 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
+mod report;
 mod setup;
+pub(crate) use report::{ReportDoc, ReportFormat};
 pub(crate) use setup::{
     ImageAction, ImageDoc, ImageRow, ImagesDoc, InitDoc, LocalImageDoc, PackerDoc, ProxyDoc,
     ProxyRouteDoc, ProxyState,
@@ -64,6 +66,8 @@ pub(crate) enum Document {
     DemoSetup(DemoSetupDoc),
     /// `image list`.
     Images(ImagesDoc),
+    /// `report`.
+    Report(ReportDoc),
     /// `image show`, `label`, `retire`, `import`.
     Image(ImageDoc),
     /// `proxy start`, `status`, `stop`.
@@ -228,6 +232,9 @@ pub(crate) struct HistoryRow {
     /// `std::time::SystemTime` as serde writes it.
     pub(crate) created_at: Value,
     pub(crate) duration_ms: u64,
+    /// From launching the new fleet to `min_healthy` of it passing health checks, once it
+    /// did.
+    pub(crate) launch_to_healthy_ms: Option<u64>,
 }
 
 /// `rollback`.

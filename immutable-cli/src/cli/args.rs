@@ -165,3 +165,19 @@ pub(crate) fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Dur
     let s = String::deserialize(d)?;
     duration(&s).map(Some).map_err(serde::de::Error::custom)
 }
+
+/// `immutable report`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ReportArgs {
+    /// The deployment's id (printed by `deploy`, listed by `history`).
+    #[arg(value_parser = deployment_id)]
+    pub(crate) id: String,
+    /// `svg`: the timeline chart; `html`: a standalone page with the chart, the steps and the
+    /// events, which opens offline.
+    #[arg(long, value_enum, default_value = "html")]
+    pub(crate) format: crate::output::ReportFormat,
+    /// The file to write. Default: `immutable-report-<ID>.<svg|html>` in the current
+    /// directory.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<std::path::PathBuf>,
+}

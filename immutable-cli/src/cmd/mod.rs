@@ -10,5 +10,6 @@ pub(crate) mod operate;
 pub(crate) mod packer;
 pub(crate) mod plan;
 pub(crate) mod proxy;
+pub(crate) mod report;
 pub(crate) mod restore;
 pub(crate) mod service;

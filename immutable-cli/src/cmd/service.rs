@@ -60,12 +60,14 @@ pub(crate) async fn history(ctx: &Ctx, args: &HistoryArgs) -> Result<Code, Failu
         let age = SystemTime::now()
             .duration_since(r.created_at)
             .unwrap_or_default();
+        let healthy = r.time_to_healthy().map_or_else(|| "-".to_owned(), human);
         println!(
-            "{}  {:<13} {:<24} {:>4} %  took {:<10} {} ago",
+            "{}  {:<13} {:<24} {:>4} %  healthy in {:<8} took {:<10} {} ago",
             r.id,
             r.phase.to_string(),
             r.image.name,
             r.weight,
+            healthy,
             human(r.duration()),
             human(age),
         );
@@ -82,6 +84,7 @@ fn row(r: &DeploymentRecord) -> HistoryRow {
         outcome: core(&r.outcome()),
         created_at: core(&r.created_at),
         duration_ms: r.duration().as_millis() as u64,
+        launch_to_healthy_ms: r.time_to_healthy().map(|d| d.as_millis() as u64),
     }
 }
 

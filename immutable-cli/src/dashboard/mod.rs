@@ -23,22 +23,20 @@
 //! carries an `Origin` must come from it (CSRF). The token is never in a page, a cookie or
 //! a log line.
 //!
-//! Reading the timeline's events and charts is in [`interim`] until the core's timeline and
-//! the report's charts land.
+//! The charts are `crate::report::chart`'s, the same as `immutable report` draws.
 
 mod actions;
 mod api;
 mod assets;
 mod error;
 mod guard;
-mod interim;
 mod live;
 mod pages;
 mod read;
 mod rollback;
 mod state;
 mod token;
-mod view;
+pub(crate) mod view;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -40,7 +40,10 @@ pub(crate) struct ServicesView {
 pub(crate) async fn services(app: &App, after: Option<&str>) -> Result<ServicesView, Problem> {
     let after = after.map(service_name).transpose()?;
     let store = app.operator.store();
-    let names = super::interim::services(store.as_ref(), after.as_ref(), SERVICES_PER_PAGE).await?;
+    let names = app
+        .operator
+        .services(after.as_ref(), SERVICES_PER_PAGE)
+        .await?;
     let halts = app.operator.halts(None).await?;
     let mut services = Vec::with_capacity(names.len());
     for name in &names {
@@ -110,7 +113,7 @@ pub(crate) async fn service(
         deployments: history.records.iter().map(DeploymentRow::of).collect(),
         next: history.next.and_then(|p| p.before).map(|id| id.to_string()),
         halt: covering(&halts, &service).map(HaltView::of),
-        chart: super::interim::history_svg(&history.records),
+        chart: crate::report::chart::history_svg(&history.records),
     })
 }
 
@@ -130,18 +133,16 @@ pub(crate) async fn owned_by(
     Ok(record)
 }
 
-/// Reads one deployment: its record, its commands, the halt over its service.
+/// Reads one deployment: its record (the timeline is in it), the halt over its service.
 pub(crate) async fn deployment(app: &App, id: &str) -> Result<DeploymentView, Problem> {
     let id = deployment_id(id)?;
-    let store = app.operator.store();
-    let record = store.load(&id).await?;
-    let commands = store.commands(&id).await?;
+    let record = app.operator.store().load(&id).await?;
     let halts = match record.phase.is_terminal() {
         true => Vec::new(),
         false => app.operator.halts(Some(record.service())).await?,
     };
     let halt = covering(&halts, record.service());
-    Ok(DeploymentView::of(&record, &commands, halt))
+    Ok(DeploymentView::of(&record, halt))
 }
 
 /// Reads the halts.

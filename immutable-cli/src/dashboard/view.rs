@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use immutable_core::{CommandRecord, DeploymentRecord, Halt, HaltScope, Phase, Step, StrategySpec};
+use immutable_core::{DeploymentRecord, Halt, HaltScope, Phase, Step, StrategySpec};
 use serde::Serialize;
 
 use crate::exit::human;
@@ -87,7 +87,7 @@ impl DeploymentRow {
                 .map_or_else(|| "-".to_owned(), |(h, t)| format!("{h}/{t}")),
             created_at: stamp(r.created_at),
             took: human(r.duration()),
-            to_healthy: super::interim::time_to_healthy(r).map(human),
+            to_healthy: r.time_to_healthy().map(human),
             outcome: r.outcome().map(|o| o.to_string()),
             version: r.version,
         }
@@ -172,6 +172,18 @@ pub(crate) struct EventView {
     pub(crate) text: String,
 }
 
+/// The record's timeline, oldest first, each entry in words (commands say who gave them).
+pub(crate) fn events(r: &DeploymentRecord) -> Vec<EventView> {
+    r.timeline
+        .entries()
+        .iter()
+        .map(|e| EventView {
+            at: stamp(e.at),
+            text: e.mark.to_string(),
+        })
+        .collect()
+}
+
 /// One deployment, as its page shows it.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct DeploymentView {
@@ -182,7 +194,7 @@ pub(crate) struct DeploymentView {
     pub(crate) steps: Vec<StepView>,
     pub(crate) events: Vec<EventView>,
     /// Events the record no longer keeps (its timeline is bounded).
-    pub(crate) dropped: usize,
+    pub(crate) dropped: u64,
     /// The halt that covers the service, while the deployment is unfinished.
     pub(crate) halt: Option<HaltView>,
     /// Whether it waits at an approval gate now.
@@ -193,16 +205,11 @@ pub(crate) struct DeploymentView {
 }
 
 impl DeploymentView {
-    pub(crate) fn of(
-        r: &DeploymentRecord,
-        commands: &[CommandRecord],
-        halt: Option<&Halt>,
-    ) -> DeploymentView {
+    pub(crate) fn of(r: &DeploymentRecord, halt: Option<&Halt>) -> DeploymentView {
         let steps = steps(r);
         let at_gate = steps
             .iter()
             .any(|s| s.approval && s.state == StepState::Current);
-        let (events, dropped) = super::interim::events(r, commands);
         DeploymentView {
             row: DeploymentRow::of(r),
             image_id: r.image.id.to_string(),
@@ -212,11 +219,11 @@ impl DeploymentView {
                 _ => "a strategy this version cannot name".to_owned(),
             },
             steps,
-            events,
-            dropped,
+            events: events(r),
+            dropped: r.timeline.dropped(),
             halt: halt.filter(|_| !r.phase.is_terminal()).map(HaltView::of),
             at_gate,
-            chart: super::interim::deployment_svg(r),
+            chart: crate::report::chart::deployment_svg(r),
         }
     }
 }

@@ -15,6 +15,7 @@ use std::time::SystemTime;
 
 use immutable_core::{DeploymentRecord, Mark, Side};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// The weight on the new fleet.
 pub(crate) const WEIGHT: RGBColor = RGBColor(0x82, 0x50, 0xdf);
@@ -218,11 +219,17 @@ fn draw_deployment(rec: &DeploymentRecord, area: Area<'_>) -> Drawn {
             colour.stroke_width(1),
         )))?;
         let row = 96.0 - 7.0 * (i % 4) as f64;
-        chart.draw_series(std::iter::once(Text::new(
-            label,
-            (t, row),
-            ("sans-serif", 12).into_font().color(&colour),
-        )))?;
+        // Labels in the right half read leftwards from their line, so none leaves the chart.
+        let side = if t > end / 2.0 {
+            HPos::Right
+        } else {
+            HPos::Left
+        };
+        let font = ("sans-serif", 12)
+            .into_font()
+            .color(&colour)
+            .pos(Pos::new(side, VPos::Top));
+        chart.draw_series(std::iter::once(Text::new(label, (t, row), font)))?;
     }
     chart
         .configure_series_labels()

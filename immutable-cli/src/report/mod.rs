@@ -2,3 +2,4 @@
 //! history of a service, and `immutable report`'s standalone files.
 
 pub(crate) mod chart;
+pub(crate) mod html;

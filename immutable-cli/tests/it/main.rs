@@ -11,4 +11,5 @@ mod dashboard_browser;
 mod local;
 mod own_app;
 mod packer;
+mod report;
 mod walkthrough;

@@ -139,6 +139,7 @@ impl Run<'_> {
         };
         self.cleanup("route back", || engine.router.set_weights(&service, &back))
             .await?;
+        self.rec.weight = 0;
         self.emit(EventKind::WeightsSet { routing: back });
         Ok(None)
     }

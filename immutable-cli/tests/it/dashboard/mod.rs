@@ -4,116 +4,17 @@
 //! the read-only dashboard has no action endpoint; a non-loopback address needs a token
 //! file; the live stream pushes when the record changes.
 
+mod harness;
+
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use immutable_core::{
-    DeploymentId, DeploymentRequest, Engine, FileStore, ImageRef, OnTimeout, Operator, Phase,
-    ServiceName, Settings, StateStore, Steps,
-};
-use immutable_mock::{MockCloud, Timings};
+use immutable_core::{Operator, Phase, ServiceName};
 use reqwest::StatusCode;
 use reqwest::header::HOST;
 
-use crate::common::dashboard::Dashboard;
 use crate::common::{BIN, REFUSED};
-
-const TOKEN: &str = "test-token-0123456789abcdef";
-
-/// A journal with one finished deployment of `web` and one waiting at its approval gate,
-/// run by an engine in this process.
-struct World {
-    dir: tempfile::TempDir,
-    store: Arc<FileStore>,
-    done: DeploymentId,
-    waiting: DeploymentId,
-    _runner: tokio::task::JoinHandle<()>,
-}
-
-impl World {
-    async fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(FileStore::open(dir.path().join("journal")).unwrap());
-        let cloud = MockCloud::with_timings(Timings::instant());
-        cloud.add_image("web", "web-v1");
-        cloud.add_image("web", "web-v2");
-        let engine = Engine::builder()
-            .backends(cloud.backends())
-            .store_shared(store.clone())
-            .settings(Settings::default().with_poll_interval(Duration::from_millis(100)))
-            .build()
-            .unwrap();
-        let first = DeploymentRequest::new("web", ImageRef::name("web-v1"))
-            .capacity(2)
-            .bake_time(Duration::ZERO);
-        let report = engine.deploy(first).await.unwrap();
-        assert!(report.succeeded());
-        let gated = DeploymentRequest::new("web", ImageRef::name("web-v2"))
-            .capacity(2)
-            .bake_time(Duration::ZERO)
-            .strategy(
-                Steps::blue_green().with_approval(Duration::from_secs(3600), OnTimeout::RollBack),
-            );
-        let runner = tokio::spawn(async move {
-            let _ = engine.deploy(gated).await;
-        });
-        let web = ServiceName::new("web").unwrap();
-        let waiting = wait_for(&store, &web, |r| r.phase == Phase::Rollout).await;
-        let done = store
-            .history(&web, &immutable_core::Page::first(2).unwrap())
-            .await
-            .unwrap();
-        World {
-            done: done.records[1].id.clone(),
-            waiting,
-            dir,
-            store,
-            _runner: runner,
-        }
-    }
-
-    fn store_arg(&self) -> String {
-        format!("file:{}", self.dir.path().join("journal").display())
-    }
-
-    fn token_file(&self) -> String {
-        let path = self.dir.path().join("token");
-        std::fs::write(&path, format!("{TOKEN}\n")).unwrap();
-        path.display().to_string()
-    }
-
-    async fn commands(&self) -> Vec<immutable_core::CommandRecord> {
-        self.store.commands(&self.waiting).await.unwrap()
-    }
-
-    async fn halts(&self) -> usize {
-        let operator = Operator::new(self.store.clone());
-        operator.halts(None).await.unwrap().len()
-    }
-}
-
-/// The id of `service`'s latest record once `pred` holds for it (10 s at most).
-async fn wait_for(
-    store: &FileStore,
-    service: &ServiceName,
-    pred: impl Fn(&immutable_core::DeploymentRecord) -> bool,
-) -> DeploymentId {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(r) = store.latest(service).await.unwrap()
-            && pred(&r)
-        {
-            return r.id;
-        }
-        assert!(Instant::now() < deadline, "the deployment never got there");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
-}
+use harness::{Dashboard, TOKEN, World, bearer, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_renders_with_its_stable_url() {
@@ -307,6 +208,15 @@ async fn an_action_with_the_token_is_journaled_with_the_operators_name() {
     assert_eq!(commands[0].by, "alice (dashboard)");
     let web = ServiceName::new("web").unwrap();
     wait_for(&world.store, &web, |r| r.phase == Phase::Done).await;
+    // The deployment's events say who approved it; its page draws the timeline.
+    let (_, page) = dash.get(&format!("/deployments/{}", world.waiting)).await;
+    let events = &page[page.find("id=\"events\"").expect("events")..];
+    assert!(events.contains("alice (dashboard)"), "{events}");
+    let chart = &page[page.find("id=\"timeline\"").expect("timeline")..];
+    assert!(
+        chart.trim_start_matches(|c| c != '<').starts_with("<svg"),
+        "{chart}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
