@@ -23,18 +23,8 @@ use immutable_core::{FileStore, FileStoreStats, Page, ServiceName, StateStore};
 const RUNS: usize = 100;
 const PAGE: usize = 50;
 
-/// The target directory: `CARGO_TARGET_DIR`, or the parent of Cargo's directory for benches'
-/// scratch files.
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .parent()
-                .expect("the target directory")
-                .to_owned()
-        },
-        PathBuf::from,
-    )
+    immutable_benches::target_dir(env!("CARGO_TARGET_TMPDIR"))
 }
 
 struct Row {

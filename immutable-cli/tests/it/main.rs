@@ -7,6 +7,7 @@ mod common;
 mod adopt;
 mod aws;
 mod dashboard;
+mod dashboard_browser;
 mod local;
 mod own_app;
 mod packer;

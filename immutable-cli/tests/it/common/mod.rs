@@ -2,6 +2,8 @@
 //! HAProxy for the local backend.
 #![allow(dead_code, unreachable_pub, clippy::print_stderr)]
 
+pub mod dashboard;
+pub mod lab;
 pub mod moto;
 pub mod schema;
 

@@ -1,10 +1,8 @@
 //! The dashboard tests' world: a FileStore written by an engine on the mock cloud in this
-//! process, and the real `immutable dashboard` on a free loopback port over it.
+//! process, and the real `immutable dashboard` on a free loopback port over it (the process
+//! helper is in `common::dashboard`, which the browser tests use too).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use immutable_core::{
@@ -12,9 +10,6 @@ use immutable_core::{
     ServiceName, Settings, StateStore, Steps,
 };
 use immutable_mock::{MockCloud, Timings};
-use reqwest::StatusCode;
-
-use crate::common::BIN;
 
 pub(super) const TOKEN: &str = "test-token-0123456789abcdef";
 
@@ -108,101 +103,8 @@ pub(super) async fn wait_for(
     }
 }
 
-/// A running dashboard, killed when dropped.
-pub(super) struct Dashboard {
-    pub(super) child: Child,
-    /// `http://127.0.0.1:PORT`.
-    pub(super) base: String,
-    /// The token printed at start, if one was.
-    pub(super) printed_token: Option<String>,
-    _stderr: Receiver<String>,
-}
-
-impl Dashboard {
-    pub(super) fn start(store: &str, args: &[&str]) -> Dashboard {
-        let mut child = Command::new(BIN)
-            .args([
-                "--store",
-                store,
-                "dashboard",
-                "--listen",
-                "127.0.0.1:0",
-                "--poll",
-                "200ms",
-            ])
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let first = lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the dashboard said where it listens");
-        let base = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {first:?}"))
-            .trim_end_matches('/')
-            .to_owned();
-        let printed_token = lines
-            .recv_timeout(Duration::from_millis(500))
-            .ok()
-            .and_then(|l| {
-                l.split("#token=")
-                    .nth(1)
-                    .map(|t| t.split_whitespace().next().unwrap_or_default().to_owned())
-            });
-        Dashboard {
-            child,
-            base,
-            printed_token,
-            _stderr: lines,
-        }
-    }
-
-    pub(super) fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    pub(super) async fn get(&self, path: &str) -> (StatusCode, String) {
-        let res = reqwest::get(self.url(path)).await.unwrap();
-        (res.status(), res.text().await.unwrap())
-    }
-
-    /// POSTs `body` to `path` with `headers`.
-    pub(super) async fn post(
-        &self,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> (StatusCode, String) {
-        let mut req = reqwest::Client::new()
-            .post(self.url(path))
-            .header("content-type", "application/json")
-            .body(body.to_owned());
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let res = req.send().await.unwrap();
-        (res.status(), res.text().await.unwrap())
-    }
-}
-
-impl Drop for Dashboard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// The dashboard process, shared with the browser tests.
+pub(super) use crate::common::dashboard::Dashboard;
 
 pub(super) fn bearer(token: &str) -> String {
     format!("Bearer {token}")
