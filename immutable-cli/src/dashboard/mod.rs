@@ -92,12 +92,31 @@ pub(crate) async fn serve(ctx: Ctx, args: &DashboardArgs) -> Result<Code, Failur
         backend,
     };
     let router = routes(app, gate);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(interrupted())
-        .await
-        .map_err(|e| Failure::error(format!("the dashboard stopped: {e}")))?;
+    let (stopping, stop) = tokio::sync::oneshot::channel();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        interrupted().await;
+        let _ = stopping.send(());
+    });
+    // Answers under way get a moment to finish; an open page's stream never ends by itself,
+    // so it does not hold the dashboard up.
+    let grace = async move {
+        if stop.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = std::future::IntoFuture::into_future(server) => {
+            served.map_err(|e| Failure::error(format!("the dashboard stopped: {e}")))?;
+        }
+        () = grace => {}
+    }
     Ok(Code::Succeeded)
 }
+
+/// How long answers under way may take once Ctrl-C or SIGTERM asks the dashboard to stop.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Says where the dashboard is; with a generated token, the one URL that carries it.
 #[allow(clippy::print_stderr)] // the one place the token is shown, by design

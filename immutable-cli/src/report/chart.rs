@@ -181,7 +181,7 @@ fn draw_deployment(rec: &DeploymentRecord, area: Area<'_>) -> Drawn {
         .configure_mesh()
         .x_desc("seconds since the deployment began")
         .y_desc("% of traffic on the new fleet")
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_label_formatter(&|x| seconds(*x, end))
         .y_label_formatter(&|y| format!("{y:.0}"))
         .light_line_style(WHITE)
         .draw()?;
@@ -239,6 +239,15 @@ fn draw_deployment(rec: &DeploymentRecord, area: Area<'_>) -> Drawn {
         .draw()?;
     area.present()?;
     Ok(())
+}
+
+/// A time axis label: tenths of a second when the whole axis is short.
+fn seconds(x: f64, end: f64) -> String {
+    if end < 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.0}")
+    }
 }
 
 /// A legend's colour sample: a filled square, so that only the series draw lines.

@@ -24,6 +24,16 @@
 
   function apply(doc) {
     if (!live || !doc || typeof doc.html !== "string" || doc.html === lastHtml) return;
+    if (lastHtml === null) {
+      // The first document usually says what the page already shows: keep the elements
+      // (and what a person is about to click) unless it differs.
+      var probe = document.createElement("div");
+      probe.innerHTML = doc.html;
+      if (probe.innerHTML === live.innerHTML) {
+        lastHtml = doc.html;
+        return;
+      }
+    }
     lastHtml = doc.html;
     live.innerHTML = doc.html;
     body.setAttribute("data-updated", String(Date.now()));

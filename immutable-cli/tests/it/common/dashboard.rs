@@ -106,6 +106,29 @@ impl Dashboard {
     }
 }
 
+impl Dashboard {
+    /// Sends SIGTERM, as a service manager stopping it would.
+    pub fn terminate(&self) {
+        rustix::process::kill_process(
+            rustix::process::Pid::from_child(&self.child),
+            rustix::process::Signal::TERM,
+        )
+        .unwrap();
+    }
+
+    /// Its exit status, once it exits within `limit` (None if it runs on).
+    pub fn exited_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
 impl Drop for Dashboard {
     fn drop(&mut self) {
         let _ = self.child.kill();

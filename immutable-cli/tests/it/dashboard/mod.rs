@@ -330,3 +330,23 @@ async fn the_stream_sends_an_update_when_the_record_changes() {
     read_until(r#""phase":"done""#, &mut seen).await;
     assert!(seen.contains("event: update"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_dashboard_while_a_page_streams() {
+    let world = World::new().await;
+    let mut dash = Dashboard::start(&world.store_arg(), &[]);
+    let mut stream = reqwest::get(dash.url(&format!("/events/deployments/{}", world.waiting)))
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.is_some(), "the stream is open");
+    dash.terminate();
+    // An open stream never ends by itself: the dashboard must not wait for it.
+    let status = dash
+        .exited_within(Duration::from_secs(30))
+        .expect("the dashboard exits after SIGTERM with a page open");
+    assert!(status.success(), "{status}");
+}
