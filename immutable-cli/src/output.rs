@@ -15,7 +15,7 @@ use serde_json::Value;
 
 mod report;
 mod setup;
-pub(crate) use report::{ReportDoc, ReportFormat};
+pub(crate) use report::{HistoryDoc, HistoryRow, ReportDoc, ReportFormat};
 pub(crate) use setup::{
     ImageAction, ImageDoc, ImageRow, ImagesDoc, InitDoc, LocalImageDoc, PackerDoc, ProxyDoc,
     ProxyRouteDoc, ProxyState,
@@ -207,34 +207,6 @@ pub(crate) struct CommandDoc {
     pub(crate) exit_code: i32,
     pub(crate) deployment: String,
     pub(crate) command: CommandWord,
-}
-
-/// `history`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct HistoryDoc {
-    pub(crate) service: String,
-    /// Newest first.
-    pub(crate) deployments: Vec<HistoryRow>,
-}
-
-/// One deployment in `history`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct HistoryRow {
-    pub(crate) deployment: String,
-    /// `immutable_core::Phase`.
-    pub(crate) phase: Value,
-    /// `immutable_core::Image`.
-    pub(crate) image: Value,
-    /// Percent of the traffic on the new fleet.
-    pub(crate) weight: u32,
-    /// `immutable_core::Outcome`, once it ended.
-    pub(crate) outcome: Value,
-    /// `std::time::SystemTime` as serde writes it.
-    pub(crate) created_at: Value,
-    pub(crate) duration_ms: u64,
-    /// From launching the new fleet to `min_healthy` of it passing health checks, once it
-    /// did.
-    pub(crate) launch_to_healthy_ms: Option<u64>,
 }
 
 /// `rollback`.

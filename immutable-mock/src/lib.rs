@@ -46,6 +46,7 @@
 //! ```
 
 mod adopt;
+mod check;
 mod cloud;
 mod fault;
 mod fleet;
@@ -56,6 +57,7 @@ mod snapshot;
 mod state;
 mod traits;
 
+pub use check::FailsAtWeight;
 pub use cloud::{Call, MockCloud, Timings};
 pub use fault::{Fault, Matching, Op};
 pub use snapshot::{FleetSnapshot, Snapshot, TargetSnapshot};

@@ -4,27 +4,10 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use immutable_core::{
-    Check, CheckContext, CheckOutcome, DeploymentRecord, DeploymentRequest, Engine, ImageRef,
-    InMemoryStore, Phase, Settings, Steps,
+    DeploymentRecord, DeploymentRequest, Engine, ImageRef, InMemoryStore, Phase, Settings, Steps,
 };
-use immutable_mock::{MockCloud, Timings};
-
-/// Fails once the new fleet takes at least the given percent of traffic.
-#[derive(Debug)]
-struct FailsAt(u32);
-
-#[async_trait]
-impl Check for FailsAt {
-    async fn run(&self, ctx: &CheckContext<'_>) -> CheckOutcome {
-        if ctx.weight >= self.0 {
-            CheckOutcome::fail(format!("error rate 7 % at {} %", ctx.weight))
-        } else {
-            CheckOutcome::Pass
-        }
-    }
-}
+use immutable_mock::{FailsAtWeight, MockCloud, Timings};
 
 fn request(version: u32) -> DeploymentRequest {
     DeploymentRequest::new("web", ImageRef::name(format!("web-v{version}")))
@@ -42,7 +25,7 @@ pub(super) async fn finished_canaries() -> [DeploymentRecord; 2] {
         .backends(cloud.backends())
         .store(InMemoryStore::new())
         .settings(Settings::default().with_poll_interval(Duration::from_millis(1)))
-        .check("error-rate", FailsAt(50))
+        .check("error-rate", FailsAtWeight::new(50))
         .build()
         .expect("an engine on a mock cloud");
     let canary = || Steps::canary([10, 50, 100], Duration::from_millis(1));

@@ -4,30 +4,14 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use immutable_core::{
-    Check, CheckContext, CheckOutcome, DeploymentRecord, DeploymentRequest, Engine, FileStore,
-    ImageRef, Mark, StateStore, Steps,
+    DeploymentRecord, DeploymentRequest, Engine, FileStore, ImageRef, Mark, StateStore, Steps,
 };
-use immutable_mock::MockCloud;
+use immutable_mock::{FailsAtWeight, MockCloud};
 
 use crate::common::{Cli, REFUSED, SUCCEEDED};
 
 const MINUTE: Duration = Duration::from_secs(60);
-
-#[derive(Debug)]
-struct FailsAt(u32);
-
-#[async_trait]
-impl Check for FailsAt {
-    async fn run(&self, ctx: &CheckContext<'_>) -> CheckOutcome {
-        if ctx.weight >= self.0 {
-            CheckOutcome::fail(format!("error rate 9 % at {} %", ctx.weight))
-        } else {
-            CheckOutcome::Pass
-        }
-    }
-}
 
 /// v1, then a canary 10/50/100 of v2 whose check fails at 50 %, journaled in `dir`.
 async fn rolled_back_canary(dir: &std::path::Path) -> DeploymentRecord {
@@ -37,7 +21,7 @@ async fn rolled_back_canary(dir: &std::path::Path) -> DeploymentRecord {
     let engine = Engine::builder()
         .backends(cloud.backends())
         .store(FileStore::open(dir).unwrap())
-        .check("error-rate", FailsAt(50))
+        .check("error-rate", FailsAtWeight::new(50))
         .build()
         .unwrap();
     let request = |v: &str| {
@@ -147,7 +131,7 @@ async fn the_html_report_carries_chart_steps_and_events_and_fetches_nothing() {
     let html = std::fs::read_to_string(&html_path).unwrap();
     assert!(html.contains("<svg"), "the chart is inline");
     assert!(
-        html.contains("error rate 9 % at 50 %"),
+        html.contains("error rate 7 % at 50 %"),
         "the failed check's reason"
     );
     assert!(html.contains("shift 50 %"), "the steps");

@@ -4,27 +4,12 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use immutable_core::{
-    Check, CheckContext, CheckOutcome, Command, DeploymentRecord, EventKind, FileStore, Mark,
-    OnTimeout, Phase, Side, Steps,
+    Command, DeploymentRecord, EventKind, FileStore, Mark, OnTimeout, Phase, Side, Steps,
 };
 
 use crate::common::*;
-
-#[derive(Debug)]
-struct FailsAt(u32);
-
-#[async_trait]
-impl Check for FailsAt {
-    async fn run(&self, ctx: &CheckContext<'_>) -> CheckOutcome {
-        if ctx.weight >= self.0 {
-            CheckOutcome::fail(format!("error rate 7 % at {} %", ctx.weight))
-        } else {
-            CheckOutcome::Pass
-        }
-    }
-}
+use immutable_mock::FailsAtWeight;
 
 fn weights(rec: &DeploymentRecord) -> Vec<u32> {
     rec.timeline
@@ -140,7 +125,7 @@ async fn a_failed_check_leaves_the_check_the_cause_and_the_weight_back_at_zero()
     let w = world();
     let engine = w
         .builder()
-        .check("error-rate", FailsAt(50))
+        .check("error-rate", FailsAtWeight::new(50))
         .build()
         .unwrap();
     assert!(engine.deploy(request(1)).await.unwrap().succeeded());

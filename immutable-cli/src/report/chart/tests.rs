@@ -3,29 +3,13 @@
 
 use std::time::{Duration, SystemTime};
 
-use async_trait::async_trait;
 use immutable_core::{
-    Check, CheckContext, CheckOutcome, DeploymentRecord, DeploymentRequest, Engine, ImageRef,
-    InMemoryStore, Mark, Steps, TokioClock,
+    DeploymentRecord, DeploymentRequest, Engine, ImageRef, InMemoryStore, Mark, Steps, TokioClock,
 };
-use immutable_mock::MockCloud;
+use immutable_mock::{FailsAtWeight, MockCloud};
 use plotters::style::RGBColor;
 
 use super::*;
-
-#[derive(Debug)]
-struct FailsAt(u32);
-
-#[async_trait]
-impl Check for FailsAt {
-    async fn run(&self, ctx: &CheckContext<'_>) -> CheckOutcome {
-        if ctx.weight >= self.0 {
-            CheckOutcome::fail(format!("error rate up at {} %", ctx.weight))
-        } else {
-            CheckOutcome::Pass
-        }
-    }
-}
 
 /// v1, then a canary 10/50/100 of v2 whose check fails at 50 %: rolled back.
 async fn rolled_back_canary() -> DeploymentRecord {
@@ -38,7 +22,7 @@ async fn rolled_back_canary() -> DeploymentRecord {
             SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 30),
         ))
         .store(InMemoryStore::new())
-        .check("error-rate", FailsAt(50))
+        .check("error-rate", FailsAtWeight::new(50))
         .build()
         .unwrap();
     let request = |v: &str| DeploymentRequest::new("web", ImageRef::name(v)).capacity(3);
