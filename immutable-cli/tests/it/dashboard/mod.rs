@@ -4,6 +4,7 @@
 //! the read-only dashboard has no action endpoint; a non-loopback address needs a token
 //! file; the live stream pushes when the record changes.
 
+mod fallback;
 mod harness;
 
 use std::process::Command;
