@@ -18,6 +18,8 @@ use immutable_core::{
     LeaseGrant, Page, Result, Retention, ServiceName, StateStore, WaveId, WaveRecord, WaveStore,
 };
 
+use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
+
 use crate::AwsClients;
 use crate::error::{Call, MapAws};
 
@@ -288,49 +290,48 @@ impl WaveStore for DynamoStore {
 impl DynamoStore {
     /// Every record of every service: a `Scan`, for tools.
     async fn scan_records(&self) -> Result<Vec<DeploymentRecord>> {
-        let mut records = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("#kind = :d")
-                .expression_attribute_names("#kind", "kind")
-                .expression_attribute_values(":d", item::s("deployment"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .aws(Call::new(
-                    "Scan",
-                    immutable_core::ResourceKind::Deployment,
-                    &self.table,
-                ))?;
-            for i in out.items() {
-                records.push(item::parse(i, "deployment record", &self.table)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        records.sort_by(|a: &DeploymentRecord, b| a.id.cmp(&b.id));
+        let items = self
+            .scan_items(|scan| {
+                scan.filter_expression("#kind = :d")
+                    .expression_attribute_names("#kind", "kind")
+                    .expression_attribute_values(":d", item::s("deployment"))
+                    .consistent_read(true)
+            })
+            .await?;
+        let mut records = items
+            .iter()
+            .map(|i| item::parse(i, "deployment record", &self.table))
+            .collect::<Result<Vec<DeploymentRecord>>>()?;
+        records.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(records)
     }
 
-    /// Every service with records: the partitions that hold a record-count item.
+    /// Every service with records: the partitions that hold a record-count item (their keys
+    /// only).
     async fn service_names(&self) -> Result<Vec<ServiceName>> {
-        let mut names = Vec::new();
+        let items = self
+            .scan_items(|scan| {
+                scan.filter_expression("sk = :meta")
+                    .expression_attribute_values(":meta", item::s(item::META_SK))
+                    .projection_expression("pk")
+            })
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| i.get("pk")?.as_s().ok()?.strip_prefix("service#"))
+            .filter_map(|n| ServiceName::new(n).ok())
+            .collect())
+    }
+
+    /// Every item of a `Scan` of the table that `shape` filters, page after page.
+    async fn scan_items(
+        &self,
+        shape: impl Fn(ScanFluentBuilder) -> ScanFluentBuilder,
+    ) -> Result<Vec<item::Item>> {
+        let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("sk = :meta")
-                .expression_attribute_values(":meta", item::s(item::META_SK))
-                .projection_expression("pk")
+            let out = shape(self.client.scan().table_name(&self.table))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -339,19 +340,12 @@ impl DynamoStore {
                     immutable_core::ResourceKind::Deployment,
                     &self.table,
                 ))?;
-            for i in out.items() {
-                let name = i
-                    .get("pk")
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|pk| pk.strip_prefix("service#"))
-                    .and_then(|n| ServiceName::new(n).ok());
-                names.extend(name);
-            }
+            items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => break,
             }
         }
-        Ok(names)
+        Ok(items)
     }
 }
