@@ -25,6 +25,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use immutable_benches::dashboard_store::{self, Shape, service_name};
+use immutable_benches::{Spread, ms};
 use immutable_core::{FileStore, StateStore};
 
 const RUNS: usize = 50;
@@ -135,10 +136,6 @@ async fn row(client: &reqwest::Client, base: &str, path: &str) -> Row {
     }
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1e3)
-}
-
 fn print(rows: &[Row]) {
     println!(
         "{RUNS} GETs per page after {WARM_UP} warm-up ({SLOW_RUNS} after one for a page \
@@ -155,19 +152,15 @@ fn print(rows: &[Row]) {
         BUDGET.as_millis()
     );
     for r in rows {
-        let t = &r.times;
-        let verdict = if t[t.len() * 9 / 10] < BUDGET {
-            "yes"
-        } else {
-            "NO"
-        };
+        let t = Spread::of(&r.times);
+        let verdict = if t.p90 < BUDGET { "yes" } else { "NO" };
         println!(
             "{:<48} {:>5} {:>9} {:>8} {:>8} {:>9}  {verdict}",
             r.path,
-            t.len(),
-            ms(t[t.len() / 2]),
-            ms(t[t.len() * 9 / 10]),
-            ms(t[t.len() - 1]),
+            r.times.len(),
+            ms(t.median),
+            ms(t.p90),
+            ms(t.max),
             r.bytes,
         );
     }

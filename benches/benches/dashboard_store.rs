@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use immutable_benches::dashboard_store::{self, Built, Shape, service_name};
+use immutable_benches::{Spread, ms};
 use immutable_core::{FileStore, FileStoreStats, Page, ServiceName, StateStore};
 
 const RUNS: usize = 100;
@@ -67,10 +68,6 @@ async fn services_page(store: &FileStore, after: Option<&ServiceName>) -> usize 
     names.len()
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1e3)
-}
-
 fn print(built: &Built, rows: &[Row]) {
     let how = if built.reused {
         "reused from the cache".to_owned()
@@ -97,15 +94,15 @@ fn print(built: &Built, rows: &[Row]) {
         "reads", "min ms", "median ms", "p90 ms", "max ms", "files/run", "listings/run"
     );
     for r in rows {
-        let t = &r.times;
-        let per = |n: u64| format!("{:.1}", n as f64 / t.len() as f64);
+        let t = Spread::of(&r.times);
+        let per = |n: u64| format!("{:.1}", n as f64 / r.times.len() as f64);
         println!(
             "{:<44} {:>8} {:>9} {:>8} {:>8} {:>10} {:>12}",
             r.label,
-            ms(t[0]),
-            ms(t[t.len() / 2]),
-            ms(t[t.len() * 9 / 10]),
-            ms(t[t.len() - 1]),
+            ms(t.min),
+            ms(t.median),
+            ms(t.p90),
+            ms(t.max),
             per(r.read),
             per(r.listed),
         );

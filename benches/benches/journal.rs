@@ -14,6 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use immutable_benches::{Spread, ms};
 use immutable_core::{
     DeploymentId, DeploymentRecord, DeploymentRequest, Engine, FileStore, ImageRef, Phase,
     Retention, Settings, StateStore,
@@ -147,10 +148,6 @@ impl Row {
     }
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1e3)
-}
-
 fn print(rows: &[Row]) {
     println!(
         "{:<18} {:>9} {:>9} {:>9} {:>9} {:>10} {:>11} {:>11} {:>9}",
@@ -165,17 +162,15 @@ fn print(rows: &[Row]) {
         "removed"
     );
     for r in rows {
-        let mut t = r.times.clone();
-        t.sort();
-        let mean = t.iter().sum::<Duration>() / t.len() as u32;
-        let per = |n: u64| format!("{:.1}", n as f64 / t.len() as f64);
+        let t = Spread::of(&r.times);
+        let per = |n: u64| format!("{:.1}", n as f64 / r.times.len() as f64);
         println!(
             "{:<18} {:>9} {:>9} {:>9} {:>9} {:>10} {:>11} {:>11} {:>9}",
             r.label,
-            ms(t[0]),
-            ms(t[t.len() / 2]),
-            ms(mean),
-            ms(t[t.len() * 9 / 10]),
+            ms(t.min),
+            ms(t.median),
+            ms(t.mean),
+            ms(t.p90),
             per(r.stats.files_read),
             per(r.stats.files_written),
             r.stats.dirs_listed,

@@ -84,19 +84,7 @@ async fn first_deployment_then_v1_to_v2() {
     // The record was saved at every phase change, in order.
     let record = w.store.load(&second.record.id).await.unwrap();
     let phases: Vec<_> = record.history.iter().map(|h| h.phase).collect();
-    assert_eq!(
-        phases,
-        [
-            Phase::Plan,
-            Phase::Provision,
-            Phase::Attach,
-            Phase::AwaitHealthy,
-            Phase::Rollout,
-            Phase::Bake,
-            Phase::Retire,
-            Phase::Done
-        ]
-    );
+    assert_eq!(phases, SUCCESS_PHASES);
     assert_eq!(record, second.record);
 }
 

@@ -79,19 +79,7 @@ async fn a_gated_canary_leaves_its_weights_health_gate_and_approver_in_the_journ
 
     let rec = operator.store().load(&id).await.unwrap();
     assert_eq!(weights(&rec), [20, 100], "one mark per weight change");
-    assert_eq!(
-        phases(&rec),
-        [
-            Phase::Plan,
-            Phase::Provision,
-            Phase::Attach,
-            Phase::AwaitHealthy,
-            Phase::Rollout,
-            Phase::Bake,
-            Phase::Retire,
-            Phase::Done
-        ]
-    );
+    assert_eq!(phases(&rec), SUCCESS_PHASES);
     let approver: Vec<&str> = rec
         .timeline
         .entries()

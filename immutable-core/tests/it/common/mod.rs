@@ -6,11 +6,22 @@ use std::time::Duration;
 
 use immutable_core::{
     DeploymentRequest, Engine, EngineBuilder, Event, FleetId, ImageId, ImageRef, InMemoryStore,
-    RetryPolicy, ServiceName, Settings, StateStore,
+    Phase, RetryPolicy, ServiceName, Settings, StateStore,
 };
 use immutable_mock::{MockCloud, Snapshot, Timings};
 
 pub const CAPACITY: u32 = 3;
+/// The phases a deployment that succeeds walks, in order.
+pub const SUCCESS_PHASES: [Phase; 8] = [
+    Phase::Plan,
+    Phase::Provision,
+    Phase::Attach,
+    Phase::AwaitHealthy,
+    Phase::Rollout,
+    Phase::Bake,
+    Phase::Retire,
+    Phase::Done,
+];
 pub const MIN_HEALTHY: u32 = 2;
 
 pub struct World {
