@@ -1,0 +1,3 @@
+//! # immutable-docker
+//!
+//! The Docker backend of **immutable** (work in progress).
