@@ -44,7 +44,9 @@ mod error;
 mod fleet;
 mod host;
 mod images;
+mod scratch;
 
 pub use fleet::{DockerFleet, Limits, Network};
 pub use host::{DockerHost, DockerHosts, TlsFiles};
 pub use images::{DockerImageStore, ImageSource, ImportRequest};
+pub use scratch::ScratchImage;

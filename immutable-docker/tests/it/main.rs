@@ -1,0 +1,9 @@
+//! The integration tests of immutable-docker in one binary, against a real dockerd and a real
+//! HAProxy. The tests that count failed requests under load take the machine to themselves
+//! (`immutable_testkit::serial`); the others take it shared.
+
+mod common;
+
+mod conformance;
+mod negative_control;
+mod zero_downtime;
