@@ -86,20 +86,12 @@ impl DockerHost {
     /// scheme; [`Error::Provider`] naming the URL when no daemon answers there.
     pub async fn connect(name: impl Into<String>, url: impl Into<String>) -> Result<Self> {
         let (name, url) = (name.into(), url.into());
-        check_name(&name)?;
+        Self::check_name(&name)?;
+        Self::check_url(&url)?;
         let timeout = REQUEST_TIMEOUT.as_secs();
-        let client = if let Some(path) = url.strip_prefix("unix://") {
-            Docker::connect_with_unix(path, timeout, API_DEFAULT_VERSION)
-        } else if url.starts_with("tcp://") || url.starts_with("http://") {
-            Docker::connect_with_http(&url, timeout, API_DEFAULT_VERSION)
-        } else {
-            return Err(Error::invalid(
-                "url",
-                format!(
-                    "`{url}` is not a Docker host: use unix:///path/to/docker.sock or \
-                     tcp://host:port"
-                ),
-            ));
+        let client = match url.strip_prefix("unix://") {
+            Some(path) => Docker::connect_with_unix(path, timeout, API_DEFAULT_VERSION),
+            None => Docker::connect_with_http(&url, timeout, API_DEFAULT_VERSION),
         };
         let client = client.map_err(|e| unreachable_daemon(&url, e))?;
         Self::negotiated(name, url, client).await
@@ -117,7 +109,7 @@ impl DockerHost {
         tls: &TlsFiles,
     ) -> Result<Self> {
         let (name, url) = (name.into(), url.into());
-        check_name(&name)?;
+        Self::check_name(&name)?;
         for file in [&tls.ca, &tls.cert, &tls.key] {
             if !file.is_file() {
                 return Err(Error::invalid(
@@ -149,8 +141,54 @@ impl DockerHost {
         client: Docker,
     ) -> Result<Self> {
         let name = name.into();
-        check_name(&name)?;
+        Self::check_name(&name)?;
         Self::negotiated(name, url.into(), client).await
+    }
+
+    /// Checks a host name without connecting: 1 to 32 ASCII letters, digits, `-` and `_`,
+    /// starting with a letter or digit.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] on `name`.
+    pub fn check_name(name: &str) -> Result<()> {
+        let ok = !name.is_empty()
+            && name.len() <= 32
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "name",
+                format!(
+                    "Docker host name `{name}` must be 1 to 32 letters, digits, `-` or `_`, \
+                     starting with a letter or digit"
+                ),
+            ))
+        }
+    }
+
+    /// Checks a URL [`connect`](Self::connect) takes, without connecting: `unix://PATH`,
+    /// `tcp://HOST:PORT` or `http://HOST:PORT`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] on `url` for another scheme or nothing after it.
+    pub fn check_url(url: &str) -> Result<()> {
+        let rest = ["unix://", "tcp://", "http://"]
+            .iter()
+            .find_map(|scheme| url.strip_prefix(scheme));
+        match rest {
+            Some(rest) if !rest.is_empty() => Ok(()),
+            _ => Err(Error::invalid(
+                "url",
+                format!(
+                    "`{url}` is not a Docker host: use unix:///path/to/docker.sock or \
+                     tcp://host:port"
+                ),
+            )),
+        }
     }
 
     async fn negotiated(name: String, url: String, client: Docker) -> Result<Self> {
@@ -223,27 +261,6 @@ fn unreachable_daemon(url: &str, e: bollard::errors::Error) -> Error {
     }
 }
 
-/// A host name: 1 to 32 ASCII letters, digits, `-` and `_`, starting with a letter or digit.
-fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 32
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "name",
-            format!(
-                "Docker host name `{name}` must be 1 to 32 letters, digits, `-` or `_`, \
-                 starting with a letter or digit"
-            ),
-        ))
-    }
-}
-
 /// The Docker hosts a fleet spreads over, in order: instance `n` of a fleet runs on host
 /// `n mod len`, and that placement is recorded when the fleet is launched, so a resumed
 /// launch puts each instance where the first attempt did.
@@ -266,7 +283,10 @@ impl DockerHosts {
             if hosts[..i].iter().any(|h| h.name() == host.name()) {
                 return Err(Error::invalid(
                     "hosts",
-                    format!("two Docker hosts are named `{}`: names must differ", host.name()),
+                    format!(
+                        "two Docker hosts are named `{}`: names must differ",
+                        host.name()
+                    ),
                 ));
             }
         }
@@ -308,11 +328,34 @@ mod tests {
     #[test]
     fn host_names_follow_a_grammar() {
         for ok in ["a", "host-1", "b_2", "X9"] {
-            check_name(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            DockerHost::check_name(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
         for bad in ["", "-a", "a.b", "a/b", "a b", &"x".repeat(33)] {
-            match check_name(bad) {
+            match DockerHost::check_name(bad) {
                 Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "name"),
+                other => panic!("{bad:?}: expected InvalidInput, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn urls_are_checked_without_connecting() {
+        for ok in [
+            "unix:///var/run/docker.sock",
+            "tcp://10.0.0.5:2376",
+            "http://h:2375",
+        ] {
+            DockerHost::check_url(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in [
+            "",
+            "unix://",
+            "ssh://user@h",
+            "npipe:////./pipe/docker",
+            "/var/run/docker.sock",
+        ] {
+            match DockerHost::check_url(bad) {
+                Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "url"),
                 other => panic!("{bad:?}: expected InvalidInput, got {other:?}"),
             }
         }
