@@ -227,7 +227,10 @@ impl DockerFleet {
                 .is_some_and(|c| state_of(c) == InstanceState::Running);
             if running {
                 let host = self.host(&placed.host)?;
-                addresses.push((placed.id.clone(), SocketAddr::new(host.address(), placed.port)));
+                addresses.push((
+                    placed.id.clone(),
+                    SocketAddr::new(host.address(), placed.port),
+                ));
             }
         }
         Ok(addresses)
@@ -257,7 +260,10 @@ impl DockerFleet {
     }
 
     /// The fleet's containers on the hosts it was placed on, by name.
-    async fn containers_of(&self, state: &FleetState) -> Result<BTreeMap<String, ContainerSummary>> {
+    async fn containers_of(
+        &self,
+        state: &FleetState,
+    ) -> Result<BTreeMap<String, ContainerSummary>> {
         let hosts: BTreeSet<&str> = state.instances.iter().map(|p| p.host.as_str()).collect();
         let labels = [
             format!("{}={}", tags::SERVICE, state.service),
@@ -406,7 +412,9 @@ fn from_labels(
         key: FleetKey::new(label(first, tags::FLEET_KEY).unwrap_or_else(|| fleet.to_string())),
         deployment,
         image: ImageId::new(image),
-        capacity: label(first, tags::CAPACITY).and_then(|c| c.parse().ok()).unwrap_or(0),
+        capacity: label(first, tags::CAPACITY)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
         network: Network::Host,
         instances,
         terminated: false,
@@ -417,16 +425,23 @@ fn from_labels(
 impl Fleet for DockerFleet {
     async fn launch(&self, spec: &FleetSpec) -> Result<FleetInfo> {
         if spec.capacity == 0 || spec.capacity > 1000 {
-            return Err(Error::invalid("capacity", "must be from 1 to 1000 containers"));
+            return Err(Error::invalid(
+                "capacity",
+                "must be from 1 to 1000 containers",
+            ));
         }
         digest_of(spec.image.as_str(), "image")?;
-        let state = self.prepare(spec, fleet_id(&spec.service, &spec.key)).await?;
+        let state = self
+            .prepare(spec, fleet_id(&spec.service, &spec.key))
+            .await?;
         if state.terminated {
             return self.observe(&state).await;
         }
         let placed_on: BTreeSet<&str> = state.instances.iter().map(|p| p.host.as_str()).collect();
         for name in placed_on {
-            self.images.ensure_on(self.host(name)?, &state.image).await?;
+            self.images
+                .ensure_on(self.host(name)?, &state.image)
+                .await?;
         }
         let found = self.containers_of(&state).await?;
         let (limits, grace) = (self.settings.limits, i64::from(self.grace_secs()));
@@ -461,7 +476,10 @@ impl Fleet for DockerFleet {
             for c in containers::list(host, std::slice::from_ref(&label)).await? {
                 let fleet = c.labels.as_ref().and_then(|l| l.get(tags::FLEET)).cloned();
                 if let Some(fleet) = fleet {
-                    by_fleet.entry(fleet).or_default().push((host.name().to_owned(), c));
+                    by_fleet
+                        .entry(fleet)
+                        .or_default()
+                        .push((host.name().to_owned(), c));
                 }
             }
         }
@@ -499,9 +517,12 @@ impl Fleet for DockerFleet {
         let grace = self.grace_secs();
         for host in self.images.hosts().iter() {
             let found = containers::list(host, &labels).await?;
-            try_join_all(found.iter().filter_map(name_of).map(|name| {
-                containers::stop_and_remove(host, name, grace)
-            }))
+            try_join_all(
+                found
+                    .iter()
+                    .filter_map(name_of)
+                    .map(|name| containers::stop_and_remove(host, name, grace)),
+            )
             .await?;
         }
         let states = self.states.clone();

@@ -266,7 +266,10 @@ impl DockerHosts {
             if hosts[..i].iter().any(|h| h.name() == host.name()) {
                 return Err(Error::invalid(
                     "hosts",
-                    format!("two Docker hosts are named `{}`: names must differ", host.name()),
+                    format!(
+                        "two Docker hosts are named `{}`: names must differ",
+                        host.name()
+                    ),
                 ));
             }
         }

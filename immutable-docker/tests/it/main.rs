@@ -5,5 +5,6 @@
 mod common;
 
 mod conformance;
+mod crash;
 mod negative_control;
 mod zero_downtime;

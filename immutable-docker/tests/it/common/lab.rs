@@ -126,9 +126,16 @@ impl Lab {
     }
 
     /// Imports the demo app `version` as image `name` of `service`.
-    pub async fn import_demo(&self, service: &str, name: &str, version: &str, unhealthy: bool) -> Image {
+    pub async fn import_demo(
+        &self,
+        service: &str,
+        name: &str,
+        version: &str,
+        unhealthy: bool,
+    ) -> Image {
         let id = demo_image(version, unhealthy).await;
-        let request = ImportRequest::new(self.svc(service), name, ImageSource::Docker(id.to_string()));
+        let request =
+            ImportRequest::new(self.svc(service), name, ImageSource::Docker(id.to_string()));
         self.images
             .import(request)
             .await
@@ -164,12 +171,12 @@ impl Lab {
             "{}/?delay_ms={hold_ms}",
             self.haproxy.url(&self.svc(service))
         ))
-            .keep_alive_clients(4)
-            .new_connection_clients(4)
-            .max_requests(max_requests)
-            .max_duration(max_time)
-            .start()
-            .expect("load")
+        .keep_alive_clients(4)
+        .new_connection_clients(4)
+        .max_requests(max_requests)
+        .max_duration(max_time)
+        .start()
+        .expect("load")
     }
 }
 
