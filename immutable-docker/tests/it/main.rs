@@ -6,5 +6,6 @@ mod common;
 
 mod conformance;
 mod crash;
+mod gc;
 mod negative_control;
 mod zero_downtime;

@@ -7,7 +7,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+use bollard::query_parameters::{
+    ListContainersOptions, ListImagesOptions, RemoveContainerOptions, RemoveImageOptions,
+};
 use immutable_core::{Engine, EngineBuilder, Image, ImageId, Settings, tags};
 use immutable_docker::{
     DockerFleet, DockerHost, DockerHosts, DockerImageStore, ImageSource, ImportRequest,
@@ -196,29 +198,30 @@ impl Drop for Lab {
     }
 }
 
-/// Removes every container of the SDK whose service ends with `-<suffix>`.
+/// Removes every container of the SDK whose service ends with `-<suffix>`, and every
+/// container whose name does (what a test started itself).
 async fn remove_lab_containers(hosts: &[DockerHost], suffix: &str) {
     for host in hosts {
         let options = ListContainersOptions {
             all: true,
-            filters: Some(
-                [(
-                    "label".to_owned(),
-                    vec![format!("{}={}", tags::MANAGED_BY, tags::MANAGED_BY_VALUE)],
-                )]
-                .into(),
-            ),
             ..Default::default()
         };
         let Ok(found) = host.client().list_containers(Some(options)).await else {
             continue;
         };
         for c in found {
-            let ours = c
+            let end = format!("-{suffix}");
+            let managed = c
                 .labels
                 .as_ref()
-                .and_then(|l| l.get(tags::SERVICE))
-                .is_some_and(|s| s.ends_with(&format!("-{suffix}")));
+                .and_then(|l| l.get(tags::MANAGED_BY))
+                .is_some();
+            let ours = (managed
+                && c.labels
+                    .as_ref()
+                    .and_then(|l| l.get(tags::SERVICE))
+                    .is_some_and(|s| s.ends_with(&end)))
+                || c.names.iter().flatten().any(|n| n.ends_with(&end));
             if let (true, Some(id)) = (ours, c.id) {
                 let remove = RemoveContainerOptions {
                     force: true,
@@ -226,6 +229,21 @@ async fn remove_lab_containers(hosts: &[DockerHost], suffix: &str) {
                 };
                 let _ = host.client().remove_container(&id, Some(remove)).await;
             }
+        }
+        // The images stay (built once per binary); the lab's pin tags go.
+        let images = ListImagesOptions {
+            filters: Some([("reference".to_owned(), vec!["immutable-sdk".to_owned()])].into()),
+            ..Default::default()
+        };
+        let Ok(found) = host.client().list_images(Some(images)).await else {
+            continue;
+        };
+        let pins = found.iter().flat_map(|i| i.repo_tags.iter());
+        for tag in pins.filter(|t| t.contains(&format!("-{suffix}."))) {
+            let _ = host
+                .client()
+                .remove_image(tag, None::<RemoveImageOptions>, None)
+                .await;
         }
     }
 }
