@@ -223,8 +223,14 @@ async fn load_archive(host: &DockerHost, path: &std::path::Path) -> Result<Image
     let mut loaded = Vec::new();
     while let Some(progress) = loading.next().await {
         let what = format!("load {}", path.display());
-        let progress =
-            progress.map_err(|e| host.error(&what, ResourceKind::Image, "archive", e))?;
+        let progress = progress.map_err(|e| match e {
+            // The daemon read the archive and refused it.
+            bollard::errors::Error::DockerStreamError { error } => Error::invalid(
+                "source",
+                format!("{what}: Docker refused it ({error}); make it with `docker save IMAGE`"),
+            ),
+            e => host.error(&what, ResourceKind::Image, "archive", e),
+        })?;
         if let Some(detail) = progress.error_detail.and_then(|d| d.message) {
             return Err(Error::invalid("source", format!("{what}: {detail}")));
         }

@@ -7,5 +7,6 @@ mod common;
 mod conformance;
 mod crash;
 mod gc;
+mod images;
 mod negative_control;
 mod zero_downtime;
