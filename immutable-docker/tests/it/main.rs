@@ -6,6 +6,7 @@ mod common;
 
 mod conformance;
 mod crash;
+mod fleet;
 mod gc;
 mod images;
 mod negative_control;
