@@ -4,8 +4,9 @@
 # clone so later runs and other clones reuse it, and installs HAProxy (Debian's package) for
 # the immutable-local tests, Prometheus (Debian's package) for the PrometheusCheck tests of
 # immutable-core, and Chromium with its WebDriver (Debian's chromium and chromium-driver, one
-# version) for the browser tests driven through immutable-testkit's `browser` feature; these
-# tests fail rather than skip without them.
+# version) for the browser tests driven through immutable-testkit's `browser` feature, and
+# Docker (Debian's docker.io) for the immutable-docker tests, starting dockerd when none
+# answers on /var/run/docker.sock; these tests fail rather than skip without them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,9 +26,33 @@ if [ ! -x /usr/bin/chromedriver ] || [ ! -x /usr/bin/chromium ]; then
 fi
 
 if ! command -v curl >/dev/null; then
-  echo "test.sh: installing curl for the README walkthrough test of immutable-cli" >&2
+  echo "test.sh: installing curl for the README walkthrough test of immutable-cli and to ask dockerd whether it runs" >&2
   apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y curl
 fi
+
+if ! command -v dockerd >/dev/null && [ ! -x /usr/sbin/dockerd ]; then
+  echo "test.sh: installing docker.io (Debian's package) for the immutable-docker tests" >&2
+  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y docker.io
+fi
+
+docker_answers() {
+  curl -sf --max-time 5 --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1
+}
+if [ -z "${DOCKER_HOST:-}" ] && ! docker_answers; then
+  log=/tmp/immutable-dockerd.log
+  echo "test.sh: starting dockerd (log: $log)" >&2
+  PATH="$PATH:/usr/sbin" setsid dockerd --host unix:///var/run/docker.sock >"$log" 2>&1 < /dev/null &
+  for _ in $(seq 1 60); do
+    docker_answers && break
+    sleep 1
+  done
+  if ! docker_answers; then
+    echo "test.sh: dockerd did not answer within 60 s; the end of its log:" >&2
+    tail -n 30 "$log" >&2
+    exit 1
+  fi
+fi
+
 
 MOTO_VERSION=5.2.5
 venv="${IMMUTABLE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/immutable/venv-moto-$MOTO_VERSION}"

@@ -1,8 +1,13 @@
 //! [`DockerFleet`]: fleets of containers, one per instance, on one Docker host or several.
 
 mod containers;
+mod found;
+mod placement;
 mod ports;
+mod settings;
 mod state;
+
+pub use settings::{Limits, Network};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -14,81 +19,17 @@ use async_trait::async_trait;
 use bollard::models::ContainerSummary;
 use futures::future::try_join_all;
 use immutable_core::{
-    Cost, DeploymentId, Error, Fleet, FleetId, FleetInfo, FleetKey, FleetSpec, ImageId, Instance,
-    InstanceId, InstanceState, Operation, ResourceKind, Result, ServiceName, tags,
+    Cost, Error, Fleet, FleetId, FleetInfo, FleetSpec, Instance, InstanceId, InstanceState,
+    Operation, ResourceKind, Result, ServiceName, tags,
 };
 use immutable_local::InstanceAddresses;
 use immutable_local::state_files::blocking;
-use serde::{Deserialize, Serialize};
 
-use self::containers::{PORT_LABEL, name_of, state_of};
-use self::state::{FleetState, Placed, States, fleet_id};
+use self::containers::{name_of, state_of};
+use self::found::from_labels;
+use self::state::{FleetState, States, fleet_id};
 use crate::host::DockerHost;
 use crate::images::{DockerImageStore, digest_of};
-
-/// How the proxy reaches a container's port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Network {
-    /// The container shares its host's network (`--network host`) and listens on `PORT`
-    /// itself, on the host's loopback or every address. The default: no NAT, no
-    /// docker-proxy, the same port inside and out.
-    #[default]
-    Host,
-    /// The container runs on Docker's bridge and `PORT` (the same number inside) is
-    /// published on the host's address only (127.0.0.1 by default, see
-    /// [`DockerHost::with_address`]); the app must listen on every address of its
-    /// container (0.0.0.0), since the bridge is where Docker delivers the traffic.
-    Published,
-}
-
-/// Resource limits of every container: none by default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct Limits {
-    /// Memory in bytes (`--memory`).
-    pub memory_bytes: Option<i64>,
-    /// CPUs in billionths (`--cpus 0.5` is 500,000,000).
-    pub nano_cpus: Option<i64>,
-}
-
-impl Limits {
-    /// No limits.
-    pub fn none() -> Self {
-        Limits::default()
-    }
-
-    /// Limits memory to `bytes`.
-    ///
-    /// # Errors
-    /// [`Error::InvalidInput`] on `memory` below Docker's minimum of 6 MiB.
-    pub fn memory(mut self, bytes: u64) -> Result<Self> {
-        if bytes < 6 * 1024 * 1024 {
-            return Err(Error::invalid(
-                "memory",
-                format!("{bytes} bytes is below Docker's minimum of 6 MiB"),
-            ));
-        }
-        self.memory_bytes = Some(i64::try_from(bytes).unwrap_or(i64::MAX));
-        Ok(self)
-    }
-
-    /// Limits CPU time to `cpus` CPUs (0.5 is half of one).
-    ///
-    /// # Errors
-    /// [`Error::InvalidInput`] on `cpus` when not above 0 and finite.
-    pub fn cpus(mut self, cpus: f64) -> Result<Self> {
-        if !(cpus.is_finite() && cpus > 0.0 && cpus <= 1024.0) {
-            return Err(Error::invalid(
-                "cpus",
-                format!("{cpus} is not a number of CPUs: give one above 0, such as 0.5"),
-            ));
-        }
-        self.nano_cpus = Some((cpus * 1e9) as i64);
-        Ok(self)
-    }
-}
 
 /// Fleets of containers started from a [`DockerImageStore`]'s images, spread over its hosts.
 ///
@@ -227,7 +168,10 @@ impl DockerFleet {
                 .is_some_and(|c| state_of(c) == InstanceState::Running);
             if running {
                 let host = self.host(&placed.host)?;
-                addresses.push((placed.id.clone(), SocketAddr::new(host.address(), placed.port)));
+                addresses.push((
+                    placed.id.clone(),
+                    SocketAddr::new(host.address(), placed.port),
+                ));
             }
         }
         Ok(addresses)
@@ -257,7 +201,10 @@ impl DockerFleet {
     }
 
     /// The fleet's containers on the hosts it was placed on, by name.
-    async fn containers_of(&self, state: &FleetState) -> Result<BTreeMap<String, ContainerSummary>> {
+    async fn containers_of(
+        &self,
+        state: &FleetState,
+    ) -> Result<BTreeMap<String, ContainerSummary>> {
         let hosts: BTreeSet<&str> = state.instances.iter().map(|p| p.host.as_str()).collect();
         let labels = [
             format!("{}={}", tags::SERVICE, state.service),
@@ -294,73 +241,9 @@ impl DockerFleet {
     async fn observe(&self, state: &FleetState) -> Result<FleetInfo> {
         Ok(Self::info(state, &self.containers_of(state).await?))
     }
-
-    /// The fleet's state file, written now with each instance's host and port unless an
-    /// earlier launch wrote it.
-    async fn prepare(&self, spec: &FleetSpec, id: FleetId) -> Result<FleetState> {
-        let (states, fid) = (self.states.clone(), id.clone());
-        if let Some(state) = blocking(move || states.read(&fid)).await? {
-            return Ok(state);
-        }
-        // Ports the SDK's containers on each host hold, whichever root launched them.
-        let mut taken: BTreeMap<String, BTreeSet<u16>> = BTreeMap::new();
-        for host in self.images.hosts().iter() {
-            let ports = taken.entry(host.name().to_owned()).or_default();
-            for c in containers::list(host, &[]).await? {
-                let port = c.labels.as_ref().and_then(|l| l.get(PORT_LABEL));
-                if let Some(port) = port.and_then(|p| p.parse().ok()) {
-                    ports.insert(port);
-                }
-            }
-        }
-        let hosts: Vec<(String, std::net::IpAddr)> = (0..spec.capacity)
-            .map(|n| {
-                let h = self.images.hosts().for_index(n);
-                (h.name().to_owned(), h.address())
-            })
-            .collect();
-        let (states, spec, settings) = (self.states.clone(), spec.clone(), self.settings.clone());
-        blocking(move || {
-            // One lock for every service's port picks: two launches never pick one port.
-            let _ports = states.lock(&ServiceName::new("ports").expect("a valid name"))?;
-            let _lock = states.lock(&spec.service)?;
-            if let Some(state) = states.read(&id)? {
-                return Ok(state);
-            }
-            for other in states.all()?.iter().filter(|s| !s.terminated) {
-                for p in &other.instances {
-                    taken.entry(p.host.clone()).or_default().insert(p.port);
-                }
-            }
-            let mut instances = Vec::new();
-            for (n, (host, address)) in hosts.into_iter().enumerate() {
-                let ports = taken.entry(host.clone()).or_default();
-                let port = ports::pick(&settings.ports, address, ports)?;
-                instances.push(Placed {
-                    id: InstanceId::new(format!("{id}-{n}")),
-                    host,
-                    port,
-                });
-            }
-            let state = FleetState {
-                id,
-                service: spec.service.clone(),
-                key: spec.key.clone(),
-                deployment: spec.deployment.clone(),
-                image: spec.image.clone(),
-                capacity: spec.capacity,
-                network: settings.network,
-                instances,
-                terminated: false,
-            };
-            states.write(&state)?;
-            Ok(state)
-        })
-        .await
-    }
 }
 
-fn not_owned(fleet: &FleetId, service: &ServiceName) -> Error {
+pub(super) fn not_owned(fleet: &FleetId, service: &ServiceName) -> Error {
     Error::NotOwned {
         kind: ResourceKind::Fleet,
         id: fleet.to_string(),
@@ -368,65 +251,27 @@ fn not_owned(fleet: &FleetId, service: &ServiceName) -> Error {
     }
 }
 
-/// A fleet rebuilt from its containers' labels (no state file): their names, hosts and ports.
-fn from_labels(
-    service: &ServiceName,
-    fleet: &FleetId,
-    found: &[(String, ContainerSummary)],
-) -> Result<FleetState> {
-    let label = |c: &ContainerSummary, k: &str| c.labels.as_ref().and_then(|l| l.get(k)).cloned();
-    let first = &found[0].1;
-    if label(first, tags::SERVICE).as_deref() != Some(service.as_str()) {
-        return Err(not_owned(fleet, service));
-    }
-    let unreadable = |what: &str| {
-        Error::provider(format!(
-            "the containers of fleet {fleet} carry no readable {what} label; remove them by hand"
-        ))
-    };
-    let deployment = label(first, tags::DEPLOYMENT)
-        .and_then(|d| DeploymentId::parse(&d).ok())
-        .ok_or_else(|| unreadable(tags::DEPLOYMENT))?;
-    let image = label(first, tags::IMAGE).ok_or_else(|| unreadable(tags::IMAGE))?;
-    digest_of(&image, "image").map_err(|_| unreadable(tags::IMAGE))?;
-    let instances = found
-        .iter()
-        .filter(|(_, c)| label(c, tags::SERVICE).as_deref() == Some(service.as_str()))
-        .filter_map(|(host, c)| {
-            Some(Placed {
-                id: InstanceId::new(name_of(c)?),
-                host: host.clone(),
-                port: label(c, PORT_LABEL)?.parse().ok()?,
-            })
-        })
-        .collect();
-    Ok(FleetState {
-        id: fleet.clone(),
-        service: service.clone(),
-        key: FleetKey::new(label(first, tags::FLEET_KEY).unwrap_or_else(|| fleet.to_string())),
-        deployment,
-        image: ImageId::new(image),
-        capacity: label(first, tags::CAPACITY).and_then(|c| c.parse().ok()).unwrap_or(0),
-        network: Network::Host,
-        instances,
-        terminated: false,
-    })
-}
-
 #[async_trait]
 impl Fleet for DockerFleet {
     async fn launch(&self, spec: &FleetSpec) -> Result<FleetInfo> {
         if spec.capacity == 0 || spec.capacity > 1000 {
-            return Err(Error::invalid("capacity", "must be from 1 to 1000 containers"));
+            return Err(Error::invalid(
+                "capacity",
+                "must be from 1 to 1000 containers",
+            ));
         }
         digest_of(spec.image.as_str(), "image")?;
-        let state = self.prepare(spec, fleet_id(&spec.service, &spec.key)).await?;
+        let state = self
+            .prepare(spec, fleet_id(&spec.service, &spec.key))
+            .await?;
         if state.terminated {
             return self.observe(&state).await;
         }
         let placed_on: BTreeSet<&str> = state.instances.iter().map(|p| p.host.as_str()).collect();
         for name in placed_on {
-            self.images.ensure_on(self.host(name)?, &state.image).await?;
+            self.images
+                .ensure_on(self.host(name)?, &state.image)
+                .await?;
         }
         let found = self.containers_of(&state).await?;
         let (limits, grace) = (self.settings.limits, i64::from(self.grace_secs()));
@@ -461,7 +306,10 @@ impl Fleet for DockerFleet {
             for c in containers::list(host, std::slice::from_ref(&label)).await? {
                 let fleet = c.labels.as_ref().and_then(|l| l.get(tags::FLEET)).cloned();
                 if let Some(fleet) = fleet {
-                    by_fleet.entry(fleet).or_default().push((host.name().to_owned(), c));
+                    by_fleet
+                        .entry(fleet)
+                        .or_default()
+                        .push((host.name().to_owned(), c));
                 }
             }
         }
@@ -499,9 +347,12 @@ impl Fleet for DockerFleet {
         let grace = self.grace_secs();
         for host in self.images.hosts().iter() {
             let found = containers::list(host, &labels).await?;
-            try_join_all(found.iter().filter_map(name_of).map(|name| {
-                containers::stop_and_remove(host, name, grace)
-            }))
+            try_join_all(
+                found
+                    .iter()
+                    .filter_map(name_of)
+                    .map(|name| containers::stop_and_remove(host, name, grace)),
+            )
             .await?;
         }
         let states = self.states.clone();

@@ -252,7 +252,11 @@ impl ImageStore for DockerImageStore {
                 noprune: false,
                 ..Default::default()
             };
-            match host.client().remove_image(&reference, Some(options), None).await {
+            match host
+                .client()
+                .remove_image(&reference, Some(options), None)
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if crate::error::status(&e) == Some(404) => {}
                 Err(e) => return Err(host.error("untag", ResourceKind::Image, &reference, e)),

@@ -165,7 +165,10 @@ impl ScratchImage {
         let archive = tokio::task::spawn_blocking(move || image.context(&name))
             .await
             .map_err(|e| Error::Provider {
-                message: format!("the build context of {} was not made: {e}", self.binary.display()),
+                message: format!(
+                    "the build context of {} was not made: {e}",
+                    self.binary.display()
+                ),
                 source: Some(Box::new(e) as BoxError),
             })??;
         let labels: HashMap<&str, &str> = self
@@ -181,8 +184,11 @@ impl ScratchImage {
         if let Some(tag) = &self.tag {
             options = options.t(tag);
         }
-        let mut progress =
-            docker.build_image(options.build(), None, Some(bollard::body_full(archive.into())));
+        let mut progress = docker.build_image(
+            options.build(),
+            None,
+            Some(bollard::body_full(archive.into())),
+        );
         let mut id = None;
         while let Some(step) = progress.next().await {
             let step = step.map_err(|e| self.build_failed(e))?;
@@ -246,7 +252,10 @@ impl ScratchImage {
 /// Whether `id` reads `sha256:` and 64 lowercase hex digits.
 fn is_image_id(id: &str) -> bool {
     id.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 

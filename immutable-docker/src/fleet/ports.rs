@@ -58,7 +58,11 @@ mod tests {
         let held = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = held.local_addr().unwrap().port();
         let mut taken = BTreeSet::new();
-        match pick(&(port..=port), IpAddr::from(Ipv4Addr::LOCALHOST), &mut taken) {
+        match pick(
+            &(port..=port),
+            IpAddr::from(Ipv4Addr::LOCALHOST),
+            &mut taken,
+        ) {
             Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "port_range"),
             other => panic!("a bound port was picked: {other:?}"),
         }

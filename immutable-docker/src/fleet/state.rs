@@ -6,10 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use immutable_core::{
-    DeploymentId, FleetId, FleetKey, ImageId, InstanceId, Result, ServiceName,
+use immutable_core::{DeploymentId, FleetId, FleetKey, ImageId, InstanceId, Result, ServiceName};
+use immutable_local::state_files::{
+    create_private_dir_all, lock_file, read_json, write_json_atomic,
 };
-use immutable_local::state_files::{create_private_dir_all, lock_file, read_json, write_json_atomic};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -130,7 +130,12 @@ mod tests {
         assert_eq!(a, fleet_id(&web, &key));
         assert_ne!(a, fleet_id(&api, &key));
         assert_ne!(a, fleet_id(&web, &FleetKey::new("dep-2")));
-        for bad in ["dk-", "dk-../../etc/passwd", "fl-0000000000000000", "dk-00000000000000zz"] {
+        for bad in [
+            "dk-",
+            "dk-../../etc/passwd",
+            "fl-0000000000000000",
+            "dk-00000000000000zz",
+        ] {
             assert!(!is_fleet_id(&FleetId::new(bad)), "{bad}");
         }
     }

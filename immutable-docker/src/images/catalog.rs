@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use immutable_core::{Error, Image, ImageId, Labels, Result, ServiceName, tags};
-use immutable_local::state_files::{create_private_dir_all, lock_file, read_json, write_json_atomic};
+use immutable_local::state_files::{
+    create_private_dir_all, lock_file, read_json, write_json_atomic,
+};
 use serde::{Deserialize, Serialize};
 
 /// One imported image.
@@ -25,7 +27,10 @@ impl Entry {
     pub(crate) fn image(&self) -> Image {
         let mut labels = self.labels.clone();
         labels.insert(tags::SERVICE.to_owned(), self.service.to_string());
-        labels.insert(tags::MANAGED_BY.to_owned(), tags::MANAGED_BY_VALUE.to_owned());
+        labels.insert(
+            tags::MANAGED_BY.to_owned(),
+            tags::MANAGED_BY_VALUE.to_owned(),
+        );
         Image {
             id: self.id.clone(),
             name: self.name.clone(),
@@ -39,7 +44,9 @@ impl Entry {
 /// The 64 hex digits of an image id `sha256:<hex>`, or an error naming `field`.
 pub(crate) fn digest_of<'a>(id: &'a str, field: &str) -> Result<&'a str> {
     id.strip_prefix("sha256:")
-        .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .filter(|hex| {
+            hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
         .ok_or_else(|| {
             Error::invalid(
                 field,
@@ -172,7 +179,12 @@ mod tests {
     fn image_ids_are_checked() {
         let good = format!("sha256:{}", "ab".repeat(32));
         assert_eq!(digest_of(&good, "image").unwrap().len(), 64);
-        for bad in ["", "sha256:", "img-0", &format!("sha256:{}", "AB".repeat(32))] {
+        for bad in [
+            "",
+            "sha256:",
+            "img-0",
+            &format!("sha256:{}", "AB".repeat(32)),
+        ] {
             match digest_of(bad, "image") {
                 Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "image"),
                 other => panic!("{bad}: {other:?}"),
@@ -200,7 +212,10 @@ mod tests {
         assert_eq!(catalog.owner(&id, &billing).unwrap(), Some(entry.clone()));
         assert_eq!(catalog.owner(&id, &web).unwrap(), None);
         let image = entry.image();
-        assert_eq!(image.labels.get(tags::SERVICE).map(String::as_str), Some("web"));
+        assert_eq!(
+            image.labels.get(tags::SERVICE).map(String::as_str),
+            Some("web")
+        );
         catalog.remove(&web, &id).unwrap();
         assert!(catalog.list(&web).unwrap().is_empty());
     }

@@ -27,7 +27,11 @@ pub(crate) async fn has_image(host: &DockerHost, id: &ImageId) -> Result<bool> {
 
 /// Copies the image from `from` to `to`, and checks that `to` has it afterwards.
 pub(crate) async fn copy_image(from: &DockerHost, to: &DockerHost, id: &ImageId) -> Result<()> {
-    let what = format!("copy image {id} from host {} to host {}", from.name(), to.name());
+    let what = format!(
+        "copy image {id} from host {} to host {}",
+        from.name(),
+        to.name()
+    );
     let saved = from.client().export_image(id.as_str());
     let options = ImportImageOptions {
         quiet: true,
@@ -35,7 +39,8 @@ pub(crate) async fn copy_image(from: &DockerHost, to: &DockerHost, id: &ImageId)
     };
     let mut loading = to.client().import_image_stream(options, saved, None);
     while let Some(progress) = loading.next().await {
-        let progress = progress.map_err(|e| to.error(&what, ResourceKind::Image, id.as_str(), e))?;
+        let progress =
+            progress.map_err(|e| to.error(&what, ResourceKind::Image, id.as_str(), e))?;
         if let Some(detail) = progress.error_detail.and_then(|d| d.message) {
             return Err(Error::provider(format!("{what}: {detail}")));
         }

@@ -70,7 +70,8 @@ impl ImportRequest {
         let ok = !n.is_empty()
             && n.len() <= 128
             && n.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
         if !ok {
             return Err(Error::invalid(
                 "name",
@@ -83,7 +84,10 @@ impl ImportRequest {
         check_labels(&self.labels)?;
         match &self.source {
             ImageSource::Docker(r) if r.trim().is_empty() || r.chars().any(char::is_whitespace) => {
-                Err(Error::invalid("source", format!("`{r}` is not an image id or reference")))
+                Err(Error::invalid(
+                    "source",
+                    format!("`{r}` is not an image id or reference"),
+                ))
             }
             ImageSource::Archive(path) if !path.is_file() => Err(Error::invalid(
                 "source",
@@ -140,7 +144,9 @@ impl DockerImageStore {
             match host.client().inspect_image(reference).await {
                 Ok(found) => return Ok((host.clone(), found)),
                 Err(e) if crate::error::status(&e) == Some(404) => {}
-                Err(e) => return Err(host.error("inspect image", ResourceKind::Image, reference, e)),
+                Err(e) => {
+                    return Err(host.error("inspect image", ResourceKind::Image, reference, e));
+                }
             }
         }
         Err(Error::not_found(ResourceKind::Image, reference))
@@ -159,7 +165,10 @@ impl DockerImageStore {
                 });
             }
             let theirs = catalog.list(&entry.service)?;
-            if let Some(named) = theirs.iter().find(|e| e.name == entry.name && e.id != entry.id) {
+            if let Some(named) = theirs
+                .iter()
+                .find(|e| e.name == entry.name && e.id != entry.id)
+            {
                 return Err(Error::AlreadyExists {
                     kind: ResourceKind::Image,
                     id: format!("{} (name {} is image {})", entry.name, named.name, named.id),
@@ -202,9 +211,9 @@ async fn pin(host: &DockerHost, service: &ServiceName, id: &ImageId) -> Result<(
 
 /// Loads a `docker save` archive into `host`; it must hold one image.
 async fn load_archive(host: &DockerHost, path: &std::path::Path) -> Result<ImageInspect> {
-    let bytes = tokio::fs::read(path).await.map_err(|e| {
-        Error::invalid("source", format!("cannot read {}: {e}", path.display()))
-    })?;
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| Error::invalid("source", format!("cannot read {}: {e}", path.display())))?;
     let options = ImportImageOptions {
         quiet: true,
         ..Default::default()
@@ -214,7 +223,14 @@ async fn load_archive(host: &DockerHost, path: &std::path::Path) -> Result<Image
     let mut loaded = Vec::new();
     while let Some(progress) = loading.next().await {
         let what = format!("load {}", path.display());
-        let progress = progress.map_err(|e| host.error(&what, ResourceKind::Image, "archive", e))?;
+        let progress = progress.map_err(|e| match e {
+            // The daemon read the archive and refused it.
+            bollard::errors::Error::DockerStreamError { error } => Error::invalid(
+                "source",
+                format!("{what}: Docker refused it ({error}); make it with `docker save IMAGE`"),
+            ),
+            e => host.error(&what, ResourceKind::Image, "archive", e),
+        })?;
         if let Some(detail) = progress.error_detail.and_then(|d| d.message) {
             return Err(Error::invalid("source", format!("{what}: {detail}")));
         }
@@ -235,7 +251,10 @@ async fn load_archive(host: &DockerHost, path: &std::path::Path) -> Result<Image
             .map_err(|e| host.error("inspect image", ResourceKind::Image, one, e)),
         [] => Err(Error::invalid(
             "source",
-            format!("{} holds no image: make it with `docker save`", path.display()),
+            format!(
+                "{} holds no image: make it with `docker save`",
+                path.display()
+            ),
         )),
         many => Err(Error::invalid(
             "source",

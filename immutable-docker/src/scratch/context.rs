@@ -216,15 +216,30 @@ pub(super) fn check_env(key: &str, value: &str) -> Result<()> {
 /// answers a rebuild).
 pub(super) fn archive(dockerfile: &str, entries: &[Entry]) -> Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
-    append(&mut tar, Path::new("Dockerfile"), 0o644, dockerfile.as_bytes())?;
+    append(
+        &mut tar,
+        Path::new("Dockerfile"),
+        0o644,
+        dockerfile.as_bytes(),
+    )?;
     for entry in entries {
         let bytes =
             std::fs::read(&entry.source).map_err(|e| io_error("cannot read", &entry.source, e))?;
         let relative = entry.in_image.strip_prefix("/").unwrap_or(&entry.in_image);
-        append(&mut tar, &Path::new(ROOTFS).join(relative), entry.mode, &bytes)?;
+        append(
+            &mut tar,
+            &Path::new(ROOTFS).join(relative),
+            entry.mode,
+            &bytes,
+        )?;
     }
-    tar.into_inner()
-        .map_err(|e| io_error("cannot finish the build context of", Path::new("Dockerfile"), e))
+    tar.into_inner().map_err(|e| {
+        io_error(
+            "cannot finish the build context of",
+            Path::new("Dockerfile"),
+            e,
+        )
+    })
 }
 
 fn append(tar: &mut tar::Builder<Vec<u8>>, path: &Path, mode: u32, bytes: &[u8]) -> Result<()> {

@@ -54,7 +54,10 @@ fn ldd_output_gives_the_libraries_and_the_loader_but_not_the_vdso() {
         ]
         .map(PathBuf::from)
     );
-    assert_eq!(parse_ldd("\tstatically linked\n").unwrap(), Vec::<PathBuf>::new());
+    assert_eq!(
+        parse_ldd("\tstatically linked\n").unwrap(),
+        Vec::<PathBuf>::new()
+    );
 }
 
 #[test]
@@ -70,7 +73,11 @@ fn the_dockerfile_copies_the_files_and_takes_env_values_literally() {
         ("GREETING".to_owned(), r#"say "hi" to $USER \o/"#.to_owned()),
         ("A_1".to_owned(), String::new()),
     ]);
-    let entrypoint = ["/app/my-app".to_owned(), "--name".to_owned(), "a \"b\"".to_owned()];
+    let entrypoint = [
+        "/app/my-app".to_owned(),
+        "--name".to_owned(),
+        "a \"b\"".to_owned(),
+    ];
     assert_eq!(
         context::dockerfile(&entrypoint, &env),
         "FROM scratch\n\
@@ -105,9 +112,15 @@ fn the_context_holds_the_binary_in_app_and_each_library_where_ldd_puts_it() {
     assert_eq!(*mode, 0o755);
     assert_eq!(*bytes, std::fs::read(&binary).unwrap());
 
-    let output = std::process::Command::new("ldd").arg(&binary).output().unwrap();
+    let output = std::process::Command::new("ldd")
+        .arg(&binary)
+        .output()
+        .unwrap();
     let libraries = parse_ldd(&String::from_utf8_lossy(&output.stdout)).unwrap();
-    assert!(libraries.iter().any(|l| l.ends_with("libc.so.6")), "{libraries:?}");
+    assert!(
+        libraries.iter().any(|l| l.ends_with("libc.so.6")),
+        "{libraries:?}"
+    );
     #[cfg(all(target_arch = "x86_64", target_env = "gnu"))]
     assert!(libraries.contains(&PathBuf::from("/lib64/ld-linux-x86-64.so.2")));
     for library in &libraries {
@@ -116,7 +129,12 @@ fn the_context_holds_the_binary_in_app_and_each_library_where_ldd_puts_it() {
             .get(&in_context)
             .unwrap_or_else(|| panic!("{} is not in the context", in_context.display()));
         // The file itself, not a symbolic link to it.
-        assert_eq!(*bytes, std::fs::read(library).unwrap(), "{}", library.display());
+        assert_eq!(
+            *bytes,
+            std::fs::read(library).unwrap(),
+            "{}",
+            library.display()
+        );
     }
     assert_eq!(files.len(), 2 + libraries.len(), "{:?}", files.keys());
 }
@@ -125,7 +143,10 @@ fn the_context_holds_the_binary_in_app_and_each_library_where_ldd_puts_it() {
 fn the_same_image_gives_the_same_context_byte_for_byte() {
     let binary = std::env::current_exe().unwrap();
     let name = context::check_binary(&binary).unwrap();
-    let image = ScratchImage::new(&binary).env("B", "2").env("A", "1").label("k", "v");
+    let image = ScratchImage::new(&binary)
+        .env("B", "2")
+        .env("A", "1")
+        .label("k", "v");
     assert_eq!(image.context(&name).unwrap(), image.context(&name).unwrap());
 }
 
@@ -147,7 +168,10 @@ async fn a_missing_or_unfit_binary_is_invalid_input_before_any_call_to_docker() 
     ];
     for (binary, why) in cases {
         // Through a client of nowhere: a call to Docker would fail as transient instead.
-        let e = ScratchImage::new(&binary).build(&nowhere()).await.unwrap_err();
+        let e = ScratchImage::new(&binary)
+            .build(&nowhere())
+            .await
+            .unwrap_err();
         assert_eq!(invalid_field(&e), "binary", "{}", binary.display());
         assert!(e.to_string().contains(why), "{e}");
         assert!(e.to_string().contains(&binary.display().to_string()), "{e}");
@@ -178,7 +202,10 @@ fn a_failed_build_keeps_the_daemon_message_and_the_client_error() {
         error: "COPY failed: no source files were specified".into(),
     });
     assert!(matches!(e, Error::Provider { .. }), "{e}");
-    assert!(e.to_string().contains("COPY failed: no source files"), "{e}");
+    assert!(
+        e.to_string().contains("COPY failed: no source files"),
+        "{e}"
+    );
     assert!(std::error::Error::source(&e).is_some());
     assert!(!e.is_retryable());
 

@@ -5,5 +5,9 @@
 mod common;
 
 mod conformance;
+mod crash;
+mod fleet;
+mod gc;
+mod images;
 mod negative_control;
 mod zero_downtime;

@@ -25,7 +25,13 @@ async fn blue_green_v1_to_v2_fails_no_request() {
     lab.import_demo("web", "v1", "v1", false).await;
     let v2 = lab.import_demo("web", "v2", "v2", false).await;
     let engine = lab.engine().build().unwrap();
-    assert!(engine.deploy(request(&lab, "v1")).await.unwrap().succeeded());
+    assert!(
+        engine
+            .deploy(request(&lab, "v1"))
+            .await
+            .unwrap()
+            .succeeded()
+    );
 
     let start = Instant::now();
     let timeline = Timeline::attach(&engine);
@@ -68,7 +74,10 @@ async fn canary_10_50_100_verifies_each_cutover() {
     let timeline = Timeline::attach(&engine);
     let load = lab.load("web", 100_000, Duration::from_secs(60));
     warm_up(&load, 100).await;
-    let report = engine.deploy(request(&lab, "v2").strategy(canary)).await.unwrap();
+    let report = engine
+        .deploy(request(&lab, "v2").strategy(canary))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let load = load.stop().await;
 
@@ -139,7 +148,13 @@ async fn operator_rollback_during_bake_fails_no_request() {
     let v1 = lab.import_demo("web", "v1", "v1", false).await;
     lab.import_demo("web", "v2", "v2", false).await;
     let engine = lab.engine().build().unwrap();
-    assert!(engine.deploy(request(&lab, "v1")).await.unwrap().succeeded());
+    assert!(
+        engine
+            .deploy(request(&lab, "v1"))
+            .await
+            .unwrap()
+            .succeeded()
+    );
 
     let start = Instant::now();
     let timeline = Timeline::attach(&engine);
@@ -190,4 +205,3 @@ async fn until_event(
     });
     found.await.expect("the event came");
 }
-

@@ -7,7 +7,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+use bollard::query_parameters::{
+    ListContainersOptions, ListImagesOptions, RemoveContainerOptions, RemoveImageOptions,
+};
 use immutable_core::{Engine, EngineBuilder, Image, ImageId, Settings, tags};
 use immutable_docker::{
     DockerFleet, DockerHost, DockerHosts, DockerImageStore, ImageSource, ImportRequest,
@@ -126,9 +128,16 @@ impl Lab {
     }
 
     /// Imports the demo app `version` as image `name` of `service`.
-    pub async fn import_demo(&self, service: &str, name: &str, version: &str, unhealthy: bool) -> Image {
+    pub async fn import_demo(
+        &self,
+        service: &str,
+        name: &str,
+        version: &str,
+        unhealthy: bool,
+    ) -> Image {
         let id = demo_image(version, unhealthy).await;
-        let request = ImportRequest::new(self.svc(service), name, ImageSource::Docker(id.to_string()));
+        let request =
+            ImportRequest::new(self.svc(service), name, ImageSource::Docker(id.to_string()));
         self.images
             .import(request)
             .await
@@ -164,12 +173,12 @@ impl Lab {
             "{}/?delay_ms={hold_ms}",
             self.haproxy.url(&self.svc(service))
         ))
-            .keep_alive_clients(4)
-            .new_connection_clients(4)
-            .max_requests(max_requests)
-            .max_duration(max_time)
-            .start()
-            .expect("load")
+        .keep_alive_clients(4)
+        .new_connection_clients(4)
+        .max_requests(max_requests)
+        .max_duration(max_time)
+        .start()
+        .expect("load")
     }
 }
 
@@ -189,29 +198,30 @@ impl Drop for Lab {
     }
 }
 
-/// Removes every container of the SDK whose service ends with `-<suffix>`.
+/// Removes every container of the SDK whose service ends with `-<suffix>`, and every
+/// container whose name does (what a test started itself).
 async fn remove_lab_containers(hosts: &[DockerHost], suffix: &str) {
     for host in hosts {
         let options = ListContainersOptions {
             all: true,
-            filters: Some(
-                [(
-                    "label".to_owned(),
-                    vec![format!("{}={}", tags::MANAGED_BY, tags::MANAGED_BY_VALUE)],
-                )]
-                .into(),
-            ),
             ..Default::default()
         };
         let Ok(found) = host.client().list_containers(Some(options)).await else {
             continue;
         };
         for c in found {
-            let ours = c
+            let end = format!("-{suffix}");
+            let managed = c
                 .labels
                 .as_ref()
-                .and_then(|l| l.get(tags::SERVICE))
-                .is_some_and(|s| s.ends_with(&format!("-{suffix}")));
+                .and_then(|l| l.get(tags::MANAGED_BY))
+                .is_some();
+            let ours = (managed
+                && c.labels
+                    .as_ref()
+                    .and_then(|l| l.get(tags::SERVICE))
+                    .is_some_and(|s| s.ends_with(&end)))
+                || c.names.iter().flatten().any(|n| n.ends_with(&end));
             if let (true, Some(id)) = (ours, c.id) {
                 let remove = RemoveContainerOptions {
                     force: true,
@@ -219,6 +229,21 @@ async fn remove_lab_containers(hosts: &[DockerHost], suffix: &str) {
                 };
                 let _ = host.client().remove_container(&id, Some(remove)).await;
             }
+        }
+        // The images stay (built once per binary); the lab's pin tags go.
+        let images = ListImagesOptions {
+            filters: Some([("reference".to_owned(), vec!["immutable-sdk".to_owned()])].into()),
+            ..Default::default()
+        };
+        let Ok(found) = host.client().list_images(Some(images)).await else {
+            continue;
+        };
+        let pins = found.iter().flat_map(|i| i.repo_tags.iter());
+        for tag in pins.filter(|t| t.contains(&format!("-{suffix}."))) {
+            let _ = host
+                .client()
+                .remove_image(tag, None::<RemoveImageOptions>, None)
+                .await;
         }
     }
 }

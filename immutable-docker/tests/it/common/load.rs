@@ -86,4 +86,3 @@ pub fn assert_zero_downtime(
         "{name}: after the final shift, answers came from {after:?}, not only {image}"
     );
 }
-
