@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 mod args;
 mod backend;
+mod flags;
 mod setup;
 pub(crate) use args::{
     AdoptArgs, DashboardArgs, GcArgs, HaltArgs, HistoryArgs, IdArg, MaybeIdArg, ReasonArgs,
@@ -16,8 +17,10 @@ pub(crate) use args::{
 };
 pub(crate) use args::{duration, opt_duration, service_name};
 pub(crate) use backend::{
-    AwsFlags, BackendArgs, BackendChoice, EngineFlags, LocalFlags, OnBackend, PollFlag,
+    AwsFlags, BackendArgs, BackendChoice, DockerFlags, DockerNetwork, EngineFlags, LocalFlags,
+    OnBackend, PollFlag, cpus, memory,
 };
+pub(crate) use flags::Flags;
 pub(crate) use setup::{
     ImageCommand, ImportArgs, InitArgs, ProxyArgs, ProxyCommand, ProxyStartArgs, ProxyTable,
 };
@@ -35,8 +38,8 @@ Exit codes:
   5  suspended (Ctrl-C or SIGTERM): the record is saved and the lease released; the message
      names the command that continues";
 
-/// Blue-green swaps of immutable server fleets, on AWS (EC2 + ALB) or on this machine
-/// (processes behind HAProxy).
+/// Blue-green swaps of immutable server fleets, on AWS (EC2 + ALB), on this machine
+/// (processes behind HAProxy) or on Docker hosts (containers behind HAProxy).
 #[derive(Debug, Parser)]
 #[command(name = "immutable", version, after_help = EXIT_CODES)]
 pub(crate) struct Cli {
@@ -85,6 +88,8 @@ pub(crate) enum BackendKind {
     Aws,
     /// Artifact directories, OS processes, HAProxy.
     Local,
+    /// Docker images, containers on one Docker host or several, HAProxy.
+    Docker,
 }
 
 /// What an AWS fleet is.
@@ -185,7 +190,7 @@ pub(crate) enum Command {
         #[command(flatten)]
         on: OnBackend,
     },
-    /// Local backend: put the service's routing (with --service; else every service the
+    /// Local and Docker backends: put the service's routing (with --service; else every service the
     /// router state directory holds) back into an HAProxy that restarted or reloaded and lost
     /// its servers; with --watch, keep doing it. `deploy`, `resume` and `rollback` do it
     /// themselves while they run.
@@ -196,14 +201,18 @@ pub(crate) enum Command {
         choice: BackendChoice,
         #[command(flatten)]
         local: LocalFlags,
+        #[command(flatten)]
+        docker: DockerFlags,
     },
     /// The service's images: list, show, label, retire, import (a directory on the local
-    /// backend, the AMIs of a Packer manifest on AWS).
+    /// backend, a Docker image or `docker save` archive on Docker, the AMIs of a Packer
+    /// manifest on AWS).
     Image {
         #[command(subcommand)]
         command: ImageCommand,
     },
-    /// Local backend: an HAProxy run for you under `<root>/proxy` (start, status, stop).
+    /// Local and Docker backends: an HAProxy run for you under `<root>/proxy` (start,
+    /// status, stop).
     Proxy {
         #[command(subcommand)]
         command: ProxyCommand,
@@ -212,7 +221,8 @@ pub(crate) enum Command {
     /// --service-file web.toml deploy --image v1`.
     Init(InitArgs),
     /// Build a demo world: on an AWS emulator a VPC, an ALB, a launch template and two AMIs;
-    /// on the local backend two images of a demo app.
+    /// on the local backend two images of a demo app; on Docker two `FROM scratch` images of
+    /// it, built on the first host.
     DemoSetup {
         #[command(flatten)]
         backend: BackendArgs,
@@ -231,7 +241,8 @@ pub(crate) enum Command {
         #[command(flatten)]
         backend: BackendArgs,
     },
-    /// The demo app that `demo-setup --backend local` imports (an HTTP server on $PORT).
+    /// The demo app that `demo-setup` imports on the local and Docker backends (an HTTP
+    /// server on 127.0.0.1:$PORT).
     #[command(hide = true)]
     DemoApp,
     /// The JSON Schema of what `--output json` prints (`docs/output.schema.json`).
@@ -239,75 +250,10 @@ pub(crate) enum Command {
     Schema,
 }
 
-/// The backend and engine options a command was given; the groups it does not take are empty.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Flags {
-    pub(crate) backend: Option<BackendKind>,
-    pub(crate) aws: AwsFlags,
-    pub(crate) local: LocalFlags,
-    pub(crate) poll: PollFlag,
-    pub(crate) engine: EngineFlags,
-}
-
-impl Command {
-    /// The backend and engine options given to this command.
-    pub(crate) fn flags(&self) -> Flags {
-        let backend = |b: &BackendArgs| Flags {
-            backend: b.choice.backend,
-            aws: b.aws.clone(),
-            local: b.local.clone(),
-            ..Flags::default()
-        };
-        match self {
-            Command::Plan { on, .. }
-            | Command::Deploy { on, .. }
-            | Command::Resume { on, .. }
-            | Command::Rollback { on, .. }
-            | Command::Gc { on, .. }
-            | Command::Adopt { on, .. } => Flags {
-                poll: on.poll.clone(),
-                engine: on.engine.clone(),
-                ..backend(&on.backend)
-            },
-            Command::Watch { poll, .. } => Flags {
-                poll: poll.clone(),
-                ..Flags::default()
-            },
-            Command::Restore { choice, local, .. } => Flags {
-                backend: choice.backend,
-                local: local.clone(),
-                ..Flags::default()
-            },
-            Command::DemoSetup { backend: b, .. } | Command::Dashboard { backend: b, .. } => {
-                backend(b)
-            }
-            Command::Image { command } => match command {
-                ImageCommand::List { backend: b }
-                | ImageCommand::Show { backend: b, .. }
-                | ImageCommand::Label { backend: b, .. }
-                | ImageCommand::Retire { backend: b, .. } => backend(b),
-                ImageCommand::Import(args) => backend(&args.backend),
-            },
-            Command::Proxy { command } => {
-                let at = match command {
-                    ProxyCommand::Start(args) => &args.at,
-                    ProxyCommand::Status(at) | ProxyCommand::Stop(at) => at,
-                };
-                Flags {
-                    backend: at.choice.backend,
-                    local: at.local.clone(),
-                    ..Flags::default()
-                }
-            }
-            _ => Flags::default(),
-        }
-    }
-}
-
 /// What to deploy.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct RequestArgs {
-    /// The image: an id (ami-..., img-...) or a name.
+    /// The image: an id (ami-..., img-..., sha256:...) or a name.
     #[arg(long)]
     pub(crate) image: String,
     #[command(flatten)]

@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! service = "web"
-//! backend = "aws"                # or "local"
+//! backend = "aws"                # or "local", or "docker"
 //! store = "dynamodb:deployments" # or "file:<dir>"; default <root>/journal or the user state dir
 //!
 //! [aws]
@@ -17,7 +17,8 @@
 //! lease_ttl = "60s"
 //!
 //! # On the local backend: [local] (root, haproxy_socket, ...) and [proxy], the managed
-//! # proxy's entry points (port, preview_port, health_path). `immutable init` writes one.
+//! # proxy's entry points (port, preview_port, health_path); on Docker, [docker] (the same
+//! # keys, and docker_host, memory, ...) and [proxy]. `immutable init` writes one.
 //!
 //! [deploy]
 //! capacity = 3
@@ -36,9 +37,18 @@ use std::time::Duration;
 use crate::cli::{AwsFlags, BackendKind, DeploySettings, Flags, Global, LocalFlags, ProxyTable};
 use crate::exit::Failure;
 
-/// A service described in TOML: the tables `[aws]`, `[local]`, `[engine]` and `[deploy]` take
-/// the flags of the same names, in snake case; `[proxy]` takes the managed proxy's ports and
-/// health path (`proxy start`).
+mod docker;
+mod merge;
+
+use docker::DockerTable;
+pub(crate) use docker::{DockerConfig, HostSpec, reason};
+pub(crate) use merge::merge_deploy;
+use merge::{merge_aws, merge_engine, merge_local};
+
+/// A service described in TOML: the tables `[aws]`, `[local]`, `[docker]`, `[engine]` and
+/// `[deploy]` take the flags of the same names, in snake case (`[docker]` the root and
+/// HAProxy flags too, which the Docker backend shares with the local one); `[proxy]` takes
+/// the managed proxy's ports and health path (`proxy start`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct ServiceFile {
@@ -47,6 +57,7 @@ pub(crate) struct ServiceFile {
     store: Option<String>,
     aws: AwsFlags,
     local: LocalFlags,
+    docker: DockerTable,
     engine: EngineTable,
     deploy: DeploySettings,
     proxy: ProxyTable,
@@ -95,7 +106,10 @@ pub(crate) struct Config {
     /// run next name it, since the store-only commands take no `--root`.
     pub(crate) store_from_root: bool,
     pub(crate) aws: AwsFlags,
+    /// The root and HAProxy: the local backend's, or the Docker backend's (from `[docker]`).
     pub(crate) local: LocalFlags,
+    /// The Docker backend's hosts, network and limits.
+    pub(crate) docker: DockerConfig,
     pub(crate) engine: EngineTable,
     /// The `[deploy]` table: defaults under the deploy flags.
     pub(crate) deploy: DeploySettings,
@@ -112,7 +126,15 @@ impl Config {
             None => ServiceFile::default(),
         };
         let backend = flags.backend.or(file.backend);
-        let local = merge_local(flags.local, file.local);
+        let on_docker = backend == Some(BackendKind::Docker);
+        let local = if on_docker {
+            merge_local(flags.local, file.docker.local())
+        } else {
+            merge_local(flags.local, file.local)
+        };
+        let (docker, hosts_from_file) = docker::merge(flags.docker, file.docker.docker());
+        // Checked before the store is opened (and created): bad input makes nothing.
+        let docker = DockerConfig::new(&docker, hosts_from_file, on_docker)?;
         let (store, store_from_root) = match global.store.clone().or(file.store) {
             Some(s) => (parse_store(&s)?, false),
             None => {
@@ -135,6 +157,7 @@ impl Config {
             store_from_root,
             aws: merge_aws(flags.aws, file.aws),
             local,
+            docker,
             engine: merge_engine(engine, file.engine),
             deploy: file.deploy,
             proxy: file.proxy,
@@ -152,7 +175,7 @@ impl Config {
     pub(crate) fn backend(&self) -> Result<BackendKind, Failure> {
         self.backend.ok_or_else(|| {
             Failure::refused(
-                "which backend? pass --backend aws|local, or `backend` in --service-file",
+                "which backend? pass --backend aws|local|docker, or `backend` in --service-file",
             )
         })
     }
@@ -171,8 +194,8 @@ pub(crate) fn read_service_file(path: &Path) -> Result<ServiceFile, Failure> {
     Ok(file)
 }
 
-/// Where deployments are journaled when no store is named: beside the local backend's
-/// images and fleets (`<root>/journal`), else in the user's state directory. Never relative
+/// Where deployments are journaled when no store is named: beside the local or Docker
+/// backend's images and fleets (`<root>/journal`), else in the user's state directory. Never relative
 /// to the working directory, so that every command run for a service finds the same
 /// journal wherever it is run from.
 fn default_store(backend: Option<BackendKind>, local: &LocalFlags) -> Result<StoreSpec, Failure> {
@@ -217,8 +240,9 @@ fn warn_of_the_old_default(store: &StoreSpec) {
 /// backend's journal is under its root.
 pub(crate) fn store_hint(config: &Config) -> String {
     match (&config.local.root, &config.store) {
-        (None, StoreSpec::File(_)) => " (the local backend journals in <root>/journal: pass \
-                                        --store file:<root>/journal, or the deploy's --store)"
+        (None, StoreSpec::File(_)) => " (the local and Docker backends journal in \
+                                        <root>/journal: pass --store file:<root>/journal, or \
+                                        the deploy's --store)"
             .into(),
         _ => String::new(),
     }
@@ -231,69 +255,6 @@ fn parse_store(s: &str) -> Result<StoreSpec, Failure> {
         _ => Err(Failure::refused(format!(
             "--store `{s}`: expected file:<dir> or dynamodb:<table>"
         ))),
-    }
-}
-
-fn or_vec(flag: Vec<String>, file: Vec<String>) -> Vec<String> {
-    if flag.is_empty() { file } else { flag }
-}
-
-fn merge_aws(f: AwsFlags, file: AwsFlags) -> AwsFlags {
-    AwsFlags {
-        region: f.region.or(file.region),
-        endpoint_url: f.endpoint_url.or(file.endpoint_url),
-        listener_arn: f.listener_arn.or(file.listener_arn),
-        rule_arn: f.rule_arn.or(file.rule_arn),
-        preview_listener_arn: f.preview_listener_arn.or(file.preview_listener_arn),
-        launch_template: f.launch_template.or(file.launch_template),
-        instance_type: f.instance_type.or(file.instance_type),
-        subnets: or_vec(f.subnets, file.subnets),
-        security_groups: or_vec(f.security_groups, file.security_groups),
-        vpc_id: f.vpc_id.or(file.vpc_id),
-        port: f.port.or(file.port),
-        health_check_path: f.health_check_path.or(file.health_check_path),
-        fleet: f.fleet.or(file.fleet),
-        min_size: f.min_size.or(file.min_size),
-        max_size: f.max_size.or(file.max_size),
-        keep_template_versions: f.keep_template_versions || file.keep_template_versions,
-    }
-}
-
-fn merge_local(f: LocalFlags, file: LocalFlags) -> LocalFlags {
-    LocalFlags {
-        root: f.root.or(file.root),
-        haproxy_socket: f.haproxy_socket.or(file.haproxy_socket),
-        router_state: f.router_state.or(file.router_state),
-        health_check_interval: f.health_check_interval.or(file.health_check_interval),
-    }
-}
-
-fn merge_engine(f: EngineTable, file: EngineTable) -> EngineTable {
-    EngineTable {
-        poll_interval: f.poll_interval.or(file.poll_interval),
-        lease_ttl: f.lease_ttl.or(file.lease_ttl),
-        launch_timeout: f.launch_timeout.or(file.launch_timeout),
-        keep_images: f.keep_images.or(file.keep_images),
-    }
-}
-
-/// The deploy flags over the service file's `[deploy]` table.
-pub(crate) fn merge_deploy(f: DeploySettings, file: DeploySettings) -> DeploySettings {
-    DeploySettings {
-        capacity: f.capacity.or(file.capacity),
-        min_healthy: f.min_healthy.or(file.min_healthy),
-        health_timeout: f.health_timeout.or(file.health_timeout),
-        bake_time: f.bake_time.or(file.bake_time),
-        strategy: f.strategy.or(file.strategy),
-        weights: if f.weights.is_empty() {
-            file.weights
-        } else {
-            f.weights
-        },
-        linear_step: f.linear_step.or(file.linear_step),
-        pause: f.pause.or(file.pause),
-        approval_timeout: f.approval_timeout.or(file.approval_timeout),
-        on_approval_timeout: f.on_approval_timeout.or(file.on_approval_timeout),
     }
 }
 

@@ -1,5 +1,6 @@
 //! `immutable`: blue-green swaps of immutable server fleets from the command line, over the
-//! AWS backend (EC2 + ALB) or the local backend (processes behind HAProxy).
+//! AWS backend (EC2 + ALB), the local backend (processes behind HAProxy) or the Docker backend
+//! (containers behind HAProxy).
 //!
 //! A thin layer over `immutable_core::Engine`: `plan`, `deploy`, `resume`, `status`, `watch`,
 //! `approve`, `reject`, `promote`, `abort`, `rollback`, `gc`, `history`, `halt`, `lift-halt`,
@@ -67,11 +68,12 @@ fn json_of(global: &Global) -> bool {
 /// SDK warns, in its own words, of every source of settings it tried), `-v` the SDK's debug
 /// and others' warnings, `-vv` trace, `-q` errors only; `RUST_LOG`, when set, wins.
 fn install_subscriber(global: &Global) {
-    const OURS: [&str; 4] = [
+    const OURS: [&str; 5] = [
         "immutable",
         "immutable_core",
         "immutable_aws",
         "immutable_local",
+        "immutable_docker",
     ];
     let filter = |ours: &str, others: &str| {
         let mut f = others.to_owned();

@@ -299,7 +299,8 @@ pub(crate) struct RestoreDoc {
     pub(crate) added: usize,
 }
 
-/// `demo-setup`: on AWS the options that use the world it made, on the local backend the root.
+/// `demo-setup`: on AWS the options that use the world it made, on the local and Docker
+/// backends the root.
 #[derive(Debug, Default, Serialize, JsonSchema)]
 pub(crate) struct DemoSetupDoc {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -308,11 +309,12 @@ pub(crate) struct DemoSetupDoc {
     pub(crate) preview_listener_arn: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) launch_template: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Left out when empty (the local and Docker backends), so not required.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) subnets: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) vpc_id: Option<String>,
-    /// The local backend's store root.
+    /// The local or Docker backend's store root.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) root: Option<String>,
     pub(crate) images: Vec<DemoImage>,
@@ -324,7 +326,7 @@ pub(crate) struct DemoSetupDoc {
 pub(crate) enum DemoImage {
     /// An AMI's name.
     Named(String),
-    /// A local image.
+    /// A local or Docker image.
     Imported { name: String, id: String },
 }
 

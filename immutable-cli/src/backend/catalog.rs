@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use immutable_aws::AwsImageStore;
 use immutable_core::{Fleet, FleetInfo, Image, ImageStore, ServiceName};
+use immutable_docker::{DockerFleet, DockerImageStore};
 use immutable_local::{LocalImageStore, ProcessFleet};
 
 use crate::cli::{BackendKind, FleetKind};
@@ -18,6 +19,11 @@ pub(crate) enum Catalog {
     Local {
         images: LocalImageStore,
         fleet: ProcessFleet,
+    },
+    /// Docker images on the hosts, and fleets of containers, their states under a root.
+    Docker {
+        images: DockerImageStore,
+        fleet: DockerFleet,
     },
     /// AMIs and EC2 instances (or groups) in a region.
     Aws {
@@ -34,9 +40,14 @@ impl Catalog {
     pub(crate) async fn open(config: &Config) -> Result<Catalog, Failure> {
         Ok(match config.backend()? {
             BackendKind::Local => {
-                let images = LocalImageStore::open(super::local::root(&config.local)?)?;
+                let images = LocalImageStore::open(super::routing::root(&config.local)?)?;
                 let fleet = ProcessFleet::open(&images)?;
                 Catalog::Local { images, fleet }
+            }
+            BackendKind::Docker => {
+                let images = super::docker::images(config).await?;
+                let fleet = super::docker::fleet_of(&images, &config.docker)?;
+                Catalog::Docker { images, fleet }
             }
             BackendKind::Aws => {
                 let clients = super::aws_clients_in_region(&config.aws).await?;
@@ -61,6 +72,7 @@ impl Catalog {
     pub(crate) fn images(&self) -> &dyn ImageStore {
         match self {
             Catalog::Local { images, .. } => images,
+            Catalog::Docker { images, .. } => images,
             Catalog::Aws { images, .. } => images,
         }
     }
@@ -72,6 +84,7 @@ impl Catalog {
     ) -> Result<Vec<FleetInfo>, Failure> {
         let fleet: &dyn Fleet = match self {
             Catalog::Local { fleet, .. } => fleet,
+            Catalog::Docker { fleet, .. } => fleet,
             Catalog::Aws { fleet, .. } => fleet.as_deref().map_err(|why| {
                 Failure::refused(format!(
                     "{why} (the image commands read the service's fleets to tell which images \

@@ -2,7 +2,9 @@
 
 mod aws;
 mod catalog;
+mod docker;
 mod local;
+mod routing;
 
 use std::sync::Arc;
 
@@ -18,10 +20,11 @@ use crate::invocation::Invocation;
 
 pub(crate) use aws::{demo_packer as aws_demo_packer, demo_setup as aws_demo_setup};
 pub(crate) use catalog::{Catalog, users};
+pub(crate) use docker::demo_setup as docker_demo_setup;
 pub(crate) use local::demo_setup as local_demo_setup;
-pub(crate) use local::{fleet as local_fleet, proxy_dir, router as local_router, router_state};
+pub(crate) use routing::{instances, proxy_dir, router as haproxy_router, router_state};
 
-/// How often waits poll on the local backend when no --poll-interval is given.
+/// How often waits poll on the local and Docker backends when no --poll-interval is given.
 const LOCAL_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What every command works with.
@@ -35,7 +38,8 @@ pub(crate) struct Ctx {
     /// This invocation, to print the commands that continue.
     pub(crate) cli: Invocation,
     pub(crate) store: Arc<dyn StateStore>,
-    /// The local backend's routers keep HAProxy's servers restored while the command runs.
+    /// The local and Docker backends' routers keep HAProxy's servers restored while the
+    /// command runs.
     guards: std::sync::Mutex<Vec<immutable_local::RestoreGuard>>,
 }
 
@@ -63,8 +67,8 @@ impl Ctx {
     }
 
     /// An engine on the configured backend, for commands that touch the service. On the
-    /// local backend it keeps the service's routing restored in HAProxy while the command
-    /// runs (see `HaproxyRouter::keep_restored`).
+    /// local and Docker backends it keeps the service's routing restored in HAProxy while the
+    /// command runs (see `HaproxyRouter::keep_restored`).
     pub(crate) async fn engine(&self) -> Result<Engine, Failure> {
         self.engine_for(self.config.service()?).await
     }
@@ -98,13 +102,16 @@ impl Ctx {
     ) -> Result<Engine, Failure> {
         let builder = match self.config.backend()? {
             BackendKind::Aws => aws::engine(&self.config.aws, service).await?,
-            BackendKind::Local => {
-                let (builder, router) = local::engine(&self.config.local, service).await?;
+            kind @ (BackendKind::Local | BackendKind::Docker) => {
+                let (builder, router) = match kind {
+                    BackendKind::Docker => docker::engine(&self.config, service).await?,
+                    _ => local::engine(&self.config.local, service).await?,
+                };
                 if restoring {
                     self.guards
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .push(router.keep_restored(local::RESTORE_EVERY));
+                        .push(router.keep_restored(routing::RESTORE_EVERY));
                 }
                 builder
             }
@@ -172,7 +179,10 @@ impl Ctx {
         let mut s = Settings::default();
         if let Some(d) = e.poll_interval {
             s = s.with_poll_interval(d);
-        } else if self.config.backend == Some(BackendKind::Local) {
+        } else if matches!(
+            self.config.backend,
+            Some(BackendKind::Local | BackendKind::Docker)
+        ) {
             // Processes start in milliseconds and HAProxy checks every 500 ms: a 5 s poll
             // would make a health wait that ends in one second take five.
             s = s.with_poll_interval(LOCAL_POLL);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde::Deserialize;
 
-use super::{BackendArgs, BackendChoice, BackendKind, LocalFlags};
+use super::{BackendArgs, BackendChoice, BackendKind, DockerFlags, LocalFlags};
 
 /// `immutable image ...`: the service's images.
 #[derive(Debug, Subcommand)]
@@ -16,7 +16,7 @@ pub(crate) enum ImageCommand {
         #[command(flatten)]
         backend: BackendArgs,
     },
-    /// One image: an id (img-..., ami-...) or a name.
+    /// One image: an id (img-..., sha256:..., ami-...) or a name.
     Show {
         /// The image's id or name.
         image: String,
@@ -42,7 +42,8 @@ pub(crate) enum ImageCommand {
         backend: BackendArgs,
     },
     /// Bring an image in: on the local backend a directory and the command that starts one
-    /// instance; on AWS the AMIs of a Packer manifest, or one AMI.
+    /// instance; on Docker an image a host has (--image) or a `docker save` archive
+    /// (--archive); on AWS the AMIs of a Packer manifest, or one AMI.
     Import(Box<ImportArgs>),
 }
 
@@ -52,7 +53,7 @@ pub(crate) struct ImportArgs {
     /// Local: the artifact directory to import (copied, read-only, addressed by content).
     #[arg(value_name = "DIR")]
     pub(crate) dir: Option<PathBuf>,
-    /// Local: the image's name, unique within the service (v3, say).
+    /// Local and Docker: the image's name, unique within the service (v3, say).
     #[arg(long)]
     pub(crate) name: Option<String>,
     /// Local: the program and its arguments that start one instance, split into words like a
@@ -79,6 +80,14 @@ pub(crate) struct ImportArgs {
     /// AWS: one AMI to bring in.
     #[arg(long, value_name = "AMI", conflicts_with = "dir")]
     pub(crate) ami: Option<String>,
+    /// Docker: an image a host has, by id (sha256:..., as `docker build -q` prints) or by
+    /// reference (web:v2); it is copied to the other hosts.
+    #[arg(long, value_name = "REF", conflicts_with_all = ["dir", "ami", "packer_manifest", "archive"])]
+    pub(crate) image: Option<String>,
+    /// Docker: a `docker save` archive of one image, loaded into the first host and copied
+    /// to the others.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["dir", "ami", "packer_manifest"])]
+    pub(crate) archive: Option<PathBuf>,
     /// A label to start with (repeatable).
     #[arg(long, value_name = "KEY=VALUE")]
     pub(crate) label: Vec<String>,
@@ -86,7 +95,8 @@ pub(crate) struct ImportArgs {
     pub(crate) backend: BackendArgs,
 }
 
-/// `immutable proxy ...`: an HAProxy run for the local backend under `<root>/proxy`.
+/// `immutable proxy ...`: an HAProxy run for the local and Docker backends under
+/// `<root>/proxy`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum ProxyCommand {
     /// Write HAProxy's configuration for the services, start it in the background and put
@@ -98,13 +108,15 @@ pub(crate) enum ProxyCommand {
     Stop(ProxyArgs),
 }
 
-/// Where the proxy lives.
+/// Where the proxy lives, and (on Docker) the hosts whose containers `start` routes again.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ProxyArgs {
     #[command(flatten)]
     pub(crate) choice: BackendChoice,
     #[command(flatten)]
     pub(crate) local: LocalFlags,
+    #[command(flatten)]
+    pub(crate) docker: DockerFlags,
 }
 
 /// `proxy start`.
@@ -126,7 +138,7 @@ pub(crate) struct ProxyStartArgs {
     pub(crate) at: ProxyArgs,
 }
 
-/// The `[proxy]` table of a local service file.
+/// The `[proxy]` table of a local or Docker service file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct ProxyTable {
@@ -144,12 +156,12 @@ pub(crate) struct InitArgs {
     /// Where to write it. Default `<service>.toml`.
     #[arg(long, value_name = "FILE")]
     pub(crate) file: Option<PathBuf>,
-    /// Local: the store root of images, fleets, the journal and the proxy. Default
-    /// `./.immutable` (written as an absolute path).
+    /// Local and Docker: the store root of images, fleets, the journal and the proxy.
+    /// Default `./.immutable` (written as an absolute path).
     #[arg(long, value_name = "DIR")]
     pub(crate) root: Option<PathBuf>,
-    /// Local: the live entry point's port; the preview entry point takes the next one.
-    /// Default 8080.
+    /// Local and Docker: the live entry point's port; the preview entry point takes the next
+    /// one. Default 8080.
     #[arg(long, default_value_t = 8080)]
     pub(crate) port: u16,
     /// Replace the file if it exists.

@@ -1,6 +1,6 @@
 //! `demo-setup` (a world to try the CLI in) and the hidden `demo-app`.
 
-use crate::backend::{Ctx, aws_demo_packer, aws_demo_setup, local_demo_setup};
+use crate::backend::{Ctx, aws_demo_packer, aws_demo_setup, docker_demo_setup, local_demo_setup};
 use crate::cli::BackendKind;
 use crate::config::StoreSpec;
 use crate::exit::{Code, Failure};
@@ -30,6 +30,7 @@ pub(crate) async fn demo_setup(
             world
         }
         BackendKind::Local => local_demo_setup(&ctx.config.local, service).await?,
+        BackendKind::Docker => docker_demo_setup(&ctx.config, service).await?,
     };
     if ctx.json {
         Document::DemoSetup(world).print();

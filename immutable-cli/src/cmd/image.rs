@@ -1,13 +1,14 @@
 //! `image list|show|label|retire|import`: the service's images, on the configured backend.
 //! They read and write the backend's catalog only: no store, no router, no engine.
 
+mod import;
+
 use std::collections::BTreeMap;
 
 use immutable_core::{FleetInfo, Image, Labels, ServiceName, tags};
-use immutable_local::ImportRequest;
 
 use crate::backend::{Catalog, users};
-use crate::cli::{ImageCommand, ImportArgs};
+use crate::cli::ImageCommand;
 use crate::config::Config;
 use crate::exit::{Code, Failure};
 use crate::output::{
@@ -29,7 +30,7 @@ pub(crate) async fn image(
 ) -> Result<Code, Failure> {
     let service = ServiceName::new(config.service()?)?;
     if let ImageCommand::Import(args) = command {
-        return import(config, out, &service, args).await;
+        return import::import(config, out, &service, args).await;
     }
     let catalog = Catalog::open(config).await?;
     let images = catalog.images();
@@ -110,90 +111,6 @@ pub(crate) async fn image(
         ImageCommand::Import(_) => unreachable!("handled above"),
     }
     Ok(Code::Succeeded)
-}
-
-async fn import(
-    config: &Config,
-    out: Out,
-    service: &ServiceName,
-    args: &ImportArgs,
-) -> Result<Code, Failure> {
-    let labels = parse_pairs("--label", &args.label)?;
-    match config.backend()? {
-        crate::cli::BackendKind::Local => {
-            let request = local_request(service, args, labels)?;
-            // Refused before the store is opened (and created): bad input writes nothing.
-            request.validate()?;
-            let catalog = Catalog::open(config).await?;
-            let Catalog::Local { images, .. } = &catalog else {
-                unreachable!("a local backend's catalog")
-            };
-            let image = images.import(request).await?;
-            let local = local_details(&catalog, service, &image).await?;
-            print_one(
-                out,
-                service,
-                ImageAction::Imported,
-                row(&image, &[]),
-                local,
-                None,
-            );
-        }
-        crate::cli::BackendKind::Aws => {
-            let (image, packer) = super::packer::import(config, service, args, labels).await?;
-            print_one(
-                out,
-                service,
-                ImageAction::Imported,
-                row(&image, &[]),
-                None,
-                packer,
-            );
-        }
-    }
-    Ok(Code::Succeeded)
-}
-
-fn local_request(
-    service: &ServiceName,
-    args: &ImportArgs,
-    labels: Labels,
-) -> Result<ImportRequest, Failure> {
-    if args.packer_manifest.is_some() || args.ami.is_some() {
-        return Err(Failure::refused(
-            "--packer-manifest and --ami import AMIs: they are for --backend aws; the local \
-             backend imports a directory (image import DIR --name NAME --command \"...\")",
-        ));
-    }
-    let missing = |what: &str| {
-        Failure::refused(format!(
-            "the local backend imports a directory: pass {what} (image import DIR --name \
-             v1 --command \"./server --port-from-env\")"
-        ))
-    };
-    let dir = args.dir.as_ref().ok_or_else(|| missing("DIR"))?;
-    let name = args.name.as_ref().ok_or_else(|| missing("--name"))?;
-    let line = args.command.as_ref().ok_or_else(|| missing("--command"))?;
-    let command = shlex::split(line)
-        .filter(|w| !w.is_empty())
-        .ok_or_else(|| {
-            Failure::refused(format!(
-                "--command `{line}`: an unclosed quote, or no words; it is split into words \
-             like a shell would, and run without one"
-            ))
-        })?;
-    let mut request = ImportRequest::new(service.as_str(), name, dir, command);
-    request.labels = labels;
-    for (k, v) in parse_pairs("--env", &args.env)? {
-        request = request.env(k, v);
-    }
-    if let Some(p) = &args.health_path {
-        request = request.health_path(p);
-    }
-    if let Some(v) = &args.port_var {
-        request = request.port_var(v);
-    }
-    Ok(request)
 }
 
 /// `key=value` words, given as `what` (a flag, or the argument's name).

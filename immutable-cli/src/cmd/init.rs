@@ -7,7 +7,7 @@ use crate::cli::{BackendKind, InitArgs};
 use crate::exit::{Code, Failure};
 use crate::output::{Document, InitDoc};
 
-/// `immutable --service NAME init --backend local|aws [--root DIR] [--port N] [--file F]`.
+/// `immutable --service NAME init --backend local|docker|aws [--root DIR] [--port N] [--file F]`.
 #[allow(clippy::print_stdout)] // the command's output
 pub(crate) fn init(service: Option<&str>, json: bool, args: &InitArgs) -> Result<Code, Failure> {
     let service = service.ok_or_else(|| {
@@ -23,16 +23,23 @@ pub(crate) fn init(service: Option<&str>, json: bool, args: &InitArgs) -> Result
             args.port
         )));
     }
+    let root = || {
+        let root = args
+            .root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(".immutable"));
+        std::path::absolute(&root)
+            .map_err(|e| Failure::refused(format!("--root {}: {e}", root.display())))
+    };
     let (text, next) = match args.backend {
-        BackendKind::Local => {
-            let root = args
-                .root
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(".immutable"));
-            let root = std::path::absolute(&root)
-                .map_err(|e| Failure::refused(format!("--root {}: {e}", root.display())))?;
-            (local(service, &root, args.port), local_next(&file, service))
-        }
+        BackendKind::Local => (
+            local(service, &root()?, args.port),
+            local_next(&file, service),
+        ),
+        BackendKind::Docker => (
+            docker(service, &root()?, args.port),
+            docker_next(&file, service),
+        ),
         BackendKind::Aws => (aws(service), aws_next(&file)),
     };
     write(&file, &text, args.force)?;
@@ -42,6 +49,7 @@ pub(crate) fn init(service: Option<&str>, json: bool, args: &InitArgs) -> Result
             service: service.to_owned(),
             backend: match args.backend {
                 BackendKind::Local => "local",
+                BackendKind::Docker => "docker",
                 BackendKind::Aws => "aws",
             }
             .into(),
@@ -93,6 +101,17 @@ fn local_next(file: &Path, service: &str) -> Vec<String> {
     ]
 }
 
+fn docker_next(file: &Path, service: &str) -> Vec<String> {
+    let f = crate::invocation::sh(&file.display().to_string());
+    vec![
+        format!("immutable --service-file {f} proxy start"),
+        format!("docker build -t {service}:v1 .   (an app listening on 127.0.0.1:$PORT)"),
+        format!("immutable --service-file {f} image import --name v1 --image {service}:v1"),
+        format!("immutable --service-file {f} deploy --image v1"),
+        format!("curl http://127.0.0.1:<port>/   (the {service} entry point in {f})"),
+    ]
+}
+
 fn aws_next(file: &Path) -> Vec<String> {
     let f = crate::invocation::sh(&file.display().to_string());
     vec![
@@ -103,12 +122,16 @@ fn aws_next(file: &Path) -> Vec<String> {
     ]
 }
 
-fn local(service: &str, root: &Path, port: u16) -> String {
-    let root = root
-        .display()
+/// A path as a TOML basic string's content.
+fn toml_path(path: &Path) -> String {
+    path.display()
         .to_string()
         .replace('\\', "\\\\")
-        .replace('"', "\\\"");
+        .replace('"', "\\\"")
+}
+
+fn local(service: &str, root: &Path, port: u16) -> String {
+    let root = toml_path(root);
     format!(
         r#"# Service `{service}` on the local backend: images and instances (OS processes) under
 # `root`, traffic through an HAProxy that `immutable proxy start` runs for you. Every key is
@@ -120,13 +143,61 @@ backend = "local"
 
 [local]
 root = "{root}"
-# Your own HAProxy instead of the managed one: its admin socket (`stats socket ... level
+{haproxy}{tail}"#,
+        haproxy = haproxy(service),
+        tail = routed_tail(port),
+    )
+}
+
+fn docker(service: &str, root: &Path, port: u16) -> String {
+    let root = toml_path(root);
+    format!(
+        r#"# Service `{service}` on the Docker backend: images are Docker images (by id), instances
+# are containers on one Docker host or several, traffic goes through an HAProxy that
+# `immutable proxy start` runs for you. Every key is also a flag of the commands that use it
+# (a flag wins): `immutable <command> --help`.
+service = "{service}"
+backend = "docker"
+# Where deployments are journaled and the service is locked. Default: <root>/journal.
+# store = "file:/path/to/journal"
+
+[docker]
+# The image catalog, the fleets' states, the router's state and the managed proxy.
+root = "{root}"
+# The Docker hosts, as NAME=URL (unix:///path/to/docker.sock or tcp://HOST:PORT); instance n
+# of a fleet runs on host n mod their number. Default: DOCKER_HOST, else the local socket.
+# docker_host = ["local=unix:///var/run/docker.sock"]
+# TLS for tcp:// hosts: the directory of ca.pem, cert.pem and key.pem.
+# docker_tls_dir = "/etc/docker/tls"
+# "host": containers share the host's network, the app listens on 127.0.0.1:$PORT;
+# "published": $PORT is published from Docker's bridge, the app listens on 0.0.0.0:$PORT.
+docker_network = "host"
+# Limits of each container, as Docker's --memory and --cpus.
+# memory = "512m"
+# cpus = 0.5
+{haproxy}{tail}"#,
+        haproxy = haproxy(service),
+        tail = routed_tail(port),
+    )
+}
+
+/// The HAProxy keys of `[local]` and `[docker]`.
+fn haproxy(service: &str) -> String {
+    format!(
+        r#"# Your own HAProxy instead of the managed one: its admin socket (`stats socket ... level
 # admin`). It needs a backend named `{service}` with a dynamic balance algorithm
 # (roundrobin) and `option httpchk`, and `{service}:preview` for preview steps.
 # haproxy_socket = "/run/haproxy/admin.sock"
 # How often HAProxy checks each instance (GET health_path below).
 health_check_interval = "500ms"
+"#
+    )
+}
 
+/// `[proxy]`, `[engine]` and `[deploy]` of a service behind the managed proxy.
+fn routed_tail(port: u16) -> String {
+    format!(
+        r#"
 [proxy]
 # `immutable --service-file <this file> proxy start` serves the service on 127.0.0.1:port,
 # and a candidate fleet on preview_port during preview steps.
@@ -136,7 +207,7 @@ preview_port = {preview}
 health_path = "/health"
 
 [engine]
-# How often waits look at the processes and HAProxy.
+# How often waits look at the instances and HAProxy.
 poll_interval = "500ms"
 
 [deploy]
@@ -205,6 +276,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in [
             ("local", local("web", Path::new("/srv/immutable"), 8080)),
+            ("docker", docker("web", Path::new("/srv/immutable"), 8080)),
             ("aws", aws("web")),
         ] {
             let uncommented: String = text

@@ -23,6 +23,12 @@ pub(crate) async fn import(
              AWS import the AMIs Packer built (--packer-manifest FILE) or one AMI (--ami ID)",
         ));
     }
+    if args.image.is_some() || args.archive.is_some() {
+        return Err(Failure::refused(
+            "--image and --archive import a Docker image: they are for --backend docker; on \
+             AWS import the AMIs Packer built (--packer-manifest FILE) or one AMI (--ami ID)",
+        ));
+    }
     // The manifest is read and its build chosen before any AWS call.
     let manifest = match &args.packer_manifest {
         Some(path) => Some(PackerManifest::from_file(path)?),

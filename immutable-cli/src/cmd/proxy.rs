@@ -1,11 +1,11 @@
-//! `proxy start|status|stop`: an HAProxy for the local backend, run under `<root>/proxy`
-//! (see `immutable_local::ManagedProxy`). `start` puts back the routing the router state
-//! holds, so a proxy started again serves what it served before.
+//! `proxy start|status|stop`: an HAProxy for the local and Docker backends, run under
+//! `<root>/proxy` (see `immutable_local::ManagedProxy`). `start` puts back the routing the
+//! router state holds, so a proxy started again serves what it served before.
 
 use immutable_core::ServiceName;
 use immutable_local::{ManagedProxy, ProxyRoute, ProxyStatus};
 
-use crate::backend::{local_fleet, local_router, proxy_dir};
+use crate::backend::{haproxy_router, instances, proxy_dir};
 use crate::cli::{BackendKind, ProxyArgs, ProxyCommand, ProxyStartArgs};
 use crate::config::Config;
 use crate::exit::{Code, Failure};
@@ -19,14 +19,14 @@ pub(crate) async fn proxy(
 ) -> Result<Code, Failure> {
     if config.backend == Some(BackendKind::Aws) {
         return Err(Failure::refused(
-            "proxy runs an HAProxy for the local backend; on AWS the ALB routes",
+            "proxy runs an HAProxy for the local and Docker backends; on AWS the ALB routes",
         ));
     }
     let interval = config
         .local
         .health_check_interval
         .unwrap_or(std::time::Duration::from_millis(500));
-    // The router's checks (see `backend::local_router`), for the servers a reload carries.
+    // The router's checks (see `backend::haproxy_router`), for the servers a reload carries.
     let proxy = ManagedProxy::new(proxy_dir(&config.local)?).health_checks(interval, 2, 2);
     let doc = match command {
         ProxyCommand::Start(args) => start(config, &proxy, args).await?,
@@ -67,10 +67,10 @@ async fn start(
     // HAProxy starts without the servers the router added: put them back.
     let mut local = config.local.clone();
     local.haproxy_socket = Some(status.admin_socket.clone());
-    let fleet = local_fleet(&local)?;
+    let instances = instances(config).await?;
     let mut restored = Vec::new();
     for r in &status.routes {
-        let router = local_router(&local, &fleet, [r.service.as_str()]).await?;
+        let router = haproxy_router(&local, instances.clone(), [r.service.as_str()]).await?;
         restored.push(router.restore().await?);
     }
     let state = if status.started {

@@ -1,5 +1,5 @@
-//! `restore`: the local backend's routing put back into an HAProxy that restarted or
-//! reloaded (which drops the dynamic servers the router added), once or, with `--watch`,
+//! `restore`: the local or Docker backend's routing put back into an HAProxy that restarted
+//! or reloaded (which drops the dynamic servers the router added), once or, with `--watch`,
 //! every interval until interrupted.
 
 use std::collections::HashMap;
@@ -7,16 +7,17 @@ use std::path::Path;
 
 use immutable_local::HaproxyRouter;
 
-use crate::backend::{Ctx, local_fleet, local_router, router_state};
+use crate::backend::{Ctx, haproxy_router, instances, router_state};
 use crate::cli::{BackendKind, RestoreArgs};
 use crate::exit::{Code, Failure, human};
 
-/// `immutable --backend local restore [--watch]`.
+/// `immutable --backend local|docker restore [--watch]`.
 pub(crate) async fn restore(ctx: &Ctx, args: &RestoreArgs) -> Result<Code, Failure> {
-    if ctx.config.backend()? != BackendKind::Local {
+    if ctx.config.backend()? == BackendKind::Aws {
         return Err(Failure::refused(
-            "restore is for the local backend (HAProxy forgets the servers the router added \
-             when it restarts; an ALB keeps its targets): pass --backend local",
+            "restore is for the local and Docker backends (HAProxy forgets the servers the \
+             router added when it restarts; an ALB keeps its targets): pass --backend local \
+             or --backend docker",
         ));
     }
     if args.every < std::time::Duration::from_millis(10) {
@@ -30,12 +31,12 @@ pub(crate) async fn restore(ctx: &Ctx, args: &RestoreArgs) -> Result<Code, Failu
         Some(s) => vec![s.clone()],
         None => routed_services(&router_state(local)?)?,
     };
-    let fleet = local_fleet(local)?;
+    let instances = instances(&ctx.config).await?;
     // A router per service: one whose backend HAProxy no longer has does not stop the others.
     let mut routers = Vec::new();
     let mut failed = false;
     for service in &services {
-        match local_router(local, &fleet, [service.as_str()]).await {
+        match haproxy_router(local, instances.clone(), [service.as_str()]).await {
             Ok(r) => routers.push((service.clone(), r)),
             Err(e) => {
                 eprintln!("error: {service}: {}", e.message);

@@ -16,7 +16,7 @@ pub(crate) struct ImagesDoc {
 /// One image.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub(crate) struct ImageRow {
-    /// `img-...` (local) or `ami-...` (AWS).
+    /// `img-...` (local), `sha256:...` (Docker) or `ami-...` (AWS).
     pub(crate) id: String,
     pub(crate) name: String,
     /// RFC 3339, UTC.

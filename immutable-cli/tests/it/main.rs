@@ -8,6 +8,7 @@ mod adopt;
 mod aws;
 mod dashboard;
 mod dashboard_browser;
+mod docker;
 mod local;
 mod own_app;
 mod packer;

@@ -1,8 +1,9 @@
 //! Running the real `immutable` binary: processes with bounded waits, moto's server, and
-//! HAProxy for the local backend.
+//! HAProxy for the local backend, a service of its own on dockerd for the Docker backend.
 #![allow(dead_code, unreachable_pub, clippy::print_stderr)]
 
 pub mod dashboard;
+pub mod docker;
 pub mod lab;
 pub mod moto;
 pub mod schema;
