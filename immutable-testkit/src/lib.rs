@@ -8,6 +8,8 @@
 //! - `local` (feature `local`): helpers for services behind a real HAProxy.
 //! - `browser` (feature `browser`): a headless Chromium driven through WebDriver, for the
 //!   dashboard's browser tests.
+//! - `docker` (feature `docker`): the machine's Docker daemon, private daemons (one of which
+//!   can be made to refuse container starts), and a sweep of what a test made.
 //!
 //! Each crate keeps one integration-test binary (`tests/it/main.rs`), so its tests run as
 //! threads of one process: what one test starts (a server, a lock) the others can share, and
@@ -21,6 +23,8 @@
 pub mod aws;
 #[cfg(feature = "browser")]
 pub mod browser;
+#[cfg(feature = "docker")]
+pub mod docker;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod regions;
