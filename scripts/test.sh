@@ -29,7 +29,7 @@ if [ ! -x /usr/bin/chromedriver ] || [ ! -x /usr/bin/chromium ]; then
 fi
 
 if ! command -v curl >/dev/null; then
-  echo "test.sh: installing curl for the README walkthrough test of immutable-cli" >&2
+  echo "test.sh: installing curl for the README walkthrough test of immutable-cli and to ask dockerd whether it runs" >&2
   apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y curl
 fi
 
@@ -45,7 +45,8 @@ if [ -z "${DOCKER_HOST:-}" ] && ! docker_answers; then
   dockerd_log=/var/log/immutable-dockerd.log
   echo "test.sh: starting dockerd in the background (log: $dockerd_log)" >&2
   # Its own session, so that it outlives this script and a Ctrl-C of the tests.
-  setsid "$(command -v dockerd || echo /usr/sbin/dockerd)" >"$dockerd_log" 2>&1 </dev/null &
+  setsid "$(command -v dockerd || echo /usr/sbin/dockerd)" --host unix:///var/run/docker.sock \
+    >"$dockerd_log" 2>&1 </dev/null &
   deadline=$((SECONDS + 60))
   until docker_answers; do
     if [ "$SECONDS" -ge "$deadline" ]; then

@@ -6,7 +6,8 @@
 //!   to keep requests in flight.
 //! - `/health` answers 200, or 503 when the app starts unhealthy: when the file `UNHEALTHY`
 //!   exists in `IMAGE_DIR`, or `DEMO_UNHEALTHY=1` is set.
-//! - It listens on 127.0.0.1:`PORT`. On SIGTERM or SIGINT it stops accepting, lets in-flight
+//! - It listens on 127.0.0.1:`PORT`, or on `DEMO_HOST`:`PORT` when `DEMO_HOST` names an IP address
+//!   (`0.0.0.0` in a container whose port Docker publishes). On SIGTERM or SIGINT it stops accepting, lets in-flight
 //!   requests finish (up to 10 s), closes idle connections and exits 0.
 
 use std::convert::Infallible;
@@ -28,8 +29,10 @@ use tokio::signal::unix::{SignalKind, signal};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DemoConfig {
-    /// The port on 127.0.0.1.
+    /// The port.
     pub port: u16,
+    /// The address it listens on: 127.0.0.1 unless `DEMO_HOST` says otherwise.
+    pub host: std::net::IpAddr,
     /// The image id it reports.
     pub image: String,
     /// The instance id it reports.
@@ -39,18 +42,26 @@ pub struct DemoConfig {
 }
 
 impl DemoConfig {
-    /// Reads `PORT`, `IMAGE_ID`, `INSTANCE_ID`, `IMAGE_DIR` and `DEMO_UNHEALTHY`.
+    /// Reads `PORT`, `DEMO_HOST`, `IMAGE_ID`, `INSTANCE_ID`, `IMAGE_DIR` and `DEMO_UNHEALTHY`.
     ///
     /// # Errors
-    /// A message naming `PORT` when it is missing or not a port.
+    /// A message naming `PORT` when it is missing or not a port, or `DEMO_HOST` when it is set
+    /// and not an IP address.
     pub fn from_env() -> Result<Self, String> {
         let var = |k: &str| std::env::var(k).unwrap_or_default();
         let port = var("PORT")
             .parse()
             .map_err(|_| format!("PORT must be a port number, got {:?}", var("PORT")))?;
+        let host = match std::env::var("DEMO_HOST") {
+            Ok(h) if !h.is_empty() => h
+                .parse()
+                .map_err(|_| format!("DEMO_HOST must be an IP address, got {h:?}"))?,
+            _ => std::net::IpAddr::from([127, 0, 0, 1]),
+        };
         let marker = std::env::var_os("IMAGE_DIR").map(|d| PathBuf::from(d).join("UNHEALTHY"));
         Ok(DemoConfig {
             port,
+            host,
             image: var("IMAGE_ID"),
             instance: var("INSTANCE_ID"),
             unhealthy: var("DEMO_UNHEALTHY") == "1" || marker.is_some_and(|m| m.exists()),
@@ -98,7 +109,7 @@ async fn answer(
 /// # Errors
 /// When the port cannot be bound or signals cannot be watched.
 pub async fn serve(config: DemoConfig) -> std::io::Result<()> {
-    let listener = TcpListener::bind(("127.0.0.1", config.port)).await?;
+    let listener = TcpListener::bind((config.host, config.port)).await?;
     let config = Arc::new(config);
     let graceful = GracefulShutdown::new();
     let mut term = signal(SignalKind::terminate())?;

@@ -24,7 +24,7 @@ pub(crate) fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
 }
 
 /// Reads a JSON file; `None` when it does not exist.
-pub(crate) fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<Option<T>> {
+pub fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<Option<T>> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -47,7 +47,7 @@ pub(crate) fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<
 /// The temporary file is created exclusively (`O_EXCL`) under a random name starting with a
 /// dot (which directory listings of the backend skip), readable by the user only; it is
 /// removed if anything fails before the rename.
-pub(crate) fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let dir = path.parent().expect("state paths have a parent");
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::Provider {
@@ -96,7 +96,7 @@ pub(crate) fn append_file(path: &Path) -> Result<File> {
 
 /// Holds an exclusive lock on `path` (created if needed, mode 0600) until dropped. A symbolic
 /// link at `path` is refused, never followed.
-pub(crate) fn lock_file(path: &Path) -> Result<File> {
+pub fn lock_file(path: &Path) -> Result<File> {
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -115,7 +115,7 @@ const NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
 fn open_error(path: &Path, e: std::io::Error) -> Error {
     if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
         let message = format!(
-            "{} is a symbolic link; the local backend never writes through one: remove it",
+            "{} is a symbolic link; immutable never writes through one: remove it",
             path.display()
         );
         return Error::Provider {
@@ -128,7 +128,7 @@ fn open_error(path: &Path, e: std::io::Error) -> Error {
 
 /// Creates `dir` and its missing parents, each private to the user (mode 0700); directories
 /// that exist already are left as they are.
-pub(crate) fn create_private_dir_all(dir: &Path) -> Result<()> {
+pub fn create_private_dir_all(dir: &Path) -> Result<()> {
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -137,7 +137,7 @@ pub(crate) fn create_private_dir_all(dir: &Path) -> Result<()> {
 }
 
 /// Runs blocking file work off the async threads.
-pub(crate) async fn blocking<T, F>(f: F) -> Result<T>
+pub async fn blocking<T, F>(f: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T> + Send + 'static,
@@ -145,7 +145,7 @@ where
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Provider {
-            message: format!("a blocking task of the local backend failed: {e}"),
+            message: format!("a blocking file task failed: {e}"),
             source: Some(Box::new(e) as BoxError),
         })?
 }

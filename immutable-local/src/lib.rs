@@ -54,6 +54,17 @@ mod image;
 pub mod loadgen;
 mod router;
 
+/// The state files this backend keeps, for backends built beside it (`immutable-docker`):
+/// JSON written atomically (temporary file, fsync, rename, directory fsync) and read back
+/// with errors naming the file, exclusive locks across processes, private directories, and
+/// file work moved off the async threads. Nothing here follows a symbolic link planted where
+/// it writes.
+pub mod state_files {
+    pub use crate::fsutil::{
+        blocking, create_private_dir_all, lock_file, read_json, write_json_atomic,
+    };
+}
+
 pub use fleet::ProcessFleet;
 pub use haproxy::{EntryPoints, Haproxy, HaproxyOptions, ManagedProxy, ProxyRoute, ProxyStatus};
 pub use image::{ImageDetails, ImportRequest, LocalImageStore};

@@ -1,9 +1,14 @@
-//! The integration tests of immutable-docker in one binary: one link and one process, so what
-//! one test starts the others can share. They run against the machine's Docker daemon
-//! (`scripts/test.sh` installs Debian's docker.io and starts it) and fail, never skip,
-//! without it.
-#![allow(missing_docs)]
+//! The integration tests of immutable-docker in one binary, against a real dockerd and a real
+//! HAProxy. The tests that count failed requests under load take the machine to themselves
+//! (`immutable_testkit::serial`); the others take it shared.
 
 mod common;
 
+mod conformance;
+mod crash;
+mod fleet;
+mod gc;
+mod images;
+mod negative_control;
 mod scratch;
+mod zero_downtime;

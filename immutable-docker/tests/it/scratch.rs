@@ -3,6 +3,7 @@
 //! same image; a tag the daemon refuses is bad input on `tag`.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig};
@@ -12,8 +13,66 @@ use immutable_docker::ScratchImage;
 use immutable_testkit::docker::{self, Sweep};
 use immutable_testkit::local::free_port;
 use immutable_testkit::serial;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
-use crate::common::{DEMO_APP, TEST_LABEL, VERSION_LABEL, demo_image, get, until_answered};
+use crate::common::DEMO_APP;
+
+/// The label on what these tests make, whose value names the crate.
+const TEST_LABEL: &str = "immutable.test";
+
+/// The label naming the demo image's version.
+const VERSION_LABEL: &str = "immutable.test.version";
+
+/// The demo app built into a scratch image labelled [`TEST_LABEL`] and [`VERSION_LABEL`],
+/// with `DEMO_UNHEALTHY=1` in its environment when `unhealthy`; its id. Unlike the lab's
+/// shared `demo_image`, each test owns its image (a version of its own) and removes it.
+async fn scratch_demo(docker: &Docker, version: &str, unhealthy: bool) -> String {
+    let mut image = ScratchImage::new(DEMO_APP)
+        .label(TEST_LABEL, "immutable-docker")
+        .label(VERSION_LABEL, version);
+    if unhealthy {
+        image = image.env("DEMO_UNHEALTHY", "1");
+    }
+    image
+        .build(docker)
+        .await
+        .unwrap_or_else(|e| panic!("the demo image {version}: {e}"))
+}
+
+/// `GET http://127.0.0.1:{port}{path}`: the status and the body; `None` when nothing answers
+/// within 2 s.
+async fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.ok()?;
+        let (head, body) = response.split_once("\r\n\r\n")?;
+        let status = head.split(' ').nth(1)?.parse().ok()?;
+        Some((status, body.to_owned()))
+    };
+    tokio::time::timeout(Duration::from_secs(2), exchange)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// [`get`] every 50 ms until something answers, at most 10 s.
+async fn until_answered(port: u16, path: &str) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(answer) = get(port, path).await {
+            return answer;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing answered on 127.0.0.1:{port} within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 /// Creates and starts a container of `image` named `name` on the host's network, serving
 /// on `port`; its id, registered with `sweep` before it starts.
@@ -59,7 +118,7 @@ async fn the_demo_image_runs_with_host_networking_and_answers_with_its_image_id(
     let _machine = serial::shared().await;
     let docker = docker::system().await;
     let sweep = Sweep::new(&docker);
-    let image = demo_image(&docker, "scratch-runs", false).await;
+    let image = scratch_demo(&docker, "scratch-runs", false).await;
     sweep.image(&image);
     let hex = image.strip_prefix("sha256:").expect("a sha256 id");
     assert_eq!(hex.len(), 64, "{image}");
@@ -107,7 +166,7 @@ async fn the_environment_is_in_the_image_an_unhealthy_demo_fails_its_health_chec
     let _machine = serial::shared().await;
     let docker = docker::system().await;
     let sweep = Sweep::new(&docker);
-    let image = demo_image(&docker, "scratch-unhealthy", true).await;
+    let image = scratch_demo(&docker, "scratch-unhealthy", true).await;
     sweep.image(&image);
 
     let port = free_port();
@@ -121,10 +180,10 @@ async fn the_environment_is_in_the_image_an_unhealthy_demo_fails_its_health_chec
 async fn the_same_inputs_build_the_same_image_and_another_version_another() {
     let docker = docker::system().await;
     let sweep = Sweep::new(&docker);
-    let first = demo_image(&docker, "scratch-same", false).await;
+    let first = scratch_demo(&docker, "scratch-same", false).await;
     sweep.image(&first);
-    let again = demo_image(&docker, "scratch-same", false).await;
-    let other = demo_image(&docker, "scratch-other", false).await;
+    let again = scratch_demo(&docker, "scratch-same", false).await;
+    let other = scratch_demo(&docker, "scratch-other", false).await;
     sweep.image(&other);
     assert_eq!(first, again);
     assert_ne!(first, other);
