@@ -3,10 +3,13 @@
 # moto[server] (the AWS API emulator the immutable-aws tests start on loopback), outside the
 # clone so later runs and other clones reuse it, and installs HAProxy (Debian's package) for
 # the immutable-local tests, Prometheus (Debian's package) for the PrometheusCheck tests of
-# immutable-core, and Chromium with its WebDriver (Debian's chromium and chromium-driver, one
+# immutable-core, Chromium with its WebDriver (Debian's chromium and chromium-driver, one
 # version) for the browser tests driven through immutable-testkit's `browser` feature, and
-# Docker (Debian's docker.io) for the immutable-docker tests, starting dockerd when none
-# answers on /var/run/docker.sock; these tests fail rather than skip without them.
+# Docker (Debian's docker.io, dockerd 20.10) for the immutable-docker tests and
+# immutable-testkit's `docker` feature. With no Docker daemon answering on
+# /var/run/docker.sock (and no DOCKER_HOST naming another), it starts dockerd in the
+# background (there is no systemd to do it), logging to /var/log/immutable-dockerd.log, and
+# leaves it running for later runs. These tests fail rather than skip without all of this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,23 +39,24 @@ if ! command -v dockerd >/dev/null && [ ! -x /usr/sbin/dockerd ]; then
 fi
 
 docker_answers() {
-  curl -sf --max-time 5 --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1
+  curl -sf --max-time 2 --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null
 }
 if [ -z "${DOCKER_HOST:-}" ] && ! docker_answers; then
-  log=/tmp/immutable-dockerd.log
-  echo "test.sh: starting dockerd (log: $log)" >&2
-  PATH="$PATH:/usr/sbin" setsid dockerd --host unix:///var/run/docker.sock >"$log" 2>&1 < /dev/null &
-  for _ in $(seq 1 60); do
-    docker_answers && break
-    sleep 1
+  dockerd_log=/var/log/immutable-dockerd.log
+  echo "test.sh: starting dockerd in the background (log: $dockerd_log)" >&2
+  # Its own session, so that it outlives this script and a Ctrl-C of the tests.
+  setsid "$(command -v dockerd || echo /usr/sbin/dockerd)" --host unix:///var/run/docker.sock \
+    >"$dockerd_log" 2>&1 </dev/null &
+  deadline=$((SECONDS + 60))
+  until docker_answers; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "test.sh: dockerd did not answer on /var/run/docker.sock within 60 s; its log ends:" >&2
+      tail -n 30 "$dockerd_log" >&2
+      exit 1
+    fi
+    sleep 0.5
   done
-  if ! docker_answers; then
-    echo "test.sh: dockerd did not answer within 60 s; the end of its log:" >&2
-    tail -n 30 "$log" >&2
-    exit 1
-  fi
 fi
-
 
 MOTO_VERSION=5.2.5
 venv="${IMMUTABLE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/immutable/venv-moto-$MOTO_VERSION}"

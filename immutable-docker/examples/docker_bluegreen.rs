@@ -22,7 +22,6 @@ use immutable_docker::{
     DockerFleet, DockerHost, DockerHosts, DockerImageStore, ImageSource, ImportRequest,
     ScratchImage,
 };
-use immutable_local::demo::{DemoConfig, serve};
 use immutable_local::{Haproxy, HaproxyOptions, LoadGen};
 
 type Failure = Box<dyn std::error::Error>;
@@ -30,17 +29,7 @@ type Failure = Box<dyn std::error::Error>;
 #[tokio::main]
 async fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("demo-app") {
-        let served = match DemoConfig::from_env() {
-            Ok(config) => serve(config).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e),
-        };
-        return match served {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("demo-app: {e}");
-                ExitCode::FAILURE
-            }
-        };
+        return immutable_local::demo::run("demo-app").await;
     }
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -1,6 +1,7 @@
 //! Images built `FROM scratch` around one executable, without a registry: [`ScratchImage`].
 
 mod context;
+mod input;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures::StreamExt;
-use immutable_core::{BoxError, Error, Result};
+use immutable_core::{BoxError, Error, Result, RetryPolicy};
 
 /// An image holding one executable and the shared libraries it links, built `FROM scratch` by
 /// the daemon: no base image, so no registry is needed.
@@ -43,11 +44,12 @@ use immutable_core::{BoxError, Error, Result};
 ///
 /// # Guarantees
 /// - Bad input (a missing, non-executable or non-ELF binary, a library `ldd` does not find,
-///   an environment variable the Dockerfile cannot hold) is [`Error::InvalidInput`] before
-///   any call to Docker.
+///   an environment variable the Dockerfile cannot hold, a malformed tag) is
+///   [`Error::InvalidInput`] before any call to Docker.
 /// - The same executable, arguments, environment and labels give the same build context,
 ///   byte for byte, so the daemon's cache answers a rebuild with the same image id.
-/// - The build is bounded by [`timeout`](Self::timeout) (two minutes unless set).
+/// - The build is bounded by [`timeout`](Self::timeout) (two minutes unless set), retries
+///   included (by [`retry`](Self::retry): three attempts unless set).
 ///
 /// # Assumptions
 /// The daemon runs on this machine's architecture and accepts the classic builder's
@@ -68,11 +70,12 @@ pub struct ScratchImage {
     labels: BTreeMap<String, String>,
     tag: Option<String>,
     timeout: Duration,
+    retry: RetryPolicy,
 }
 
 impl ScratchImage {
     /// The image of `binary`, without arguments, environment, labels or tag; two minutes to
-    /// build.
+    /// build, in at most three attempts.
     pub fn new(binary: impl Into<PathBuf>) -> Self {
         ScratchImage {
             binary: binary.into(),
@@ -81,6 +84,9 @@ impl ScratchImage {
             labels: BTreeMap::new(),
             tag: None,
             timeout: Duration::from_secs(120),
+            retry: RetryPolicy::default()
+                .with_max_attempts(3)
+                .with_backoff(Duration::from_millis(100), Duration::from_secs(1)),
         }
     }
 
@@ -117,7 +123,9 @@ impl ScratchImage {
         self
     }
 
-    /// Tags the image `repository:tag` as well; without it, the image is known by its id only.
+    /// Tags the image `repository[:tag]` as well (`my-app:1.4.2`,
+    /// `registry.example:5000/team/my-app`); without it, the image is known by its id only.
+    /// [`build`](Self::build) checks it as the daemon reads it.
     #[must_use]
     pub fn tag(mut self, tag: impl Into<String>) -> Self {
         self.tag = Some(tag.into());
@@ -131,6 +139,14 @@ impl ScratchImage {
         self
     }
 
+    /// How a build that fails as transient is tried again (within the
+    /// [`timeout`](Self::timeout)).
+    #[must_use]
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
     /// The executable the image runs.
     pub fn binary(&self) -> &Path {
         &self.binary
@@ -138,19 +154,26 @@ impl ScratchImage {
 
     /// Builds the image on `docker` and returns its id, `sha256:<64 hex digits>`.
     ///
+    /// A build that fails as transient (the daemon out of reach, or a cached layer removed by
+    /// an image removal running at the same time) is tried again as the
+    /// [`retry`](Self::retry) policy says, all within the [`timeout`](Self::timeout).
+    ///
     /// # Errors
-    /// - [`Error::InvalidInput`] on `binary` when it is missing, not an executable ELF file,
-    ///   or needs a library `ldd` does not find; on `env` for a name other than letters,
-    ///   digits and `_`, or a value of several lines; on `tag` when the daemon refuses it. The
-    ///   first two come before any call to Docker.
+    /// - [`Error::InvalidInput`], before any call to Docker: on `binary` when it is missing,
+    ///   not an executable ELF file, or needs a library `ldd` does not find; on `env` for a
+    ///   name other than letters, digits and `_`, or a value of several lines; on `tag` for
+    ///   one the daemon would not take.
     /// - [`Error::Provider`] when the build fails: the message is the daemon's, and the
     ///   client's error is the source.
-    /// - [`Error::Transient`] when the daemon cannot be reached.
+    /// - [`Error::Transient`] when it failed as transient on every attempt.
     /// - [`Error::Timeout`] when it takes longer than [`timeout`](Self::timeout).
     pub async fn build(&self, docker: &Docker) -> Result<String> {
-        let name = context::check_binary(&self.binary)?;
+        let name = input::check_binary(&self.binary)?;
         for (key, value) in &self.env {
-            context::check_env(key, value)?;
+            input::check_env(key, value)?;
+        }
+        if let Some(tag) = &self.tag {
+            input::check_tag(tag)?;
         }
         tokio::time::timeout(self.timeout, self.build_checked(docker, name))
             .await
@@ -171,6 +194,23 @@ impl ScratchImage {
                 ),
                 source: Some(Box::new(e) as BoxError),
             })??;
+        self.retry
+            .run(
+                || self.send(docker, archive.clone()),
+                |attempt, error, backoff| {
+                    tracing::warn!(
+                        binary = %self.binary.display(),
+                        attempt,
+                        backoff_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+                        "{error}; building again"
+                    );
+                },
+            )
+            .await
+    }
+
+    /// One `POST /build` of `archive`; the id of the image built.
+    async fn send(&self, docker: &Docker, archive: Vec<u8>) -> Result<String> {
         let labels: HashMap<&str, &str> = self
             .labels
             .iter()
@@ -216,35 +256,40 @@ impl ScratchImage {
 
     fn build_failed(&self, e: DockerError) -> Error {
         let binary = self.binary.display();
-        match &e {
-            DockerError::DockerStreamError { error } => Error::Provider {
-                message: format!("the build of {binary} failed: {error}"),
-                source: Some(Box::new(e) as BoxError),
-            },
-            DockerError::DockerResponseServerError {
-                status_code: 400,
-                message,
-            } if self.tag.is_some() => Error::InvalidInput {
-                field: "tag".into(),
-                reason: format!("the daemon refused the build of {binary}: {message}"),
-                source: Some(Box::new(e) as BoxError),
-            },
-            DockerError::DockerResponseServerError { message, .. } => Error::Provider {
-                message: format!("the daemon refused the build of {binary}: {message}"),
-                source: Some(Box::new(e) as BoxError),
-            },
+        let (message, transient) = match &e {
+            // The classic builder reuses the images of earlier builds' steps; removing an
+            // image removes its untagged parents, and a build that had found one in its cache
+            // then loses it.
+            DockerError::DockerStreamError { error }
+                if error.contains("unable to find image") || error.contains("No such image") =>
+            {
+                let message = format!(
+                    "the build of {binary} lost a cached step to an image removal running at                      the same time: {error}"
+                );
+                (message, true)
+            }
+            DockerError::DockerStreamError { error } => {
+                (format!("the build of {binary} failed: {error}"), false)
+            }
+            DockerError::DockerResponseServerError { message, .. } => (
+                format!("the daemon refused the build of {binary}: {message}"),
+                false,
+            ),
             DockerError::IOError { .. }
             | DockerError::HyperResponseError { .. }
             | DockerError::HyperLegacyError { .. }
             | DockerError::RequestTimeoutError
-            | DockerError::SocketNotFoundError(_) => Error::Transient {
-                message: format!("the build of {binary} did not reach the daemon: {e}"),
-                source: Some(Box::new(e) as BoxError),
-            },
-            _ => Error::Provider {
-                message: format!("the build of {binary} failed: {e}"),
-                source: Some(Box::new(e) as BoxError),
-            },
+            | DockerError::SocketNotFoundError(_) => (
+                format!("the build of {binary} did not reach the daemon: {e}"),
+                true,
+            ),
+            _ => (format!("the build of {binary} failed: {e}"), false),
+        };
+        let source = Some(Box::new(e) as BoxError);
+        if transient {
+            Error::Transient { message, source }
+        } else {
+            Error::Provider { message, source }
         }
     }
 }

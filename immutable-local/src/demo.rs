@@ -137,3 +137,23 @@ pub async fn serve(config: DemoConfig) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// The demo app as a program: reads its configuration from the environment and serves. A
+/// bad configuration is exit code 2, a failure to serve 1, each with a line on stderr naming
+/// `program`. What the demo binaries and examples run.
+pub async fn run(program: &str) -> std::process::ExitCode {
+    let served = match DemoConfig::from_env() {
+        Ok(config) => serve(config).await.map_err(|e| (1, e.to_string())),
+        Err(e) => Err((2, e)),
+    };
+    match served {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err((code, e)) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("{program}: {e}");
+            }
+            std::process::ExitCode::from(code)
+        }
+    }
+}

@@ -3,8 +3,6 @@
 //! them, and the tar archive holding both, all in memory.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,43 +24,6 @@ pub(super) struct Entry {
     pub(super) source: PathBuf,
     /// Its permission bits.
     pub(super) mode: u32,
-}
-
-/// Checks that `binary` is an executable ELF file, and returns its file name.
-///
-/// # Errors
-/// [`Error::InvalidInput`] on `binary` when it is missing, not a regular file, not
-/// executable, not ELF (a script needs an interpreter a scratch image lacks), or has no
-/// UTF-8 file name.
-pub(super) fn check_binary(binary: &Path) -> Result<String> {
-    let invalid = |why: String| Error::invalid("binary", format!("{} {why}", binary.display()));
-    let meta = std::fs::metadata(binary).map_err(|e| {
-        invalid(format!("cannot be read: {e}")).with_source(Box::new(e) as BoxError)
-    })?;
-    if !meta.is_file() {
-        return Err(invalid("is not a regular file".into()));
-    }
-    if meta.permissions().mode() & 0o111 == 0 {
-        return Err(invalid("is not executable (no x bit in its mode)".into()));
-    }
-    let mut magic = [0u8; 4];
-    File::open(binary)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .map_err(|e| {
-            invalid(format!("cannot be read: {e}")).with_source(Box::new(e) as BoxError)
-        })?;
-    if &magic != b"\x7fELF" {
-        return Err(invalid(
-            "is not an ELF executable; a script needs an interpreter, which a scratch image \
-             lacks"
-                .into(),
-        ));
-    }
-    binary
-        .file_name()
-        .and_then(|n| n.to_str())
-        .map(str::to_owned)
-        .ok_or_else(|| invalid("has no UTF-8 file name".into()))
 }
 
 /// The files of the image: the executable at `/app/<name>`, then each library `ldd` lists at
@@ -186,29 +147,6 @@ fn escape_env(value: &str) -> String {
         escaped.push(c);
     }
     escaped
-}
-
-/// Checks an environment variable for the Dockerfile: a name of letters, digits and `_`
-/// not starting with a digit, and a value on one line.
-pub(super) fn check_env(key: &str, value: &str) -> Result<()> {
-    let name_ok = key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && key.chars().next().is_some_and(|c| !c.is_ascii_digit());
-    if !name_ok {
-        return Err(Error::invalid(
-            "env",
-            format!(
-                "variable name `{key}` must be letters, digits and `_`, not starting with a \
-                 digit"
-            ),
-        ));
-    }
-    if value.contains(['\n', '\r', '\0']) {
-        return Err(Error::invalid(
-            "env",
-            format!("the value of `{key}` must be one line, without NUL"),
-        ));
-    }
-    Ok(())
 }
 
 /// The tar archive of the context: `Dockerfile`, and each entry under `rootfs/`. Owner root,

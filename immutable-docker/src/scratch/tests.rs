@@ -10,6 +10,7 @@ use bollard::{API_DEFAULT_VERSION, Docker};
 use immutable_core::Error;
 
 use super::context::{self, parse_ldd};
+use super::input;
 use super::{ScratchImage, is_image_id};
 
 /// The files of a context archive: path, mode and bytes.
@@ -91,16 +92,16 @@ fn the_dockerfile_copies_the_files_and_takes_env_values_literally() {
 #[test]
 fn env_names_and_values_the_dockerfile_cannot_hold_are_invalid_input() {
     for (key, value) in [("1ST", "x"), ("A-B", "x"), ("", "x"), ("OK", "two\nlines")] {
-        let e = context::check_env(key, value).unwrap_err();
+        let e = input::check_env(key, value).unwrap_err();
         assert_eq!(invalid_field(&e), "env", "{key}={value}");
     }
-    context::check_env("_Ok_9", "any $thing \"quoted\"").unwrap();
+    input::check_env("_Ok_9", "any $thing \"quoted\"").unwrap();
 }
 
 #[test]
 fn the_context_holds_the_binary_in_app_and_each_library_where_ldd_puts_it() {
     let binary = std::env::current_exe().unwrap();
-    let name = context::check_binary(&binary).unwrap();
+    let name = input::check_binary(&binary).unwrap();
     let image = ScratchImage::new(&binary).arg("--flag").env("MODE", "test");
     let files = unpack(&image.context(&name).unwrap());
 
@@ -142,7 +143,7 @@ fn the_context_holds_the_binary_in_app_and_each_library_where_ldd_puts_it() {
 #[test]
 fn the_same_image_gives_the_same_context_byte_for_byte() {
     let binary = std::env::current_exe().unwrap();
-    let name = context::check_binary(&binary).unwrap();
+    let name = input::check_binary(&binary).unwrap();
     let image = ScratchImage::new(&binary)
         .env("B", "2")
         .env("A", "1")
@@ -209,13 +210,62 @@ fn a_failed_build_keeps_the_daemon_message_and_the_client_error() {
     assert!(std::error::Error::source(&e).is_some());
     assert!(!e.is_retryable());
 
+    let lost = bollard::errors::Error::DockerStreamError {
+        error: "unable to find image \"sha256:282c99\"".into(),
+    };
+    let e = image.build_failed(lost);
+    assert!(matches!(e, Error::Transient { .. }), "{e}");
+    assert!(e.to_string().contains("unable to find image"), "{e}");
+
     let refused = bollard::errors::Error::DockerResponseServerError {
-        status_code: 400,
+        status_code: 500,
         message: "invalid reference format".into(),
     };
-    let e = image.clone().tag("Bad Tag").build_failed(refused);
-    assert_eq!(invalid_field(&e), "tag");
+    let e = image.build_failed(refused);
+    assert!(matches!(e, Error::Provider { .. }), "{e}");
     assert!(e.to_string().contains("invalid reference format"), "{e}");
+}
+
+#[test]
+fn tags_are_checked_as_the_daemon_reads_them() {
+    for good in [
+        "my-app",
+        "my-app:1.4.2",
+        "team/my_app__x.y:v1_RC-2",
+        "a--b:latest",
+        "registry.example:5000/team/my-app:1",
+        "localhost/app",
+        "localhost:5000/app",
+        "Registry.Example/app",
+    ] {
+        input::check_tag(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+    }
+    for bad in [
+        "",
+        "Not A Valid Tag",
+        "MyApp",
+        "app:",
+        "app:.hidden",
+        "app:-x",
+        "app:has space",
+        "-app",
+        "app-",
+        "a..b",
+        "a___b",
+        "a/",
+        "/a",
+        "app@sha256:0123",
+        "bad_host:5000/app",
+        "host:port/app",
+    ] {
+        let e = input::check_tag(bad).unwrap_err();
+        assert_eq!(invalid_field(&e), "tag", "{bad}");
+    }
+    let long_tag = format!("app:{}", "t".repeat(129));
+    assert_eq!(
+        invalid_field(&input::check_tag(&long_tag).unwrap_err()),
+        "tag"
+    );
 }
 
 #[test]

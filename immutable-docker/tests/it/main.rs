@@ -10,4 +10,5 @@ mod fleet;
 mod gc;
 mod images;
 mod negative_control;
+mod scratch;
 mod zero_downtime;

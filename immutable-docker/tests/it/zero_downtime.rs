@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{Lab, Timeline, assert_zero_downtime, warm_up};
+use crate::common::{Lab, Timeline, assert_zero_downtime, until_event, warm_up};
 use immutable_core::{
     CutoverCheck, DeploymentRequest, EventKind, Fleet, ImageRef, Outcome, Phase, RollbackCause,
     RollbackReport, ServiceName, Step, Steps,
@@ -189,19 +189,4 @@ async fn operator_rollback_during_bake_fails_no_request() {
     );
     let since = timeline.last_shift().expect("the route back");
     assert_zero_downtime("rollback during bake", &load, v1.id.as_str(), since);
-}
-
-/// Waits (at most 60 s) for an event matching `want`.
-async fn until_event(
-    events: &mut tokio::sync::mpsc::UnboundedReceiver<immutable_core::Event>,
-    want: impl Fn(&EventKind) -> bool,
-) {
-    let found = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(e) = events.recv().await {
-            if want(&e.kind) {
-                return;
-            }
-        }
-    });
-    found.await.expect("the event came");
 }

@@ -3,54 +3,12 @@
 //! must see failed requests, or it could not prove anything.
 #![allow(clippy::print_stdout)]
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::common::{Lab, Timeline, warm_up};
-use async_trait::async_trait;
-use immutable_core::{
-    DeploymentRequest, Fleet, FleetInfo, HealthReport, ImageRef, Result, Routing, ServiceName,
-    Target, TargetId, TrafficRouter,
-};
-use immutable_local::{HaproxyRouter, ProcessFleet};
-
-/// A router that, once a weight change takes all traffic off a target, SIGKILLs that target's
-/// fleet at once: what a deploy tool that skips draining does.
-#[derive(Debug)]
-struct KillOnShift {
-    router: HaproxyRouter,
-    /// The same fleets, with a zero grace period: terminate sends SIGKILL at once.
-    fleet: ProcessFleet,
-}
-
-#[async_trait]
-impl TrafficRouter for KillOnShift {
-    async fn attach(&self, fleet: &FleetInfo) -> Result<Target> {
-        self.router.attach(fleet).await
-    }
-    async fn targets(&self, service: &ServiceName) -> Result<Vec<Target>> {
-        self.router.targets(service).await
-    }
-    async fn health(&self, service: &ServiceName, target: &TargetId) -> Result<HealthReport> {
-        self.router.health(service, target).await
-    }
-    async fn routing(&self, service: &ServiceName) -> Result<Routing> {
-        self.router.routing(service).await
-    }
-    async fn set_weights(&self, service: &ServiceName, routing: &Routing) -> Result<()> {
-        let before = self.router.routing(service).await?;
-        let targets = self.router.targets(service).await?;
-        self.router.set_weights(service, routing).await?;
-        for target in targets {
-            if before.weight(&target.id) > 0 && routing.weight(&target.id) == 0 {
-                self.fleet.terminate(service, &target.fleet).await?;
-            }
-        }
-        Ok(())
-    }
-    async fn detach(&self, service: &ServiceName, target: &TargetId) -> Result<()> {
-        self.router.detach(service, target).await
-    }
-}
+use immutable_core::{DeploymentRequest, Fleet, ImageRef, ServiceName};
+use immutable_testkit::load::KillOnShift;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_old_fleet_right_after_the_shift_fails_requests() {
@@ -71,7 +29,7 @@ async fn killing_the_old_fleet_right_after_the_shift_fails_requests() {
         .engine()
         .router(KillOnShift {
             router: lab.router.clone(),
-            fleet: lab.fleet.clone().with_grace_period(Duration::ZERO),
+            fleet: Arc::new(lab.fleet.clone().with_grace_period(Duration::ZERO)),
         })
         .build()
         .unwrap();

@@ -9,6 +9,7 @@ use immutable_core::{
     CutoverCheck, DeploymentRequest, EventKind, Fleet, ImageRef, Outcome, Phase, RollbackCause,
     RollbackReport, ServiceName, Step, Steps,
 };
+use immutable_testkit::load::until_event;
 
 fn request(image: &str) -> DeploymentRequest {
     DeploymentRequest::new("web", ImageRef::name(image))
@@ -198,21 +199,6 @@ async fn kill_and_start_haproxy(lab: &mut Lab) -> (Instant, Instant) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     (up, Instant::now())
-}
-
-/// Waits (at most 60 s) for an event matching `want`.
-async fn until_event(
-    events: &mut tokio::sync::mpsc::UnboundedReceiver<immutable_core::Event>,
-    want: impl Fn(&EventKind) -> bool,
-) {
-    let found = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(e) = events.recv().await {
-            if want(&e.kind) {
-                return;
-            }
-        }
-    });
-    found.await.expect("the event came");
 }
 
 /// HAProxy killed and started again (same configuration) while v2 bakes: the router's

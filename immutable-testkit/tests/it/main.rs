@@ -3,3 +3,5 @@
 
 #[cfg(feature = "browser")]
 mod browser;
+#[cfg(feature = "docker")]
+mod docker;

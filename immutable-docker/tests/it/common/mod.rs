@@ -1,5 +1,4 @@
 #![allow(unreachable_pub)]
 pub mod lab;
-pub mod load;
+pub use immutable_testkit::load::{Timeline, assert_zero_downtime, until_event, warm_up};
 pub use lab::*;
-pub use load::*;
