@@ -8,11 +8,11 @@
 use std::time::{Duration, Instant};
 
 use bollard::models::ContainerSummaryStateEnum;
+use immutable_testkit::docker::system;
+use immutable_testkit::load::{assert_zero_downtime, warm_up};
 use immutable_testkit::local::{answer, until_answered};
 
-use crate::common::docker::{
-    DockerLab, Foreign, service_containers, suffix, system_host, system_url,
-};
+use crate::common::docker::{DockerLab, Foreign, service_containers, suffix};
 use crate::common::lab::MINUTE;
 use crate::common::{Cli, REFUSED, SUCCEEDED, deployment_id};
 
@@ -28,7 +28,7 @@ async fn the_demo_images_are_deployed_switched_rolled_back_and_collected_through
 {
     let _machine = immutable_testkit::serial::shared().await;
     let lab = DockerLab::new("dk-web").await;
-    let foreign = Foreign::start(&lab.host).await;
+    let foreign = Foreign::start(&lab.docker).await;
 
     let (v1, v2) = lab.with_v1();
     assert_ne!(v1, v2);
@@ -107,11 +107,7 @@ async fn a_killed_deploy_is_resumed_by_a_new_process_without_a_failed_request() 
         .max_duration(Duration::from_secs(90))
         .start()
         .unwrap();
-    let warm = Instant::now() + Duration::from_secs(10);
-    while load.served() < 100 {
-        assert!(Instant::now() < warm, "the load never got going");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    warm_up(&load, 100).await;
     let image = format!("{}-v2", lab.service);
     let mut deploy = cli.spawn(&[
         "deploy",
@@ -150,19 +146,16 @@ async fn a_killed_deploy_is_resumed_by_a_new_process_without_a_failed_request() 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let load = load.stop().await;
     println!(
-        "killed and resumed under load: served {}, failed {} ({})",
+        "killed and resumed under load: served {}, failed {}",
         load.served(),
-        load.failed(),
-        load.summary()
+        load.failed()
     );
     assert_eq!(resumed.code, SUCCEEDED, "{resumed:?}");
     assert!(
         !resumed.stdout.contains("launched fleet"),
         "the resume launched a fleet rather than continue with the one that survived: {resumed:?}"
     );
-    assert_eq!(load.failed(), 0, "{}", load.summary());
-    let after = load.images_since(done);
-    assert_eq!(after.keys().collect::<Vec<_>>(), [&v2], "{after:?}");
+    assert_zero_downtime("killed and resumed", &load, &v2, done);
     let running = lab.containers().await;
     assert_eq!(
         running.len(),
@@ -186,12 +179,7 @@ async fn published_ports_and_limits_reach_the_containers() {
     assert_eq!(running.len(), 2, "{running:?}");
     for c in running {
         let id = c.id.unwrap();
-        let inspected = lab
-            .host
-            .client()
-            .inspect_container(&id, None)
-            .await
-            .unwrap();
+        let inspected = lab.docker.inspect_container(&id, None).await.unwrap();
         let config = inspected.host_config.unwrap();
         assert_ne!(config.network_mode.as_deref(), Some("host"), "{config:?}");
         assert_eq!(config.memory, Some(64 << 20), "{config:?}");
@@ -218,7 +206,7 @@ async fn published_ports_and_limits_reach_the_containers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_docker_options_are_refused_naming_the_flag_and_nothing_is_made() {
     let _machine = immutable_testkit::serial::shared().await;
-    let host = system_host().await;
+    let docker = system().await;
     let dir = tempfile::tempdir().unwrap();
     let service = format!("dk-bad-{}", suffix());
     let (root, store) = (dir.path().join("root"), dir.path().join("store"));
@@ -230,7 +218,7 @@ async fn bad_docker_options_are_refused_naming_the_flag_and_nothing_is_made() {
         store_flag.as_str(),
     ]);
     let on_docker = ["--backend", "docker", "--root", root.to_str().unwrap()];
-    let system = format!("a={}", system_url());
+    let system = "a=unix:///var/run/docker.sock";
     let commands: [&[&str]; 7] = [
         &["deploy", "--image", "v1"],
         &["plan", "--image", "v1"],
@@ -246,7 +234,7 @@ async fn bad_docker_options_are_refused_naming_the_flag_and_nothing_is_made() {
             "--docker-host a=ssh://me@10.0.0.5:",
         ),
         (
-            &["--docker-host", &system, "--docker-host", &system],
+            &["--docker-host", system, "--docker-host", system],
             "the name `a` is taken by --docker-host",
         ),
         (
@@ -354,6 +342,6 @@ async fn bad_docker_options_are_refused_naming_the_flag_and_nothing_is_made() {
             "{args:?}: fleet states were made"
         );
     }
-    let made = service_containers(&host, &service).await;
+    let made = service_containers(&docker, &service).await;
     assert!(made.is_empty(), "containers were made: {made:?}");
 }

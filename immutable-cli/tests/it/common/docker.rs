@@ -1,43 +1,26 @@
 //! The Docker backend for the CLI's tests: a service of its own on the system dockerd
 //! (`<name>-<random suffix>`: the tests share the daemon), its store root, the CLI pointed at
-//! both through a service file, and the managed proxy on two free loopback ports. Dropping
-//! the lab stops the proxy, removes the service's containers and untags its images. And a
-//! container of someone else's, which no command may touch.
+//! both through a service file (no Docker host named: the CLI takes DOCKER_HOST or the
+//! system socket, as `immutable_testkit::docker::system` does), and the managed proxy on two
+//! free loopback ports. Dropping the lab stops the proxy, removes the service's containers
+//! and untags its images. And a container of someone else's, which no command may touch.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use bollard::Docker;
 use bollard::models::{ContainerCreateBody, ContainerSummary, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, ListImagesOptions, RemoveContainerOptions,
     RemoveImageOptions, StartContainerOptions,
 };
 use immutable_core::tags;
-use immutable_docker::{DockerHost, ScratchImage};
+use immutable_docker::ScratchImage;
+use immutable_testkit::docker::{Sweep, system};
 use immutable_testkit::local::free_port;
 
 use super::lab::MINUTE;
 use super::{BIN, Cli, SUCCEEDED};
-
-/// The daemon the tests use: `DOCKER_HOST` (a unix socket) or /var/run/docker.sock.
-pub fn system_url() -> String {
-    std::env::var("DOCKER_HOST")
-        .ok()
-        .filter(|h| h.starts_with("unix://"))
-        .unwrap_or_else(|| "unix:///var/run/docker.sock".to_owned())
-}
-
-/// The system daemon; fails the test, saying what to do, when none answers.
-pub async fn system_host() -> DockerHost {
-    DockerHost::connect("tests", system_url())
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "a Docker daemon must answer (scripts/test.sh installs docker.io and starts \
-                 dockerd): {e}"
-            )
-        })
-}
 
 /// A random suffix, so that tests sharing the daemon never share a name.
 pub fn suffix() -> String {
@@ -50,12 +33,12 @@ pub struct DockerLab {
     pub dir: tempfile::TempDir,
     /// `<name>-<suffix>`.
     pub service: String,
-    pub suffix: String,
     /// The live entry point's port (the preview one is the next).
     pub port: u16,
     /// The CLI with the service file (service, backend, root, store, proxy, fast polls).
     pub cli: Cli,
-    pub host: DockerHost,
+    /// The system daemon.
+    pub docker: Docker,
 }
 
 impl DockerLab {
@@ -66,9 +49,8 @@ impl DockerLab {
 
     /// [`new`](Self::new) with more keys (`key = value` lines) in `[docker]`.
     pub async fn with_keys(name: &str, docker_keys: &str) -> DockerLab {
-        let host = system_host().await;
-        let suffix = suffix();
-        let service = format!("{name}-{suffix}");
+        let docker = system().await;
+        let service = format!("{name}-{}", suffix());
         let dir = tempfile::tempdir().unwrap();
         let port = crate::own_app::free_port_pair();
         let file = dir.path().join("svc.toml");
@@ -76,13 +58,11 @@ impl DockerLab {
             &file,
             format!(
                 "service = {service:?}\nbackend = \"docker\"\nstore = {store:?}\n\
-                 [docker]\nroot = {root:?}\ndocker_host = [{host:?}]\n\
-                 health_check_interval = \"100ms\"\n{docker_keys}\n\
+                 [docker]\nroot = {root:?}\nhealth_check_interval = \"100ms\"\n{docker_keys}\n\
                  [proxy]\nport = {port}\npreview_port = {preview}\n\
                  [engine]\npoll_interval = \"100ms\"\n",
                 store = format!("file:{}", dir.path().join("store").display()),
                 root = dir.path().join("root"),
-                host = format!("local={}", system_url()),
                 preview = port + 1,
             ),
         )
@@ -91,9 +71,8 @@ impl DockerLab {
             cli: Cli::new(["--service-file", file.to_str().unwrap()]),
             dir,
             service,
-            suffix,
             port,
-            host,
+            docker,
         }
     }
 
@@ -146,12 +125,12 @@ impl DockerLab {
 
     /// Every container carrying the service's label, stopped ones included.
     pub async fn containers(&self) -> Vec<ContainerSummary> {
-        service_containers(&self.host, &self.service).await
+        service_containers(&self.docker, &self.service).await
     }
 }
 
 /// Every container labelled as `service`'s, stopped ones included.
-pub async fn service_containers(host: &DockerHost, service: &str) -> Vec<ContainerSummary> {
+pub async fn service_containers(docker: &Docker, service: &str) -> Vec<ContainerSummary> {
     let options = ListContainersOptions {
         all: true,
         filters: Some(HashMap::from([(
@@ -160,7 +139,7 @@ pub async fn service_containers(host: &DockerHost, service: &str) -> Vec<Contain
         )])),
         ..Default::default()
     };
-    host.client()
+    docker
         .list_containers(Some(options))
         .await
         .expect("list containers")
@@ -169,42 +148,38 @@ pub async fn service_containers(host: &DockerHost, service: &str) -> Vec<Contain
 impl Drop for DockerLab {
     fn drop(&mut self) {
         let _ = self.cli.run(&["proxy", "stop"], MINUTE);
-        let (host, service) = (self.host.clone(), self.service.clone());
+        let (docker, service) = (self.docker.clone(), self.service.clone());
         // Its own thread and runtime: the test's runtime may be shutting down.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("runtime");
-            rt.block_on(remove_service(&host, &service));
+            rt.block_on(remove_service(&docker, &service));
         })
         .join();
     }
 }
 
-/// Removes the service's containers and its images' pin tags (`immutable-sdk:<service>.*`).
-async fn remove_service(host: &DockerHost, service: &str) {
-    for c in service_containers(host, service).await {
+/// Removes the service's containers and its images' pin tags (`immutable-sdk:<service>.*`),
+/// which deletes the images.
+async fn remove_service(docker: &Docker, service: &str) {
+    for c in service_containers(docker, service).await {
         if let Some(id) = c.id {
             let force = RemoveContainerOptions {
                 force: true,
                 ..Default::default()
             };
-            let _ = host.client().remove_container(&id, Some(force)).await;
+            let _ = docker.remove_container(&id, Some(force)).await;
         }
     }
-    let Ok(images) = host
-        .client()
-        .list_images(Some(ListImagesOptions::default()))
-        .await
-    else {
+    let Ok(images) = docker.list_images(Some(ListImagesOptions::default())).await else {
         return;
     };
     let pin = format!("immutable-sdk:{service}.");
     for tag in images.iter().flat_map(|i| &i.repo_tags) {
         if tag.starts_with(&pin) {
-            let _ = host
-                .client()
+            let _ = docker
                 .remove_image(tag, Some(RemoveImageOptions::default()), None)
                 .await;
         }
@@ -212,30 +187,27 @@ async fn remove_service(host: &DockerHost, service: &str) {
 }
 
 /// A container of someone else's: the demo app on the host's network (on a free loopback
-/// port), labelled only `test=foreign`. Removed, with its image, when dropped.
+/// port), labelled only `test=foreign`. Swept, with its image, when dropped.
 pub struct Foreign {
-    host: DockerHost,
+    docker: Docker,
     name: String,
-    image: String,
+    _sweep: Sweep,
 }
 
 impl Foreign {
-    pub async fn start(host: &DockerHost) -> Foreign {
+    pub async fn start(docker: &Docker) -> Foreign {
+        let sweep = Sweep::new(docker);
         let name = format!("foreign-{}", suffix());
         let image = ScratchImage::new(BIN)
             .arg("demo-app")
             .label("test", &name)
-            .build(host.client())
+            .build(docker)
             .await
             .expect("the foreign image");
-        // Made before the container, so that a failed start still removes the image.
-        let foreign = Foreign {
-            host: host.clone(),
-            name,
-            image,
-        };
+        sweep.image(&image);
+        sweep.container(&name);
         let body = ContainerCreateBody {
-            image: Some(foreign.image.clone()),
+            image: Some(image),
             env: Some(vec![format!("PORT={}", free_port())]),
             labels: Some(HashMap::from([("test".to_owned(), "foreign".to_owned())])),
             host_config: Some(HostConfig {
@@ -245,25 +217,28 @@ impl Foreign {
             ..Default::default()
         };
         let options = CreateContainerOptions {
-            name: Some(foreign.name.clone()),
+            name: Some(name.clone()),
             ..Default::default()
         };
-        host.client()
+        docker
             .create_container(Some(options), body)
             .await
             .expect("create the foreign container");
-        host.client()
-            .start_container(&foreign.name, None::<StartContainerOptions>)
+        docker
+            .start_container(&name, None::<StartContainerOptions>)
             .await
             .expect("start the foreign container");
-        foreign
+        Foreign {
+            docker: docker.clone(),
+            name,
+            _sweep: sweep,
+        }
     }
 
     /// Still there, running, with its labels only.
     pub async fn assert_untouched(&self, after: &str) {
         let c = self
-            .host
-            .client()
+            .docker
             .inspect_container(&self.name, None)
             .await
             .unwrap_or_else(|e| panic!("the foreign container is gone after {after}: {e}"));
@@ -275,29 +250,5 @@ impl Foreign {
             HashMap::from([("test".to_owned(), "foreign".to_owned())]),
             "relabelled after {after}"
         );
-    }
-}
-
-impl Drop for Foreign {
-    fn drop(&mut self) {
-        let (host, name, image) = (self.host.clone(), self.name.clone(), self.image.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                let force = RemoveContainerOptions {
-                    force: true,
-                    ..Default::default()
-                };
-                let _ = host.client().remove_container(&name, Some(force)).await;
-                let _ = host
-                    .client()
-                    .remove_image(&image, Some(RemoveImageOptions::default()), None)
-                    .await;
-            });
-        })
-        .join();
     }
 }
