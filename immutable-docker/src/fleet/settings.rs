@@ -15,7 +15,7 @@ pub enum Network {
     Host,
     /// The container runs on Docker's bridge and `PORT` (the same number inside) is
     /// published on the host's address only (127.0.0.1 by default, see
-    /// [`DockerHost::with_address`]); the app must listen on every address of its
+    /// [`DockerHost::with_address`](crate::DockerHost::with_address)); the app must listen on every address of its
     /// container (0.0.0.0), since the bridge is where Docker delivers the traffic.
     Published,
 }

@@ -11,4 +11,5 @@ mod gc;
 mod images;
 mod negative_control;
 mod scratch;
+mod two_hosts;
 mod zero_downtime;

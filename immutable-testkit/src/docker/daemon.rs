@@ -24,9 +24,11 @@ const SHUTDOWN: Duration = Duration::from_secs(20);
 /// A `dockerd` of the test's own, with its own data, socket and containerd under a directory
 /// in `/tmp`; dropping it stops it and deletes all of it.
 ///
-/// The daemon runs with `--bridge=none --iptables=false --ip-masq=false`, so it touches
-/// neither the host's firewall nor its bridges: containers on it use the host's network or
-/// none. It reads an empty configuration file of its own, not `/etc/docker/daemon.json`, and
+/// The daemon runs with `--iptables=false --ip-masq=false` and a bridge of its own (made for
+/// it, `imdk-<6 hex>` on a 10.213.x.0/24 network, deleted after it), so it touches neither the
+/// host's firewall nor `docker0`: with `--bridge=none` dockerd deletes `docker0` at start,
+/// which breaks the system daemon's bridge network under its feet. The tests run containers
+/// on the host's network. It reads an empty configuration file of its own, not `/etc/docker/daemon.json`, and
 /// names its containerd namespaces after its directory, so it shares nothing with the system
 /// daemon even where both reach one containerd.
 ///
@@ -44,6 +46,7 @@ pub struct PrivateDaemon {
     // Dropped after `Drop::drop` has stopped the daemon: the directory, then the plugins it
     // asked while it ran.
     dir: tempfile::TempDir,
+    bridge: String,
     _plugins: Vec<RefusingPlugin>,
 }
 
@@ -121,6 +124,7 @@ impl PrivateDaemonBuilder {
         let log = File::create(root.join("dockerd.log")).expect("a log file for dockerd");
         let err = log.try_clone().expect("the log file, twice");
         let socket = root.join("d.sock");
+        let bridge = make_bridge();
         let mut command = Command::new(&self.dockerd);
         command
             .arg("--data-root")
@@ -133,7 +137,7 @@ impl PrivateDaemonBuilder {
             .arg(root.join("daemon.json"))
             .arg("-H")
             .arg(format!("unix://{}", socket.display()))
-            .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
+            .args(["--iptables=false", "--ip-masq=false", "--bridge", &bridge])
             .args(["--containerd-namespace", &namespace])
             .args([
                 "--containerd-plugins-namespace",
@@ -154,12 +158,37 @@ impl PrivateDaemonBuilder {
             socket,
             version: *API_DEFAULT_VERSION,
             dir,
+            bridge,
             _plugins: self.plugins,
         };
         daemon.version = daemon.await_ready(self.ready).await;
         daemon
     }
 }
+
+/// Makes a bridge for a private daemon: `imdk-<6 hex>` on 10.213.<n>.1/24, up.
+fn make_bridge() -> String {
+    let n = fastrand::u32(..0x100_0000);
+    let name = format!("imdk-{n:06x}");
+    let address = format!("10.213.{}.1/24", n % 250 + 1);
+    for args in [
+        vec!["link", "add", name.as_str(), "type", "bridge"],
+        vec!["addr", "add", address.as_str(), "dev", name.as_str()],
+        vec!["link", "set", name.as_str(), "up"],
+    ] {
+        let status = Command::new(IP).args(&args).status();
+        assert!(
+            status.as_ref().is_ok_and(|s| s.success()),
+            "`ip {}` failed ({status:?}): a private dockerd needs a bridge of its own \
+             (iproute2, as root)",
+            args.join(" ")
+        );
+    }
+    name
+}
+
+/// Debian's `ip` (iproute2).
+const IP: &str = "/usr/sbin/ip";
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
@@ -265,5 +294,10 @@ impl Drop for PrivateDaemon {
         let root = self.dir.path().to_path_buf();
         teardown::kill_processes_naming(&root);
         teardown::unmount_under(&root);
+        let _ = Command::new(IP)
+            .args(["link", "del", self.bridge.as_str()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
