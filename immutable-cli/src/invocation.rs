@@ -105,18 +105,25 @@ fn given<'a>(matches: &ArgMatches, args: impl Iterator<Item = &'a clap::Arg>) ->
         if matches.value_source(id) != Some(ValueSource::CommandLine) {
             continue;
         }
-        let mut words = vec![format!("--{long}")];
-        if !matches!(arg.get_action(), ArgAction::SetTrue) {
-            let values: Vec<String> = matches
-                .get_raw(id)
-                .into_iter()
-                .flatten()
-                .map(|v| v.to_string_lossy().into_owned())
-                .collect();
-            words.push(sh(
-                &values.join(&arg.get_value_delimiter().unwrap_or(' ').to_string())
-            ));
-        }
+        let flag = format!("--{long}");
+        let values: Vec<String> = matches
+            .get_raw(id)
+            .into_iter()
+            .flatten()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect();
+        let words = match (arg.get_action(), arg.get_value_delimiter()) {
+            (ArgAction::SetTrue, _) => vec![flag],
+            // A repeatable option without a delimiter (`--docker-host a=... --docker-host
+            // b=...`): once per value.
+            (ArgAction::Append, None) => {
+                values.iter().flat_map(|v| [flag.clone(), sh(v)]).collect()
+            }
+            (_, delimiter) => vec![
+                flag,
+                sh(&values.join(&delimiter.unwrap_or(' ').to_string())),
+            ],
+        };
         out.push(Given {
             id: id.to_owned(),
             words,
@@ -178,6 +185,29 @@ mod tests {
         assert_eq!(
             deploy.command("lift-halt", &["--service", "api"]),
             "immutable lift-halt --service api"
+        );
+    }
+
+    #[test]
+    fn a_repeated_option_is_printed_once_per_value() {
+        let deploy = invocation(&[
+            "immutable",
+            "deploy",
+            "--backend",
+            "docker",
+            "--docker-host",
+            "a=unix:///var/run/docker.sock",
+            "--image",
+            "v2",
+            "--docker-host",
+            "b=tcp://10.0.0.5:2375",
+            "--memory",
+            "512m",
+        ]);
+        assert_eq!(
+            deploy.command("resume", &["01jd"]),
+            "immutable resume 01jd --backend docker --docker-host a=unix:///var/run/docker.sock \
+             --docker-host b=tcp://10.0.0.5:2375 --memory 512m"
         );
     }
 

@@ -174,7 +174,8 @@ pub(crate) async fn rollback(
     let Some(ctx) = app.backend.clone() else {
         return Err(Problem::Conflict(
             "rolling back needs the backend: start the dashboard with backend options \
-             (--backend local --root DIR, or --backend aws ...) to roll back"
+             (--backend local --root DIR, --backend docker --root DIR, or --backend aws \
+             ...) to roll back"
                 .to_owned(),
         ));
     };

@@ -44,16 +44,22 @@ fn write_app(dir: &Path, version: &str) {
     std::fs::set_permissions(dir.join("app.py"), std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// A free port whose successor (the preview entry point) is free too, from 30000 to 32767:
+/// above the local and Docker fleets' ports and below Linux's ephemeral range, so that no
+/// outgoing connection (a load test's new-connection clients churn through ephemeral ports)
+/// takes it before the proxy binds it.
 pub(crate) fn free_port_pair() -> u16 {
-    // A port whose successor (the preview entry point) is free too.
-    for _ in 0..50 {
-        let a = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = a.local_addr().unwrap().port();
-        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+    for _ in 0..200 {
+        let mut bytes = [0u8; 2];
+        getrandom::fill(&mut bytes).expect("random bytes");
+        let port = 30_000 + u16::from_le_bytes(bytes) % 2_767;
+        let both = TcpListener::bind(("127.0.0.1", port))
+            .and_then(|_a| TcpListener::bind(("127.0.0.1", port + 1)));
+        if both.is_ok() {
             return port;
         }
     }
-    panic!("no two consecutive free ports on 127.0.0.1");
+    panic!("no two consecutive free ports on 127.0.0.1 from 30000 to 32767");
 }
 
 /// Kills what the root's fleets run when the test ends, however it ends; stops the proxy.

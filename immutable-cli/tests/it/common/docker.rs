@@ -17,7 +17,6 @@ use bollard::query_parameters::{
 use immutable_core::tags;
 use immutable_docker::ScratchImage;
 use immutable_testkit::docker::{Sweep, system};
-use immutable_testkit::local::free_port;
 
 use super::lab::MINUTE;
 use super::{BIN, Cli, SUCCEEDED};
@@ -208,7 +207,7 @@ impl Foreign {
         sweep.container(&name);
         let body = ContainerCreateBody {
             image: Some(image),
-            env: Some(vec![format!("PORT={}", free_port())]),
+            env: Some(vec![format!("PORT={}", crate::own_app::free_port_pair())]),
             labels: Some(HashMap::from([("test".to_owned(), "foreign".to_owned())])),
             host_config: Some(HostConfig {
                 network_mode: Some("host".to_owned()),
