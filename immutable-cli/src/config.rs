@@ -41,7 +41,7 @@ mod docker;
 mod merge;
 
 use docker::DockerTable;
-pub(crate) use docker::{DockerConfig, HostSpec, reason};
+pub(crate) use docker::{DockerConfig, HostSpec};
 pub(crate) use merge::merge_deploy;
 use merge::{merge_aws, merge_engine, merge_local};
 

@@ -122,6 +122,15 @@ impl From<Error> for Failure {
     }
 }
 
+/// What is wrong with a field, without the core's "invalid input: `field`" prefix, for a
+/// message that names the flag or key instead; any other error as it reads.
+pub(crate) fn reason(e: Error) -> String {
+    match e {
+        Error::InvalidInput { reason, .. } => reason,
+        e => e.to_string(),
+    }
+}
+
 /// Whether the error refuses the request (exit 2) rather than failing it (exit 1): bad input,
 /// the engine's refusals, and a deployment id the journal does not know.
 fn refusal(e: &Error) -> bool {

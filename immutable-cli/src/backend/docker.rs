@@ -12,8 +12,8 @@ use immutable_docker::{
 use immutable_local::HaproxyRouter;
 
 use super::routing::{Instances, root, router};
-use crate::config::{Config, DockerConfig, HostSpec, reason};
-use crate::exit::Failure;
+use crate::config::{Config, DockerConfig, HostSpec};
+use crate::exit::{Failure, reason};
 use crate::output::{DemoImage, DemoSetupDoc};
 
 /// The label that tells the demo images apart (and one service's from another's: a service

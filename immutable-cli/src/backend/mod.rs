@@ -100,22 +100,23 @@ impl Ctx {
         restoring: bool,
         who: Option<String>,
     ) -> Result<Engine, Failure> {
-        let builder = match self.config.backend()? {
-            BackendKind::Aws => aws::engine(&self.config.aws, service).await?,
-            kind @ (BackendKind::Local | BackendKind::Docker) => {
-                let (builder, router) = match kind {
-                    BackendKind::Docker => docker::engine(&self.config, service).await?,
-                    _ => local::engine(&self.config.local, service).await?,
-                };
-                if restoring {
-                    self.guards
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(router.keep_restored(routing::RESTORE_EVERY));
-                }
-                builder
+        let (builder, haproxy) = match self.config.backend()? {
+            BackendKind::Aws => (aws::engine(&self.config.aws, service).await?, None),
+            BackendKind::Local => {
+                let (builder, router) = local::engine(&self.config.local, service).await?;
+                (builder, Some(router))
+            }
+            BackendKind::Docker => {
+                let (builder, router) = docker::engine(&self.config, service).await?;
+                (builder, Some(router))
             }
         };
+        if restoring && let Some(router) = haproxy {
+            self.guards
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(router.keep_restored(routing::RESTORE_EVERY));
+        }
         let builder = match who {
             Some(who) => builder.identity(who),
             None => builder,

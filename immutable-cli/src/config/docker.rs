@@ -5,12 +5,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use immutable_core::Error;
 use immutable_docker::{DockerHost, Limits, Network};
 use serde::{Deserialize, Deserializer};
 
 use crate::cli::{DockerFlags, DockerNetwork, LocalFlags};
-use crate::exit::Failure;
+use crate::exit::{Failure, reason};
 
 /// The host a Docker backend uses when none is named and DOCKER_HOST is not set.
 pub(crate) const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
@@ -121,10 +120,11 @@ impl DockerConfig {
         if hosts.is_empty() && docker {
             let url = std::env::var("DOCKER_HOST").unwrap_or_default();
             let (url, given) = if url.is_empty() {
-                (
-                    DEFAULT_HOST.to_owned(),
-                    format!("the default host {DEFAULT_HOST}"),
-                )
+                let given = format!(
+                    "the default Docker host {DEFAULT_HOST} (name one with --docker-host \
+                     NAME=URL)"
+                );
+                (DEFAULT_HOST.to_owned(), given)
             } else {
                 (
                     url.clone(),
@@ -168,15 +168,6 @@ impl DockerConfig {
             },
             limits,
         })
-    }
-}
-
-/// What is wrong with a field, without the core's "invalid input: `field`" prefix: the
-/// message names the flag instead.
-pub(crate) fn reason(e: Error) -> String {
-    match e {
-        Error::InvalidInput { reason, .. } => reason,
-        e => e.to_string(),
     }
 }
 

@@ -8,8 +8,8 @@ use immutable_local::ImportRequest;
 use super::{Out, local_details, parse_pairs, print_one, row};
 use crate::backend::Catalog;
 use crate::cli::{BackendKind, ImportArgs};
-use crate::config::{Config, reason};
-use crate::exit::{Code, Failure};
+use crate::config::Config;
+use crate::exit::{Code, Failure, reason};
 use crate::output::ImageAction;
 
 pub(super) async fn import(
