@@ -38,6 +38,13 @@ if ! command -v dockerd >/dev/null && [ ! -x /usr/sbin/dockerd ]; then
   apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y docker.io
 fi
 
+# The private daemons of the two-host and TLS tests get a bridge of their own (iproute2's `ip`)
+# and certificates made by openssl.
+if [ ! -x /usr/sbin/ip ] || ! command -v openssl >/dev/null; then
+  echo "test.sh: installing iproute2 and openssl for the private Docker daemons of the tests" >&2
+  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y iproute2 openssl
+fi
+
 docker_answers() {
   curl -sf --max-time 2 --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::models::ContainerSummary;
-use futures::future::try_join_all;
+use futures::future::join_all;
 use immutable_core::{
     Cost, Error, Fleet, FleetId, FleetInfo, FleetSpec, Instance, InstanceId, InstanceState,
     Operation, ResourceKind, Result, ServiceName, tags,
@@ -275,22 +275,34 @@ impl Fleet for DockerFleet {
         }
         let found = self.containers_of(&state).await?;
         let (limits, grace) = (self.settings.limits, i64::from(self.grace_secs()));
-        try_join_all(state.instances.iter().map(|placed| {
+        // Every instance's calls run to their end before launch returns, failed or not: a call
+        // dropped in flight could make a container after a rollback looked for them.
+        let made = join_all(state.instances.iter().map(|placed| {
             let existing = found.get(placed.id.as_str()).and_then(|c| c.state);
             let state = &state;
             async move {
                 let host = self.host(&placed.host)?;
+                use bollard::models::ContainerSummaryStateEnum as S;
+                if !matches!(existing, None | Some(S::CREATED)) {
+                    return Ok(());
+                }
                 if existing.is_none() {
                     containers::create(host, state, placed, &limits, grace).await?;
                 }
-                use bollard::models::ContainerSummaryStateEnum as S;
-                if matches!(existing, None | Some(S::CREATED)) {
-                    containers::start(host, placed.id.as_str()).await?;
+                match containers::start(host, placed.id.as_str()).await {
+                    // Gone between the look and the start: a create whose client went away
+                    // (a deploy tool that died mid-call) is undone by the daemon. Make it
+                    // again, once.
+                    Err(e) if e.is_not_found() => {
+                        containers::create(host, state, placed, &limits, grace).await?;
+                        containers::start(host, placed.id.as_str()).await
+                    }
+                    other => other,
                 }
-                Ok::<_, Error>(())
             }
         }))
-        .await?;
+        .await;
+        made.into_iter().collect::<Result<Vec<()>>>()?;
         self.observe(&state).await
     }
 
@@ -347,13 +359,14 @@ impl Fleet for DockerFleet {
         let grace = self.grace_secs();
         for host in self.images.hosts().iter() {
             let found = containers::list(host, &labels).await?;
-            try_join_all(
+            let stopped = join_all(
                 found
                     .iter()
                     .filter_map(name_of)
                     .map(|name| containers::stop_and_remove(host, name, grace)),
             )
-            .await?;
+            .await;
+            stopped.into_iter().collect::<Result<Vec<()>>>()?;
         }
         let states = self.states.clone();
         blocking(move || {

@@ -3,6 +3,7 @@
 //! SDK's labels before it changes anything.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use bollard::models::{
     ContainerCreateBody, ContainerSummary, ContainerSummaryStateEnum, HostConfig, PortBinding,
@@ -12,7 +13,7 @@ use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, StartContainerOptions,
     StopContainerOptions,
 };
-use immutable_core::{InstanceState, ResourceKind, Result, tags};
+use immutable_core::{Error, InstanceState, ResourceKind, Result, tags};
 
 use super::state::{FleetState, Placed};
 use super::{Limits, Network};
@@ -132,7 +133,9 @@ pub(crate) async fn create(
     };
     match host.client().create_container(Some(options), body).await {
         Ok(_) => Ok(()),
-        Err(e) if status(&e) == Some(409) => Ok(()),
+        // The name is taken: an earlier attempt made it, or is making it right now (Docker
+        // reserves the name before the container exists). Wait until it does.
+        Err(e) if status(&e) == Some(409) => await_created(host, placed.id.as_str()).await,
         Err(e) => Err(host.error(
             "create container",
             ResourceKind::Instance,
@@ -141,6 +144,32 @@ pub(crate) async fn create(
         )),
     }
 }
+
+/// Waits (at most 10 s) until the container `name` can be inspected.
+async fn await_created(host: &DockerHost, name: &str) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + CREATE_WAIT;
+    loop {
+        match host.client().inspect_container(name, None).await {
+            Ok(_) => return Ok(()),
+            Err(e) if status(&e) == Some(404) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) if status(&e) == Some(404) => {
+                return Err(Error::Timeout {
+                    what: format!(
+                        "container {name} on host {}, whose name another create holds",
+                        host.name()
+                    ),
+                    after: CREATE_WAIT,
+                });
+            }
+            Err(e) => return Err(host.error("inspect container", ResourceKind::Instance, name, e)),
+        }
+    }
+}
+
+/// How long a create that found its name taken waits for the container to exist.
+const CREATE_WAIT: Duration = Duration::from_secs(10);
 
 /// Starts a created container; one running already is a success.
 pub(crate) async fn start(host: &DockerHost, name: &str) -> Result<()> {

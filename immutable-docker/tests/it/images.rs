@@ -128,73 +128,29 @@ async fn an_archive_imports_and_retire_deletes_only_what_no_tag_keeps() {
     );
     assert!(lab.images.list(&web).await.unwrap().is_empty());
 
-    // A tag of the user's own keeps the image through retire.
-    let kept = demo_image("v1", false).await;
-    let request = ImportRequest::new(web.as_str(), "kept", ImageSource::Docker(kept.to_string()));
-    lab.images.import(request).await.unwrap();
+    // A tag of the user's own keeps the image through retire. (An image of this test alone:
+    // retire is refused while any container on the daemon runs the image.)
+    let tag = format!("immutable-docker-test:kept-{}", lab.suffix);
+    let kept = ScratchImage::new(DEMO_APP)
+        .label("org.example.version", format!("kept-{}", lab.suffix))
+        .tag(&tag)
+        .build(host.client())
+        .await
+        .unwrap();
+    let request = ImportRequest::new(web.as_str(), "kept", ImageSource::Docker(kept.clone()));
+    let kept = lab.images.import(request).await.unwrap().id;
     lab.images.retire(&web, &kept).await.unwrap();
     assert!(
         has_image(&lab, kept.as_str()).await,
         "retire removed an image the user tagged"
     );
-    assert!(has_image(&lab, "immutable-docker-test:v1").await);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_imports_name_the_field_and_change_nothing() {
-    let _machine = immutable_testkit::serial::shared().await;
-    let lab = Lab::start(&["web"]).await;
-    let web = lab.svc("web");
-    let garbage = lab.dir.path().join("garbage.tar");
-    std::fs::write(&garbage, b"not a tar archive").unwrap();
-    let cases = [
-        (
-            ImportRequest::new("Web!", "v1", ImageSource::Docker("x".into())),
-            "service",
-        ),
-        (
-            ImportRequest::new(&web, "../v1", ImageSource::Docker("x".into())),
-            "name",
-        ),
-        (
-            ImportRequest::new(&web, "v1", ImageSource::Docker("two words".into())),
-            "source",
-        ),
-        (
-            ImportRequest::new(
-                &web,
-                "v1",
-                ImageSource::Archive(lab.dir.path().join("none.tar")),
-            ),
-            "source",
-        ),
-        (
-            ImportRequest::new(&web, "v1", ImageSource::Archive(garbage)),
-            "source",
-        ),
-        (
-            ImportRequest::new(&web, "v1", ImageSource::Docker("x".into()))
-                .label("immutable:service", "other"),
-            "labels",
-        ),
-    ];
-    for (request, field) in cases {
-        match lab.images.import(request.clone()).await {
-            Err(Error::InvalidInput { field: f, .. }) => assert_eq!(f, field, "{request:?}"),
-            other => panic!("{request:?}: expected InvalidInput on {field}, got {other:?}"),
-        }
-    }
-    match lab
-        .images
-        .import(ImportRequest::new(
-            &web,
-            "v1",
-            ImageSource::Docker("no-such-image:never".into()),
-        ))
+    assert!(has_image(&lab, &tag).await);
+    host.client()
+        .remove_image(
+            &tag,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
         .await
-    {
-        Err(Error::NotFound { .. }) => {}
-        other => panic!("an image no host has: {other:?}"),
-    }
-    assert!(lab.images.list(&svc(&lab, "web")).await.unwrap().is_empty());
+        .unwrap();
 }

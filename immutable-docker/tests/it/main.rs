@@ -11,5 +11,6 @@ mod gc;
 mod images;
 mod negative_control;
 mod scratch;
+mod tls;
 mod two_hosts;
 mod zero_downtime;

@@ -11,6 +11,7 @@ use rustix::process::{Pid, Signal};
 
 use super::RefusingPlugin;
 use super::teardown;
+use super::tls::TlsCerts;
 
 /// Where Debian's `docker.io` package puts the daemon.
 pub const DOCKERD: &str = "/usr/sbin/dockerd";
@@ -47,6 +48,7 @@ pub struct PrivateDaemon {
     // asked while it ran.
     dir: tempfile::TempDir,
     bridge: String,
+    tls: Option<(TlsCerts, String)>,
     _plugins: Vec<RefusingPlugin>,
 }
 
@@ -58,6 +60,7 @@ pub struct PrivateDaemonBuilder {
     dockerd: PathBuf,
     plugins: Vec<RefusingPlugin>,
     ready: Duration,
+    tls: bool,
 }
 
 impl Default for PrivateDaemonBuilder {
@@ -74,6 +77,7 @@ impl PrivateDaemonBuilder {
                 .map_or_else(|| PathBuf::from(DOCKERD), PathBuf::from),
             plugins: Vec::new(),
             ready: Duration::from_secs(60),
+            tls: false,
         }
     }
 
@@ -87,6 +91,13 @@ impl PrivateDaemonBuilder {
     /// serving as long as the daemon runs.
     pub fn authorization_plugin(mut self, plugin: &RefusingPlugin) -> Self {
         self.plugins.push(plugin.clone());
+        self
+    }
+
+    /// Also listens on TCP (a free port on 127.0.0.1) with TLS, clients verified against a
+    /// CA made for it: see [`PrivateDaemon::tls_url`] and [`PrivateDaemon::tls`].
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
         self
     }
 
@@ -146,6 +157,18 @@ impl PrivateDaemonBuilder {
         for plugin in &self.plugins {
             command.arg("--authorization-plugin").arg(plugin.name());
         }
+        let tls = self.tls.then(|| {
+            let certs = TlsCerts::make(root);
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            command
+                .arg("-H")
+                .arg(format!("tcp://127.0.0.1:{port}"))
+                .args(certs.daemon_args());
+            (certs, format!("tcp://127.0.0.1:{port}"))
+        });
         let child = command
             .stdin(Stdio::null())
             .stdout(log)
@@ -159,6 +182,7 @@ impl PrivateDaemonBuilder {
             version: *API_DEFAULT_VERSION,
             dir,
             bridge,
+            tls,
             _plugins: self.plugins,
         };
         daemon.version = daemon.await_ready(self.ready).await;
@@ -235,6 +259,17 @@ impl PrivateDaemon {
             );
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    /// Its TCP address with TLS (`tcp://127.0.0.1:<port>`), when started with
+    /// [`PrivateDaemonBuilder::tls`].
+    pub fn tls_url(&self) -> Option<&str> {
+        self.tls.as_ref().map(|(_, url)| url.as_str())
+    }
+
+    /// Its certificates, when started with [`PrivateDaemonBuilder::tls`].
+    pub fn tls(&self) -> Option<&TlsCerts> {
+        self.tls.as_ref().map(|(certs, _)| certs)
     }
 
     /// The daemon's socket.

@@ -35,6 +35,7 @@ mod daemon;
 mod plugin;
 mod sweep;
 mod teardown;
+mod tls;
 
 use std::time::Duration;
 
@@ -43,6 +44,7 @@ use bollard::{API_DEFAULT_VERSION, ClientVersion, Docker};
 pub use daemon::{DOCKERD, PrivateDaemon, PrivateDaemonBuilder};
 pub use plugin::{PLUGIN_DIR, REFUSAL, RefusingPlugin};
 pub use sweep::Sweep;
+pub use tls::TlsCerts;
 
 /// The system daemon's socket when `DOCKER_HOST` names none.
 pub const SYSTEM_SOCKET: &str = "/var/run/docker.sock";
