@@ -2,13 +2,14 @@
 //! HAProxy): the demo images deployed and switched through the proxy, listed, rolled back and
 //! collected, with a container of someone else's left alone; a `deploy` killed mid-canary
 //! under load and resumed by a new process without a failed request; published ports and
-//! limits; bad Docker options refused naming the flag, with nothing made.
+//! limits; a fleet over two hosts, one over TLS; bad Docker options refused naming the flag,
+//! with nothing made.
 #![allow(clippy::print_stdout)]
 
 use std::time::{Duration, Instant};
 
 use bollard::models::ContainerSummaryStateEnum;
-use immutable_testkit::docker::system;
+use immutable_testkit::docker::{PrivateDaemon, SYSTEM_SOCKET, system};
 use immutable_testkit::load::{assert_zero_downtime, warm_up};
 use immutable_testkit::local::{answer, until_answered};
 
@@ -198,6 +199,58 @@ async fn published_ports_and_limits_reach_the_containers() {
             "{bindings:?}"
         );
     }
+}
+
+/// Two Docker hosts on the command line, the second a private daemon over TCP with TLS
+/// (`--docker-host` twice, `--docker-tls-dir`): `demo-setup` builds on the first and its
+/// imports copy the images to the second, a deploy of two places one instance on each, and
+/// HAProxy reaches both (the TLS host's containers at the host of its URL, 127.0.0.1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_spreads_over_two_hosts_one_reached_over_tls() {
+    let _machine = immutable_testkit::serial::shared().await;
+    let daemon = PrivateDaemon::builder().tls().start().await;
+    let tls_dir = daemon
+        .tls()
+        .unwrap()
+        .client_dir()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let second = format!("b={}", daemon.tls_url().unwrap());
+    let first = format!(
+        "a={}",
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| format!("unix://{SYSTEM_SOCKET}"))
+    );
+    let mut lab = DockerLab::new("dk-two").await;
+    lab.cli = lab.cli.with([
+        "--docker-host",
+        &first,
+        "--docker-host",
+        &second,
+        "--docker-tls-dir",
+        &tls_dir,
+    ]);
+    let (v1, _) = lab.with_v1();
+    let on_a = lab.containers().await;
+    let on_b = service_containers(&daemon.client(), &lab.service).await;
+    assert_eq!((on_a.len(), on_b.len()), (1, 1), "{on_a:?} {on_b:?}");
+    let names = |cs: &[bollard::models::ContainerSummary]| {
+        cs.iter()
+            .flat_map(|c| c.names.clone().unwrap_or_default())
+            .map(|n| n.trim_start_matches('/').to_owned())
+            .collect::<Vec<_>>()
+    };
+    let mut expected = [names(&on_a), names(&on_b)].concat();
+    expected.sort();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut answered = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let resp = client.get(lab.url()).send().await.unwrap();
+        let header = |h: &str| resp.headers()[h].to_str().unwrap().to_owned();
+        assert_eq!(header("x-image"), v1);
+        answered.insert(header("x-instance"));
+    }
+    assert_eq!(answered.into_iter().collect::<Vec<_>>(), expected);
 }
 
 /// Bad Docker options are refused (exit 2) naming the flag or the key, by every command that
