@@ -39,10 +39,6 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     install_subscriber(&cli.global);
-    // rustls is linked with two providers (the AWS SDK's aws-lc-rs, bollard's ring), so it
-    // cannot choose one itself: the Docker client's TLS uses the default named here. An error
-    // means one is installed already.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

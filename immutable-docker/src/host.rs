@@ -103,6 +103,11 @@ impl DockerHost {
     /// # Errors
     /// As [`connect`](Self::connect); a certificate that cannot be read is
     /// [`Error::InvalidInput`] on `tls`, naming the file.
+    ///
+    /// # Caveats
+    /// TLS goes through rustls with the ring provider. When the program has named no process
+    /// default provider, this names ring: rustls cannot choose one itself in a program that
+    /// also links another (the AWS SDK links aws-lc-rs), and would panic.
     pub async fn connect_tls(
         name: impl Into<String>,
         url: impl Into<String>,
@@ -117,6 +122,10 @@ impl DockerHost {
                     format!("{} is not a readable file", file.display()),
                 ));
             }
+        }
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Another thread may have named one meanwhile: then that one serves.
+            let _ = rustls::crypto::ring::default_provider().install_default();
         }
         let client = Docker::connect_with_ssl(
             &url,
