@@ -1,5 +1,6 @@
 //! [`DockerFleet`]: fleets of containers, one per instance, on one Docker host or several.
 
+mod addresses;
 mod containers;
 mod found;
 mod placement;
@@ -10,7 +11,6 @@ mod state;
 pub use settings::{Limits, Network};
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +19,9 @@ use async_trait::async_trait;
 use bollard::models::ContainerSummary;
 use futures::future::join_all;
 use immutable_core::{
-    Cost, Error, Fleet, FleetId, FleetInfo, FleetSpec, Instance, InstanceId, InstanceState,
-    Operation, ResourceKind, Result, ServiceName, tags,
+    Cost, Error, Fleet, FleetId, FleetInfo, FleetSpec, Instance, InstanceState, Operation,
+    ResourceKind, Result, ServiceName, tags,
 };
-use immutable_local::InstanceAddresses;
 use immutable_local::state_files::blocking;
 
 use self::containers::{name_of, state_of};
@@ -138,7 +137,7 @@ impl DockerFleet {
         i32::try_from(grace.as_secs() + u64::from(grace.subsec_nanos() > 0)).unwrap_or(i32::MAX)
     }
 
-    fn host(&self, name: &str) -> Result<&DockerHost> {
+    pub(super) fn host(&self, name: &str) -> Result<&DockerHost> {
         self.images.hosts().get(name).ok_or_else(|| {
             Error::invalid(
                 "hosts",
@@ -150,36 +149,9 @@ impl DockerFleet {
         })
     }
 
-    /// The address of each running instance of the service's `fleet`.
-    ///
-    /// # Errors
-    /// As [`describe`](Fleet::describe).
-    pub async fn addresses(
-        &self,
-        service: &ServiceName,
-        fleet: &FleetId,
-    ) -> Result<Vec<(InstanceId, SocketAddr)>> {
-        let state = self.owned(service, fleet).await?;
-        let found = self.containers_of(&state).await?;
-        let mut addresses = Vec::new();
-        for placed in &state.instances {
-            let running = found
-                .get(placed.id.as_str())
-                .is_some_and(|c| state_of(c) == InstanceState::Running);
-            if running {
-                let host = self.host(&placed.host)?;
-                addresses.push((
-                    placed.id.clone(),
-                    SocketAddr::new(host.address(), placed.port),
-                ));
-            }
-        }
-        Ok(addresses)
-    }
-
     /// The fleet's state: its file, or, without one, what its containers' labels say.
     /// Another service's fleet is [`Error::NotOwned`], an unknown one [`Error::NotFound`].
-    async fn owned(&self, service: &ServiceName, fleet: &FleetId) -> Result<FleetState> {
+    pub(super) async fn owned(&self, service: &ServiceName, fleet: &FleetId) -> Result<FleetState> {
         let (states, id) = (self.states.clone(), fleet.clone());
         if let Some(state) = blocking(move || states.read(&id)).await? {
             if &state.service != service {
@@ -201,7 +173,7 @@ impl DockerFleet {
     }
 
     /// The fleet's containers on the hosts it was placed on, by name.
-    async fn containers_of(
+    pub(super) async fn containers_of(
         &self,
         state: &FleetState,
     ) -> Result<BTreeMap<String, ContainerSummary>> {
@@ -391,16 +363,5 @@ impl Fleet for DockerFleet {
             Operation::Describe | Operation::ListFleets => Cost::calls(hosts),
             _ => Cost::calls(0),
         })
-    }
-}
-
-#[async_trait]
-impl InstanceAddresses for DockerFleet {
-    async fn addresses(
-        &self,
-        service: &ServiceName,
-        fleet: &FleetId,
-    ) -> Result<Vec<(InstanceId, SocketAddr)>> {
-        DockerFleet::addresses(self, service, fleet).await
     }
 }
