@@ -48,6 +48,7 @@ mod halt;
 mod human;
 mod image;
 pub mod limits;
+pub mod notify;
 mod retry;
 mod router;
 mod serde_duration;
@@ -84,6 +85,7 @@ pub use fleet::{
 };
 pub use halt::{Halt, HaltScope, OnHalt};
 pub use image::{Image, ImageId, ImageRef, ImageStore, Labels, check_labels};
+pub use notify::{Notification, Notifier, Notify, Trigger};
 pub use retry::RetryPolicy;
 pub use router::{
     HealthReport, HealthState, InstanceHealth, PreviewRouter, Routing, Target, TargetId,

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{Engine, Inner, Operator, Settings};
 use crate::event::EventBus;
+use crate::notify::Notify;
 use crate::{
     Backends, Check, Clock, Error, Fleet, FleetAdoption, ImageStore, PreviewRouter, Result,
     ScalingControl, StateStore, Strategy, TargetAdoption, TokioClock, TrafficRouter,
@@ -28,6 +29,7 @@ pub struct EngineBuilder {
     checks: BTreeMap<String, Arc<dyn Check>>,
     strategies: BTreeMap<String, Arc<dyn Strategy>>,
     identity: Option<String>,
+    notifiers: Vec<Notify>,
 }
 
 impl EngineBuilder {
@@ -42,6 +44,13 @@ impl EngineBuilder {
     /// engine finds its strategy by this name, so register it there too.
     pub fn strategy(mut self, name: impl Into<String>, strategy: impl Strategy) -> Self {
         self.strategies.insert(name.into(), Arc::new(strategy));
+        self
+    }
+
+    /// Tells a notifier about deployments (see [`crate::notify`]); one [`Notify`] per
+    /// notifier, each under its own name.
+    pub fn notify(mut self, notify: Notify) -> Self {
+        self.notifiers.push(notify);
         self
     }
 
@@ -159,6 +168,7 @@ impl EngineBuilder {
     /// missing `store`, or a bad setting.
     pub fn build(self) -> Result<Engine> {
         self.settings.validate()?;
+        Notify::validate(&self.notifiers)?;
         let missing = |what: &str| Error::invalid(what, "is required: set it on the builder");
         let store = self.store.ok_or_else(|| {
             Error::invalid(
@@ -191,6 +201,7 @@ impl EngineBuilder {
                 events: EventBus::default(),
                 checks: self.checks,
                 strategies: self.strategies,
+                notifiers: self.notifiers,
                 controls: Mutex::default(),
             }),
         })

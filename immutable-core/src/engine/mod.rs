@@ -11,6 +11,7 @@ mod builder;
 mod cause;
 mod control;
 mod lease;
+mod notifying;
 mod phase;
 mod poll;
 pub(crate) mod record;
@@ -141,6 +142,8 @@ struct Inner {
     events: EventBus,
     checks: BTreeMap<String, Arc<dyn Check>>,
     strategies: BTreeMap<String, Arc<dyn Strategy>>,
+    /// Who is told what (see [`crate::notify`]).
+    notifiers: Vec<crate::notify::Notify>,
     /// Deployments running in this process, for their handles.
     controls: Mutex<HashMap<DeploymentId, Arc<Control>>>,
 }

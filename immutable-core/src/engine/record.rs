@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cause::{RollbackCause, Stranded};
 use super::timeline::{Mark, Timeline};
+use crate::notify::Outbox;
 use crate::{
     DeploymentId, DeploymentSpec, FleetId, Image, ImageId, Phase, ServiceName, Step, StepRecord,
     TargetId,
@@ -132,6 +133,9 @@ pub struct DeploymentRecord {
     /// What happened, with when: bounded (see [`Timeline`]), saved with the record.
     #[serde(default)]
     pub timeline: Timeline,
+    /// Its notifications and how each delivery went (see [`crate::notify`]).
+    #[serde(default, skip_serializing_if = "Outbox::is_empty")]
+    pub notifications: Outbox,
 }
 
 impl DeploymentRecord {
@@ -167,6 +171,7 @@ impl DeploymentRecord {
             history: Vec::new(),
             origin: Origin::Deployed,
             timeline: Timeline::default(),
+            notifications: Outbox::default(),
         };
         rec.enter(Phase::Plan, now, None);
         rec

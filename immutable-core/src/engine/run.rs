@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use super::Inner;
 use super::control::Control;
+use super::notifying::trigger_of;
 use super::timeline::{Mark, Side, TimelineEntry, mark_of};
 use crate::{DeploymentRecord, Error, EventKind, Phase, Result, RollbackCause};
 
@@ -120,20 +121,26 @@ impl Run<'_> {
         self.engine.clock.now()
     }
 
-    /// Enters `phase` and persists the record.
+    /// Enters `phase` and persists the record, with the notification the change announces;
+    /// then delivers the notifications saved.
     pub(super) async fn advance(&mut self, phase: Phase, note: Option<String>) -> Result<()> {
         self.record_timeline();
         let now = self.now();
         self.rec.enter(phase, now, note);
+        if let Some(trigger) = trigger_of(phase) {
+            self.notify(trigger, None, |n| n);
+        }
         self.engine.store.save(&mut self.rec).await?;
+        self.engine.deliver_notifications(&mut self.rec).await?;
         self.emit(EventKind::PhaseEntered { phase });
         Ok(())
     }
 
-    /// Persists the record without a phase change.
+    /// Persists the record without a phase change; then delivers the notifications saved.
     pub(super) async fn persist(&mut self) -> Result<()> {
         self.record_timeline();
-        self.engine.store.save(&mut self.rec).await
+        self.engine.store.save(&mut self.rec).await?;
+        self.engine.deliver_notifications(&mut self.rec).await
     }
 
     /// A forward backend call under the retry policy.

@@ -110,6 +110,7 @@ impl Engine {
         let span = tracing::info_span!("resume", deployment = %id, service = %rec.service());
         async move {
             if let Some(outcome) = rec.outcome() {
+                let rec = inner.deliver_leftovers(rec).await?;
                 return Ok(Report {
                     outcome,
                     record: rec,
@@ -237,6 +238,8 @@ impl Run<'_> {
     async fn drive(&mut self) -> Result<Outcome> {
         // AwaitHealthy's proof that green is healthy, for the rollout right after it.
         let mut fresh = None;
+        // What an earlier run saved but did not deliver (or the plan's `started`).
+        self.engine.deliver_notifications(&mut self.rec).await?;
         loop {
             let phase = self.rec.phase;
             let step = match phase {

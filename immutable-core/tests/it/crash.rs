@@ -28,16 +28,16 @@ impl Check for Pass {
 
 /// A store whose n-th write (record save, lease acquire, renew or release, command) takes
 /// effect and then never returns.
-type CrashingStore = StoreHooks<InMemoryStore, Crash>;
+pub(crate) type CrashingStore = StoreHooks<InMemoryStore, Crash>;
 
 /// The hooks of a [`CrashingStore`]: they count writes and hang after the chosen one.
 #[derive(Debug, Clone)]
-struct Crash {
+pub(crate) struct Crash {
     saves: Arc<Mutex<(usize, Option<usize>)>>,
     crashed: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
-fn crashing_store() -> CrashingStore {
+pub(crate) fn crashing_store() -> CrashingStore {
     StoreHooks::new(
         InMemoryStore::new(),
         Crash {
@@ -48,16 +48,16 @@ fn crashing_store() -> CrashingStore {
 }
 
 impl Crash {
-    fn crash_after_write(&self, n: usize) {
+    pub(crate) fn crash_after_write(&self, n: usize) {
         let mut s = self.saves.lock().unwrap();
         s.1 = Some(s.0 + n);
     }
 
-    fn writes(&self) -> usize {
+    pub(crate) fn writes(&self) -> usize {
         self.saves.lock().unwrap().0
     }
 
-    async fn crashed(&self) {
+    pub(crate) async fn crashed(&self) {
         let _ = self.crashed.subscribe().wait_for(|c| *c).await;
     }
 }

@@ -14,6 +14,8 @@ mod halts;
 #[cfg(feature = "http-check")]
 mod http_check;
 mod journal;
+#[cfg(feature = "notify-webhook")]
+mod notify;
 mod plan;
 #[cfg(feature = "prometheus-check")]
 mod prometheus;

@@ -2,8 +2,10 @@
 //! are read from; a running deployment reads them at every poll and holds or rolls back, as
 //! [`Settings::on_halt`](crate::engine::Settings) says; [`Engine::deploy`] refuses a halted service.
 
+use crate::engine::notifying::detail_of;
 use crate::engine::run::{Run, Stop};
 use crate::engine::{Engine, Inner};
+use crate::notify::Trigger;
 use crate::{
     EventKind, Halt, HaltScope, OnHalt, Origin, Phase, Result, RollbackCause, ServiceName,
 };
@@ -64,6 +66,11 @@ impl Run<'_> {
             reason: halt.reason.clone(),
             policy: self.engine.settings.on_halt,
         });
+        let detail = detail_of(halt.at);
+        let (by, reason) = (halt.by.clone(), halt.reason.clone());
+        self.notify(Trigger::Halted, Some(detail.clone()), |n| {
+            n.with_halt(by, reason)
+        });
         if self.engine.settings.on_halt == OnHalt::RollBack {
             return Err(Stop::RollBack(RollbackCause::Halted {
                 by: halt.by,
@@ -84,6 +91,8 @@ impl Run<'_> {
         }
         self.check_abort()?;
         self.emit(EventKind::HaltLifted { scope: halt.scope });
+        self.notify(Trigger::HaltLifted, Some(detail), |n| n);
+        self.persist().await?;
         Ok(true)
     }
 }

@@ -253,6 +253,7 @@ impl Operator {
             outcome: record.outcome(),
             lease,
             updated_at: record.history.last().map_or(record.created_at, |h| h.at),
+            notifications: record.notifications,
         })
     }
 }

@@ -7,6 +7,7 @@ use futures::Stream;
 use serde::Serialize;
 
 use crate::engine::{Engine, Operator};
+use crate::notify::Outbox;
 use crate::{
     DeploymentId, DeploymentRecord, Halt, ImageId, Lease, OnTimeout, Outcome, Phase, Result,
     ServiceName, Step, StrategySpec,
@@ -79,6 +80,9 @@ pub struct Status {
     /// further weight change, and holds or rolls back as its engine's
     /// [`OnHalt`](crate::OnHalt) says.
     pub halt: Option<Halt>,
+    /// Its notifications, and how each delivery went (a failed one stays failed).
+    #[serde(skip_serializing_if = "Outbox::is_empty")]
+    pub notifications: Outbox,
 }
 
 impl Engine {

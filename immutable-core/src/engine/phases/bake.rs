@@ -4,6 +4,7 @@
 use tracing::instrument;
 
 use crate::engine::run::{Run, Stop};
+use crate::notify::Trigger;
 use crate::{EventKind, OnBlueLost, Phase, Result, Side};
 
 impl Run<'_> {
@@ -77,6 +78,7 @@ impl Run<'_> {
             .timeline
             .push_health(self.now(), Side::Blue, healthy, Some(total));
         self.rec.blue_lost_at = Some(self.now());
+        self.notify(Trigger::BlueLost, None, |n| n);
         self.persist().await?;
         self.emit(EventKind::RollbackWindowLost {
             target: blue.target,

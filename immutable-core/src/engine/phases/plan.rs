@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use crate::engine::Inner;
 use crate::engine::record::{Blue, Origin};
+use crate::notify::Trigger;
 use crate::{
     DeploymentId, DeploymentRecord, DeploymentSpec, Error, EventKind, Image, Lease, Phase, Result,
     ServiceName,
@@ -79,6 +80,7 @@ impl Inner {
         let mut rec = DeploymentRecord::new(id.clone(), spec, image, blue, started);
         rec.origin = origin;
         rec.enter(Phase::Provision, self.clock.now(), None);
+        self.queue_notification(&mut rec, Trigger::Started, None, |n| n);
         self.store.save(&mut rec).await?;
         self.emit_for(
             id,

@@ -6,6 +6,7 @@ use tracing::instrument;
 
 use crate::engine::run::{Run, Stop, provider_failure};
 use crate::engine::wait::GreenHealthy;
+use crate::notify::Trigger;
 use crate::{
     EventKind, Phase, Progress, RollbackCause, Scaling, Step, StepRecord, Strategy, StrategySpec,
 };
@@ -52,6 +53,11 @@ impl Run<'_> {
             self.emit(EventKind::StepFinished {
                 index: self.rec.step,
                 note: note.clone(),
+            });
+            let index = self.rec.step;
+            let description = step.to_string();
+            self.notify(Trigger::StepPassed, Some(index.to_string()), |n| {
+                n.with_step(index, description)
             });
             self.rec.steps_taken.push(StepRecord { step, note });
             self.rec.step += 1;

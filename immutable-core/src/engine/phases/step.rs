@@ -1,9 +1,10 @@
 //! One strategy step: a weight shift, a pause, checks, an approval gate or the preview.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::engine::run::{Run, Stop, aborted, provider_failure};
 use crate::engine::wait::GreenHealthy;
+use crate::notify::Trigger;
 use crate::{
     CheckContext, CheckOutcome, Error, EventKind, OnTimeout, Phase, RollbackCause, Routing, Step,
     TargetId,
@@ -177,8 +178,15 @@ impl Run<'_> {
             index: self.rec.step,
             timeout,
         });
+        self.notify_gate(Trigger::ApprovalWaiting, deadline);
         // Readers of the timeline (a dashboard) see the gate waiting.
         self.persist().await?;
+        let remind_at = self
+            .engine
+            .reminder_lead()
+            .filter(|lead| *lead < timeout)
+            .map(|lead| deadline - lead);
+        let mut reminded = false;
         let mut overdue = false;
         loop {
             self.check_abort()?;
@@ -198,6 +206,13 @@ impl Run<'_> {
             if c.promoted {
                 return Ok("promoted".into());
             }
+            if let Some(at) = remind_at.filter(|_| !reminded)
+                && self.left_until(at).is_zero()
+            {
+                reminded = true;
+                self.notify_gate(Trigger::ApprovalReminder, deadline);
+                self.persist().await?;
+            }
             if !overdue && self.left_until(deadline).is_zero() {
                 match on_timeout {
                     OnTimeout::RollBack => {
@@ -214,9 +229,25 @@ impl Run<'_> {
             let wait = if overdue {
                 Duration::MAX
             } else {
-                self.left_until(deadline)
+                match remind_at.filter(|_| !reminded) {
+                    Some(at) => self.left_until(at),
+                    None => self.left_until(deadline),
+                }
             };
             self.sleep_or_command(wait).await;
         }
+    }
+
+    /// Queues a notification about the approval gate of the current step.
+    fn notify_gate(&mut self, trigger: Trigger, deadline: SystemTime) {
+        let index = self.rec.step;
+        let description = self
+            .rec
+            .current_step
+            .as_ref()
+            .map_or_else(|| "approval".to_owned(), ToString::to_string);
+        self.notify(trigger, Some(index.to_string()), |n| {
+            n.with_step(index, description).with_deadline(deadline)
+        });
     }
 }
