@@ -140,6 +140,30 @@ impl Notification {
         n
     }
 
+    /// A test message about `service` (`immutable notify test`): trigger [`Trigger::Test`],
+    /// a fresh deployment id that names no deployment, no image.
+    pub fn test(service: &ServiceName, at: SystemTime) -> Self {
+        let deployment = DeploymentId::generate();
+        let mut n = Notification {
+            version: Self::VERSION,
+            dedupe_key: format!("{deployment}/{}", Trigger::Test.name()),
+            event: Trigger::Test,
+            at,
+            deployment,
+            service: service.clone(),
+            image: ImageId::new("none"),
+            phase: Phase::Plan,
+            weight: 0,
+            step: None,
+            cause: None,
+            halt: None,
+            approval: None,
+            summary: String::new(),
+        };
+        n.summary = n.sentence();
+        n
+    }
+
     /// The same, with the step it is about.
     pub fn with_step(mut self, index: usize, description: impl Into<String>) -> Self {
         self.step = Some(StepNote {

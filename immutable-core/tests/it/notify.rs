@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout)]
 
 mod receiver;
+mod slack;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
