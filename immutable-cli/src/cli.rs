@@ -217,6 +217,12 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: ProxyCommand,
     },
+    /// Notifications: `notify test` sends a test message to each notifier of the service
+    /// file's `[[notify]]` tables.
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
+    },
     /// Write a commented service file for a backend, so that a first deploy is `immutable
     /// --service-file web.toml deploy --image v1`.
     Init(InitArgs),
@@ -248,6 +254,14 @@ pub(crate) enum Command {
     /// The JSON Schema of what `--output json` prints (`docs/output.schema.json`).
     #[command(hide = true)]
     Schema,
+}
+
+/// `immutable notify ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub(crate) enum NotifyCommand {
+    /// Send a test message to each notifier the service file configures, and say how each
+    /// answered (exit 1 when one could not be reached).
+    Test,
 }
 
 /// What to deploy.

@@ -20,6 +20,11 @@
 //! # proxy's entry points (port, preview_port, health_path); on Docker, [docker] (the same
 //! # keys, and docker_host, memory, ...) and [proxy]. `immutable init` writes one.
 //!
+//! [[notify]]                     # repeatable: see config/notify.rs
+//! name = "ops"
+//! kind = "slack"                 # or "webhook", or "sns" (topic_arn = "arn:aws:sns:...")
+//! url_env = "OPS_SLACK_WEBHOOK"  # the variable holding the address (a secret)
+//!
 //! [deploy]
 //! capacity = 3
 //! strategy = "canary"
@@ -39,10 +44,12 @@ use crate::exit::Failure;
 
 mod docker;
 mod merge;
+mod notify;
 
 use docker::DockerTable;
 pub(crate) use docker::{DockerConfig, HostSpec};
 pub(crate) use merge::merge_deploy;
+pub(crate) use notify::{NotifyKind, NotifyTable};
 use merge::{merge_aws, merge_engine, merge_local};
 
 /// A service described in TOML: the tables `[aws]`, `[local]`, `[docker]`, `[engine]` and
@@ -61,6 +68,7 @@ pub(crate) struct ServiceFile {
     engine: EngineTable,
     deploy: DeploySettings,
     proxy: ProxyTable,
+    notify: Vec<NotifyTable>,
 }
 
 /// The engine's settings: the `[engine]` table, under `--poll-interval`, `--lease-ttl`,
@@ -115,6 +123,8 @@ pub(crate) struct Config {
     pub(crate) deploy: DeploySettings,
     /// The `[proxy]` table: the managed proxy's entry points for the service.
     pub(crate) proxy: ProxyTable,
+    /// The `[[notify]]` tables: who is told about deployments.
+    pub(crate) notify: Vec<NotifyTable>,
 }
 
 impl Config {
@@ -161,6 +171,7 @@ impl Config {
             engine: merge_engine(engine, file.engine),
             deploy: file.deploy,
             proxy: file.proxy,
+            notify: file.notify,
         })
     }
 
@@ -190,6 +201,11 @@ pub(crate) fn read_service_file(path: &Path) -> Result<ServiceFile, Failure> {
     if let Some(service) = &file.service {
         crate::cli::service_name(service)
             .map_err(|e| Failure::refused(format!("{}: `service`: {e}", path.display())))?;
+    }
+    for table in &file.notify {
+        table
+            .check()
+            .map_err(|e| Failure::refused(format!("{}: {}", path.display(), e.message)))?;
     }
     Ok(file)
 }

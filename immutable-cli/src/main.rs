@@ -123,6 +123,9 @@ async fn run(cli: Cli, invocation: Invocation) -> Result<Code, Failure> {
         Command::Proxy { command } => {
             return cmd::proxy::proxy(&config, json_of(&cli.global), command).await;
         }
+        Command::Notify {
+            command: cli::NotifyCommand::Test,
+        } => return cmd::notify::test(&config, json_of(&cli.global)).await,
         _ => {}
     }
     if let Command::DemoSetup {
@@ -176,7 +179,8 @@ async fn run(cli: Cli, invocation: Invocation) -> Result<Code, Failure> {
         | Command::Schema
         | Command::Init(_)
         | Command::Image { .. }
-        | Command::Proxy { .. } => unreachable!("handled above"),
+        | Command::Proxy { .. }
+        | Command::Notify { .. } => unreachable!("handled above"),
     }
 }
 

@@ -4,6 +4,7 @@ mod aws;
 mod catalog;
 mod docker;
 mod local;
+mod notify;
 mod routing;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub(crate) use aws::{demo_packer as aws_demo_packer, demo_setup as aws_demo_setu
 pub(crate) use catalog::{Catalog, users};
 pub(crate) use docker::demo_setup as docker_demo_setup;
 pub(crate) use local::demo_setup as local_demo_setup;
+pub(crate) use notify::notifiers;
 pub(crate) use routing::{instances, proxy_dir, router as haproxy_router, router_state};
 
 /// How often waits poll on the local and Docker backends when no --poll-interval is given.
@@ -117,10 +119,16 @@ impl Ctx {
                 .unwrap_or_else(|e| e.into_inner())
                 .push(router.keep_restored(routing::RESTORE_EVERY));
         }
-        let builder = match who {
+        let mut builder = match who {
             Some(who) => builder.identity(who),
             None => builder,
         };
+        // `plan` (the one reading engine) deploys nothing, so it tells nobody.
+        if restoring {
+            for notify in notify::notifiers(&self.config).await? {
+                builder = builder.notify(notify);
+            }
+        }
         Ok(builder
             .store_shared(Arc::clone(&self.store))
             .settings(self.settings())

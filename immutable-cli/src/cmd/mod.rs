@@ -6,6 +6,7 @@ pub(crate) mod deploy;
 pub(crate) mod halt;
 pub(crate) mod image;
 pub(crate) mod init;
+pub(crate) mod notify;
 pub(crate) mod operate;
 pub(crate) mod packer;
 pub(crate) mod plan;

@@ -149,6 +149,9 @@ fn text(s: &Status, cli: &Invocation) -> String {
             "\n  {h}: no further weight change until it is lifted"
         ));
     }
+    if !s.notifications.is_empty() {
+        out.push_str(&notifications(&s.notifications));
+    }
     if s.outcome.is_none() {
         match &s.lease {
             Some(l) => out.push_str(&format!(
@@ -163,6 +166,29 @@ fn text(s: &Status, cli: &Invocation) -> String {
         }
     }
     out
+}
+
+/// A line with the counts, and one per delivery that failed.
+fn notifications(outbox: &immutable_core::notify::Outbox) -> String {
+    let (mut sent, mut pending, mut failed) = (0, 0, Vec::new());
+    for (name, out, d) in outbox.deliveries() {
+        match d {
+            immutable_core::notify::Delivery::Sent { .. } => sent += 1,
+            immutable_core::notify::Delivery::Failed { .. } => failed.push(format!(
+                "\n  notification `{}` of \"{}\" {d}",
+                name, out.event
+            )),
+            _ => pending += 1,
+        }
+    }
+    let mut line = format!(
+        "\n  notifications: {sent} delivered, {} failed, {pending} pending",
+        failed.len()
+    );
+    for f in failed {
+        line.push_str(&f);
+    }
+    line
 }
 
 fn until(t: SystemTime) -> std::time::Duration {

@@ -10,6 +10,7 @@ mod dashboard;
 mod dashboard_browser;
 mod docker;
 mod local;
+mod notify;
 mod own_app;
 mod packer;
 mod report;

@@ -13,7 +13,7 @@ impl DockerFleet {
     /// The address of each running instance of the service's `fleet`.
     ///
     /// # Errors
-    /// As [`describe`](Fleet::describe).
+    /// As [`describe`](immutable_core::Fleet::describe).
     pub async fn addresses(
         &self,
         service: &ServiceName,
