@@ -144,6 +144,14 @@ pub struct AwsClients {
     pub sdk: aws_types::SdkConfig,
 }
 
+impl AwsClients {
+    /// An SNS client on the same configuration (feature `sns`).
+    #[cfg(feature = "sns")]
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.sdk)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,9 @@ const THROTTLING: &[&str] = &[
     "SlowDown",
     "EC2ThrottledException",
     "PriorRequestNotComplete",
+    // SNS, and SNS waiting on KMS for an encrypted topic.
+    "Throttled",
+    "KMSThrottling",
 ];
 
 const TRANSIENT: &[&str] = &[
@@ -67,6 +70,8 @@ const DENIED: &[&str] = &[
     "AccessDeniedException",
     "AuthFailure",
     "OperationNotPermitted",
+    // SNS.
+    "AuthorizationError",
 ];
 
 /// What a call was about, for the error it may produce.
@@ -336,6 +341,14 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(c("Whatever", 400), Error::Provider { .. }));
+        // SNS's codes.
+        assert!(matches!(c("Throttled", 400), Error::Throttled { .. }));
+        assert!(matches!(c("KMSThrottling", 400), Error::Throttled { .. }));
+        assert!(matches!(c("NotFound", 404), Error::NotFound { .. }));
+        match c("AuthorizationError", 403) {
+            Error::Provider { message, .. } => assert!(message.contains("IAM policy")),
+            other => panic!("{other:?}"),
+        }
         assert!(c("Throttling", 400).is_retryable());
         assert!(!c("ValidationError", 400).is_retryable());
     }

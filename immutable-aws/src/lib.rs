@@ -18,6 +18,8 @@ pub mod packer;
 mod paginate;
 mod router;
 pub mod sandbox;
+#[cfg(feature = "sns")]
+mod sns;
 
 pub use asg::{AsgFleet, AsgFleetBuilder};
 pub use backends::{group_backends, instance_backends};
@@ -34,3 +36,5 @@ pub use immutable_core::tags::CAPACITY as CAPACITY_TAG;
 /// The tag holding a fleet's idempotency key: [`tags::FLEET_KEY`](immutable_core::tags::FLEET_KEY).
 pub use immutable_core::tags::FLEET_KEY as KEY_TAG;
 pub use router::{AwsRouter, AwsRouterBuilder, EntryPoint, TargetGroupSettings, TargetMembership};
+#[cfg(feature = "sns")]
+pub use sns::SnsNotifier;

@@ -20,3 +20,5 @@ mod fleet;
 mod images;
 mod packer;
 mod plan;
+#[cfg(feature = "sns")]
+mod sns;
