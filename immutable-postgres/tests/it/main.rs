@@ -9,3 +9,5 @@ mod common;
 
 mod config;
 mod conformance;
+mod race;
+mod runner;
