@@ -9,5 +9,7 @@ mod common;
 
 mod config;
 mod conformance;
+mod crash;
+mod dropped;
 mod race;
 mod runner;
