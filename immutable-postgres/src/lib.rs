@@ -54,6 +54,7 @@ mod error;
 mod lease;
 mod operated;
 mod passfile;
+mod plans;
 mod records;
 pub mod schema;
 mod sql;
@@ -66,6 +67,7 @@ pub use config::{
 };
 pub use db::PostgresStoreStats;
 pub use error::SchemaError;
+pub use plans::QueryPlan;
 pub use schema::Migration;
 pub use store::PostgresStore;
 pub use url::redact;

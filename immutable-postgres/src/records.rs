@@ -250,6 +250,8 @@ impl PostgresStore {
     /// [`FileStore`](immutable_core::FileStore), say): not for records a runner may be
     /// advancing meanwhile.
     ///
+    /// Ends with `ANALYZE` of the records' table, so that the planner knows of them at once.
+    ///
     /// # Errors
     /// The connection's and the server's; a batch that failed is not applied (each is one
     /// statement), the batches before it are.
@@ -280,6 +282,11 @@ impl PostgresStore {
                 db.execute(&db.sql.recount, &[&service], doing).await
             })
             .await?;
+        }
+        // So the planner knows the rows at once, rather than at autovacuum's next pass.
+        let analyze = format!("ANALYZE {}.deployments", db.quoted);
+        if let Err(error) = db.execute(&analyze, &[], doing).await {
+            tracing::warn!(%error, "could not analyze the imported records");
         }
         Ok(())
     }

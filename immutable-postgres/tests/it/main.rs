@@ -9,6 +9,7 @@ mod common;
 
 mod config;
 mod conformance;
+mod cost;
 mod crash;
 mod dropped;
 mod race;
