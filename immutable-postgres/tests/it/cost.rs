@@ -41,7 +41,7 @@ async fn server_counts(schema: &str) -> (i64, i64) {
              FROM pg_stat_statements
              WHERE query LIKE '%' || $1 || '%'
                AND query NOT LIKE '%.commands WHERE deployment = $1 ORDER BY id%'
-               AND query NOT LIKE '%.halts WHERE scope = ''all''%'
+               AND query NOT LIKE '%.halts WHERE scope%'
                AND query NOT LIKE 'EXPLAIN%'",
             &[&format!("\"{schema}\"")],
         )
