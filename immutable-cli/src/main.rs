@@ -123,6 +123,10 @@ async fn run(cli: Cli, invocation: Invocation) -> Result<Code, Failure> {
         Command::Proxy { command } => {
             return cmd::proxy::proxy(&config, json_of(&cli.global), command).await;
         }
+        // It readies the store that every other command opens.
+        Command::Store { command } => {
+            return cmd::store::store(&config, json_of(&cli.global), command).await;
+        }
         _ => {}
     }
     if let Command::DemoSetup {
@@ -176,7 +180,8 @@ async fn run(cli: Cli, invocation: Invocation) -> Result<Code, Failure> {
         | Command::Schema
         | Command::Init(_)
         | Command::Image { .. }
-        | Command::Proxy { .. } => unreachable!("handled above"),
+        | Command::Proxy { .. }
+        | Command::Store { .. } => unreachable!("handled above"),
     }
 }
 

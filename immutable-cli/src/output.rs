@@ -20,6 +20,7 @@ pub(crate) use setup::{
     ImageAction, ImageDoc, ImageRow, ImagesDoc, InitDoc, LocalImageDoc, PackerDoc, ProxyDoc,
     ProxyRouteDoc, ProxyState,
 };
+pub(crate) use setup::{MigrationRow, StoreMigrateDoc};
 
 /// One line of `--output json`.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -74,6 +75,8 @@ pub(crate) enum Document {
     Proxy(ProxyDoc),
     /// `init`.
     Init(InitDoc),
+    /// `store migrate`.
+    StoreMigrate(StoreMigrateDoc),
 }
 
 impl Document {

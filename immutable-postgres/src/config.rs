@@ -8,7 +8,7 @@ use std::time::Duration;
 use immutable_core::{Error, Result, Retention, RetryPolicy};
 use tokio_postgres::config::{Host, SslMode};
 
-use crate::url::{Redacted, split_passfile};
+use crate::url::{Redacted, split_params};
 
 /// The schema the store's tables live in unless [`PostgresStoreBuilder::with_schema`] names
 /// another.
@@ -86,12 +86,13 @@ impl fmt::Display for PostgresStoreBuilder {
 impl PostgresStoreBuilder {
     /// A builder for the database `url` names: `postgres://user[:password]@host[:port]/database`
     /// (or `postgresql://`), with the parameters tokio-postgres takes (`connect_timeout`,
-    /// `application_name`, `sslmode=disable` or `prefer`, ...) and `passfile`.
+    /// `application_name`, `sslmode=disable` or `prefer`, ...), `passfile` (a password file)
+    /// and `schema` (as [`with_schema`](Self::with_schema)).
     ///
     /// # Errors
     /// [`Error::InvalidInput`] naming `url` (its password left out) when it is not such a URL,
-    /// names no user or no database, or asks for TLS (`sslmode=require`), which this build
-    /// does not speak.
+    /// names no user, host or database, or asks for TLS (`sslmode=require`), which this build
+    /// does not speak; naming `schema` for a bad schema.
     pub(crate) fn from_url(url: &str) -> Result<Self> {
         let shown = crate::url::redact(url);
         let invalid = |reason: String| Error::invalid("url", format!("{shown}: {reason}"));
@@ -100,7 +101,7 @@ impl PostgresStoreBuilder {
                 "expected postgres://user@host:port/database".into(),
             ));
         }
-        let (rest, passfile) = split_passfile(url).map_err(invalid)?;
+        let (rest, own) = split_params(url).map_err(invalid)?;
         let mut pg: tokio_postgres::Config = rest.parse().map_err(|e| Error::InvalidInput {
             field: "url".into(),
             reason: format!("{shown}: {e}"),
@@ -134,14 +135,18 @@ impl PostgresStoreBuilder {
         if pg.get_application_name().is_none() {
             pg.application_name("immutable");
         }
-        Ok(PostgresStoreBuilder {
+        let builder = PostgresStoreBuilder {
             pg,
-            passfile,
+            passfile: own.passfile,
             schema: DEFAULT_SCHEMA.into(),
             pool_size: DEFAULT_POOL_SIZE,
             retention: Retention::default(),
             retry: default_retry(),
-        })
+        };
+        match own.schema {
+            Some(schema) => builder.with_schema(schema),
+            None => Ok(builder),
+        }
     }
 
     /// Uses `password` unless the URL holds one.

@@ -101,8 +101,9 @@ impl fmt::Display for PostgresStore {
 }
 
 impl PostgresStore {
-    /// A builder for the database `url` names (`postgres://user@host:port/database`): see
-    /// [`PostgresStoreBuilder`] for the password's sources and the settings.
+    /// A builder for the database `url` names (`postgres://user@host:port/database`, with
+    /// `?schema=<name>` for another schema than [`DEFAULT_SCHEMA`](crate::DEFAULT_SCHEMA)):
+    /// see [`PostgresStoreBuilder`] for the password's sources and the settings.
     ///
     /// # Errors
     /// [`Error::InvalidInput`](immutable_core::Error::InvalidInput) naming `url` (without its

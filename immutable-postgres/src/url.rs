@@ -52,17 +52,26 @@ fn redact_password_param(rest: &str) -> String {
     format!("{path}?{}", params.join("&"))
 }
 
-/// The URL without its `passfile` parameter, and that parameter's (percent-decoded) value:
-/// tokio-postgres does not read password files itself.
-pub(crate) fn split_passfile(url: &str) -> Result<(String, Option<std::path::PathBuf>), String> {
+/// The parameters of a URL that are the store's, not tokio-postgres's.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct OwnParams {
+    /// `passfile`: tokio-postgres does not read password files itself.
+    pub(crate) passfile: Option<std::path::PathBuf>,
+    /// `schema`: where the journal's tables are.
+    pub(crate) schema: Option<String>,
+}
+
+/// The URL without the store's own parameters, and their (percent-decoded) values.
+pub(crate) fn split_params(url: &str) -> Result<(String, OwnParams), String> {
+    let mut own = OwnParams::default();
     let Some((base, query)) = url.split_once('?') else {
-        return Ok((url.to_owned(), None));
+        return Ok((url.to_owned(), own));
     };
-    let mut passfile = None;
     let mut kept = Vec::new();
     for kv in query.split('&') {
         match kv.split_once('=') {
-            Some(("passfile", value)) => passfile = Some(decode(value)?.into()),
+            Some(("passfile", value)) => own.passfile = Some(decode(value)?.into()),
+            Some(("schema", value)) => own.schema = Some(decode(value)?),
             _ => kept.push(kv),
         }
     }
@@ -71,7 +80,7 @@ pub(crate) fn split_passfile(url: &str) -> Result<(String, Option<std::path::Pat
     } else {
         format!("{base}?{}", kept.join("&"))
     };
-    Ok((url, passfile))
+    Ok((url, own))
 }
 
 fn decode(value: &str) -> Result<String, String> {
@@ -139,12 +148,17 @@ mod tests {
     }
 
     #[test]
-    fn the_passfile_parameter_is_taken_out() {
-        let (url, file) = split_passfile("postgres://u@h/db?passfile=%2Fetc%2Fpg&x=1").unwrap();
+    fn the_stores_own_parameters_are_taken_out() {
+        let (url, own) =
+            split_params("postgres://u@h/db?passfile=%2Fetc%2Fpg&x=1&schema=team_a").unwrap();
         assert_eq!(url, "postgres://u@h/db?x=1");
-        assert_eq!(file.unwrap(), std::path::Path::new("/etc/pg"));
-        let (url, file) = split_passfile("postgres://u@h/db").unwrap();
-        assert_eq!((url.as_str(), file), ("postgres://u@h/db", None));
+        assert_eq!(own.passfile.unwrap(), std::path::Path::new("/etc/pg"));
+        assert_eq!(own.schema.as_deref(), Some("team_a"));
+        let (url, own) = split_params("postgres://u@h/db").unwrap();
+        assert_eq!(
+            (url.as_str(), own),
+            ("postgres://u@h/db", OwnParams::default())
+        );
     }
 
     #[test]

@@ -12,5 +12,6 @@ mod docker;
 mod local;
 mod own_app;
 mod packer;
+mod postgres;
 mod report;
 mod walkthrough;
