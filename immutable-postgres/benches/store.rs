@@ -33,7 +33,11 @@ async fn store_with(pg: &Postgres, n: usize) -> PostgresStore {
             .map(|i| {
                 let mut r = sample_record(service);
                 r.version = 3;
-                r.phase = if i % 10 == 0 { Phase::RolledBack } else { Phase::Done };
+                r.phase = if i % 10 == 0 {
+                    Phase::RolledBack
+                } else {
+                    Phase::Done
+                };
                 r
             })
             .collect();
@@ -107,7 +111,10 @@ async fn operations(store: &PostgresStore) -> Vec<(&'static str, f64)> {
     rows.push((
         "history page (20)",
         mean(OPS, |_| async {
-            store.history(&web, &Page::first(20).unwrap()).await.unwrap();
+            store
+                .history(&web, &Page::first(20).unwrap())
+                .await
+                .unwrap();
         })
         .await,
     ));
@@ -132,7 +139,10 @@ async fn operations(store: &PostgresStore) -> Vec<(&'static str, f64)> {
     rows.push((
         "renew lease",
         mean(OPS, |_| async {
-            store.renew_lease(&held, ttl, SystemTime::now()).await.unwrap();
+            store
+                .renew_lease(&held, ttl, SystemTime::now())
+                .await
+                .unwrap();
         })
         .await,
     ));
@@ -190,7 +200,10 @@ fn main() {
             table.push((n, ops, per_deploy, sent));
         }
         println!("\nPostgreSQL store, local cluster (µs per operation, mean of {OPS})");
-        println!("{:30} {:>14} {:>16}", "operation", "10 records", "100,000 records");
+        println!(
+            "{:30} {:>14} {:>16}",
+            "operation", "10 records", "100,000 records"
+        );
         for (i, (name, small)) in table[0].1.iter().enumerate() {
             let large = table[1].1[i].1;
             println!("{name:30} {small:>14.0} {large:>16.0}");
