@@ -6,7 +6,8 @@
 # immutable-core, Chromium with its WebDriver (Debian's chromium and chromium-driver, one
 # version) for the browser tests driven through immutable-testkit's `browser` feature, and
 # Docker (Debian's docker.io, dockerd 20.10) for the immutable-docker tests and
-# immutable-testkit's `docker` feature. With no Docker daemon answering on
+# immutable-testkit's `docker` feature, and PostgreSQL (Debian's postgresql) for the
+# PostgreSQL journal's tests. With no Docker daemon answering on
 # /var/run/docker.sock (and no DOCKER_HOST naming another), it starts dockerd in the
 # background (there is no systemd to do it), logging to /var/log/immutable-dockerd.log, and
 # leaves it running for later runs. These tests fail rather than skip without all of this.
@@ -36,6 +37,14 @@ fi
 if ! command -v dockerd >/dev/null && [ ! -x /usr/sbin/dockerd ]; then
   echo "test.sh: installing docker.io (Debian's package) for the immutable-docker tests" >&2
   apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y docker.io
+fi
+
+# PostgreSQL for immutable-postgres and the CLI's --store postgres:// tests: each test binary
+# starts a private cluster (initdb, pg_ctl from /usr/lib/postgresql/<version>/bin, which is not
+# on the PATH, run as the package's `postgres` user when root) on a loopback port.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "test.sh: installing postgresql (Debian's package) for the PostgreSQL journal's tests" >&2
+  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql
 fi
 
 # The private daemons of the two-host and TLS tests get a bridge of their own (iproute2's `ip`)

@@ -11,6 +11,7 @@ mod args;
 mod backend;
 mod flags;
 mod setup;
+mod store;
 pub(crate) use args::{
     AdoptArgs, DashboardArgs, GcArgs, HaltArgs, HistoryArgs, IdArg, MaybeIdArg, ReasonArgs,
     ReportArgs, RestoreArgs, RollbackArgs, ScopeArgs,
@@ -24,6 +25,7 @@ pub(crate) use flags::Flags;
 pub(crate) use setup::{
     ImageCommand, ImportArgs, InitArgs, ProxyArgs, ProxyCommand, ProxyStartArgs, ProxyTable,
 };
+pub(crate) use store::StoreCommand;
 
 /// The text after `--help`: the exit codes scripts branch on.
 pub(crate) const EXIT_CODES: &str = "\
@@ -63,8 +65,9 @@ pub(crate) struct Global {
     /// letter or digit. Default: `service` in --service-file.
     #[arg(long, global = true, value_name = "NAME", value_parser = service_name)]
     pub(crate) service: Option<String>,
-    /// Where deployments are journaled and services locked: `file:<dir>` or
-    /// `dynamodb:<table>`. Default: `file:<root>/journal` when a local --root is given, else
+    /// Where deployments are journaled and services locked: `file:<dir>`,
+    /// `dynamodb:<table>` or `postgres://user@host:port/database` (the password from
+    /// PGPASSWORD or a password file, ~/.pgpass or `?passfile=`; never shown). Default: `file:<root>/journal` when a local --root is given, else
     /// `file:$XDG_STATE_HOME/immutable/journal` (`~/.local/state/immutable/journal`); never
     /// the working directory.
     #[arg(long, global = true, value_name = "STORE")]
@@ -251,6 +254,12 @@ pub(crate) enum Command {
     /// server on 127.0.0.1:$PORT).
     #[command(hide = true)]
     DemoApp,
+    /// The journal itself: `store migrate` creates or upgrades a PostgreSQL journal's
+    /// schema (--store postgres://...).
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// The JSON Schema of what `--output json` prints (`docs/output.schema.json`).
     #[command(hide = true)]
     Schema,

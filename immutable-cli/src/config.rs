@@ -45,12 +45,14 @@ use crate::exit::Failure;
 mod docker;
 mod merge;
 mod notify;
+mod postgres;
 
 use docker::DockerTable;
 pub(crate) use docker::{DockerConfig, HostSpec};
 pub(crate) use merge::merge_deploy;
 pub(crate) use notify::{NotifyKind, NotifyTable};
 use merge::{merge_aws, merge_engine, merge_local};
+pub(crate) use postgres::PgUrl;
 
 /// A service described in TOML: the tables `[aws]`, `[local]`, `[docker]`, `[engine]` and
 /// `[deploy]` take the flags of the same names, in snake case (`[docker]` the root and
@@ -92,6 +94,8 @@ pub(crate) enum StoreSpec {
     File(PathBuf),
     /// A `DynamoStore` table.
     Dynamo(String),
+    /// A `PostgresStore`'s database.
+    Postgres(PgUrl),
 }
 
 impl std::fmt::Display for StoreSpec {
@@ -100,6 +104,7 @@ impl std::fmt::Display for StoreSpec {
         match self {
             StoreSpec::File(dir) => write!(f, "file:{}", dir.display()),
             StoreSpec::Dynamo(table) => write!(f, "dynamodb:{table}"),
+            StoreSpec::Postgres(url) => write!(f, "{url}"),
         }
     }
 }
@@ -265,11 +270,15 @@ pub(crate) fn store_hint(config: &Config) -> String {
 }
 
 fn parse_store(s: &str) -> Result<StoreSpec, Failure> {
+    if PgUrl::is_one(s) {
+        return PgUrl::parse(s).map(StoreSpec::Postgres);
+    }
     match s.split_once(':') {
         Some(("file", dir)) if !dir.is_empty() => Ok(StoreSpec::File(dir.into())),
         Some(("dynamodb", table)) if !table.is_empty() => Ok(StoreSpec::Dynamo(table.into())),
         _ => Err(Failure::refused(format!(
-            "--store `{s}`: expected file:<dir> or dynamodb:<table>"
+            "--store `{s}`: expected file:<dir>, dynamodb:<table> or \
+             postgres://user@host:port/database"
         ))),
     }
 }

@@ -111,6 +111,11 @@ fn given<'a>(matches: &ArgMatches, args: impl Iterator<Item = &'a clap::Arg>) ->
             .into_iter()
             .flatten()
             .map(|v| v.to_string_lossy().into_owned())
+            // A store's URL may hold a password: printed commands never echo it.
+            .map(|v| match id {
+                "store" => immutable_postgres::redact(&v),
+                _ => v,
+            })
             .collect();
         let words = match (arg.get_action(), arg.get_value_delimiter()) {
             (ArgAction::SetTrue, _) => vec![flag],
@@ -222,6 +227,22 @@ mod tests {
         assert_eq!(
             deploy.command("resume", &["01jd"]),
             "immutable --store file:/srv/journal resume 01jd --root /srv"
+        );
+    }
+
+    #[test]
+    fn a_password_in_the_store_url_is_never_echoed() {
+        let deploy = invocation(&[
+            "immutable",
+            "--store",
+            "postgres://deploy:s3cret@db:5432/journal",
+            "deploy",
+            "--image",
+            "v2",
+        ]);
+        assert_eq!(
+            deploy.command("approve", &["01jd"]),
+            "immutable --store 'postgres://deploy:***@db:5432/journal' approve 01jd"
         );
     }
 

@@ -126,6 +126,10 @@ async fn run(cli: Cli, invocation: Invocation) -> Result<Code, Failure> {
         Command::Notify {
             command: cli::NotifyCommand::Test,
         } => return cmd::notify::test(&config, json_of(&cli.global)).await,
+        // It readies the store that every other command opens.
+        Command::Store { command } => {
+            return cmd::store::store(&config, json_of(&cli.global), command).await;
+        }
         _ => {}
     }
     if let Command::DemoSetup {
@@ -180,7 +184,8 @@ async fn run(cli: Cli, invocation: Invocation) -> Result<Code, Failure> {
         | Command::Init(_)
         | Command::Image { .. }
         | Command::Proxy { .. }
-        | Command::Notify { .. } => unreachable!("handled above"),
+        | Command::Notify { .. }
+        | Command::Store { .. } => unreachable!("handled above"),
     }
 }
 

@@ -20,6 +20,7 @@ pub(crate) use setup::{
     ImageAction, ImageDoc, ImageRow, ImagesDoc, InitDoc, LocalImageDoc, PackerDoc, ProxyDoc,
     ProxyRouteDoc, ProxyState,
 };
+pub(crate) use setup::{MigrationRow, StoreMigrateDoc};
 
 /// One line of `--output json`.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -74,7 +75,10 @@ pub(crate) enum Document {
     Proxy(ProxyDoc),
     /// `init`.
     Init(InitDoc),
+    /// `notify test`.
     NotifyTest(NotifyTestDoc),
+    /// `store migrate`.
+    StoreMigrate(StoreMigrateDoc),
 }
 
 /// `notify test`: how the test message went, per notifier.

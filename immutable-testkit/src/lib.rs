@@ -12,6 +12,8 @@
 //!   dashboard's browser tests.
 //! - `docker` (feature `docker`): the machine's Docker daemon, private daemons (one of which
 //!   can be made to refuse container starts), and a sweep of what a test made.
+//! - `postgres` (feature `postgres`): a private PostgreSQL cluster, one per test binary, a
+//!   schema per test.
 //!
 //! Each crate keeps one integration-test binary (`tests/it/main.rs`), so its tests run as
 //! threads of one process: what one test starts (a server, a lock) the others can share, and
@@ -31,5 +33,7 @@ pub mod docker;
 pub mod load;
 #[cfg(feature = "local")]
 pub mod local;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod regions;
 pub mod serial;

@@ -57,6 +57,11 @@ impl Ctx {
             StoreSpec::Dynamo(table) => {
                 Arc::new(DynamoStore::new(&aws_clients(&config.aws).await, table))
             }
+            StoreSpec::Postgres(url) => Arc::new(
+                immutable_postgres::PostgresStore::builder(url.as_str())?
+                    .open()
+                    .await?,
+            ),
         };
         Ok(Ctx {
             config,

@@ -14,3 +14,4 @@ pub(crate) mod proxy;
 pub(crate) mod report;
 pub(crate) mod restore;
 pub(crate) mod service;
+pub(crate) mod store;

@@ -125,3 +125,25 @@ pub(crate) struct InitDoc {
     /// What to run next.
     pub(crate) next: Vec<String>,
 }
+
+/// `store migrate`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct StoreMigrateDoc {
+    /// The database, without its password.
+    pub(crate) store: String,
+    /// The schema of the journal's tables.
+    pub(crate) schema: String,
+    /// Its version before.
+    pub(crate) from: u32,
+    /// Its version now.
+    pub(crate) to: u32,
+    /// The migrations applied, oldest first; empty when it was up to date.
+    pub(crate) applied: Vec<MigrationRow>,
+}
+
+/// One migration applied.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct MigrationRow {
+    pub(crate) version: u32,
+    pub(crate) name: String,
+}

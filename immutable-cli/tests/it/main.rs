@@ -13,5 +13,6 @@ mod local;
 mod notify;
 mod own_app;
 mod packer;
+mod postgres;
 mod report;
 mod walkthrough;
