@@ -50,8 +50,8 @@ mod postgres;
 use docker::DockerTable;
 pub(crate) use docker::{DockerConfig, HostSpec};
 pub(crate) use merge::merge_deploy;
-pub(crate) use notify::{NotifyKind, NotifyTable};
 use merge::{merge_aws, merge_engine, merge_local};
+pub(crate) use notify::{NotifyKind, NotifyTable};
 pub(crate) use postgres::PgUrl;
 
 /// A service described in TOML: the tables `[aws]`, `[local]`, `[docker]`, `[engine]` and

@@ -17,9 +17,16 @@ pub(crate) async fn notifiers(config: &Config) -> Result<Vec<Notify>, Failure> {
 
 async fn notifier(config: &Config, table: &NotifyTable) -> Result<Notify, Failure> {
     let triggers = table.check()?;
+    // The table's key, for an error of the library's field `notify.<key>`.
     let named = |e: immutable_core::Error| {
+        let field = match &e {
+            immutable_core::Error::InvalidInput { field, .. } => {
+                format!("`{}`: ", field.trim_start_matches("notify."))
+            }
+            _ => String::new(),
+        };
         Failure::refused(format!(
-            "[[notify]] `{}`: {}",
+            "[[notify]] `{}`: {field}{}",
             table.name,
             crate::exit::reason(e)
         ))

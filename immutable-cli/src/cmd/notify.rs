@@ -65,5 +65,9 @@ pub(crate) async fn test(config: &Config, json: bool) -> Result<Code, Failure> {
             }
         }
     }
-    Ok(if failed == 0 { Code::Succeeded } else { Code::Error })
+    Ok(if failed == 0 {
+        Code::Succeeded
+    } else {
+        Code::Error
+    })
 }

@@ -114,7 +114,8 @@ impl NotifyTable {
             }
             _ => {}
         }
-        if self.kind != NotifyKind::Slack && (self.dashboard_url.is_some() || self.command.is_some())
+        if self.kind != NotifyKind::Slack
+            && (self.dashboard_url.is_some() || self.command.is_some())
         {
             return Err(Failure::refused(format!(
                 "{}: only a slack notifier takes `dashboard_url` and `command`",
@@ -126,8 +127,9 @@ impl NotifyTable {
             Some(names) => names
                 .iter()
                 .map(|n| {
-                    n.parse::<Trigger>()
-                        .map_err(|e| Failure::refused(format!("{}: {}", at("on"), crate::exit::reason(e))))
+                    n.parse::<Trigger>().map_err(|e| {
+                        Failure::refused(format!("{}: {}", at("on"), crate::exit::reason(e)))
+                    })
                 })
                 .collect(),
         }
@@ -139,10 +141,12 @@ impl NotifyTable {
         let address = match (&self.url, &self.url_env) {
             (Some(url), _) => Address::Inline(url.clone()),
             (None, Some(var)) => Address::Env(var.clone()),
-            (None, None) => return Err(Failure::refused(format!(
-                "[[notify]] `{}`: no address",
-                self.name
-            ))),
+            (None, None) => {
+                return Err(Failure::refused(format!(
+                    "[[notify]] `{}`: no address",
+                    self.name
+                )));
+            }
         };
         match address {
             Address::Inline(url) => Ok(url),

@@ -21,7 +21,10 @@ struct Receiver {
     got: Arc<Mutex<Vec<Value>>>,
 }
 
-async fn keep(State((status, got)): State<(StatusCode, Arc<Mutex<Vec<Value>>>)>, body: Bytes) -> StatusCode {
+async fn keep(
+    State((status, got)): State<(StatusCode, Arc<Mutex<Vec<Value>>>)>,
+    body: Bytes,
+) -> StatusCode {
     got.lock()
         .unwrap()
         .push(serde_json::from_slice(&body).expect("a JSON notification"));
@@ -73,10 +76,21 @@ async fn a_deploy_tells_each_notifier_what_it_wants_and_status_shows_the_one_tha
     .env("PAGER_HOOK", &closed_url());
 
     let deploy = cli.run(
-        &["deploy", "--image", "web-v2", "--capacity", "2", "--bake-time", "0s"],
+        &[
+            "deploy",
+            "--image",
+            "web-v2",
+            "--capacity",
+            "2",
+            "--bake-time",
+            "0s",
+        ],
         MINUTE,
     );
-    assert_eq!(deploy.code, SUCCEEDED, "a notifier that cannot be reached fails nothing: {deploy:?}");
+    assert_eq!(
+        deploy.code, SUCCEEDED,
+        "a notifier that cannot be reached fails nothing: {deploy:?}"
+    );
     let id = deployment_id(
         deploy
             .stdout
@@ -88,14 +102,25 @@ async fn a_deploy_tells_each_notifier_what_it_wants_and_status_shows_the_one_tha
     let events: Vec<&str> = got.iter().map(|m| m["event"].as_str().unwrap()).collect();
     assert_eq!(events.first(), Some(&"started"), "{events:?}");
     assert_eq!(events.last(), Some(&"succeeded"), "{events:?}");
-    assert!(events[1..events.len() - 1].iter().all(|e| *e == "step_passed"), "{events:?}");
-    assert!(got.iter().all(|m| m["deployment"] == id.as_str() && m["service"] == "web"));
+    assert!(
+        events[1..events.len() - 1]
+            .iter()
+            .all(|e| *e == "step_passed"),
+        "{events:?}"
+    );
+    assert!(
+        got.iter()
+            .all(|m| m["deployment"] == id.as_str() && m["service"] == "web")
+    );
 
     let status = cli.run(&["status", &id], MINUTE);
     assert_eq!(status.code, SUCCEEDED, "{status:?}");
     let text = &status.stdout;
     assert!(
-        text.contains(&format!("notifications: {} delivered, 1 failed, 0 pending", events.len())),
+        text.contains(&format!(
+            "notifications: {} delivered, 1 failed, 0 pending",
+            events.len()
+        )),
         "{text}"
     );
     assert!(
@@ -103,7 +128,12 @@ async fn a_deploy_tells_each_notifier_what_it_wants_and_status_shows_the_one_tha
         "{text}"
     );
     assert!(text.contains("could not reach http://127.0.0.1:"), "{text}");
-    assert!(!text.contains("s3cr3t") && !deploy.stdout.contains("s3cr3t") && !deploy.stderr.contains("s3cr3t"), "the address's path is never shown");
+    assert!(
+        !text.contains("s3cr3t")
+            && !deploy.stdout.contains("s3cr3t")
+            && !deploy.stderr.contains("s3cr3t"),
+        "the address's path is never shown"
+    );
 
     let json = cli.with(["--output", "json"]).run(&["status", &id], MINUTE);
     let doc = json.json();
@@ -133,7 +163,9 @@ async fn notify_test_says_how_each_notifier_answered() {
     assert_eq!(run.code, 1, "one notifier could not be reached: {run:?}");
     assert!(run.stdout.contains("ops (webhook): delivered"), "{run:?}");
     assert!(
-        run.stdout.contains("chat (slack): not delivered after 1 attempt") && run.stdout.contains("404 Not Found"),
+        run.stdout
+            .contains("chat (slack): not delivered after 1 attempt")
+            && run.stdout.contains("404 Not Found"),
         "{run:?}"
     );
     assert!(!run.stdout.contains("s3cr3t"), "{run:?}");
@@ -141,9 +173,14 @@ async fn notify_test_says_how_each_notifier_answered() {
     assert_eq!(test["event"], "test");
     assert_eq!(test["service"], "web");
     let slack = gone.got.lock().unwrap()[0].clone();
-    assert!(slack["blocks"].is_array() && slack["text"].is_string(), "{slack}");
+    assert!(
+        slack["blocks"].is_array() && slack["text"].is_string(),
+        "{slack}"
+    );
 
-    let json = cli.with(["--output", "json"]).run(&["notify", "test"], MINUTE);
+    let json = cli
+        .with(["--output", "json"])
+        .run(&["notify", "test"], MINUTE);
     let doc = json.json();
     assert_eq!(doc["type"], "notify_test");
     assert_eq!(doc["notifiers"][0]["delivered"], true);
@@ -172,7 +209,7 @@ async fn bad_notify_tables_are_refused_naming_the_field() {
         ),
         (
             "[[notify]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"ftp://127.0.0.1/s3cr3t\"\n",
-            "notify.url",
+            "`url`: must be an http or https address",
         ),
     ];
     for (table, says) in cases {

@@ -80,7 +80,10 @@ fn a_gate_message_says_how_to_approve_and_links_the_dashboard() {
         text.contains(&format!("immutable --service web approve {id}")),
         "{text}"
     );
-    assert!(text.contains(&format!("immutable --service web reject {id}")), "{text}");
+    assert!(
+        text.contains(&format!("immutable --service web reject {id}")),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("https://deploys.example.com/deployments/{id}")),
         "{text}"
