@@ -13,8 +13,10 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
+mod notify;
 mod report;
 mod setup;
+pub(crate) use notify::{NotifyTestDoc, NotifyTestRow};
 pub(crate) use report::{HistoryDoc, HistoryRow, ReportDoc, ReportFormat};
 pub(crate) use setup::{
     ImageAction, ImageDoc, ImageRow, ImagesDoc, InitDoc, LocalImageDoc, PackerDoc, ProxyDoc,
@@ -79,26 +81,6 @@ pub(crate) enum Document {
     NotifyTest(NotifyTestDoc),
     /// `store migrate`.
     StoreMigrate(StoreMigrateDoc),
-}
-
-/// `notify test`: how the test message went, per notifier.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct NotifyTestDoc {
-    pub(crate) service: String,
-    pub(crate) notifiers: Vec<NotifyTestRow>,
-}
-
-/// One notifier's answer to the test message.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct NotifyTestRow {
-    pub(crate) name: String,
-    /// `webhook`, `slack` or `sns`.
-    pub(crate) kind: String,
-    pub(crate) delivered: bool,
-    pub(crate) attempts: u32,
-    /// Why it failed (never the address).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) error: Option<String>,
 }
 
 impl Document {
