@@ -150,6 +150,30 @@ impl Db {
         Ok(rows)
     }
 
+    /// What a conditional save that changed no row finds, by `state` (a statement returning
+    /// the stored version and whether the stored body is `params`' body): `None` when the
+    /// save was `retried` and its earlier attempt had been committed all the same (the row
+    /// is ours, at `new`), else `Some` of the stored version (`None` inside: no row).
+    pub(crate) async fn unwritten(
+        &self,
+        state: &str,
+        params: Params<'_>,
+        new: i64,
+        retried: bool,
+        doing: &Doing<'_>,
+    ) -> Result<Option<Option<u64>>> {
+        let rows = self.query(state, params, Count::Read, doing).await?;
+        let stored = rows
+            .first()
+            .map(|r| (r.get::<_, i64>(0), r.get::<_, bool>(1)));
+        if retried && stored == Some((new, true)) {
+            return Ok(None);
+        }
+        Ok(Some(
+            stored.map(|(v, _)| u64::try_from(v).unwrap_or_default()),
+        ))
+    }
+
     /// Sends a statement that writes once, and returns how many rows it wrote.
     pub(crate) async fn execute(
         &self,

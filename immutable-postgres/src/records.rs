@@ -35,7 +35,7 @@ pub(crate) fn bodies<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
-fn version(v: u64) -> i64 {
+pub(crate) fn version(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -72,18 +72,14 @@ impl PostgresStore {
             if written == 1 {
                 return Ok(());
             }
-            let state = db
-                .query(&db.sql.record_state, &[&id, body], Count::Read, doing)
-                .await?;
-            let stored = state
-                .first()
-                .map(|r| (r.get::<_, i64>(0), r.get::<_, bool>(1)));
-            if retried && stored == Some((new, true)) {
+            let Some(stored) = db
+                .unwritten(&db.sql.record_state, &[&id, body], new, retried, doing)
+                .await?
+            else {
                 return Ok(());
-            }
+            };
             let mut ours = next.clone();
             ours.version -= 1;
-            let stored = stored.map(|(v, _)| u64::try_from(v).unwrap_or_default());
             Err(check_version(stored, &ours)
                 .err()
                 .unwrap_or(Error::StaleVersion {

@@ -6,7 +6,7 @@ use tokio_postgres::types::{Json, ToSql};
 
 use crate::PostgresStore;
 use crate::db::Count;
-use crate::records::bodies;
+use crate::records::{bodies, version};
 
 impl PostgresStore {
     /// Saves `next` (its version bumped) if the stored version is the one before; a retried
@@ -17,8 +17,7 @@ impl PostgresStore {
         let id = next.id.as_str();
         let finished = next.state.is_terminal();
         let body = &Json(next);
-        let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        let (ours, new) = (to_i64(next.version - 1), to_i64(next.version));
+        let (ours, new) = (version(next.version - 1), version(next.version));
         db.retrying(doing, move |retried| async move {
             let written = if next.version == 1 {
                 let params: [&(dyn ToSql + Sync); 4] = [&id, &new, &finished, body];
@@ -30,18 +29,14 @@ impl PostgresStore {
             if written == 1 {
                 return Ok(());
             }
-            let state = db
-                .query(&db.sql.wave_state, &[&id, body], Count::Read, doing)
-                .await?;
-            let stored = state
-                .first()
-                .map(|r| (r.get::<_, i64>(0), r.get::<_, bool>(1)));
-            if retried && stored == Some((new, true)) {
+            let Some(stored) = db
+                .unwritten(&db.sql.wave_state, &[&id, body], new, retried, doing)
+                .await?
+            else {
                 return Ok(());
-            }
+            };
             let mut ours = next.clone();
             ours.version -= 1;
-            let stored = stored.map(|(v, _)| u64::try_from(v).unwrap_or_default());
             Err(check_wave_version(stored, &ours)
                 .err()
                 .unwrap_or(Error::StaleWave {
