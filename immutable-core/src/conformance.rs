@@ -31,8 +31,8 @@ use std::time::Duration;
 pub use halts::halt_contract;
 pub use hooks::{Hooks, StoreCall, StoreHooks};
 pub use store::{
-    command_contract, history_contract, lease_contract, retention_contract, sample_record,
-    store_contract,
+    command_contract, finished_records, history_contract, lease_contract, retention_contract,
+    sample_record, store_contract,
 };
 pub use waves::{sample_wave, wave_contract};
 

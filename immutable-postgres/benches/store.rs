@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use immutable_core::conformance::sample_record;
+use immutable_core::conformance::{finished_records, sample_record};
 use immutable_core::{
     DeploymentRequest, Engine, ImageRef, Page, Phase, Retention, ServiceName, Settings, StateStore,
 };
@@ -29,18 +29,7 @@ async fn store_with(pg: &Postgres, n: usize) -> PostgresStore {
     builder.clone().build().unwrap().migrate().await.unwrap();
     let store = builder.open().await.unwrap();
     for (service, count) in [("web", n), ("billing", n / 10)] {
-        let records: Vec<_> = (0..count)
-            .map(|i| {
-                let mut r = sample_record(service);
-                r.version = 3;
-                r.phase = if i % 10 == 0 {
-                    Phase::RolledBack
-                } else {
-                    Phase::Done
-                };
-                r
-            })
-            .collect();
+        let records = finished_records(service, count);
         store.import(&records).await.unwrap();
     }
     store

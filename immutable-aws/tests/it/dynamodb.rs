@@ -25,11 +25,11 @@ use aws_smithy_types::config_bag::ConfigBag;
 use crate::common::Moto;
 use immutable_aws::{AwsClients, AwsConfig, DynamoStore};
 use immutable_core::conformance::{
-    command_contract, halt_contract, history_contract, lease_contract, retention_contract,
-    sample_record, sample_wave, store_contract, wave_contract,
+    command_contract, finished_records, halt_contract, history_contract, lease_contract,
+    retention_contract, sample_record, sample_wave, store_contract, wave_contract,
 };
 use immutable_core::{
-    DeploymentRequest, Engine, Error, Halt, HaltScope, ImageRef, InMemoryStore, ManualClock, Phase,
+    DeploymentRequest, Engine, Error, Halt, HaltScope, ImageRef, InMemoryStore, ManualClock,
     Retention, RollbackMode, ServiceName, Settings, StateStore, WaveState,
 };
 use immutable_mock::MockCloud;
@@ -348,18 +348,7 @@ fn counted(clients: &AwsClients, table: &str, reads: &Reads) -> DynamoStore {
 /// `n` finished records of `service` (a tenth of them rolled back), imported through the
 /// store in batches (one save each would take moto minutes).
 async fn history(store: &DynamoStore, service: &'static str, n: usize) {
-    let records: Vec<_> = (0..n)
-        .map(|i| {
-            let mut r = sample_record(service);
-            r.version = 3;
-            r.phase = if i % 10 == 0 {
-                Phase::RolledBack
-            } else {
-                Phase::Done
-            };
-            r
-        })
-        .collect();
+    let records = finished_records(service, n);
     store.import(&records).await.unwrap();
 }
 

@@ -33,6 +33,26 @@ pub fn sample_record(service: &str) -> DeploymentRecord {
     rec
 }
 
+/// `n` finished records of `service`, a tenth of them rolled back: the history behind a
+/// deployment, for tests and benches that show a store's cost does not grow with it.
+///
+/// # Panics
+/// If `service` is not a valid service name.
+pub fn finished_records(service: &str, n: usize) -> Vec<DeploymentRecord> {
+    (0..n)
+        .map(|i| {
+            let mut r = sample_record(service);
+            r.version = 3;
+            r.phase = if i % 10 == 0 {
+                Phase::RolledBack
+            } else {
+                Phase::Done
+            };
+            r
+        })
+        .collect()
+}
+
 /// Records: versioned compare-and-swap, listing by service, unfinished and latest records,
 /// `NotFound`. Expects an empty store.
 pub async fn store_contract(store: &dyn StateStore) {

@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use immutable_core::conformance::sample_record;
+use immutable_core::conformance::finished_records;
 use immutable_core::{
-    DeploymentRequest, Engine, ImageRef, Phase, Retention, RollbackMode, ServiceName, Settings,
+    DeploymentRequest, Engine, ImageRef, Retention, RollbackMode, ServiceName, Settings,
 };
 use immutable_mock::{MockCloud, Timings};
 use immutable_postgres::{PostgresStore, PostgresStoreStats};
@@ -17,18 +17,7 @@ use crate::common::{builder, migrated, pg};
 
 /// `n` finished records of `service` (a tenth rolled back), imported.
 pub(crate) async fn history(store: &PostgresStore, service: &str, n: usize) {
-    let records: Vec<_> = (0..n)
-        .map(|i| {
-            let mut r = sample_record(service);
-            r.version = 3;
-            r.phase = if i % 10 == 0 {
-                Phase::RolledBack
-            } else {
-                Phase::Done
-            };
-            r
-        })
-        .collect();
+    let records = finished_records(service, n);
     store.import(&records).await.unwrap();
 }
 
