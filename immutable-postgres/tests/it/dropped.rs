@@ -33,6 +33,35 @@ async fn waiting_session(admin: &Client, app: &str) -> i32 {
     panic!("no session of {app} ever waited for the lock");
 }
 
+/// Saves a record of `web`, locks its row in `locker`'s open transaction, and starts the
+/// next save of it, which waits for the lock: the write a test then cuts.
+async fn save_behind_a_lock(
+    store: &PostgresStore,
+    locker: &Client,
+    schema: &str,
+) -> (
+    DeploymentRecord,
+    tokio::task::JoinHandle<immutable_core::Result<DeploymentRecord>>,
+) {
+    let mut record = sample_record("web");
+    store.save(&mut record).await.unwrap();
+    locker.batch_execute("BEGIN").await.unwrap();
+    locker
+        .execute(
+            &format!("SELECT 1 FROM \"{schema}\".deployments WHERE id = $1 FOR UPDATE"),
+            &[&record.id.as_str()],
+        )
+        .await
+        .unwrap();
+    let mut next = record.clone();
+    next.phase = Phase::Attach;
+    let saving = tokio::spawn({
+        let store = store.clone();
+        async move { store.save(&mut next).await.map(|()| next) }
+    });
+    (record, saving)
+}
+
 /// The service's record count as the store keeps it.
 async fn count(admin: &Client, schema: &str) -> i64 {
     admin
@@ -66,22 +95,7 @@ async fn a_session_killed_mid_write_is_retried_and_the_record_written_once() {
     let (locker, admin) = (pg().admin().await, pg().admin().await);
 
     // A later save, its row locked by another session: killed while it waits, retried.
-    let mut record = sample_record("web");
-    store.save(&mut record).await.unwrap();
-    locker.batch_execute("BEGIN").await.unwrap();
-    locker
-        .execute(
-            &format!("SELECT 1 FROM \"{schema}\".deployments WHERE id = $1 FOR UPDATE"),
-            &[&record.id.as_str()],
-        )
-        .await
-        .unwrap();
-    let mut next = record.clone();
-    next.phase = Phase::Attach;
-    let saving = tokio::spawn({
-        let store = store.clone();
-        async move { store.save(&mut next).await.map(|()| next) }
-    });
+    let (record, saving) = save_behind_a_lock(&store, &locker, &schema).await;
     let pid = waiting_session(&admin, &app).await;
     admin
         .execute("SELECT pg_terminate_backend($1)", &[&pid])
@@ -145,23 +159,7 @@ async fn a_write_cut_by_a_server_restart_is_retried_and_one_cut_by_a_long_outage
     .await;
     let schema = store.schema().to_owned();
     let locker = own.admin().await;
-    let mut record = sample_record("web");
-    store.save(&mut record).await.unwrap();
-
-    locker.batch_execute("BEGIN").await.unwrap();
-    locker
-        .execute(
-            &format!("SELECT 1 FROM \"{schema}\".deployments WHERE id = $1 FOR UPDATE"),
-            &[&record.id.as_str()],
-        )
-        .await
-        .unwrap();
-    let mut next = record.clone();
-    next.phase = Phase::Attach;
-    let saving = tokio::spawn({
-        let store = store.clone();
-        async move { store.save(&mut next).await.map(|()| next) }
-    });
+    let (record, saving) = save_behind_a_lock(&store, &locker, &schema).await;
     waiting_session(&own.admin().await, "restart").await;
     // Fast shutdown ends every session (the lock's holder rolls back), then the server
     // starts again; the save's attempts fail until it answers.
