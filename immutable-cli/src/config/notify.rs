@@ -64,15 +64,6 @@ pub(crate) struct NotifyTable {
     pub(crate) command: Option<String>,
 }
 
-/// Where a webhook's address comes from.
-#[derive(Debug, Clone)]
-pub(crate) enum Address {
-    /// Written in the service file.
-    Inline(String),
-    /// Read from this environment variable.
-    Env(String),
-}
-
 impl NotifyTable {
     /// Checks what can be checked without the network: the fields this kind needs, and the
     /// trigger names. Errors name the table and the field.
@@ -138,19 +129,9 @@ impl NotifyTable {
     /// The webhook's address, from the file or the environment. The message of an error
     /// names the variable, never a value.
     pub(crate) fn address(&self) -> Result<String, Failure> {
-        let address = match (&self.url, &self.url_env) {
-            (Some(url), _) => Address::Inline(url.clone()),
-            (None, Some(var)) => Address::Env(var.clone()),
-            (None, None) => {
-                return Err(Failure::refused(format!(
-                    "[[notify]] `{}`: no address",
-                    self.name
-                )));
-            }
-        };
-        match address {
-            Address::Inline(url) => Ok(url),
-            Address::Env(var) => std::env::var(&var).map_err(|_| {
+        match (&self.url, &self.url_env) {
+            (Some(url), _) => Ok(url.clone()),
+            (None, Some(var)) => std::env::var(var).map_err(|_| {
                 Failure::refused(format!(
                     "[[notify]] `{}`: `url_env`: the environment variable {var} is not set (or \
                      not UTF-8): set it to the {} address",
@@ -158,6 +139,10 @@ impl NotifyTable {
                     self.kind_word()
                 ))
             }),
+            (None, None) => Err(Failure::refused(format!(
+                "[[notify]] `{}`: no address",
+                self.name
+            ))),
         }
     }
 
